@@ -1,0 +1,1 @@
+"""Adapters and wiring: Slack, console, Kubernetes, Kafka, Redis, the worker, the sandbox."""

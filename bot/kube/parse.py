@@ -1,0 +1,107 @@
+"""Pure translation of Strimzi resources (as plain JSON dicts) into the port's models.
+
+Kept apart from the I/O so each rule (which condition wins, where the node id comes from) is
+readable in one place and testable without a server. The field names follow strimzi.md §1-§2.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from handlers.ports import BrokerPod, KafkaResourceStatus
+
+PAUSE_ANNOTATION = "strimzi.io/pause-reconciliation"
+KAFKA_VERSION_ANNOTATION = "strimzi.io/kafka-version"
+POOL_LABEL = "strimzi.io/pool-name"
+_NODE_ID = re.compile(r"-(\d+)$")
+
+
+def _conditions(obj: dict[str, Any]) -> list[dict[str, Any]]:
+    status = obj.get("status") or {}
+    return [c for c in (status.get("conditions") or []) if isinstance(c, dict)]
+
+
+def _is_true(condition: dict[str, Any]) -> bool:
+    return str(condition.get("status", "")).lower() == "true"
+
+
+def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
+    """Read a Kafka CR: Ready/NotReady, warnings, generations, versions, bootstrap, pause."""
+    metadata = kafka.get("metadata") or {}
+    spec_kafka = (kafka.get("spec") or {}).get("kafka") or {}
+    status = kafka.get("status") or {}
+    conditions = _conditions(kafka)
+
+    ready = any(c.get("type") == "Ready" and _is_true(c) for c in conditions)
+    # The condition that explains the state: NotReady carries the failure (reason = the operator's
+    # exception class); a paused CR has ReconciliationPaused instead; Ready may carry a note too.
+    explaining = (
+        [c for c in conditions if c.get("type") == "NotReady" and _is_true(c)]
+        + [c for c in conditions if c.get("type") == "ReconciliationPaused" and _is_true(c)]
+        + [c for c in conditions if c.get("type") == "Ready"]
+    )
+    reason = message = ""
+    if explaining:
+        reason = str(explaining[0].get("reason") or "")
+        message = str(explaining[0].get("message") or "")
+    elif not conditions:
+        reason, message = "NoStatus", "the operator has not reported any condition yet"
+
+    warnings = tuple(
+        f"{c.get('reason') or 'Warning'}: {c.get('message') or ''}".rstrip(": ")
+        for c in conditions
+        if c.get("type") == "Warning" and _is_true(c)
+    )
+    listeners = [entry for entry in (status.get("listeners") or []) if isinstance(entry, dict)]
+    bootstrap = listeners[0].get("bootstrapServers") if listeners else None
+    annotations = metadata.get("annotations") or {}
+
+    return KafkaResourceStatus(
+        ready=ready,
+        reason=reason,
+        message=message,
+        generation=int(metadata.get("generation") or 0),
+        observed_generation=int(status.get("observedGeneration") or 0),
+        kafka_version=_str_or_none(status.get("kafkaVersion")),
+        metadata_version=_str_or_none(status.get("kafkaMetadataVersion")),
+        spec_kafka_version=_str_or_none(spec_kafka.get("version")),
+        spec_metadata_version=_str_or_none(spec_kafka.get("metadataVersion")),
+        operator_version=_str_or_none(status.get("operatorLastSuccessfulVersion")),
+        warnings=warnings,
+        bootstrap_servers=_str_or_none(bootstrap),
+        paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
+    )
+
+
+def _str_or_none(value: Any) -> str | None:
+    # metadataVersion may come back as a YAML float (4.3) if someone wrote it unquoted.
+    return None if value is None or value == "" else str(value)
+
+
+def node_id_of(pod_name: str) -> int | None:
+    """Strimzi's pod name is ``<cluster>-<pool>-<nodeId>``: the numeric suffix is the node id."""
+    match = _NODE_ID.search(pod_name)
+    return int(match.group(1)) if match else None
+
+
+def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
+    """A pod as the port sees it; None for a pod whose name carries no node id (not a Kafka node)."""
+    metadata = pod.get("metadata") or {}
+    status = pod.get("status") or {}
+    name = str(metadata.get("name") or "")
+    node_id = node_id_of(name)
+    if node_id is None:
+        return None
+    ready = any(c.get("type") == "Ready" and _is_true(c) for c in _conditions(pod))
+    restarts = sum(int(cs.get("restartCount") or 0) for cs in (status.get("containerStatuses") or []))
+    return BrokerPod(
+        node_id=node_id,
+        name=name,
+        uid=str(metadata.get("uid") or ""),
+        ready=ready,
+        pool=str((metadata.get("labels") or {}).get(POOL_LABEL, "")),
+        kafka_version=_str_or_none((metadata.get("annotations") or {}).get(KAFKA_VERSION_ANNOTATION)),
+        restart_count=restarts,
+        phase=str(status.get("phase") or ""),
+    )

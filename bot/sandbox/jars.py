@@ -1,0 +1,198 @@
+"""Apache Kafka jars from Maven Central, one flat ``libs/`` directory per Kafka version.
+
+Kafka publishes no runnable distribution on Maven Central, only artifacts, so the twin asks Maven
+for the runtime closure of ``kafka_2.13`` + ``kafka-tools`` (plus the logging binding the tarball
+adds, see ``pom.xml``) and launches ``java -cp '<libs>/*'``. One directory per version, side by
+side, so a rolling upgrade really swaps the binaries of one node at a time.
+
+Layout: ``<cache_root>/<version>/libs/*.jar``. A fetch downloads into a temporary sibling directory,
+checks it, then renames it into place, so a half-finished fetch (Ctrl-C, network error) never looks
+fetched. A file lock serialises concurrent fetches of one version (two test sessions, the CLI).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+
+from bot.sandbox.errors import SandboxError
+
+CACHE_ENV = "KAFKA_CHATOPS_KAFKA_CACHE"
+# One Log4j2 version for every Kafka version: the newest 2.25 patch, which the 4.2 and 4.3 branches
+# moved to (KAFKA-20791). Binding, core and api must match (see pom.xml).
+LOG4J_VERSION = "2.25.5"
+SLF4J_VERSION = "1.7.36"
+KNOWN_GOOD_VERSIONS = ("4.2.2", "4.3.1")
+MIN_JAVA = 17
+_INSTALL_HINT = "install them with: apt-get install openjdk-17-jdk-headless maven"
+_VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
+# `java -version` prints e.g. 'openjdk version "17.0.15" 2025-04-15' or 'java version "1.8.0_392"'.
+_JAVA_VERSION_RE = re.compile(r'version "(\d+)(?:\.(\d+))?[^"]*"')
+_MVN_TIMEOUT_S = 900.0
+
+_java_checked: dict[str, str] = {}  # java path -> path, once its version passed (a check costs a JVM start)
+
+
+def cache_root() -> Path:
+    """``$KAFKA_CHATOPS_KAFKA_CACHE`` or ``~/.cache/kafka-chatops/kafka``."""
+    env = os.environ.get(CACHE_ENV)
+    if env:
+        return Path(env).expanduser()
+    return Path.home() / ".cache" / "kafka-chatops" / "kafka"
+
+
+def libs_dir(version: str) -> Path:
+    validate_version_string(version)
+    return cache_root() / version / "libs"
+
+
+def validate_version_string(version: str) -> None:
+    """Reject anything but a plain release number before it reaches Maven or a path."""
+    if not isinstance(version, str) or not _VERSION_RE.match(version):
+        raise SandboxError(
+            f"Kafka version {version!r} is not a release number like 4.3.1 "
+            f"(known to work: {', '.join(KNOWN_GOOD_VERSIONS)}); 'latest', ranges and wildcards "
+            "are not accepted, the twin runs exact versions."
+        )
+
+
+def is_fetched(version: str) -> bool:
+    d = libs_dir(version)
+    return d.is_dir() and not _self_check_problems(d, version)
+
+
+def fetch(version: str, *, force: bool = False) -> Path:
+    """Resolve the jars of ``version`` into the cache (once) and return its libs directory."""
+    validate_version_string(version)
+    target = libs_dir(version)
+    if not force and is_fetched(version):
+        return target
+    require_java()  # no point downloading 50 MB for a machine that cannot run them
+    mvn = _require_mvn()
+    version_dir = target.parent
+    version_dir.mkdir(parents=True, exist_ok=True)
+    with _locked(version_dir / ".fetch.lock"):
+        if not force and is_fetched(version):  # another process finished while we waited
+            return target
+        tmp = Path(tempfile.mkdtemp(prefix=".libs-tmp-", dir=version_dir))
+        try:
+            pom = tmp / "pom.xml"
+            pom.write_text(render_pom(version), encoding="utf-8")
+            out_dir = tmp / "libs"
+            _run_mvn(mvn, pom, out_dir, version)
+            problems = _self_check_problems(out_dir, version)
+            if problems:
+                raise SandboxError(
+                    f"Maven resolved Kafka {version}, but the jar set fails the self-check: "
+                    f"{'; '.join(problems)}. Check bot/sandbox/pom.xml."
+                )
+            if target.exists():  # force, or a broken leftover: replace it
+                shutil.rmtree(target)
+            out_dir.rename(target)  # same filesystem: atomic
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def render_pom(version: str) -> str:
+    """The packaged template with the version filled in."""
+    validate_version_string(version)
+    template = resources.files("bot.sandbox").joinpath("pom.xml").read_text(encoding="utf-8")
+    return template.replace("@KAFKA_VERSION@", version).replace("@LOG4J_VERSION@", LOG4J_VERSION)
+
+
+def require_java() -> str:
+    """Path of a ``java`` >= 17 (``$JAVA_HOME/bin/java`` first, then ``PATH``)."""
+    java: str | None = None
+    java_home = os.environ.get("JAVA_HOME")
+    if java_home and os.access(Path(java_home) / "bin" / "java", os.X_OK):
+        java = str(Path(java_home) / "bin" / "java")
+    else:
+        java = shutil.which("java")
+    if java is None:
+        raise SandboxError(f"No `java` found (JAVA_HOME or PATH). The sandbox needs Java {MIN_JAVA}+ and Maven; "
+                           f"{_INSTALL_HINT}.")
+    if java in _java_checked:
+        return java
+    try:
+        proc = subprocess.run([java, "-version"], capture_output=True, text=True, timeout=60, check=False)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        raise SandboxError(f"`{java} -version` failed: {e}. {_INSTALL_HINT}.") from e
+    text = proc.stderr + proc.stdout
+    m = _JAVA_VERSION_RE.search(text)
+    if not m:
+        raise SandboxError(f"Cannot read the Java version from `{java} -version`: {text.strip()[:300]!r}")
+    major = int(m.group(1))
+    if major == 1 and m.group(2):  # "1.8.0_x" style = Java 8
+        major = int(m.group(2))
+    if major < MIN_JAVA:
+        raise SandboxError(f"{java} is Java {major}; Kafka 4.x brokers need Java {MIN_JAVA}+. {_INSTALL_HINT} "
+                           "(or point JAVA_HOME at a newer JDK).")
+    _java_checked[java] = java
+    return java
+
+
+def _require_mvn() -> str:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise SandboxError(f"No `mvn` (Maven) on PATH; the sandbox fetches Kafka's jars with it. {_INSTALL_HINT}.")
+    return mvn
+
+
+def _run_mvn(mvn: str, pom: Path, out_dir: Path, version: str) -> None:
+    # -U: retry artifacts whose earlier lookup failed; otherwise Maven caches a "not found" (e.g. from
+    # a network blip) in ~/.m2 for a day and keeps failing without asking Central again.
+    cmd = [mvn, "-B", "-q", "-U", "-f", str(pom), "dependency:copy-dependencies",
+           "-DincludeScope=runtime", f"-DoutputDirectory={out_dir}"]
+    try:
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_MVN_TIMEOUT_S, check=False)
+    except subprocess.TimeoutExpired as e:
+        raise SandboxError(f"Maven did not finish fetching Kafka {version} within {_MVN_TIMEOUT_S:.0f} s "
+                           "(is Maven Central reachable?).") from e
+    if proc.returncode != 0:
+        tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+        raise SandboxError(
+            f"Maven could not resolve Kafka {version} (org.apache.kafka:kafka_2.13/kafka-tools {version}); is it "
+            f"a released version? Known to work: {', '.join(KNOWN_GOOD_VERSIONS)}. Maven's output ends with:\n"
+            f"{tail}"
+        )
+
+
+def _self_check_problems(d: Path, version: str) -> list[str]:
+    """What is wrong with a libs directory (empty list = usable)."""
+    if not d.is_dir():
+        return [f"{d} does not exist"]
+    names = {p.name for p in d.iterdir()}
+    problems = []
+    if f"kafka_2.13-{version}.jar" not in names:
+        problems.append(f"kafka_2.13-{version}.jar missing")
+    if f"kafka-tools-{version}.jar" not in names:
+        problems.append(f"kafka-tools-{version}.jar missing")
+    if f"slf4j-api-{SLF4J_VERSION}.jar" not in names:
+        problems.append(f"slf4j-api-{SLF4J_VERSION}.jar missing")
+    if any(n.startswith("slf4j-api-2") for n in names):
+        problems.append("an slf4j-api 2.x jar is present (the SLF4J 1.7 binding would be ignored)")
+    if not any(n.startswith("log4j-slf4j-impl-") for n in names):
+        problems.append("log4j-slf4j-impl missing (SLF4J would drop every log line)")
+    for art in ("log4j-slf4j-impl", "log4j-core", "log4j-api"):
+        if f"{art}-{LOG4J_VERSION}.jar" not in names:
+            problems.append(f"{art}-{LOG4J_VERSION}.jar missing")
+    return problems
+
+
+@contextmanager
+def _locked(path: Path) -> Iterator[None]:
+    with path.open("a+") as f:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)

@@ -1,0 +1,32 @@
+"""Redis adapter: durable runs, the per-cluster lock, run leases, signals and the audit stream.
+
+Everything here talks to Redis through ``redis.asyncio`` and raises only the exceptions below,
+so callers never need to import redis. Build a client with :func:`connect`.
+"""
+
+from bot.store.client import connect
+from bot.store.errors import (
+    RunExists,
+    StoreError,
+    StoreUnavailable,
+    VersionConflict,
+    redact_url,
+)
+from bot.store.keys import Keys
+from bot.store.locks import ClusterLock, RunLease
+from bot.store.runs import RunStore
+from bot.store.signals import Signals
+
+__all__ = [
+    "ClusterLock",
+    "Keys",
+    "RunExists",
+    "RunLease",
+    "RunStore",
+    "Signals",
+    "StoreError",
+    "StoreUnavailable",
+    "VersionConflict",
+    "connect",
+    "redact_url",
+]

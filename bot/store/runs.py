@@ -1,0 +1,206 @@
+"""Run records in Redis: versioned JSON documents with compare-and-set, indexes and an audit stream.
+
+The store is generic over JSON documents; the worker converts its pydantic models. Every write
+that changes a run is one Lua script, so the record, its version, its audit entry and the
+indexes change together or not at all: a crash between "saved" and "audited" cannot happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from bot.store.codec import from_json, new_op_token, require_decoded, to_json
+from bot.store.errors import RunExists, VersionConflict, translate_errors
+from bot.store.keys import Keys
+
+Document = dict[str, Any]
+
+# KEYS: run, audit, active_all, active_cluster, recent_all, recent_cluster, seq
+# ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  local cur = redis.call('HMGET', KEYS[1], 'version', 'op')
+  if cur[1] == '1' and cur[2] == ARGV[5] then return {1, 1} end  -- our own create, retried
+  return {0, tonumber(cur[1]) or 0}
+end
+local seq = redis.call('INCR', KEYS[7])
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', 1, 'cluster', ARGV[3], 'seq', seq, 'op', ARGV[5])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', 1) end
+redis.call('ZADD', KEYS[3], seq, ARGV[1])
+redis.call('ZADD', KEYS[4], seq, ARGV[1])
+local cap = tonumber(ARGV[6])
+redis.call('ZADD', KEYS[5], seq, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -cap - 1)
+redis.call('ZADD', KEYS[6], seq, ARGV[1])
+redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -cap - 1)
+return {1, 1}
+"""
+
+# KEYS: run, audit, active_all, active_cluster
+# ARGV: run_id, doc, expected version, audit entry ('' = none), active ('1'/'0'), op token
+# Returns {1, new_version} | {0, current_version} | {-1, 0} (no such run).
+_SAVE = """
+local cur = redis.call('HMGET', KEYS[1], 'version', 'op', 'seq')
+if not cur[1] then return {-1, 0} end
+local version = tonumber(cur[1])
+local expected = tonumber(ARGV[3])
+if version ~= expected then
+  -- The reply to our own successful write was lost and redis-py retried: report success.
+  if version == expected + 1 and cur[2] == ARGV[6] then return {1, version} end
+  return {0, version}
+end
+version = version + 1
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version, 'op', ARGV[6])
+if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', version) end
+if ARGV[5] == '1' then
+  redis.call('ZADD', KEYS[3], 'NX', cur[3], ARGV[1])
+  redis.call('ZADD', KEYS[4], 'NX', cur[3], ARGV[1])
+else
+  redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[4], ARGV[1])
+end
+return {1, version}
+"""
+
+_CLUSTER_CACHE_MAX = 10_000
+
+
+class RunStore:
+    """Versioned run documents, active/recent indexes and per-run audit streams."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco", recent_cap: int = 1000) -> None:
+        require_decoded(client)
+        if recent_cap < 1:
+            raise ValueError("recent_cap must be at least 1")
+        self._client = client
+        self._keys = Keys(prefix)
+        self._recent_cap = recent_cap
+        self._create = client.register_script(_CREATE)
+        self._save = client.register_script(_SAVE)
+        # run_id -> cluster. A run never changes cluster, so this cache cannot go stale; it
+        # saves a round trip per save (the script must name the per-cluster index key).
+        self._cluster_of: dict[str, str] = {}
+
+    @property
+    def keys(self) -> Keys:
+        return self._keys
+
+    async def create_run(
+        self, run_id: str, cluster: str, document: Document, *, audit: Document | None = None
+    ) -> int:
+        """Store a new run at version 1 and index it as active; :class:`RunExists` if taken."""
+        k = self._keys
+        doc = to_json(document, "run document")
+        entry = to_json(audit, "audit entry") if audit is not None else ""
+        with translate_errors(self._client):
+            status, actual = await self._create(
+                keys=[
+                    k.run(run_id),
+                    k.audit(run_id),
+                    k.active_all,
+                    k.active_cluster(cluster),
+                    k.recent_all,
+                    k.recent_cluster(cluster),
+                    k.run_seq,
+                ],
+                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap],
+            )
+        if int(status) != 1:
+            raise RunExists(run_id, int(actual) or None)
+        self._remember_cluster(run_id, cluster)
+        return 1
+
+    async def load_run(self, run_id: str) -> tuple[Document, int] | None:
+        """The stored document and its version, or None if there is no such run."""
+        with translate_errors(self._client):
+            raw_doc, raw_version, cluster = await self._client.hmget(
+                self._keys.run(run_id), ["doc", "version", "cluster"]
+            )
+        if raw_doc is None or raw_version is None:
+            return None
+        if cluster is not None:
+            self._remember_cluster(run_id, str(cluster))
+        return from_json(str(raw_doc), f"run {run_id}"), int(raw_version)
+
+    async def save_run(
+        self,
+        run_id: str,
+        document: Document,
+        *,
+        expected_version: int,
+        audit: Document | None = None,
+        active: bool = True,
+    ) -> int:
+        """Compare-and-set: write ``document`` only if the stored version is ``expected_version``.
+
+        In the same atomic step: bump the version, append ``audit`` to the run's audit stream and
+        set the run's membership of the active indexes to ``active``. Returns the new version;
+        raises :class:`VersionConflict` (and changes nothing) otherwise.
+        """
+        k = self._keys
+        doc = to_json(document, "run document")
+        entry = to_json(audit, "audit entry") if audit is not None else ""
+        cluster = await self._cluster(run_id)
+        if cluster is None:
+            raise VersionConflict(run_id, expected_version, None)
+        with translate_errors(self._client):
+            status, version = await self._save(
+                keys=[k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster)],
+                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token()],
+            )
+        status, version = int(status), int(version)
+        if status == 1:
+            return version
+        raise VersionConflict(run_id, expected_version, version if status == 0 else None)
+
+    async def active_runs(self, cluster: str | None = None) -> list[str]:
+        """Run ids not yet finished, oldest first."""
+        key = self._keys.active_all if cluster is None else self._keys.active_cluster(cluster)
+        with translate_errors(self._client):
+            members = await self._client.zrange(key, 0, -1)
+        return [str(m) for m in members]
+
+    async def recent_runs(self, cluster: str | None = None, limit: int = 20) -> list[str]:
+        """Run ids newest first, finished ones included (the index keeps the last ``recent_cap``)."""
+        if limit <= 0:
+            return []
+        key = self._keys.recent_all if cluster is None else self._keys.recent_cluster(cluster)
+        with translate_errors(self._client):
+            members = await self._client.zrevrange(key, 0, limit - 1)
+        return [str(m) for m in members]
+
+    async def audit_entries(self, run_id: str) -> list[Document]:
+        """The run's audit entries exactly as appended, oldest first."""
+        with translate_errors(self._client):
+            records = await self._client.xrange(self._keys.audit(run_id), "-", "+")
+        entries: list[Document] = []
+        for entry_id, fields in records or []:
+            if not fields or "entry" not in fields:
+                continue  # not written by this store (e.g. a hand-added entry); skip, do not fail
+            entries.append(from_json(str(fields["entry"]), f"audit entry {entry_id!s} of run {run_id}"))
+        return entries
+
+    async def append_audit(self, run_id: str, entry: Document) -> str:
+        """Append an entry outside a transition (e.g. a refused click); returns the stream id."""
+        raw = to_json(entry, "audit entry")
+        with translate_errors(self._client):
+            entry_id = await self._client.xadd(self._keys.audit(run_id), {"entry": raw})
+        return str(entry_id)
+
+    async def _cluster(self, run_id: str) -> str | None:
+        cached = self._cluster_of.get(run_id)
+        if cached is not None:
+            return cached
+        with translate_errors(self._client):
+            cluster = await self._client.hget(self._keys.run(run_id), "cluster")
+        if cluster is None:
+            return None
+        self._remember_cluster(run_id, str(cluster))
+        return str(cluster)
+
+    def _remember_cluster(self, run_id: str, cluster: str) -> None:
+        if len(self._cluster_of) >= _CLUSTER_CACHE_MAX:
+            self._cluster_of.clear()  # crude bound; a miss costs one HGET
+        self._cluster_of[run_id] = cluster

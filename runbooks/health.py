@@ -1,0 +1,225 @@
+"""The cluster health model: a snapshot of what Kafka reports, and the pure rules over it.
+
+The rules follow what careful tools do (reference/kafka-ops.md §2, §4; strimzi.md §3):
+- under-replicated uses the reassignment correction, RF = |replicas| - |adding|, the way
+  ``kafka-topics --under-replicated-partitions`` does, or every moving partition would look sick;
+- ``can_restart`` is Strimzi's ``KafkaAvailability.canRoll``, so the bot never restarts a broker
+  the operator itself would refuse to roll;
+- the quorum rule is Strimzi's ``KafkaQuorumCheck.canRollController``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_FETCH_TIMEOUT_MS = 2000  # controller.quorum.fetch.timeout.ms default
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class BrokerInfo(_Frozen):
+    id: int
+    host: str = ""
+    port: int = 0
+    rack: str | None = None
+    fenced: bool = False
+
+
+class PartitionInfo(_Frozen):
+    topic: str
+    partition: int
+    leader: int | None
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    adding: tuple[int, ...] = ()
+    removing: tuple[int, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+    @property
+    def effective_rf(self) -> int:
+        return len(self.replicas) - len(self.adding)
+
+
+class QuorumVoter(_Frozen):
+    id: int
+    log_end_offset: int = 0
+    last_caught_up_ms: int | None = None
+
+
+class QuorumInfo(_Frozen):
+    leader_id: int | None
+    voters: tuple[QuorumVoter, ...] = ()
+
+
+class ClusterSnapshot(_Frozen):
+    taken_at: datetime
+    brokers: tuple[BrokerInfo, ...]
+    controller_id: int | None = None
+    quorum: QuorumInfo | None = None
+    partitions: tuple[PartitionInfo, ...] = ()
+    min_isr: dict[str, int] = Field(default_factory=dict)
+    default_min_isr: int = 1
+
+    def min_isr_of(self, topic: str) -> int:
+        return self.min_isr.get(topic, self.default_min_isr)
+
+    @property
+    def live_broker_ids(self) -> frozenset[int]:
+        return frozenset(b.id for b in self.brokers if not b.fenced)
+
+    @property
+    def active_controller(self) -> int | None:
+        if self.quorum is not None and self.quorum.leader_id is not None:
+            return self.quorum.leader_id
+        return self.controller_id
+
+
+class PartitionRisk(_Frozen):
+    partition: str
+    reason: str
+
+
+class RestartCheck(_Frozen):
+    broker: int
+    ok: bool
+    at_risk: tuple[PartitionRisk, ...] = ()
+    ignored: tuple[str, ...] = ()  # partitions with RF <= minISR: never safe, so Strimzi does not let them block
+
+    def summary(self) -> str:
+        if not self.at_risk:
+            return "At risk: none."
+        shown = ", ".join(f"{r.partition} ({r.reason})" for r in self.at_risk[:5])
+        more = f" and {len(self.at_risk) - 5} more" if len(self.at_risk) > 5 else ""
+        return f"At risk: {shown}{more}."
+
+
+def under_replicated(snapshot: ClusterSnapshot) -> list[PartitionInfo]:
+    return [p for p in snapshot.partitions if p.effective_rf - len(p.isr) > 0]
+
+
+def under_min_isr(snapshot: ClusterSnapshot) -> list[PartitionInfo]:
+    return [
+        p for p in snapshot.partitions
+        if p.leader is None or len(p.isr) < snapshot.min_isr_of(p.topic)
+    ]
+
+
+def at_min_isr(snapshot: ClusterSnapshot) -> list[PartitionInfo]:
+    return [p for p in snapshot.partitions if len(p.isr) == snapshot.min_isr_of(p.topic)]
+
+
+def offline(snapshot: ClusterSnapshot) -> list[PartitionInfo]:
+    live = snapshot.live_broker_ids
+    return [p for p in snapshot.partitions if p.leader is None or p.leader not in live]
+
+
+def reassigning(snapshot: ClusterSnapshot) -> list[PartitionInfo]:
+    return [p for p in snapshot.partitions if p.adding or p.removing]
+
+
+def out_of_isr(snapshot: ClusterSnapshot, broker: int) -> list[PartitionInfo]:
+    """Partitions that list ``broker`` as a replica but do not have it in their ISR."""
+    return [p for p in snapshot.partitions if broker in p.replicas and broker not in p.isr]
+
+
+def can_restart(snapshot: ClusterSnapshot, broker: int) -> RestartCheck:
+    """Strimzi's KafkaAvailability.canRoll for one broker."""
+    risks: list[PartitionRisk] = []
+    ignored: list[str] = []
+    for p in snapshot.partitions:
+        if broker not in p.replicas:
+            continue
+        min_isr = snapshot.min_isr_of(p.topic)
+        if len(p.replicas) <= min_isr:
+            ignored.append(p.name)
+            continue
+        if len(p.isr) < min_isr:
+            risks.append(PartitionRisk(
+                partition=p.name,
+                reason=f"already under min ISR: ISR {len(p.isr)}/{len(p.replicas)}, min.insync.replicas {min_isr}",
+            ))
+        elif len(p.isr) == min_isr and broker in p.isr:
+            risks.append(PartitionRisk(
+                partition=p.name,
+                reason=f"at min ISR {min_isr}: restarting broker {broker} would block acks=all producers",
+            ))
+    return RestartCheck(broker=broker, ok=not risks, at_risk=tuple(risks), ignored=tuple(ignored))
+
+
+def can_roll_controller(
+    quorum: QuorumInfo, node_id: int, *, fetch_timeout_ms: int = DEFAULT_FETCH_TIMEOUT_MS
+) -> tuple[bool, str]:
+    """Strimzi's KafkaQuorumCheck.canRollController: a majority must stay caught up without it."""
+    if quorum.leader_id is None:
+        return False, "the KRaft quorum has no leader"
+    voters = {v.id: v for v in quorum.voters}
+    if node_id not in voters:
+        return True, f"node {node_id} is not a controller"
+    if len(voters) == 1:
+        return True, "single-voter quorum: restarting it stops the controller for a moment"
+    leader = voters.get(quorum.leader_id)
+    leader_caught_up = leader.last_caught_up_ms if leader is not None else None
+    if leader_caught_up is None:
+        return False, "the quorum leader reports no catch-up time"
+
+    def caught_up(v: QuorumVoter) -> bool:
+        if v.id == quorum.leader_id:
+            return True
+        return v.last_caught_up_ms is not None and leader_caught_up - v.last_caught_up_ms < fetch_timeout_ms
+
+    others = [v for v in voters.values() if v.id != node_id]
+    in_sync = sum(1 for v in others if caught_up(v))
+    needed = (len(voters) + 2) // 2
+    if len(voters) == 2:
+        needed = 1
+    if in_sync >= needed:
+        return True, f"{in_sync} of the other {len(others)} controllers are caught up"
+    return False, f"only {in_sync} of the other {len(others)} controllers are caught up; {needed} needed"
+
+
+def restart_order(snapshot: ClusterSnapshot, brokers: list[int]) -> list[int]:
+    """Non-controller brokers first (ascending), the active controller last, as Strimzi rolls."""
+    controller = snapshot.active_controller
+    rest = sorted(b for b in brokers if b != controller)
+    return rest + ([controller] if controller in brokers else [])
+
+
+class PreflightReport(_Frozen):
+    ok: bool
+    problems: tuple[str, ...]
+    summary: str
+
+
+def preflight(snapshot: ClusterSnapshot, *, kafka_ready: bool, kafka_reason: str = "") -> PreflightReport:
+    """What a careful human checks before any roll (kafka-ops.md §4, the recommended gate)."""
+    problems: list[str] = []
+    if not kafka_ready:
+        problems.append(f"the Kafka resource is not Ready{': ' + kafka_reason if kafka_reason else ''}")
+    urp = under_replicated(snapshot)
+    if urp:
+        problems.append(f"{len(urp)} under-replicated partitions (e.g. {', '.join(p.name for p in urp[:3])})")
+    down = offline(snapshot)
+    if down:
+        problems.append(f"{len(down)} offline partitions (e.g. {', '.join(p.name for p in down[:3])})")
+    moving = reassigning(snapshot)
+    if moving:
+        problems.append(f"{len(moving)} partition reassignments in flight")
+    fenced = [b.id for b in snapshot.brokers if b.fenced]
+    if fenced:
+        problems.append(f"fenced brokers: {', '.join(map(str, fenced))}")
+    if snapshot.quorum is not None and snapshot.quorum.leader_id is None:
+        problems.append("the KRaft quorum has no leader")
+    if problems:
+        return PreflightReport(ok=False, problems=tuple(problems), summary="; ".join(problems))
+    summary = (
+        f"Ready, {len(snapshot.brokers)} brokers, 0 URP, 0 offline, no reassignment"
+        f" ({len(snapshot.partitions)} partitions)"
+    )
+    return PreflightReport(ok=True, problems=(), summary=summary)
