@@ -77,7 +77,11 @@ def redact_url(url: str) -> str:
             query = urlencode(
                 [(k, _MASK if k.lower() in _SECRET_QUERY_KEYS else v) for k, v in pairs], safe="*"
             )
-        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        redacted = urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+        if not netloc and url.startswith(f"{parts.scheme}://"):
+            # urlunsplit drops the empty authority of ``unix:///path``; put it back.
+            redacted = f"{parts.scheme}://" + redacted[len(parts.scheme) + 1 :]
+        return redacted
     except ValueError:
         return "<unparseable redis url>"
 

@@ -7,6 +7,7 @@ indexes change together or not at all: a crash between "saved" and "audited" can
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -16,9 +17,17 @@ from bot.store.errors import RunExists, VersionConflict, translate_errors
 from bot.store.keys import Keys
 
 Document = dict[str, Any]
+AuditArg = Document | Sequence[Document] | None
+
+
+def _audit_args(audit: AuditArg) -> tuple[str, list[str]]:
+    """The first entry and the rest, encoded: one decision may make several transitions."""
+    entries = [audit] if isinstance(audit, dict) else list(audit or ())
+    encoded = [to_json(e, "audit entry") for e in entries]
+    return (encoded[0] if encoded else ""), encoded[1:]
 
 # KEYS: run, audit, active_all, active_cluster, recent_all, recent_cluster, seq
-# ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap
+# ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap, more audit entries...
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local cur = redis.call('HMGET', KEYS[1], 'version', 'op')
@@ -28,6 +37,7 @@ end
 local seq = redis.call('INCR', KEYS[7])
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', 1, 'cluster', ARGV[3], 'seq', seq, 'op', ARGV[5])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', 1) end
+for i = 7, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', 1) end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 local cap = tonumber(ARGV[6])
@@ -39,7 +49,8 @@ return {1, 1}
 """
 
 # KEYS: run, audit, active_all, active_cluster
-# ARGV: run_id, doc, expected version, audit entry ('' = none), active ('1'/'0'), op token
+# ARGV: run_id, doc, expected version, audit entry ('' = none), active ('1'/'0'), op token,
+#       more audit entries...
 # Returns {1, new_version} | {0, current_version} | {-1, 0} (no such run).
 _SAVE = """
 local cur = redis.call('HMGET', KEYS[1], 'version', 'op', 'seq')
@@ -54,6 +65,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version, 'op', ARGV[6])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', version) end
+for i = 7, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', version) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[3], 'NX', cur[3], ARGV[1])
   redis.call('ZADD', KEYS[4], 'NX', cur[3], ARGV[1])
@@ -88,12 +100,12 @@ class RunStore:
         return self._keys
 
     async def create_run(
-        self, run_id: str, cluster: str, document: Document, *, audit: Document | None = None
+        self, run_id: str, cluster: str, document: Document, *, audit: AuditArg = None
     ) -> int:
         """Store a new run at version 1 and index it as active; :class:`RunExists` if taken."""
         k = self._keys
         doc = to_json(document, "run document")
-        entry = to_json(audit, "audit entry") if audit is not None else ""
+        entry, more = _audit_args(audit)
         with translate_errors(self._client):
             status, actual = await self._create(
                 keys=[
@@ -105,7 +117,7 @@ class RunStore:
                     k.recent_cluster(cluster),
                     k.run_seq,
                 ],
-                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap],
+                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *more],
             )
         if int(status) != 1:
             raise RunExists(run_id, int(actual) or None)
@@ -130,7 +142,7 @@ class RunStore:
         document: Document,
         *,
         expected_version: int,
-        audit: Document | None = None,
+        audit: AuditArg = None,
         active: bool = True,
     ) -> int:
         """Compare-and-set: write ``document`` only if the stored version is ``expected_version``.
@@ -141,14 +153,14 @@ class RunStore:
         """
         k = self._keys
         doc = to_json(document, "run document")
-        entry = to_json(audit, "audit entry") if audit is not None else ""
+        entry, more = _audit_args(audit)
         cluster = await self._cluster(run_id)
         if cluster is None:
             raise VersionConflict(run_id, expected_version, None)
         with translate_errors(self._client):
             status, version = await self._save(
                 keys=[k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster)],
-                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token()],
+                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token(), *more],
             )
         status, version = int(status), int(version)
         if status == 1:
