@@ -13,8 +13,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Operate Strimzi-run Kafka clusters from Slack, with approved, durable runbooks.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    from bot.cli_bot import register as register_bot
     from bot.sandbox.cli import register as register_sandbox
 
+    register_bot(commands)
     register_sandbox(commands)
     return parser
 

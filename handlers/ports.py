@@ -6,11 +6,15 @@ cases never see a kubernetes or Kafka client object.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.events import Notify
 from runbooks.health import ClusterSnapshot
+from runbooks.models import AuditEntry, Run
 
 
 class _Frozen(BaseModel):
@@ -82,3 +86,61 @@ class KafkaAdmin(Protocol):
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
         """Run a preferred leader election for every partition; returns how many leaders moved."""
         ...
+
+
+class StoreUnavailable(Exception):
+    """The run store (Redis) cannot be reached: refuse new commands, hold running steps."""
+
+
+class VersionConflict(Exception):
+    """Someone else wrote the run since it was read: reload and decide again."""
+
+
+class RunExists(Exception):
+    pass
+
+
+class RunRepository(Protocol):
+    """Durable runs: versioned records written with compare-and-set, plus an audit stream each."""
+
+    async def create(self, run: Run, audit: Sequence[AuditEntry]) -> int: ...
+
+    async def load(self, run_id: str) -> tuple[Run, int] | None: ...
+
+    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry]) -> int: ...
+
+    async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None: ...
+
+    async def audit(self, run_id: str) -> list[AuditEntry]: ...
+
+    async def active(self, cluster: str | None = None) -> list[str]: ...
+
+    async def recent(self, cluster: str | None = None, limit: int = 20) -> list[str]: ...
+
+
+class ClusterLocks(Protocol):
+    """One mutating run per cluster; the token fences out a run that lost its lock."""
+
+    async def acquire(self, cluster: str, run_id: str) -> int | None: ...
+
+    async def holder(self, cluster: str) -> str | None: ...
+
+    async def release(self, cluster: str, run_id: str) -> bool: ...
+
+    async def check_token(self, cluster: str, token: int) -> bool: ...
+
+
+class RunNotifier(Protocol):
+    """Tells every front end that a run moved (cards, console lines), and wakes its driver."""
+
+    async def run_changed(self, run: Run, notes: Sequence[Notify]) -> None: ...
+
+
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class Ids(Protocol):
+    def run_id(self) -> str: ...
+
+    def nonce(self) -> str: ...

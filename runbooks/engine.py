@@ -158,7 +158,7 @@ def _enter_step(out: _Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger
             step_id=step.id, nonce=ids.nonce(), plan_hash=run.plan_hash, requested_at=out.now,
             expires_at=out.now + timedelta(seconds=run.policy.approval_timeout_s), required=required,
         )
-        waiting = step.model_copy(update={"state": StepState.AWAITING_APPROVAL, "phase": None})
+        waiting = step.model_copy(update={"state": StepState.AWAITING_APPROVAL, "phase": None, "detail": ""})
         out.move(awaiting, step=waiting, approval=request, pause_reason=None)
         out.effects.append(CheckGate(step_id=step.id, advisory=True))
         out.notify("step_awaiting_approval", f"Waiting for approval: {step.spec.title}", step.id)
@@ -305,8 +305,8 @@ def _on_gate(run: Run, event: GateChecked, now: datetime) -> Decision:
     out = _Outcome(run, now, "worker")
     if run.state is RunState.AWAITING_APPROVAL:
         step = _require_current(run, event.step_id, RunState.AWAITING_APPROVAL)
-        out.move(Trigger.GATE_ADVISORY, step=step.model_copy(update={"findings": event.findings}),
-                 detail=event.reason or "gate checked")
+        checked = step.model_copy(update={"findings": event.findings, "detail": event.reason or "gate checked"})
+        out.move(Trigger.GATE_ADVISORY, step=checked, detail=event.reason or "gate checked")
         return out.decision()
     step = _require_current(run, event.step_id, RunState.RUNNING)
     if step.phase is not StepPhase.GATE:
@@ -401,4 +401,6 @@ def pending_work(run: Run) -> list[Effect]:
         return [ApplyAction(step_id=step.id)]
     if run.state is RunState.WAITING:
         return [CheckCondition(step_id=step.id)]
+    if run.state is RunState.AWAITING_APPROVAL and not step.detail:
+        return [CheckGate(step_id=step.id, advisory=True)]  # so the approver sees what is at risk
     return []

@@ -143,6 +143,7 @@ class Run(_Frozen):
     abort_requested_by: str | None = None
     outcome: str | None = None
     finished_at: datetime | None = None
+    fencing_token: int | None = None  # the cluster lock's token when the run was created
 
     @property
     def current_step(self) -> Step | None:

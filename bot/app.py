@@ -1,0 +1,70 @@
+"""Wiring: build the bot's parts from the settings, for every front end (console, Slack)."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio as aioredis
+
+from bot import store
+from bot.clock import RandomIds, SystemClock
+from bot.config import ConfigError, Settings, load_clusters
+from bot.events import RunEventBus
+from bot.kafka.admin import KafkaAdminAdapter
+from bot.kube.gateway import KubeClusterGateway, load_api_client
+from bot.runs import RedisClusterLocks, RedisRunRepository
+from bot.worker import Worker
+from handlers.clusters import ManagedCluster
+from handlers.service import CommandService
+
+
+@dataclass
+class Runtime:
+    service: CommandService
+    worker: Worker
+    bus: RunEventBus
+    redis: aioredis.Redis
+    admin: KafkaAdminAdapter
+
+    async def start(self) -> None:
+        self.bus.add_listener(self.worker.on_run_event)
+        await self.bus.start()
+        await self.worker.start()
+
+    async def close(self) -> None:
+        await self.worker.stop()
+        await self.bus.stop()
+        await self.admin.close()
+        await self.redis.aclose()
+
+
+def default_owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+async def build_runtime(
+    settings: Settings, *, clusters: dict[str, ManagedCluster] | None = None, owner: str | None = None,
+    poll_interval_s: float = 0.5, lease_ttl_s: float = 10.0,
+) -> Runtime:
+    if clusters is None:
+        if not settings.kafka_chatops_config:
+            raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
+        clusters = load_clusters(Path(settings.kafka_chatops_config))
+    client = await store.connect(settings.redis_url)
+    runs = RedisRunRepository(store.RunStore(client))
+    locks = RedisClusterLocks(store.ClusterLock(client))
+    gateway = KubeClusterGateway(load_api_client(settings.kubeconfig))
+    admin = KafkaAdminAdapter()
+    bus = RunEventBus(client)
+    clock, ids = SystemClock(), RandomIds()
+    service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
+                             notifier=bus, clock=clock, ids=ids)
+    worker = Worker(
+        runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
+        notifier=bus, clock=clock, ids=ids, owner=owner or default_owner(), lease_ttl_s=lease_ttl_s,
+        poll_interval_s=poll_interval_s,
+    )
+    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin)

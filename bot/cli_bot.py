@@ -1,0 +1,104 @@
+"""The bot's own subcommands: ``console`` and ``demo`` (``run`` for Slack arrives with the Slack issue)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from bot.app import build_runtime
+from bot.config import ConfigError, Settings
+from bot.console.console import Console
+
+
+def register(commands: Any) -> None:
+    console = commands.add_parser("console", help="the bot in a terminal: type /kafka commands, approve steps")
+    console.add_argument("--user", default=None, help="who you are to the approval rules (default console:$USER)")
+    console.add_argument("--json", action="store_true", help="one JSON object per line, for scripts")
+    console.set_defaults(handler=cmd_console)
+
+    demo = commands.add_parser("demo", help="sandbox + local Redis + the console, ready to try")
+    demo.add_argument("--name", default="demo", help="the sandbox (and cluster) name")
+    demo.add_argument("--brokers", type=int, default=3)
+    demo.add_argument("--kafka-version", default="4.3.1")
+    demo.add_argument("--json", action="store_true")
+    demo.set_defaults(handler=cmd_demo)
+
+
+def console_user(explicit: str | None) -> str:
+    return explicit or f"console:{os.environ.get('USER') or getpass.getuser()}"
+
+
+async def _console(settings: Settings, user: str, json_mode: bool) -> None:
+    runtime = await build_runtime(settings)
+    console = Console(runtime, user=user, json_mode=json_mode)
+    await runtime.start()
+    try:
+        await console.run()
+    finally:
+        await runtime.close()
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    try:
+        asyncio.run(_console(Settings(), console_user(args.user), args.json))
+    except ConfigError as exc:
+        print(f"kafka-chatops console: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+def demo_config(name: str, namespace: str, user: str) -> str:
+    """The demo's clusters file: one cluster, the console user approves, no second person needed."""
+    return (
+        f"clusters:\n  {name}:\n    namespace: {namespace}\n    kafka: {name}\n"
+        f"    approvers: [{json.dumps(user)}]\n    four_eyes: false\n    approval_timeout: 30m\n"
+    )
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from bot.localredis import LocalRedis, LocalRedisError
+
+    up = subprocess.run(
+        [sys.executable, "-m", "bot", "sandbox", "up", "--name", args.name, "--brokers", str(args.brokers),
+         "--kafka-version", args.kafka_version, "--json"],
+        capture_output=True, text=True,
+    )
+    if up.returncode != 0 and "already running" not in up.stderr:
+        print(up.stderr.strip() or up.stdout.strip(), file=sys.stderr)
+        return up.returncode
+    status = subprocess.run([sys.executable, "-m", "bot", "sandbox", "info", "--name", args.name],
+                            capture_output=True, text=True)
+    info = json.loads(status.stdout if status.returncode == 0 else up.stdout)
+    user = console_user(None)
+    workdir = Path(tempfile.mkdtemp(prefix="kafka-chatops-demo-"))
+    config = workdir / "clusters.yaml"
+    config.write_text(demo_config(args.name, info["namespace"], user))
+    redis = LocalRedis(workdir / "redis")
+    try:
+        redis.start()
+    except LocalRedisError as exc:
+        print(f"kafka-chatops demo: {exc}", file=sys.stderr)
+        return 2
+    print(f"Sandbox {args.name}: Kafka {info['kafka_version']} at {info['bootstrap_servers']}, "
+          f"kubeconfig {info['kubeconfig']}. Redis at {redis.url}.", file=sys.stderr)
+    print(f"You are {user}. Try: help · status {args.name} · restart {args.name} --dry-run · "
+          f"restart {args.name} · approve <run> · runs. Ctrl-D leaves; "
+          f"`kafka-chatops sandbox down --name {args.name}` stops the sandbox.", file=sys.stderr)
+    settings = Settings(redis_url=redis.url, kubeconfig=info["kubeconfig"], kafka_chatops_config=str(config))
+    try:
+        asyncio.run(_console(settings, user, args.json))
+    except KeyboardInterrupt:
+        pass
+    finally:
+        redis.stop()
+    return 0

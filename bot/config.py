@@ -1,0 +1,104 @@
+"""Settings (environment, pydantic-settings) and the clusters file (YAML, ``KAFKA_CHATOPS_CONFIG``)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from handlers.clusters import ManagedCluster
+from handlers.ports import ClusterRef
+from runbooks.models import ApprovalPolicy
+
+_K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
+_DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+class ConfigError(Exception):
+    """The settings or the clusters file are wrong; the message names each problem."""
+
+
+def parse_duration(value: str | int | float) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    match = _DURATION.match(value.strip())
+    if not match:
+        raise ValueError(f"{value!r} is not a duration: use e.g. 90s, 30m, 2h or 1d")
+    return float(int(match.group(1)) * _UNITS[match.group(2)])
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    slack_bot_token: str | None = None
+    slack_app_token: str | None = None
+    slack_signing_secret: str | None = None
+    slack_api_url: str | None = None
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    kubeconfig: str | None = None
+    kafka_chatops_config: str | None = None
+
+
+class ClusterConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    namespace: str = "kafka"
+    kafka: str | None = None  # the Kafka resource's name; defaults to the cluster's name
+    bootstrap: str | None = None
+    channel: str | None = None
+    approvers: list[str] = Field(default_factory=list)
+    approver_groups: list[str] = Field(default_factory=list)
+    four_eyes: bool = True
+    approvals_required: int = Field(default=1, ge=1)
+    approval_timeout: str | int | float = "30m"
+
+    @field_validator("approval_timeout")
+    @classmethod
+    def _duration(cls, value: str | int | float) -> str | int | float:
+        parse_duration(value)
+        return value
+
+
+class FileConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    clusters: dict[str, ClusterConfig] = Field(default_factory=dict)
+
+    @field_validator("clusters")
+    @classmethod
+    def _names(cls, clusters: dict[str, ClusterConfig]) -> dict[str, ClusterConfig]:
+        for name in clusters:
+            if not _K8S_NAME.match(name):
+                raise ValueError(f"cluster name {name!r} is not a valid Kubernetes name")
+        return clusters
+
+
+def load_clusters(path: str | Path) -> dict[str, ManagedCluster]:
+    try:
+        raw: Any = yaml.safe_load(Path(path).read_text()) or {}
+    except FileNotFoundError as exc:
+        raise ConfigError(f"the clusters file {path} does not exist") from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"the clusters file {path} is not valid YAML: {exc}") from exc
+    try:
+        parsed = FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise ConfigError(f"the clusters file {path} is invalid: {problems}") from exc
+    return {name: managed_cluster(name, c) for name, c in parsed.clusters.items()}
+
+
+def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
+    return ManagedCluster(
+        ref=ClusterRef(name=name, namespace=c.namespace, kafka=c.kafka or name, bootstrap_servers=c.bootstrap),
+        policy=ApprovalPolicy(
+            approvers=tuple(c.approvers), approver_groups=tuple(c.approver_groups), four_eyes=c.four_eyes,
+            approvals_required=c.approvals_required, approval_timeout_s=parse_duration(c.approval_timeout),
+        ),
+        channel=c.channel,
+    )

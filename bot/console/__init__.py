@@ -1,0 +1,1 @@
+"""The console front end: the same handlers as Slack, in a terminal or a pipe."""

@@ -1,0 +1,76 @@
+"""``kafka-chatops console``: read commands line by line, print replies and run events.
+
+Text mode prints replies and the run card whenever a run needs a human or finishes; ``--json``
+prints one JSON object per line (replies, errors and every run event) for scripts. Approvals
+typed here pass the same checks as Slack buttons: the console user is just another id.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import IO, Any
+
+from bot.app import Runtime
+from handlers.replies import Reply
+from handlers.views import event_record, run_card
+from runbooks.events import Notify
+from runbooks.models import Actor, Run
+
+CARD_EVENTS = {"step_awaiting_approval", "step_paused", "run_finished", "run_created"}
+
+
+class Console:
+    def __init__(self, runtime: Runtime, *, user: str, json_mode: bool, out: IO[str] = sys.stdout) -> None:
+        self._runtime = runtime
+        self._actor = Actor(id=user)
+        self._json = json_mode
+        self._out = out
+
+    def _emit(self, record: dict[str, Any] | str) -> None:
+        self._out.write((json.dumps(record) if isinstance(record, dict) else record) + "\n")
+        self._out.flush()
+
+    async def on_run_event(self, run: Run, notes: list[Notify]) -> None:
+        if self._json:
+            for note in notes:
+                self._emit(event_record(run, note))
+            return
+        for note in notes:
+            if note.event in CARD_EVENTS:
+                self._emit(run_card(run))
+            elif note.text:
+                step = f" [{note.step_id}]" if note.step_id else ""
+                self._emit(f"· {run.id}{step} {note.event.replace('_', ' ')}: {note.text}")
+
+    def reply(self, reply: Reply) -> None:
+        if self._json:
+            self._emit({
+                "event": "reply" if reply.ok else "error", "ok": reply.ok, "text": reply.text,
+                **({"run_id": reply.run.id, "state": reply.run.state.value} if reply.run else {}),
+            })
+        else:
+            self._emit(reply.text if reply.ok else f"error: {reply.text}")
+
+    async def handle(self, line: str) -> None:
+        line = line.strip()
+        if not line or line.startswith("#"):
+            return
+        reply = await self._runtime.service.handle_text(line, self._actor)
+        self.reply(reply)
+
+    async def run(self, stdin: IO[str] = sys.stdin) -> None:
+        loop = asyncio.get_running_loop()
+        interactive = stdin.isatty()
+        self._runtime.bus.add_listener(self.on_run_event)
+        while True:
+            if interactive:
+                self._out.write("kafka> ")
+                self._out.flush()
+            line = await loop.run_in_executor(None, stdin.readline)
+            if not line:
+                return
+            if line.strip() in ("quit", "exit"):
+                return
+            await self.handle(line)

@@ -1,0 +1,95 @@
+"""The use cases' RunRepository and ClusterLocks ports over the Redis store.
+
+The store keeps JSON documents; this adapter turns them into the engine's pydantic models and
+the store's exceptions into the ports' ones, so handlers never import redis.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from bot import store
+from handlers import ports
+from runbooks.models import AuditEntry, Run
+
+
+def _audit_docs(entries: Sequence[AuditEntry]) -> list[dict[str, object]]:
+    return [e.model_dump(mode="json") for e in entries]
+
+
+class RedisRunRepository:
+    def __init__(self, runs: store.RunStore) -> None:
+        self._runs = runs
+
+    async def create(self, run: Run, audit: Sequence[AuditEntry]) -> int:
+        with _translated():
+            return await self._runs.create_run(
+                run.id, run.cluster, run.model_dump(mode="json"), audit=_audit_docs(audit))
+
+    async def load(self, run_id: str) -> tuple[Run, int] | None:
+        with _translated():
+            loaded = await self._runs.load_run(run_id)
+        if loaded is None:
+            return None
+        document, version = loaded
+        return Run.model_validate(document), version
+
+    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry]) -> int:
+        with _translated():
+            return await self._runs.save_run(
+                run.id, run.model_dump(mode="json"), expected_version=expected_version,
+                audit=_audit_docs(audit) or None, active=not run.state.terminal,
+            )
+
+    async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None:
+        with _translated():
+            for doc in _audit_docs(entries):
+                await self._runs.append_audit(run_id, doc)
+
+    async def audit(self, run_id: str) -> list[AuditEntry]:
+        with _translated():
+            docs = await self._runs.audit_entries(run_id)
+        return [AuditEntry.model_validate(d) for d in docs]
+
+    async def active(self, cluster: str | None = None) -> list[str]:
+        with _translated():
+            return await self._runs.active_runs(cluster)
+
+    async def recent(self, cluster: str | None = None, limit: int = 20) -> list[str]:
+        with _translated():
+            return await self._runs.recent_runs(cluster, limit)
+
+
+class RedisClusterLocks:
+    def __init__(self, locks: store.ClusterLock) -> None:
+        self._locks = locks
+
+    async def acquire(self, cluster: str, run_id: str) -> int | None:
+        with _translated():
+            return await self._locks.acquire(cluster, run_id)
+
+    async def holder(self, cluster: str) -> str | None:
+        with _translated():
+            return await self._locks.holder(cluster)
+
+    async def release(self, cluster: str, run_id: str) -> bool:
+        with _translated():
+            return await self._locks.release(cluster, run_id)
+
+    async def check_token(self, cluster: str, token: int) -> bool:
+        with _translated():
+            return await self._locks.check_token(cluster, token)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Map the store's exceptions onto the ports' (the use cases know only those)."""
+    try:
+        yield
+    except store.RunExists as exc:
+        raise ports.RunExists(str(exc)) from exc
+    except store.VersionConflict as exc:
+        raise ports.VersionConflict(str(exc)) from exc
+    except store.StoreUnavailable as exc:
+        raise ports.StoreUnavailable(str(exc)) from exc

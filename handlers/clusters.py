@@ -1,0 +1,26 @@
+"""The clusters the bot manages, as the use cases see them (read from the config by ``bot/``)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from handlers.ports import ClusterRef
+from runbooks.models import ApprovalPolicy
+
+
+class ManagedCluster(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    ref: ClusterRef
+    policy: ApprovalPolicy
+    channel: str | None = None
+
+    @property
+    def name(self) -> str:
+        return self.ref.name
+
+
+class UnknownCluster(Exception):
+    def __init__(self, name: str, known: list[str]) -> None:
+        listed = ", ".join(sorted(known)) or "none configured"
+        super().__init__(f"unknown cluster {name!r}: the managed clusters are {listed}")

@@ -1,0 +1,212 @@
+"""The use cases behind every ``/kafka`` command: one entry point shared by Slack and the console.
+
+Parsing is ``handlers.grammar``; this module decides what a command means for the clusters,
+the runs and the store, and answers with a ``Reply``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+from handlers.clusters import ManagedCluster, UnknownCluster
+from handlers.commands import (
+    AbortCommand, ApproveCommand, ClustersCommand, HelpCommand, RestartCommand, ResumeCommand, RunsCommand,
+    ShowRunCommand, StatusCommand,
+)
+from handlers.grammar import ParseError, help_text, parse
+from handlers.ports import (
+    ClusterGateway, ClusterLocks, Clock, Ids, KafkaAdmin, RunExists, RunNotifier, RunRepository, StoreUnavailable,
+)
+from handlers.replies import Reply
+from handlers.run_actions import RunActions
+from handlers.views import plan_text, run_card, run_row
+from runbooks.engine import decide
+from runbooks.events import Notify, Start
+from runbooks.health import at_min_isr, offline, under_min_isr, under_replicated
+from runbooks.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.restart import RUNBOOK as RESTART, PlanRefused, RestartParams, plan_restart
+
+REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepted until it is back: {error}"
+
+
+class CommandService:
+    def __init__(
+        self, *, clusters: Mapping[str, ManagedCluster], runs: RunRepository, locks: ClusterLocks,
+        gateway: ClusterGateway, admin: KafkaAdmin, notifier: RunNotifier, clock: Clock, ids: Ids,
+    ) -> None:
+        self.clusters = dict(clusters)
+        self._runs = runs
+        self._locks = locks
+        self._gateway = gateway
+        self._admin = admin
+        self._notifier = notifier
+        self._clock = clock
+        self._ids = ids
+        self.actions = RunActions(runs=runs, notifier=notifier, clock=clock, ids=ids)
+
+    async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:
+        try:
+            command = parse(text)
+        except ParseError as exc:
+            return Reply.error(exc.render())
+        try:
+            return await self._dispatch(command, actor, channel)
+        except UnknownCluster as exc:
+            return Reply.error(f"{exc}. `/kafka clusters` lists them.")
+        except StoreUnavailable as exc:
+            return Reply.error(REDIS_DOWN.format(error=exc))
+
+    async def _dispatch(self, command: object, actor: Actor, channel: str | None) -> Reply:
+        match command:
+            case HelpCommand(verb=verb):
+                return Reply(text=help_text(verb), ephemeral=True)
+            case ClustersCommand():
+                return Reply(text=self._clusters_text(), ephemeral=True)
+            case StatusCommand(cluster=name):
+                return await self.status(self.cluster(name))
+            case RestartCommand(cluster=name, brokers=brokers, dry_run=dry_run):
+                params = RestartParams(brokers=tuple(brokers) if brokers is not None else None)
+                return await self.start_restart(self.cluster(name), params, actor, channel=channel, dry_run=dry_run)
+            case RunsCommand(cluster=name):
+                return await self.list_runs(self.cluster(name).name if name else None)
+            case ShowRunCommand(run_id=run_id):
+                return await self.show_run(run_id)
+            case AbortCommand(run_id=run_id):
+                return await self.actions.abort(run_id, actor)
+            case ResumeCommand(run_id=run_id):
+                return await self.actions.resume(run_id, actor)
+            case ApproveCommand(run_id=run_id, step_id=step_id):
+                return await self.actions.approve(run_id, actor, step_id=step_id)
+        return Reply.error(f"{type(command).__name__} is not handled yet.")
+
+    def cluster(self, name: str) -> ManagedCluster:
+        if name not in self.clusters:
+            raise UnknownCluster(name, list(self.clusters))
+        return self.clusters[name]
+
+    def _clusters_text(self) -> str:
+        if not self.clusters:
+            return "No clusters are configured (KAFKA_CHATOPS_CONFIG lists them)."
+        lines = ["Managed clusters:"]
+        for c in self.clusters.values():
+            lines.append(f"  {c.name}: Kafka {c.ref.kafka} in namespace {c.ref.namespace}")
+        return "\n".join(lines)
+
+    async def status(self, cluster: ManagedCluster) -> Reply:
+        status = await self._gateway.kafka_status(cluster.ref)
+        pods = await self._gateway.broker_pods(cluster.ref)
+        lines = [
+            f"{cluster.name}: {'Ready' if status.ready else 'NOT Ready'}"
+            + (f" ({status.reason}: {status.message})" if not status.ready and status.reason else "")
+            + f" · Kafka {status.kafka_version or '?'} · metadata {status.metadata_version or '?'}",
+        ]
+        lines += [f"  warning: {w}" for w in status.warnings]
+        for pod in sorted(pods, key=lambda p: p.node_id):
+            lines.append(f"  broker {pod.node_id}: {pod.name} {'Ready' if pod.ready else 'not Ready'}"
+                         f" · {pod.kafka_version or '?'} · restarts {pod.restart_count}")
+        bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
+        if bootstrap:
+            try:
+                snap = await self._admin.snapshot(cluster.ref, bootstrap)
+            except Exception as exc:  # the status must still answer when Kafka does not
+                lines.append(f"  Kafka admin unreachable: {exc}")
+            else:
+                lines.append(
+                    f"  partitions {len(snap.partitions)} · URP {len(under_replicated(snap))} · "
+                    f"under min ISR {len(under_min_isr(snap))} · at min ISR {len(at_min_isr(snap))} · "
+                    f"offline {len(offline(snap))} · controller {snap.active_controller}")
+        active = await self._runs.active(cluster.name)
+        if active:
+            lines.append(f"  active run: {', '.join(active)}")
+        return Reply(text="\n".join(lines))
+
+    async def start_restart(
+        self, cluster: ManagedCluster, params: RestartParams, actor: Actor, *, channel: str | None, dry_run: bool,
+    ) -> Reply:
+        status = await self._gateway.kafka_status(cluster.ref)
+        bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
+        if not bootstrap:
+            return Reply.error(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
+        pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
+        snapshot = await self._admin.snapshot(cluster.ref, bootstrap)
+        try:
+            steps = plan_restart(params, snapshot, pods)
+        except PlanRefused as exc:
+            return Reply.error(f"Cannot plan a restart of {cluster.name}: {exc}.")
+        if dry_run:
+            return Reply(text=plan_text(cluster.name, "Rolling restart", steps))
+        return await self.create_run(cluster, RESTART, params.model_dump(mode="json"), steps, actor, channel)
+
+    async def create_run(
+        self, cluster: ManagedCluster, runbook: str, params: dict[str, object], steps: list[StepSpec],
+        actor: Actor, channel: str | None,
+    ) -> Reply:
+        """Take the cluster's lock, write the run, then start it: the record exists before any effect."""
+        run_id = self._ids.run_id()
+        token = await self._acquire_lock(cluster.name, run_id)
+        if isinstance(token, Reply):
+            return token
+        now = self._clock.now()
+        run = Run(
+            id=run_id, runbook=runbook, cluster=cluster.name, params=params, requested_by=actor.id, channel=channel,
+            created_at=now, updated_at=now, steps=tuple(Step(spec=s) for s in steps), plan_hash=plan_hash(steps),
+            policy=cluster.policy, fencing_token=token,
+        )
+        created = AuditEntry(at=now, run_id=run_id, actor=actor.id, action="requested", from_state=RunState.PLANNED,
+                             to_state=RunState.PLANNED, detail=f"{runbook} {params}")
+        decision = decide(run, Start(), now, self._ids)
+        try:
+            await self._runs.create(decision.run, [created, *decision.audit])
+        except (StoreUnavailable, RunExists):
+            await self._release_quietly(cluster.name, run_id)
+            raise
+        notes = [e for e in decision.effects if isinstance(e, Notify)]
+        await self._notifier.run_changed(decision.run, [Notify(event="run_created", text=run.runbook), *notes])
+        return Reply(text=run_card(decision.run, now), run=decision.run)
+
+    async def _acquire_lock(self, cluster: str, run_id: str) -> int | Reply:
+        token = await self._locks.acquire(cluster, run_id)
+        if token is not None:
+            return token
+        holder = await self._locks.holder(cluster)
+        loaded = await self._runs.load(holder) if holder else None
+        if holder and (loaded is None or loaded[0].state.terminal):
+            # The holder never got written (the store failed between lock and create) or
+            # finished without releasing: the lock protects nothing, so take it over.
+            await self._locks.release(cluster, holder)
+            token = await self._locks.acquire(cluster, run_id)
+            if token is not None:
+                return token
+        if loaded is not None:
+            active = loaded[0]
+            return Reply.error(
+                f"{cluster} already has an active run: {active.id} ({active.runbook}, requested by "
+                f"{active.requested_by}, {active.state.value}). One mutating run per cluster: finish or "
+                f"`/kafka abort {active.id}` first.")
+        return Reply.error(f"{cluster} is locked by run {holder}; try again in a moment.")
+
+    async def _release_quietly(self, cluster: str, run_id: str) -> None:
+        try:
+            await self._locks.release(cluster, run_id)
+        except StoreUnavailable:
+            pass  # a lock without a run is taken over by the next request (see _acquire_lock)
+
+    async def list_runs(self, cluster: str | None) -> Reply:
+        ids = await self._runs.recent(cluster, limit=20)
+        rows = []
+        for run_id in ids:
+            loaded = await self._runs.load(run_id)
+            if loaded is not None:
+                rows.append(run_row(loaded[0]))
+        scope = f" on {cluster}" if cluster else ""
+        if not rows:
+            return Reply(text=f"No runs{scope} yet.", ephemeral=True)
+        return Reply(text=f"Recent runs{scope}:\n" + "\n".join(rows), ephemeral=True)
+
+    async def show_run(self, run_id: str) -> Reply:
+        loaded = await self._runs.load(run_id)
+        if loaded is None:
+            return Reply.error(f"No run {run_id}. `/kafka runs` lists the recent ones.")
+        now: datetime = self._clock.now()
+        return Reply(text=run_card(loaded[0], now), run=loaded[0])
