@@ -1,0 +1,316 @@
+"""The Kubernetes REST API over HTTP, enough for the unmodified ``kubernetes`` client.
+
+Serves discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>[/<version>]``),
+and, for every type in ``resources.py``, get/list/watch/create/update/patch/delete/deletecollection
+on ``[/namespaces/<ns>]/<plural>[/<name>[/status|/scale]]``. Objects read through a version show
+that version in ``apiVersion`` (Strimzi's v1 and v1beta2 share one storage).
+
+Patch types: merge patch, JSON patch, and strategic merge patch served as a merge patch (lists are
+replaced, not merged by key) for built-in types only: custom resources answer 415 to it, as a real
+API server does. Server-side apply (``apply-patch+yaml``) answers 415. Authentication is accepted
+and ignored.
+
+A daemon that wants routes of its own (``/sandbox/...``) adds them to the app ``create_app``
+returns and hands it to ``start_server``; ``STORE_KEY`` gets the store back from a request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+
+from bot.sandbox.kube import discovery
+from bot.sandbox.kube.api_errors import (
+    ApiError,
+    bad_request,
+    conflict,
+    internal_error,
+    method_not_allowed,
+    unknown_resource,
+    unsupported_media_type,
+)
+from bot.sandbox.kube.resources import CORE_GROUP, ResourceType, lookup_resource_type
+from bot.sandbox.kube.store import ObjectStore
+from bot.sandbox.kube.watch_stream import WatchRequest, WatchSettings, serve_watch
+
+log = logging.getLogger(__name__)
+
+STORE_KEY = web.AppKey("kube_store", ObjectStore)
+WATCH_SETTINGS_KEY = web.AppKey("kube_watch_settings", WatchSettings)
+_STOPPING_KEY = web.AppKey("kube_stopping", asyncio.Event)
+
+MERGE_PATCH = "application/merge-patch+json"
+JSON_PATCH = "application/json-patch+json"
+STRATEGIC_MERGE_PATCH = "application/strategic-merge-patch+json"
+
+
+@dataclass(frozen=True)
+class ResourcePath:
+    """What a resource URL names: a collection (no name), an object, or an object's subresource."""
+
+    rtype: ResourceType
+    version: str
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = None) -> web.Application:
+    """The API app, not started: add routes to it, then pass it to ``start_server``."""
+    app = web.Application(middlewares=[_errors_as_status])
+    app[STORE_KEY] = store
+    app[WATCH_SETTINGS_KEY] = watch_settings or WatchSettings()
+    app[_STOPPING_KEY] = asyncio.Event()
+    app.on_shutdown.append(_stop_watches)
+    app.router.add_get("/version", _version)
+    app.router.add_get("/version/", _version)  # VersionApi asks with the slash
+    for probe in ("/healthz", "/readyz", "/livez"):
+        app.router.add_get(probe, _healthy)
+    app.router.add_route("*", "/api", _core_api)
+    app.router.add_route("*", "/api/{path:.*}", _core_api)
+    app.router.add_route("*", "/apis", _named_apis)
+    app.router.add_route("*", "/apis/{path:.*}", _named_apis)
+    return app
+
+
+async def start_server(
+    store: ObjectStore,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    app: web.Application | None = None,
+) -> tuple[web.AppRunner, str]:
+    """Serve ``app`` (by default ``create_app(store)``) and return its runner and base URL.
+
+    ``port=0`` picks a free port. Stop with ``await runner.cleanup()``: open watches end at once.
+    """
+    app = app if app is not None else create_app(store)
+    if app.get(STORE_KEY) is not store:
+        raise ValueError("the app was created for another store")
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=2.0)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_port = runner.addresses[0][1]
+    return runner, f"http://{host}:{bound_port}"
+
+
+async def _stop_watches(app: web.Application) -> None:
+    # Without this, shutdown would wait for each open watch to notice on its next idle check.
+    app[_STOPPING_KEY].set()
+    app[STORE_KEY].interrupt_change_feeds()
+
+
+@web.middleware
+async def _errors_as_status(request: web.Request, handler: Any) -> web.StreamResponse:
+    try:
+        response: web.StreamResponse = await handler(request)
+        return response
+    except ApiError as error:
+        return _status_response(error)
+    except web.HTTPNotFound:
+        # Unrouted paths answer like the API server does: a Status, not aiohttp's plain text.
+        return _status_response(unknown_resource(request.path))
+    except web.HTTPException:
+        raise
+    except Exception as error:  # the client must get a Status, never a dropped connection
+        log.exception("kube emulator: %s %s failed", request.method, request.path)
+        return _status_response(internal_error(repr(error)))
+
+
+def _status_response(error: ApiError) -> web.Response:
+    return web.json_response(error.to_status(), status=error.status)
+
+
+async def _version(request: web.Request) -> web.Response:
+    return web.json_response(discovery.version_info())
+
+
+async def _healthy(request: web.Request) -> web.Response:
+    return web.Response(text="ok")
+
+
+async def _core_api(request: web.Request) -> web.StreamResponse:
+    segments = _segments(request)
+    if not segments:
+        return web.json_response(discovery.core_api_versions(request.host))
+    if len(segments) == 1:
+        return _discovery_or_404(discovery.api_resource_list(CORE_GROUP, segments[0]), request)
+    return await _serve_resource(request, _resource_path(request, CORE_GROUP, segments[0], segments[1:]))
+
+
+async def _named_apis(request: web.Request) -> web.StreamResponse:
+    segments = _segments(request)
+    if not segments:
+        return web.json_response(discovery.api_group_list())
+    if len(segments) == 1:
+        return _discovery_or_404(discovery.api_group(segments[0]), request)
+    if len(segments) == 2:
+        return _discovery_or_404(discovery.api_resource_list(segments[0], segments[1]), request)
+    return await _serve_resource(request, _resource_path(request, segments[0], segments[1], segments[2:]))
+
+
+def _segments(request: web.Request) -> list[str]:
+    return [segment for segment in request.match_info.get("path", "").split("/") if segment]
+
+
+def _discovery_or_404(document: dict[str, Any] | None, request: web.Request) -> web.Response:
+    if document is None:
+        raise unknown_resource(request.path)
+    return web.json_response(document)
+
+
+def _resource_path(request: web.Request, group: str, version: str, rest: list[str]) -> ResourcePath:
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        scoped = lookup_resource_type(group, rest[2], version)
+        if scoped is not None and scoped.namespaced:
+            namespace, rest = rest[1], rest[2:]
+    rtype = lookup_resource_type(group, rest[0], version)
+    if rtype is None or len(rest) > 3:
+        raise unknown_resource(request.path)
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    # A namespaced object has no cluster-wide URL (only its collection does).
+    if rtype.namespaced and namespace is None and name is not None:
+        raise unknown_resource(request.path)
+    if subresource is not None and subresource not in rtype.subresources:
+        raise unknown_resource(request.path)
+    return ResourcePath(rtype, version, namespace, name, subresource)
+
+
+async def _serve_resource(request: web.Request, path: ResourcePath) -> web.StreamResponse:
+    store = request.app[STORE_KEY]
+    method = request.method
+    if path.name is None:
+        if method == "GET":
+            if request.query.get("watch", "").lower() in ("true", "1"):
+                settings = request.app[WATCH_SETTINGS_KEY]
+                watch = WatchRequest.from_query(request.query, path.rtype, path.version, path.namespace, settings)
+                return await serve_watch(request, store, watch, settings, request.app[_STOPPING_KEY])
+            return _list_response(store, path, request)
+        if method == "POST":
+            if path.rtype.namespaced and path.namespace is None:
+                raise method_not_allowed(method, request.path)
+            created = store.create(path.rtype.group, path.rtype.plural, path.namespace, await _json_body(request))
+            return _object_response(path, created, status=201)
+        if method == "DELETE":
+            return await _delete_collection(store, path, request)
+        raise method_not_allowed(method, request.path)
+    group, plural, namespace, name = path.rtype.group, path.rtype.plural, path.namespace, path.name
+    if method == "GET":
+        if path.subresource == "scale":
+            return web.json_response(store.get_scale(group, plural, namespace, name))
+        return _object_response(path, store.get(group, plural, namespace, name))
+    if method == "PUT":
+        body = await _json_body(request)
+        replaced = store.replace(group, plural, namespace, name, body, subresource=path.subresource)
+        return _object_response(path, replaced)
+    if method == "PATCH":
+        return _object_response(path, await _patch(store, path, request))
+    if method == "DELETE":
+        return await _delete(store, path, request)
+    raise method_not_allowed(method, request.path)
+
+
+async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -> dict[str, Any]:
+    assert path.name is not None
+    content_type = request.content_type
+    accepted = [JSON_PATCH, MERGE_PATCH] + ([] if path.rtype.is_custom else [STRATEGIC_MERGE_PATCH])
+    if content_type not in accepted:
+        raise unsupported_media_type(content_type, accepted)
+    body = await _json_body(request)
+    args = (path.rtype.group, path.rtype.plural, path.namespace, path.name)
+    if content_type == JSON_PATCH:
+        if not isinstance(body, list):
+            raise bad_request("a JSON patch must be a list of operations")
+        return store.json_patch(*args, body, subresource=path.subresource)
+    if not isinstance(body, dict):
+        raise bad_request("a merge patch must be a JSON object")
+    return store.merge_patch(*args, body, subresource=path.subresource)
+
+
+async def _delete(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
+    assert path.name is not None
+    rtype = path.rtype
+    options = await _json_body(request, required=False) or {}
+    preconditions = options.get("preconditions") if isinstance(options, dict) else None
+    if preconditions:
+        metadata = store.get(rtype.group, rtype.plural, path.namespace, path.name)["metadata"]
+        for field, label in (("uid", "UID"), ("resourceVersion", "ResourceVersion")):
+            wanted = preconditions.get(field)
+            if wanted and wanted != metadata[field]:
+                raise conflict(rtype, path.name, f"Precondition failed: {label} in precondition: {wanted}, "
+                               f"{label} in object meta: {metadata[field]}")
+    deleted = store.delete(rtype.group, rtype.plural, path.namespace, path.name)
+    if rtype.returns_deleted_object:
+        return _object_response(path, deleted)
+    details = {"name": path.name, "kind": rtype.plural, "uid": deleted["metadata"]["uid"]}
+    if rtype.group:
+        details["group"] = rtype.group
+    return web.json_response(
+        {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success", "details": details}
+    )
+
+
+async def _delete_collection(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
+    rtype = path.rtype
+    items, _ = store.list(
+        rtype.group,
+        rtype.plural,
+        path.namespace,
+        label_selector=request.query.get("labelSelector"),
+        field_selector=request.query.get("fieldSelector"),
+    )
+    deleted = []
+    for item in items:
+        metadata = item["metadata"]
+        deleted.append(store.delete(rtype.group, rtype.plural, metadata.get("namespace"), metadata["name"]))
+    return web.json_response(_list_document(path, deleted, str(store.resource_version)))
+
+
+def _list_response(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
+    rtype = path.rtype
+    items, resource_version = store.list(
+        rtype.group,
+        rtype.plural,
+        path.namespace,
+        label_selector=request.query.get("labelSelector"),
+        field_selector=request.query.get("fieldSelector"),
+    )
+    return web.json_response(_list_document(path, items, resource_version))
+
+
+def _list_document(path: ResourcePath, items: list[dict[str, Any]], resource_version: str) -> dict[str, Any]:
+    api_version = path.rtype.api_version(path.version)
+    for item in items:
+        item["apiVersion"] = api_version
+    return {
+        "apiVersion": api_version,
+        "kind": f"{path.rtype.kind}List",
+        "metadata": {"resourceVersion": resource_version},
+        "items": items,
+    }
+
+
+def _object_response(path: ResourcePath, obj: dict[str, Any], *, status: int = 200) -> web.Response:
+    if obj.get("kind") == path.rtype.kind:  # not a Scale
+        obj["apiVersion"] = path.rtype.api_version(path.version)
+    return web.json_response(obj, status=status)
+
+
+async def _json_body(request: web.Request, *, required: bool = True) -> Any:
+    raw = await request.read()
+    if not raw.strip():
+        if required:
+            raise bad_request("the request has no body")
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError as error:
+        raise bad_request(f"the body is not valid JSON: {error}") from error

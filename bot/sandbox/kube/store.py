@@ -1,0 +1,425 @@
+"""In-memory storage of Kubernetes objects, with the API server's write semantics.
+
+The HTTP layer (``server.py``) and the in-process controllers (the simulated Strimzi operator) both
+go through this interface, so both see the same rules, those of a real API server:
+
+- one global, monotonically increasing resourceVersion; a write that changes an object takes the
+  next one, a write that changes nothing takes none and emits no event (as etcd's store does);
+- ``metadata.generation`` starts at 1 and grows only when something outside metadata and status
+  changes, never on labels, annotations or status;
+- for types with a status subresource, the main endpoint keeps the stored status (a create drops
+  the client's status) and ``/status`` changes nothing but status;
+- 409 Conflict on a stale resourceVersion and on a uid that is not the object's (a precondition,
+  also when it comes in a patch body); 409 AlreadyExists; 404 NotFound; custom resources refuse a
+  PUT without resourceVersion (422), built-in types take it as unconditional;
+- finalizers: a delete only marks the object (deletionTimestamp, generation + 1) until they are
+  all removed; owner references: deleting an owner deletes the dependents left with no live owner
+  (the garbage collector, done at once rather than in the background).
+
+Not emulated: admission, schema validation, dryRun, managedFields, server-side apply, namespace
+deletion, pod graceful deletion. Objects returned are always private copies. Nothing is locked:
+only the asyncio loop that runs the emulator may call the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import re
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from bot.sandbox.kube.api_errors import (
+    OPTIMISTIC_LOCK_MESSAGE,
+    ApiError,
+    already_exists,
+    bad_request,
+    conflict,
+    internal_error,
+    invalid,
+    not_found,
+    unknown_resource,
+)
+from bot.sandbox.kube.history import Change, ChangeHistory, WatchEvent
+from bot.sandbox.kube.objects import accepted_body, clone, desired_state, now_rfc3339, with_type_identity
+from bot.sandbox.kube.patching import apply_json_patch, apply_merge_patch
+from bot.sandbox.kube.resources import ResourceType, lookup_resource_type
+from bot.sandbox.kube.scale import apply_scale, to_scale
+from bot.sandbox.kube.selectors import parse_field_selector, parse_label_selector
+
+__all__ = ["ApiError", "Change", "ObjectStore", "WatchEvent"]
+
+JsonPatchOperations = list[dict[str, Any]]
+# Named outside the class, where ``list`` is still the builtin and not ObjectStore.list.
+Changes = list[Change]
+_ObjectKey = tuple[str, str]  # (namespace, or "" for cluster-scoped types; name)
+
+# Metadata the server owns: whatever a write sends for these is replaced by the stored value.
+_SERVER_MANAGED_METADATA = (
+    "name", "namespace", "uid", "creationTimestamp", "resourceVersion", "generation",
+    "deletionTimestamp", "deletionGracePeriodSeconds",
+)
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# The alphabet of generateName suffixes (apimachinery's rand.String leaves out look-alikes).
+_GENERATED_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+class ObjectStore:
+    """Every object of every served type, plus the change history watches start from."""
+
+    def __init__(self, *, history_size: int = 1000) -> None:
+        self._objects: dict[tuple[str, str], dict[_ObjectKey, dict[str, Any]]] = {}
+        self._resource_version = 0
+        self._history = ChangeHistory(history_size)
+
+    @property
+    def resource_version(self) -> int:
+        """The resourceVersion of the latest change (0 before any)."""
+        return self._resource_version
+
+    # Reads
+
+    def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
+        rtype = _resource_type(group, plural)
+        return clone(self._existing(rtype, namespace, name)[1])
+
+    def list(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> tuple[list[dict[str, Any]], str]:
+        """Matching objects sorted by namespace and name, and the resourceVersion to watch from."""
+        rtype = _resource_type(group, plural)
+        labels = parse_label_selector(label_selector)
+        fields = parse_field_selector(field_selector)
+        objects = self._objects.get((rtype.group, rtype.plural), {})
+        items = [
+            clone(obj)
+            for key, obj in sorted(objects.items())
+            if (not namespace or not rtype.namespaced or key[0] == namespace)
+            and labels.matches(obj["metadata"].get("labels"))
+            and fields.matches(obj)
+        ]
+        return items, str(self._resource_version)
+
+    def get_scale(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
+        rtype = _resource_type(group, plural)
+        return to_scale(rtype, self._existing(rtype, namespace, name)[1])
+
+    # Writes
+
+    def create(self, group: str, plural: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
+        rtype = _resource_type(group, plural)
+        obj = accepted_body(body)
+        metadata = obj["metadata"]
+        namespace = _namespace_for_create(rtype, namespace, metadata)
+        if metadata.get("resourceVersion"):
+            raise internal_error("resourceVersion should not be set on objects to be created")
+        if obj.get("kind") not in (None, rtype.kind):
+            raise bad_request(f"the kind in the body ({obj['kind']}) is not {rtype.kind}")
+        objects = self._objects.setdefault((rtype.group, rtype.plural), {})
+        name = metadata.get("name") or self._generated_name(rtype, objects, namespace, metadata)
+        if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+            raise invalid(rtype, str(name), f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 '
+                          "subdomain must consist of lower case alphanumeric characters, '-' or '.'")
+        key = (namespace or "", name)
+        if key in objects:
+            raise already_exists(rtype, name)
+        for field in ("deletionTimestamp", "deletionGracePeriodSeconds"):
+            metadata.pop(field, None)
+        metadata.update(name=name, uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(), generation=1)
+        if namespace:
+            metadata["namespace"] = namespace
+        else:
+            metadata.pop("namespace", None)
+        if rtype.has_status_subresource:
+            obj.pop("status", None)
+            if rtype.initial_status is not None:
+                obj["status"] = clone(rtype.initial_status)
+        obj = with_type_identity(rtype.api_version(), rtype.kind, obj)
+        resource_version = self._next_resource_version()
+        metadata["resourceVersion"] = str(resource_version)
+        objects[key] = obj
+        self._record(resource_version, "ADDED", rtype, obj, None)
+        return clone(obj)
+
+    def replace(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        """PUT: the whole object (or its status, or its Scale) as the caller wants it to be."""
+        rtype = _resource_type(group, plural)
+        _check_subresource(rtype, subresource)
+        key, current = self._existing(rtype, namespace, name)
+        proposed = accepted_body(body)
+        if subresource == "scale":
+            scaled = apply_scale(rtype, clone(current), proposed)
+            return to_scale(rtype, self._update(rtype, key, current, scaled, subresource=None))
+        return self._update(rtype, key, current, proposed, subresource=subresource, require_version=True)
+
+    def merge_patch(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        patch: dict[str, Any],
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        if not isinstance(patch, dict):
+            raise bad_request("a merge patch must be a JSON object")
+        accepted = accepted_body(patch)
+        return self._patch(group, plural, namespace, name, subresource, lambda doc: apply_merge_patch(doc, accepted))
+
+    def json_patch(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        ops: JsonPatchOperations,
+        *,
+        subresource: str | None = None,
+    ) -> dict[str, Any]:
+        return self._patch(group, plural, namespace, name, subresource, lambda doc: apply_json_patch(doc, ops))
+
+    def delete(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
+        """Delete (or, while finalizers remain, mark for deletion); returns the last state."""
+        rtype = _resource_type(group, plural)
+        key, current = self._existing(rtype, namespace, name)
+        if current["metadata"].get("finalizers"):
+            if current["metadata"].get("deletionTimestamp"):
+                return clone(current)
+            marked = clone(current)
+            marked["metadata"].update(
+                deletionTimestamp=now_rfc3339(),
+                deletionGracePeriodSeconds=0,
+                generation=current["metadata"]["generation"] + 1,
+            )
+            return self._commit(rtype, key, current, marked)
+        final_state = clone(current)
+        resource_version = self._next_resource_version()
+        final_state["metadata"]["resourceVersion"] = str(resource_version)
+        self._remove(rtype, key, final_state, resource_version)
+        return clone(final_state)
+
+    # Change feeds
+
+    def subscribe(self) -> asyncio.Queue[WatchEvent]:
+        """A queue that receives every later change of every resource (unbounded: keep reading)."""
+        return self._history.subscribe()
+
+    def unsubscribe(self, queue: asyncio.Queue[WatchEvent]) -> None:
+        self._history.unsubscribe(queue)
+
+    def changes_since(self, resource_version: int) -> Changes:
+        """Changes after ``resource_version``; 410 Expired if some of them left the history."""
+        return self._history.since(resource_version)
+
+    def open_change_feed(self) -> asyncio.Queue[Change | None]:
+        """Like ``subscribe`` but with history records, for watches served over HTTP."""
+        return self._history.open_feed()
+
+    def close_change_feed(self, feed: asyncio.Queue[Change | None]) -> None:
+        self._history.close_feed(feed)
+
+    def interrupt_change_feeds(self) -> None:
+        """Wake every open feed with ``None``: the server is stopping and its watches must end."""
+        self._history.interrupt_feeds()
+
+    # Internals
+
+    def _existing(
+        self, rtype: ResourceType, namespace: str | None, name: str
+    ) -> tuple[_ObjectKey, dict[str, Any]]:
+        key = _object_key(rtype, namespace, name)
+        obj = self._objects.get((rtype.group, rtype.plural), {}).get(key)
+        if obj is None:
+            raise not_found(rtype, name)
+        return key, obj
+
+    def _patch(
+        self,
+        group: str,
+        plural: str,
+        namespace: str | None,
+        name: str,
+        subresource: str | None,
+        patched: Callable[[Any], Any],
+    ) -> dict[str, Any]:
+        rtype = _resource_type(group, plural)
+        _check_subresource(rtype, subresource)
+        key, current = self._existing(rtype, namespace, name)
+        if subresource == "scale":
+            scaled = apply_scale(rtype, clone(current), patched(to_scale(rtype, current)))
+            return to_scale(rtype, self._update(rtype, key, current, scaled, subresource=None))
+        proposed = patched(clone(current))
+        if not isinstance(proposed, dict):
+            raise invalid(rtype, name, "the patched object is not a JSON object")
+        return self._update(rtype, key, current, proposed, subresource=subresource)
+
+    def _update(
+        self,
+        rtype: ResourceType,
+        key: _ObjectKey,
+        current: dict[str, Any],
+        proposed: dict[str, Any],
+        *,
+        subresource: str | None,
+        require_version: bool = False,
+    ) -> dict[str, Any]:
+        """Check the preconditions ``proposed`` carries, then store what the endpoint lets it change."""
+        name = key[1]
+        current_metadata = current["metadata"]
+        proposed_metadata = proposed.get("metadata")
+        if not isinstance(proposed_metadata, dict):
+            raise bad_request("metadata must be an object")
+        if proposed_metadata.get("name", name) != name:
+            raise bad_request(
+                f"the name of the object ({proposed_metadata['name']}) does not match the name on the URL ({name})"
+            )
+        if rtype.namespaced and proposed_metadata.get("namespace") not in (None, "", key[0]):
+            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+        uid = proposed_metadata.get("uid")
+        if uid and uid != current_metadata["uid"]:
+            raise conflict(rtype, name, f"Precondition failed: UID in precondition: {uid}, "
+                           f"UID in object meta: {current_metadata['uid']}")
+        resource_version = proposed_metadata.get("resourceVersion")
+        if resource_version and resource_version != current_metadata["resourceVersion"]:
+            raise conflict(rtype, name, OPTIMISTIC_LOCK_MESSAGE)
+        if not resource_version and require_version and rtype.is_custom:
+            raise invalid(rtype, name, "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update")
+
+        if subresource == "status":
+            updated = clone(current)
+            if "status" in proposed:
+                updated["status"] = proposed["status"]
+            else:
+                updated.pop("status", None)
+            return self._commit(rtype, key, current, updated)
+
+        updated = with_type_identity(current["apiVersion"], current["kind"], proposed)
+        if rtype.has_status_subresource:
+            updated.pop("status", None)
+            if "status" in current:
+                updated["status"] = clone(current["status"])
+        metadata = dict(proposed_metadata)
+        for field in _SERVER_MANAGED_METADATA:
+            if field in current_metadata:
+                metadata[field] = current_metadata[field]
+            else:
+                metadata.pop(field, None)
+        updated["metadata"] = metadata
+        if current_metadata.get("deletionTimestamp"):
+            added = set(metadata.get("finalizers") or []) - set(current_metadata.get("finalizers") or [])
+            if added:
+                raise invalid(rtype, name, "metadata.finalizers: Forbidden: no new finalizers can be added if "
+                              "the object is being deleted")
+        if desired_state(updated) != desired_state(current):
+            metadata["generation"] = current_metadata["generation"] + 1
+        return self._commit(rtype, key, current, updated)
+
+    def _commit(
+        self, rtype: ResourceType, key: _ObjectKey, current: dict[str, Any], updated: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Store ``updated`` (a private dict) unless it equals ``current``; delete it once finalized."""
+        if updated == current:
+            return clone(current)
+        resource_version = self._next_resource_version()
+        updated["metadata"]["resourceVersion"] = str(resource_version)
+        if updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get("finalizers"):
+            self._remove(rtype, key, updated, resource_version)
+        else:
+            self._objects[(rtype.group, rtype.plural)][key] = updated
+            self._record(resource_version, "MODIFIED", rtype, updated, current)
+        return clone(updated)
+
+    def _remove(
+        self, rtype: ResourceType, key: _ObjectKey, final_state: dict[str, Any], resource_version: int
+    ) -> None:
+        previous = self._objects[(rtype.group, rtype.plural)].pop(key)
+        self._record(resource_version, "DELETED", rtype, final_state, previous)
+        self._collect_dependents_of(final_state["metadata"]["uid"])
+
+    def _collect_dependents_of(self, owner_uid: str) -> None:
+        for (group, plural), objects in list(self._objects.items()):
+            for key, obj in list(objects.items()):
+                owners = {ref.get("uid") for ref in obj["metadata"].get("ownerReferences") or []
+                          if isinstance(ref, dict)}
+                if owner_uid in owners and key in objects and not owners & self._live_uids():
+                    self.delete(group, plural, key[0] or None, key[1])
+
+    def _live_uids(self) -> set[str]:
+        return {obj["metadata"]["uid"] for objects in self._objects.values() for obj in objects.values()}
+
+    def _generated_name(
+        self,
+        rtype: ResourceType,
+        objects: dict[_ObjectKey, dict[str, Any]],
+        namespace: str | None,
+        metadata: dict[str, Any],
+    ) -> str:
+        prefix = metadata.get("generateName")
+        if not prefix or not isinstance(prefix, str):
+            raise invalid(rtype, "", "metadata.name: Required value: name or generateName is required")
+        while True:
+            name = prefix + "".join(random.choices(_GENERATED_NAME_ALPHABET, k=5))
+            if (namespace or "", name) not in objects:
+                return name
+
+    def _next_resource_version(self) -> int:
+        self._resource_version += 1
+        return self._resource_version
+
+    def _record(
+        self,
+        resource_version: int,
+        change_type: str,
+        rtype: ResourceType,
+        obj: dict[str, Any],
+        previous: dict[str, Any] | None,
+    ) -> None:
+        self._history.record(Change(resource_version, change_type, rtype, obj, previous))
+
+
+def _resource_type(group: str, plural: str) -> ResourceType:
+    rtype = lookup_resource_type(group, plural)
+    if rtype is None:
+        raise unknown_resource(f"{group or 'core'}/{plural}")
+    return rtype
+
+
+def _check_subresource(rtype: ResourceType, subresource: str | None) -> None:
+    if subresource is not None and subresource not in rtype.subresources:
+        raise unknown_resource(f"{rtype.qualified_name}/{subresource}")
+
+
+def _object_key(rtype: ResourceType, namespace: str | None, name: str) -> _ObjectKey:
+    if rtype.namespaced:
+        if not namespace:
+            raise bad_request(f"{rtype.qualified_name} is namespaced: a namespace is required")
+        return namespace, name
+    if namespace:
+        raise bad_request(f"{rtype.qualified_name} is cluster-scoped: no namespace may be given")
+    return "", name
+
+
+def _namespace_for_create(rtype: ResourceType, namespace: str | None, metadata: dict[str, Any]) -> str | None:
+    if not rtype.namespaced:
+        return _object_key(rtype, namespace, "")[0] or None
+    in_body = metadata.get("namespace")
+    if namespace and in_body and in_body != namespace:
+        raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
+    return _object_key(rtype, namespace or in_body, "")[0]
