@@ -6,6 +6,7 @@ answers the clicker privately. Nothing here mutates a run.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
@@ -60,7 +61,9 @@ def authorize_abort(run: Run, actor: Actor) -> Refusal | None:
     )
 
 
-def check_approval(run: Run, actor: Actor, *, step_id: str, nonce: str, plan_hash: str) -> Refusal | None:
+def check_approval(
+    run: Run, actor: Actor, *, step_id: str, nonce: str, plan_hash: str, now: datetime
+) -> Refusal | None:
     """Every check an approval click must pass, in the order a user can make sense of."""
     if run.state.terminal:
         return Refusal(code=RefusalCode.FINISHED, message=f"Run {run.id} is already {run.state.value}.")
@@ -71,6 +74,13 @@ def check_approval(run: Run, actor: Actor, *, step_id: str, nonce: str, plan_has
         return Refusal(
             code=RefusalCode.STALE,
             message="This approval button is stale: the step was asked again since. Use the latest card.",
+        )
+    if now >= request.expires_at:
+        # Fails closed even when the click beats the clock's tick: a late approval approves nothing.
+        return Refusal(
+            code=RefusalCode.STALE,
+            message=f"This approval request expired at {request.expires_at:%H:%M:%S} UTC, so the run pauses; "
+            "an approver can resume it once the cluster has been looked at again.",
         )
     if plan_hash != run.plan_hash or request.plan_hash != run.plan_hash:
         return Refusal(

@@ -141,13 +141,16 @@ def _enter_step(out: _Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger
     """Move to step ``index``: ask for approval, run it, or finish the run when there is none."""
     awaiting, running, complete = via
     run = out.run
-    if run.abort_requested_by is not None and index > 0 and via[0] is Trigger.NEXT_AWAITING:
-        out.move(Trigger.ABORT_AT_SAFE_POINT, detail=f"abort requested by {run.abort_requested_by}",
-                 finished_at=out.now, outcome=f"Aborted by {run.abort_requested_by} after the step in flight.")
+    if index >= len(run.steps):
+        # Also when an abort was asked during the last step: nothing is left to stop, so say so.
+        out.move(complete, finished_at=out.now, outcome="All steps done.", approval=None)
         _finish(out)
         return
-    if index >= len(run.steps):
-        out.move(complete, finished_at=out.now, outcome="All steps done.", approval=None)
+    if run.abort_requested_by is not None and index > 0 and via[0] is Trigger.NEXT_AWAITING:
+        # A skip from a paused step is a human decision point, not an action in flight: plain abort.
+        trigger = Trigger.ABORT if run.state is RunState.PAUSED else Trigger.ABORT_AT_SAFE_POINT
+        out.move(trigger, detail=f"abort requested by {run.abort_requested_by}",
+                 finished_at=out.now, outcome=f"Aborted by {run.abort_requested_by} after the step in flight.")
         _finish(out)
         return
     out.run = run.model_copy(update={"current": index})
@@ -202,12 +205,13 @@ def _pause(out: _Outcome, trigger: Trigger, reason: str) -> None:
 def _on_start(run: Run, event: Start, now: datetime, ids: IdFactory) -> Decision:
     out = _Outcome(run, now, run.requested_by)
     out.notify("run_started", f"{run.runbook} on {run.cluster}")
-    _enter_step(out, 0, ids, via=(Trigger.START_AWAITING, Trigger.START_RUNNING, Trigger.START_RUNNING))
+    _enter_step(out, 0, ids, via=(Trigger.START_AWAITING, Trigger.START_RUNNING, Trigger.COMPLETE))
     return out.decision()
 
 
 def _on_approve(run: Run, event: Approve, now: datetime, ids: IdFactory) -> Decision:
-    refusal = check_approval(run, event.actor, step_id=event.step_id, nonce=event.nonce, plan_hash=event.plan_hash)
+    refusal = check_approval(run, event.actor, step_id=event.step_id, nonce=event.nonce, plan_hash=event.plan_hash,
+                             now=now)
     if refusal is not None:
         return _refuse(run, now, event.actor, "approve", refusal)
     assert run.approval is not None
@@ -293,10 +297,13 @@ def _on_skip(run: Run, event: Skip, now: datetime, ids: IdFactory) -> Decision:
     return out.decision()
 
 
-def _require_current(run: Run, step_id: str, *states: RunState) -> Step:
-    """Worker results must be for the current step in a state that expects them."""
+def _require_current(run: Run, step_id: str, *states: RunState, phase: StepPhase | None = None) -> Step:
+    """Worker results must be for the current step, in a state (and phase) that expects them: a
+    stale result (say an action reported while the step is back at its gate) changes nothing."""
     step = run.current_step
     if step is None or step.id != step_id or run.state not in states:
+        raise IllegalTransition(run.state, Trigger.PROGRESS)
+    if phase is not None and run.state is RunState.RUNNING and step.phase is not phase:
         raise IllegalTransition(run.state, Trigger.PROGRESS)
     return step
 
@@ -322,14 +329,14 @@ def _on_gate(run: Run, event: GateChecked, now: datetime) -> Decision:
 
 
 def _on_observed(run: Run, event: Observed, now: datetime) -> Decision:
-    step = _require_current(run, event.step_id, RunState.RUNNING)
+    step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
     out = _Outcome(run, now, "worker")
     out.move(Trigger.OBSERVED, step=step.model_copy(update={"observed": {**step.observed, **event.data}}))
     return out.decision()
 
 
 def _on_applied(run: Run, event: ActionApplied, now: datetime) -> Decision:
-    step = _require_current(run, event.step_id, RunState.RUNNING)
+    step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
     out = _Outcome(run, now, "worker")
     out.move(Trigger.APPLIED, step=step.model_copy(update={
         "state": StepState.WAITING, "applied": True, "detail": event.detail or step.detail}),
@@ -338,7 +345,7 @@ def _on_applied(run: Run, event: ActionApplied, now: datetime) -> Decision:
 
 
 def _on_failed(run: Run, event: ActionFailed, now: datetime) -> Decision:
-    step = _require_current(run, event.step_id, RunState.RUNNING)
+    step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
     out = _Outcome(run, now, "worker")
     if event.permanent:
         failed = step.model_copy(update={"state": StepState.FAILED, "detail": event.error, "finished_at": now})

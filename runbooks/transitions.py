@@ -60,6 +60,7 @@ TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
     S.PLANNED: {
         T.START_AWAITING: S.AWAITING_APPROVAL,
         T.START_RUNNING: S.RUNNING,
+        T.COMPLETE: S.SUCCEEDED,  # a plan with nothing to do
         T.ABORT: S.ABORTED,
     },
     S.AWAITING_APPROVAL: {

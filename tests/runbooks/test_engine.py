@@ -1,0 +1,801 @@
+"""decide() and pending_work(): every rule of DESIGN §3, driven event by event with injected time."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from runbooks.approvals import RefusalCode
+from runbooks.engine import Decision, decide, pending_work
+from runbooks.events import (
+    Abort,
+    ActionApplied,
+    ActionFailed,
+    ApplyAction,
+    CheckCondition,
+    CheckGate,
+    ConditionChecked,
+    Event,
+    GateChecked,
+    Notify,
+    Observe,
+    Observed,
+    ReleaseLock,
+    Retry,
+    Skip,
+    Start,
+    Tick,
+)
+from runbooks.models import RunState, StepPhase, StepState
+from runbooks.transitions import IllegalTransition
+
+from .builders import (
+    APPROVER,
+    APPROVER_2,
+    GROUP_MEMBER,
+    OUTSIDER,
+    REQUESTER,
+    T0,
+    Driver,
+    Ids,
+    dump,
+    make_run,
+    policy,
+    running,
+    spec,
+    started,
+)
+
+S = RunState
+
+
+def actions(driver: Driver) -> list[str]:
+    return [entry.action for entry in driver.audit]
+
+
+def effect_kinds(decision: Decision) -> list[str]:
+    return [e.kind for e in decision.effects if not isinstance(e, Notify)]
+
+
+def assert_chain(driver: Driver) -> None:
+    for before, after in zip(driver.audit, driver.audit[1:], strict=False):
+        assert after.from_state == before.to_state, (before, after)
+
+
+def finished_run() -> Driver:
+    driver = running(1)
+    driver.finish_step()
+    assert driver.run.state is S.SUCCEEDED
+    return driver
+
+
+# -- illegal events -------------------------------------------------------------------------------
+
+def _planned() -> Driver:
+    return Driver(make_run())
+
+
+def _awaiting() -> Driver:
+    return started()
+
+
+def _gate() -> Driver:
+    return running()
+
+
+def _act() -> Driver:
+    driver = running()
+    driver.send(GateChecked(step_id="b0", ok=True))
+    return driver
+
+
+def _waiting() -> Driver:
+    driver = running()
+    driver.to_waiting()
+    return driver
+
+
+def _paused() -> Driver:
+    driver = running()
+    driver.send(GateChecked(step_id="b0", ok=False, reason="URP 3"))
+    return driver
+
+
+ILLEGAL: list[tuple[str, Callable[[], Driver], Event]] = [
+    ("start twice", _awaiting, Start()),
+    ("start a finished run", finished_run, Start()),
+    ("gate result before start", _planned, GateChecked(step_id="b0", ok=True)),
+    ("apply before approval", _awaiting, ActionApplied(step_id="b0")),
+    ("observe before approval", _awaiting, Observed(step_id="b0", data={"uid": "x"})),
+    ("condition before approval", _awaiting, ConditionChecked(step_id="b0", done=True)),
+    ("advisory gate for another step", _awaiting, GateChecked(step_id="b1", ok=True)),
+    ("condition during the gate phase", _gate, ConditionChecked(step_id="b0", done=True)),
+    ("gate result in the act phase", _act, GateChecked(step_id="b0", ok=True)),
+    ("result for another step", _act, ActionApplied(step_id="b1")),
+    ("action failure while waiting", _waiting, ActionFailed(step_id="b0", error="boom")),
+    ("observe while waiting", _waiting, Observed(step_id="b0", data={"uid": "y"})),
+    ("gate result while paused", _paused, GateChecked(step_id="b0", ok=True)),
+    ("condition while paused", _paused, ConditionChecked(step_id="b0", done=True)),
+    ("worker result on a finished run", finished_run, ConditionChecked(step_id="b0", done=True)),
+]
+
+
+@pytest.mark.parametrize(("name", "setup", "event"), ILLEGAL, ids=[c[0] for c in ILLEGAL])
+def test_illegal_event_raises_and_changes_nothing(name: str, setup: Callable[[], Driver], event: Event) -> None:
+    """An event the run's state cannot take raises IllegalTransition and leaves the input run unchanged."""
+    driver = setup()
+    before = dump(driver.run)
+    with pytest.raises(IllegalTransition):
+        decide(driver.run, event, driver.clock.advance(1), driver.ids)
+    assert dump(driver.run) == before
+
+
+def test_runs_are_frozen() -> None:
+    """A run cannot be mutated in place: decide() must return a new one."""
+    run = make_run()
+    with pytest.raises(Exception, match="frozen"):
+        run.state = S.RUNNING  # type: ignore[misc]
+
+
+def test_decide_is_deterministic() -> None:
+    """The same events at the same times give the same runs and audit (replayable core)."""
+    def play() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        driver = running(2)
+        driver.finish_step()
+        driver.approve(APPROVER_2)
+        driver.finish_step()
+        return dump(driver.run), [e.model_dump(mode="json") for e in driver.audit]
+
+    assert play() == play()
+
+
+# -- start ----------------------------------------------------------------------------------------
+
+def test_start_asks_for_approval_with_nonce_and_advisory_gate() -> None:
+    """Start moves planned -> awaiting_approval with a nonce, the plan hash, a deadline and an advisory CheckGate."""
+    driver = Driver(make_run())
+    decision = driver.start()
+    run = driver.run
+    assert run.state is S.AWAITING_APPROVAL
+    assert run.current == 0
+    assert run.approval is not None
+    assert run.approval.step_id == "b0"
+    assert run.approval.nonce == "n1"
+    assert run.approval.plan_hash == run.plan_hash
+    assert run.approval.expires_at == T0 + timedelta(seconds=600)
+    assert run.approval.required == 1
+    assert run.steps[0].state is StepState.AWAITING_APPROVAL
+    assert CheckGate(step_id="b0", advisory=True) in decision.effects
+    assert any(isinstance(e, Notify) and e.event == "step_awaiting_approval" for e in decision.effects)
+    [entry] = decision.audit
+    assert (entry.from_state, entry.to_state, entry.action, entry.actor) == (
+        S.PLANNED, S.AWAITING_APPROVAL, "start_awaiting", REQUESTER.id)
+    assert decision.changed
+
+
+def test_start_of_a_step_without_approval_runs_it() -> None:
+    """A first step that needs no approval starts running at the gate, with its deadline set."""
+    driver = Driver(make_run(specs=[spec("b0", needs_approval=False), spec("b1")]))
+    driver.start()
+    step = driver.run.steps[0]
+    assert driver.run.state is S.RUNNING
+    assert driver.run.approval is None
+    assert (step.state, step.phase, step.attempt) == (StepState.RUNNING, StepPhase.GATE, 1)
+    assert step.deadline == T0 + timedelta(seconds=300)
+    assert pending_work(driver.run) == [CheckGate(step_id="b0")]
+
+
+def test_advisory_gate_records_findings_without_moving() -> None:
+    """A gate result while awaiting approval records the findings for the approver and keeps awaiting."""
+    driver = started()
+    decision = driver.send(GateChecked(step_id="b0", ok=False, findings=("t-0 at min ISR",), reason="at risk"))
+    assert driver.run.state is S.AWAITING_APPROVAL
+    assert driver.run.steps[0].findings == ("t-0 at min ISR",)
+    assert driver.run.approval is not None and driver.run.approval.nonce == "n1"
+    assert [e.action for e in decision.audit] == ["gate_advisory"]
+
+
+# -- approve --------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("actor", [APPROVER, GROUP_MEMBER], ids=["by-user-id", "by-user-group"])
+def test_approve_by_authorized_non_requester_runs_the_step(actor: Any) -> None:
+    """An approval by a listed approver (user id or user group) moves to running, gate phase, deadline set."""
+    driver = started()
+    driver.clock.advance(30)
+    decision = driver.approve(actor)
+    step = driver.run.steps[0]
+    assert decision.refusal is None
+    assert driver.run.state is S.RUNNING
+    assert driver.run.approval is None
+    assert (step.state, step.phase, step.attempt) == (StepState.RUNNING, StepPhase.GATE, 1)
+    assert step.started_at == driver.clock.now
+    assert step.deadline == driver.clock.now + timedelta(seconds=300)
+    [entry] = decision.audit
+    assert (entry.action, entry.actor, entry.from_state, entry.to_state) == (
+        "approve", actor.id, S.AWAITING_APPROVAL, S.RUNNING)
+    assert actor.id in entry.detail
+
+
+def test_pending_work_follows_the_state() -> None:
+    """pending_work: advisory gate, nothing until approved, gate, observe, apply, condition, then ReleaseLock."""
+    driver = Driver(make_run(1))
+    assert pending_work(driver.run) == []
+    driver.start()
+    assert pending_work(driver.run) == [CheckGate(step_id="b0", advisory=True)]  # findings for the approver
+    driver.send(GateChecked(step_id="b0", ok=True, reason="nothing at risk"))
+    assert pending_work(driver.run) == []  # a human acts next
+    driver.approve()
+    assert pending_work(driver.run) == [CheckGate(step_id="b0")]
+    driver.send(GateChecked(step_id="b0", ok=True))
+    assert driver.run.steps[0].phase is StepPhase.ACT
+    assert pending_work(driver.run) == [Observe(step_id="b0")]
+    driver.send(Observed(step_id="b0", data={"pod_uid": "u1"}))
+    assert pending_work(driver.run) == [ApplyAction(step_id="b0")]
+    driver.send(ActionApplied(step_id="b0"))
+    assert driver.run.state is S.WAITING
+    assert pending_work(driver.run) == [CheckCondition(step_id="b0")]
+    driver.send(ConditionChecked(step_id="b0", done=True))
+    assert driver.run.state is S.SUCCEEDED
+    assert pending_work(driver.run) == [ReleaseLock()]
+
+
+def test_pending_work_is_empty_while_paused() -> None:
+    """A paused run has no pending work: the worker waits for a human."""
+    assert pending_work(_paused().run) == []
+
+
+def test_happy_path_three_steps_succeeds_with_a_chained_audit() -> None:
+    """A 3-step run reaches succeeded; one audit entry per transition, each from_state the previous to_state."""
+    driver = Driver(make_run(3))
+    driver.start()
+    for index in range(3):
+        driver.clock.advance(10)
+        driver.approve(APPROVER if index % 2 == 0 else APPROVER_2)
+        driver.finish_step()
+    run = driver.run
+    assert run.state is S.SUCCEEDED
+    assert run.finished_at == driver.clock.now
+    assert run.outcome == "All steps done."
+    assert [s.state for s in run.steps] == [StepState.DONE] * 3
+    assert [s.observed for s in run.steps] == [{"pod_uid": f"uid-b{i}"} for i in range(3)]
+    assert driver.last is not None and ReleaseLock() in driver.last.effects
+    per_step = ["approve", "gate_ok", "observed", "applied"]
+    assert actions(driver) == [
+        "start_awaiting", *per_step, "next_awaiting", *per_step, "next_awaiting", *per_step, "complete"]
+    assert driver.audit[0].from_state is S.PLANNED
+    assert driver.audit[-1].to_state is S.SUCCEEDED
+    assert_chain(driver)
+    assert all(e.run_id == "run-1" for e in driver.audit)
+    assert [e.step_id for e in driver.audit if e.action == "approve"] == ["b0", "b1", "b2"]
+    assert driver.ids.count == 3  # one nonce per approval request
+
+
+def test_each_step_gets_a_new_nonce() -> None:
+    """Every approval request carries a nonce of its own: a button of step 1 cannot approve step 2."""
+    driver = running(2)
+    driver.finish_step()
+    assert driver.run.approval is not None
+    assert (driver.run.approval.step_id, driver.run.approval.nonce) == ("b1", "n2")
+    decision = driver.approve(nonce="n1")
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.STALE
+
+
+# -- approval refusals ----------------------------------------------------------------------------
+
+def _double_click() -> tuple[Driver, dict[str, Any]]:
+    driver = started()
+    nonce = driver.run.approval.nonce  # type: ignore[union-attr]
+    driver.approve(APPROVER)
+    return driver, {"actor": APPROVER, "nonce": nonce, "step_id": "b0"}
+
+
+def _double_click_partial() -> tuple[Driver, dict[str, Any]]:
+    driver = started(pol=policy(approvals_required=2))
+    driver.approve(APPROVER)
+    return driver, {"actor": APPROVER}
+
+
+def _finished() -> tuple[Driver, dict[str, Any]]:
+    driver = finished_run()
+    return driver, {"actor": APPROVER, "step_id": "b0", "nonce": "n1"}
+
+
+REFUSALS: list[tuple[str, Callable[[], tuple[Driver, dict[str, Any]]], RefusalCode]] = [
+    ("not an approver", lambda: (started(), {"actor": OUTSIDER}), RefusalCode.NOT_APPROVER),
+    ("requester under four-eyes", lambda: (started(), {"actor": REQUESTER}), RefusalCode.SELF_APPROVAL),
+    ("stale nonce", lambda: (started(), {"nonce": "n0"}), RefusalCode.STALE),
+    ("wrong step id", lambda: (started(), {"step_id": "b1"}), RefusalCode.STALE),
+    ("plan hash mismatch", lambda: (started(), {"plan_hash": "0123456789abcdef"}), RefusalCode.PLAN_CHANGED),
+    ("double click, step already running", _double_click, RefusalCode.STALE),
+    ("double click, N-of-M", _double_click_partial, RefusalCode.ALREADY_APPROVED),
+    ("approval on a paused run", lambda: (_paused(), {"nonce": "n1", "step_id": "b0"}), RefusalCode.STALE),
+    ("approval on a finished run", _finished, RefusalCode.FINISHED),
+]
+
+
+@pytest.mark.parametrize(("name", "setup", "code"), REFUSALS, ids=[c[0] for c in REFUSALS])
+def test_refused_approval_returns_same_run_and_one_audit_entry(
+    name: str, setup: Callable[[], tuple[Driver, dict[str, Any]]], code: RefusalCode
+) -> None:
+    """A refused approval returns the same run, a coded refusal, no effects and exactly one approve_refused entry."""
+    driver, click = setup()
+    before_run, before = driver.run, dump(driver.run)
+    driver.clock.advance(5)
+    decision = driver.approve(**click)
+    assert decision.run is before_run
+    assert dump(decision.run) == before
+    assert decision.refusal is not None
+    assert decision.refusal.code is code
+    assert decision.refusal.message
+    assert decision.effects == ()
+    assert not decision.changed
+    [entry] = decision.audit
+    actor = click.get("actor", APPROVER)
+    assert entry.action == "approve_refused"
+    assert entry.actor == actor.id
+    assert entry.from_state == entry.to_state == before_run.state
+    assert entry.at == driver.clock.now
+    assert entry.detail.startswith(code.value)
+
+
+def test_four_eyes_off_allows_self_approval() -> None:
+    """With four_eyes=False the requester may approve their own run's step."""
+    driver = started(pol=policy(four_eyes=False))
+    decision = driver.approve(REQUESTER)
+    assert decision.refusal is None
+    assert driver.run.state is S.RUNNING
+
+
+def test_requester_outside_the_approver_list_is_refused_even_without_four_eyes() -> None:
+    """Turning four-eyes off does not make the requester an approver: the approver list still applies."""
+    driver = started(pol=policy(four_eyes=False), requested_by=OUTSIDER.id)
+    decision = driver.approve(OUTSIDER)
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.NOT_APPROVER
+    assert driver.run.state is S.AWAITING_APPROVAL
+
+
+# -- N-of-M ---------------------------------------------------------------------------------------
+
+def test_two_of_m_needs_two_distinct_approvers() -> None:
+    """2 required: the first approval keeps awaiting (partial), the same user again is refused, a second one runs it."""
+    driver = started(pol=policy(approvals_required=2))
+    assert driver.run.approval is not None and driver.run.approval.required == 2
+
+    first = driver.approve(APPROVER)
+    assert first.refusal is None
+    assert driver.run.state is S.AWAITING_APPROVAL
+    assert driver.run.approval is not None
+    assert [a.by for a in driver.run.approval.approvals] == [APPROVER.id]
+    assert [e.action for e in first.audit] == ["approve_partial"]
+    assert "1 of 2" in first.audit[0].detail
+
+    again = driver.approve(APPROVER)
+    assert again.refusal is not None and again.refusal.code is RefusalCode.ALREADY_APPROVED
+    assert driver.run.state is S.AWAITING_APPROVAL
+
+    second = driver.approve(GROUP_MEMBER)
+    assert second.refusal is None
+    assert driver.run.state is S.RUNNING
+    assert APPROVER.id in second.audit[0].detail and GROUP_MEMBER.id in second.audit[0].detail
+
+
+def test_n_of_m_requester_does_not_count_under_four_eyes() -> None:
+    """Under four-eyes the requester's click is refused and does not count toward N."""
+    driver = started(pol=policy(approvals_required=2))
+    driver.approve(APPROVER)
+    refused = driver.approve(REQUESTER)
+    assert refused.refusal is not None and refused.refusal.code is RefusalCode.SELF_APPROVAL
+    assert driver.run.approval is not None and len(driver.run.approval.approvals) == 1
+
+
+def test_step_can_require_more_approvals_than_the_policy() -> None:
+    """A step's own approvals_required overrides the cluster policy's number."""
+    driver = started(specs=[spec("b0", approvals_required=2), spec("b1")])
+    driver.approve(APPROVER)
+    assert driver.run.state is S.AWAITING_APPROVAL
+    driver.approve(APPROVER_2)
+    assert driver.run.state is S.RUNNING
+    driver.finish_step()
+    assert driver.run.approval is not None and driver.run.approval.required == 1
+
+
+# -- deadlines ------------------------------------------------------------------------------------
+
+def test_tick_before_approval_deadline_changes_nothing() -> None:
+    """A Tick before the approval expires returns the same run with no audit and no effects."""
+    driver = started()
+    driver.clock.advance(599)
+    decision = driver.send(Tick())
+    assert driver.run.state is S.AWAITING_APPROVAL
+    assert decision.audit == () and decision.effects == () and not decision.changed
+
+
+def test_expired_approval_fails_closed_and_needs_a_human_retry() -> None:
+    """A Tick after expires_at pauses the run; it stays paused through ticks and stale clicks until a human Retry."""
+    driver = started()
+    driver.clock.advance(601)
+    decision = driver.send(Tick())
+    run = driver.run
+    assert run.state is S.PAUSED
+    assert run.approval is None
+    assert run.steps[0].state is StepState.PAUSED
+    assert run.pause_reason is not None and "expired" in run.pause_reason
+    [entry] = decision.audit
+    assert (entry.action, entry.actor, entry.from_state, entry.to_state) == (
+        "approval_expired", "clock", S.AWAITING_APPROVAL, S.PAUSED)
+
+    for _ in range(3):
+        driver.clock.advance(3600)
+        assert driver.send(Tick()).audit == ()
+    late = driver.approve(APPROVER, nonce="n1", step_id="b0")
+    assert late.refusal is not None and late.refusal.code is RefusalCode.STALE
+    with pytest.raises(IllegalTransition):
+        decide(driver.run, GateChecked(step_id="b0", ok=True), driver.clock.now, driver.ids)
+    assert driver.run.state is S.PAUSED
+    assert pending_work(driver.run) == []
+
+    driver.send(Retry(actor=APPROVER))
+    assert driver.run.state is S.RUNNING
+    assert driver.run.steps[0].phase is StepPhase.GATE
+
+
+def test_expiry_at_exactly_the_deadline_pauses() -> None:
+    """The deadline is inclusive: a Tick at expires_at already pauses the run."""
+    driver = started()
+    driver.clock.advance(600)
+    driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+
+
+def test_expired_n_of_m_retry_asks_again_with_a_new_nonce() -> None:
+    """Retrying an expired 2-of-M approval asks again with a fresh nonce and forgets the partial approvals."""
+    driver = started(pol=policy(approvals_required=2))
+    driver.approve(APPROVER)
+    driver.clock.advance(601)
+    driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+    driver.send(Retry(actor=APPROVER_2))
+    assert driver.run.state is S.AWAITING_APPROVAL
+    assert driver.run.approval is not None
+    assert driver.run.approval.nonce == "n2"
+    assert driver.run.approval.approvals == ()
+    assert driver.approve(APPROVER, nonce="n1").refusal is not None
+
+
+def test_approval_after_its_deadline_is_not_accepted() -> None:
+    """An approval clicked after expires_at does not run the step, even if the expiry Tick has not fired yet."""
+    driver = started()
+    driver.clock.advance(601)
+    decision = driver.approve(APPROVER)
+    assert decision.refusal is not None or driver.run.state is S.PAUSED
+    assert driver.run.state is not S.RUNNING
+
+
+def test_step_timeout_pauses_with_reason() -> None:
+    """A Tick past a running step's deadline pauses the run with a reason naming the timeout."""
+    driver = running()
+    driver.clock.advance(299)
+    assert driver.send(Tick()).audit == ()
+    assert driver.run.state is S.RUNNING
+    driver.clock.advance(1)
+    decision = driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+    assert driver.run.pause_reason is not None
+    assert "did not finish within 300 s" in driver.run.pause_reason
+    assert [e.action for e in decision.audit] == ["timeout"]
+    assert any(isinstance(e, Notify) and e.event == "step_paused" for e in decision.effects)
+
+
+def test_waiting_step_timeout_reports_last_progress() -> None:
+    """A waiting step that times out pauses with the last progress detail in the reason."""
+    driver = running()
+    driver.to_waiting()
+    driver.send(ConditionChecked(step_id="b0", done=False, detail="pod not Ready"))
+    driver.clock.advance(301)
+    driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+    assert "last seen: pod not Ready" in (driver.run.pause_reason or "")
+
+
+# -- gate, action and condition failures ----------------------------------------------------------
+
+def test_gate_failure_pauses_with_findings() -> None:
+    """A failed health gate pauses the run and keeps the findings on the step."""
+    driver = running()
+    decision = driver.send(GateChecked(step_id="b0", ok=False, findings=("t-0 at min ISR 2",), reason="at risk"))
+    step = driver.run.steps[0]
+    assert driver.run.state is S.PAUSED
+    assert step.state is StepState.PAUSED
+    assert step.findings == ("t-0 at min ISR 2",)
+    assert "at risk" in (driver.run.pause_reason or "")
+    assert [e.action for e in decision.audit] == ["gate_failed"]
+
+
+def test_permanent_action_failure_fails_the_run() -> None:
+    """A permanent ActionFailed fails the run, marks the step failed and releases the lock."""
+    driver = running()
+    driver.to_act()
+    decision = driver.send(ActionFailed(step_id="b0", error="pod not found", permanent=True))
+    assert driver.run.state is S.FAILED
+    assert driver.run.steps[0].state is StepState.FAILED
+    assert driver.run.finished_at == driver.clock.now
+    assert "pod not found" in (driver.run.outcome or "")
+    assert ReleaseLock() in decision.effects
+
+
+def test_transient_action_failure_pauses() -> None:
+    """A transient ActionFailed pauses the run for a human to decide."""
+    driver = running()
+    driver.to_act()
+    driver.send(ActionFailed(step_id="b0", error="409 conflict"))
+    assert driver.run.state is S.PAUSED
+    assert "409 conflict" in (driver.run.pause_reason or "")
+
+
+def test_condition_failure_pauses() -> None:
+    """A condition that reports a hard failure pauses the run with it."""
+    driver = running()
+    driver.to_waiting()
+    driver.send(ConditionChecked(step_id="b0", done=False, failure="pod CrashLoopBackOff"))
+    assert driver.run.state is S.PAUSED
+    assert "CrashLoopBackOff" in (driver.run.pause_reason or "")
+
+
+def test_progress_is_recorded_once() -> None:
+    """New progress detail is recorded and audited; the same detail again changes nothing and writes no audit."""
+    driver = running()
+    driver.to_waiting()
+    first = driver.send(ConditionChecked(step_id="b0", done=False, detail="2/3 in ISR"))
+    assert [e.action for e in first.audit] == ["progress"]
+    assert driver.run.steps[0].detail == "2/3 in ISR"
+    before = driver.run
+    again = driver.send(ConditionChecked(step_id="b0", done=False, detail="2/3 in ISR"))
+    assert again.run is before
+    assert again.audit == () and again.effects == () and not again.changed
+
+
+def test_condition_done_before_apply_skips_the_action() -> None:
+    """If the world is already in the desired state before acting, the step is done without applying (idempotent)."""
+    driver = running(2)
+    driver.to_act()
+    driver.send(ConditionChecked(step_id="b0", done=True))
+    assert driver.run.steps[0].state is StepState.DONE
+    assert driver.run.steps[0].applied is False
+    assert driver.run.state is S.AWAITING_APPROVAL and driver.run.current == 1
+
+
+# -- retry and skip -------------------------------------------------------------------------------
+
+def test_retry_unapplied_step_regates() -> None:
+    """Retry of a step whose action was never applied goes back to running at the gate, attempt 2, new deadline."""
+    driver = _paused()
+    driver.clock.advance(50)
+    decision = driver.send(Retry(actor=APPROVER))
+    step = driver.run.steps[0]
+    assert driver.run.state is S.RUNNING
+    assert driver.run.pause_reason is None
+    assert (step.phase, step.attempt) == (StepPhase.GATE, 2)
+    assert step.deadline == driver.clock.now + timedelta(seconds=300)
+    assert pending_work(driver.run) == [CheckGate(step_id="b0")]
+    assert [e.action for e in decision.audit] == ["retry_running"]
+
+
+def test_retry_applied_step_waits_again_with_a_renewed_deadline() -> None:
+    """Retry of an applied step goes back to waiting with a renewed deadline and never re-applies the action."""
+    driver = running()
+    driver.to_waiting()
+    driver.clock.advance(301)
+    driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+    driver.clock.advance(20)
+    decision = driver.send(Retry(actor=APPROVER))
+    step = driver.run.steps[0]
+    assert driver.run.state is S.WAITING
+    assert step.state is StepState.WAITING
+    assert step.deadline == driver.clock.now + timedelta(seconds=300)
+    assert pending_work(driver.run) == [CheckCondition(step_id="b0")]
+    assert "apply_action" not in effect_kinds(decision)
+    assert [e.action for e in decision.audit] == ["retry_waiting"]
+
+
+@pytest.mark.parametrize(("actor", "code"), [
+    (OUTSIDER, RefusalCode.NOT_APPROVER), (REQUESTER, RefusalCode.SELF_APPROVAL)], ids=["outsider", "requester"])
+def test_retry_by_non_approver_is_refused(actor: Any, code: RefusalCode) -> None:
+    """Retry needs an approver (four-eyes applies): others get a refusal and the run stays paused."""
+    driver = _paused()
+    before = driver.run
+    decision = driver.send(Retry(actor=actor))
+    assert decision.run is before
+    assert decision.refusal is not None and decision.refusal.code is code
+    assert [e.action for e in decision.audit] == ["retry_refused"]
+
+
+def test_retry_when_not_paused_is_refused() -> None:
+    """Retry of a run that is not paused is refused as stale."""
+    driver = running()
+    decision = driver.send(Retry(actor=APPROVER))
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.STALE
+    assert driver.run.state is S.RUNNING
+
+
+def test_skip_of_skippable_step_moves_on() -> None:
+    """Skipping a paused skippable step marks it skipped and asks for the next step's approval."""
+    driver = Driver(make_run(specs=[spec("b0", skippable=True), spec("b1"), spec("b2")]))
+    driver.start()
+    driver.approve()
+    driver.send(GateChecked(step_id="b0", ok=False, reason="URP"))
+    decision = driver.send(Skip(actor=APPROVER))
+    assert driver.run.steps[0].state is StepState.SKIPPED
+    assert driver.run.state is S.AWAITING_APPROVAL
+    assert driver.run.current == 1
+    assert driver.run.approval is not None and driver.run.approval.step_id == "b1"
+    assert [e.action for e in decision.audit] == ["next_awaiting"]
+    assert decision.audit[0].from_state is S.PAUSED
+
+
+def test_skip_of_last_step_succeeds() -> None:
+    """Skipping the last (skippable) step finishes the run as succeeded and releases the lock."""
+    driver = running(1, specs=[spec("b0", skippable=True)])
+    driver.send(GateChecked(step_id="b0", ok=False))
+    decision = driver.send(Skip(actor=APPROVER_2))
+    assert driver.run.state is S.SUCCEEDED
+    assert ReleaseLock() in decision.effects
+
+
+@pytest.mark.parametrize(("setup", "actor", "code"), [
+    (_paused, APPROVER, RefusalCode.NOT_ALLOWED),
+    (lambda: _skippable_paused(), OUTSIDER, RefusalCode.NOT_APPROVER),
+    (lambda: _skippable_paused(), REQUESTER, RefusalCode.SELF_APPROVAL),
+    (_gate, APPROVER, RefusalCode.STALE),
+], ids=["not skippable", "outsider", "requester", "not paused"])
+def test_skip_refused(setup: Callable[[], Driver], actor: Any, code: RefusalCode) -> None:
+    """Skip is only for skippable steps of a paused run, by an approver: otherwise refused with no change."""
+    driver = setup()
+    before = driver.run
+    decision = driver.send(Skip(actor=actor))
+    assert decision.run is before
+    assert decision.refusal is not None and decision.refusal.code is code
+    assert [e.action for e in decision.audit] == ["skip_refused"]
+
+
+def _skippable_paused() -> Driver:
+    driver = running(specs=[spec("b0", skippable=True), spec("b1")])
+    driver.send(GateChecked(step_id="b0", ok=False))
+    return driver
+
+
+def test_skip_after_deferred_abort_honours_the_abort() -> None:
+    """A deferred abort whose step then pauses is honoured by a skip: the run ends aborted, not an exception."""
+    driver = running(specs=[spec("b0", skippable=True), spec("b1")])
+    driver.to_waiting()
+    driver.send(Abort(actor=APPROVER))
+    driver.clock.advance(301)
+    driver.send(Tick())
+    assert driver.run.state is S.PAUSED
+    decision = driver.send(Skip(actor=APPROVER))
+    assert driver.run.state is S.ABORTED
+    assert ReleaseLock() in decision.effects
+
+
+# -- abort ----------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize(("setup", "actor"), [
+    (_planned, REQUESTER), (_awaiting, REQUESTER), (_awaiting, GROUP_MEMBER), (_paused, APPROVER), (_gate, APPROVER),
+], ids=["planned", "awaiting-by-requester", "awaiting-by-group", "paused", "running-gate"])
+def test_abort_before_anything_in_flight_is_immediate(setup: Callable[[], Driver], actor: Any) -> None:
+    """Abort with nothing in flight ends the run aborted at once, the step aborted, and releases the lock."""
+    driver = setup()
+    source = driver.run.state
+    decision = driver.send(Abort(actor=actor))
+    assert driver.run.state is S.ABORTED
+    assert driver.run.approval is None
+    assert driver.run.finished_at == driver.clock.now
+    assert driver.run.abort_requested_by == actor.id
+    assert driver.run.steps[driver.run.current].state is StepState.ABORTED
+    assert ReleaseLock() in decision.effects
+    [entry] = decision.audit
+    assert (entry.action, entry.actor, entry.from_state, entry.to_state) == ("abort", actor.id, source, S.ABORTED)
+    assert pending_work(driver.run) == [ReleaseLock()]
+
+
+def test_abort_by_outsider_is_refused() -> None:
+    """Only the requester or an approver may abort: anyone else is refused and the run goes on."""
+    driver = started()
+    before = driver.run
+    decision = driver.send(Abort(actor=OUTSIDER))
+    assert decision.run is before
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.NOT_ALLOWED
+    assert [e.action for e in decision.audit] == ["abort_refused"]
+
+
+def test_abort_of_finished_run_is_refused() -> None:
+    """Abort of a finished run is refused as finished, changing nothing."""
+    driver = finished_run()
+    before = driver.run
+    decision = driver.send(Abort(actor=APPROVER))
+    assert decision.run is before
+    assert decision.refusal is not None and decision.refusal.code is RefusalCode.FINISHED
+
+
+def test_abort_while_waiting_is_deferred_to_the_next_safe_point() -> None:
+    """Abort with an action in flight keeps waiting; when the condition is done the run aborts instead of moving on."""
+    driver = running(3)
+    driver.to_waiting()
+    deferred = driver.send(Abort(actor=REQUESTER))
+    assert driver.run.state is S.WAITING
+    assert driver.run.abort_requested_by == REQUESTER.id
+    assert ReleaseLock() not in deferred.effects
+    assert [e.action for e in deferred.audit] == ["abort_deferred"]
+    assert pending_work(driver.run) == [CheckCondition(step_id="b0")]
+
+    driver.send(ConditionChecked(step_id="b0", done=False, detail="pod starting"))
+    assert driver.run.state is S.WAITING
+
+    done = driver.send(ConditionChecked(step_id="b0", done=True, detail="back in ISR"))
+    run = driver.run
+    assert run.state is S.ABORTED
+    assert run.steps[0].state is StepState.DONE
+    assert [s.state for s in run.steps[1:]] == [StepState.PENDING, StepState.PENDING]
+    assert run.approval is None
+    assert run.finished_at == driver.clock.now
+    assert ReleaseLock() in done.effects
+    assert [e.action for e in done.audit] == ["abort_at_safe_point"]
+    assert_chain(driver)
+
+
+def test_abort_after_observe_is_deferred_until_the_step_lands() -> None:
+    """Abort once the step observed the world (about to act) is deferred; the run aborts after the step finishes."""
+    driver = running(2)
+    driver.to_act()
+    driver.send(Abort(actor=APPROVER))
+    assert driver.run.state is S.RUNNING
+    assert pending_work(driver.run) == [ApplyAction(step_id="b0")]
+    driver.send(ActionApplied(step_id="b0"))
+    driver.send(ConditionChecked(step_id="b0", done=True))
+    assert driver.run.state is S.ABORTED
+    assert driver.run.steps[1].state is StepState.PENDING
+
+
+# -- audit ----------------------------------------------------------------------------------------
+
+def test_audit_of_a_run_with_pauses_and_refusals_is_a_chain() -> None:
+    """Across refusals, pauses, retries and skips every audit entry starts where the previous one ended."""
+    driver = Driver(make_run(specs=[spec("b0"), spec("b1", skippable=True), spec("b2")]))
+    driver.start()
+    driver.approve(OUTSIDER)
+    driver.approve(REQUESTER)
+    driver.approve(APPROVER)
+    driver.send(GateChecked(step_id="b0", ok=False))
+    driver.send(Retry(actor=APPROVER))
+    driver.finish_step()
+    driver.clock.advance(601)
+    driver.send(Tick())
+    driver.send(Skip(actor=APPROVER_2))
+    driver.approve(APPROVER_2)
+    driver.finish_step()
+    assert driver.run.state is S.SUCCEEDED
+    assert_chain(driver)
+    assert [e.action for e in driver.audit].count("approve_refused") == 2
+    assert [e.at for e in driver.audit] == sorted(e.at for e in driver.audit)
+
+
+def test_ids_are_only_drawn_for_approval_requests() -> None:
+    """The engine asks the id factory for exactly one nonce per approval request and nothing else."""
+    ids = Ids()
+    run = make_run(1, specs=[spec("b0", needs_approval=False)])
+    decision = decide(run, Start(), T0, ids)
+    assert decision.run.state is S.RUNNING
+    assert ids.count == 0
+
+
+def test_start_of_an_empty_plan_finishes_or_is_refused() -> None:
+    """Starting a run with no steps either raises or finishes it (terminal); it never stays live without a lock."""
+    run = make_run(0)
+    try:
+        decision = decide(run, Start(), T0, Ids())
+    except (IllegalTransition, ValueError):
+        return
+    assert decision.run.state.terminal
