@@ -47,7 +47,7 @@ def default_owner() -> str:
 
 async def build_runtime(
     settings: Settings, *, clusters: dict[str, ManagedCluster] | None = None, owner: str | None = None,
-    poll_interval_s: float = 0.5, lease_ttl_s: float = 10.0,
+    poll_interval_s: float | None = None, lease_ttl_s: float | None = None,
 ) -> Runtime:
     if clusters is None:
         if not settings.kafka_chatops_config:
@@ -64,7 +64,8 @@ async def build_runtime(
                              notifier=bus, clock=clock, ids=ids)
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
-        notifier=bus, clock=clock, ids=ids, owner=owner or default_owner(), lease_ttl_s=lease_ttl_s,
-        poll_interval_s=poll_interval_s,
+        notifier=bus, clock=clock, ids=ids, owner=owner or default_owner(),
+        lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
+        poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval,
     )
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin)

@@ -57,44 +57,49 @@ def cmd_console(args: argparse.Namespace) -> int:
     return 0
 
 
-def demo_config(name: str, namespace: str, user: str) -> str:
+def demo_config(name: str, namespace: str, kafka: str, user: str) -> str:
     """The demo's clusters file: one cluster, the console user approves, no second person needed."""
     return (
-        f"clusters:\n  {name}:\n    namespace: {namespace}\n    kafka: {name}\n"
+        f"clusters:\n  {name}:\n    namespace: {namespace}\n    kafka: {kafka}\n"
         f"    approvers: [{json.dumps(user)}]\n    four_eyes: false\n    approval_timeout: 30m\n"
     )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.localredis import LocalRedis, LocalRedisError
+    from bot.sandbox.state import daemon_alive, read_state, sandbox_dir
 
-    up = subprocess.run(
-        [sys.executable, "-m", "bot", "sandbox", "up", "--name", args.name, "--brokers", str(args.brokers),
-         "--kafka-version", args.kafka_version, "--json"],
-        capture_output=True, text=True,
-    )
-    if up.returncode != 0 and "already running" not in up.stderr:
-        print(up.stderr.strip() or up.stdout.strip(), file=sys.stderr)
-        return up.returncode
-    status = subprocess.run([sys.executable, "-m", "bot", "sandbox", "info", "--name", args.name],
-                            capture_output=True, text=True)
-    info = json.loads(status.stdout if status.returncode == 0 else up.stdout)
+    directory = sandbox_dir(args.name)
+    if not daemon_alive(directory):
+        print(f"Starting sandbox {args.name} ({args.brokers} brokers, Kafka {args.kafka_version})...", file=sys.stderr)
+        up = subprocess.run(
+            [sys.executable, "-m", "bot", "sandbox", "up", "--name", args.name, "--brokers", str(args.brokers),
+             "--kafka-version", args.kafka_version, "--json"],
+            capture_output=True, text=True,
+        )
+        if up.returncode != 0:
+            print(up.stderr.strip() or up.stdout.strip(), file=sys.stderr)
+            return up.returncode
+    state = read_state(directory)
+    if state is None or not state.kubeconfig:
+        print(f"kafka-chatops demo: sandbox {args.name} has no state in {directory}", file=sys.stderr)
+        return 2
     user = console_user(None)
     workdir = Path(tempfile.mkdtemp(prefix="kafka-chatops-demo-"))
     config = workdir / "clusters.yaml"
-    config.write_text(demo_config(args.name, info["namespace"], user))
+    config.write_text(demo_config(args.name, state.namespace, state.cluster, user))
     redis = LocalRedis(workdir / "redis")
     try:
         redis.start()
     except LocalRedisError as exc:
         print(f"kafka-chatops demo: {exc}", file=sys.stderr)
         return 2
-    print(f"Sandbox {args.name}: Kafka {info['kafka_version']} at {info['bootstrap_servers']}, "
-          f"kubeconfig {info['kubeconfig']}. Redis at {redis.url}.", file=sys.stderr)
+    print(f"Sandbox {args.name}: Kafka {state.kafka_version} at {state.bootstrap_servers}, "
+          f"kubeconfig {state.kubeconfig}. Redis at {redis.url}.", file=sys.stderr)
     print(f"You are {user}. Try: help · status {args.name} · restart {args.name} --dry-run · "
           f"restart {args.name} · approve <run> · runs. Ctrl-D leaves; "
           f"`kafka-chatops sandbox down --name {args.name}` stops the sandbox.", file=sys.stderr)
-    settings = Settings(redis_url=redis.url, kubeconfig=info["kubeconfig"], kafka_chatops_config=str(config))
+    settings = Settings(redis_url=redis.url, kubeconfig=state.kubeconfig, kafka_chatops_config=str(config))
     try:
         asyncio.run(_console(settings, user, args.json))
     except KeyboardInterrupt:

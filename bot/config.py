@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     redis_url: str = "redis://127.0.0.1:6379/0"
     kubeconfig: str | None = None
     kafka_chatops_config: str | None = None
+    # How long a replica's claim on a run lasts without renewal: the takeover delay after a crash.
+    kafka_chatops_lease_ttl: float = Field(default=10.0, gt=0.5)
+    kafka_chatops_poll_interval: float = Field(default=0.5, gt=0)
 
 
 class ClusterConfig(BaseModel):

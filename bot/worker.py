@@ -193,6 +193,9 @@ class Worker:
     async def _commit(
         self, old: Run, version: int, new: Run, audit: tuple[AuditEntry, ...], effects: tuple[Effect, ...],
     ) -> None:
+        # The audit says which replica decided, so "one driver per run" can be checked afterwards.
+        audit = tuple(e.model_copy(update={"actor": f"{e.actor}@{self.owner}"}) if e.actor in ("worker", "clock")
+                      else e for e in audit)
         try:
             await self._runs.save(new, expected_version=version, audit=audit)
         except VersionConflict:
