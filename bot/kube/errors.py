@@ -17,6 +17,10 @@ _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 class KubeError(Exception):
     """A Kubernetes call failed for a reason a human has to look at (RBAC, a bad request, ...)."""
 
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status  # the HTTP status, when the server answered
+
 
 class KubeNotFound(KubeError):
     """The resource the call named does not exist."""
@@ -52,10 +56,10 @@ def from_api_exception(exc: ApiException, what: str) -> KubeError:
     if detail:
         text += f": {detail}"
     if status == 404:
-        return KubeNotFound(text)
+        return KubeNotFound(text, status=status)
     if status == 0 or status == 429 or status >= 500:
-        return KubeUnavailable(text)
-    return KubeError(text)
+        return KubeUnavailable(text, status=status or None)
+    return KubeError(text, status=status)
 
 
 def from_transport_error(exc: BaseException, what: str) -> KubeUnavailable:

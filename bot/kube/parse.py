@@ -49,9 +49,7 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         reason, message = "NoStatus", "the operator has not reported any condition yet"
 
     warnings = tuple(
-        f"{c.get('reason') or 'Warning'}: {c.get('message') or ''}".rstrip(": ")
-        for c in conditions
-        if c.get("type") == "Warning" and _is_true(c)
+        _warning_text(c) for c in conditions if c.get("type") == "Warning" and _is_true(c)
     )
     listeners = [entry for entry in (status.get("listeners") or []) if isinstance(entry, dict)]
     bootstrap = listeners[0].get("bootstrapServers") if listeners else None
@@ -72,6 +70,12 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         bootstrap_servers=_str_or_none(bootstrap),
         paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
     )
+
+
+def _warning_text(condition: dict[str, Any]) -> str:
+    reason = str(condition.get("reason") or "Warning")
+    message = str(condition.get("message") or "")
+    return f"{reason}: {message}" if message else reason
 
 
 def _str_or_none(value: Any) -> str | None:

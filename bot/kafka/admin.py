@@ -1,0 +1,331 @@
+"""``KafkaAdminAdapter``: the ``KafkaAdmin`` port over kafka-python 3's ``KafkaAdminClient``.
+
+Why kafka-python alone, and not aiokafka for part of it (kafka-ops.md §5):
+- A snapshot needs DescribeCluster *with fenced brokers* (KIP-1073), ListPartitionReassignments,
+  DescribeQuorum (``lastCaughtUpTimestamp`` for ``can_roll_controller``) and DescribeConfigs with
+  effective values; ``elect_preferred_leaders`` needs ElectLeaders. aiokafka 0.14 has none of
+  DescribeCluster/DescribeQuorum/ElectLeaders and no wrapper for ListPartitionReassignments. It
+  would cover exactly one call (Metadata for topics), which kafka-python also does.
+- Splitting would mean two clients, two connection pools and two error vocabularies per cluster
+  for no gain: every call here is a small request the bot makes every few seconds at most, so
+  kafka-python's sync facade run in a worker thread (``asyncio.to_thread``) costs nothing that
+  matters. kafka-python does its I/O on its own thread, which is safe to call from several
+  caller threads (``KafkaNetClient.run``).
+- Never aiokafka's ``alter_configs``: it is the legacy AlterConfigs, which resets every dynamic
+  config the request omits. Writes of broker configs belong with IncrementalAlterConfigs, which
+  kafka-python also has.
+
+Bounded time: each request has ``request_timeout_ms`` (default 8 s), bootstrap has its own bound,
+and each port call retries retriable errors (a dead broker refuses connections until the controller
+fences it ~9 s later, and the client may pick it first) only until a per-call deadline, then raises
+``KafkaUnavailable``. Clients are cached per bootstrap string, dropped after a failure (a fresh
+bootstrap is the cheapest cure for stale metadata) and closed by ``close()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from functools import partial
+from typing import Any, TypeVar
+
+import kafka.errors as kerrors
+from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+
+from bot.kafka.errors import KafkaUnavailable
+from bot.kafka.parse import (
+    MIN_ISR,
+    brokers_from,
+    config_int,
+    partitions_from,
+    quorum_error,
+    quorum_from,
+    topic_min_isr,
+)
+from handlers.ports import ClusterRef
+from runbooks.health import ClusterSnapshot, QuorumInfo
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_PREFERRED = 0  # ElectionType.PREFERRED on the wire
+_ELECTION_NOT_NEEDED = kerrors.ElectionNotNeededError.errno
+# Errors that a moment and another broker can cure. UnknownBrokerId shows up when metadata still
+# names a broker that just left.
+_RETRIABLE: tuple[type[BaseException], ...] = (
+    kerrors.KafkaConnectionError,
+    kerrors.NodeNotReadyError,
+    kerrors.KafkaTimeoutError,
+    kerrors.UnknownBrokerIdError,
+    OSError,
+)
+
+
+class _QuorumNotReady(Exception):
+    """DescribeQuorum answered with a partition-level error, e.g. mid controller failover."""
+
+    retriable = True
+
+
+def _retriable(exc: BaseException) -> bool:
+    if isinstance(exc, RuntimeError) and "controller" in str(exc):
+        return True  # kafka-python's "Failed to find active controller id!" during a failover
+    return isinstance(exc, _RETRIABLE) or bool(getattr(exc, "retriable", False))
+
+
+class KafkaAdminAdapter:
+    """Snapshots and preferred elections for any cluster, one cached admin client per bootstrap."""
+
+    def __init__(
+        self,
+        *,
+        client_id: str = "kafka-chatops",
+        request_timeout_ms: int = 8000,
+        call_deadline_s: float = 25.0,
+        client_config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """``client_config``: extra ``KafkaAdminClient`` settings (``security_protocol``, ``ssl_*``,
+        ``sasl_*``) shared by all clusters."""
+        self._client_id = client_id
+        self._request_timeout_ms = request_timeout_ms
+        self._deadline_s = call_deadline_s
+        self._client_config = dict(client_config or {})
+        self._clients: dict[str, KafkaAdminClient] = {}
+        self._lock = threading.Lock()  # the cache is touched from worker threads
+
+    # -- the port ------------------------------------------------------------------------------
+
+    async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
+        return await self._run(cluster, bootstrap_servers, "snapshot", self._snapshot)
+
+    async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
+        return await self._run(cluster, bootstrap_servers, "preferred leader election", self._elect_preferred)
+
+    async def close(self) -> None:
+        """Close every cached client (each owns an I/O thread and sockets)."""
+        with self._lock:
+            clients, self._clients = list(self._clients.values()), {}
+        for admin in clients:
+            await asyncio.to_thread(_close_quietly, admin)
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _run(
+        self,
+        cluster: ClusterRef,
+        bootstrap: str,
+        what: str,
+        body: Callable[[_Call], T],
+    ) -> T:
+        call = _Call(self, bootstrap, f"{what} of {cluster.name} ({bootstrap})")
+        # The thread cannot be cancelled; the outer bound only stops the caller waiting past the
+        # deadline if kafka-python ever ignored its own timeouts.
+        backstop = self._deadline_s + self._request_timeout_ms / 1000 + 5
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call.run, body), timeout=backstop)
+        except TimeoutError:
+            self._evict(bootstrap, None)
+            raise KafkaUnavailable(f"{call.what}: no answer within {backstop:.0f} s") from None
+
+    def _client(self, bootstrap: str) -> KafkaAdminClient:
+        with self._lock:
+            admin = self._clients.get(bootstrap)
+        if admin is not None:
+            return admin
+        admin = self._connect(bootstrap)
+        with self._lock:
+            existing = self._clients.setdefault(bootstrap, admin)
+        if existing is not admin:  # another thread won the race: keep one
+            _close_quietly(admin)
+        return existing
+
+    def _connect(self, bootstrap: str) -> KafkaAdminClient:
+        # KafkaAdminClient starts its I/O thread before bootstrapping and leaks it when bootstrap
+        # fails (the instance is never returned). Build it in two steps so we can close it then.
+        admin = KafkaAdminClient.__new__(KafkaAdminClient)
+        try:
+            admin.__init__(
+                bootstrap_servers=bootstrap,
+                client_id=self._client_id,
+                request_timeout_ms=self._request_timeout_ms,
+                bootstrap_timeout_ms=self._request_timeout_ms,
+                reconnect_backoff_max_ms=2000,  # a broker back from a restart is found within ~2 s
+                **self._client_config,
+            )
+        except Exception as exc:
+            admin._closed = False  # close() is a no-op unless __init__ got this far
+            _close_quietly(admin)
+            raise KafkaUnavailable(f"cannot bootstrap from {bootstrap}: {_describe(exc)}") from None
+        return admin
+
+    def _evict(self, bootstrap: str, admin: KafkaAdminClient | None) -> None:
+        with self._lock:
+            current = self._clients.get(bootstrap)
+            if current is not None and (admin is None or current is admin):
+                del self._clients[bootstrap]
+            else:
+                current = None
+        if current is not None:
+            _close_quietly(current)
+
+    # -- the calls (in a worker thread) ----------------------------------------------------------
+
+    def _snapshot(self, call: _Call) -> ClusterSnapshot:
+        taken_at = datetime.now(UTC)
+        described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
+        brokers = brokers_from(described)
+        quorum = self._quorum(call)
+        topics = call.retry("Metadata (describe topics)", lambda a: a.describe_topics())
+        topics = [t for t in topics if not t.get("error_code")]  # e.g. deleted since the listing
+        moving = call.retry("ListPartitionReassignments", lambda a: a.list_partition_reassignments())
+        names = [str(t["name"]) for t in topics]
+        min_isr: dict[str, int] = {}
+        if names:
+            resources = [ConfigResource(ConfigResourceType.TOPIC, n, [MIN_ISR]) for n in names]
+            configs = call.retry(
+                "DescribeConfigs (topics)",
+                # 'all': the default filter drops values inherited from the broker, and those are
+                # exactly the effective values of topics without an override.
+                lambda a: a.describe_configs(resources, config_filter="all"),
+            )
+            min_isr = topic_min_isr(configs)
+        return ClusterSnapshot(
+            taken_at=taken_at,
+            brokers=brokers,
+            # In KRaft, DescribeCluster's controller_id is a random live broker (clients' admin
+            # requests are forwarded), not the active controller; the quorum leader is.
+            controller_id=quorum.leader_id if quorum is not None else described.get("controller_id"),
+            quorum=quorum,
+            partitions=partitions_from(topics, moving),
+            min_isr=min_isr,
+            default_min_isr=self._default_min_isr(call, [b.id for b in brokers if not b.fenced]),
+        )
+
+    def _quorum(self, call: _Call) -> QuorumInfo | None:
+        def describe(admin: KafkaAdminClient) -> Any:
+            described = admin.describe_metadata_quorum()
+            error = quorum_error(described)
+            if error:
+                raise _QuorumNotReady(error)
+            return described
+
+        try:
+            return quorum_from(call.retry("DescribeQuorum", describe))
+        except KafkaUnavailable as exc:
+            # A ZooKeeper-mode cluster (Strimzi <= 0.45) has no KRaft quorum to describe.
+            if isinstance(exc.__cause__, kerrors.IncompatibleBrokerVersion | kerrors.UnsupportedVersionError):
+                return None
+            # The quorum answered but kept reporting an error: say "no leader known", which every
+            # rule reads as "not safe", rather than fail the whole snapshot.
+            if isinstance(exc.__cause__, _QuorumNotReady):
+                log.warning("%s: %s", call.what, exc)
+                return QuorumInfo(leader_id=None)
+            raise
+
+    def _default_min_isr(self, call: _Call, live: list[int]) -> int:
+        """The broker-level ``min.insync.replicas``; DescribeConfigs(BROKER) must go to that broker."""
+        last: BaseException | None = None
+        for broker in live:
+            resources = [ConfigResource(ConfigResourceType.BROKER, str(broker), [MIN_ISR])]
+            try:
+                configs = call.once(partial(_describe_all, resources=resources))
+            except Exception as exc:  # that broker may be dying but not yet fenced: ask the next
+                if not _retriable(exc):
+                    raise call.unavailable("DescribeConfigs (broker)", exc) from exc
+                last = exc
+                continue
+            value = config_int((configs.get("broker") or {}).get(str(broker)) or {})
+            if value is not None:
+                return value
+        raise call.unavailable("DescribeConfigs (broker)", last or LookupError("no live broker answered"))
+
+    def _elect_preferred(self, call: _Call) -> int:
+        response = call.retry(
+            "ElectLeaders (preferred)",
+            # topic_partitions=None: kafka-python lists every partition itself, so the controller
+            # answers for each one (a null list would only report the ones it moved).
+            lambda a: a.elect_leaders(_PREFERRED, topic_partitions=None, raise_errors=False),
+        )
+        top = getattr(response, "error_code", 0) or 0
+        if top:
+            raise call.unavailable("ElectLeaders (preferred)", kerrors.for_code(top)())
+        moved = 0
+        refused: list[str] = []
+        for result in response.replica_election_results:
+            for p in result.partition_result:
+                if p.error_code == 0:
+                    moved += 1
+                elif p.error_code != _ELECTION_NOT_NEEDED:
+                    # e.g. PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is down or out of
+                    # ISR. Not an error of the election as a whole; the rest still moved.
+                    refused.append(f"{result.topic}-{p.partition_id}: {kerrors.for_code(p.error_code).__name__}")
+        if refused:
+            log.info("%s: %d partitions kept their leader: %s", call.what, len(refused), ", ".join(refused[:10]))
+        return moved
+
+
+class _Call:
+    """One port call: a client, a deadline, and the retry rule, in the worker thread."""
+
+    def __init__(self, adapter: KafkaAdminAdapter, bootstrap: str, what: str) -> None:
+        self.adapter = adapter
+        self.bootstrap = bootstrap
+        self.what = what
+        self.deadline = time.monotonic() + adapter._deadline_s
+        self.admin: KafkaAdminClient | None = None
+
+    def run(self, body: Callable[[_Call], T]) -> T:
+        self.admin = self.adapter._client(self.bootstrap)
+        try:
+            return body(self)
+        except KafkaUnavailable:
+            self.adapter._evict(self.bootstrap, self.admin)
+            raise
+
+    def once(self, fn: Callable[[KafkaAdminClient], T]) -> T:
+        assert self.admin is not None
+        return fn(self.admin)
+
+    def retry(self, request: str, fn: Callable[[KafkaAdminClient], T]) -> T:
+        delay = 0.2
+        while True:
+            try:
+                return self.once(fn)
+            except Exception as exc:
+                if not _retriable(exc) or time.monotonic() + delay >= self.deadline:
+                    raise self.unavailable(request, exc) from exc
+                log.debug("%s: %s failed (%s), retrying", self.what, request, exc)
+                # kafka-python caches the "controller" it routes ListPartitionReassignments and
+                # ElectLeaders to; in KRaft that is just some broker, possibly the one that died.
+                with suppress(AttributeError):
+                    self.admin._controller_id = None  # type: ignore[union-attr]
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    def unavailable(self, request: str, exc: BaseException) -> KafkaUnavailable:
+        return KafkaUnavailable(f"{self.what}: {request} failed: {_describe(exc)}")
+
+
+def _describe(exc: BaseException) -> str:
+    """``Type: message``, once (kafka-python's errors already start with their class name), capped:
+    some embed a whole request/response repr."""
+    text = str(exc)
+    name = type(exc).__name__
+    text = text if text.startswith(name) else f"{name}: {text}" if text else name
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _describe_all(admin: KafkaAdminClient, resources: list[ConfigResource]) -> Any:
+    return admin.describe_configs(resources, config_filter="all")
+
+
+def _close_quietly(admin: KafkaAdminClient) -> None:
+    try:
+        admin.close()
+    except Exception:  # closing a half-built or broken client: nothing left to save
+        log.debug("closing a Kafka admin client failed", exc_info=True)

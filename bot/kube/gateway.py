@@ -1,0 +1,217 @@
+"""``KubeClusterGateway``: the ``ClusterGateway`` port over the unmodified ``kubernetes`` client.
+
+Design notes (DESIGN §2, §4; strimzi.md §1-§3, §9, §10):
+- The client is synchronous; every call runs in ``asyncio.to_thread`` with a (connect, read)
+  timeout, so a dead API server costs seconds, never a hung event loop.
+- Responses are read as raw JSON (``_preload_content=False``), not as the client's generated
+  models: those are strict pydantic models that reject objects missing "required" fields, and
+  Strimzi CRs have no models anyway. One shape (dicts) for everything keeps parsing in
+  ``bot.kube.parse``.
+- The ``kafka.strimzi.io`` version is discovered once per gateway (``v1`` preferred, ``v1beta2``
+  for Strimzi <= 0.51) and re-discovered if a read 404s, which is what an operator upgrade that
+  drops ``v1beta2`` looks like.
+- Only reads and one pod annotation. Nothing here deletes a pod or a PVC (DESIGN §4); the RBAC
+  this needs is get/list on kafkas and pods, patch on pods (strimzi.md §10).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
+from kubernetes.config.config_exception import ConfigException
+
+from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
+from bot.kube.parse import broker_pod_from, kafka_status_from
+from bot.kube.versions import GROUP, choose_version
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
+
+log = logging.getLogger(__name__)
+
+ROLL_ANNOTATION = "strimzi.io/manual-rolling-update"
+_ROLL_PATH = "/metadata/annotations/" + ROLL_ANNOTATION.replace("~", "~0").replace("/", "~1")
+_JSON_PATCH = "application/json-patch+json"
+_PATCH_ATTEMPTS = 3
+
+
+def load_api_client(kubeconfig: str | None = None, *, context: str | None = None) -> client.ApiClient:
+    """An ``ApiClient`` from a kubeconfig file, else in-cluster config, else the default kubeconfig.
+
+    Each call builds its own ``Configuration`` so two clusters (or a test and the bot) never share
+    the library's global default.
+    """
+    cfg = client.Configuration()
+    try:
+        if kubeconfig:
+            config.load_kube_config(  # type: ignore[no-untyped-call]
+                config_file=kubeconfig, context=context, client_configuration=cfg, persist_config=False
+            )
+        else:
+            try:
+                config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
+            except ConfigException:
+                config.load_kube_config(  # type: ignore[no-untyped-call]
+                    context=context, client_configuration=cfg, persist_config=False
+                )
+    except (ConfigException, OSError) as exc:
+        # The loader's own message names the file or the missing variable, not its contents.
+        raise KubeError(f"cannot load Kubernetes config ({kubeconfig or 'in-cluster/default'}): {exc}") from exc
+    cfg.retries = 2  # urllib3 retries on connection errors: fail fast, the caller retries the step
+    return client.ApiClient(configuration=cfg)
+
+
+class KubeClusterGateway:
+    """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``."""
+
+    def __init__(
+        self,
+        api_client: client.ApiClient,
+        *,
+        connect_timeout: float = 5.0,
+        read_timeout: float = 15.0,
+    ) -> None:
+        self._api = api_client
+        self._core = client.CoreV1Api(api_client)
+        self._custom = client.CustomObjectsApi(api_client)
+        self._timeout = (connect_timeout, read_timeout)
+        self._version: str | None = None
+
+    @classmethod
+    def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: float) -> KubeClusterGateway:
+        return cls(load_api_client(kubeconfig), **kwargs)
+
+    def close(self) -> None:
+        self._api.close()  # type: ignore[no-untyped-call]
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Run one blocking client call in a thread; return its JSON body; translate its errors."""
+
+        def run() -> Any:
+            response = fn(*args, _preload_content=False, _request_timeout=self._timeout, **kwargs)
+            return json.loads(response.data or b"null")
+
+        try:
+            return await asyncio.to_thread(run)
+        except ApiException as exc:
+            raise from_api_exception(exc, what) from None
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            raise from_transport_error(exc, what) from None
+        except json.JSONDecodeError as exc:  # a body that is not JSON: not a Kubernetes API server
+            raise KubeError(f"Kubernetes API: {what}: unreadable response ({exc})") from None
+
+    def _discover(self, **kwargs: Any) -> Any:
+        # The client has no typed call for one custom group's discovery document; build it with the
+        # client's own serializer so auth (token refresh, client certs) is applied as for any call.
+        request = self._api.param_serialize(
+            method="GET",
+            resource_path=f"/apis/{GROUP}",
+            header_params={"Accept": "application/json"},
+            auth_settings=["BearerToken"],
+        )
+        response = self._api.call_api(*request, _request_timeout=kwargs["_request_timeout"])
+        response.read()  # type: ignore[no-untyped-call]
+        if not 200 <= response.status <= 299:
+            raise ApiException.from_response(http_resp=response, body=None, data=None)
+        return response
+
+    async def strimzi_api_version(self, *, refresh: bool = False) -> str:
+        """The ``kafka.strimzi.io`` version to use (``v1`` or ``v1beta2``), cached per gateway."""
+        if self._version is None or refresh:
+            try:
+                discovery = await self._call(f"discover {GROUP}", self._discover)
+            except KubeNotFound as exc:
+                raise KubeError(f"{exc} (are the Strimzi CRDs installed?)") from None
+            version = choose_version(discovery if isinstance(discovery, dict) else {})
+            if version != self._version:
+                log.info("using %s/%s", GROUP, version)
+            self._version = version
+        return self._version
+
+    # -- the port ------------------------------------------------------------------------------
+
+    async def _get_kafka(self, cluster: ClusterRef) -> dict[str, Any]:
+        what = f"get Kafka {cluster.namespace}/{cluster.kafka}"
+        version = await self.strimzi_api_version()
+        try:
+            return dict(await self._call(
+                what, self._custom.get_namespaced_custom_object,
+                GROUP, version, cluster.namespace, "kafkas", cluster.kafka,
+            ))
+        except KubeNotFound:
+            # Either the CR is missing or the operator was upgraded and this version is gone:
+            # re-discover once and retry only if the served version changed.
+            if await self.strimzi_api_version(refresh=True) == version:
+                raise
+            return dict(await self._call(
+                what, self._custom.get_namespaced_custom_object,
+                GROUP, self._version, cluster.namespace, "kafkas", cluster.kafka,
+            ))
+
+    async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
+        return kafka_status_from(await self._get_kafka(cluster))
+
+    async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
+        selector = f"strimzi.io/cluster={cluster.kafka},strimzi.io/broker-role=true"
+        body = await self._call(
+            f"list pods {cluster.namespace} -l {selector}",
+            self._core.list_namespaced_pod, cluster.namespace, label_selector=selector,
+        )
+        pods = [broker_pod_from(item) for item in (body or {}).get("items") or []]
+        return sorted((p for p in pods if p is not None), key=lambda p: p.node_id)
+
+    async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        """Ask Strimzi to roll one pod (strimzi.md §3) unless it was already replaced.
+
+        The ``test`` of the uid inside the patch makes the check and the write one atomic step: a
+        retried runbook step can never annotate the pod that replaced the one it meant.
+        """
+        what = f"pod {cluster.namespace}/{pod_name}"
+        last_error = ""
+        for _ in range(_PATCH_ATTEMPTS):
+            try:
+                pod = await self._call(
+                    f"get {what}", self._core.read_namespaced_pod, pod_name, cluster.namespace
+                )
+            except KubeNotFound:
+                return False
+            metadata = pod.get("metadata") or {}
+            if metadata.get("uid") != expected_uid:
+                return False
+            annotations = metadata.get("annotations")
+            if isinstance(annotations, dict) and annotations.get(ROLL_ANNOTATION) == "true":
+                return True  # already requested: annotating again would be a no-op at best
+            patch: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": expected_uid}]
+            if annotations is None:
+                # "add" on a missing map creates it, and on a present one would replace it; guard with
+                # the resourceVersion so annotations someone adds meanwhile are never wiped.
+                patch += [
+                    {"op": "test", "path": "/metadata/resourceVersion",
+                     "value": metadata.get("resourceVersion", "")},
+                    {"op": "add", "path": "/metadata/annotations", "value": {ROLL_ANNOTATION: "true"}},
+                ]
+            else:
+                patch.append({"op": "add", "path": _ROLL_PATH, "value": "true"})
+            try:
+                await self._call(
+                    f"annotate {what}", self._core.patch_namespaced_pod,
+                    pod_name, cluster.namespace, patch, _content_type=_JSON_PATCH,
+                )
+                log.info("requested a roll of %s (uid %s)", what, expected_uid)
+                return True
+            except KubeNotFound:
+                return False
+            except KubeError as exc:
+                # 409/422 = a failed test: the pod was replaced (re-read says so) or changed under us
+                # (re-read and try again). Anything else is a real error.
+                if exc.status not in (409, 422):
+                    raise
+                last_error = str(exc)
+        raise KubeError(f"could not annotate {what} after {_PATCH_ATTEMPTS} attempts: {last_error}")
