@@ -41,7 +41,7 @@ def authorize_approval(run: Run, actor: Actor) -> Refusal | None:
     if not is_approver(run, actor):
         return Refusal(
             code=RefusalCode.NOT_APPROVER,
-            message=f"<@{actor.id}> is not an approver for cluster {run.cluster}.",
+            message=f"{actor.id} is not an approver for cluster {run.cluster}.",
         )
     if run.policy.four_eyes and actor.id == run.requested_by:
         return Refusal(

@@ -30,7 +30,7 @@ def write_clusters_file(path: Path, sandbox: SandboxInfo, *, approval_timeout: s
         f"  {sandbox.cluster}:\n"
         f"    namespace: {sandbox.namespace}\n"
         f"    kafka: {sandbox.cluster}\n"
-        f"    approvers: [{json.dumps(APPROVER)}]\n"
+        f"    approvers: [{json.dumps(REQUESTER)}, {json.dumps(APPROVER)}]\n"
         "    four_eyes: true\n"
         f"    approval_timeout: {approval_timeout}\n"
     )

@@ -18,6 +18,7 @@ from tests.engine.harness import (
     read_audit,
     read_run,
     run_id_of,
+    wait_for_run,
     write_clusters_file,
 )
 from tests.fixtures.bot_process import BotProcess
@@ -130,4 +131,6 @@ def test_redis_down_refuses_new_commands_and_recovers(
     isolated_redis_server.restart()
     accepted = alice.command(f"restart {sandbox.cluster} --brokers 0")
     assert accepted["event"] == "reply", accepted
-    assert alice.command(f"abort {accepted['run_id']}")["state"] == "aborted"
+    assert alice.command(f"abort {accepted['run_id']}")["event"] == "reply"
+    wait_for_run(isolated_redis_server.url, accepted["run_id"], lambda r: r["state"] == "aborted", timeout=60,
+                 what="the abort (immediate, or at the next safe point) to finish the run")
