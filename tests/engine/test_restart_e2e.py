@@ -134,3 +134,34 @@ def test_redis_down_refuses_new_commands_and_recovers(
     assert alice.command(f"abort {accepted['run_id']}")["event"] == "reply"
     wait_for_run(isolated_redis_server.url, accepted["run_id"], lambda r: r["state"] == "aborted", timeout=60,
                  what="the abort (immediate, or at the next safe point) to finish the run")
+
+
+def test_bad_input_is_refused_with_a_reason_and_changes_nothing(
+    sandbox: SandboxInfo, redis_url: str, config: Path, tmp_path: Path, processes,  # type: ignore[no-untyped-def]
+) -> None:
+    """Each command a user can type, given bad input, answers what was wrong and what is valid, and
+    no run is created."""
+    alice = processes(bot(REQUESTER, redis_url=redis_url, sandbox=sandbox, config=config, log_dir=tmp_path))
+    cases = {
+        "restart": "Usage: /kafka restart",
+        "restart nosuch": "the managed clusters are",
+        f"restart {sandbox.cluster} --brokers 7": "its brokers are 0, 1, 2",
+        f"restart {sandbox.cluster} --brokers x": "Usage: /kafka restart",
+        "status Bad_Name": "not a valid cluster name",
+        "status nosuch": "the managed clusters are",
+        "runs nosuch": "the managed clusters are",
+        "run r-00000000": "No run r-00000000",
+        "run 42": "Usage: /kafka run",
+        "abort r-00000000": "No run r-00000000",
+        "resume r-00000000": "No run r-00000000",
+        "approve r-00000000": "No run r-00000000",
+        "approve": "Usage: /kafka approve",
+        "frobnicate": "unknown",
+        "help frobnicate": "unknown",
+    }
+    for line, expected in cases.items():
+        reply = alice.command(line)
+        assert reply["event"] == "error", (line, reply)
+        assert expected.lower() in reply["text"].lower(), (line, reply["text"])
+    listed = alice.command("runs")
+    assert listed["event"] == "reply" and "No runs" in listed["text"]

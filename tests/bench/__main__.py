@@ -1,0 +1,11 @@
+"""``python -m tests.bench [name ...]``: run the benchmarks; each prints its figures as JSON."""
+
+import importlib
+import sys
+
+BENCHES = {"engine": "tests.bench.engine_bench", "sandbox": "tests.bench.sandbox_bench"}
+
+names = sys.argv[1:] or list(BENCHES)
+for name in names:
+    print(f"== {name}", flush=True)
+    importlib.import_module(BENCHES[name]).main()
