@@ -1,0 +1,194 @@
+"""The operator process: watch the store, reconcile each Kafka cluster and its topics.
+
+Like Strimzi's cluster operator, a cluster is reconciled on a timer (every few seconds here, 120 s
+in Strimzi) and when its Kafka or KafkaNodePool resources change (spec, labels or annotations; a
+status write does not trigger). Triggers are debounced, and one worker per cluster guarantees that
+two reconciliations of a cluster never overlap. KafkaTopics have their own worker per cluster, as
+the Topic Operator is a separate process in Strimzi (a long roll does not hold topics up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from bot.sandbox.errors import SandboxError
+from bot.sandbox.kube.store import ObjectStore, WatchEvent
+from bot.sandbox.operator import names
+from bot.sandbox.operator.kafka_admin import AdminError
+from bot.sandbox.operator.pods import BrokerPod
+from bot.sandbox.operator.reconciler import KafkaReconciler, OperatorSettings
+from bot.sandbox.operator.topics import TopicOperator
+
+log = logging.getLogger(__name__)
+ClusterKey = tuple[str, str]  # (namespace, name)
+
+
+class ClusterWorker:
+    """Serialises the reconciliations of one Kafka cluster, and of its KafkaTopics."""
+
+    def __init__(self, store: ObjectStore, key: ClusterKey, *, work_root: Path, settings: OperatorSettings) -> None:
+        self.key = key
+        self.settings = settings
+        self.reconciler = KafkaReconciler(store, namespace=key[0], name=key[1], work_root=work_root,
+                                          settings=settings)
+        self.topics = TopicOperator(store, namespace=key[0], cluster=key[1])
+        self.wake = asyncio.Event()
+        self.topic_wake = asyncio.Event()
+        self.wake.set()
+        self.topic_wake.set()
+        self.reconciliations = 0
+        self._tasks = [asyncio.create_task(self._cluster_loop(), name=f"reconcile-{key[1]}"),
+                       asyncio.create_task(self._topic_loop(), name=f"topics-{key[1]}")]
+
+    @property
+    def done(self) -> bool:
+        return self._tasks[0].done()
+
+    async def _cluster_loop(self) -> None:
+        while True:
+            await self.wake.wait()
+            await asyncio.sleep(self.settings.debounce_s)  # let a burst of changes land first
+            self.wake.clear()
+            try:
+                alive = await self.reconciler.reconcile()
+            except Exception:  # keep reconciling next time, as Strimzi does after a failure
+                log.exception("reconciliation of %s/%s failed unexpectedly", *self.key)
+                alive = True
+            self.reconciliations += 1
+            if not alive:
+                log.info("Kafka %s/%s deleted: its brokers are stopped", *self.key)
+                return
+
+    async def _topic_loop(self) -> None:
+        while not self.done:
+            await self.topic_wake.wait()
+            await asyncio.sleep(self.settings.debounce_s)
+            self.topic_wake.clear()
+            runtime = self.reconciler.runtime
+            if runtime is None or not any(p.is_ready() for p in runtime.broker_pods()):
+                continue
+            try:
+                await self.topics.reconcile_all(runtime.topic_admin)
+            except AdminError as e:
+                log.info("topic reconciliation of %s/%s postponed: %s", *self.key, e)
+            except Exception:
+                log.exception("topic reconciliation of %s/%s failed unexpectedly", *self.key)
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.reconciler.shutdown()
+
+
+class Operator:
+    def __init__(self, store: ObjectStore, *, work_root: Path, settings: OperatorSettings | None = None) -> None:
+        self.store = store
+        self.work_root = work_root
+        self.settings = settings or OperatorSettings()
+        self.workers: dict[ClusterKey, ClusterWorker] = {}
+        self._seen: dict[tuple[str, str, str], Any] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        queue = self.store.subscribe()
+        kafkas, _ = self.store.list(names.KAFKA_GROUP, names.KAFKAS)
+        for kafka in kafkas:
+            self._worker(_key(kafka))
+        self._tasks = [asyncio.create_task(self._watch(queue), name="operator-watch"),
+                       asyncio.create_task(self._tick(), name="operator-timer")]
+
+    async def stop(self) -> None:
+        """Stop reconciling and stop every broker (SIGTERM, then SIGKILL stragglers)."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        self.workers.clear()
+
+    def _worker(self, key: ClusterKey) -> ClusterWorker:
+        worker = self.workers.get(key)
+        if worker is None or worker.done:
+            worker = ClusterWorker(self.store, key, work_root=self.work_root, settings=self.settings)
+            self.workers[key] = worker
+        return worker
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.reconcile_interval_s)
+            for key, worker in list(self.workers.items()):
+                if worker.done:
+                    self.workers.pop(key, None)
+                    continue
+                worker.wake.set()
+                worker.topic_wake.set()
+
+    async def _watch(self, queue: asyncio.Queue[WatchEvent]) -> None:
+        try:
+            while True:
+                event = await queue.get()
+                try:
+                    self._dispatch(event)
+                except Exception:
+                    log.exception("watch event %s %s/%s not handled", event.type, event.group, event.plural)
+        finally:
+            self.store.unsubscribe(queue)
+
+    def _dispatch(self, event: WatchEvent) -> None:
+        if event.group != names.KAFKA_GROUP or event.plural not in (names.KAFKAS, names.NODE_POOLS, names.TOPICS):
+            return
+        meta = event.object.get("metadata") or {}
+        ident = (event.plural, meta.get("namespace", ""), meta.get("name", ""))
+        # Only what a user changes matters: spec (generation), labels, annotations, deletion.
+        fingerprint = (meta.get("generation"), meta.get("labels"), meta.get("annotations"),
+                       meta.get("deletionTimestamp"))
+        if event.type == "MODIFIED" and self._seen.get(ident) == fingerprint:
+            return
+        if event.type == "DELETED":
+            self._seen.pop(ident, None)
+        else:
+            self._seen[ident] = fingerprint
+        if event.plural == names.KAFKAS:
+            worker = self._worker(_key(event.object))
+            worker.wake.set()
+            worker.topic_wake.set()
+            return
+        cluster = (meta.get("labels") or {}).get(names.LABEL_CLUSTER)
+        if not cluster:
+            return
+        existing = self.workers.get((meta.get("namespace", ""), cluster))
+        if existing is None:
+            return
+        if event.plural == names.NODE_POOLS:
+            existing.wake.set()
+        else:
+            existing.topic_wake.set()
+
+    # -- what the sandbox's control endpoints need -------------------------------------------
+    def pods(self) -> list[BrokerPod]:
+        out: list[BrokerPod] = []
+        for worker in self.workers.values():
+            runtime = worker.reconciler.runtime
+            if runtime is not None:
+                out.extend(p for _, p in sorted(runtime.pods.items()))
+        return out
+
+    def find_pod(self, node_id: int) -> BrokerPod:
+        matches = [p for p in self.pods() if p.node_id == node_id]
+        if not matches:
+            known = ", ".join(str(p.node_id) for p in self.pods()) or "none"
+            raise SandboxError(f"no broker with id {node_id} (broker ids: {known})")
+        return matches[0]
+
+
+def _key(obj: dict[str, Any]) -> ClusterKey:
+    meta = obj.get("metadata") or {}
+    return str(meta.get("namespace", "")), str(meta.get("name", ""))
