@@ -19,14 +19,33 @@ from collections.abc import Mapping
 from bot import store
 from handlers.clusters import ManagedCluster
 from handlers.ports import (
-    ClusterGateway, ClusterLocks, Clock, Ids, KafkaAdmin, RunNotifier, RunRepository, StoreUnavailable,
+    Clock,
+    ClusterGateway,
+    ClusterLocks,
+    Ids,
+    KafkaAdmin,
+    RunNotifier,
+    RunRepository,
+    StoreUnavailable,
     VersionConflict,
 )
 from handlers.steps import EXECUTORS, StepContext, StepError
 from runbooks.engine import decide, pending_work
 from runbooks.events import (
-    ActionApplied, ActionFailed, ApplyAction, CheckCondition, CheckGate, ConditionChecked, Effect, Event,
-    GateChecked, Notify, Observe, Observed, ReleaseLock, Tick,
+    ActionApplied,
+    ActionFailed,
+    ApplyAction,
+    CheckCondition,
+    CheckGate,
+    ConditionChecked,
+    Effect,
+    Event,
+    GateChecked,
+    Notify,
+    Observe,
+    Observed,
+    ReleaseLock,
+    Tick,
 )
 from runbooks.models import AuditEntry, Run
 from runbooks.transitions import IllegalTransition
@@ -173,12 +192,12 @@ class Worker:
             return False
         work = pending_work(run)
         if not work:
-            await self._wait(run_id, timeout=1.0)  # awaiting a human: wake on a click, tick deadlines
+            await self._wait(run_id, seconds=1.0)  # awaiting a human: wake on a click, tick deadlines
             return False
         effect = work[0]
         event = await self._execute(run, effect)
         if event is None:
-            await self._wait(run_id, timeout=self._poll)
+            await self._wait(run_id, seconds=self._poll)
             return False
         try:
             decision = decide(run, event, self._clock.now(), self._ids)
@@ -187,7 +206,7 @@ class Worker:
         if decision.audit:
             await self._commit(run, version, decision.run, decision.audit, decision.effects)
         elif isinstance(effect, CheckCondition):
-            await self._wait(run_id, timeout=self._poll)
+            await self._wait(run_id, seconds=self._poll)
         return False
 
     async def _commit(
@@ -208,13 +227,13 @@ class Worker:
     async def _release_lock(self, run: Run) -> None:
         await self._locks.release(run.cluster, run.id)
 
-    async def _wait(self, run_id: str, *, timeout: float) -> None:
+    async def _wait(self, run_id: str, *, seconds: float) -> None:
         wakeup = self._wakeups.get(run_id)
         if wakeup is None:
-            await asyncio.sleep(timeout)
+            await asyncio.sleep(seconds)
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wakeup.wait(), timeout)
+            await asyncio.wait_for(wakeup.wait(), seconds)
         wakeup.clear()
 
     def _context(self, run: Run) -> StepContext:
@@ -235,8 +254,8 @@ class Worker:
             match effect:
                 case CheckGate(advisory=advisory):
                     gate = await executor.gate(ctx, step)
-                    return GateChecked(step_id=step.id, ok=gate.ok, findings=gate.findings,
-                                       reason=gate.reason if gate.ok or not advisory else f"not yet safe: {gate.reason}")
+                    reason = gate.reason if gate.ok or not advisory else f"not yet safe: {gate.reason}"
+                    return GateChecked(step_id=step.id, ok=gate.ok, findings=gate.findings, reason=reason)
                 case Observe():
                     return Observed(step_id=step.id, data=await executor.observe(ctx, step))
                 case ApplyAction():

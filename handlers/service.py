@@ -6,17 +6,33 @@ the runs and the store, and answers with a ``Reply``.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from datetime import datetime
 
 from handlers.clusters import ManagedCluster, UnknownCluster
 from handlers.commands import (
-    AbortCommand, ApproveCommand, ClustersCommand, HelpCommand, RestartCommand, ResumeCommand, RunsCommand,
-    ShowRunCommand, StatusCommand,
+    AbortCommand,
+    ApproveCommand,
+    ClustersCommand,
+    HelpCommand,
+    RestartCommand,
+    ResumeCommand,
+    RunsCommand,
+    ShowRunCommand,
+    StatusCommand,
 )
 from handlers.grammar import ParseError, help_text, parse
 from handlers.ports import (
-    ClusterGateway, ClusterLocks, Clock, Ids, KafkaAdmin, RunExists, RunNotifier, RunRepository, StoreUnavailable,
+    Clock,
+    ClusterGateway,
+    ClusterLocks,
+    Ids,
+    KafkaAdmin,
+    RunExists,
+    RunNotifier,
+    RunRepository,
+    StoreUnavailable,
 )
 from handlers.replies import Reply
 from handlers.run_actions import RunActions
@@ -25,7 +41,8 @@ from runbooks.engine import decide
 from runbooks.events import Notify, Start
 from runbooks.health import at_min_isr, offline, under_min_isr, under_replicated
 from runbooks.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
-from runbooks.restart import RUNBOOK as RESTART, PlanRefused, RestartParams, plan_restart
+from runbooks.restart import RUNBOOK as RESTART
+from runbooks.restart import PlanRefused, RestartParams, plan_restart
 
 REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepted until it is back: {error}"
 
@@ -187,10 +204,9 @@ class CommandService:
         return Reply.error(f"{cluster} is locked by run {holder}; try again in a moment.")
 
     async def _release_quietly(self, cluster: str, run_id: str) -> None:
-        try:
+        # A lock without a run is taken over by the next request (see _acquire_lock).
+        with contextlib.suppress(StoreUnavailable):
             await self._locks.release(cluster, run_id)
-        except StoreUnavailable:
-            pass  # a lock without a run is taken over by the next request (see _acquire_lock)
 
     async def list_runs(self, cluster: str | None) -> Reply:
         ids = await self._runs.recent(cluster, limit=20)

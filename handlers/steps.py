@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin
-from runbooks.health import can_roll_controller, can_restart, offline, out_of_isr, preflight, under_replicated
+from runbooks.health import can_restart, can_roll_controller, offline, out_of_isr, preflight, under_replicated
 from runbooks.models import Step
 
 
@@ -138,7 +138,8 @@ class RestartBrokerStep:
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
         missing = out_of_isr(snapshot, broker)
         if missing:
-            return DoneResult(done=False, detail=f"broker {broker}: Ready, rejoining ISR ({len(missing)} partitions left)")
+            left = len(missing)
+            return DoneResult(done=False, detail=f"broker {broker}: Ready, rejoining ISR ({left} partitions left)")
         urp = under_replicated(snapshot)
         if urp:
             return DoneResult(done=False, detail=f"broker {broker}: back in ISR, waiting for {len(urp)} URP to clear")
