@@ -18,7 +18,8 @@ from handlers.views import event_record, run_card
 from runbooks.events import Notify
 from runbooks.models import Actor, Run
 
-CARD_EVENTS = {"step_awaiting_approval", "step_paused", "run_finished", "run_created"}
+# The reply to the command that created a run already shows its card.
+CARD_EVENTS = {"step_awaiting_approval", "step_paused", "run_finished"}
 
 
 class Console:
