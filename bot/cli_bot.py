@@ -84,6 +84,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if state is None or not state.kubeconfig:
         print(f"kafka-chatops demo: sandbox {args.name} has no state in {directory}", file=sys.stderr)
         return 2
+    _ensure_demo_topic(state.kubeconfig, state.namespace, state.cluster)
     user = console_user(None)
     workdir = Path(tempfile.mkdtemp(prefix="kafka-chatops-demo-"))
     config = workdir / "clusters.yaml"
@@ -107,3 +108,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     finally:
         redis.stop()
     return 0
+
+
+def _ensure_demo_topic(kubeconfig: str, namespace: str, cluster: str) -> None:
+    """A replicated topic, so the demo's health checks and restarts have partitions to look after."""
+    from kubernetes import client
+    from kubernetes.client.exceptions import ApiException
+
+    from bot.kube.gateway import load_api_client
+
+    topic = {
+        "apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopic",
+        "metadata": {"name": "demo-orders", "labels": {"strimzi.io/cluster": cluster}},
+        "spec": {"partitions": 6, "replicas": 3, "config": {"min.insync.replicas": "2"}},
+    }
+    api = client.CustomObjectsApi(load_api_client(kubeconfig))
+    try:
+        api.create_namespaced_custom_object("kafka.strimzi.io", "v1", namespace, "kafkatopics", topic)
+    except ApiException as exc:
+        if exc.status != 409:  # 409: it is there from an earlier demo
+            print(f"kafka-chatops demo: could not create the demo topic: {exc.reason}", file=sys.stderr)
