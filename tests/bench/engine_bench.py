@@ -21,15 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import redis as sync_redis
-from kubernetes import client
 
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.store.keys import Keys
 from handlers.ports import ClusterRef
 from runbooks.health import out_of_isr, restart_order, under_replicated
+from tests.bench.sandbox_bench import roll_pod
 from tests.engine.harness import APPROVER, REQUESTER, bot, run_id_of, wait_for_run, waiting_on, write_clusters_file
 from tests.fixtures.redis_server import RedisServer
-from tests.fixtures.sandbox import SandboxInfo, kube_api_client
+from tests.fixtures.sandbox import SandboxInfo
 
 
 def _sandbox_up(name: str) -> SandboxInfo:
@@ -45,26 +45,15 @@ def _snapshot(admin: KafkaAdminAdapter, sandbox: SandboxInfo):  # type: ignore[n
 
 def bare_restarts(sandbox: SandboxInfo) -> list[float]:
     """Each broker restarted by hand the way the runbook does it, timed to back-in-ISR and 0 URP."""
-    core = client.CoreV1Api(kube_api_client(sandbox.kubeconfig))
     admin = KafkaAdminAdapter()
     snapshot = _snapshot(admin, sandbox)
     times = []
     for broker in restart_order(snapshot, sorted(b.id for b in snapshot.brokers)):
-        name = f"{sandbox.cluster}-dual-role-{broker}"
-        uid = core.read_namespaced_pod(name, sandbox.namespace).metadata.uid
-        start = time.monotonic()
-        core.patch_namespaced_pod(name, sandbox.namespace,
-                                  {"metadata": {"annotations": {"strimzi.io/manual-rolling-update": "true"}}})
-        while True:
-            time.sleep(0.1)
-            pod = core.read_namespaced_pod(name, sandbox.namespace)
-            ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
-            if pod.metadata.uid == uid or not ready:
-                continue
+        def back_in_isr(broker: int = broker) -> bool:
             snap = _snapshot(admin, sandbox)
-            if not out_of_isr(snap, broker) and not under_replicated(snap):
-                break
-        times.append(time.monotonic() - start)
+            return not out_of_isr(snap, broker) and not under_replicated(snap)
+
+        times.append(roll_pod(sandbox, broker, until=back_in_isr, poll_s=0.1))
     return times
 
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,10 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
-def restart_to_ready(sandbox: SandboxInfo, broker: int) -> float:
+def roll_pod(sandbox: SandboxInfo, broker: int, *, until: Callable[[], bool] = lambda: True,
+             poll_s: float = 0.05) -> float:
+    """Annotate a broker's pod for Strimzi's manual roll and time it to a new, Ready pod (and then
+    to ``until()``, e.g. back in ISR)."""
     core = client.CoreV1Api(kube_api_client(sandbox.kubeconfig))
     name = f"{sandbox.cluster}-dual-role-{broker}"
     uid = core.read_namespaced_pod(name, sandbox.namespace).metadata.uid
@@ -33,10 +37,10 @@ def restart_to_ready(sandbox: SandboxInfo, broker: int) -> float:
     core.patch_namespaced_pod(name, sandbox.namespace,
                               {"metadata": {"annotations": {"strimzi.io/manual-rolling-update": "true"}}})
     while True:
-        time.sleep(0.05)
+        time.sleep(poll_s)
         pod = core.read_namespaced_pod(name, sandbox.namespace)
-        if pod.metadata.uid != uid and any(
-                c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or [])):
+        ready = any(c.type == "Ready" and c.status == "True" for c in (pod.status.conditions or []))
+        if pod.metadata.uid != uid and ready and until():
             return time.monotonic() - start
 
 
@@ -51,7 +55,7 @@ def main() -> dict[str, Any]:
         time.sleep(5)  # let the JVMs settle before reading memory
         pids = [sandbox.daemon_pid] + [int(n["pid"]) for n in sandbox.raw["nodes"]]
         memory = {str(pid): round(rss_mb(pid), 1) for pid in pids}
-        restarts = [round(restart_to_ready(sandbox, b), 2) for b in range(sandbox.brokers)]
+        restarts = [round(roll_pod(sandbox, b), 2) for b in range(sandbox.brokers)]
     finally:
         subprocess.run([sys.executable, "-m", "bot", "sandbox", "down", "--name", "sbench"], check=False)
     result = {
