@@ -10,6 +10,7 @@ from pathlib import Path
 import redis.asyncio as aioredis
 
 from bot import store
+from bot.alerts.runtime import Alerting, build_alerting
 from bot.clock import RandomIds, SystemClock
 from bot.config import ConfigError, Settings, load_clusters
 from bot.events import RunEventBus
@@ -28,13 +29,18 @@ class Runtime:
     bus: RunEventBus
     redis: aioredis.Redis
     admin: KafkaAdminAdapter
+    alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerts.runtime)
 
     async def start(self) -> None:
         self.bus.add_listener(self.worker.on_run_event)
         await self.bus.start()
         await self.worker.start()
+        if self.alerting is not None:
+            await self.alerting.start()
 
     async def close(self) -> None:
+        if self.alerting is not None:
+            await self.alerting.close()
         await self.worker.stop()
         await self.bus.stop()
         await self.admin.close()
@@ -57,15 +63,22 @@ async def build_runtime(
     runs = RedisRunRepository(store.RunStore(client))
     locks = RedisClusterLocks(store.ClusterLock(client))
     gateway = KubeClusterGateway(load_api_client(settings.kubeconfig))
+    owner = owner or default_owner()
     admin = KafkaAdminAdapter()
     bus = RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
+    alerting = build_alerting(
+        clusters=clusters, redis=client, runs=runs, gateway=gateway, clock=clock, owner=owner,
+        monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
+        http_host=settings.kafka_chatops_http_host, watch_api=lambda: load_api_client(settings.kubeconfig),
+        watch_timeout_s=settings.kafka_chatops_watch_timeout,
+    )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
-                             notifier=bus, clock=clock, ids=ids)
+                             notifier=bus, clock=clock, ids=ids, alerts=alerting.queries)
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
-        notifier=bus, clock=clock, ids=ids, owner=owner or default_owner(),
+        notifier=bus, clock=clock, ids=ids, owner=owner,
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval,
     )
-    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin)
+    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting)

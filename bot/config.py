@@ -10,6 +10,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.alert_config import AlertsConfig
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
 from runbooks.models import ApprovalPolicy
@@ -45,6 +46,12 @@ class Settings(BaseSettings):
     # How long a replica's claim on a run lasts without renewal: the takeover delay after a crash.
     kafka_chatops_lease_ttl: float = Field(default=10.0, gt=0.5)
     kafka_chatops_poll_interval: float = Field(default=0.5, gt=0)
+    # The alert monitors (health and lag polls, Kubernetes watches) and the HTTP server for
+    # /healthz, /readyz and /metrics (no port: no server; 0: any free port).
+    kafka_chatops_monitors: bool = True
+    kafka_chatops_http_port: int | None = Field(default=None, ge=0, le=65535)
+    kafka_chatops_http_host: str = "0.0.0.0"
+    kafka_chatops_watch_timeout: int = Field(default=60, ge=1)  # seconds a watch stream lasts before it resumes
 
 
 class ClusterConfig(BaseModel):
@@ -59,6 +66,7 @@ class ClusterConfig(BaseModel):
     four_eyes: bool = True
     approvals_required: int = Field(default=1, ge=1)
     approval_timeout: str | int | float = "30m"
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
 
     @field_validator("approval_timeout")
     @classmethod
@@ -104,4 +112,5 @@ def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
             approvals_required=c.approvals_required, approval_timeout_s=parse_duration(c.approval_timeout),
         ),
         channel=c.channel,
+        alerts=c.alerts.rules(),
     )

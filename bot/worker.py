@@ -89,9 +89,10 @@ class Worker:
         tasks = [t for t in (self._scanner, *self._driving.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # Bounded: a task stuck in a client call (a Kafka call runs in a thread) must not hold
+            # the shutdown; its lease is released below or lapses by itself.
+            await asyncio.wait(tasks, timeout=5)
         for run_id in list(self._driving):
             with contextlib.suppress(store.StoreError):
                 await self._leases.release(run_id, self.owner)
@@ -259,7 +260,14 @@ class Worker:
                 case Observe():
                     return Observed(step_id=step.id, data=await executor.observe(ctx, step))
                 case ApplyAction():
-                    done = await executor.done(ctx, step)
+                    try:
+                        done = await executor.done(ctx, step)
+                    except StepError:
+                        raise
+                    except Exception as exc:
+                        # Cannot tell whether it is done yet: never act blind, look again later.
+                        log.info("run %s step %s: done-check failed (%s); retrying", run.id, step.id, exc)
+                        return None
                     if done.done:
                         return ConditionChecked(step_id=step.id, done=True, detail=done.detail)
                     if run.fencing_token is not None and not await self._locks.check_token(

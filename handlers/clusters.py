@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.ports import ClusterRef
+from runbooks.alerts import AlertRules
 from runbooks.models import ApprovalPolicy
 
 
@@ -14,6 +15,7 @@ class ManagedCluster(BaseModel):
     ref: ClusterRef
     policy: ApprovalPolicy
     channel: str | None = None
+    alerts: AlertRules = Field(default_factory=AlertRules)  # the clusters file's `alerts:` block
 
     @property
     def name(self) -> str:

@@ -11,148 +11,37 @@ grammar would refuse. A rule raises `InvalidValue` with text written for the per
 
 from __future__ import annotations
 
-import difflib
-import enum
-import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import timedelta
-from types import MappingProxyType
 from typing import Annotated, Literal, TypeAlias
 
-from pydantic import AfterValidator, BaseModel, ConfigDict
+from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
-Converter = Callable[[str], object]
+from handlers.alert_values import alert_id, group_id, snooze_duration
+from handlers.values import (
+    _INT32_MAX,
+    Converter,
+    InvalidValue,
+    broker_ids,
+    closest,
+    cluster_name,
+    config_action,
+    config_entry,
+    duration,
+    format_duration,
+    kafka_version,
+    non_negative_int,
+    quote,
+    run_id,
+    step_id,
+)
+from handlers.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 
-
-class InvalidValue(ValueError):
-    """A value broke a rule; the text says which rule, in words meant for the user."""
-
-
-_QUOTE_LIMIT = 60
-
-
-def quote(token: str) -> str:
-    """Quote user input for a message: bounded, with control and bidi characters escaped, so an
-    echoed token can neither flood a chat message nor disguise itself."""
-    shown = token if len(token) <= _QUOTE_LIMIT else token[: _QUOTE_LIMIT - 1] + "…"
-    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
-    return f'"{escaped}"'
-
-
-def closest(word: str, choices: list[str]) -> str | None:
-    found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
-    return found[0] if found else None
-
-
-# -- value rules ----------------------------------------------------------------------------------
-
-# Kubernetes' own IsDNS1123Subdomain: each dot-separated label starts and ends alphanumeric.
-_LABEL = r"[a-z0-9](?:[-a-z0-9]*[a-z0-9])?"
-_DNS1123_SUBDOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
-_MAX_NAME = 253
-
-
-def cluster_name(token: str) -> str:
-    """A managed cluster's name: its Kafka resource's name in Kubernetes."""
-    what = f"{quote(token)} is not a valid cluster name"
-    if not token:
-        raise InvalidValue("the cluster name is empty")
-    if len(token) > _MAX_NAME:
-        raise InvalidValue(f"{what}: it has {len(token)} characters, the limit is {_MAX_NAME}")
-    if _DNS1123_SUBDOMAIN.fullmatch(token):
-        return token
-    if re.fullmatch(r"[a-z0-9.-]+", token):
-        raise InvalidValue(f"{what}: each '.'-separated part must start and end with a letter or digit")
-    message = f"{what}: use lowercase letters, digits, '-' and '.'"
-    # Names typed from memory are often right but for case or '_': offer the fix, never apply it.
-    guess = token.lower().replace("_", "-")
-    if len(guess) <= _MAX_NAME and _DNS1123_SUBDOMAIN.fullmatch(guess):
-        message += f" (did you mean {quote(guess)}?)"
-    raise InvalidValue(message)
-
-
-_RUN_ID = re.compile(r"r-[0-9a-f]{4,32}")
-
-
-def run_id(token: str) -> str:
-    """A run id as the engine mints it: `r-` and lowercase hex, e.g. r-7f3a09bc."""
-    if _RUN_ID.fullmatch(token):
-        return token
-    message = f"{quote(token)} is not a run id: run ids look like r-7f3a09bc"
-    for guess in (token.lower(), "r-" + token.lower()):
-        if _RUN_ID.fullmatch(guess):
-            message += f" (did you mean {quote(guess)}?)"
-            break
-    raise InvalidValue(message)
-
-
-_STEP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
-
-
-def step_id(token: str) -> str:
-    """A step id as shown on a run card, e.g. 3b."""
-    if _STEP_ID.fullmatch(token):
-        return token
-    raise InvalidValue(
-        f"{quote(token)} is not a step id: step ids are up to 41 lowercase letters, digits and '-', "
-        "as shown on the run card (e.g. 3b)"
-    )
-
-
-_NUMBER = re.compile(r"[0-9]+")  # ASCII only, as int() also takes "١" and "1_0"
-_INT32_MAX = 2**31 - 1  # Kafka node ids are Java ints
-
-
-def non_negative_int(token: str, noun: str = "number") -> int:
-    if token.startswith("-") and _NUMBER.fullmatch(token[1:]):
-        raise InvalidValue(f"{quote(token)} is not a valid {noun}: it must be 0 or more")
-    if not _NUMBER.fullmatch(token):
-        raise InvalidValue(f"{quote(token)} is not a valid {noun}: use a whole number, 0 or more")
-    digits = token.lstrip("0") or "0"  # int() refuses over 4300 digits, leading zeros included
-    if len(digits) > len(str(_INT32_MAX)) or int(digits) > _INT32_MAX:
-        raise InvalidValue(f"{quote(token)} is not a valid {noun}: the largest is {_INT32_MAX}")
-    return int(digits)
-
-
-def broker_ids(token: str) -> tuple[int, ...]:
-    """Comma-separated broker (node) ids, e.g. 1,2. The order typed is kept: the runbook, not the
-    user, decides the order of restarts."""
-    ids: list[int] = []
-    for item in (part.strip() for part in token.split(",")):
-        if not item:
-            raise InvalidValue(f"{quote(token)} has an empty item: separate broker ids by commas, e.g. 1,2")
-        broker = non_negative_int(item, "broker id")
-        if broker in ids:
-            raise InvalidValue(f"broker {broker} is listed twice in {quote(token)}")
-        ids.append(broker)
-    return tuple(ids)
-
-
-_DURATION = re.compile(r"(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s)?")
-
-
-def duration(token: str) -> timedelta:
-    """A positive duration written like 90s, 30m, 2h, 1d or 1h30m."""
-    match = _DURATION.fullmatch(token)
-    if not token or match is None:
-        raise InvalidValue(f"{quote(token)} is not a duration: write it like 30m, 2h, 1d or 1h30m")
-    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-    if not value:
-        raise InvalidValue(f"{quote(token)} is not a duration: it must be longer than zero")
-    return value
-
-
-def format_duration(value: timedelta) -> str:
-    """The inverse of `duration`, to whole seconds."""
-    total, parts = int(value.total_seconds()), []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
-        count, total = divmod(total, size)
-        if count:
-            parts.append(f"{count}{unit}")
-    return "".join(parts) or "0s"
-
+__all__ = [
+    "RESERVED_OPTIONS", "VERBS", "ArgSpec", "Command", "Converter", "InvalidValue", "OptionKind", "OptionSpec",
+    "VerbSpec", "broker_ids", "closest", "cluster_name", "duration", "format_duration", "non_negative_int", "quote",
+    "run_id", "step_id", "verb_table",
+]
 
 def _broker_tuple(value: tuple[int, ...] | None) -> tuple[int, ...] | None:
     if value is None:
@@ -182,6 +71,12 @@ ClusterName = Annotated[str, AfterValidator(cluster_name)]
 RunId = Annotated[str, AfterValidator(run_id)]
 StepId = Annotated[str, AfterValidator(step_id)]
 BrokerIds = Annotated[tuple[int, ...] | None, AfterValidator(_broker_tuple)]
+KafkaVersion = Annotated[str, AfterValidator(kafka_version)]
+ConfigAction = Annotated[Literal["set", "unset"], AfterValidator(config_action)]
+ConfigEntry = Annotated[str, AfterValidator(config_entry)]
+GroupId = Annotated[str, AfterValidator(group_id)]
+AlertId = Annotated[str, AfterValidator(alert_id)]
+SnoozeDuration = Annotated[str, AfterValidator(snooze_duration)]
 
 
 class _Command(BaseModel):
@@ -204,11 +99,69 @@ class StatusCommand(_Command):
     cluster: ClusterName
 
 
+class LagCommand(_Command):
+    kind: Literal["lag"] = "lag"
+    cluster: ClusterName
+    group: GroupId | None = None  # None: every group, the most behind first
+
+
+class AlertsCommand(_Command):
+    kind: Literal["alerts"] = "alerts"
+    cluster: ClusterName
+
+
+class SnoozeCommand(_Command):
+    kind: Literal["snooze"] = "snooze"
+    alert_id: AlertId
+    duration: SnoozeDuration  # as text (2h, 1h30m): the model round-trips through a command line
+
+    @property
+    def length(self) -> timedelta:
+        return duration(self.duration)
+
+
 class RestartCommand(_Command):
     kind: Literal["restart"] = "restart"
     cluster: ClusterName
     brokers: BrokerIds = None  # None: every broker of the cluster
     dry_run: bool = False
+
+
+class UpgradeCommand(_Command):
+    kind: Literal["upgrade"] = "upgrade"
+    cluster: ClusterName
+    version: KafkaVersion
+    dry_run: bool = False
+
+
+class ConfigCommand(_Command):
+    kind: Literal["config"] = "config"
+    cluster: ClusterName
+    action: ConfigAction
+    entries: tuple[ConfigEntry, ...]  # key=value for set, key for unset
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _entries_fit_the_action(self) -> ConfigCommand:
+        if not self.entries:
+            raise InvalidValue(f"{self.action} needs at least one key")
+        seen: list[str] = []
+        for entry in self.entries:
+            key, has_value, _ = entry.partition("=")
+            if self.action == "set" and not has_value:
+                raise InvalidValue(f"set takes key=value pairs, e.g. {key}=<value>; {quote(entry)} has no value "
+                                   f"(to remove a setting use unset {key})")
+            if self.action == "unset" and has_value:
+                raise InvalidValue(f"unset takes key names only, e.g. unset {key}; to give {key} a value use "
+                                   f"set {entry}")
+            if key in seen:
+                raise InvalidValue(f"{key} is given twice: give each key once")
+            seen.append(key)
+        return self
+
+    @property
+    def values(self) -> dict[str, str]:
+        return dict(entry.partition("=")[::2] for entry in self.entries)
 
 
 class RunsCommand(_Command):
@@ -241,141 +194,18 @@ Command: TypeAlias = (
     HelpCommand
     | ClustersCommand
     | StatusCommand
+    | LagCommand
+    | AlertsCommand
+    | SnoozeCommand
     | RestartCommand
+    | UpgradeCommand
+    | ConfigCommand
     | RunsCommand
     | ShowRunCommand
     | AbortCommand
     | ResumeCommand
     | ApproveCommand
 )
-
-
-# -- the table's vocabulary -----------------------------------------------------------------------
-
-
-class OptionKind(enum.Enum):
-    """How an option's value is read (and written back by `grammar.command_line`)."""
-
-    FLAG = "flag"  # no value: present means True
-    INT = "int"  # a whole number, 0 or more
-    INT_LIST = "int-list"  # 1,2,3: whole numbers, no duplicates
-    STRING = "string"
-    DURATION = "duration"  # 30m, 2h, 1d, 1h30m -> timedelta
-
-
-def _non_empty(token: str) -> str:
-    if not token:
-        raise InvalidValue("the value is empty")
-    return token
-
-
-_KIND_DEFAULTS: Mapping[OptionKind, tuple[Converter, str]] = {
-    OptionKind.FLAG: (lambda token: True, ""),
-    OptionKind.INT: (non_negative_int, "<n>"),
-    OptionKind.INT_LIST: (broker_ids, "<n,...>"),
-    OptionKind.STRING: (_non_empty, "<text>"),
-    OptionKind.DURATION: (duration, "<30m>"),
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class ArgSpec:
-    """A positional argument: shown as <name>, read by `convert`, stored in the model's `dest`."""
-
-    name: str
-    convert: Converter
-    field: str = ""  # the model field; defaults to name with '-' as '_'
-    optional: bool = False
-    repeat: bool = False  # takes every remaining positional, as a tuple
-    hint: str = ""  # added when the argument is missing: where to find a value
-
-    @property
-    def dest(self) -> str:
-        return self.field or self.name.replace("-", "_")
-
-    @property
-    def usage(self) -> str:
-        shown = f"<{self.name}>" + ("..." if self.repeat else "")
-        return f"[{shown}]" if self.optional else shown
-
-
-@dataclass(frozen=True, kw_only=True)
-class OptionSpec:
-    """An option, `--name value` or `--name=value`, stored in the model's `dest`."""
-
-    name: str
-    kind: OptionKind
-    help: str
-    metavar: str = ""  # the value as shown in usage; defaults by kind
-    convert: Converter | None = None  # defaults by kind
-    field: str = ""  # the model field; defaults to the name without -- and with '-' as '_'
-
-    @property
-    def dest(self) -> str:
-        return self.field or self.name.removeprefix("--").replace("-", "_")
-
-    @property
-    def usage(self) -> str:
-        shown = self.metavar or _KIND_DEFAULTS[self.kind][1]
-        return f"{self.name} {shown}" if shown else self.name
-
-    def read(self, token: str) -> object:
-        return (self.convert or _KIND_DEFAULTS[self.kind][0])(token)
-
-
-@dataclass(frozen=True, kw_only=True)
-class VerbSpec:
-    """One verb: what it takes, the model it builds, and how it is explained."""
-
-    name: str
-    summary: str  # one line, for the overview
-    description: str = ""  # follows the summary in the verb's own help
-    command: type[BaseModel]  # built with the parsed values as its fields
-    args: tuple[ArgSpec, ...] = ()
-    options: tuple[OptionSpec, ...] = ()
-    examples: tuple[str, ...] = ()  # whole command lines; the tests parse every one
-    console_only: bool = False  # in Slack the same act is a button; an adapter may refuse the verb
-    mutating: bool = False  # may change a cluster or a run (restart does, unless --dry-run)
-
-    @property
-    def usage(self) -> str:
-        return " ".join(["/kafka", self.name, *(a.usage for a in self.args), *(f"[{o.usage}]" for o in self.options)])
-
-    def option(self, name: str) -> OptionSpec | None:
-        return next((option for option in self.options if option.name == name), None)
-
-
-RESERVED_OPTIONS = ("--help", "-h")  # every verb takes them: they ask for the verb's help
-
-
-def verb_table(*specs: VerbSpec) -> Mapping[str, VerbSpec]:
-    """A read-only table of verbs in help order, each checked against its command model."""
-    table: dict[str, VerbSpec] = {}
-    for spec in specs:
-        problem = _spec_problem(spec, table)
-        if problem:
-            raise ValueError(f"verb {spec.name!r}: {problem}")
-        table[spec.name] = spec
-    return MappingProxyType(table)
-
-
-def _spec_problem(spec: VerbSpec, table: Mapping[str, VerbSpec]) -> str | None:
-    if spec.name in table or not re.fullmatch(r"[a-z][a-z-]*", spec.name):
-        return "duplicate or malformed name"
-    if any(a.optional and not b.optional for a, b in zip(spec.args, spec.args[1:], strict=False)):
-        return "a required argument follows an optional one"
-    if any(arg.repeat for arg in spec.args[:-1]):
-        return "only the last argument may repeat"
-    if any(not re.fullmatch(r"--[a-z][a-z0-9-]*", o.name) or o.name in RESERVED_OPTIONS for o in spec.options):
-        return "option names are --lowercase-words, and --help is built in"
-    dests = [arg.dest for arg in spec.args] + [option.dest for option in spec.options]
-    fields = spec.command.model_fields
-    required = {name for name, info in fields.items() if info.is_required()}
-    if len(set(dests)) != len(dests) or not set(dests) <= set(fields) or not required <= set(dests):
-        return f"arguments and options {dests} do not match the fields of {spec.command.__name__}"
-    if "kind" in fields and fields["kind"].default != spec.name:
-        return f"{spec.command.__name__}.kind is not {spec.name!r}"
-    return None
 
 
 # -- the table ------------------------------------------------------------------------------------
@@ -408,6 +238,34 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         examples=("/kafka status prod-east",),
     ),
     VerbSpec(
+        name="lag",
+        summary="Show consumer lag: every group of a cluster, or one group's partitions and members.",
+        description="Lag in records and in time, from the lag monitor's latest poll. Time lag is placed on "
+        "the sampled log-end line (as Kafka Lag Exporter does) or, where that cannot tell, read from the "
+        "timestamp of the record at the committed offset. Groups without members are listed too.",
+        command=LagCommand,
+        args=(_CLUSTER_ARG, ArgSpec(name="group", convert=group_id, optional=True)),
+        examples=("/kafka lag prod-east", "/kafka lag prod-east orders-app"),
+    ),
+    VerbSpec(
+        name="alerts",
+        summary="List a cluster's alerts: firing, waiting out their window, resolved recently.",
+        description="Each alert has an id (a-1b2c3d4e) for /kafka snooze.",
+        command=AlertsCommand,
+        args=(_CLUSTER_ARG,),
+        examples=("/kafka alerts prod-east",),
+    ),
+    VerbSpec(
+        name="snooze",
+        summary="Mute an alert for a while (at most 7 days); its message shows who snoozed it.",
+        description="A snoozed alert posts nothing new; if it still fires when the snooze ends, it is posted "
+        "then. The alert's message has Snooze buttons for 30 min, 2 h and 1 day.",
+        command=SnoozeCommand,
+        args=(ArgSpec(name="alert", field="alert_id", convert=alert_id, hint="/kafka alerts <cluster> lists them"),
+              ArgSpec(name="duration", convert=snooze_duration, hint="e.g. 30m, 2h or 1d")),
+        examples=("/kafka snooze a-1b2c3d4e 2h", "/kafka snooze a-1b2c3d4e 30m"),
+    ),
+    VerbSpec(
         name="restart",
         summary="Rolling restart, one broker at a time, each step approved.",
         description="Non-controller brokers first, the active controller last. Each approval request "
@@ -421,6 +279,41 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
             OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
         ),
         examples=("/kafka restart prod-east --dry-run", "/kafka restart prod-east --brokers 3,4"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name="upgrade",
+        summary="Upgrade Kafka to a newer version: pin, one roll followed broker by broker, raise, verify.",
+        description="Pins the metadata version at the current level, patches spec.kafka.version and follows "
+        "the operator's roll broker by broker (each broker a health gate on the card), raises the metadata "
+        "version after a final approval (no roll), and verifies every broker runs the new version. Refuses an "
+        "unsupported version (with the supported list), a downgrade, and a cluster that is not Ready or not "
+        "healthy. --dry-run shows the plan and changes nothing.",
+        command=UpgradeCommand,
+        args=(_CLUSTER_ARG, ArgSpec(name="version", convert=kafka_version, hint="e.g. 4.3.1")),
+        options=(OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),),
+        examples=("/kafka upgrade prod-east 4.3.1 --dry-run", "/kafka upgrade prod-east 4.3.1"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name="config",
+        summary="Change broker configs in spec.kafka.config, rolling the brokers only if Kafka needs it.",
+        description="Shows the diff against the Kafka resource, refuses keys Strimzi owns (node ids, roles, "
+        "listeners, log dirs, controller quorum, ...) and invalid values with the reason, patches "
+        "spec.kafka.config, follows the operator's roll broker by broker when a key needs a restart (keys "
+        "Kafka applies live are reported as applied without a restart), then checks the value on every "
+        "broker. --dry-run shows the plan and changes nothing.",
+        command=ConfigCommand,
+        args=(
+            _CLUSTER_ARG,
+            ArgSpec(name="set|unset", field="action", convert=config_action, hint="set k=v ... or unset k ..."),
+            ArgSpec(name="key[=value]", field="entries", convert=config_entry, repeat=True,
+                    hint="e.g. log.retention.ms=86400000"),
+        ),
+        options=(OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),),
+        examples=("/kafka config prod-east set log.retention.ms=86400000 --dry-run",
+                  "/kafka config prod-east set num.replica.fetchers=2 log.cleaner.threads=2",
+                  "/kafka config prod-east unset log.retention.ms"),
         mutating=True,
     ),
     VerbSpec(

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from runbooks.config_rules import ConfigEntryInfo
 from runbooks.events import Notify
 from runbooks.health import ClusterSnapshot
 from runbooks.models import AuditEntry, Run
@@ -44,6 +45,21 @@ class KafkaResourceStatus(_Frozen):
     warnings: tuple[str, ...] = ()
     bootstrap_servers: str | None = None
     paused: bool = False
+    spec: dict[str, Any] = Field(default_factory=dict)  # spec.kafka as written (version, config, ...)
+
+    @property
+    def spec_config(self) -> dict[str, Any]:
+        config = self.spec.get("config")
+        return dict(config) if isinstance(config, dict) else {}
+
+    def spec_value(self, path: Sequence[str]) -> Any:
+        """The value at ``path`` under spec.kafka (e.g. ("config", "log.retention.ms")), None if absent."""
+        node: Any = self.spec
+        for part in path:
+            if not isinstance(node, dict) or part not in node:
+                return None
+            node = node[part]
+        return node
 
     @property
     def settled(self) -> bool:
@@ -60,6 +76,35 @@ class BrokerPod(_Frozen):
     kafka_version: str | None = None
     restart_count: int = 0
     phase: str = ""
+    terminating: bool = False  # being deleted (the operator restarts it): not a crash
+    waiting_reason: str = ""  # e.g. CrashLoopBackOff
+
+    @property
+    def crashed(self) -> bool:
+        """Down because its process died, not because the operator is replacing it."""
+        if self.ready or self.terminating:
+            return False
+        return self.waiting_reason == "CrashLoopBackOff" or self.restart_count > 0
+
+
+class KafkaSpecEdit(_Frozen):
+    """One change under ``spec.kafka``: ``path`` like ("version",) or ("config", "log.retention.ms")."""
+
+    path: tuple[str, ...]
+    value: Any = None  # None removes the key
+
+
+class PatchRejected(Exception):
+    """A precondition of a patch did not hold: someone changed the resource since the plan."""
+
+
+class BrokerFeatures(_Frozen):
+    """What one broker process advertises in ApiVersions: the highest metadata.version its own
+    binaries support (the release line it really runs), and the finalized cluster level it sees."""
+
+    broker: int
+    metadata_max_level: int | None = None
+    finalized_metadata_level: int | None = None
 
 
 class ClusterGateway(Protocol):
@@ -77,6 +122,15 @@ class ClusterGateway(Protocol):
         """
         ...
 
+    async def patch_kafka_spec(
+        self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *, expect: Sequence[KafkaSpecEdit] = (),
+        expected_generation: int | None = None,
+    ) -> int:
+        """Apply ``edits`` to spec.kafka in one atomic write, only if every ``expect`` value is still
+        there and the generation is still ``expected_generation`` (when given); otherwise raise
+        PatchRejected and change nothing. Returns the resource's new generation."""
+        ...
+
 
 class KafkaAdmin(Protocol):
     """The Kafka side: metadata, ISR, quorum, leadership."""
@@ -85,6 +139,19 @@ class KafkaAdmin(Protocol):
 
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
         """Run a preferred leader election for every partition; returns how many leaders moved."""
+        ...
+
+    async def describe_broker_configs(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], keys: Sequence[str] | None = None,
+    ) -> dict[int, dict[str, ConfigEntryInfo]]:
+        """Each broker's configs as that broker reports them (DescribeConfigs on BROKER "<id>", sent to
+        that broker); ``keys`` None means every key."""
+        ...
+
+    async def broker_features(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+    ) -> dict[int, BrokerFeatures]:
+        """ApiVersions of each broker (sent to that broker), for the version it really runs."""
         ...
 
 
@@ -144,3 +211,56 @@ class Ids(Protocol):
     def run_id(self) -> str: ...
 
     def nonce(self) -> str: ...
+
+
+# -- consumer lag reads (the lag monitor) ---------------------------------------------------------
+
+
+class GroupMember(_Frozen):
+    member_id: str
+    client_id: str = ""
+    host: str = ""
+    partitions: tuple[tuple[str, int], ...] = ()  # its assignment: (topic, partition)
+
+
+class ConsumerGroup(_Frozen):
+    group: str
+    state: str = ""  # Stable, Empty, PreparingRebalance, Dead, ... as the coordinator says
+    protocol_type: str = "consumer"  # "" for a group that only commits (no group membership)
+    members: tuple[GroupMember, ...] = ()
+
+
+class GroupCommits(_Frozen):
+    """One group's committed offsets (topic -> partition -> offset), or why they could not be read."""
+
+    group: str
+    offsets: dict[str, dict[int, int]] = Field(default_factory=dict)
+    error: str | None = None
+
+
+class LagReader(Protocol):
+    """What the lag monitor reads from Kafka. The use case calls ``committed_offsets`` before
+    ``log_offsets``: a commit landing between the two reads then shows as lag, never as a negative."""
+
+    async def consumer_groups(self, cluster: ClusterRef, bootstrap_servers: str) -> list[ConsumerGroup]:
+        """Every consumer group with its state and members (ListGroups + DescribeGroups)."""
+        ...
+
+    async def committed_offsets(
+        self, cluster: ClusterRef, bootstrap_servers: str, groups: Sequence[str],
+    ) -> list[GroupCommits]:
+        """OffsetFetch for each group; a group that fails carries its error, the others stand."""
+        ...
+
+    async def log_offsets(
+        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]],
+    ) -> dict[tuple[str, int], tuple[int, int]]:
+        """(earliest, latest) offsets per partition (ListOffsets); partitions that fail are left out."""
+        ...
+
+    async def record_timestamps(
+        self, cluster: ClusterRef, bootstrap_servers: str, positions: Sequence[tuple[str, int, int]],
+    ) -> dict[tuple[str, int, int], int]:
+        """The timestamp (ms) of the first record at or after each (topic, partition, offset); a
+        position with no record (yet) or that cannot be read is left out."""
+        ...

@@ -7,22 +7,31 @@ the runs and the store, and answers with a ``Reply``.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Mapping
 from datetime import datetime
 
+from handlers.alerts import AlertQueries
 from handlers.clusters import ManagedCluster, UnknownCluster
 from handlers.commands import (
     AbortCommand,
+    AlertsCommand,
     ApproveCommand,
     ClustersCommand,
+    ConfigCommand,
     HelpCommand,
+    LagCommand,
     RestartCommand,
     ResumeCommand,
     RunsCommand,
     ShowRunCommand,
+    SnoozeCommand,
     StatusCommand,
+    UpgradeCommand,
 )
 from handlers.grammar import ParseError, help_text, parse
+from handlers.planning import Planner
+from handlers.planning import PlanRefused as ChangeRefused
 from handlers.ports import (
     Clock,
     ClusterGateway,
@@ -37,12 +46,17 @@ from handlers.ports import (
 from handlers.replies import Reply
 from handlers.run_actions import RunActions
 from handlers.views import plan_text, run_card, run_row
+from runbooks.config_change import RUNBOOK as CONFIG
+from runbooks.config_change import ConfigParams
 from runbooks.engine import decide
 from runbooks.events import Notify, Start
 from runbooks.health import at_min_isr, offline, under_min_isr, under_replicated
 from runbooks.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
 from runbooks.restart import RUNBOOK as RESTART
 from runbooks.restart import PlanRefused, RestartParams, plan_restart
+from runbooks.upgrade import RUNBOOK as UPGRADE
+
+log = logging.getLogger(__name__)
 
 REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepted until it is back: {error}"
 
@@ -51,8 +65,10 @@ class CommandService:
     def __init__(
         self, *, clusters: Mapping[str, ManagedCluster], runs: RunRepository, locks: ClusterLocks,
         gateway: ClusterGateway, admin: KafkaAdmin, notifier: RunNotifier, clock: Clock, ids: Ids,
+        alerts: AlertQueries | None = None,
     ) -> None:
         self.clusters = dict(clusters)
+        self.alerts = alerts  # lag, alerts and snooze; None where no alert store is wired
         self._runs = runs
         self._locks = locks
         self._gateway = gateway
@@ -61,6 +77,7 @@ class CommandService:
         self._clock = clock
         self._ids = ids
         self.actions = RunActions(runs=runs, notifier=notifier, clock=clock, ids=ids)
+        self._planner = Planner(gateway, admin)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:
         try:
@@ -73,6 +90,11 @@ class CommandService:
             return Reply.error(f"{exc}. `/kafka clusters` lists them.")
         except StoreUnavailable as exc:
             return Reply.error(REDIS_DOWN.format(error=exc))
+        except Exception as exc:
+            # Kubernetes or Kafka unreachable, or a bug: one command fails, the front end lives on,
+            # and nothing was written (runs are created last, after planning succeeded).
+            log.exception("command %r failed", text)
+            return Reply.error(f"Could not do that: {type(exc).__name__}: {exc}")
 
     async def _dispatch(self, command: object, actor: Actor, channel: str | None) -> Reply:
         match command:
@@ -82,9 +104,15 @@ class CommandService:
                 return Reply(text=self._clusters_text(), ephemeral=True)
             case StatusCommand(cluster=name):
                 return await self.status(self.cluster(name))
+            case LagCommand() | AlertsCommand() | SnoozeCommand():
+                return await self._alert_command(command, actor)
             case RestartCommand(cluster=name, brokers=brokers, dry_run=dry_run):
                 params = RestartParams(brokers=tuple(brokers) if brokers is not None else None)
                 return await self.start_restart(self.cluster(name), params, actor, channel=channel, dry_run=dry_run)
+            case UpgradeCommand(cluster=name, version=version, dry_run=dry_run):
+                return await self.start_upgrade(self.cluster(name), version, actor, channel=channel, dry_run=dry_run)
+            case ConfigCommand(cluster=name, dry_run=dry_run) as config:
+                return await self.start_config(self.cluster(name), config, actor, channel=channel, dry_run=dry_run)
             case RunsCommand(cluster=name):
                 return await self.list_runs(self.cluster(name).name if name else None)
             case ShowRunCommand(run_id=run_id):
@@ -96,6 +124,15 @@ class CommandService:
             case ApproveCommand(run_id=run_id, step_id=step_id):
                 return await self.actions.approve(run_id, actor, step_id=step_id)
         return Reply.error(f"{type(command).__name__} is not handled yet.")
+
+    async def _alert_command(self, command: LagCommand | AlertsCommand | SnoozeCommand, actor: Actor) -> Reply:
+        if self.alerts is None:
+            return Reply.error("Alerts are not available in this process (no alert store is configured).")
+        if isinstance(command, LagCommand):
+            return await self.alerts.lag(self.cluster(command.cluster).name, command.group)
+        if isinstance(command, AlertsCommand):
+            return await self.alerts.alerts(self.cluster(command.cluster).name)
+        return await self.alerts.snooze(command.alert_id, command.length, actor)
 
     def cluster(self, name: str) -> ManagedCluster:
         if name not in self.clusters:
@@ -154,6 +191,34 @@ class CommandService:
         if dry_run:
             return Reply(text=plan_text(cluster.name, "Rolling restart", steps))
         return await self.create_run(cluster, RESTART, params.model_dump(mode="json"), steps, actor, channel)
+
+    async def start_upgrade(
+        self, cluster: ManagedCluster, version: str, actor: Actor, *, channel: str | None, dry_run: bool,
+    ) -> Reply:
+        try:
+            steps = await self._planner.upgrade(cluster, version)
+        except ChangeRefused as exc:
+            return Reply.error(f"Cannot upgrade {cluster.name} to {version}: {exc}.")
+        if dry_run:
+            return Reply(text=plan_text(cluster.name, f"Upgrade to Kafka {version}", steps))
+        return await self.create_run(cluster, UPGRADE, {"version": version}, steps, actor, channel)
+
+    async def start_config(
+        self, cluster: ManagedCluster, command: ConfigCommand, actor: Actor, *, channel: str | None, dry_run: bool,
+    ) -> Reply:
+        if command.action == "set":
+            params = ConfigParams(action="set", values=command.values)
+        else:
+            params = ConfigParams(action="unset", keys=tuple(command.entries))
+        try:
+            steps = await self._planner.config(cluster, params)
+        except ChangeRefused as exc:
+            return Reply.error(f"Cannot change the config of {cluster.name}: {exc}.")
+        change = f"{command.action} {' '.join(command.entries)}"
+        if dry_run:
+            return Reply(text=plan_text(cluster.name, f"Config change ({change})", steps))
+        return await self.create_run(cluster, CONFIG, {**params.model_dump(mode="json"), "change": change}, steps,
+                                     actor, channel)
 
     async def create_run(
         self, cluster: ManagedCluster, runbook: str, params: dict[str, object], steps: list[StepSpec],

@@ -3,64 +3,22 @@
 Each kind answers four questions the worker asks: is it safe to start (``gate``), what does the
 world look like before acting (``observe``, recorded in the run before the action), do it
 (``act``, idempotent: expressed as a desired state with a precondition), and is it done
-(``done``, read from the world; asked first on every resume).
+(``done``, read from the world; asked first on every resume). ``EXECUTORS`` maps every kind of
+every runbook to its executor; the upgrade and config runbooks' kinds live in their own modules.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
-from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin
+from handlers.step_types import DoneResult, GateResult, StepContext, StepError, StepExecutor
+from handlers.steps_cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps_roll import FollowRollStep
+from handlers.steps_verify import VerifyConfigStep, VerifyUpgradeStep
 from runbooks.health import can_restart, can_roll_controller, offline, out_of_isr, preflight, under_replicated
 from runbooks.models import Step
 
-
-class StepError(Exception):
-    """An action failed. ``permanent`` errors fail the run; the others pause it for a human."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.permanent = permanent
-
-
-@dataclass(frozen=True)
-class GateResult:
-    ok: bool
-    findings: tuple[str, ...] = ()
-    reason: str = ""
-
-
-@dataclass(frozen=True)
-class DoneResult:
-    done: bool
-    detail: str = ""
-    failure: str | None = None
-
-
-@dataclass(frozen=True)
-class StepContext:
-    cluster: ClusterRef
-    gateway: ClusterGateway
-    admin: KafkaAdmin
-
-    async def bootstrap(self) -> str:
-        if self.cluster.bootstrap_servers:
-            return self.cluster.bootstrap_servers
-        status = await self.gateway.kafka_status(self.cluster)
-        if not status.bootstrap_servers:
-            raise StepError(f"the Kafka resource {self.cluster.kafka} reports no listener address yet")
-        return status.bootstrap_servers
-
-
-class StepExecutor(Protocol):
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult: ...
-
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]: ...
-
-    async def act(self, ctx: StepContext, step: Step) -> str: ...
-
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult: ...
+__all__ = ["EXECUTORS", "DoneResult", "GateResult", "StepContext", "StepError", "StepExecutor"]
 
 
 class PreflightStep:
@@ -165,4 +123,11 @@ EXECUTORS: dict[str, StepExecutor] = {
     "preflight": PreflightStep(),
     "restart-broker": RestartBrokerStep(),
     "elect-leaders": ElectLeadersStep(),
+    # upgrade and config runbooks
+    "cluster-check": ClusterCheckStep(),
+    "patch-kafka": PatchKafkaStep(),
+    "follow-roll": FollowRollStep(),
+    "await-operator": AwaitOperatorStep(),
+    "verify-upgrade": VerifyUpgradeStep(),
+    "verify-config": VerifyConfigStep(),
 }

@@ -21,7 +21,11 @@ STEP_ICONS = {
     StepState.ABORTED: "🛑",
 }
 
-RUN_TITLES = {"restart": "Rolling restart of {cluster}"}
+RUN_TITLES = {
+    "restart": "Rolling restart of {cluster}",
+    "upgrade": "Upgrade {cluster} to Kafka {version}",
+    "config": "Config change on {cluster}: {change}",
+}
 
 
 def run_title(run: Run) -> str:

@@ -12,6 +12,7 @@ import json
 import sys
 from typing import IO, Any
 
+from bot.alerts.console_channel import ConsoleAlertChannel
 from bot.app import Runtime
 from handlers.replies import Reply
 from handlers.views import event_record, run_card
@@ -28,6 +29,8 @@ class Console:
         self._actor = Actor(id=user)
         self._json = json_mode
         self._out = out
+        if runtime.alerting is not None:  # alerts print here, like run cards
+            runtime.alerting.attach(ConsoleAlertChannel(self._emit, json_mode=json_mode))
 
     def _emit(self, record: dict[str, Any] | str) -> None:
         self._out.write((json.dumps(record) if isinstance(record, dict) else record) + "\n")

@@ -13,7 +13,10 @@ Why kafka-python alone, and not aiokafka for part of it (kafka-ops.md §5):
   caller threads (``KafkaNetClient.run``).
 - Never aiokafka's ``alter_configs``: it is the legacy AlterConfigs, which resets every dynamic
   config the request omits. Writes of broker configs belong with IncrementalAlterConfigs, which
-  kafka-python also has.
+  kafka-python also has (its ``alter_configs`` uses it). The bot itself only *reads* broker
+  configs: in the config runbook the operator writes them, and the bot verifies each broker's
+  value with DescribeConfigs sent to that broker, and each broker's release with ApiVersions
+  (``bot.kafka.brokers``).
 
 Bounded time: each request has ``request_timeout_ms`` (default 8 s), bootstrap has its own bound,
 and each port call retries retriable errors (a dead broker refuses connections until the controller
@@ -28,7 +31,7 @@ import asyncio
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from functools import partial
@@ -37,6 +40,7 @@ from typing import Any, TypeVar
 import kafka.errors as kerrors
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
+from bot.kafka.brokers import ask_features, describe_broker
 from bot.kafka.errors import KafkaUnavailable
 from bot.kafka.parse import (
     MIN_ISR,
@@ -47,7 +51,8 @@ from bot.kafka.parse import (
     quorum_from,
     topic_min_isr,
 )
-from handlers.ports import ClusterRef
+from handlers.ports import BrokerFeatures, ClusterRef
+from runbooks.config_rules import ConfigEntryInfo
 from runbooks.health import ClusterSnapshot, QuorumInfo
 
 log = logging.getLogger(__name__)
@@ -105,6 +110,33 @@ class KafkaAdminAdapter:
 
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
         return await self._run(cluster, bootstrap_servers, "preferred leader election", self._elect_preferred)
+
+    async def describe_broker_configs(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], keys: Sequence[str] | None = None,
+    ) -> dict[int, dict[str, ConfigEntryInfo]]:
+        ids, wanted = list(brokers), list(keys) if keys is not None else None
+
+        def body(call: _Call) -> dict[int, dict[str, ConfigEntryInfo]]:
+            return {b: call.retry(f"DescribeConfigs (broker {b})", partial(describe_broker, broker=b, keys=wanted))
+                    for b in ids}
+
+        return await self._run(cluster, bootstrap_servers, "DescribeConfigs", body)
+
+    async def broker_features(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+    ) -> dict[int, BrokerFeatures]:
+        ids = list(brokers)
+
+        def body(call: _Call) -> dict[int, BrokerFeatures]:
+            return {b: call.retry(f"ApiVersions (broker {b})", partial(ask_features, broker=b)) for b in ids}
+
+        return await self._run(cluster, bootstrap_servers, "ApiVersions", body)
+
+    async def run_calls(self, cluster: ClusterRef, bootstrap_servers: str, what: str,
+                        body: Callable[[AdminCall], T]) -> T:
+        """Run ``body`` in a worker thread with this adapter's cached client, retry rule and deadline:
+        for adapters built on this one (the lag reader), which call ``AdminCall.retry``/``once``."""
+        return await self._run(cluster, bootstrap_servers, what, body)
 
     async def close(self) -> None:
         """Close every cached client (each owns an I/O thread and sockets)."""
@@ -329,3 +361,6 @@ def _close_quietly(admin: KafkaAdminClient) -> None:
         admin.close()
     except Exception:  # closing a half-built or broken client: nothing left to save
         log.debug("closing a Kafka admin client failed", exc_info=True)
+
+
+AdminCall = _Call  # the name adapters built on ``run_calls`` use

@@ -10,8 +10,9 @@ Design notes (DESIGN §2, §4; strimzi.md §1-§3, §9, §10):
 - The ``kafka.strimzi.io`` version is discovered once per gateway (``v1`` preferred, ``v1beta2``
   for Strimzi <= 0.51) and re-discovered if a read 404s, which is what an operator upgrade that
   drops ``v1beta2`` looks like.
-- Only reads and one pod annotation. Nothing here deletes a pod or a PVC (DESIGN §4); the RBAC
-  this needs is get/list on kafkas and pods, patch on pods (strimzi.md §10).
+- Reads, one pod annotation, and patches of ``spec.kafka``. Nothing here deletes a pod or a PVC
+  (DESIGN §4); the RBAC this needs is get/list on kafkas and pods, patch on pods and kafkas
+  (strimzi.md §10).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import urllib3
@@ -30,7 +31,7 @@ from kubernetes.config.config_exception import ConfigException
 from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
 from bot.kube.parse import broker_pod_from, kafka_status_from
 from bot.kube.versions import GROUP, choose_version
-from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,46 @@ ROLL_ANNOTATION = "strimzi.io/manual-rolling-update"
 _ROLL_PATH = "/metadata/annotations/" + ROLL_ANNOTATION.replace("~", "~0").replace("/", "~1")
 _JSON_PATCH = "application/json-patch+json"
 _PATCH_ATTEMPTS = 3
+
+
+def _pointer(*parts: str) -> str:
+    """A JSON pointer (RFC 6901): '~' and '/' inside a key (config names may hold neither, but a
+    pointer built from user input must be exact) are escaped."""
+    return "".join("/" + p.replace("~", "~0").replace("/", "~1") for p in parts)
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _at(node: Any, path: tuple[str, ...]) -> Any:
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def spec_patch(kafka: dict[str, Any], edits: list[KafkaSpecEdit]) -> list[dict[str, Any]]:
+    """JSON patch operations turning ``kafka``'s spec.kafka into one with ``edits`` applied, guarded
+    by a ``test`` of the resourceVersion the caller read: the check and the write are one step."""
+    spec_kafka = ((kafka.get("spec") or {}).get("kafka")) or {}
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/resourceVersion",
+                                  "value": (kafka.get("metadata") or {}).get("resourceVersion", "")}]
+    created: set[tuple[str, ...]] = set()
+    for edit in edits:
+        parent, key = edit.path[:-1], edit.path[-1]
+        if edit.value is None:
+            if isinstance(_at(spec_kafka, parent), dict) and key in _at(spec_kafka, parent):
+                ops.append({"op": "remove", "path": _pointer("spec", "kafka", *edit.path)})
+            continue
+        for depth in range(1, len(parent) + 1):  # create missing maps, e.g. spec.kafka.config
+            prefix = parent[:depth]
+            if _at(spec_kafka, prefix) is None and prefix not in created:
+                ops.append({"op": "add", "path": _pointer("spec", "kafka", *prefix), "value": {}})
+                created.add(prefix)
+        ops.append({"op": "add", "path": _pointer("spec", "kafka", *edit.path), "value": edit.value})
+    return ops
 
 
 def load_api_client(kubeconfig: str | None = None, *, context: str | None = None) -> client.ApiClient:
@@ -157,6 +198,44 @@ class KubeClusterGateway:
 
     async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
         return kafka_status_from(await self._get_kafka(cluster))
+
+    async def patch_kafka_spec(
+        self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *, expect: Sequence[KafkaSpecEdit] = (),
+        expected_generation: int | None = None,
+    ) -> int:
+        """Patch spec.kafka only if it still shows ``expect`` (compared as text: YAML may hold 4.2 as a
+        number) and, when given, ``expected_generation``. Read, check, then a JSON patch whose first
+        operation tests the resourceVersion read: a write in between makes the server refuse (409/422)
+        and the loop judges the new object, so nobody's change is overwritten unseen."""
+        what = f"patch Kafka {cluster.namespace}/{cluster.kafka}"
+        last_error = ""
+        for _ in range(_PATCH_ATTEMPTS):
+            kafka = await self._get_kafka(cluster)
+            spec_kafka = (kafka.get("spec") or {}).get("kafka") or {}
+            generation = int((kafka.get("metadata") or {}).get("generation") or 0)
+            if expected_generation is not None and generation != expected_generation:
+                raise PatchRejected(f"the Kafka resource is at generation {generation}, the plan was made at "
+                                    f"{expected_generation}: someone changed its spec since")
+            for want in expect:
+                have = _at(spec_kafka, want.path)
+                if (have is None) != (want.value is None) or (have is not None and _text(have) != _text(want.value)):
+                    raise PatchRejected(f"spec.kafka.{'.'.join(want.path)} is {have}, the plan expected {want.value}")
+            ops = spec_patch(kafka, list(edits))
+            if len(ops) == 1:
+                return generation  # nothing to change: every edit is already there
+            try:
+                body = await self._call(
+                    what, self._custom.patch_namespaced_custom_object, GROUP, self._version or "v1",
+                    cluster.namespace, "kafkas", cluster.kafka, ops, _content_type=_JSON_PATCH)
+            except KubeError as exc:
+                if exc.status not in (409, 422):
+                    raise
+                last_error = str(exc)  # changed under us: read again and judge the new object
+                continue
+            new_generation = int(((body or {}).get("metadata") or {}).get("generation") or 0)
+            log.info("%s: %d operations, generation %d", what, len(ops) - 1, new_generation)
+            return new_generation
+        raise KubeError(f"could not {what} after {_PATCH_ATTEMPTS} attempts: {last_error}")
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
         selector = f"strimzi.io/cluster={cluster.kafka},strimzi.io/broker-role=true"

@@ -69,6 +69,7 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         warnings=warnings,
         bootstrap_servers=_str_or_none(bootstrap),
         paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
+        spec=dict(spec_kafka) if isinstance(spec_kafka, dict) else {},
     )
 
 
@@ -98,7 +99,13 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
     if node_id is None:
         return None
     ready = any(c.get("type") == "Ready" and _is_true(c) for c in _conditions(pod))
-    restarts = sum(int(cs.get("restartCount") or 0) for cs in (status.get("containerStatuses") or []))
+    containers = [cs for cs in (status.get("containerStatuses") or []) if isinstance(cs, dict)]
+    restarts = sum(int(cs.get("restartCount") or 0) for cs in containers)
+    states = [cs.get("state") or {} for cs in containers]
+    # Being deleted (the operator's restart) is not a crash: Kubernetes marks it with a
+    # deletionTimestamp; a container already stopped for it shows a terminated state.
+    terminating = bool(metadata.get("deletionTimestamp")) or any("terminated" in st for st in states)
+    waiting = next((str((st.get("waiting") or {}).get("reason") or "") for st in states if "waiting" in st), "")
     return BrokerPod(
         node_id=node_id,
         name=name,
@@ -108,4 +115,6 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
         kafka_version=_str_or_none((metadata.get("annotations") or {}).get(KAFKA_VERSION_ANNOTATION)),
         restart_count=restarts,
         phase=str(status.get("phase") or ""),
+        terminating=terminating,
+        waiting_reason=waiting,
     )

@@ -3,7 +3,9 @@
 import importlib
 import sys
 
-BENCHES = {"engine": "tests.bench.engine_bench", "sandbox": "tests.bench.sandbox_bench"}
+BENCHES = {"engine": "tests.bench.engine_bench", "sandbox": "tests.bench.sandbox_bench",
+           "lag-math": "tests.bench.lag_math_bench", "alerts": "tests.bench.alerts_bench",
+           "upgrade": "tests.bench.upgrade_bench"}
 
 names = sys.argv[1:] or list(BENCHES)
 for name in names:

@@ -13,15 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from handlers.commands import (
     AbortCommand,
+    AlertsCommand,
     ApproveCommand,
     ClustersCommand,
     Command,
+    ConfigCommand,
     HelpCommand,
+    LagCommand,
     RestartCommand,
     ResumeCommand,
     RunsCommand,
     ShowRunCommand,
+    SnoozeCommand,
     StatusCommand,
+    UpgradeCommand,
     cluster_name,
     duration,
     quote,
@@ -61,6 +66,15 @@ VALID = [
     ("restart", "restart prod-east", RestartCommand(cluster="prod-east")),
     ("restart", "restart prod-east --brokers 1,2 --dry-run",
      RestartCommand(cluster="prod-east", brokers=(1, 2), dry_run=True)),
+    ("upgrade", "upgrade prod-east 4.3.1", UpgradeCommand(cluster="prod-east", version="4.3.1")),
+    ("upgrade", "upgrade prod-east 4.3.1 --dry-run",
+     UpgradeCommand(cluster="prod-east", version="4.3.1", dry_run=True)),
+    ("config", "config prod-east set log.retention.ms=86400000",
+     ConfigCommand(cluster="prod-east", action="set", entries=("log.retention.ms=86400000",))),
+    ("config", "config prod-east set a.b=1 c.d=x,y --dry-run",
+     ConfigCommand(cluster="prod-east", action="set", entries=("a.b=1", "c.d=x,y"), dry_run=True)),
+    ("config", "config prod-east unset log.retention.ms log.segment.bytes",
+     ConfigCommand(cluster="prod-east", action="unset", entries=("log.retention.ms", "log.segment.bytes"))),
     ("runs", "runs", RunsCommand()),
     ("runs", "runs prod-east", RunsCommand(cluster="prod-east")),
     ("run", f"run {RUN}", ShowRunCommand(run_id=RUN)),
@@ -68,6 +82,11 @@ VALID = [
     ("resume", f"resume {RUN}", ResumeCommand(run_id=RUN)),
     ("approve", f"approve {RUN}", ApproveCommand(run_id=RUN)),
     ("approve", f"approve {RUN} 3b", ApproveCommand(run_id=RUN, step_id="3b")),
+    # the alert verbs (issue #6); more cases in test_alert_commands.py
+    ("lag", "lag prod-east", LagCommand(cluster="prod-east")),
+    ("lag", "lag prod-east 'orders app'", LagCommand(cluster="prod-east", group="orders app")),
+    ("alerts", "alerts prod-east", AlertsCommand(cluster="prod-east")),
+    ("snooze", "snooze a-1b2c3d4e 2h", SnoozeCommand(alert_id="a-1b2c3d4e", duration="2h")),
 ]
 
 # (verb, input, a fragment the message must contain: the problem, usually the offending token)
@@ -87,6 +106,25 @@ INVALID = [
     ("restart", "restart prod-east --force", 'unknown option "--force"'),
     ("restart", "restart prod-east --brokers one", '--brokers: "one" is not a valid broker id'),
     ("restart", "restart prod-east --dry-run=yes", '--dry-run takes no value, but got "--dry-run=yes"'),
+    ("upgrade", "upgrade prod-east", "upgrade needs <version> (e.g. 4.3.1)"),
+    ("upgrade", "upgrade", "upgrade needs <cluster>"),
+    ("upgrade", "upgrade prod-east v4.3.1",
+     '"v4.3.1" is not a Kafka version: write it like 4.3.1 (did you mean "4.3.1"?)'),
+    ("upgrade", "upgrade prod-east 4.3", '"4.3" is not a Kafka version'),
+    ("upgrade", "upgrade prod-east 4.3.1 4.3.2", 'unexpected extra argument "4.3.2"'),
+    ("upgrade", "upgrade prod-east 4.3.1 --force", 'unknown option "--force"'),
+    ("upgrade", "upgrade Prod 4.3.1", '"Prod" is not a valid cluster name'),
+    ("config", "config prod-east", "config needs <set|unset>"),
+    ("config", "config prod-east set", "config needs <key[=value]> (e.g. log.retention.ms=86400000)"),
+    ("config", "config prod-east put a=1", '"put" is not an action: use set k=v [k=v ...] or unset k [k ...]'),
+    ("config", "config prod-east sett a=1", '(did you mean "set"?)'),
+    ("config", "config prod-east set log.retention.ms", 'set takes key=value pairs'),
+    ("config", "config prod-east unset log.retention.ms=1", "unset takes key names only"),
+    ("config", "config prod-east set a=1 a=2", "a is given twice"),
+    ("config", "config prod-east set Log.Retention=1", '"Log.Retention" is not a Kafka config name'),
+    ("config", "config prod-east set a=", "has no value after '='"),
+    ("config", 'config prod-east set "a=x\ny"', "contains a control character"),
+    ("config", "config prod-east set a=1 --now", 'unknown option "--now"'),
     ("runs", "runs prod-east west", 'unexpected extra argument "west"'),
     ("runs", "runs PROD", '"PROD" is not a valid cluster name'),
     ("runs", "runs --all", 'unknown option "--all"'),
@@ -107,6 +145,12 @@ INVALID = [
     ("approve", "approve 3b", '"3b" is not a run id'),
     ("approve", f"approve {RUN} Step_3", '"Step_3" is not a step id'),
     ("approve", f"approve {RUN} --all", 'unknown option "--all"'),
+    ("lag", "lag", "lag needs <cluster>"),
+    ("lag", "lag prod-east g1 g2", 'unexpected extra argument "g2"'),
+    ("alerts", "alerts", "alerts needs <cluster>"),
+    ("alerts", "alerts Prod_East", '"Prod_East" is not a valid cluster name'),
+    ("snooze", "snooze a-1b2c3d4e", "snooze needs <duration> (e.g. 30m, 2h or 1d)"),
+    ("snooze", "snooze 1b2c3d4e 2h", '"1b2c3d4e" is not an alert id'),
 ]
 
 
@@ -456,7 +500,8 @@ def test_every_example_in_the_table_parses_to_its_verb(verb: str, example: str) 
 def test_table_flags_console_only_and_mutating_verbs() -> None:
     """Only approve is console-only; the verbs that change runs or clusters are marked mutating."""
     assert {v for v, s in VERBS.items() if s.console_only} == {"approve"}
-    assert {v for v, s in VERBS.items() if s.mutating} == {"restart", "abort", "resume", "approve"}
+    assert {v for v, s in VERBS.items() if s.mutating} == {"restart", "upgrade", "config", "abort", "resume",
+                                                          "approve"}
 
 
 def test_table_and_command_union_agree() -> None:
@@ -571,10 +616,25 @@ _commands: st.SearchStrategy[Command] = st.one_of(
     st.builds(StatusCommand, cluster=_names),
     st.builds(RestartCommand, cluster=_names, dry_run=st.booleans(), brokers=st.none() | st.lists(
         st.integers(0, 2**31 - 1), min_size=1, max_size=6, unique=True).map(tuple)),
+    st.builds(UpgradeCommand, cluster=_names, dry_run=st.booleans(),
+              version=st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True)),
+    st.builds(ConfigCommand, cluster=_names, action=st.just("set"), dry_run=st.booleans(),
+              entries=st.lists(st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,3}=[!-~]{1,12}", fullmatch=True),
+                               min_size=1, max_size=4, unique_by=lambda e: e.partition("=")[0]).map(tuple)),
+    st.builds(ConfigCommand, cluster=_names, action=st.just("unset"), dry_run=st.booleans(),
+              entries=st.lists(st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,3}", fullmatch=True),
+                               min_size=1, max_size=4, unique=True).map(tuple)),
     st.builds(RunsCommand, cluster=st.none() | _names),
     st.builds(ShowRunCommand, run_id=_run_ids),
     st.builds(AbortCommand, run_id=_run_ids),
     st.builds(ResumeCommand, run_id=_run_ids),
+    # Group ids are free text; typed curly quotes are read as plain ones, so they cannot round-trip.
+    st.builds(LagCommand, cluster=_names, group=st.none() | st.text(
+        st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="“”„‘’"),
+        min_size=1, max_size=20).filter(lambda g: not g.startswith("-"))),
+    st.builds(AlertsCommand, cluster=_names),
+    st.builds(SnoozeCommand, alert_id=st.from_regex(r"a-[0-9a-f]{8}", fullmatch=True),
+              duration=st.sampled_from(["30m", "2h", "1d", "1h30m", "45s", "7d"])),
     st.builds(ApproveCommand, run_id=_run_ids,
               step_id=st.none() | st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True)),
 )
@@ -605,7 +665,8 @@ def test_parse_raises_only_parse_error_on_arbitrary_text(text: str) -> None:
     _check_total(text)
 
 
-_WORDS = [*VERBS, "/kafka", "kafka", "prod-east", "Prod_East", "a..b", "", " ", RUN, "R-7F3A", "3b",
+_WORDS = [*VERBS, "/kafka", "kafka", "set", "unset", "a.b=1", "a.b", "a=", "=1", "4.3.1", "v4",
+          "prod-east", "Prod_East", "a..b", "", " ", RUN, "R-7F3A", "3b",
           "--brokers", "--brokers=", "--brokers=1,2", "1,2", "1,1", "-1", "x", "--dry-run", "--dry-run=1",
           "-h", "--help", "--", "-", "=", '"', "'", "\\", "“", "\u00a0", "--step", "0" * 5000]
 

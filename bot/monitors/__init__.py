@@ -1,0 +1,1 @@
+"""The alert monitors: health and lag polls on a scheduler, Kubernetes watches."""

@@ -1,0 +1,186 @@
+"""The monitors of every managed cluster on an APScheduler 3 ``AsyncIOScheduler``: a health poll
+and a lag poll per cluster, plus the cluster's Kubernetes watches.
+
+- One replica polls a cluster at a time: each run first takes or renews the cluster's monitor
+  lease in Redis (``MonitorLease``); the others skip, and take over within the lease's TTL when
+  the holder dies. The watches run on every replica (cheap, and a take-over starts warm), but only
+  the holder evaluates what they see.
+- A poll that overruns its interval is reported, not stacked: ``max_instances=1`` and ``coalesce``
+  make APScheduler skip the run that would overlap, and the listener logs it and counts it
+  (``kafka_chatops_poll_overruns_total``).
+- A Kubernetes change is evaluated within ``KUBE_DEBOUNCE_S`` (a burst of pod updates during a
+  restart makes one evaluation), and again on every health poll for the ``for`` windows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Coroutine, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from kubernetes import client
+
+from bot.alerts.store import MonitorLease
+from bot.monitors.kube_watch import ClusterWatches
+from handlers.alert_ports import LagReports
+from handlers.alerts import AlertEvaluator
+from handlers.clusters import ManagedCluster
+from handlers.lag_poll import LagPoller
+from handlers.monitoring import ClusterMonitor, KubeState
+from handlers.ports import ClusterGateway, KafkaAdmin, LagReader
+
+log = logging.getLogger(__name__)
+
+KUBE_DEBOUNCE_S = 0.3
+LEASE_POLLS = 3  # the monitor lease lasts this many health intervals without renewal
+
+
+class Monitors:
+    def __init__(
+        self, *, clusters: Mapping[str, ManagedCluster], admin: KafkaAdmin, gateway: ClusterGateway,
+        lag_reader: LagReader, reports: LagReports, evaluator: AlertEvaluator, lease: MonitorLease, owner: str,
+        watch_api: Callable[[], client.ApiClient] | None, watch_timeout_s: int = 60,
+    ) -> None:
+        self._clusters = dict(clusters)
+        self._admin = admin
+        self._gateway = gateway
+        self._lag_reader = lag_reader
+        self._reports = reports
+        self._evaluator = evaluator
+        self._lease = lease
+        self.owner = owner
+        self._watch_api = watch_api
+        self._watch_timeout_s = watch_timeout_s
+        self.scheduler: AsyncIOScheduler | None = None
+        self.monitors: dict[str, ClusterMonitor] = {}
+        self.watches: dict[str, ClusterWatches] = {}
+        self.leading: dict[str, bool] = {}
+        self.durations: dict[tuple[str, str], float] = {}  # (cluster, job) -> seconds of the last run
+        self.overruns: dict[tuple[str, str], int] = {}
+        self._kube_pending: dict[str, asyncio.Task[None]] = {}
+        self._api: client.ApiClient | None = None
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
+        self.scheduler.add_listener(self._on_job_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
+        strimzi_version = "v1"
+        if self._watch_api is not None and self._clusters:
+            self._api = self._watch_api()
+            with contextlib.suppress(Exception):  # no discovery: v1, and the watch says so if wrong
+                strimzi_version = await self._gateway.strimzi_api_version()  # type: ignore[attr-defined]
+        now = datetime.now(UTC)
+        for name, cluster in self._clusters.items():
+            kube: Callable[[], KubeState] = KubeState
+            if self._api is not None:
+                watches = ClusterWatches(cluster.ref, self._api, loop=loop, timeout_s=self._watch_timeout_s,
+                                         strimzi_version=strimzi_version,
+                                         on_change=lambda name=name: self._kube_changed(name))  # type: ignore[misc]
+                watches.start()
+                self.watches[name] = watches
+                kube = watches.state
+            self.monitors[name] = ClusterMonitor(
+                cluster, admin=self._admin, gateway=self._gateway, poller=LagPoller(self._lag_reader, _Clock()),
+                reports=self._reports, evaluator=self._evaluator, kube=kube, now=lambda: datetime.now(UTC),
+            )
+            rules = cluster.alerts
+            self._add_job("health", name, rules.health_poll_s, now)
+            self._add_job("lag", name, rules.lag_poll_s, now)
+        self.scheduler.start()
+
+    def _add_job(self, job: str, cluster: str, interval_s: float, first: datetime) -> None:
+        assert self.scheduler is not None
+        target: Callable[[str], Coroutine[Any, Any, None]] = self._health if job == "health" else self._lag
+        self.scheduler.add_job(
+            target, "interval", seconds=interval_s, args=[cluster], id=f"{job}:{cluster}",
+            name=f"{job} poll of {cluster}",
+            max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval_s)), next_run_time=first,
+        )
+
+    async def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        for task in self._kube_pending.values():
+            task.cancel()
+        for watches in self.watches.values():
+            watches.stop()
+        for name, leading in self.leading.items():
+            if leading:  # hand over at once instead of after the TTL
+                with contextlib.suppress(Exception):
+                    await self._lease.release(name, self.owner)
+        if self._api is not None:
+            with contextlib.suppress(Exception):
+                self._api.close()  # type: ignore[no-untyped-call]
+
+    # -- jobs ------------------------------------------------------------------------------------
+
+    async def _hold(self, name: str) -> bool:
+        ttl = LEASE_POLLS * self._clusters[name].alerts.health_poll_s
+        try:
+            held = await self._lease.hold(name, self.owner, ttl)
+        except Exception as exc:  # no Redis, no coordination: do not poll blind
+            log.warning("monitor lease of %s unavailable (%s); skipping this poll", name, exc)
+            held = False
+        if held != self.leading.get(name):
+            log.info("%s the monitors of %s", "running" if held else "another replica runs", name)
+        self.leading[name] = held
+        return held
+
+    async def _health(self, name: str) -> None:
+        if not await self._hold(name):
+            return
+        started = time.monotonic()
+        monitor = self.monitors[name]
+        await monitor.check_health()
+        await monitor.check_kubernetes()
+        self.durations[(name, "health")] = time.monotonic() - started  # completed polls only
+
+    async def _lag(self, name: str) -> None:
+        if not self.leading.get(name) and not await self._hold(name):
+            return
+        started = time.monotonic()
+        await self.monitors[name].check_lag()
+        self.durations[(name, "lag")] = time.monotonic() - started
+
+    def _kube_changed(self, name: str) -> None:
+        if not self.leading.get(name) or name in self._kube_pending:
+            return
+        self._kube_pending[name] = asyncio.get_running_loop().create_task(self._kube_soon(name))
+
+    async def _kube_soon(self, name: str) -> None:
+        try:
+            await asyncio.sleep(KUBE_DEBOUNCE_S)
+            del self._kube_pending[name]
+            await self.monitors[name].check_kubernetes()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("evaluating the Kubernetes state of %s failed", name)
+        finally:
+            self._kube_pending.pop(name, None)
+
+    def _on_job_event(self, event: JobExecutionEvent) -> None:
+        job, _, cluster = str(event.job_id).partition(":")
+        if event.code == EVENT_JOB_MAX_INSTANCES:
+            key = (cluster, job)
+            self.overruns[key] = self.overruns.get(key, 0) + 1
+            log.warning("%s poll of %s overran its interval (the previous one is still running): this run is "
+                        "skipped, not stacked (%d so far)", job, cluster, self.overruns[key])
+        elif event.code == EVENT_JOB_MISSED:
+            log.warning("%s poll of %s started late and was skipped (the event loop was busy)", job, cluster)
+        elif event.code == EVENT_JOB_ERROR and not isinstance(event.exception, asyncio.CancelledError):
+            log.error("%s poll of %s failed: %s: %s", job, cluster, type(event.exception).__name__, event.exception)
+
+    def relists(self) -> dict[str, int]:
+        return {name: w.relists for name, w in self.watches.items()}
+
+
+class _Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)

@@ -1,0 +1,211 @@
+"""``kafka-chatops run``: the bot with its Slack front end, the engine worker and the event bus.
+
+Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), or HTTP on ``--port`` at
+``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``. Every missing or malformed
+setting is named at start, all at once, before anything connects. Token and secret values are
+never printed or logged: messages name the setting, not its value.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import logging
+import signal
+import sys
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from aiohttp import web
+from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+from slack_bolt.async_app import AsyncApp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.app import build_runtime
+from bot.config import ConfigError, Settings
+from bot.kube.errors import KubeError
+from bot.slack.app import build_front_end, build_web_client
+from bot.slack.cards import slack_error
+from bot.store import StoreError, redact_url
+
+log = logging.getLogger("bot.slack.run")
+
+EVENTS_PATH = "/slack/events"
+DEFAULT_PORT = 3000
+SHUTDOWN_TIMEOUT_S = 20.0
+AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+def register(commands: Any) -> None:
+    run = commands.add_parser(
+        "run", help="the bot: Slack (Socket Mode, or HTTP with --http), the engine worker and the run cards",
+        description="Socket Mode when SLACK_APP_TOKEN is set; HTTP on --port at /slack/events with --http "
+                    "and SLACK_SIGNING_SECRET. Also needs SLACK_BOT_TOKEN, REDIS_URL, KAFKA_CHATOPS_CONFIG "
+                    "and KUBECONFIG (or in-cluster config).")
+    run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
+    run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
+    run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
+    run.set_defaults(handler=cmd_run)
+
+
+@dataclass(frozen=True)
+class SlackSettings:
+    bot_token: str
+    app_token: str | None
+    signing_secret: str | None
+    api_url: str | None
+    http: bool
+
+
+def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT) -> SlackSettings:
+    """The Slack settings for the chosen transport; ConfigError naming every problem otherwise."""
+    problems: list[str] = []
+    bot_token = (settings.slack_bot_token or "").strip()
+    if not bot_token:
+        problems.append("SLACK_BOT_TOKEN is not set: give the app's Bot User OAuth Token (xoxb-…)")
+    elif not bot_token.startswith("xoxb-"):
+        problems.append("SLACK_BOT_TOKEN does not start with xoxb-: give the Bot User OAuth Token, "
+                        "not a user (xoxp-) or app-level (xapp-) token")
+    app_token = (settings.slack_app_token or "").strip() or None
+    secret = (settings.slack_signing_secret or "").strip() or None
+    if http:
+        if secret is None:
+            problems.append("SLACK_SIGNING_SECRET is not set: --http needs it to verify that requests come "
+                            "from Slack (Basic Information > App Credentials)")
+        elif len(secret) < 16 or not secret.isalnum():
+            problems.append("SLACK_SIGNING_SECRET is malformed: Slack's signing secrets are 32 letters and digits")
+        if not 0 < port < 65536:
+            problems.append(f"--port {port} is not a TCP port (1-65535)")
+    elif app_token is None:
+        problems.append("SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-…) with "
+                        "connections:write; or serve HTTP with --http and SLACK_SIGNING_SECRET")
+    elif not app_token.startswith("xapp-"):
+        problems.append("SLACK_APP_TOKEN does not start with xapp-: give the app-level token (Basic "
+                        "Information > App-Level Tokens), not the bot token")
+    api_url = (settings.slack_api_url or "").strip() or None
+    if api_url is not None:
+        parts = urlsplit(api_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append("SLACK_API_URL is not an http(s) URL (e.g. https://slack.com/api/)")
+    if not settings.kafka_chatops_config:
+        problems.append("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
+    if urlsplit(settings.redis_url).scheme not in ("redis", "rediss", "unix"):
+        problems.append(f"REDIS_URL {redact_url(settings.redis_url)} is not a redis://, rediss:// or unix:// URL")
+    if problems:
+        raise ConfigError("cannot start:\n  - " + "\n  - ".join(problems))
+    return SlackSettings(bot_token=bot_token, app_token=app_token, signing_secret=secret, api_url=api_url, http=http)
+
+
+async def check_token(client: AsyncWebClient) -> None:
+    """``auth.test`` once: a revoked or mistyped token stops the start with a clear message, while an
+    unreachable Slack only warns (the worker and the cards catch up once it answers)."""
+    try:
+        await client.auth_test()
+    except SlackApiError as exc:
+        error = slack_error(exc)
+        if error in AUTH_ERRORS:
+            raise ConfigError(f"cannot start: Slack refused SLACK_BOT_TOKEN ({error})") from None
+        log.warning("auth.test answered %s; starting anyway", error)
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        log.warning("Slack Web API unreachable at start (%s); starting anyway", type(exc).__name__)
+
+
+def http_app(app: AsyncApp) -> web.Application:
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    web_app = web.Application()
+    web_app.router.add_post(EVENTS_PATH, events)
+    web_app.router.add_get("/healthz", healthz)
+    return web_app
+
+
+async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
+    client = build_web_client(slack.bot_token, slack.api_url)
+    await check_token(client)
+    runtime = await build_runtime(settings)
+    front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    await runtime.start()
+    await front.start()
+    # Everything loaded so far (the Kubernetes, Kafka and Slack libraries, the app) lives as long as
+    # the process: keep it out of the collector's reach, so a full collection scans only what requests
+    # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
+    gc.freeze()
+    try:
+        if slack.http:
+            runner = web.AppRunner(http_app(front.app), access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, host, port).start()
+            log.info("serving Slack over HTTP on http://%s:%d%s", host, port, EVENTS_PATH)
+            try:
+                await stop.wait()
+            finally:
+                await runner.cleanup()
+        else:
+            assert slack.app_token is not None
+            handler = AsyncSocketModeHandler(front.app, slack.app_token, web_client=client)
+            await handler.connect_async()  # type: ignore[no-untyped-call]
+            log.info("connected to Slack in Socket Mode")
+            try:
+                await stop.wait()
+            finally:
+                await handler.close_async()  # type: ignore[no-untyped-call]
+    finally:
+        await front.close()
+        try:
+            async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
+                await runtime.close()
+        except TimeoutError:
+            # Nothing is lost by leaving: run leases expire and another replica (or the next start)
+            # takes the runs over from Redis.
+            log.warning("the engine did not stop within %.0f s; exiting anyway", SHUTDOWN_TIMEOUT_S)
+
+
+def configure_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+                        stream=sys.stderr)
+    # The SDK logs request details (headers included) at DEBUG; keep it above that in every case.
+    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "kafka", "aiokafka", "kubernetes"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    settings = Settings()
+    try:
+        slack = check_settings(settings, http=args.http, port=args.port)
+    except ConfigError as exc:
+        print(f"kafka-chatops run: {exc}", file=sys.stderr)
+        return 2
+    configure_logging()
+    try:
+        asyncio.run(serve(settings, slack, host=args.host, port=args.port))
+    except ConfigError as exc:
+        print(f"kafka-chatops run: {exc}", file=sys.stderr)
+        return 2
+    except StoreError as exc:
+        print(f"kafka-chatops run: cannot start: the run store (Redis) is unavailable: {exc}", file=sys.stderr)
+        return 2
+    except KubeError as exc:
+        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # e.g. the HTTP port is taken
+        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    with contextlib.suppress(Exception):
+        logging.shutdown()
+    return 0

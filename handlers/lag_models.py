@@ -1,0 +1,129 @@
+"""A lag poll's result, as every reader sees it: ``/kafka lag``, the lag alerts and ``/metrics``.
+
+The numbers follow Kafka Lag Exporter's metrics (reference/kafka-ops.md §1.1): per group and
+partition the committed offset, the lag in records and in seconds; per group the max and the sum;
+per partition the earliest and latest offsets. ``seconds_from`` says how a seconds value was
+obtained, because the two ways differ in what they promise: ``table`` is interpolated on the
+sampled log-end line, ``record`` is the timestamp of the record at the committed offset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from handlers.ports import GroupMember
+
+SHOWN_PARTITIONS = 10  # in an alert's facts: the worst ones
+
+
+class SecondsFrom(StrEnum):
+    CAUGHT_UP = "caught_up"
+    TABLE = "table"
+    RECORD = "record"
+    UNKNOWN = "unknown"  # no sample line covers it and the record could not be read (yet)
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class PartitionLag(_Frozen):
+    topic: str
+    partition: int
+    committed: int
+    end: int
+    lag: int
+    seconds: float | None
+    seconds_from: SecondsFrom
+    member_id: str = ""
+    client_id: str = ""
+    host: str = ""
+
+    @property
+    def name(self) -> str:
+        return f"{self.topic}-{self.partition}"
+
+
+class GroupLag(_Frozen):
+    group: str
+    state: str = ""
+    simple_consumer: bool = False  # commits offsets without group membership (protocol type "")
+    members: tuple[GroupMember, ...] = ()
+    partitions: tuple[PartitionLag, ...] = ()
+    error: str | None = None  # this group could not be read; its alert is left as it was
+
+    @property
+    def max_lag(self) -> int:
+        return max((p.lag for p in self.partitions), default=0)
+
+    @property
+    def sum_lag(self) -> int:
+        return sum(p.lag for p in self.partitions)
+
+    @property
+    def max_lag_seconds(self) -> float | None:
+        known = [p.seconds for p in self.partitions if p.seconds is not None]
+        return max(known) if known else None
+
+    def topic_sum_lag(self) -> dict[str, int]:
+        sums: dict[str, int] = {}
+        for p in self.partitions:
+            sums[p.topic] = sums.get(p.topic, 0) + p.lag
+        return sums
+
+    def worst(self, count: int = SHOWN_PARTITIONS) -> list[PartitionLag]:
+        return sorted(self.partitions, key=lambda p: (-(p.seconds or 0.0), -p.lag, p.topic, p.partition))[:count]
+
+    def summary(self) -> str:
+        if self.error is not None:
+            return f"group {self.group}: not read ({self.error})"
+        worst = self.worst(1)
+        members = f"{len(self.members)} member{'s' if len(self.members) != 1 else ''}"
+        if not worst or worst[0].lag == 0:
+            return f"group {self.group} is caught up ({members}, {self.state or 'state unknown'})"
+        top = worst[0]
+        seconds = f", {format_seconds(top.seconds)}" if top.seconds is not None else ""
+        return (f"group {self.group} is {top.lag:,} records{seconds} behind on {top.name}; total lag "
+                f"{self.sum_lag:,} over {len(self.partitions)} partitions ({members}, {self.state or 'state unknown'})")
+
+    def facts(self) -> dict[str, Any]:
+        """What an alert keeps for its message: the worst partitions and the members."""
+        return {
+            "partitions": [
+                {"partition": p.name, "lag": p.lag, "seconds": p.seconds, "member": p.client_id or p.member_id}
+                for p in self.worst()
+            ],
+            "members": [{"client_id": m.client_id, "host": m.host, "partitions": len(m.partitions)}
+                        for m in self.members[:SHOWN_PARTITIONS]],
+            "state": self.state,
+            "max_lag": self.max_lag,
+            "sum_lag": self.sum_lag,
+        }
+
+
+class LagReport(_Frozen):
+    cluster: str
+    taken_at: datetime
+    poll_seconds: float
+    groups: tuple[GroupLag, ...] = ()
+    log_offsets: dict[str, dict[int, tuple[int, int]]] = {}  # topic -> partition -> (earliest, latest)
+    error: str | None = None  # the poll as a whole failed (e.g. Kafka unreachable)
+
+    def group(self, group_id: str) -> GroupLag | None:
+        return next((g for g in self.groups if g.group == group_id), None)
+
+
+def format_seconds(seconds: float | None) -> str:
+    if seconds is None:
+        return "? s"
+    if seconds < 120:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes = seconds / 60
+    if minutes < 120:
+        return f"{minutes:.0f} min"
+    hours = minutes / 60
+    return f"{hours:.1f} h" if hours < 48 else f"{hours / 24:.1f} d"

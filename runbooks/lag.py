@@ -1,0 +1,169 @@
+"""Consumer lag in offsets and in seconds: the pure math (reference/kafka-ops.md §1.1, §1.4).
+
+Offsets: ``lag = end - committed``, clamped at 0. The committed offsets are read *before* the end
+offsets, so a consumer that commits between the two reads can only make the lag look larger,
+never negative; the clamp hides what is left of that race (and a log truncated under a group).
+
+Seconds, as Kafka Lag Exporter computes it: each partition keeps a table of (log-end offset, poll
+time) samples, and the committed offset is placed on that line: the time at which the log end was
+where the consumer is now is about when the consumer's next record was written, so ``lag_seconds
+= now - that time``. Lag Exporter's insert rules are kept exactly (a sample older than the newest
+or with a smaller offset is dropped; a third sample at the same offset moves the newest one's time
+instead of appending, so an idle stretch costs two slots). Unlike Lag Exporter, the table never
+*extrapolates*: when the committed offset is older than the oldest sample (a consumer far behind,
+an idle topic, a table just started), the answer is "cannot tell" (NaN), and the caller asks Kafka
+for the timestamp of the record at the committed offset instead, which is exact where
+extrapolation explodes (Lag Exporter issues #32, #111, #496).
+
+Many groups read the same partition, so the batch form (``LagLines``) turns a table into its line
+segments once per poll (``lag = intercept - slope * committed`` per segment), then places every
+group's committed offset in one list comprehension: a consumer at the log end costs one comparison,
+one inside the newest segment (where a healthy consumer is) one multiply, and only one further
+behind pays for a ``bisect`` over the segments. That, not a per-pair function call, is what makes
+a million pairs affordable in pure Python (BENCHMARKS.md, "Alerts and lag").
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+DEFAULT_TABLE_SIZE = 60  # Lag Exporter's lookup-table.memory.size
+UNKNOWN = math.nan  # "the table cannot tell": fetch the record's timestamp instead
+
+
+class Insert(StrEnum):
+    """What ``SampleTable.add`` did with a sample (Lag Exporter's names)."""
+
+    APPENDED = "appended"
+    UPDATED = "updated"  # same offset as the last two samples: the newest one's time moved forward
+    OUT_OF_ORDER = "out_of_order"  # older than the newest sample: dropped
+    NON_MONOTONIC = "non_monotonic"  # a smaller log end (a truncated or recreated log): dropped
+
+
+class SampleTable:
+    """One partition's (log-end offset, time) samples, oldest first; times are epoch seconds."""
+
+    __slots__ = ("capacity", "offsets", "times")
+
+    def __init__(self, capacity: int = DEFAULT_TABLE_SIZE) -> None:
+        if capacity < 2:
+            raise ValueError("a sample table needs room for at least two samples to draw a line")
+        self.capacity = capacity
+        self.offsets: list[int] = []
+        self.times: list[float] = []
+
+    def __len__(self) -> int:
+        return len(self.offsets)
+
+    def add(self, offset: int, at: float) -> Insert:
+        offsets, times = self.offsets, self.times
+        if offsets:
+            if at < times[-1]:
+                return Insert.OUT_OF_ORDER
+            if offset < offsets[-1]:
+                return Insert.NON_MONOTONIC
+            if len(offsets) >= 2 and offset == offsets[-1] == offsets[-2]:
+                times[-1] = at
+                return Insert.UPDATED
+        offsets.append(offset)
+        times.append(at)
+        if len(offsets) > self.capacity:
+            del offsets[0], times[0]
+        return Insert.APPENDED
+
+    def reset(self) -> None:
+        """Forget every sample (the partition was recreated: its offsets started again)."""
+        self.offsets.clear()
+        self.times.clear()
+
+    def time_of(self, committed: int) -> float | None:
+        """When the log end was at ``committed``; None when the table cannot tell. A committed
+        offset at or past the newest sample is "now" for the caller (lag 0), returned as the newest
+        sample's time."""
+        offsets, times = self.offsets, self.times
+        if not offsets:
+            return None
+        if committed >= offsets[-1]:
+            return times[-1]
+        index = bisect_right(offsets, committed)
+        if index == 0:
+            return None  # older than the oldest sample: never extrapolate
+        o0, o1, t0, t1 = offsets[index - 1], offsets[index], times[index - 1], times[index]
+        return t0 + (committed - o0) * (t1 - t0) / (o1 - o0)
+
+    def lag_seconds(self, committed: int, now: float) -> float:
+        """Seconds behind for one committed offset, or ``UNKNOWN`` (NaN)."""
+        predicted = self.time_of(committed)
+        if predicted is None:
+            return UNKNOWN
+        if committed >= self.offsets[-1]:
+            return 0.0
+        return max(0.0, now - predicted)
+
+    def lines(self, now: float) -> LagLines:
+        return LagLines.from_samples(self.offsets, self.times, now)
+
+
+@dataclass(frozen=True, slots=True)
+class LagLines:
+    """A table as line segments for one poll: segment ``i`` (``breakpoints[i-1] <= c <
+    breakpoints[i]``) gives ``lag = intercepts[i] - slopes[i] * c``. Segment 0 (older than the table)
+    is NaN; segment ``len(breakpoints)`` (caught up) is 0. The subtraction cancels about
+    ``c * slope * 2e-16`` seconds of precision: under a millisecond even at offset 1e12."""
+
+    breakpoints: list[int]
+    intercepts: list[float]
+    slopes: list[float]
+
+    @classmethod
+    def from_samples(cls, offsets: Sequence[int], times: Sequence[float], now: float) -> LagLines:
+        if not offsets:
+            return cls(breakpoints=[], intercepts=[UNKNOWN], slopes=[0.0])
+        now = max(now, times[-1])  # a clock that stepped back must not make lag negative
+        # o1 == o0 is an idle stretch: bisect_right never lands a committed offset inside it.
+        slopes = [(t1 - t0) / (o1 - o0) if o1 != o0 else 0.0
+                  for o0, o1, t0, t1 in zip(offsets, offsets[1:], times, times[1:], strict=False)]
+        # one slope per segment, so zip stops at the last segment's start (the newest sample has none)
+        intercepts = [now - t0 + o0 * slope for o0, t0, slope in zip(offsets, times, slopes, strict=False)]
+        return cls(breakpoints=list(offsets), intercepts=[UNKNOWN, *intercepts, 0.0], slopes=[0.0, *slopes, 0.0])
+
+    def lag_seconds(self, committed: Sequence[int]) -> list[float]:
+        """Seconds behind for each committed offset; NaN where the table cannot tell."""
+        points, intercepts, slopes = self.breakpoints, self.intercepts, self.slopes
+        if len(points) < 2:
+            caught_up = points[0] if points else None
+            return [0.0 if caught_up is not None and c >= caught_up else UNKNOWN for c in committed]
+        last, newest = points[-1], len(points) - 1  # the newest segment: points[-2] <= c < points[-1]
+        floor, intercept, slope = points[-2], intercepts[newest], slopes[newest]
+        return [
+            0.0 if c >= last
+            else intercept - slope * c if c >= floor
+            else intercepts[(i := bisect_right(points, c))] - slopes[i] * c
+            for c in committed
+        ]
+
+    def answers_all(self, committed: Sequence[int]) -> bool:
+        """True when no committed offset is older than the table (so no NaN comes back)."""
+        return bool(self.breakpoints) and (not committed or min(committed) >= self.breakpoints[0])
+
+
+def offset_lags(end: int, committed: Sequence[int]) -> list[int]:
+    """``end - committed`` for each group, clamped at 0."""
+    lags = [end - c for c in committed]
+    if lags and min(lags) < 0:
+        lags = [lag if lag > 0 else 0 for lag in lags]
+    return lags
+
+
+def seconds_from_timestamp(record_timestamp_ms: int, now: float) -> float:
+    """Seconds behind from the record at the committed offset: its age, never negative (a
+    producer's clock ahead of ours must not make a consumer look ahead of time)."""
+    return max(0.0, now - record_timestamp_ms / 1000.0)
+
+
+def is_unknown(seconds: float) -> bool:
+    return seconds != seconds  # NaN is the only float not equal to itself

@@ -1,0 +1,110 @@
+"""The Redis side of alerts against a real redis-server: compare-and-set of alert states, the
+post claim, the monitor lease, lag reports that expire, and the evaluator on top of them."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+
+from bot.alerts.store import MonitorLease, RedisAlertStore, RedisLagReports
+from handlers.alerts import AlertEvaluator
+from handlers.lag_models import LagReport
+from handlers.ports import StoreUnavailable, VersionConflict
+from runbooks.alerts import AlertKey, AlertState, Condition, MessageRef, Observation, Phase
+from tests.handlers.alert_fakes import FakeClock, RecordingChannel, cluster
+
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+KEY = AlertKey(cluster="prod", condition=Condition.BROKER_DOWN, subject="broker-1")
+
+
+def state(**changes: object) -> AlertState:
+    return AlertState(key=KEY, phase=Phase.FIRING, since=NOW).model_copy(update=changes)
+
+
+async def test_states_are_saved_with_compare_and_set(redis_client: aioredis.Redis) -> None:
+    """Version 0 creates; a stale version is refused and changes nothing; the cluster index lists it."""
+    alerts = RedisAlertStore(redis_client)
+    assert await alerts.save(state(), expected_version=0) == 1
+    assert await alerts.save(state(value=2.0), expected_version=1) == 2
+    with pytest.raises(VersionConflict):
+        await alerts.save(state(value=3.0), expected_version=1)
+    loaded = await alerts.load(KEY.id)
+    assert loaded is not None and loaded[0].value == 2.0 and loaded[1] == 2
+    assert [s.id for s, _ in await alerts.load_cluster("prod")] == [KEY.id]
+    assert await alerts.load_cluster("other") == []
+
+
+async def test_delete_needs_the_current_version(redis_client: aioredis.Redis) -> None:
+    """A replica that read an old version cannot delete what another one just changed."""
+    alerts = RedisAlertStore(redis_client)
+    await alerts.save(state(), expected_version=0)
+    assert not await alerts.delete(KEY.id, expected_version=5)
+    assert await alerts.delete(KEY.id, expected_version=1)
+    assert await alerts.load(KEY.id) is None and await alerts.load_cluster("prod") == []
+
+
+async def test_the_post_claim_goes_to_one_replica_and_can_be_given_back(redis_client: aioredis.Redis) -> None:
+    """SET NX: of two simultaneous claims one wins; released after a failed post, it can be taken again."""
+    alerts = RedisAlertStore(redis_client)
+    results = await asyncio.gather(*(alerts.claim_post(KEY.id, 1, owner, 60) for owner in ("a", "b")))
+    assert sorted(results) == [False, True]
+    winner = "a" if results[0] else "b"
+    await alerts.release_post(KEY.id, 1, "not-the-owner")
+    assert not await alerts.claim_post(KEY.id, 1, "c", 60)
+    await alerts.release_post(KEY.id, 1, winner)
+    assert await alerts.claim_post(KEY.id, 1, "c", 60)
+    assert await alerts.claim_post(KEY.id, 2, "c", 60)  # a new occurrence is a new claim
+
+
+async def test_the_monitor_lease_has_one_holder_and_expires(redis_client: aioredis.Redis) -> None:
+    """The holder renews; another replica waits; after the TTL (or a release) it takes over."""
+    lease = MonitorLease(redis_client)
+    assert await lease.hold("prod", "a", 0.3)
+    assert await lease.hold("prod", "a", 0.3)
+    assert not await lease.hold("prod", "b", 0.3)
+    await asyncio.sleep(0.4)
+    assert await lease.hold("prod", "b", 10)
+    await lease.release("prod", "a")  # not the holder: nothing happens
+    assert not await lease.hold("prod", "a", 10)
+    await lease.release("prod", "b")
+    assert await lease.hold("prod", "a", 10)
+
+
+async def test_lag_reports_round_trip_and_expire(redis_client: aioredis.Redis) -> None:
+    """The latest report is readable by any replica until nobody refreshes it."""
+    reports = RedisLagReports(redis_client)
+    report = LagReport(cluster="prod", taken_at=NOW, poll_seconds=0.5, log_offsets={"t": {0: (1, 9)}})
+    await reports.save(report, ttl_s=0.3)
+    assert await reports.latest("prod") == report
+    await asyncio.sleep(0.4)
+    assert await reports.latest("prod") is None
+
+
+async def test_the_evaluator_on_redis_posts_once_across_two_replicas(redis_client: aioredis.Redis) -> None:
+    """Two evaluators (two replicas) deciding the same alert at once on one Redis: one message."""
+    clock = FakeClock(NOW)
+    channels = [RecordingChannel(), RecordingChannel()]
+    evaluators = [AlertEvaluator(clusters={"prod": cluster()}, store=RedisAlertStore(redis_client), clock=clock,
+                                 owner=f"replica-{i}", channel=channels[i]) for i in range(2)]
+    seen = [Observation(key=KEY, value=1, detail="broker 1 is fenced")]
+    for _ in range(3):
+        await asyncio.gather(*(e.evaluate(e.clusters["prod"], {Condition.BROKER_DOWN}, seen) for e in evaluators))
+        clock.advance(5)
+    assert sum(len(c.posts) for c in channels) == 1
+    loaded = await RedisAlertStore(redis_client).load(KEY.id)
+    assert loaded is not None and isinstance(loaded[0].message, MessageRef)
+
+
+async def test_a_dead_redis_is_store_unavailable() -> None:
+    """No server: the port's StoreUnavailable, which the command service turns into a clear refusal."""
+    from bot.store import connect
+
+    client = await connect("redis://127.0.0.1:1/0", check=False, retries=0)
+    try:
+        with pytest.raises(StoreUnavailable):
+            await RedisAlertStore(client).load_cluster("prod")
+    finally:
+        await client.aclose()

@@ -1,0 +1,269 @@
+"""Ack latency of the Slack front end, beside a bare Bolt ``AsyncApp`` that only acks.
+
+``python -m tests.bench.slack_ack [--rounds N] [--write BENCHMARKS.md]``
+
+Both apps get the same signed requests through ``AsyncApp.async_dispatch`` (Bolt's own request
+path: signature check, authorization, listener, ack), 20 at a time, in alternating rounds of the
+same run, so machine load hits both alike. Ours does its real work before acking: a slash command
+``/kafka restart <cluster> --brokers 0`` plans against a fake cluster (no Kubernetes or Kafka
+latency), takes the cluster lock, writes the run to a real redis-server and publishes the event
+(the card publisher posts cards to a local stub Web API meanwhile); an Approve click loads the run,
+decides, writes it with compare-and-set and publishes. The engine worker runs meanwhile, driving
+that round's runs (they are aborted after each round, so it drives a handful, as a live bot does);
+the stub Web API is another process; redis-server is the test fixture's (AOF, appendfsync always).
+Latency is measured from dispatch to the ack's response, as Slack would see it minus the network.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import slack_bolt
+from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
+
+from bot.app import Runtime
+from bot.runs import RedisRunRepository
+from bot.slack.app import build_front_end, build_web_client
+from bot.slack.blocks import APPROVE_ACTION, ButtonValue
+from bot.slack.commands import COMMAND
+from bot.store import RunStore
+from runbooks.models import Actor, RunState
+from tests.fixtures.redis_server import RedisServer
+from tests.slack.fake_cluster import (
+    APPROVER,
+    APPROVER_GROUP,
+    GROUP_MEMBER,
+    REQUESTER,
+    FakeCluster,
+    close_runtime,
+    fake_runtime,
+    managed,
+)
+from tests.slack.payloads import (
+    BOT_TOKEN,
+    SIGNING_SECRET,
+    block_actions_body,
+    block_actions_payload,
+    signed_headers,
+    slash_body,
+    slash_payload,
+)
+
+CONCURRENCY = 20
+# Between bursts: the card renders a burst causes (debounced, 0.25 s later) finish before the next
+# burst, so each burst measures 20 concurrent requests, not a sustained overload.
+PAUSE_S = 1.0
+HEADING = "## Slack ack latency"
+
+
+@contextlib.contextmanager
+def stub_process() -> Iterator[str]:
+    """The stub Web API in its own process: in a thread of this one it would compete for the GIL
+    with the event loop being measured, which Slack's servers do not."""
+    code = ("import sys, time; from tests.slack.stub_web_api import StubWebApi; "
+            f"api = StubWebApi(usergroups={{{APPROVER_GROUP!r}: [{GROUP_MEMBER!r}]}}).start(); "
+            "print(api.url, flush=True); sys.stdin.read()")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        yield proc.stdout.readline().strip()
+    finally:
+        proc.kill()
+        proc.wait(10)
+
+
+def bare_app(api_url: str) -> AsyncApp:
+    """The baseline: the same Bolt stack, listeners that only ack."""
+    app = AsyncApp(client=build_web_client(BOT_TOKEN, api_url), signing_secret=SIGNING_SECRET)
+
+    async def just_ack(ack):  # type: ignore[no-untyped-def]
+        await ack()
+
+    app.command(COMMAND)(just_ack)
+    app.action(APPROVE_ACTION)(just_ack)
+    return app
+
+
+async def timed(app: AsyncApp, body: str) -> float:
+    request = AsyncBoltRequest(body=body, headers=signed_headers(body))
+    started = time.perf_counter()
+    response = await app.async_dispatch(request)
+    elapsed = time.perf_counter() - started
+    assert response.status == 200, (response.status, response.body)
+    return elapsed * 1000
+
+
+async def burst(app: AsyncApp, bodies: list[str]) -> list[float]:
+    return list(await asyncio.gather(*(timed(app, body) for body in bodies)))
+
+
+def percentile(samples: list[float], q: float) -> float:
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
+
+
+async def bench(rounds: int) -> dict[str, list[float]]:
+    with stub_process() as api_url, RedisServer() as redis_server:
+        names = [f"c{i}" for i in range((rounds + 1) * CONCURRENCY * 2)]
+        runtime = await fake_runtime(redis_server.url, {n: managed(n) for n in names}, FakeCluster())
+        runs = RedisRunRepository(RunStore(runtime.redis))
+        front = build_front_end(runtime, build_web_client(BOT_TOKEN, api_url), signing_secret=SIGNING_SECRET,
+                                socket_mode=False)
+        bare = bare_app(api_url)
+        response_url = api_url.replace("/api/", "/response/bench")
+        await runtime.start()
+        await front.start()
+        gc.freeze()  # as `kafka-chatops run` does once started (bot.slack.run.serve)
+        samples: dict[str, list[float]] = {"bare slash": [], "ours slash": [], "bare click": [], "ours click": []}
+        try:
+            for r in range(rounds + 1):  # round 0 warms both up (auth.test, imports, connections)
+                base = r * CONCURRENCY * 2
+                click_clusters = names[base:base + CONCURRENCY]
+                slash_clusters = names[base + CONCURRENCY:base + 2 * CONCURRENCY]
+                click_runs, click_values = await runs_awaiting_approval(runtime, runs, click_clusters)
+                slashes = [slash_body(slash_payload(f"restart {c} --brokers 0", REQUESTER, response_url=response_url))
+                           for c in slash_clusters]
+                clicks = [block_actions_body(block_actions_payload(APPROVE_ACTION, v, APPROVER,
+                                                                   response_url=response_url))
+                          for v in click_values]
+                for kind, app, bodies in (("bare slash", bare, slashes), ("ours slash", front.app, slashes),
+                                          ("bare click", bare, clicks), ("ours click", front.app, clicks)):
+                    values = await burst(app, bodies)
+                    if r:
+                        samples[kind] += values
+                    await asyncio.sleep(PAUSE_S)
+                await check_work_was_done(runs, slash_clusters, click_runs)
+                # Finish this round's runs, so the worker drives a handful of runs, as a real bot does.
+                for run_id in [*click_runs, *(await runs.active())]:
+                    await runtime.service.actions.abort(run_id, Actor(id=REQUESTER))
+        finally:
+            await front.close()
+            await close_runtime(runtime)
+    return samples
+
+
+async def runs_awaiting_approval(
+        runtime: Runtime, runs: RedisRunRepository, clusters: list[str]) -> tuple[list[str], list[str]]:
+    """One run per cluster, driven by the worker to its first approval: the run ids and Approve button values."""
+    run_ids: list[str] = []
+    for name in clusters:
+        reply = await runtime.service.handle_text(f"restart {name} --brokers 0", Actor(id=REQUESTER), channel="C0B")
+        assert reply.run is not None, reply.text
+        run_ids.append(reply.run.id)
+    buttons: list[str] = []
+    deadline = time.monotonic() + 120
+    for run_id in run_ids:
+        while True:
+            loaded = await runs.load(run_id)
+            assert loaded is not None
+            run = loaded[0]
+            step = run.current_step
+            # Also wait for the advisory gate check, as a human reading the card would.
+            if run.state is RunState.AWAITING_APPROVAL and run.approval is not None and step and step.detail:
+                buttons.append(ButtonValue(run.id, run.approval.step_id, run.approval.nonce, run.plan_hash).encode())
+                break
+            assert time.monotonic() < deadline, f"{run_id} never reached its approval"
+            await asyncio.sleep(0.05)
+    await asyncio.sleep(PAUSE_S)  # their cards are posted before the measurement starts
+    return run_ids, buttons
+
+
+async def check_work_was_done(runs: RedisRunRepository, slash_clusters: list[str], clicked: list[str]) -> None:
+    """The acks were not empty promises: a run per slash command, every clicked run approved once."""
+    for cluster in slash_clusters:
+        assert await runs.recent(cluster, limit=1), f"/kafka restart {cluster} acked without creating its run"
+    for run_id in clicked:
+        approvals = [e for e in await runs.audit(run_id) if e.action == "approve"]
+        assert len(approvals) == 1, f"{run_id}: {len(approvals)} approvals"
+
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        match = re.search(r"^model name\s*:\s*(.+)$", cpuinfo.read_text(), re.MULTILINE)
+        model = match.group(1).strip() if match else model
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}, slack-bolt "
+            f"{slack_bolt.version.__version__}; load average {load:.1f} at start (other people's Kafka JVMs run here)")
+
+
+def report(samples: dict[str, list[float]], rounds: int) -> str:
+    lines = [
+        HEADING, "",
+        f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
+        f"`python -m tests.bench.slack_ack --rounds {rounds}`: {rounds} rounds of {CONCURRENCY} concurrent "
+        "requests per kind, the bare app and ours alternating in the same run (tests/bench/slack_ack.py says "
+        "what each does before its ack).", "",
+        "| requests | app | n | p50 ms | p99 ms | max ms | p99 / bare p99 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for kind in ("slash", "click"):
+        bare_p99 = percentile(samples[f"bare {kind}"], 99)
+        for app in ("bare", "ours"):
+            values = samples[f"{app} {kind}"]
+            p99 = percentile(values, 99)
+            name = "slash command `/kafka restart`" if kind == "slash" else "Approve click"
+            lines.append(f"| {name} | {'bare Bolt (ack only)' if app == 'bare' else 'kafka-chatops'} | {len(values)} "
+                         f"| {statistics.median(values):.1f} | {p99:.1f} | {max(values):.1f} | {p99 / bare_p99:.2f} |")
+    lines += ["", "Target: our p99 at most 1.5 times the bare app's.", ""]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    """Replace (or append) only the "Slack ack latency" section; other sections are left as they are."""
+    text = path.read_text() if path.exists() else "# Benchmarks\n\n"
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text)
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def figures(samples: dict[str, list[float]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for kind, values in samples.items():
+        key = kind.replace(" ", "_")
+        result[f"{key}_p50_ms"] = round(statistics.median(values), 1)
+        result[f"{key}_p99_ms"] = round(percentile(values, 99), 1)
+    for kind in ("slash", "click"):
+        result[f"{kind}_p99_ratio"] = round(result[f"ours_{kind}_p99_ms"] / result[f"bare_{kind}_p99_ms"], 2)
+    return result
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    """``python -m tests.bench slack`` calls this without arguments (defaults, no file written)."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=25)
+    parser.add_argument("--write", type=Path, help="update this file's Slack section (e.g. BENCHMARKS.md)")
+    args = parser.parse_args(argv or [])
+    samples = asyncio.run(bench(args.rounds))
+    section = report(samples, args.rounds)
+    print(section)
+    result = figures(samples)
+    print(json.dumps(result, indent=2))
+    if args.write:
+        write_section(args.write, section)
+    return result
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,245 @@
+"""An in-memory Strimzi operator and Kafka cluster behind the bot's ports (ClusterGateway, KafkaAdmin).
+
+For what the sandbox cannot run (a ZooKeeper cluster of Strimzi 0.45) and for fast runs of the
+upgrade and config runbooks through the real worker. It is written from Strimzi's documented
+behaviour (strimzi.md §3-§4), not from the bot's rules, so it can disagree with them:
+
+- a spec change bumps the generation; the operator notices it, rolls every pod that needs it one at
+  a time (the version changed, or a config key Kafka only reads at start-up), waiting for each to be
+  Ready and checking that no other broker is down first; it applies the other config keys live;
+- KRaft: metadataVersion applies live once every pod runs a version that supports it; ZooKeeper:
+  ``inter.broker.protocol.version`` / ``log.message.format.version`` are static keys (a roll each);
+- status.observedGeneration / kafkaVersion / kafkaMetadataVersion / Ready are written when a
+  reconciliation ends;
+- a pod restart is a new uid that is not Ready for a few ticks; ``crash(node)`` kills a broker (same
+  uid, CrashLoopBackOff) until ``recover(node)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
+from runbooks.config_rules import ConfigEntryInfo
+from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
+from runbooks.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
+
+# (type, dynamic) of the broker configs this fake knows; everything else is unknown to its "brokers".
+CATALOGUE: dict[str, tuple[str, bool]] = {
+    "log.retention.ms": ("LONG", True),
+    "log.cleaner.threads": ("INT", True),
+    "min.insync.replicas": ("INT", True),
+    "num.io.threads": ("INT", True),
+    "compression.type": ("STRING", True),
+    "auto.create.topics.enable": ("BOOLEAN", False),
+    "default.replication.factor": ("INT", False),
+    "inter.broker.protocol.version": ("STRING", False),
+    "log.message.format.version": ("STRING", False),
+    "node.id": ("INT", False),
+}
+DEFAULTS = {"min.insync.replicas": "1", "default.replication.factor": "3", "auto.create.topics.enable": "true",
+            "num.io.threads": "8", "log.cleaner.threads": "1", "compression.type": "producer"}
+
+
+def _text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+@dataclass
+class FakePod:
+    node: int
+    version: str
+    static: dict[str, str]
+    uid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    ready: bool = True
+    terminating: bool = False
+    crashed: bool = False
+    restart_count: int = 0
+    incarnations: int = 1  # 1 + operator restarts
+
+
+class FakeStrimzi:
+    """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task."""
+
+    def __init__(self, name: str = "legacy", *, version: str = "3.8.1", brokers: int = 3, zookeeper: bool = True,
+                 config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5) -> None:
+        self.name = name
+        self.zookeeper = zookeeper
+        self.spec: dict[str, Any] = {"version": version, "config": dict(config or {})}
+        self.generation = 1
+        self.observed = 1
+        self.kafka_version = version
+        self.metadata = None if zookeeper else default_metadata(version)
+        self.ready = True
+        self.reason = ""
+        self.pods = {n: FakePod(n, version, self._rendered()) for n in range(brokers)}
+        self.dynamic: dict[str, str] = {}
+        self.restart_order: list[int] = []  # every operator restart, in order
+        self.tick_s = tick_s
+        self.restart_ticks = restart_ticks
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the operator -------------------------------------------------------------------------
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._operate())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def _rendered(self) -> dict[str, str]:
+        return {k: _text(v) for k, v in (self.spec.get("config") or {}).items()}
+
+    def _needs_restart(self, pod: FakePod) -> bool:
+        if pod.version != self.spec["version"]:
+            return True
+        wanted = self._rendered()
+        static = {k for k, (_, dynamic) in CATALOGUE.items() if not dynamic}
+        return any(wanted.get(k) != pod.static.get(k) for k in static)
+
+    async def _operate(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_s)
+            if self.generation > self.observed or any(self._needs_restart(p) for p in self.pods.values()):
+                await self._reconcile()
+
+    async def _reconcile(self) -> None:
+        generation = self.generation
+        queue = sorted((p for p in self.pods.values() if self._needs_restart(p)), key=lambda p: p.node)
+        controller = max(self.pods)  # the "active controller" rolls last, as in Strimzi
+        queue.sort(key=lambda p: p.node == controller)
+        for pod in queue:
+            while any(not p.ready for p in self.pods.values() if p is not pod):  # noqa: ASYNC110 - polls like canRoll
+                await asyncio.sleep(self.tick_s)
+            await self._restart(pod)
+        wanted = self._rendered()
+        self.dynamic = {k: v for k, v in wanted.items() if CATALOGUE.get(k, ("", False))[1]}
+        if not self.zookeeper:
+            desired = self.spec.get("metadataVersion")
+            line_default = default_metadata(self.spec["version"])
+            target = desired if desired is not None else line_default
+            if all(release_line(p.version) == release_line(self.spec["version"]) for p in self.pods.values()) \
+                    and metadata_level(target) <= metadata_level(line_default):
+                self.metadata = target
+        self.kafka_version = self.spec["version"]
+        self.observed = generation
+        self.ready = True
+
+    async def _restart(self, pod: FakePod) -> None:
+        self.restart_order.append(pod.node)
+        pod.ready, pod.terminating = False, True
+        await asyncio.sleep(self.tick_s * self.restart_ticks)
+        pod.uid, pod.terminating, pod.crashed, pod.restart_count = str(uuid.uuid4()), False, False, 0
+        pod.version, pod.static = self.spec["version"], self._rendered()
+        pod.incarnations += 1
+        await asyncio.sleep(self.tick_s * self.restart_ticks)
+        pod.ready = True
+
+    # -- chaos --------------------------------------------------------------------------------
+    def crash(self, node: int) -> None:
+        pod = self.pods[node]
+        pod.ready, pod.crashed = False, True
+        pod.restart_count += 1
+
+    def recover(self, node: int) -> None:
+        pod = self.pods[node]
+        pod.ready, pod.crashed = True, False
+
+    # -- ClusterGateway -----------------------------------------------------------------------
+    async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
+        return KafkaResourceStatus(
+            ready=self.ready, reason=self.reason, generation=self.generation, observed_generation=self.observed,
+            kafka_version=self.kafka_version, metadata_version=self.metadata,
+            spec_kafka_version=self.spec["version"], spec_metadata_version=self.spec.get("metadataVersion"),
+            operator_version="0.45.0" if self.zookeeper else "1.2.0", bootstrap_servers=f"{self.name}:9092",
+            spec={**self.spec, "config": dict(self.spec.get("config") or {})},
+        )
+
+    async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
+        return [BrokerPod(node_id=p.node, name=f"{self.name}-kafka-{p.node}", uid=p.uid, ready=p.ready,
+                          kafka_version=p.version, restart_count=p.restart_count, terminating=p.terminating,
+                          waiting_reason="CrashLoopBackOff" if p.crashed else "")
+                for p in sorted(self.pods.values(), key=lambda p: p.node)]
+
+    async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        raise AssertionError("the upgrade and config runbooks never annotate pods")
+
+    async def patch_kafka_spec(self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *,
+                               expect: Sequence[KafkaSpecEdit] = (), expected_generation: int | None = None) -> int:
+        if expected_generation is not None and expected_generation != self.generation:
+            raise PatchRejected(f"generation is {self.generation}, not {expected_generation}")
+        for want in expect:
+            if _text(self._at(want.path)) != _text(want.value):
+                raise PatchRejected(f"{'.'.join(want.path)} is {self._at(want.path)}, not {want.value}")
+        changed = False
+        for e in edits:
+            parent: dict[str, Any] = self.spec
+            for part in e.path[:-1]:
+                parent = parent.setdefault(part, {})
+            if e.value is None:
+                changed |= parent.pop(e.path[-1], None) is not None
+            elif parent.get(e.path[-1]) != e.value:
+                parent[e.path[-1]], changed = e.value, True
+        if changed:
+            self.generation += 1
+        return self.generation
+
+    def _at(self, path: Sequence[str]) -> Any:
+        node: Any = self.spec
+        for part in path:
+            node = node.get(part) if isinstance(node, dict) else None
+        return node
+
+    # -- KafkaAdmin ---------------------------------------------------------------------------
+    async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
+        live = tuple(n for n, p in sorted(self.pods.items()) if p.ready)
+        replicas = tuple(sorted(self.pods))
+        partitions = tuple(PartitionInfo(topic="orders", partition=i, leader=live[i % len(live)] if live else None,
+                                         replicas=replicas, isr=live) for i in range(3))
+        quorum = None
+        if not self.zookeeper:
+            leader = max(live) if live else None
+            quorum = QuorumInfo(leader_id=leader, voters=tuple(
+                QuorumVoter(id=n, last_caught_up_ms=1000 if n in live else 0) for n in replicas))
+        return ClusterSnapshot(
+            taken_at=datetime.now(UTC), brokers=tuple(BrokerInfo(id=n) for n in live), controller_id=max(live),
+            quorum=quorum, partitions=partitions, min_isr={"orders": 2}, default_min_isr=1)
+
+    async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
+        return 0
+
+    async def describe_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+                                      keys: Sequence[str] | None = None) -> dict[int, dict[str, ConfigEntryInfo]]:
+        result = {}
+        for b in brokers:
+            pod = self.pods[b]
+            assert pod.ready, f"DescribeConfigs sent to broker {b}, which is down"
+            entries = {}
+            for key, (kind, dynamic) in CATALOGUE.items():
+                if keys is not None and key not in keys:
+                    continue
+                if key in self.dynamic and dynamic:
+                    value, source = self.dynamic[key], "DYNAMIC_BROKER_CONFIG"
+                elif key in pod.static:
+                    value, source = pod.static[key], "STATIC_BROKER_CONFIG"
+                elif key == "inter.broker.protocol.version":
+                    value, source = f"{release_line(pod.version)}-IV0", "DEFAULT_CONFIG"
+                else:
+                    value, source = DEFAULTS.get(key), "DEFAULT_CONFIG"
+                entries[key] = ConfigEntryInfo(name=key, value=value, source=source, read_only=not dynamic, type=kind)
+            result[b] = entries
+        return result
+
+    async def broker_features(self, cluster: ClusterRef, bootstrap_servers: str,
+                              brokers: Sequence[int]) -> dict[int, BrokerFeatures]:
+        finalized = METADATA_LEVELS[self.metadata] if self.metadata else None
+        return {b: BrokerFeatures(broker=b, metadata_max_level=METADATA_LEVELS[default_metadata(self.pods[b].version)],
+                                  finalized_metadata_level=finalized) for b in brokers}

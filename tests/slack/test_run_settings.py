@@ -1,0 +1,77 @@
+"""``kafka-chatops run`` refuses to start on missing or malformed settings, naming each one and
+never echoing a token or secret."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, Settings
+from bot.slack.app import api_base_url
+from bot.slack.run import check_settings
+from tests.slack.bot_server import PROJECT_ROOT, bot_env, run_command
+from tests.slack.payloads import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
+
+BASE = {"kafka_chatops_config": "/etc/kafka-chatops/clusters.yaml", "redis_url": "redis://127.0.0.1:6379/0"}
+
+
+def problems(http: bool, **values: str | None) -> str:
+    with pytest.raises(ConfigError) as caught:
+        check_settings(Settings(**{**BASE, **values}), http=http)
+    return str(caught.value)
+
+
+def test_socket_mode_settings_are_accepted() -> None:
+    """A bot token and an app token are all Socket Mode needs."""
+    slack = check_settings(Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN), http=False)
+    assert slack.app_token == APP_TOKEN and not slack.http
+
+
+def test_http_settings_are_accepted() -> None:
+    """--http needs the signing secret instead of the app token."""
+    slack = check_settings(Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET), http=True)
+    assert slack.signing_secret == SIGNING_SECRET and slack.http
+
+
+def test_every_missing_setting_is_named_at_once() -> None:
+    """Nothing set: the bot token, the app token (or --http) and the clusters file are all named."""
+    text = problems(False, kafka_chatops_config=None)
+    for setting in ("SLACK_BOT_TOKEN is not set", "SLACK_APP_TOKEN is not set", "KAFKA_CHATOPS_CONFIG is not set"):
+        assert setting in text
+
+
+def test_malformed_settings_are_named_without_their_values() -> None:
+    """A user token as bot token, a bot token as app token, a bad URL: each named, no value echoed."""
+    user_token = "xoxp-9999-secret-value"
+    text = problems(False, slack_bot_token=user_token, slack_app_token=BOT_TOKEN, slack_api_url="slack.com/api",
+                    redis_url="http://127.0.0.1:6379")
+    assert "SLACK_BOT_TOKEN does not start with xoxb-" in text
+    assert "SLACK_APP_TOKEN does not start with xapp-" in text
+    assert "SLACK_API_URL is not an http(s) URL" in text and "REDIS_URL" in text
+    assert user_token not in text and BOT_TOKEN not in text
+
+
+def test_http_mode_needs_a_well_formed_signing_secret() -> None:
+    """--http without a signing secret, or with one that cannot be Slack's, does not start."""
+    assert "SLACK_SIGNING_SECRET is not set" in problems(True, slack_bot_token=BOT_TOKEN)
+    text = problems(True, slack_bot_token=BOT_TOKEN, slack_signing_secret="short secret")
+    assert "SLACK_SIGNING_SECRET is malformed" in text and "short secret" not in text
+
+
+def test_api_url_gets_the_trailing_slash_the_sdk_needs() -> None:
+    """SLACK_API_URL may be given with or without the trailing slash."""
+    assert api_base_url("http://127.0.0.1:8888/api") == "http://127.0.0.1:8888/api/"
+    assert api_base_url(None) == "https://slack.com/api/"
+
+
+def test_the_real_command_exits_2_and_names_the_problems(tmp_path: Path) -> None:
+    """`python -m bot run --http` with a user token and no secret exits 2, says why, and echoes no token."""
+    env = bot_env(SLACK_BOT_TOKEN="xoxp-1234-do-not-print", KAFKA_CHATOPS_CONFIG=str(tmp_path / "c.yaml"))
+    proc = subprocess.run([*run_command(), "--http"], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2
+    assert "SLACK_BOT_TOKEN does not start with xoxb-" in proc.stderr
+    assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
+    assert "do-not-print" not in proc.stderr + proc.stdout
