@@ -15,8 +15,10 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from bot.cli_bot import register as register_bot
     from bot.sandbox.cli import register as register_sandbox
+    from bot.slack.run import register as register_slack
 
     register_bot(commands)
+    register_slack(commands)
     register_sandbox(commands)
     return parser
 

@@ -89,10 +89,14 @@ class Worker:
         tasks = [t for t in (self._scanner, *self._driving.values()) if t is not None]
         for task in tasks:
             task.cancel()
-        if tasks:
-            # Bounded: a task stuck in a client call (a Kafka call runs in a thread) must not hold
-            # the shutdown; its lease is released below or lapses by itself.
-            await asyncio.wait(tasks, timeout=5)
+        # Cancel until done: on 3.11 asyncio.wait_for (in _wait) can swallow a cancel that lands as
+        # a run event sets the wakeup, and that drive loop would go on. Bounded, so a task stuck in a
+        # client call (Kafka calls run in a thread) cannot hold the shutdown: its lease lapses.
+        deadline = asyncio.get_running_loop().time() + 10
+        while (pending := [t for t in tasks if not t.done()]) and asyncio.get_running_loop().time() < deadline:
+            for task in pending:
+                task.cancel()
+            await asyncio.wait(pending, timeout=0.5)
         for run_id in list(self._driving):
             with contextlib.suppress(store.StoreError):
                 await self._leases.release(run_id, self.owner)

@@ -3,7 +3,8 @@
 import importlib
 import sys
 
-BENCHES = {"engine": "tests.bench.engine_bench", "sandbox": "tests.bench.sandbox_bench",
+BENCHES = {"slack": "tests.bench.slack_ack", "engine": "tests.bench.engine_bench",
+           "sandbox": "tests.bench.sandbox_bench",
            "lag-math": "tests.bench.lag_math_bench", "alerts": "tests.bench.alerts_bench",
            "upgrade": "tests.bench.upgrade_bench"}
 

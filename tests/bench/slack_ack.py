@@ -223,14 +223,30 @@ def report(samples: dict[str, list[float]], rounds: int) -> str:
             name = "slash command `/kafka restart`" if kind == "slash" else "Approve click"
             lines.append(f"| {name} | {'bare Bolt (ack only)' if app == 'bare' else 'kafka-chatops'} | {len(values)} "
                          f"| {statistics.median(values):.1f} | {p99:.1f} | {max(values):.1f} | {p99 / bare_p99:.2f} |")
-    lines += ["", "Target: our p99 at most 1.5 times the bare app's.", ""]
+    ratios = {kind: percentile(samples[f"ours {kind}"], 99) / percentile(samples[f"bare {kind}"], 99)
+              for kind in ("slash", "click")}
+    verdict = "met" if max(ratios.values()) <= 1.5 else "NOT met"
+    lines += [
+        "", f"Target: our p99 at most 1.5 times the bare app's: **{verdict}** "
+        f"(slash {ratios['slash']:.1f}x, click {ratios['click']:.1f}x).", "",
+        "Why: the bare app's ~11 ms is one tick of Bolt's 10 ms ack polling. Ours writes the run (or the "
+        "approval) to Redis before it acks, as the issue requires: about 1.5-2.5 ms of CPU per request "
+        "(command parsing and planning, pydantic (de)serialisation of the run several times per "
+        "transition, the compare-and-set Lua write, publishing the whole run on the event bus and "
+        "parsing it back in this same process), and 20 concurrent requests share one event loop, so the "
+        "last of a burst acks after ~20 times that. Outside this front end's code, the cheapest wins are "
+        "in the shared path: publish only the run id and notes on the bus (its listeners reload from "
+        "Redis anyway), and skip rendering the text card for every RunActions reply. Bursts also vary "
+        "run to run by 2x with the other sessions' JVMs on these 2 cores; the bare app hardly moves.", "",
+    ]
     return "\n".join(lines)
 
 
 def write_section(path: Path, section: str) -> None:
     """Replace (or append) only the "Slack ack latency" section; other sections are left as they are."""
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^## |\Z)", re.MULTILINE | re.DOTALL)
+    # Up to the next heading of any level: other people's sections may follow as ### too.
+    pattern = re.compile(rf"^{re.escape(HEADING)}\n.*?(?=^#{{1,6}} |\Z)", re.MULTILINE | re.DOTALL)
     if pattern.search(text):
         text = pattern.sub(lambda _: section + "\n", text)
     else:
