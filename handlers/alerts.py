@@ -21,7 +21,7 @@ from handlers.clusters import ManagedCluster, UnknownCluster
 from handlers.ports import Clock, RunRepository, VersionConflict
 from handlers.replies import Reply
 from runbooks.alerts import (
-    HEALTH_CONDITIONS,
+    ROLL_CONDITIONS,
     Action,
     AlertState,
     Condition,
@@ -75,7 +75,7 @@ class AlertEvaluator:
         now = self._clock.now()
         rules = cluster.alerts
         run_active = False
-        if self._runs is not None and HEALTH_CONDITIONS.intersection(scope):
+        if self._runs is not None and ROLL_CONDITIONS.intersection(scope):
             run_active = bool(await self._runs.active(cluster.name))
         stored = {state.key: (state, version) for state, version in await self._store.load_cluster(cluster.name)
                   if state.key.condition in scope}

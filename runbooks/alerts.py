@@ -52,6 +52,8 @@ HEALTH_CONDITIONS = frozenset({
     Condition.BROKER_DOWN, Condition.UNDER_REPLICATED, Condition.UNDER_MIN_ISR, Condition.OFFLINE_PARTITIONS,
     Condition.QUORUM, Condition.KAFKA_UNREACHABLE,
 })
+# What a runbook's own rolls cause on purpose: these wait `during_run_for_s` while a run is active.
+ROLL_CONDITIONS = HEALTH_CONDITIONS | {Condition.POD_CRASHING, Condition.STRIMZI_RESTART}
 
 
 class AlertKey(_Frozen):
@@ -127,7 +129,7 @@ class AlertRules(_Frozen):
 
     def for_window(self, condition: Condition, *, run_active: bool) -> float:
         window = self.rule(condition).for_s
-        if run_active and condition in HEALTH_CONDITIONS | {Condition.POD_CRASHING}:
+        if run_active and condition in ROLL_CONDITIONS:
             return max(window, self.during_run_for_s)
         return window
 

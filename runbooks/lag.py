@@ -113,7 +113,8 @@ class LagLines:
     """A table as line segments for one poll: segment ``i`` (``breakpoints[i-1] <= c <
     breakpoints[i]``) gives ``lag = intercepts[i] - slopes[i] * c``. Segment 0 (older than the table)
     is NaN; segment ``len(breakpoints)`` (caught up) is 0. The subtraction cancels about
-    ``c * slope * 2e-16`` seconds of precision: under a millisecond even at offset 1e12."""
+    ``c * slope * 2e-16`` seconds of precision (``slope`` in seconds per record): at offset 1e12 a
+    topic writing a record a second loses 0.2 ms, one writing a record a minute about 10 ms."""
 
     breakpoints: list[int]
     intercepts: list[float]

@@ -30,6 +30,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_runtime
 from bot.config import ConfigError, Settings
 from bot.kube.errors import KubeError
+from bot.slack.alerts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
 from bot.store import StoreError, redact_url
@@ -134,6 +135,7 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     await check_token(client)
     runtime = await build_runtime(settings)
     front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
+    attach_slack_alerts(runtime, front)  # alerts post to the clusters' channels, with their buttons
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -67,8 +67,10 @@ def drain(process: BotProcess, seconds: float) -> None:
 # -- Kafka, directly ------------------------------------------------------------------------------
 
 
-def create_topic(bootstrap: str, topic: str, partitions: int = 1, replication: int = 1,
+def create_topic(bootstrap: str, topic: str, partitions: int = 1, replication: int = 3,
                  configs: dict[str, str] | None = None) -> None:
+    """A topic, replicated 3 times by default: the session sandbox is shared, and other tests expect
+    every partition there to be 3/3."""
     admin = KafkaAdminClient(bootstrap_servers=bootstrap)
     try:
         admin.create_topics([NewTopic(topic, partitions, replication, topic_configs=configs or {})])

@@ -160,3 +160,28 @@ def test_views_carry_the_value_and_the_alert_id() -> None:
     view = AlertView(alert_id="a-1", cluster="prod", condition=Condition.BROKER_DOWN, subject="broker-1",
                      phase=Phase.FIRING, headline="h", lines=("l1", "l2"))
     assert view.text == "h\nl1\nl2"
+
+
+class ActiveRuns:
+    """A RunRepository reduced to the one question the evaluator asks: is a run active here?"""
+
+    def __init__(self, active: list[str]) -> None:
+        self._active = active
+
+    async def active(self, cluster: str | None = None) -> list[str]:
+        return list(self._active)
+
+
+async def test_while_a_runbook_runs_health_alerts_wait_their_longer_window() -> None:
+    """A rolling restart takes brokers out of the ISR on purpose: nothing is posted before during_run_for."""
+    store, channel, clock = MemoryAlertStore(), RecordingChannel(), FakeClock()
+    rules = AlertRules(during_run_for_s=180)
+    ev = AlertEvaluator(clusters={"prod": cluster(rules=rules)}, store=store, clock=clock, owner="a",
+                        channel=channel, runs=ActiveRuns(["r-1234abcd"]))  # type: ignore[arg-type]
+    await ev.evaluate(ev.clusters["prod"], SCOPE, urp())
+    clock.advance(170)
+    await ev.evaluate(ev.clusters["prod"], SCOPE, urp())
+    assert channel.posts == []
+    clock.advance(15)
+    await ev.evaluate(ev.clusters["prod"], SCOPE, urp())
+    assert len(channel.posts) == 1

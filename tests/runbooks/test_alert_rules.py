@@ -166,6 +166,7 @@ def test_health_windows_lengthen_while_a_runbook_runs() -> None:
     rules = AlertRules()
     assert rules.for_window(Condition.UNDER_REPLICATED, run_active=False) == 0
     assert rules.for_window(Condition.UNDER_REPLICATED, run_active=True) == rules.during_run_for_s
+    assert rules.for_window(Condition.STRIMZI_RESTART, run_active=True) == rules.during_run_for_s
     assert rules.for_window(Condition.CONSUMER_LAG, run_active=True) == rules.consumer_lag.for_s
 
 
