@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -14,6 +14,7 @@ from bot.alerts.runtime import Alerting, build_alerting
 from bot.clock import RandomIds, SystemClock
 from bot.config import ConfigError, Settings, load_clusters
 from bot.events import RunEventBus
+from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.runs import RedisClusterLocks, RedisRunRepository
@@ -30,6 +31,8 @@ class Runtime:
     redis: aioredis.Redis
     admin: KafkaAdminAdapter
     alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerts.runtime)
+    # Shared by the front ends (requests in flight) and the background work that yields to them.
+    foreground: Foreground = field(default_factory=Foreground)
 
     async def start(self) -> None:
         self.bus.add_listener(self.worker.on_run_event)
@@ -67,6 +70,7 @@ async def build_runtime(
     admin = KafkaAdminAdapter()
     bus = RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
+    foreground = Foreground()
     alerting = build_alerting(
         clusters=clusters, redis=client, runs=runs, gateway=gateway, clock=clock, owner=owner,
         monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
@@ -74,11 +78,12 @@ async def build_runtime(
         watch_timeout_s=settings.kafka_chatops_watch_timeout,
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
-                             notifier=bus, clock=clock, ids=ids, alerts=alerting.queries)
+                             clock=clock, ids=ids, alerts=alerting.queries)
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
-        notifier=bus, clock=clock, ids=ids, owner=owner,
+        clock=clock, ids=ids, owner=owner,
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
-        poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval,
+        poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
     )
-    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting)
+    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
+                   foreground=foreground)

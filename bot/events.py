@@ -1,7 +1,13 @@
-"""Run events between replicas: every change is published on a Redis channel, and each process
-hands what it hears to its local listeners (the console printer, the Slack card updater, the
-worker's wake-up). Events only say "look again": the run record in Redis is the truth, so a
-lost event costs a delay, never a transition."""
+"""Run events between replicas: every write of a run publishes an event on a Redis channel (the
+run store's script does, in the same atomic step: ``bot.runs``), and each process hands what it
+hears to its local listeners (the console printer, the Slack card updater, the worker's
+wake-up). Events only say "look again": the run record in Redis is the truth, so a lost event
+(a process that was not subscribed yet) costs a delay, never a transition.
+
+A message is a small JSON header (run id, state, notes) on its first line and the run document
+as written after it. Listeners that only need to know which run moved (the worker, the card
+publisher, which reload it anyway) read the header; the run is parsed only when one asks for it.
+"""
 
 from __future__ import annotations
 
@@ -10,20 +16,53 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from runbooks.events import Notify
-from runbooks.models import Run
+from runbooks.models import Run, RunState
 
 log = logging.getLogger(__name__)
 
-Listener = Callable[[Run, list[Notify]], Awaitable[None]]
+
+RUN_EVENTS_CHANNEL = "kco:run-events"
+
+
+def event_header(run: Run, notes: Sequence[Notify]) -> str:
+    """The first line of a run event; the run store's write appends the run document it wrote."""
+    return json.dumps({"run_id": run.id, "state": run.state.value, "notes": [n.model_dump() for n in notes]})
+
+
+@dataclass
+class RunEvent:
+    run_id: str
+    state: RunState
+    notes: list[Notify]
+    run_json: str
+
+    @cached_property
+    def run(self) -> Run:
+        """The run as this event's write stored it (not necessarily as it is now)."""
+        return Run.model_validate_json(self.run_json)
+
+    @classmethod
+    def decode(cls, data: str | bytes) -> RunEvent:
+        """Raises ValueError (or KeyError) on a message that is not a run event."""
+        text = data.decode() if isinstance(data, bytes) else data
+        header_line, _, run_json = text.partition("\n")
+        header = json.loads(header_line)
+        return cls(run_id=str(header["run_id"]), state=RunState(header["state"]),
+                   notes=[Notify.model_validate(n) for n in header["notes"]], run_json=run_json)
+
+
+Listener = Callable[[RunEvent], Awaitable[None]]
 
 
 class RunEventBus:
-    def __init__(self, client: aioredis.Redis, *, channel: str = "kco:run-events") -> None:
+    def __init__(self, client: aioredis.Redis, *, channel: str = RUN_EVENTS_CHANNEL) -> None:
         self._client = client
         self._channel = channel
         self._listeners: list[Listener] = []
@@ -32,13 +71,6 @@ class RunEventBus:
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)
-
-    async def run_changed(self, run: Run, notes: Sequence[Notify]) -> None:
-        message = json.dumps({"run": run.model_dump(mode="json"), "notes": [n.model_dump() for n in notes]})
-        try:
-            await self._client.publish(self._channel, message)
-        except (RedisError, OSError) as exc:
-            log.warning("run event for %s not published (Redis: %s); listeners catch up on the next one", run.id, exc)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name="run-event-bus")
@@ -71,14 +103,12 @@ class RunEventBus:
 
     async def _dispatch(self, data: str | bytes) -> None:
         try:
-            payload = json.loads(data)
-            run = Run.model_validate(payload["run"])
-            notes = [Notify.model_validate(n) for n in payload["notes"]]
+            event = RunEvent.decode(data)
         except (ValueError, KeyError) as exc:
             log.warning("ignoring a malformed run event: %s", exc)
             return
         for listener in self._listeners:
             try:
-                await listener(run, notes)
+                await listener(event)
             except Exception:
-                log.exception("a run event listener failed for %s", run.id)
+                log.exception("a run event listener failed for %s", event.run_id)

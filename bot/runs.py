@@ -1,7 +1,9 @@
 """The use cases' RunRepository and ClusterLocks ports over the Redis store.
 
 The store keeps JSON documents; this adapter turns them into the engine's pydantic models and
-the store's exceptions into the ports' ones, so handlers never import redis.
+the store's exceptions into the ports' ones, so handlers never import redis. Every write also
+publishes the run event (``bot.events``) from the same script, so a write and its event happen
+together or not at all.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from bot import store
+from bot.events import RUN_EVENTS_CHANNEL, event_header
 from handlers import ports
+from runbooks.events import Notify
 from runbooks.models import AuditEntry, Run
 
 
@@ -19,13 +23,20 @@ def _audit_docs(entries: Sequence[AuditEntry]) -> list[dict[str, object]]:
 
 
 class RedisRunRepository:
-    def __init__(self, runs: store.RunStore) -> None:
+    def __init__(self, runs: store.RunStore, *, events_channel: str | None = RUN_EVENTS_CHANNEL) -> None:
         self._runs = runs
+        self._events_channel = events_channel  # None: writes announce nothing (tools, tests)
 
-    async def create(self, run: Run, audit: Sequence[AuditEntry]) -> int:
+    def _event(self, run: Run, notes: Sequence[Notify]) -> store.Event | None:
+        if self._events_channel is None:
+            return None
+        return store.Event(channel=self._events_channel, header=event_header(run, notes))
+
+    async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
         with _translated():
             return await self._runs.create_run(
-                run.id, run.cluster, run.model_dump(mode="json"), audit=_audit_docs(audit))
+                run.id, run.cluster, run.model_dump(mode="json"), audit=_audit_docs(audit),
+                event=self._event(run, notes))
 
     async def load(self, run_id: str) -> tuple[Run, int] | None:
         with _translated():
@@ -35,11 +46,12 @@ class RedisRunRepository:
         document, version = loaded
         return Run.model_validate(document), version
 
-    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry]) -> int:
+    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
+                   notes: Sequence[Notify] = ()) -> int:
         with _translated():
             return await self._runs.save_run(
                 run.id, run.model_dump(mode="json"), expected_version=expected_version,
-                audit=_audit_docs(audit) or None, active=not run.state.terminal,
+                audit=_audit_docs(audit) or None, active=not run.state.terminal, event=self._event(run, notes),
             )
 
     async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None:

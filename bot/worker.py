@@ -17,6 +17,8 @@ import logging
 from collections.abc import Mapping
 
 from bot import store
+from bot.events import RunEvent
+from bot.foreground import Foreground
 from handlers.clusters import ManagedCluster
 from handlers.ports import (
     Clock,
@@ -24,7 +26,6 @@ from handlers.ports import (
     ClusterLocks,
     Ids,
     KafkaAdmin,
-    RunNotifier,
     RunRepository,
     StoreUnavailable,
     VersionConflict,
@@ -56,9 +57,9 @@ log = logging.getLogger(__name__)
 class Worker:
     def __init__(
         self, *, runs: RunRepository, locks: ClusterLocks, leases: store.RunLease,
-        clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin, notifier: RunNotifier,
+        clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin,
         clock: Clock, ids: Ids, owner: str, lease_ttl_s: float = 10.0, poll_interval_s: float = 0.5,
-        scan_interval_s: float = 1.0,
+        scan_interval_s: float = 1.0, foreground: Foreground | None = None,
     ) -> None:
         self._runs = runs
         self._locks = locks
@@ -66,7 +67,6 @@ class Worker:
         self._clusters = clusters
         self._gateway = gateway
         self._admin = admin
-        self._notifier = notifier
         self._clock = clock
         self._ids = ids
         self.owner = owner
@@ -76,6 +76,9 @@ class Worker:
         self._driving: dict[str, asyncio.Task[None]] = {}
         self._wakeups: dict[str, asyncio.Event] = {}
         self._scanner: asyncio.Task[None] | None = None
+        self._pickups: set[asyncio.Task[None]] = set()
+        # Each look at a run first lets in-flight requests (Slack acks) finish: bot.foreground.
+        self._foreground = foreground or Foreground()
 
     @property
     def driving(self) -> set[str]:
@@ -86,7 +89,7 @@ class Worker:
 
     async def stop(self) -> None:
         """Stop driving and hand the leases back, so another replica takes over at once."""
-        tasks = [t for t in (self._scanner, *self._driving.values()) if t is not None]
+        tasks = [t for t in (self._scanner, *self._pickups, *self._driving.values()) if t is not None]
         for task in tasks:
             task.cancel()
         # Cancel until done: on 3.11 asyncio.wait_for (in _wait) can swallow a cancel that lands as
@@ -102,15 +105,23 @@ class Worker:
                 await self._leases.release(run_id, self.owner)
         self._driving.clear()
 
-    async def on_run_event(self, run: Run, notes: list[Notify]) -> None:
-        """A run changed somewhere: wake its driver, or pick up a new run without waiting for a scan."""
-        if run.id in self._wakeups:
-            self._wakeups[run.id].set()
-        elif not run.state.terminal:
-            await self._try_drive(run.id)
+    async def on_run_event(self, event: RunEvent) -> None:
+        """A run changed somewhere: wake its driver, or pick up a new run without waiting for a scan.
+        Returns at once: the bus hands events to every listener in turn."""
+        if event.run_id in self._wakeups:
+            self._wakeups[event.run_id].set()
+        elif not event.state.terminal:
+            task = asyncio.create_task(self._pick_up(event.run_id), name=f"pick-up-{event.run_id}")
+            self._pickups.add(task)
+            task.add_done_callback(self._pickups.discard)
+
+    async def _pick_up(self, run_id: str) -> None:
+        await self._foreground.quiet_moment()
+        await self._try_drive(run_id)
 
     async def scan(self) -> None:
         """Take every unfinished run whose lease has expired (a crashed or stopped replica's)."""
+        await self._foreground.quiet_moment()
         for run_id in await self._runs.active():
             await self._try_drive(run_id)
 
@@ -171,6 +182,7 @@ class Worker:
     async def _drive_until_done(self, run_id: str, renewer: asyncio.Task[None]) -> None:
         backoff = self._poll
         while not renewer.done():
+            await self._foreground.quiet_moment()
             try:
                 finished = await self._step_once(run_id)
                 backoff = self._poll
@@ -221,11 +233,10 @@ class Worker:
         audit = tuple(e.model_copy(update={"actor": f"{e.actor}@{self.owner}"}) if e.actor in ("worker", "clock")
                       else e for e in audit)
         try:
-            await self._runs.save(new, expected_version=version, audit=audit)
+            await self._runs.save(new, expected_version=version, audit=audit,
+                                  notes=[e for e in effects if isinstance(e, Notify)])
         except VersionConflict:
             return  # someone else decided first; the next loop judges against their record
-        notes = [e for e in effects if isinstance(e, Notify)]
-        await self._notifier.run_changed(new, notes)
         if any(isinstance(e, ReleaseLock) for e in effects):
             await self._release_lock(new)
 

@@ -168,13 +168,18 @@ class RunExists(Exception):
 
 
 class RunRepository(Protocol):
-    """Durable runs: versioned records written with compare-and-set, plus an audit stream each."""
+    """Durable runs: versioned records written with compare-and-set, plus an audit stream each.
 
-    async def create(self, run: Run, audit: Sequence[AuditEntry]) -> int: ...
+    Every write (``create``, ``save``) also tells every front end and worker that the run moved
+    (cards, console lines, the driver's wake-up), with ``notes`` saying what happened, in the
+    same atomic step: a write and its announcement happen together or not at all."""
+
+    async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int: ...
 
     async def load(self, run_id: str) -> tuple[Run, int] | None: ...
 
-    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry]) -> int: ...
+    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
+                   notes: Sequence[Notify] = ()) -> int: ...
 
     async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None: ...
 
@@ -195,12 +200,6 @@ class ClusterLocks(Protocol):
     async def release(self, cluster: str, run_id: str) -> bool: ...
 
     async def check_token(self, cluster: str, token: int) -> bool: ...
-
-
-class RunNotifier(Protocol):
-    """Tells every front end that a run moved (cards, console lines), and wakes its driver."""
-
-    async def run_changed(self, run: Run, notes: Sequence[Notify]) -> None: ...
 
 
 class Clock(Protocol):

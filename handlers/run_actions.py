@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
-from handlers.ports import Clock, Ids, RunNotifier, RunRepository, VersionConflict
+from handlers.ports import Clock, Ids, RunRepository, VersionConflict
 from handlers.replies import Reply
 from handlers.views import run_card
 from runbooks.engine import decide
@@ -23,9 +23,8 @@ _EventFactory = Callable[[Run], Event]
 
 
 class RunActions:
-    def __init__(self, *, runs: RunRepository, notifier: RunNotifier, clock: Clock, ids: Ids) -> None:
+    def __init__(self, *, runs: RunRepository, clock: Clock, ids: Ids) -> None:
         self._runs = runs
-        self._notifier = notifier
         self._clock = clock
         self._ids = ids
 
@@ -69,11 +68,10 @@ class RunActions:
                 return Reply.error(decision.refusal.message)
             if not decision.audit:
                 return Reply(text=run_card(run, now), run=run)
+            notes = [e for e in decision.effects if isinstance(e, Notify)]
             try:
-                await self._runs.save(decision.run, expected_version=version, audit=decision.audit)
+                await self._runs.save(decision.run, expected_version=version, audit=decision.audit, notes=notes)
             except VersionConflict:
                 continue  # someone moved the run meanwhile: judge the click against the new state
-            notes = [e for e in decision.effects if isinstance(e, Notify)]
-            await self._notifier.run_changed(decision.run, notes)
             return Reply(text=run_card(decision.run, now), run=decision.run)
         return Reply.error(f"Run {run_id} is changing too fast to {verb} right now; try again.")

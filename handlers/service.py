@@ -39,7 +39,6 @@ from handlers.ports import (
     Ids,
     KafkaAdmin,
     RunExists,
-    RunNotifier,
     RunRepository,
     StoreUnavailable,
 )
@@ -64,7 +63,7 @@ REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepte
 class CommandService:
     def __init__(
         self, *, clusters: Mapping[str, ManagedCluster], runs: RunRepository, locks: ClusterLocks,
-        gateway: ClusterGateway, admin: KafkaAdmin, notifier: RunNotifier, clock: Clock, ids: Ids,
+        gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids,
         alerts: AlertQueries | None = None,
     ) -> None:
         self.clusters = dict(clusters)
@@ -73,10 +72,9 @@ class CommandService:
         self._locks = locks
         self._gateway = gateway
         self._admin = admin
-        self._notifier = notifier
         self._clock = clock
         self._ids = ids
-        self.actions = RunActions(runs=runs, notifier=notifier, clock=clock, ids=ids)
+        self.actions = RunActions(runs=runs, clock=clock, ids=ids)
         self._planner = Planner(gateway, admin)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:
@@ -84,6 +82,10 @@ class CommandService:
             command = parse(text)
         except ParseError as exc:
             return Reply.error(exc.render())
+        return await self.handle(command, actor, channel=channel, text=text)
+
+    async def handle(self, command: object, actor: Actor, *, channel: str | None = None, text: str = "") -> Reply:
+        """A command ``handlers.grammar.parse`` returned (``text``, what was typed, is for the log)."""
         try:
             return await self._dispatch(command, actor, channel)
         except UnknownCluster as exc:
@@ -238,13 +240,12 @@ class CommandService:
         created = AuditEntry(at=now, run_id=run_id, actor=actor.id, action="requested", from_state=RunState.PLANNED,
                              to_state=RunState.PLANNED, detail=f"{runbook} {params}")
         decision = decide(run, Start(), now, self._ids)
+        notes = [Notify(event="run_created", text=run.runbook), *(e for e in decision.effects if isinstance(e, Notify))]
         try:
-            await self._runs.create(decision.run, [created, *decision.audit])
+            await self._runs.create(decision.run, [created, *decision.audit], notes=notes)
         except (StoreUnavailable, RunExists):
             await self._release_quietly(cluster.name, run_id)
             raise
-        notes = [e for e in decision.effects if isinstance(e, Notify)]
-        await self._notifier.run_changed(decision.run, [Notify(event="run_created", text=run.runbook), *notes])
         return Reply(text=run_card(decision.run, now), run=decision.run)
 
     async def _acquire_lock(self, cluster: str, run_id: str) -> int | Reply:

@@ -14,10 +14,10 @@ from typing import IO, Any
 
 from bot.alerts.console_channel import ConsoleAlertChannel
 from bot.app import Runtime
+from bot.events import RunEvent
 from handlers.replies import Reply
 from handlers.views import event_record, run_card
-from runbooks.events import Notify
-from runbooks.models import Actor, Run
+from runbooks.models import Actor
 
 # The reply to the command that created a run already shows its card.
 CARD_EVENTS = {"step_awaiting_approval", "step_paused", "run_finished"}
@@ -36,12 +36,15 @@ class Console:
         self._out.write((json.dumps(record) if isinstance(record, dict) else record) + "\n")
         self._out.flush()
 
-    async def on_run_event(self, run: Run, notes: list[Notify]) -> None:
+    async def on_run_event(self, event: RunEvent) -> None:
+        if not event.notes:
+            return
+        run = event.run  # as it was at the event: a nonce printed is the one that was asked
         if self._json:
-            for note in notes:
+            for note in event.notes:
                 self._emit(event_record(run, note))
             return
-        for note in notes:
+        for note in event.notes:
             if note.event in CARD_EVENTS:
                 self._emit(run_card(run))
             elif note.text:

@@ -10,9 +10,12 @@ started before the ack, and the run record is the truth.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
+
+from bot.foreground import Foreground
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,10 @@ class Background:
         task = asyncio.create_task(coro, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        return len(self._tasks)
 
     async def wait(self) -> None:
         while self._tasks:
@@ -59,3 +66,16 @@ async def within_budget(
 
     background.spawn(answer_late(), name=f"late-{name}")
     return None
+
+
+def in_foreground(foreground: Foreground, listener: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+    """A Bolt listener that counts as a request in flight until it returns (it acks before it
+    returns), so background work waits for it: ``bot.foreground``. Bolt reads the arguments to
+    inject from the wrapped listener's signature (``functools.wraps``) and passes them by name."""
+
+    @functools.wraps(listener)
+    async def serving(**kwargs: Any) -> None:
+        async with foreground.serving():
+            await listener(**kwargs)
+
+    return serving

@@ -59,7 +59,7 @@ class CardButtons:
         action_id = str(action.get("action_id", ""))
         if value is None or not user:
             await ack()
-            await self._tell(respond, client, body, user, MALFORMED)
+            self._background.spawn(self._tell(respond, client, body, user, MALFORMED), name="malformed-click")
             return
 
         async def late(reply: Reply) -> None:
@@ -72,12 +72,14 @@ class CardButtons:
         except Exception as exc:
             log.exception("%s on %s by %s failed", action_id, value.run_id, user)
             await ack()
-            await self._tell(respond, client, body, user, f"That click failed: {type(exc).__name__}: {exc}. "
-                                                          "Nothing was decided; try again.")
+            failed = f"That click failed: {type(exc).__name__}: {exc}. Nothing was decided; try again."
+            self._background.spawn(self._tell(respond, client, body, user, failed), name=f"failed-{action_id}")
             return
         await ack()
+        # After the ack, in the background: the listener returns at once, and Bolt answers Slack then.
         if reply is not None:
-            await self._answer(reply, value, respond, client, body, user)
+            self._background.spawn(self._answer(reply, value, respond, client, body, user),
+                                   name=f"answer-{action_id}-{value.run_id}")
 
     async def click(self, action_id: str, value: ButtonValue, user: str) -> Reply:
         """Decide one click; the returned reply says what happened (``ok`` False: refused)."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from collections.abc import Coroutine
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -24,7 +25,7 @@ from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Runtime
-from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
+from bot.slack.acking import ACK_BUDGET_S, Background, in_foreground, within_budget
 from bot.slack.app import SlackFrontEnd
 from bot.slack.blocks import clip, escape, who
 from handlers.alert_values import alert_id as check_alert_id
@@ -130,13 +131,13 @@ class AlertButtons:
         data = _decode(action.get("value"))
         if data is None or not user or self._service.alerts is None:
             await ack()
-            await _tell(respond, "This Snooze button could not be read; nothing was snoozed.")
+            self._after_ack(_tell(respond, "This Snooze button could not be read; nothing was snoozed."))
             return
         try:
             length = duration(snooze_duration(data.get("for", "")))
         except InvalidValue as exc:
             await ack()
-            await _tell(respond, f"This Snooze button is malformed ({exc}); nothing was snoozed.")
+            self._after_ack(_tell(respond, f"This Snooze button is malformed ({exc}); nothing was snoozed."))
             return
         alerts = self._service.alerts
 
@@ -147,7 +148,7 @@ class AlertButtons:
                                     late=late, background=self._background, name=f"snooze {data['alert']}")
         await ack()
         if reply is not None:
-            await _tell(respond, reply.text)
+            self._after_ack(_tell(respond, reply.text))
 
     async def on_command(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any],
                          respond: AsyncRespond) -> None:
@@ -156,11 +157,19 @@ class AlertButtons:
         data = _decode(action.get("value"))
         command = (data or {}).get("command", "")
         if not user or not command.startswith("/kafka "):
-            await _tell(respond, "This button could not be read; nothing was run.")
+            self._after_ack(_tell(respond, "This button could not be read; nothing was run."))
             return
         channel = str((body.get("channel") or {}).get("id", "")) or None
-        reply = await self._service.handle_text(command, Actor(id=user), channel=channel)
+        self._after_ack(self._run_command(command, Actor(id=user), channel, respond))
+
+    async def _run_command(self, command: str, actor: Actor, channel: str | None, respond: AsyncRespond) -> None:
+        reply = await self._service.handle_text(command, actor, channel=channel)
         await _tell(respond, reply.text if reply.ok else f"{command}: {reply.text}")
+
+    def _after_ack(self, work: Coroutine[Any, Any, None]) -> None:
+        """Bolt answers Slack when the listener returns (process_before_response), so what follows
+        the ack runs in the background."""
+        self._background.spawn(work, name="alert-button-answer")
 
 
 async def _tell(respond: AsyncRespond, text: str) -> None:
@@ -173,8 +182,8 @@ async def _tell(respond: AsyncRespond, text: str) -> None:
 def attach_slack_alerts(runtime: Runtime, front: SlackFrontEnd) -> AlertButtons:
     """Alerts go to Slack, and the alert buttons are listened to, on this front end."""
     buttons = AlertButtons(runtime.service, front.background)
-    front.app.action(SNOOZE_ACTIONS)(buttons.on_snooze)
-    front.app.action(COMMAND_ACTION)(buttons.on_command)
+    front.app.action(SNOOZE_ACTIONS)(in_foreground(front.foreground, buttons.on_snooze))
+    front.app.action(COMMAND_ACTION)(in_foreground(front.foreground, buttons.on_command))
     if runtime.alerting is not None:
         runtime.alerting.attach(SlackAlertChannel(front.client), mention=who)
     return buttons

@@ -18,8 +18,9 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import store
 from bot.app import Runtime
+from bot.foreground import Foreground
 from bot.runs import RedisRunRepository
-from bot.slack.acking import ACK_BUDGET_S, Background
+from bot.slack.acking import ACK_BUDGET_S, Background, in_foreground
 from bot.slack.actions import BUTTON_ACTIONS, CardButtons
 from bot.slack.cards import CardPublisher, CardStore
 from bot.slack.commands import COMMAND, SlashCommands
@@ -67,6 +68,7 @@ class SlackFrontEnd:
     card_store: CardStore
     commands: SlashCommands
     buttons: CardButtons
+    foreground: Foreground = field(default_factory=Foreground)
     background: Background = field(default_factory=Background)
 
     async def start(self) -> None:
@@ -88,10 +90,11 @@ def build_front_end(
     runs = RedisRunRepository(store.RunStore(runtime.redis))
     card_store = CardStore(runtime.redis)
     cards = CardPublisher(client=client, store=card_store, runs=runs, clusters=runtime.service.clusters,
-                          min_interval_s=card_interval_s)
+                          min_interval_s=card_interval_s, foreground=runtime.foreground)
     runtime.bus.add_listener(cards.on_run_event)
     background = Background()
-    commands = SlashCommands(runtime.service, card_store, background, ack_budget_s=ack_budget_s)
+    commands = SlashCommands(runtime.service, card_store, background, ack_budget_s=ack_budget_s,
+                             foreground=runtime.foreground)
     approver_groups = tuple(dict.fromkeys(
         g for cluster in runtime.service.clusters.values() for g in cluster.policy.approver_groups))
     buttons = CardButtons(actions=runtime.service.actions, runs=runs, groups=ApproverGroups(client),
@@ -103,10 +106,14 @@ def build_front_end(
         signing_secret=None if socket_mode else signing_secret,
         request_verification_enabled=not socket_mode,
         logger=BOLT_LOGGER,
+        # Our listeners do their work before the ack (the run is in Redis first) and hand what
+        # follows the ack to the background, so Bolt can answer Slack when the listener returns,
+        # instead of running it in a task and polling for the ack every 10 ms.
+        process_before_response=True,
     )
-    app.command(COMMAND)(commands.on_command)
+    app.command(COMMAND)(in_foreground(runtime.foreground, commands.on_command))
     for action_id in BUTTON_ACTIONS:
-        app.action(action_id)(buttons.on_click)
+        app.action(action_id)(in_foreground(runtime.foreground, buttons.on_click))
     return SlackFrontEnd(app=app, client=client, cards=cards, card_store=card_store, commands=commands,
-                         buttons=buttons, background=background)
+                         buttons=buttons, foreground=runtime.foreground, background=background)
 

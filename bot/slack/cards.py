@@ -32,11 +32,12 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
+from bot.events import RunEvent
+from bot.foreground import Foreground
 from bot.runs import RedisRunRepository
 from bot.slack.blocks import fallback_text, run_card_blocks, thread_line
 from handlers.clusters import ManagedCluster
 from handlers.ports import StoreUnavailable
-from runbooks.events import Notify
 from runbooks.models import Run
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,13 @@ class CardStore:
             pipe.expire(self.key(run_id), CARD_TTL_S)
             await pipe.execute()
 
+    async def keep_response_url(self, run_id: str, response_url: str) -> None:
+        """The first response_url kept for a card stays (one round trip: no read first)."""
+        async with self._client.pipeline(transaction=False) as pipe:
+            pipe.hsetnx(self.key(run_id), "response_url", response_url)
+            pipe.expire(self.key(run_id), CARD_TTL_S)
+            await pipe.execute()
+
     async def try_lock(self, run_id: str, token: str) -> bool:
         return bool(await self._client.set(self._lock_key(run_id), token, nx=True, px=LOCK_TTL_MS))
 
@@ -123,9 +131,10 @@ class CardPublisher:
     def __init__(
         self, *, client: AsyncWebClient, store: CardStore, runs: RedisRunRepository,
         clusters: Mapping[str, ManagedCluster], min_interval_s: float = 1.0,
-        wall_clock: Callable[[], float] = time.time,
+        wall_clock: Callable[[], float] = time.time, foreground: Foreground | None = None,
     ) -> None:
         self._client = client
+        self._foreground = foreground or Foreground()
         self._store = store
         self._runs = runs
         self._clusters = clusters
@@ -137,9 +146,9 @@ class CardPublisher:
         self.debounce_s = DEBOUNCE_S
 
     # -- scheduling ------------------------------------------------------------------------------
-    async def on_run_event(self, run: Run, notes: list[Notify]) -> None:
+    async def on_run_event(self, event: RunEvent) -> None:
         """A ``RunEventBus`` listener: only marks the card dirty, so the bus is never held up."""
-        self.request(run.id)
+        self.request(event.run_id)
 
     def request(self, run_id: str) -> None:
         self._dirty.add(run_id)
@@ -180,6 +189,7 @@ class CardPublisher:
         failures = 0
         await asyncio.sleep(self.debounce_s)
         while run_id in self._dirty:
+            await self._foreground.quiet_moment()  # acks first: bot.foreground
             self._dirty.discard(run_id)
             try:
                 async with self._slots, asyncio.timeout(FLUSH_TIMEOUT_S):

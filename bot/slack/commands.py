@@ -14,6 +14,7 @@ from typing import Any
 from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 
+from bot.foreground import Foreground
 from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
 from bot.slack.blocks import clip
 from bot.slack.cards import CardStore
@@ -48,8 +49,9 @@ def as_code(text: str) -> str:
 
 class SlashCommands:
     def __init__(self, service: CommandService, cards: CardStore, background: Background,
-                 *, ack_budget_s: float = ACK_BUDGET_S) -> None:
+                 *, ack_budget_s: float = ACK_BUDGET_S, foreground: Foreground | None = None) -> None:
         self._service = service
+        self._foreground = foreground or Foreground()
         self._cards = cards
         self._background = background
         self._budget = ack_budget_s
@@ -58,7 +60,7 @@ class SlashCommands:
         """The Bolt listener for ``/kafka``."""
         text = str(command.get("text") or "").strip()
         user, channel = str(command.get("user_id", "")), str(command.get("channel_id", "")) or None
-        early, verb = self._answer_without_service(text)
+        early, verb, parsed = self._answer_without_service(text)
         if early is not None:
             await ack(**early)
             return
@@ -71,7 +73,7 @@ class SlashCommands:
 
         try:
             reply = await within_budget(
-                self._service.handle_text(text, Actor(id=user), channel=channel),
+                self._service.handle(parsed, Actor(id=user), channel=channel, text=text),
                 budget_s=self._budget, late=late, background=self._background, name=f"{COMMAND} {text[:40]}")
         except Exception as exc:
             log.exception("/kafka %s failed", text[:80])
@@ -84,33 +86,33 @@ class SlashCommands:
         self._background.spawn(self._remember_requester(reply, user, response_url), name=f"requester-{text[:40]}")
 
     @staticmethod
-    def _answer_without_service(text: str) -> tuple[dict[str, Any] | None, str]:
+    def _answer_without_service(text: str) -> tuple[dict[str, Any] | None, str, object]:
         """Parse errors, help and console-only verbs are answered here, without touching Redis.
-        Otherwise ``(None, verb)``: the service parses the same text again (it is cheap)."""
+        Otherwise ``(None, verb, command)``: the command for the service."""
         try:
             command = parse(text)
         except ParseError as exc:
-            return ephemeral(exc.render()), ""
+            return ephemeral(exc.render()), "", None
         if isinstance(command, HelpCommand):
             try:
-                return ephemeral(help_text(command.verb, include_console_only=command.verb is not None)), "help"
+                text = help_text(command.verb, include_console_only=command.verb is not None)
+                return ephemeral(text), "help", command
             except ParseError as exc:
-                return ephemeral(exc.render()), "help"
+                return ephemeral(exc.render()), "help", command
         verb = str(getattr(command, "kind", ""))
         spec = VERBS[verb]
         if spec.console_only:
-            return ephemeral(CONSOLE_ONLY.format(usage=spec.usage, button=spec.name.capitalize())), verb
-        return None, verb
+            return ephemeral(CONSOLE_ONLY.format(usage=spec.usage, button=spec.name.capitalize())), verb, command
+        return None, verb, command
 
     async def _remember_requester(self, reply: Reply, user: str, response_url: str) -> None:
         """Keep the slash command's response_url with a new run's card (after the ack: it is not the
         run, and it is only needed if the card cannot be posted, to tell the requester why)."""
         if not (reply.ok and reply.run is not None and reply.run.requested_by == user and response_url):
             return
+        await self._foreground.quiet_moment()  # nobody waits for this: acks first (bot.foreground)
         try:
-            card = await self._cards.get(reply.run.id)
-            if not card.response_url:
-                await self._cards.update(reply.run.id, response_url=response_url)
+            await self._cards.keep_response_url(reply.run.id, response_url)
         except Exception as exc:  # a convenience only; the card does not depend on it
             log.warning("response_url of %s not kept (%s)", reply.run.id, type(exc).__name__)
 

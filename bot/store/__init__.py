@@ -14,11 +14,12 @@ from bot.store.errors import (
 )
 from bot.store.keys import Keys
 from bot.store.locks import ClusterLock, RunLease
-from bot.store.runs import RunStore
+from bot.store.runs import Event, RunStore
 from bot.store.signals import Signals
 
 __all__ = [
     "ClusterLock",
+    "Event",
     "Keys",
     "RunExists",
     "RunLease",

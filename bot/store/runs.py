@@ -8,6 +8,7 @@ indexes change together or not at all: a crash between "saved" and "audited" can
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -20,6 +21,23 @@ Document = dict[str, Any]
 AuditArg = Document | Sequence[Document] | None
 
 
+@dataclass(frozen=True)
+class Event:
+    """A message to publish with a write: ``header``, a newline, then the document as written.
+    Published by the write's own script, so subscribers hear of a write if and only if it happened."""
+
+    channel: str
+    header: str
+
+    def __post_init__(self) -> None:
+        if not self.channel or "\n" in self.header:
+            raise ValueError("an event needs a channel and a one-line header")
+
+
+def _event_args(event: Event | None) -> list[str]:
+    return [event.channel, event.header] if event is not None else ["", ""]
+
+
 def _audit_args(audit: AuditArg) -> tuple[str, list[str]]:
     """The first entry and the rest, encoded: one decision may make several transitions."""
     entries = [audit] if isinstance(audit, dict) else list(audit or ())
@@ -27,7 +45,8 @@ def _audit_args(audit: AuditArg) -> tuple[str, list[str]]:
     return (encoded[0] if encoded else ""), encoded[1:]
 
 # KEYS: run, audit, active_all, active_cluster, recent_all, recent_cluster, seq
-# ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap, more audit entries...
+# ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap,
+#       event channel ('' = none), event header, more audit entries...
 _CREATE = """
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local cur = redis.call('HMGET', KEYS[1], 'version', 'op')
@@ -37,7 +56,7 @@ end
 local seq = redis.call('INCR', KEYS[7])
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', 1, 'cluster', ARGV[3], 'seq', seq, 'op', ARGV[5])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', 1) end
-for i = 7, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', 1) end
+for i = 9, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', 1) end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 local cap = tonumber(ARGV[6])
@@ -45,12 +64,13 @@ redis.call('ZADD', KEYS[5], seq, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -cap - 1)
 redis.call('ZADD', KEYS[6], seq, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -cap - 1)
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[2]) end
 return {1, 1}
 """
 
 # KEYS: run, audit, active_all, active_cluster
 # ARGV: run_id, doc, expected version, audit entry ('' = none), active ('1'/'0'), op token,
-#       more audit entries...
+#       event channel ('' = none), event header, more audit entries...
 # Returns {1, new_version} | {0, current_version} | {-1, 0} (no such run).
 _SAVE = """
 local cur = redis.call('HMGET', KEYS[1], 'version', 'op', 'seq')
@@ -65,7 +85,7 @@ end
 version = version + 1
 redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version, 'op', ARGV[6])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', version) end
-for i = 7, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', version) end
+for i = 9, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', version) end
 if ARGV[5] == '1' then
   redis.call('ZADD', KEYS[3], 'NX', cur[3], ARGV[1])
   redis.call('ZADD', KEYS[4], 'NX', cur[3], ARGV[1])
@@ -73,6 +93,7 @@ else
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[4], ARGV[1])
 end
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[2]) end
 return {1, version}
 """
 
@@ -100,9 +121,10 @@ class RunStore:
         return self._keys
 
     async def create_run(
-        self, run_id: str, cluster: str, document: Document, *, audit: AuditArg = None
+        self, run_id: str, cluster: str, document: Document, *, audit: AuditArg = None, event: Event | None = None,
     ) -> int:
-        """Store a new run at version 1 and index it as active; :class:`RunExists` if taken."""
+        """Store a new run at version 1 and index it as active; :class:`RunExists` if taken.
+        ``event``: published in the same atomic step, only if the run was written (see :class:`Event`)."""
         k = self._keys
         doc = to_json(document, "run document")
         entry, more = _audit_args(audit)
@@ -117,7 +139,7 @@ class RunStore:
                     k.recent_cluster(cluster),
                     k.run_seq,
                 ],
-                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *more],
+                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *_event_args(event), *more],
             )
         if int(status) != 1:
             raise RunExists(run_id, int(actual) or None)
@@ -144,12 +166,13 @@ class RunStore:
         expected_version: int,
         audit: AuditArg = None,
         active: bool = True,
+        event: Event | None = None,
     ) -> int:
         """Compare-and-set: write ``document`` only if the stored version is ``expected_version``.
 
         In the same atomic step: bump the version, append ``audit`` to the run's audit stream and
-        set the run's membership of the active indexes to ``active``. Returns the new version;
-        raises :class:`VersionConflict` (and changes nothing) otherwise.
+        set the run's membership of the active indexes to ``active``, and publish ``event``.
+        Returns the new version; raises :class:`VersionConflict` (and changes nothing) otherwise.
         """
         k = self._keys
         doc = to_json(document, "run document")
@@ -160,7 +183,8 @@ class RunStore:
         with translate_errors(self._client):
             status, version = await self._save(
                 keys=[k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster)],
-                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token(), *more],
+                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token(),
+                      *_event_args(event), *more],
             )
         status, version = int(status), int(version)
         if status == 1:

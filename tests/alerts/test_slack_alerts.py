@@ -101,6 +101,7 @@ async def click(front: SlackFrontEnd, stub: StubWebApi, action_id: str, value: s
     body = block_actions_body(payload)
     response = await front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
     assert response.status == 200, response.body
+    await front.background.wait()  # the clicker's private answer is sent after the ack
 
 
 @pytest.fixture

@@ -73,10 +73,10 @@ async def make_bot(redis_url: str) -> AsyncIterator[Callable[[FakeStrimzi], Any]
         runs, locks, bus = RedisRunRepository(store.RunStore(client)), RedisClusterLocks(store.ClusterLock(client)), \
             RunEventBus(client)
         clock, ids = SystemClock(), RandomIds()
-        service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=fake, admin=fake, notifier=bus,
+        service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=fake, admin=fake,
                                  clock=clock, ids=ids)
         worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=fake,
-                        admin=fake, notifier=bus, clock=clock, ids=ids, owner="test", poll_interval_s=0.02,
+                        admin=fake, clock=clock, ids=ids, owner="test", poll_interval_s=0.02,
                         scan_interval_s=0.1)
         bus.add_listener(worker.on_run_event)
         await bus.start()

@@ -15,6 +15,7 @@ from bot import store
 from bot.app import Runtime
 from bot.clock import RandomIds, SystemClock
 from bot.events import RunEventBus
+from bot.foreground import Foreground
 from bot.runs import RedisClusterLocks, RedisRunRepository
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
@@ -95,12 +96,14 @@ async def fake_runtime(redis_url: str, clusters: dict[str, ManagedCluster], fake
     locks = RedisClusterLocks(store.ClusterLock(client))
     bus = RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
-    service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=fake, admin=fake, notifier=bus,
+    foreground = Foreground()
+    service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=fake, admin=fake,
                              clock=clock, ids=ids)
     worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=fake,
-                    admin=fake, notifier=bus, clock=clock, ids=ids, owner=owner, lease_ttl_s=10.0,
-                    poll_interval_s=poll_interval_s, scan_interval_s=0.5)
-    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=fake)  # type: ignore[arg-type]
+                    admin=fake, clock=clock, ids=ids, owner=owner, lease_ttl_s=10.0,
+                    poll_interval_s=poll_interval_s, scan_interval_s=0.5, foreground=foreground)
+    return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=fake,  # type: ignore[arg-type]
+                   foreground=foreground)
 
 
 async def close_runtime(runtime: Runtime) -> None:

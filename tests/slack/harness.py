@@ -46,11 +46,17 @@ class InProcessBot:
         body = slash_body(slash_payload(text, user, response_url=response_url or self.api.response_url("cmd")))
         return await self.front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
 
-    async def click(self, action_id: str, value: str, user: str, *, message_ts: str = "") -> BoltResponse:
+    async def click(self, action_id: str, value: str, user: str, *, message_ts: str = "",
+                    wait_for_answer: bool = True) -> BoltResponse:
+        """A signed click, dispatched as Slack's request would be. The clicker's private answer is
+        sent after the ack, in the background; by default this waits for it too."""
         payload = block_actions_payload(action_id, value, user, message_ts=message_ts,
                                         response_url=self.api.response_url(f"click-{user}"))
         body = block_actions_body(payload)
-        return await self.front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
+        response = await self.front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
+        if wait_for_answer:
+            await self.front.background.wait()
+        return response
 
     async def run(self, run_id: str) -> Run:
         loaded = await self.runs.load(run_id)

@@ -114,6 +114,7 @@ class StubWebApi:
         self.usergroups: dict[str, list[str]] = dict(usergroups or {})
         self.socket_mode_url: str | None = None
         self._failures: dict[str, list[_Failure]] = {}
+        self.response_url_delay_s = 0.0  # a slow response_url endpoint: the call is recorded, then answered late
         self._ts = 0
         app = web.Application()
         app.router.add_post("/api/{method}", self._api)
@@ -262,4 +263,6 @@ class StubWebApi:
         args["key"] = request.match_info["key"]
         with self._lock:
             self.calls.append(ApiCall("response_url", args, 200, time.monotonic()))
+        if self.response_url_delay_s:
+            await asyncio.sleep(self.response_url_delay_s)
         return web.Response(text="ok")

@@ -167,6 +167,25 @@ async def test_a_click_on_another_replica_works_and_both_update_the_same_card(
     assert len([c for c in slack_api.calls_to("chat.postMessage") if "thread_ts" not in c.args]) == 1
 
 
+async def test_the_ack_does_not_wait_for_the_clickers_private_answer(redis_url: str, slack_api: StubWebApi) -> None:
+    """The refusal is decided and audited before the ack, but sent after it: with Slack's
+    response_url answering slowly, the click's HTTP response is back while the answer is still
+    on its way, and the answer arrives afterwards."""
+    async with in_process_bot(redis_url, slack_api, {CLUSTER: managed(CLUSTER)}, FakeCluster()) as bot:
+        run_id = await start_restart(bot)
+        value = await bot.approve_button(run_id, "restart-0")
+        slack_api.response_url_delay_s = 3.0
+        try:
+            response = await bot.click(APPROVE_ACTION, value, OUTSIDER, wait_for_answer=False)
+            assert response.status == 200
+            assert bot.front.background.pending, "the private answer was sent before the ack returned"
+            assert [e.action for e in await bot.runs.audit(run_id)].count("approve_refused") == 1
+            await bot.front.background.wait()
+        finally:
+            slack_api.response_url_delay_s = 0.0
+        assert "not an approver" in refusals_to(slack_api, OUTSIDER)[0]
+
+
 async def test_abort_and_retry_buttons(redis_url: str, slack_api: StubWebApi) -> None:
     """Abort (confirmed in Slack) stops the run and removes the buttons; a malformed value is refused."""
     async with in_process_bot(redis_url, slack_api, {CLUSTER: managed(CLUSTER)}, FakeCluster()) as bot:

@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from bot.store import RunExists, RunStore, StoreError, VersionConflict
+from bot.store import Event, RunExists, RunStore, StoreError, VersionConflict
 from bot.store.codec import new_op_token
 
 # Until tests/conftest.py registers it for the whole suite; harmless once it does.
 pytest_plugins = ["tests.fixtures.redis_server"]
+
+
+EVENTS = "test:run-events"
 
 
 @pytest.fixture
@@ -118,17 +124,69 @@ async def test_concurrent_saves_with_same_version_have_one_winner(redis_url: str
             await c.aclose()
 
 
-async def test_retried_save_is_recognised_not_reported_as_conflict(store: RunStore) -> None:
+async def test_retried_save_is_recognised_not_reported_as_conflict(
+        store: RunStore, redis_client: aioredis.Redis) -> None:
     """A save replayed with the same op token (reply lost, redis-py retried) succeeds once, not twice."""
     await store.create_run("r-1", "c1", doc("planned"))
     op = new_op_token()
     run_key, audit_key = store.keys.run("r-1"), store.keys.audit("r-1")
     keys = [run_key, audit_key, store.keys.active_all, store.keys.active_cluster("c1")]
-    args: list[str | int] = ["r-1", '{"state":"running"}', 1, '{"to":"running"}', "1", op]
-    assert await store._save(keys=keys, args=args) == [1, 2]
-    assert await store._save(keys=keys, args=args) == [1, 2]  # the replay
-    assert await store.load_run("r-1") == ({"state": "running"}, 2)
-    assert await store.audit_entries("r-1") == [{"to": "running"}]
+    args: list[str | int] = ["r-1", '{"state":"running"}', 1, '{"to":"running"}', "1", op, EVENTS, "h"]
+    async with subscribed(redis_client) as heard:
+        assert await store._save(keys=keys, args=args) == [1, 2]
+        assert await store._save(keys=keys, args=args) == [1, 2]  # the replay
+        assert await store.load_run("r-1") == ({"state": "running"}, 2)
+        assert await store.audit_entries("r-1") == [{"to": "running"}]
+        assert await heard(1) == ['h\n{"state":"running"}']  # the replay announces nothing new
+
+
+async def test_each_write_publishes_its_event_and_a_refused_one_does_not(
+        store: RunStore, redis_client: aioredis.Redis) -> None:
+    """The event is published by the write itself: header, newline, the document as written;
+    a conflicting save and a duplicate create publish nothing, and a write without one is silent."""
+    async with subscribed(redis_client) as heard:
+        await store.create_run("r-1", "c1", doc("planned"), event=Event(EVENTS, '{"n":1}'))
+        await store.save_run("r-1", doc("running"), expected_version=1, event=Event(EVENTS, '{"n":2}'))
+        with pytest.raises(VersionConflict):
+            await store.save_run("r-1", doc("paused"), expected_version=1, event=Event(EVENTS, '{"n":3}'))
+        with pytest.raises(RunExists):
+            await store.create_run("r-1", "c1", doc("planned"), event=Event(EVENTS, '{"n":4}'))
+        await store.save_run("r-1", doc("succeeded"), expected_version=2)
+        messages = await heard(2)
+    assert [m.split("\n", 1)[0] for m in messages] == ['{"n":1}', '{"n":2}']
+    assert [json.loads(m.split("\n", 1)[1]) for m in messages] == [doc("planned"), doc("running")]
+
+
+def test_an_event_needs_a_channel_and_a_one_line_header() -> None:
+    """The header is the message's first line, so one with a newline would corrupt the message."""
+    with pytest.raises(ValueError, match="one-line header"):
+        Event(EVENTS, "two\nlines")
+    with pytest.raises(ValueError, match="channel"):
+        Event("", "h")
+
+
+@contextlib.asynccontextmanager
+async def subscribed(client: aioredis.Redis) -> AsyncIterator[Callable[[int], Awaitable[list[str]]]]:
+    """Listen on EVENTS; ``heard(n)`` waits for n messages, then checks for stragglers briefly."""
+    pubsub = client.pubsub()
+    await pubsub.subscribe(EVENTS)
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+
+    async def heard(n: int) -> list[str]:
+        messages: list[str] = []
+        deadline = asyncio.get_running_loop().time() + 3
+        while asyncio.get_running_loop().time() < deadline:
+            message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.1)
+            if message is not None:
+                messages.append(str(message["data"]))
+            elif len(messages) >= n:
+                break
+        return messages
+
+    try:
+        yield heard
+    finally:
+        await pubsub.aclose()  # type: ignore[no-untyped-call]  # untyped in redis-py
 
 
 async def test_active_index_add_and_remove(store: RunStore) -> None:
