@@ -48,10 +48,12 @@ from runbooks.events import (
     ReleaseLock,
     Tick,
 )
-from runbooks.models import AuditEntry, Run
+from runbooks.models import AuditEntry, Run, RunState
 from runbooks.transitions import IllegalTransition
 
 log = logging.getLogger(__name__)
+
+IDLE_RECHECK_S = 5.0
 
 
 class Worker:
@@ -209,7 +211,7 @@ class Worker:
             return False
         work = pending_work(run)
         if not work:
-            await self._wait(run_id, seconds=1.0)  # awaiting a human: wake on a click, tick deadlines
+            await self._wait(run_id, seconds=self._idle_wait_s(run))  # awaiting a human
             return False
         effect = work[0]
         event = await self._execute(run, effect)
@@ -225,6 +227,15 @@ class Worker:
         elif isinstance(effect, CheckCondition):
             await self._wait(run_id, seconds=self._poll)
         return False
+
+    def _idle_wait_s(self, run: Run) -> float:
+        """A run waiting for a human wakes on its run event (a click, on any replica); the clock
+        only matters at the approval's deadline. IDLE_RECHECK_S bounds the wait in case an event
+        was missed (a resubscribing bus), so an idle run costs a read every few seconds, not more."""
+        if run.state is RunState.AWAITING_APPROVAL and run.approval is not None:
+            until = (run.approval.expires_at - self._clock.now()).total_seconds()
+            return min(IDLE_RECHECK_S, max(until, 0.0) + 0.01)
+        return IDLE_RECHECK_S
 
     async def _commit(
         self, old: Run, version: int, new: Run, audit: tuple[AuditEntry, ...], effects: tuple[Effect, ...],
