@@ -19,7 +19,7 @@ from bot.foreground import Foreground
 
 log = logging.getLogger(__name__)
 
-# Slack waits 3 s for the ack; leave room for the network and Bolt's 10 ms ack polling.
+# Slack waits 3 s for the ack; leave room for the network and for Bolt's own work.
 ACK_BUDGET_S = 2.2
 
 T = TypeVar("T")

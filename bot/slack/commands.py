@@ -95,8 +95,8 @@ class SlashCommands:
             return ephemeral(exc.render()), "", None
         if isinstance(command, HelpCommand):
             try:
-                text = help_text(command.verb, include_console_only=command.verb is not None)
-                return ephemeral(text), "help", command
+                usage = help_text(command.verb, include_console_only=command.verb is not None)
+                return ephemeral(usage), "help", command
             except ParseError as exc:
                 return ephemeral(exc.render()), "help", command
         verb = str(getattr(command, "kind", ""))
