@@ -229,7 +229,7 @@ def machine() -> str:
         model = match.group(1).strip() if match else model
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     return (f"{os.cpu_count()} cores (nproc), {model}, Python {platform.python_version()}, slack-bolt "
-            f"{slack_bolt.version.__version__}; load average {load:.1f} at start (other people's Kafka JVMs run here)")
+            f"{slack_bolt.version.__version__}; load average {load:.1f} at start")
 
 
 TRANSPORT_TITLES = {
