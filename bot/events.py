@@ -6,7 +6,8 @@ wake-up). Events only say "look again": the run record in Redis is the truth, so
 
 A message is a small JSON header (run id, state, notes) on its first line and the run document
 as written after it. Listeners that only need to know which run moved (the worker, the card
-publisher, which reload it anyway) read the header; the run is parsed only when one asks for it.
+publisher, which reload it anyway) read the header; the notes and the run are parsed only when a
+listener asks for them.
 """
 
 from __future__ import annotations
@@ -40,8 +41,12 @@ def event_header(run: Run, notes: Sequence[Notify]) -> str:
 class RunEvent:
     run_id: str
     state: RunState
-    notes: list[Notify]
+    raw_notes: list[dict[str, object]]
     run_json: str
+
+    @cached_property
+    def notes(self) -> list[Notify]:
+        return [Notify.model_validate(n) for n in self.raw_notes]
 
     @cached_property
     def run(self) -> Run:
@@ -54,8 +59,10 @@ class RunEvent:
         text = data.decode() if isinstance(data, bytes) else data
         header_line, _, run_json = text.partition("\n")
         header = json.loads(header_line)
-        return cls(run_id=str(header["run_id"]), state=RunState(header["state"]),
-                   notes=[Notify.model_validate(n) for n in header["notes"]], run_json=run_json)
+        if not isinstance(header["notes"], list):
+            raise ValueError("a run event's notes are a list")
+        return cls(run_id=str(header["run_id"]), state=RunState(header["state"]), raw_notes=header["notes"],
+                   run_json=run_json)
 
 
 Listener = Callable[[RunEvent], Awaitable[None]]

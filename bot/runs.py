@@ -18,8 +18,8 @@ from runbooks.events import Notify
 from runbooks.models import AuditEntry, Run
 
 
-def _audit_docs(entries: Sequence[AuditEntry]) -> list[dict[str, object]]:
-    return [e.model_dump(mode="json") for e in entries]
+def _audit_docs(entries: Sequence[AuditEntry]) -> list[store.JsonText]:
+    return [store.JsonText(e.model_dump_json()) for e in entries]
 
 
 class RedisRunRepository:
@@ -35,7 +35,7 @@ class RedisRunRepository:
     async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
         with _translated():
             return await self._runs.create_run(
-                run.id, run.cluster, run.model_dump(mode="json"), audit=_audit_docs(audit),
+                run.id, run.cluster, store.JsonText(run.model_dump_json()), audit=_audit_docs(audit),
                 event=self._event(run, notes))
 
     async def load(self, run_id: str) -> tuple[Run, int] | None:
@@ -50,7 +50,7 @@ class RedisRunRepository:
                    notes: Sequence[Notify] = ()) -> int:
         with _translated():
             return await self._runs.save_run(
-                run.id, run.model_dump(mode="json"), expected_version=expected_version,
+                run.id, store.JsonText(run.model_dump_json()), expected_version=expected_version,
                 audit=_audit_docs(audit) or None, active=not run.state.terminal, event=self._event(run, notes),
             )
 

@@ -5,6 +5,7 @@ so callers never need to import redis. Build a client with :func:`connect`.
 """
 
 from bot.store.client import connect
+from bot.store.codec import JsonText
 from bot.store.errors import (
     RunExists,
     StoreError,
@@ -20,6 +21,7 @@ from bot.store.signals import Signals
 __all__ = [
     "ClusterLock",
     "Event",
+    "JsonText",
     "Keys",
     "RunExists",
     "RunLease",

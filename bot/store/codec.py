@@ -11,7 +11,14 @@ import redis.asyncio as aioredis
 from bot.store.errors import StoreError
 
 
-def to_json(value: dict[str, Any], what: str) -> str:
+class JsonText(str):
+    """A JSON object's text, already encoded by the caller (e.g. pydantic's ``model_dump_json``,
+    which is several times faster than a dict through ``json.dumps``): stored as it is."""
+
+
+def to_json(value: dict[str, Any] | JsonText, what: str) -> str:
+    if isinstance(value, JsonText):
+        return str(value)
     if not isinstance(value, dict):
         raise TypeError(f"{what} must be a dict, got {type(value).__name__}")
     # allow_nan=False: NaN/Infinity are not JSON and would break other readers of the record.

@@ -13,12 +13,13 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
-from bot.store.codec import from_json, new_op_token, require_decoded, to_json
+from bot.store.codec import JsonText, from_json, new_op_token, require_decoded, to_json
 from bot.store.errors import RunExists, VersionConflict, translate_errors
 from bot.store.keys import Keys
 
 Document = dict[str, Any]
-AuditArg = Document | Sequence[Document] | None
+Writable = Document | JsonText  # what a write takes: a dict, or its JSON text already encoded
+AuditArg = Writable | Sequence[Writable] | None
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,7 @@ def _event_args(event: Event | None) -> list[str]:
 
 def _audit_args(audit: AuditArg) -> tuple[str, list[str]]:
     """The first entry and the rest, encoded: one decision may make several transitions."""
-    entries = [audit] if isinstance(audit, dict) else list(audit or ())
+    entries = [audit] if isinstance(audit, dict | JsonText) else list(audit or ())
     encoded = [to_json(e, "audit entry") for e in entries]
     return (encoded[0] if encoded else ""), encoded[1:]
 
@@ -121,7 +122,7 @@ class RunStore:
         return self._keys
 
     async def create_run(
-        self, run_id: str, cluster: str, document: Document, *, audit: AuditArg = None, event: Event | None = None,
+        self, run_id: str, cluster: str, document: Writable, *, audit: AuditArg = None, event: Event | None = None,
     ) -> int:
         """Store a new run at version 1 and index it as active; :class:`RunExists` if taken.
         ``event``: published in the same atomic step, only if the run was written (see :class:`Event`)."""
@@ -161,7 +162,7 @@ class RunStore:
     async def save_run(
         self,
         run_id: str,
-        document: Document,
+        document: Writable,
         *,
         expected_version: int,
         audit: AuditArg = None,
@@ -218,7 +219,7 @@ class RunStore:
             entries.append(from_json(str(fields["entry"]), f"audit entry {entry_id!s} of run {run_id}"))
         return entries
 
-    async def append_audit(self, run_id: str, entry: Document) -> str:
+    async def append_audit(self, run_id: str, entry: Writable) -> str:
         """Append an entry outside a transition (e.g. a refused click); returns the stream id."""
         raw = to_json(entry, "audit entry")
         with translate_errors(self._client):

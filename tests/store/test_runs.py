@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bot.store import Event, RunExists, RunStore, StoreError, VersionConflict
+from bot.store import Event, JsonText, RunExists, RunStore, StoreError, VersionConflict
 from bot.store.codec import new_op_token
 
 # Until tests/conftest.py registers it for the whole suite; harmless once it does.
@@ -240,7 +240,18 @@ async def test_non_json_documents_are_rejected_before_writing(store: RunStore) -
         await store.create_run("r-1", "c1", ["not", "a", "dict"])  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         await store.create_run("r-1", "c1", {"lag": float("nan")})
+    with pytest.raises(TypeError):  # text is taken only when marked as encoded JSON
+        await store.create_run("r-1", "c1", '{"state":"planned"}')  # type: ignore[arg-type]
     assert await store.load_run("r-1") is None
+
+
+async def test_documents_already_encoded_are_stored_as_they_are(store: RunStore) -> None:
+    """JsonText (a caller's own fast encoder) is written unchanged, for runs and audit entries alike."""
+    await store.create_run("r-1", "c1", JsonText('{"state":"planned"}'), audit=[JsonText('{"to":"planned"}')])
+    await store.save_run("r-1", JsonText('{"state":"running"}'), expected_version=1,
+                         audit=JsonText('{"to":"running"}'))
+    assert await store.load_run("r-1") == ({"state": "running"}, 2)
+    assert await store.audit_entries("r-1") == [{"to": "planned"}, {"to": "running"}]
 
 
 async def test_corrupt_record_raises_store_error(store: RunStore, redis_client: aioredis.Redis) -> None:
