@@ -208,6 +208,10 @@ async def test_killed_broker_shows_fenced_with_urp_then_election_restores_leader
 
     # The controller commits the elections at once; brokers' metadata follows within milliseconds.
     await wait_for(all_preferred, timeout=15, message="every partition led by its preferred replica")
+    # Leave the shared sandbox as we found it: the operator marks the Kafka NotReady while a pod
+    # crash-loops, until a reconciliation after its return.
+    await wait_for(lambda: cluster.status()["ready"], timeout=120, interval=1.0,
+                   message="the Kafka resource Ready again")
 
 
 @pytest.mark.sandbox

@@ -340,7 +340,14 @@ async def test_operator_rolls_the_pod_the_gateway_annotated(sandbox: SandboxInfo
     """End to end: the operator replaces the pod the gateway annotated (new uid, Ready); the old uid is refused."""
     cluster = ClusterRef(name=sandbox.name, namespace=sandbox.namespace, kafka=sandbox.cluster)
     gateway = KubeClusterGateway.from_kubeconfig(sandbox.kubeconfig)
+
+    async def settled() -> bool:
+        status = await gateway.kafka_status(cluster)
+        return status.ready and status.settled and all(p.ready for p in await gateway.broker_pods(cluster))
+
     try:
+        # The sandbox is shared: a test before this one may have left a broker restarting.
+        await wait_for(settled, timeout=180, interval=1.0, message="the shared sandbox Ready before the test")
         status = await gateway.kafka_status(cluster)
         assert status.ready and status.settled and not status.paused
         assert status.bootstrap_servers == sandbox.bootstrap_servers
@@ -359,10 +366,7 @@ async def test_operator_rolls_the_pod_the_gateway_annotated(sandbox: SandboxInfo
         assert new is not None and new.node_id == target.node_id
         assert await gateway.request_pod_roll(cluster, target.name, target.uid) is False
 
-        async def settled() -> bool:  # leave the shared sandbox as we found it
-            ready = (await gateway.kafka_status(cluster)).ready
-            return ready and all(p.ready for p in await gateway.broker_pods(cluster))
-
+        # Leave the shared sandbox as we found it.
         await wait_for(settled, timeout=120, interval=1.0, message="the Kafka CR Ready and every broker pod Ready")
     finally:
         gateway.close()
