@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
-from handlers.values import InvalidValue, duration, format_duration, quote
+from handlers.values import InvalidValue, duration, format_duration, prefixed_id, quote
 
 MAX_GROUP_ID = 255  # Kafka sets no limit; a longer "group" is a paste gone wrong
 MAX_SNOOZE = timedelta(days=7)
@@ -30,14 +30,8 @@ def group_id(token: str) -> str:
 
 def alert_id(token: str) -> str:
     """An alert id as alert messages and /kafka alerts show it: ``a-`` and 8 hex digits."""
-    if _ALERT_ID.fullmatch(token):
-        return token
-    message = f"{quote(token)} is not an alert id: alert ids look like a-1b2c3d4e (see /kafka alerts <cluster>)"
-    for guess in (token.lower(), "a-" + token.lower()):
-        if _ALERT_ID.fullmatch(guess):
-            message += f" (did you mean {quote(guess)}?)"
-            break
-    raise InvalidValue(message)
+    return prefixed_id(token, _ALERT_ID, prefix="a-", what="alert id", example="a-1b2c3d4e",
+                       hint=" (see /kafka alerts <cluster>)")
 
 
 def snooze_duration(token: str) -> str:

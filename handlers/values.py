@@ -65,16 +65,24 @@ def cluster_name(token: str) -> str:
 _RUN_ID = re.compile(r"r-[0-9a-f]{4,32}")
 
 
-def run_id(token: str) -> str:
-    """A run id as the engine mints it: `r-` and lowercase hex, e.g. r-7f3a09bc."""
-    if _RUN_ID.fullmatch(token):
+def prefixed_id(token: str, pattern: re.Pattern[str], *, prefix: str, what: str, example: str,
+                hint: str = "") -> str:
+    """``token`` if it matches ``pattern`` (ids like ``r-7f3a09bc``); else InvalidValue showing the
+    shape, and the id meant when only the case or the ``prefix`` was off."""
+    if pattern.fullmatch(token):
         return token
-    message = f"{quote(token)} is not a run id: run ids look like r-7f3a09bc"
-    for guess in (token.lower(), "r-" + token.lower()):
-        if _RUN_ID.fullmatch(guess):
+    article = "an" if what[0] in "aeiou" else "a"
+    message = f"{quote(token)} is not {article} {what}: {what}s look like {example}{hint}"
+    for guess in (token.lower(), prefix + token.lower()):
+        if pattern.fullmatch(guess):
             message += f" (did you mean {quote(guess)}?)"
             break
     raise InvalidValue(message)
+
+
+def run_id(token: str) -> str:
+    """A run id as the engine mints it: `r-` and lowercase hex, e.g. r-7f3a09bc."""
+    return prefixed_id(token, _RUN_ID, prefix="r-", what="run id", example="r-7f3a09bc")
 
 
 _STEP_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,40}")
