@@ -1,7 +1,8 @@
 """``kafka-chatops run``: the bot with its Slack front end, the engine worker and the event bus.
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), or HTTP on ``--port`` at
-``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``. Every missing or malformed
+``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``, from ``--processes`` processes
+(``bot.slack.processes``). Every missing or malformed
 setting is named at start, all at once, before anything connects. Token and secret values are
 never printed or logged: messages name the setting, not its value.
 """
@@ -33,6 +34,7 @@ from bot.kube.errors import KubeError
 from bot.slack.alerts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
+from bot.slack.processes import MAX_PROCESSES, RequestServerFailed, RequestServers, serve_requests
 from bot.store import StoreError, redact_url
 
 log = logging.getLogger("bot.slack.run")
@@ -52,6 +54,11 @@ def register(commands: Any) -> None:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
     run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
+    run.add_argument("--processes", type=int, default=1,
+                     help="HTTP only: answer Slack's requests from this many processes sharing the port, "
+                          "about one per core (default 1); the first also runs the engine, cards and alerts")
+    # How the bot starts its other HTTP processes (bot.slack.processes); not for people.
+    run.add_argument("--request-server", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
 
@@ -64,7 +71,7 @@ class SlackSettings:
     http: bool
 
 
-def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT) -> SlackSettings:
+def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, processes: int = 1) -> SlackSettings:
     """The Slack settings for the chosen transport; ConfigError naming every problem otherwise."""
     problems: list[str] = []
     bot_token = (settings.slack_bot_token or "").strip()
@@ -83,12 +90,17 @@ def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT) 
             problems.append("SLACK_SIGNING_SECRET is malformed: Slack's signing secrets are 32 letters and digits")
         if not 0 < port < 65536:
             problems.append(f"--port {port} is not a TCP port (1-65535)")
+        if not 1 <= processes <= MAX_PROCESSES:
+            problems.append(f"--processes {processes} is out of range: give 1 to {MAX_PROCESSES}, about one per core")
     elif app_token is None:
         problems.append("SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-…) with "
                         "connections:write; or serve HTTP with --http and SLACK_SIGNING_SECRET")
     elif not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN does not start with xapp-: give the app-level token (Basic "
                         "Information > App-Level Tokens), not the bot token")
+    if not http and processes != 1:
+        problems.append("--processes needs --http: in Socket Mode, run more replicas instead (Slack spreads "
+                        "events over each replica's connection)")
     api_url = (settings.slack_api_url or "").strip() or None
     if api_url is not None:
         parts = urlsplit(api_url)
@@ -130,7 +142,7 @@ def http_app(app: AsyncApp) -> web.Application:
     return web_app
 
 
-async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
+async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: int, processes: int = 1) -> None:
     client = build_web_client(slack.bot_token, slack.api_url)
     await check_token(client)
     runtime = await build_runtime(settings)
@@ -150,11 +162,17 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
         if slack.http:
             runner = web.AppRunner(http_app(front.app), access_log=None)
             await runner.setup()
-            await web.TCPSite(runner, host, port).start()
-            log.info("serving Slack over HTTP on http://%s:%d%s", host, port, EVENTS_PATH)
+            # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
+            # started on the same port by mistake fails to bind instead of splitting the traffic.
+            await web.TCPSite(runner, host, port, reuse_port=processes > 1 or None).start()
+            servers = RequestServers(request_server_command(host, port), processes - 1)
             try:
+                await servers.start()
+                log.info("serving Slack over HTTP on http://%s:%d%s from %d process%s", host, port, EVENTS_PATH,
+                         processes, "es" if processes > 1 else "")
                 await stop.wait()
             finally:
+                await servers.stop()
                 await runner.cleanup()
         else:
             assert slack.app_token is not None
@@ -176,8 +194,30 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
             log.warning("the engine did not stop within %.0f s; exiting anyway", SHUTDOWN_TIMEOUT_S)
 
 
+def request_server_command(host: str, port: int) -> list[str]:
+    """How the bot starts one of its other HTTP processes; they inherit its environment (the settings)."""
+    return [sys.executable, "-m", "bot", "run", "--http", "--host", host, "--port", str(port), "--request-server"]
+
+
+async def serve_as_request_server(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
+    """One of the bot's other HTTP processes: the same listeners and Redis, but no engine worker, no
+    event listener, no alert monitors: the bot's own process runs those."""
+    runtime = await build_runtime(settings)
+    front = build_front_end(runtime, build_web_client(slack.bot_token, slack.api_url),
+                            signing_secret=slack.signing_secret, socket_mode=False)
+    attach_slack_alerts(runtime, front)  # the alert buttons; a snooze edits the alert's message
+    front.buttons.prefetch_groups()
+    gc.freeze()
+    try:
+        await serve_requests(http_app(front.app), host=host, port=port)
+    finally:
+        await front.close()
+        await runtime.close()
+
+
 def configure_logging() -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    # The process id tells the bot's lines from its request servers' (--processes).
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
                         stream=sys.stderr)
     # The SDK logs request details (headers included) at DEBUG; keep it above that in every case.
     for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "kafka", "aiokafka", "kubernetes"):
@@ -187,15 +227,21 @@ def configure_logging() -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     settings = Settings()
     try:
-        slack = check_settings(settings, http=args.http, port=args.port)
+        slack = check_settings(settings, http=args.http, port=args.port, processes=args.processes)
     except ConfigError as exc:
         print(f"kafka-chatops run: {exc}", file=sys.stderr)
         return 2
     configure_logging()
     try:
-        asyncio.run(serve(settings, slack, host=args.host, port=args.port))
+        if args.request_server:
+            asyncio.run(serve_as_request_server(settings, slack, host=args.host, port=args.port))
+        else:
+            asyncio.run(serve(settings, slack, host=args.host, port=args.port, processes=args.processes))
     except ConfigError as exc:
         print(f"kafka-chatops run: {exc}", file=sys.stderr)
+        return 2
+    except RequestServerFailed as exc:
+        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
         return 2
     except StoreError as exc:
         print(f"kafka-chatops run: cannot start: the run store (Redis) is unavailable: {exc}", file=sys.stderr)

@@ -1,17 +1,21 @@
 """Ack latency of the Slack front end, beside a bare Bolt ``AsyncApp`` that only acks.
 
-``python -m tests.bench.slack_ack [--rounds N] [--transport http|dispatch|both] [--write BENCHMARKS.md]``
+``python -m tests.bench.slack_ack [--rounds N] [--transport http|dispatch|both] [--processes N]
+[--write BENCHMARKS.md]``
 
 Both apps get the same signed requests, 20 at a time, in alternating bursts of the same run, so
 machine load hits both alike, over two transports: over HTTP (a separate load process POSTs to
-the aiohttp server ``kafka-chatops run --http`` uses: what Slack sees, minus the network) and in
-process (``AsyncApp.async_dispatch`` called directly: the app's own work only). Ours does its
-real work before acking: a slash command ``/kafka restart <cluster> --brokers 0`` plans against a
-fake cluster (no Kubernetes or Kafka latency), takes the cluster lock and writes the run (and its
-event) to a real redis-server; an Approve click loads the run, decides, and writes it with
-compare-and-set. The engine worker and the card publisher (posting to a stub Web API in another
-process) run meanwhile, driving that round's runs (aborted after each round, so it drives a
-handful, as a live bot does); redis-server is the test fixture's (AOF, appendfsync always).
+the aiohttp server ``kafka-chatops run --http --processes N`` uses, each app served by N processes
+sharing its port: what Slack sees, minus the network) and in process (``AsyncApp.async_dispatch``
+called directly, one process: the app's own work only).
+
+Ours does its real work before acking: a slash command ``/kafka restart <cluster> --brokers 0``
+plans against a fake cluster (no Kubernetes or Kafka latency), takes the cluster lock and writes
+the run (and its event) to a real redis-server; an Approve click loads the run, decides, and
+writes it with compare-and-set. The engine worker and the card publisher (posting to a stub Web
+API in another process) run meanwhile in the first process, driving that round's runs (aborted
+after each round, so it drives a handful, as a live bot does); redis-server is the test
+fixture's (AOF, appendfsync always).
 """
 from __future__ import annotations
 
@@ -31,6 +35,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import slack_bolt
 from aiohttp import web
@@ -42,6 +47,7 @@ from bot.runs import RedisRunRepository
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.blocks import APPROVE_ACTION, ButtonValue
 from bot.slack.commands import COMMAND
+from bot.slack.processes import RequestServers
 from bot.slack.run import EVENTS_PATH, http_app
 from bot.store import RunStore
 from runbooks.models import Actor, RunState
@@ -123,7 +129,7 @@ def percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
-async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS) -> dict[str, list[float]]:
+async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS, processes: int = 2) -> dict[str, list[float]]:
     with stub_process() as api_url, RedisServer() as redis_server, load_generator() as load:
         per_round = CONCURRENCY * 2 * len(transports)
         names = [f"c{i}" for i in range((rounds + 1) * per_round)]
@@ -135,12 +141,20 @@ async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS) -> dict[s
         response_url = api_url.replace("/api/", "/response/bench")
         await runtime.start()
         await front.start()
-        servers = [await serve_http(front.app), await serve_http(bare)]
+        servers = [await serve_http(front.app, shared=processes > 1), await serve_http(bare, shared=processes > 1)]
         urls = {"ours": servers[0][1], "bare": servers[1][1]}
+        # The other processes of each app, as `kafka-chatops run --http --processes N` starts them.
+        request_servers = [
+            RequestServers([sys.executable, "-m", "tests.bench.slack_request_server", app, redis_server.url, api_url,
+                            str(port_of(urls[app])), str(len(names))], processes - 1)
+            for app in APPS]
+
         apps = {"ours": front.app, "bare": bare}
         gc.freeze()  # as `kafka-chatops run` does once started (bot.slack.run.serve)
         samples: dict[str, list[float]] = {f"{t} {a} {k}": [] for t in transports for k in KINDS for a in APPS}
         try:
+            for servers_of_app in request_servers:
+                await servers_of_app.start()
             for r in range(rounds + 1):  # round 0 warms both up (auth.test, imports, connections)
                 for t, transport in enumerate(transports):
                     base = r * per_round + t * CONCURRENCY * 2
@@ -168,6 +182,8 @@ async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS) -> dict[s
                     for run_id in [*click_runs, *(await runs.active())]:
                         await runtime.service.actions.abort(run_id, Actor(id=REQUESTER))
         finally:
+            for servers_of_app in request_servers:
+                await servers_of_app.stop()
             for runner, _ in servers:
                 await runner.cleanup()
             await front.close()
@@ -175,14 +191,21 @@ async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS) -> dict[s
     return samples
 
 
-async def serve_http(app: AsyncApp) -> tuple[web.AppRunner, str]:
-    """The app behind the same aiohttp server `kafka-chatops run --http` uses, on a free loopback port."""
+async def serve_http(app: AsyncApp, *, shared: bool) -> tuple[web.AppRunner, str]:
+    """The app behind the same aiohttp server `kafka-chatops run --http` uses, on a free loopback port
+    (SO_REUSEPORT when other processes are to share it)."""
     runner = web.AppRunner(http_app(app), access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.TCPSite(runner, "127.0.0.1", 0, reuse_port=shared or None)
     await site.start()
     port = runner.addresses[0][1]
     return runner, f"http://127.0.0.1:{port}{EVENTS_PATH}"
+
+
+def port_of(url: str) -> int:
+    port = urlsplit(url).port
+    assert port is not None
+    return port
 
 
 async def runs_awaiting_approval(
@@ -234,7 +257,8 @@ def machine() -> str:
 
 TRANSPORT_TITLES = {
     "http": "Over HTTP, as Slack sees it: signed POSTs from another process to the same aiohttp server "
-            "`kafka-chatops run --http` uses, over kept-alive loopback connections",
+            "`kafka-chatops run --http --processes {processes}` uses, each app served by {processes} process(es) "
+            "sharing its port, over kept-alive loopback connections",
     "dispatch": "In process, without the HTTP server: `AsyncApp.async_dispatch` called directly "
                 "(the stricter view: only the app's own work)",
 }
@@ -247,20 +271,21 @@ def ratios(samples: dict[str, list[float]], transport: str) -> dict[str, float]:
     return {kind: p99("ours", kind) / p99("bare", kind) for kind in KINDS}
 
 
-def report(samples: dict[str, list[float]], rounds: int, transports: tuple[str, ...]) -> str:
+def report(samples: dict[str, list[float]], rounds: int, transports: tuple[str, ...], processes: int) -> str:
     lines = [
         HEADING, "",
         f"Measured {datetime.now(UTC):%Y-%m-%d %H:%M} UTC on {machine()}.",
-        f"`python -m tests.bench.slack_ack --rounds {rounds}`: {rounds} rounds of {CONCURRENCY} concurrent "
-        "requests per kind, the bare app and ours alternating in the same run (tests/bench/slack_ack.py says "
-        "what each does before its ack). Target: our p99 at most 1.5 times the bare app's.",
+        f"`python -m tests.bench.slack_ack --rounds {rounds} --processes {processes}`: {rounds} rounds of "
+        f"{CONCURRENCY} concurrent requests per kind, the bare app and ours alternating in the same run "
+        "(tests/bench/slack_ack.py says what each does before its ack). Target: our p99 at most 1.5 times the "
+        "bare app's.",
     ]
     for transport in transports:
         r = ratios(samples, transport)
         verdict = "met" if max(r.values()) <= 1.5 else "NOT met"
         lines += [
-            "", f"{TRANSPORT_TITLES[transport]}: target **{verdict}** (slash {r['slash']:.2f}x, "
-            f"click {r['click']:.2f}x).", "",
+            "", f"{TRANSPORT_TITLES[transport].format(processes=processes)}: target **{verdict}** "
+            f"(slash {r['slash']:.2f}x, click {r['click']:.2f}x).", "",
             "| requests | app | n | p50 ms | p99 ms | max ms | p99 / bare p99 |",
             "|---|---|---|---|---|---|---|",
         ]
@@ -321,11 +346,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=25)
     parser.add_argument("--transport", choices=(*TRANSPORTS, "both"), default="both")
+    parser.add_argument("--processes", type=int, default=2,
+                        help="HTTP: processes serving each app, as `kafka-chatops run --http --processes` (default 2)")
     parser.add_argument("--write", type=Path, help="update this file's Slack section (e.g. BENCHMARKS.md)")
     args = parser.parse_args(argv or [])
     transports = TRANSPORTS if args.transport == "both" else (args.transport,)
-    samples = asyncio.run(bench(args.rounds, transports))
-    section = report(samples, args.rounds, transports)
+    samples = asyncio.run(bench(args.rounds, transports, args.processes))
+    section = report(samples, args.rounds, transports, args.processes)
     print(section)
     result = figures(samples, transports)
     print(json.dumps(result, indent=2))

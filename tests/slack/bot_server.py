@@ -52,8 +52,10 @@ def bot_env(**settings: str) -> dict[str, str]:
 
 
 class SlackBotProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None,
+                 args: tuple[str, ...] = ()) -> None:
         self.env = env
+        self.args = args
         self.log_path = log_path
         self.http = http
         self.port = port or free_port()
@@ -67,6 +69,7 @@ class SlackBotProcess:
         args = run_command()
         if self.http:
             args += ["--http", "--port", str(self.port), "--host", "127.0.0.1"]
+        args += self.args
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log,
                                             stdin=subprocess.DEVNULL)
