@@ -1,10 +1,12 @@
-"""Slack's HTTP requests served by several processes: ``kafka-chatops run --http --processes N``.
+"""Slack's requests answered by several processes: ``kafka-chatops run [--http] --processes N``.
 
 One Python process acks on one core, and under a burst every ack waits for the CPU of the whole
 burst (BENCHMARKS.md, "Slack ack latency"). With ``--processes N`` the bot starts N-1 *request
-servers* beside itself. Each binds the same port with ``SO_REUSEPORT``, so the kernel spreads
-connections over all N, and each answers with the same listeners against the same Redis. Only the
-bot's own process runs the engine worker, the run cards' event listener, the alerts and /metrics.
+servers* beside itself, each answering with the same listeners against the same Redis. Over HTTP
+each binds the bot's port with ``SO_REUSEPORT``, so the kernel spreads connections over all N; in
+Socket Mode each opens its own connection, and Slack gives every request to one connection at
+random. Only the bot's own process runs the engine worker, the run cards' event listener, the
+alerts and /metrics.
 Nothing needs sharing in memory: runs, cluster locks, card records and alert state live in Redis and
 are written with compare-and-set, exactly as between replicas.
 
@@ -28,12 +30,12 @@ import time
 from asyncio.subprocess import PIPE, Process
 from collections.abc import Sequence
 
-from aiohttp import web
-
 log = logging.getLogger(__name__)
 
 READY = "ready"
 MAX_PROCESSES = 32
+# Slack allows about 10 Socket Mode connections per app, all replicas together (chatops-and-slack.md §3.3).
+MAX_SOCKET_MODE_PROCESSES = 10
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0
 FIRST_RESTART_DELAY_S = 1.0
@@ -97,6 +99,10 @@ class RequestServers:
             await _end_all([proc], self._stop_timeout_s)
             raise
         if line.strip() != READY.encode():
+            # Its stdout closed: it is exiting. Wait for it rather than signal it, since signalling
+            # reaps an exited child before asyncio's watcher does, and the exit code would be lost.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(proc.wait(), self._stop_timeout_s)
             await _end_all([proc], self._stop_timeout_s)
             raise RequestServerFailed(f"a request server (pid {proc.pid}) exited with code {proc.returncode} "
                                       "before it was ready; its error is in the log above")
@@ -146,25 +152,23 @@ async def _end_all(procs: Sequence[Process], timeout_s: float) -> None:
             await asyncio.wait(late)
 
 
-async def serve_requests(web_app: web.Application, *, host: str, port: int) -> None:
-    """A request server's life (the child's side): listen beside the bot, say ready, and serve until
-    SIGTERM or SIGINT, or until stdin closes because the bot that started it is gone."""
+async def serve_until_stopped(serving: contextlib.AbstractAsyncContextManager[object]) -> None:
+    """A request server's life (the child's side): enter ``serving`` (listen on the shared port, or
+    open a Socket Mode connection), say ready, and stay until SIGTERM or SIGINT, or until stdin
+    closes because the bot that started it is gone; then leave ``serving``."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     watching = asyncio.create_task(_until_stdin_closes())
     watching.add_done_callback(lambda _: stop.set())
-    runner = web.AppRunner(web_app, access_log=None)
-    await runner.setup()
     try:
-        await web.TCPSite(runner, host, port, reuse_port=True).start()
-        sys.stdout.write(READY + "\n")
-        sys.stdout.flush()
-        await stop.wait()
+        async with serving:
+            sys.stdout.write(READY + "\n")
+            sys.stdout.flush()
+            await stop.wait()
     finally:
         watching.cancel()
-        await runner.cleanup()
 
 
 async def _until_stdin_closes() -> None:

@@ -1,7 +1,7 @@
 """``kafka-chatops run``: the bot with its Slack front end, the engine worker and the event bus.
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), or HTTP on ``--port`` at
-``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``, from ``--processes`` processes
+``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``; from ``--processes`` processes
 (``bot.slack.processes``). Every missing or malformed
 setting is named at start, all at once, before anything connects. Token and secret values are
 never printed or logged: messages name the setting, not its value.
@@ -16,6 +16,7 @@ import gc
 import logging
 import signal
 import sys
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -34,7 +35,13 @@ from bot.kube.errors import KubeError
 from bot.slack.alerts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
-from bot.slack.processes import MAX_PROCESSES, RequestServerFailed, RequestServers, serve_requests
+from bot.slack.processes import (
+    MAX_PROCESSES,
+    MAX_SOCKET_MODE_PROCESSES,
+    RequestServerFailed,
+    RequestServers,
+    serve_until_stopped,
+)
 from bot.store import StoreError, redact_url
 
 log = logging.getLogger("bot.slack.run")
@@ -55,8 +62,9 @@ def register(commands: Any) -> None:
     run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
     run.add_argument("--processes", type=int, default=1,
-                     help="HTTP only: answer Slack's requests from this many processes sharing the port, "
-                          "about one per core (default 1); the first also runs the engine, cards and alerts")
+                     help="answer Slack from this many processes, about one per core (default 1): over HTTP they "
+                          "share the port, in Socket Mode each has its own connection; the first also runs the "
+                          "engine, the cards and the alerts")
     # How the bot starts its other HTTP processes (bot.slack.processes); not for people.
     run.add_argument("--request-server", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
@@ -90,17 +98,17 @@ def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, 
             problems.append("SLACK_SIGNING_SECRET is malformed: Slack's signing secrets are 32 letters and digits")
         if not 0 < port < 65536:
             problems.append(f"--port {port} is not a TCP port (1-65535)")
-        if not 1 <= processes <= MAX_PROCESSES:
-            problems.append(f"--processes {processes} is out of range: give 1 to {MAX_PROCESSES}, about one per core")
     elif app_token is None:
         problems.append("SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-…) with "
                         "connections:write; or serve HTTP with --http and SLACK_SIGNING_SECRET")
     elif not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN does not start with xapp-: give the app-level token (Basic "
                         "Information > App-Level Tokens), not the bot token")
-    if not http and processes != 1:
-        problems.append("--processes needs --http: in Socket Mode, run more replicas instead (Slack spreads "
-                        "events over each replica's connection)")
+    most = MAX_PROCESSES if http else MAX_SOCKET_MODE_PROCESSES
+    if not 1 <= processes <= most:
+        why = "about one per core" if http else ("Slack allows about 10 Socket Mode connections per app, "
+                                                  "counting every replica's")
+        problems.append(f"--processes {processes} is out of range: give 1 to {most} ({why})")
     api_url = (settings.slack_api_url or "").strip() or None
     if api_url is not None:
         parts = urlsplit(api_url)
@@ -159,30 +167,15 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
     gc.freeze()
     try:
-        if slack.http:
-            runner = web.AppRunner(http_app(front.app), access_log=None)
-            await runner.setup()
-            # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
-            # started on the same port by mistake fails to bind instead of splitting the traffic.
-            await web.TCPSite(runner, host, port, reuse_port=processes > 1 or None).start()
-            servers = RequestServers(request_server_command(host, port), processes - 1)
+        async with slack_transport(front.app, client, slack, host=host, port=port, shared=processes > 1):
+            servers = RequestServers(request_server_command(slack, host, port), processes - 1)
             try:
                 await servers.start()
-                log.info("serving Slack over HTTP on http://%s:%d%s from %d process%s", host, port, EVENTS_PATH,
-                         processes, "es" if processes > 1 else "")
+                log.info("%s, from %d process%s", serving_what(slack, host, port), processes,
+                         "es" if processes > 1 else "")
                 await stop.wait()
             finally:
                 await servers.stop()
-                await runner.cleanup()
-        else:
-            assert slack.app_token is not None
-            handler = AsyncSocketModeHandler(front.app, slack.app_token, web_client=client)
-            await handler.connect_async()  # type: ignore[no-untyped-call]
-            log.info("connected to Slack in Socket Mode")
-            try:
-                await stop.wait()
-            finally:
-                await handler.close_async()  # type: ignore[no-untyped-call]
     finally:
         await front.close()
         try:
@@ -194,22 +187,55 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
             log.warning("the engine did not stop within %.0f s; exiting anyway", SHUTDOWN_TIMEOUT_S)
 
 
-def request_server_command(host: str, port: int) -> list[str]:
-    """How the bot starts one of its other HTTP processes; they inherit its environment (the settings)."""
-    return [sys.executable, "-m", "bot", "run", "--http", "--host", host, "--port", str(port), "--request-server"]
+@contextlib.asynccontextmanager
+async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSettings, *, host: str, port: int,
+                          shared: bool) -> AsyncIterator[None]:
+    """Slack's requests reaching ``app`` while inside: HTTP on ``host:port`` (``shared`` with the
+    bot's other processes), or one Socket Mode connection of this process's own."""
+    if slack.http:
+        runner = web.AppRunner(http_app(app), access_log=None)
+        await runner.setup()
+        try:
+            # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
+            # started on the same port by mistake fails to bind instead of splitting the traffic.
+            await web.TCPSite(runner, host, port, reuse_port=shared or None).start()
+            yield
+        finally:
+            await runner.cleanup()
+    else:
+        assert slack.app_token is not None
+        handler = AsyncSocketModeHandler(app, slack.app_token, web_client=client)
+        await handler.connect_async()  # type: ignore[no-untyped-call]
+        try:
+            yield
+        finally:
+            await handler.close_async()  # type: ignore[no-untyped-call]
+
+
+def serving_what(slack: SlackSettings, host: str, port: int) -> str:
+    if slack.http:
+        return f"serving Slack over HTTP on http://{host}:{port}{EVENTS_PATH}"
+    return "connected to Slack in Socket Mode"
+
+
+def request_server_command(slack: SlackSettings, host: str, port: int) -> list[str]:
+    """How the bot starts one of its other processes; they inherit its environment (the settings)."""
+    command = [sys.executable, "-m", "bot", "run", "--request-server"]
+    return [*command, "--http", "--host", host, "--port", str(port)] if slack.http else command
 
 
 async def serve_as_request_server(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
-    """One of the bot's other HTTP processes: the same listeners and Redis, but no engine worker, no
-    event listener, no alert monitors: the bot's own process runs those."""
+    """One of the bot's other processes (``--processes``): the same listeners and Redis, on the shared
+    port or its own Socket Mode connection, but no engine worker, event listener or alert monitors:
+    the bot's own process runs those."""
+    client = build_web_client(slack.bot_token, slack.api_url)
     runtime = await build_runtime(settings)
-    front = build_front_end(runtime, build_web_client(slack.bot_token, slack.api_url),
-                            signing_secret=slack.signing_secret, socket_mode=False)
+    front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
     attach_slack_alerts(runtime, front)  # the alert buttons; a snooze edits the alert's message
     front.buttons.prefetch_groups()
     gc.freeze()
     try:
-        await serve_requests(http_app(front.app), host=host, port=port)
+        await serve_until_stopped(slack_transport(front.app, client, slack, host=host, port=port, shared=True))
     finally:
         await front.close()
         await runtime.close()

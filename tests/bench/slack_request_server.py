@@ -1,5 +1,5 @@
-"""A request server for the ack benchmark: ``bot.slack.processes.serve_requests`` serving the
-bench's own app, as ``kafka-chatops run --http --processes N`` serves the bot's.
+"""A request server for the ack benchmark: the bench's own app served as the bot's request servers
+serve theirs (``kafka-chatops run --http --processes N``).
 
 ``python -m tests.bench.slack_request_server ours|bare <redis_url> <api_url> <port> <clusters>``:
 ``ours`` is the front end on the fake cluster (clusters ``c0`` to ``c<clusters - 1>``, as in
@@ -14,8 +14,8 @@ import gc
 import sys
 
 from bot.slack.app import build_front_end, build_web_client
-from bot.slack.processes import serve_requests
-from bot.slack.run import http_app
+from bot.slack.processes import serve_until_stopped
+from bot.slack.run import SlackSettings, slack_transport
 from tests.bench.slack_ack import bare_app
 from tests.slack.fake_cluster import FakeCluster, fake_runtime, managed
 from tests.slack.payloads import BOT_TOKEN, SIGNING_SECRET
@@ -24,18 +24,20 @@ HOST = "127.0.0.1"
 
 
 async def main(kind: str, redis_url: str, api_url: str, port: int, clusters: int) -> None:
+    client = build_web_client(BOT_TOKEN, api_url)
+    slack = SlackSettings(bot_token=BOT_TOKEN, app_token=None, signing_secret=SIGNING_SECRET, api_url=api_url,
+                          http=True)
     if kind == "bare":
         gc.freeze()
-        await serve_requests(http_app(bare_app(api_url)), host=HOST, port=port)
+        await serve_until_stopped(slack_transport(bare_app(api_url), client, slack, host=HOST, port=port, shared=True))
         return
     names = [f"c{i}" for i in range(clusters)]
     runtime = await fake_runtime(redis_url, {name: managed(name) for name in names}, FakeCluster())
-    front = build_front_end(runtime, build_web_client(BOT_TOKEN, api_url), signing_secret=SIGNING_SECRET,
-                            socket_mode=False)
+    front = build_front_end(runtime, client, signing_secret=SIGNING_SECRET, socket_mode=False)
     front.buttons.prefetch_groups()
     gc.freeze()
     try:
-        await serve_requests(http_app(front.app), host=HOST, port=port)
+        await serve_until_stopped(slack_transport(front.app, client, slack, host=HOST, port=port, shared=True))
     finally:
         await front.close()
         await runtime.close()

@@ -71,8 +71,13 @@ class StubSocketMode:
             self._sockets.remove(ws)
         return ws
 
+    @property
+    def open_connections(self) -> int:
+        return len(self._sockets)
+
     async def _push(self, envelope_type: str, payload: dict[str, Any], accepts_response_payload: bool,
-                    timeout: float) -> dict[str, Any]:  # noqa: ASYNC109 - the caller's deadline for the ack
+                    timeout: float,  # noqa: ASYNC109 - the caller's deadline for the ack
+                    connection: int = -1) -> dict[str, Any]:
         deadline = asyncio.get_running_loop().time() + 10
         while not self._sockets:  # the client may still be connecting
             if asyncio.get_running_loop().time() > deadline:
@@ -83,15 +88,16 @@ class StubSocketMode:
         self._acks[envelope_id] = future
         envelope = {"envelope_id": envelope_id, "payload": payload, "type": envelope_type,
                     "accepts_response_payload": accepts_response_payload}
-        await self._sockets[-1].send_str(json.dumps(envelope))
+        await self._sockets[connection].send_str(json.dumps(envelope))
         try:
             return await asyncio.wait_for(future, timeout)
         except TimeoutError:
             raise AssertionError(f"no ack for {envelope_type} envelope {envelope_id} within {timeout} s") from None
 
-    def slash_command(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
-        """Push a ``slash_commands`` envelope and return the client's ack (blocking; any thread)."""
-        return dict(self._server.call(self._push("slash_commands", payload, True, timeout), timeout + 15))
+    def slash_command(self, payload: dict[str, Any], timeout: float = 5.0, connection: int = -1) -> dict[str, Any]:
+        """Push a ``slash_commands`` envelope on one connection (by default the newest) and return the
+        client's ack (blocking; any thread)."""
+        return dict(self._server.call(self._push("slash_commands", payload, True, timeout, connection), timeout + 15))
 
     def interactive(self, payload: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
         """Push an ``interactive`` envelope (e.g. block_actions) and return the client's ack."""

@@ -60,17 +60,20 @@ def test_http_mode_needs_a_well_formed_signing_secret() -> None:
     assert "SLACK_SIGNING_SECRET is malformed" in text and "short secret" not in text
 
 
-def test_processes_must_be_a_sensible_count_and_need_http() -> None:
-    """--processes takes 1 to 32 processes, and only for HTTP: Socket Mode scales by replicas."""
-    http = {**BASE, "slack_bot_token": BOT_TOKEN, "slack_signing_secret": SIGNING_SECRET}
-    assert check_settings(Settings(**http), http=True, processes=4).http
+def test_processes_must_be_a_sensible_count() -> None:
+    """--processes takes 1 to 32 over HTTP, and 1 to 10 in Socket Mode (Slack's connection limit per app)."""
+    http = Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET)
+    socket_mode = Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN)
+    assert check_settings(http, http=True, processes=32).http
+    assert not check_settings(socket_mode, http=False, processes=10).http
     for bad in (0, -1, 33):
         with pytest.raises(ConfigError) as caught:
-            check_settings(Settings(**http), http=True, processes=bad)
-        assert f"--processes {bad} is out of range: give 1 to 32" in str(caught.value)
+            check_settings(http, http=True, processes=bad)
+        assert f"--processes {bad} is out of range: give 1 to 32 (about one per core)" in str(caught.value)
     with pytest.raises(ConfigError) as caught:
-        check_settings(Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN), http=False, processes=2)
-    assert "--processes needs --http" in str(caught.value)
+        check_settings(socket_mode, http=False, processes=11)
+    assert "--processes 11 is out of range: give 1 to 10 (Slack allows about 10 Socket Mode connections" in str(
+        caught.value)
 
 
 def test_api_url_gets_the_trailing_slash_the_sdk_needs() -> None:

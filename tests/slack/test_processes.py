@@ -1,7 +1,9 @@
-"""``kafka-chatops run --http --processes N``: request servers beside the bot, sharing its port.
+"""``kafka-chatops run [--http] --processes N``: request servers beside the bot, sharing its HTTP
+port or each with its own Socket Mode connection.
 
 The supervisor (``RequestServers``) is driven with small real programs standing in for a request
-server; the bot itself runs as a real process with the stub Web API and a real Redis.
+server; the bot itself runs as a real process with the stub Web API (and the stub Socket Mode
+server) and a real Redis.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from bot.slack.processes import READY, RequestServerFailed, RequestServers
 from tests.fixtures.waiting import wait_until
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
 from tests.slack.fake_cluster import APPROVER, REQUESTER
-from tests.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers, slash_body, slash_payload
+from tests.slack.payloads import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, signed_headers, slash_body, slash_payload
+from tests.slack.stub_socket_mode import StubSocketMode
 from tests.slack.stub_web_api import StubWebApi
 
 CLUSTER = "east"
@@ -99,13 +102,16 @@ async def wait_for_new_pid(servers: RequestServers, old: int) -> None:
         await asyncio.sleep(0.1)
 
 
-@pytest.fixture
-def two_process_bot(tmp_path: Path, redis_url: str, slack_api: StubWebApi) -> Iterator[SlackBotProcess]:
+def settings_env(tmp_path: Path, **slack: str) -> dict[str, str]:
     (tmp_path / "clusters.yaml").write_text(clusters_yaml(CLUSTER, approvers=[REQUESTER, APPROVER]))
     (tmp_path / "kubeconfig").write_text(UNREACHABLE_KUBECONFIG)
-    env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api.url,
-                  REDIS_URL=redis_url, KAFKA_CHATOPS_CONFIG=str(tmp_path / "clusters.yaml"),
-                  KUBECONFIG=str(tmp_path / "kubeconfig"))
+    return bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, KAFKA_CHATOPS_CONFIG=str(tmp_path / "clusters.yaml"),
+                   KUBECONFIG=str(tmp_path / "kubeconfig"), **slack)
+
+
+@pytest.fixture
+def two_process_bot(tmp_path: Path, redis_url: str, slack_api: StubWebApi) -> Iterator[SlackBotProcess]:
+    env = settings_env(tmp_path, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api.url, REDIS_URL=redis_url)
     bot = SlackBotProcess(env, tmp_path / "bot.log", http=True, args=("--processes", "2")).start()
     try:
         assert bot.process is not None
@@ -185,3 +191,35 @@ def test_a_request_server_does_not_outlive_a_killed_bot(two_process_bot: SlackBo
     bot.process.kill()
     bot.process.wait(10)
     wait_until(lambda: not alive(child), timeout=15, interval=0.1, message="the orphaned request server to stop")
+
+
+def test_in_socket_mode_each_process_answers_on_its_own_connection(
+        tmp_path: Path, redis_url: str, slack_api: StubWebApi) -> None:
+    """Three processes open three connections; a command sent on any of them is answered, and a killed
+    request server's connection is opened again by its replacement."""
+    socket_server = StubSocketMode().start()
+    try:
+        slack_api.socket_mode_url = socket_server.url
+        env = settings_env(tmp_path, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=slack_api.url, REDIS_URL=redis_url)
+        bot = SlackBotProcess(env, tmp_path / "bot.log", http=False, args=("--processes", "3")).start()
+        try:
+            assert bot.process is not None
+            wait_until(lambda: "from 3 processes" in bot.log(), timeout=60, interval=0.1,
+                       message=f"the request servers to connect (log: {bot.log_path})")
+            assert socket_server.open_connections == 3
+            for connection in range(3):
+                ack = socket_server.slash_command(slash_payload("clusters", REQUESTER), connection=connection)
+                assert CLUSTER in ack["payload"]["text"], (connection, ack)
+            children = children_of(bot.process.pid)
+            assert len(children) == 2
+            os.kill(children[0], signal.SIGKILL)
+            wait_until(lambda: "started again" in bot.log(), timeout=60, interval=0.1, message="a new request server")
+            wait_until(lambda: socket_server.open_connections == 3, timeout=30, interval=0.1,
+                       message="three connections again")
+            ack = socket_server.slash_command(slash_payload("clusters", REQUESTER))  # the newest: the replacement's
+            assert CLUSTER in ack["payload"]["text"]
+        finally:
+            bot.stop()
+        assert APP_TOKEN not in bot.log() and BOT_TOKEN not in bot.log()
+    finally:
+        socket_server.stop()
