@@ -304,15 +304,22 @@ def report(samples: dict[str, list[float]], rounds: int, transports: tuple[str, 
         "as the issue requires, and is built with `process_before_response=True`: its listeners return right "
         "after the ack (what follows runs in the background), so Bolt answers without waiting for a poll "
         "tick. Background work (the worker's next step, card edits) waits while requests are in flight (at "
-        "most 0.1 s; `bot/foreground.py`); each write publishes its run event from the same Lua script; "
-        "listeners parse only the event's header. What remains is about 0.75 ms of CPU per request in a "
-        "typical burst (about 0.2 ms of it Bolt's own, a third redis-py and asyncio around two Redis round "
-        "trips), and 20 concurrent requests share one event loop, so every request of a burst acks after "
-        "about 20 times that: within a burst, p50 and p99 are close.", "",
+        "most 0.1 s; `bot/foreground.py`); each write publishes its run event from the same Lua script. "
+        "Over HTTP, `--processes 2` answers from two processes sharing the port (`bot/slack/processes.py`).", "",
+        "Where the CPU goes (instructions counted with valgrind's cachegrind, serial requests, nothing in "
+        "the background, 2026-11-26): a bare slash command costs 1.3 M instructions, ours 4.3 M: Bolt and "
+        "our listener wrapper 1.4 M (as bare), the cluster lock 0.4 M and the run's create 0.8 M (each one "
+        "Redis round trip through redis-py), parsing, planning, the engine and the reply 1.2 M, and keeping "
+        "the response_url 0.6 M (after the ack). A burst's 20 requests share a process's event loop, so "
+        "each acks after about the CPU of the whole burst on its process: p50 and p99 are close within a "
+        "burst, and a second process halves the burst each one carries (over HTTP the kernel hashes each "
+        "kept-alive connection to one process, so the split is rarely exactly even).", "",
         "Why p99 moves between runs: in the slowest bursts the process used about twice the CPU time of a "
         "typical burst for the same function-call counts (cProfile) with no page faults or waits "
         "(getrusage): the virtual CPU ran slower (other tenants of the host). The bare app hardly notices, "
-        "because its latency is mostly its 10 ms sleep; ours is CPU, so those bursts set its p99.", "",
+        "because its latency is mostly its 10 ms sleep; ours is CPU, so those bursts set its p99. In process "
+        "(one process by definition) the engine worker and card publisher also drive the runs the HTTP "
+        "rounds created, which is why those figures are the worst.", "",
     ]
     return "\n".join(lines)
 
