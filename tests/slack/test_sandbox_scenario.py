@@ -1,5 +1,7 @@
-"""The Slack scenario on the real sandbox: ``python -m bot run --http`` against real Kafka brokers
-behind the emulated Strimzi, clicked through with signed ``block_actions`` like Slack sends them.
+"""The Slack scenario on the real sandbox: ``python -m bot run --http --processes 2`` against real
+Kafka brokers behind the emulated Strimzi, clicked through with signed ``block_actions`` like Slack
+sends them. Each request opens a new connection, which the kernel gives to either process: runs
+created, approved and double-clicked in one process are driven by the other's worker.
 
 Broker restarts cost ~15 s each, so the module restarts all three brokers once (the full scenario,
 with every refusal checked on the way) and one broker once more (the 429 storm).
@@ -151,8 +153,10 @@ def scenario(sandbox: SandboxInfo, redis_server: RedisServer, stub_api_server: S
                                     approver_groups=[APPROVER_GROUP]))
     env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=stub_api_server.url,
                   REDIS_URL=redis_server.url, KAFKA_CHATOPS_CONFIG=str(config), KUBECONFIG=sandbox.kubeconfig)
-    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True).start()
+    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True, args=("--processes", "2")).start()
     try:
+        wait_until(lambda: "from 2 processes" in bot.log(), timeout=60, interval=0.1,
+                   message=f"the bot's request server to listen (log: {bot.log_path})")
         yield Scenario(bot, stub_api_server, redis_server.url, sandbox)
     finally:
         bot.stop()
