@@ -107,15 +107,6 @@ async def fake_runtime(redis_url: str, clusters: dict[str, ManagedCluster], fake
 
 
 async def close_runtime(runtime: Runtime) -> None:
-    """``runtime.close()``, cancelling the worker's drive tasks until they are done first.
-
-    Works around a hang in ``Worker.stop()`` (reported to the lead): a drive task cancelled just as
-    a run event wakes it can swallow the cancel (Python 3.11's ``asyncio.wait_for`` returns the
-    result instead), keep looping, and ``stop()`` then waits for it forever.
-    """
-    stopping = asyncio.ensure_future(runtime.worker.stop())
-    while not stopping.done():
-        for task in list(runtime.worker._driving.values()):
-            task.cancel()
-        await asyncio.wait({stopping}, timeout=0.5)
+    """``runtime.close()``: the worker stops its drive tasks (cancelling until they are done, see
+    ``Worker.stop``), then the bus, the admin client and Redis."""
     await runtime.close()
