@@ -13,11 +13,10 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.alert_config import AlertsConfig
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
+from handlers.values import span
 from runbooks.models import ApprovalPolicy
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
-_DURATION = re.compile(r"^(\d+)\s*([smhd]?)$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
 class ConfigError(Exception):
@@ -25,12 +24,16 @@ class ConfigError(Exception):
 
 
 def parse_duration(value: str | int | float) -> float:
+    """Seconds, from a number (YAML's 90) or a duration as typed in Slack (0s, 90s, 30m, 1h30m, 1d)."""
     if isinstance(value, int | float):
         return float(value)
-    match = _DURATION.match(value.strip())
-    if not match:
-        raise ValueError(f"{value!r} is not a duration: use e.g. 90s, 30m, 2h or 1d")
-    return float(int(match.group(1)) * _UNITS[match.group(2)])
+    text = value.replace(" ", "")
+    if text.isascii() and text.isdigit():
+        return float(text)
+    seconds = span(text)
+    if seconds is None:
+        raise ValueError(f"{value!r} is not a duration: write it like 90s, 30m, 2h, 1d or 1h30m, or in seconds")
+    return seconds.total_seconds()
 
 
 class Settings(BaseSettings):

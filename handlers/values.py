@@ -130,13 +130,20 @@ def broker_ids(token: str) -> tuple[int, ...]:
 _DURATION = re.compile(r"(?:([0-9]{1,6})d)?(?:([0-9]{1,6})h)?(?:([0-9]{1,6})m)?(?:([0-9]{1,6})s)?")
 
 
-def duration(token: str) -> timedelta:
-    """A positive duration written like 90s, 30m, 2h, 1d or 1h30m."""
+def span(token: str) -> timedelta | None:
+    """A duration written like 90s, 30m, 2h, 1d or 1h30m (zero included); None if it is not one."""
     match = _DURATION.fullmatch(token)
     if not token or match is None:
-        raise InvalidValue(f"{quote(token)} is not a duration: write it like 30m, 2h, 1d or 1h30m")
+        return None
     days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
-    value = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+def duration(token: str) -> timedelta:
+    """A positive duration written like 90s, 30m, 2h, 1d or 1h30m."""
+    value = span(token)
+    if value is None:
+        raise InvalidValue(f"{quote(token)} is not a duration: write it like 30m, 2h, 1d or 1h30m")
     if not value:
         raise InvalidValue(f"{quote(token)} is not a duration: it must be longer than zero")
     return value

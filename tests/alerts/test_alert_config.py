@@ -53,3 +53,26 @@ def test_mistakes_in_the_alerts_block_are_named(tmp_path: Path, block: str, frag
     """A wrong key or value stops the start with the file and the problem named."""
     with pytest.raises(ConfigError, match=fragment):
         load_clusters(write(tmp_path, f"clusters:\n  prod:\n    {block}\n"))
+
+
+def test_durations_in_the_file_are_written_as_in_slack_or_as_seconds(tmp_path: Path) -> None:
+    """One duration syntax everywhere: 90s, 30m, 1h30m, 1d as typed in Slack (0s where waiting is optional),
+    or plain seconds (90, "90")."""
+    clusters = load_clusters(write(tmp_path, """
+clusters:
+  prod:
+    approval_timeout: 1h30m
+    alerts:
+      health_poll: 90
+      lag_poll: "45"
+      under_replicated: {for: 1m 30s, cooldown: 1d}
+      broker_down: {for: 0s}
+"""))
+    prod = clusters["prod"]
+    assert prod.policy.approval_timeout_s == 5400.0
+    assert (prod.alerts.health_poll_s, prod.alerts.lag_poll_s) == (90.0, 45.0)
+    assert (prod.alerts.under_replicated.for_s, prod.alerts.under_replicated.cooldown_s) == (90.0, 86400.0)
+    assert prod.alerts.broker_down.for_s == 0.0
+    for bad in ("-5m", "5 minutes", "1.5h", "1h30"):
+        with pytest.raises(ConfigError, match="is not a duration"):
+            load_clusters(write(tmp_path, f"clusters:\n  prod:\n    approval_timeout: {bad}\n"))
