@@ -6,9 +6,8 @@ servers* beside itself, each answering with the same listeners against the same 
 each binds the bot's port with ``SO_REUSEPORT``, so the kernel spreads connections over all N; in
 Socket Mode each opens its own connection, and Slack gives every request to one connection at
 random. Only the bot's own process runs the engine worker, the run cards' event listener, the
-alerts and /metrics.
-Nothing needs sharing in memory: runs, cluster locks, card records and alert state live in Redis and
-are written with compare-and-set, exactly as between replicas.
+alerts and /metrics. Nothing needs sharing in memory: runs, cluster locks, card records and alert
+state live in Redis and are written with compare-and-set, exactly as between replicas.
 
 A request server
 * prints ``ready`` on its stdout once it listens; the bot waits for all of them before it serves;
@@ -99,8 +98,9 @@ class RequestServers:
             await _end_all([proc], self._stop_timeout_s)
             raise
         if line.strip() != READY.encode():
-            # Its stdout closed: it is exiting. Wait for it rather than signal it, since signalling
-            # reaps an exited child before asyncio's watcher does, and the exit code would be lost.
+            # Its stdout closed (or it said something else): it is on its way out. Wait for it rather
+            # than signal it: signalling reaps an exited child before asyncio's watcher does, and
+            # its exit code would be lost.
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(proc.wait(), self._stop_timeout_s)
             await _end_all([proc], self._stop_timeout_s)
