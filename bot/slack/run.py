@@ -61,7 +61,7 @@ def register(commands: Any) -> None:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
     run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
-    run.add_argument("--processes", type=int, default=1,
+    run.add_argument("--processes", type=int, default=1, metavar="N",
                      help="answer Slack from this many processes, about one per core (default 1): over HTTP they "
                           "share the port, in Socket Mode each has its own connection; the first also runs the "
                           "engine, the cards and the alerts")
