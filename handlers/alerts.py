@@ -127,11 +127,16 @@ class AlertEvaluator:
             loaded = await self._store.load(state.id)
             if loaded is None or loaded[0].occurrence != state.occurrence or loaded[0].message is not None:
                 return
+            recorded = loaded[0].model_copy(update={"message": ref})
             try:
-                await self._store.save(loaded[0].model_copy(update={"message": ref}), expected_version=loaded[1])
-                return
+                await self._store.save(recorded, expected_version=loaded[1])
             except VersionConflict:
                 continue
+            if loaded[0] != state:
+                # It changed while being posted (a snooze, a newer value), and whoever changed it could
+                # not edit a message whose id was not recorded yet: show what is stored now.
+                await self._edit(cluster, recorded)
+            return
         log.warning("alert %s was posted but its message could not be recorded", state.id)
 
     async def _edit(self, cluster: ManagedCluster, state: AlertState) -> None:

@@ -8,8 +8,9 @@ from datetime import timedelta
 
 from handlers.alert_views import AlertView
 from handlers.alerts import AlertEvaluator, AlertQueries
+from handlers.clusters import ManagedCluster
 from handlers.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
-from runbooks.alerts import AlertKey, AlertRules, Condition, ConditionRule, Observation, Phase
+from runbooks.alerts import AlertKey, AlertRules, Condition, ConditionRule, MessageRef, Observation, Phase
 from runbooks.models import Actor
 from tests.handlers.alert_fakes import FakeClock, MemoryAlertStore, MemoryLagReports, RecordingChannel, cluster
 
@@ -115,6 +116,26 @@ async def test_snooze_edits_the_message_and_mutes_the_next_occurrence() -> None:
     clock.advance(2 * 3600)
     await ev.evaluate(prod, SCOPE, urp())
     assert len(channel.posts) == 2  # the snooze ended and it still fires
+
+
+async def test_a_snooze_that_lands_while_the_message_is_posted_still_shows_on_it() -> None:
+    """Snoozed between the alert's save and the post's return (the message id is not recorded yet, so the
+    snooze cannot edit it): once the id is recorded, the message is edited to say who snoozed it."""
+    store, clock = MemoryAlertStore(), FakeClock()
+    snoozes: list[str] = []
+
+    class SnoozedWhilePosting(RecordingChannel):
+        async def post(self, cluster: ManagedCluster, view: AlertView) -> MessageRef:
+            ref = await super().post(cluster, view)
+            snoozes.append((await ev.snooze(URP.id, timedelta(minutes=30), Actor(id="U1"))).text)
+            return ref
+
+    channel = SnoozedWhilePosting()
+    ev = evaluator(store, channel, clock)
+    await ev.evaluate(ev.clusters["prod"], SCOPE, urp())
+    assert len(channel.posts) == 1 and snoozes and snoozes[0].startswith("Snoozed")
+    assert [ref for ref, _ in channel.updates] == ["m1"]
+    assert "Snoozed by U1 until 12:30 UTC" in channel.updates[0][1].text
 
 
 async def test_snooze_refuses_unknown_ids_and_long_mutes() -> None:
