@@ -1,10 +1,10 @@
 """``kafka-chatops run``: the bot with its Slack front end, the engine worker and the event bus.
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), or HTTP on ``--port`` at
-``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``; from ``--processes`` processes
-(``bot.slack.processes``). Every missing or malformed
-setting is named at start, all at once, before anything connects. Token and secret values are
-never printed or logged: messages name the setting, not its value.
+``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``; answered by ``--processes``
+processes (``bot.slack.processes``). Every missing or malformed setting is named at start, all at
+once, before anything connects. Token and secret values are never printed or logged: messages
+name the setting, not its value.
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def register(commands: Any) -> None:
                      help="answer Slack from this many processes, about one per core (default 1): over HTTP they "
                           "share the port, in Socket Mode each has its own connection; the first also runs the "
                           "engine, the cards and the alerts")
-    # How the bot starts its other HTTP processes (bot.slack.processes); not for people.
+    # How the bot starts its other processes (bot.slack.processes); not for people.
     run.add_argument("--request-server", action="store_true", help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 

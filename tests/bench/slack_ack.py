@@ -148,7 +148,6 @@ async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS, processes
             RequestServers([sys.executable, "-m", "tests.bench.slack_request_server", app, redis_server.url, api_url,
                             str(port_of(urls[app])), str(len(names))], processes - 1)
             for app in APPS]
-
         apps = {"ours": front.app, "bare": bare}
         gc.freeze()  # as `kafka-chatops run` does once started (bot.slack.run.serve)
         samples: dict[str, list[float]] = {f"{t} {a} {k}": [] for t in transports for k in KINDS for a in APPS}
