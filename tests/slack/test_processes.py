@@ -125,7 +125,7 @@ def two_process_bot(tmp_path: Path, redis_url: str, slack_api: StubWebApi) -> It
 
 
 def answer_or_nothing(bot: SlackBotProcess, body: str, headers: dict[str, str]) -> tuple[int, str]:
-    """(status, body), or (0, "") when nothing answers within 3 s."""
+    """(status, body), or (0, what went wrong) when nothing answers within 3 s."""
     try:
         status, text, _ = bot.post(body, headers, timeout=3)
     except OSError as exc:
