@@ -29,7 +29,7 @@ from slack_bolt.async_app import AsyncApp
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import build_runtime
+from bot.app import Runtime, build_runtime
 from bot.config import ConfigError, Settings
 from bot.kube.errors import KubeError
 from bot.slack.alerts import attach_slack_alerts
@@ -225,11 +225,15 @@ def request_server_command(slack: SlackSettings, host: str, port: int) -> list[s
 
 
 async def serve_as_request_server(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
-    """One of the bot's other processes (``--processes``): the same listeners and Redis, on the shared
-    port or its own Socket Mode connection, but no engine worker, event listener or alert monitors:
-    the bot's own process runs those."""
+    """One of the bot's other processes (``--processes``)."""
+    await serve_requests_only(await build_runtime(settings), slack, host=host, port=port)
+
+
+async def serve_requests_only(runtime: Runtime, slack: SlackSettings, *, host: str, port: int) -> None:
+    """Slack's requests on ``runtime``: the same listeners and Redis, on the shared port or this
+    process's own Socket Mode connection, but no engine worker, event listener or alert monitors
+    (``runtime`` is not started): the bot's own process runs those. Closes ``runtime`` at the end."""
     client = build_web_client(slack.bot_token, slack.api_url)
-    runtime = await build_runtime(settings)
     front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
     attach_slack_alerts(runtime, front)  # the alert buttons; a snooze edits the alert's message
     front.buttons.prefetch_groups()

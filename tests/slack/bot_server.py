@@ -53,9 +53,9 @@ def bot_env(**settings: str) -> dict[str, str]:
 
 class SlackBotProcess:
     def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None,
-                 args: tuple[str, ...] = ()) -> None:
+                 processes: int = 1) -> None:
         self.env = env
-        self.args = args
+        self.processes = processes
         self.log_path = log_path
         self.http = http
         self.port = port or free_port()
@@ -69,29 +69,25 @@ class SlackBotProcess:
         args = run_command()
         if self.http:
             args += ["--http", "--port", str(self.port), "--host", "127.0.0.1"]
-        args += self.args
+        if self.processes != 1:
+            args += ["--processes", str(self.processes)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log,
                                             stdin=subprocess.DEVNULL)
-        if self.http:
-            wait_until(self._healthy, timeout=60, interval=0.1, message=f"the bot to serve HTTP (log: {self.log_path})")
-        else:
-            wait_until(lambda: "Socket Mode" in self.log(), timeout=60, interval=0.1,
-                       message=f"the bot to connect in Socket Mode (log: {self.log_path})")
+        # The bot says so once it listens (or is connected) and every request server it starts does too.
+        ready = f", from {self.processes} process"
+        wait_until(lambda: self._running() and ready in self.log(), timeout=60, interval=0.1,
+                   message=f"the bot to serve Slack from {self.processes} process(es) (log: {self.log_path})")
         return self
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
-    def _healthy(self) -> bool:
+    def _running(self) -> bool:
         assert self.process is not None
         if self.process.poll() is not None:
             raise AssertionError(f"the bot exited with {self.process.returncode}:\n{self.log()[-3000:]}")
-        try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=1) as response:
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return True
 
     def post(self, body: str, headers: dict[str, str], timeout: float = 10.0) -> tuple[int, str, float]:
         """POST to /slack/events; returns (status, body, seconds taken)."""

@@ -112,12 +112,8 @@ def settings_env(tmp_path: Path, **slack: str) -> dict[str, str]:
 @pytest.fixture
 def two_process_bot(tmp_path: Path, redis_url: str, slack_api: StubWebApi) -> Iterator[SlackBotProcess]:
     env = settings_env(tmp_path, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=slack_api.url, REDIS_URL=redis_url)
-    bot = SlackBotProcess(env, tmp_path / "bot.log", http=True, args=("--processes", "2")).start()
+    bot = SlackBotProcess(env, tmp_path / "bot.log", http=True, processes=2).start()
     try:
-        assert bot.process is not None
-        # Said once every request server listens.
-        wait_until(lambda: "from 2 processes" in bot.log(), timeout=60, interval=0.1,
-                   message=f"the bot's request server to listen (log: {bot.log_path})")
         yield bot
     finally:
         bot.stop()
@@ -201,11 +197,9 @@ def test_in_socket_mode_each_process_answers_on_its_own_connection(
     try:
         slack_api.socket_mode_url = socket_server.url
         env = settings_env(tmp_path, SLACK_APP_TOKEN=APP_TOKEN, SLACK_API_URL=slack_api.url, REDIS_URL=redis_url)
-        bot = SlackBotProcess(env, tmp_path / "bot.log", http=False, args=("--processes", "3")).start()
+        bot = SlackBotProcess(env, tmp_path / "bot.log", http=False, processes=3).start()
         try:
             assert bot.process is not None
-            wait_until(lambda: "from 3 processes" in bot.log(), timeout=60, interval=0.1,
-                       message=f"the request servers to connect (log: {bot.log_path})")
             assert socket_server.open_connections == 3
             for connection in range(3):
                 ack = socket_server.slash_command(slash_payload("clusters", REQUESTER), connection=connection)

@@ -153,10 +153,8 @@ def scenario(sandbox: SandboxInfo, redis_server: RedisServer, stub_api_server: S
                                     approver_groups=[APPROVER_GROUP]))
     env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=stub_api_server.url,
                   REDIS_URL=redis_server.url, KAFKA_CHATOPS_CONFIG=str(config), KUBECONFIG=sandbox.kubeconfig)
-    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True, args=("--processes", "2")).start()
+    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True, processes=2).start()
     try:
-        wait_until(lambda: "from 2 processes" in bot.log(), timeout=60, interval=0.1,
-                   message=f"the bot's request server to listen (log: {bot.log_path})")
         yield Scenario(bot, stub_api_server, redis_server.url, sandbox)
     finally:
         bot.stop()
