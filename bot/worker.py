@@ -31,7 +31,7 @@ from handlers.ports import (
     VersionConflict,
 )
 from handlers.steps import EXECUTORS, StepContext, StepError
-from runbooks.engine import decide, pending_work
+from runbooks.engine import decide
 from runbooks.events import (
     ActionApplied,
     ActionFailed,
@@ -49,6 +49,7 @@ from runbooks.events import (
     Tick,
 )
 from runbooks.models import AuditEntry, Run, RunState
+from runbooks.pending import pending_work
 from runbooks.transitions import IllegalTransition
 
 log = logging.getLogger(__name__)

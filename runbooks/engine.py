@@ -2,8 +2,8 @@
 
 No I/O, no clock, no randomness: time and ids come in as arguments, so tests drive them and a
 recorded history replays to the same states (temporal's workflow rule). The worker applies the
-effects; ``pending_work(run)`` tells it, from the state alone, what is left to do, so a restarted
-worker resumes from the stored record without remembering anything.
+effects; ``pending_work(run)`` (``runbooks.pending``) tells it, from the state alone, what is left
+to do, so a restarted worker resumes from the stored record without remembering anything.
 """
 
 from __future__ import annotations
@@ -18,16 +18,13 @@ from runbooks.events import (
     Abort,
     ActionApplied,
     ActionFailed,
-    ApplyAction,
     Approve,
-    CheckCondition,
     CheckGate,
     ConditionChecked,
     Effect,
     Event,
     GateChecked,
     Notify,
-    Observe,
     Observed,
     ReleaseLock,
     Retry,
@@ -391,23 +388,3 @@ def _on_tick(run: Run, now: datetime) -> Decision:
                + (f" (last seen: {step.detail})" if step.detail else ""))
         return out.decision()
     return Decision(run=run)
-
-
-def pending_work(run: Run) -> list[Effect]:
-    """What the worker must do next for ``run``, derived from its state alone (used on resume)."""
-    step = run.current_step
-    if run.state.terminal:
-        return [ReleaseLock()]
-    if step is None:
-        return []
-    if run.state is RunState.RUNNING:
-        if step.phase is StepPhase.GATE:
-            return [CheckGate(step_id=step.id)]
-        if not step.observed:
-            return [Observe(step_id=step.id)]
-        return [ApplyAction(step_id=step.id)]
-    if run.state is RunState.WAITING:
-        return [CheckCondition(step_id=step.id)]
-    if run.state is RunState.AWAITING_APPROVAL and not step.detail:
-        return [CheckGate(step_id=step.id, advisory=True)]  # so the approver sees what is at risk
-    return []

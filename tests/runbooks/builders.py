@@ -21,7 +21,7 @@ from runbooks.events import (
     Start,
 )
 from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
-from runbooks.models import Actor, ApprovalPolicy, AuditEntry, Run, Step, StepSpec, plan_hash
+from runbooks.models import Actor, ApprovalPolicy, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 
@@ -171,6 +171,21 @@ def running(n_steps: int = 3, **kwargs: Any) -> Driver:
     """A driver whose first step is approved and running (gate phase)."""
     driver = started(n_steps, **kwargs)
     driver.approve()
+    return driver
+
+
+def finished_run() -> Driver:
+    """A driver whose one-step run succeeded."""
+    driver = running(1)
+    driver.finish_step()
+    assert driver.run.state is RunState.SUCCEEDED
+    return driver
+
+
+def paused() -> Driver:
+    """A driver whose first step's gate failed: the run is paused on it."""
+    driver = running()
+    driver.send(GateChecked(step_id="b0", ok=False, reason="URP 3"))
     return driver
 
 

@@ -20,7 +20,7 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from runbooks.engine import Decision, decide, pending_work
+from runbooks.engine import Decision, decide
 from runbooks.events import (
     Abort,
     ActionApplied,
@@ -41,6 +41,7 @@ from runbooks.events import (
     Tick,
 )
 from runbooks.models import Actor, AuditEntry, Run, RunState, StepPhase, StepState, plan_hash
+from runbooks.pending import pending_work
 from runbooks.transitions import IllegalTransition
 
 from .builders import APPROVER, APPROVER_2, GROUP_MEMBER, OUTSIDER, REQUESTER, Clock, Ids, dump, make_run, policy, spec
