@@ -1,15 +1,14 @@
-"""The /kafka command grammar: parsing, errors, help, and the verb table that drives them."""
+"""The /kafka command grammar: parsing and its errors, verb by verb, option by option and token by
+token. The value rules, the verb table and help, and the properties have modules of their own."""
 
 from __future__ import annotations
 
 import shlex
-from datetime import timedelta
-from typing import Annotated, Literal, get_args
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import ValidationError
 
 from handlers.commands import (
     AbortCommand,
@@ -28,33 +27,15 @@ from handlers.commands import (
     StatusCommand,
     UpgradeCommand,
     cluster_name,
-    duration,
-    quote,
 )
 from handlers.grammar import (
     VERBS,
-    ArgSpec,
-    OptionKind,
-    OptionSpec,
     ParseError,
-    VerbSpec,
-    command_line,
-    help_text,
     parse,
-    parse_with,
     tokenize,
     usage,
-    verb_table,
 )
-
-RUN = "r-7f3a09bc"
-
-
-def parse_error(text: str) -> ParseError:
-    with pytest.raises(ParseError) as caught:
-        parse(text)
-    return caught.value
-
+from tests.handlers.grammar_cases import RUN, parse_error
 
 # -- one valid parse and the usual mistakes, for every verb ---------------------------------------
 
@@ -370,216 +351,6 @@ def test_empty_input_asks_for_help(text: str) -> None:
     assert parse(text) == HelpCommand()
 
 
-# -- value rules ----------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("name", ["a", "prod-east", "prod.east", "k8s-1.eu-west", "0", "a" * 253])
-def test_valid_cluster_names(name: str) -> None:
-    """RFC 1123 subdomain names up to 253 characters are valid cluster names."""
-    assert parse(f"status {name}") == StatusCommand(cluster=name)
-
-
-@pytest.mark.parametrize(("name", "fragment"), [
-    ("Prod_East", "use lowercase letters, digits, '-' and '.' (did you mean \"prod-east\"?)"),
-    ("prod_east", 'did you mean "prod-east"?'),
-    ("prod/east", "use lowercase letters, digits, '-' and '.'"),
-    ("prod-", "must start and end with a letter or digit"),
-    ("prod.", "must start and end with a letter or digit"),
-    ("a..b", "must start and end with a letter or digit"),
-    ("a.-b", "must start and end with a letter or digit"),
-    ("a" * 254, "it has 254 characters, the limit is 253"),
-    ('""', "the cluster name is empty"),
-])
-def test_invalid_cluster_names(name: str, fragment: str) -> None:
-    """Names Kubernetes would refuse are rejected, with the rule broken and, where easy, the fix."""
-    assert fragment in parse_error(f"status {name}").message
-
-
-def test_cluster_name_error_reads_as_specified() -> None:
-    """The message quotes the token and states the allowed characters."""
-    assert parse_error("status Prod_East").message.startswith(
-        "\"Prod_East\" is not a valid cluster name: use lowercase letters, digits, '-' and '.'")
-
-
-@pytest.mark.parametrize("good", ["r-7f3a", RUN, "r-" + "0" * 32])
-def test_valid_run_ids(good: str) -> None:
-    """Run ids are r- and 4 to 32 lowercase hex digits."""
-    assert parse(f"run {good}") == ShowRunCommand(run_id=good)
-
-
-@pytest.mark.parametrize(("bad", "fragment"), [
-    ("r-7f3", "run ids look like r-7f3a09bc"),
-    ("r-" + "0" * 33, "run ids look like r-7f3a09bc"),
-    ("r-7f3g", "run ids look like r-7f3a09bc"),
-    ("R-7F3A09BC", 'did you mean "r-7f3a09bc"?'),
-    ("7f3a09bc", 'did you mean "r-7f3a09bc"?'),
-])
-def test_invalid_run_ids(bad: str, fragment: str) -> None:
-    """Anything else is rejected, with the likely id suggested for case or a missing prefix."""
-    assert fragment in parse_error(f"abort {bad}").message
-
-
-def test_step_id_rules() -> None:
-    """Step ids are up to 41 lowercase letters, digits and '-', not starting with '-'."""
-    assert parse(f"approve {RUN} {'a' * 41}") == ApproveCommand(run_id=RUN, step_id="a" * 41)
-    for bad in ("a" * 42, "-3b", "3B", "3_b"):
-        assert "is not a step id" in parse_error(f"approve {RUN} {bad}").message
-
-
-def test_echoed_input_is_bounded_and_escaped() -> None:
-    """A long or control-character token is shortened and escaped when quoted back."""
-    message = parse_error("status " + "X" * 5000).message
-    assert len(message) < 200
-    assert quote("a\u202eb\nc") == '"a\\u202eb\\u000ac"'
-
-
-# -- help -----------------------------------------------------------------------------------------
-
-
-def test_help_text_lists_every_verb_from_the_table() -> None:
-    """The table drives help: every verb's usage and summary appear in the overview."""
-    text = help_text()
-    for spec in VERBS.values():
-        assert spec.usage.removeprefix("/kafka ") in text
-        assert spec.summary in text
-
-
-def test_help_can_leave_out_console_only_verbs() -> None:
-    """Slack can ask for help without the console-only verbs."""
-    text = help_text(include_console_only=False)
-    assert "approve <run-id>" not in text
-    assert "restart <cluster>" in text
-    assert "(console only)" in help_text()
-
-
-@pytest.mark.parametrize("verb", list(VERBS))
-def test_help_for_each_verb_shows_its_usage_summary_and_examples(verb: str) -> None:
-    """A verb's help starts with its usage line and includes its summary, options and examples."""
-    spec = VERBS[verb]
-    text = help_text(verb)
-    assert text.startswith(f"Usage: {usage(verb)}")
-    assert spec.summary in text
-    assert all(example in text for example in spec.examples)
-    assert all(option.name in text and option.help in text for option in spec.options)
-
-
-def test_restart_help_states_the_safety_rules() -> None:
-    """Restart's help says the order, the approvals and what --dry-run does."""
-    text = help_text("restart")
-    assert "one broker at a time, each step approved" in text
-    assert "the active controller last" in text
-    assert "--dry-run shows the plan and changes nothing" in text
-
-
-def test_help_and_usage_for_an_unknown_verb_raise_parse_error() -> None:
-    """Asking help_text or usage about an unknown verb suggests the closest."""
-    with pytest.raises(ParseError) as caught:
-        help_text("stauts")
-    assert caught.value.suggestion == "status"
-    with pytest.raises(ParseError):
-        usage("nope")
-
-
-def test_usage_lines_come_from_the_table() -> None:
-    """Usage lines are generated from the arguments and options declared."""
-    assert usage("restart") == "/kafka restart <cluster> [--brokers 1,2] [--dry-run]"
-    assert usage("runs") == "/kafka runs [<cluster>]"
-    assert usage("approve") == "/kafka approve <run-id> [<step-id>]"
-    assert usage("clusters") == "/kafka clusters"
-
-
-# -- the table ------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(("verb", "example"), [(s.name, e) for s in VERBS.values() for e in s.examples])
-def test_every_example_in_the_table_parses_to_its_verb(verb: str, example: str) -> None:
-    """Help never shows an example the grammar would refuse."""
-    assert parse(example).kind == verb
-
-
-def test_table_flags_console_only_and_mutating_verbs() -> None:
-    """Only approve is console-only; the verbs that change runs or clusters are marked mutating."""
-    assert {v for v, s in VERBS.items() if s.console_only} == {"approve"}
-    assert {v for v, s in VERBS.items() if s.mutating} == {"restart", "upgrade", "config", "abort", "resume",
-                                                          "approve"}
-
-
-def test_table_and_command_union_agree() -> None:
-    """Every verb builds a member of Command whose kind is the verb's name, and vice versa."""
-    assert {spec.command for spec in VERBS.values()} == set(get_args(Command))
-    assert all(spec.command.model_fields["kind"].default == name for name, spec in VERBS.items())
-
-
-class _Snooze(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-    kind: Literal["snooze"] = "snooze"
-    cluster: str
-    alerts: tuple[str, ...]
-    for_: timedelta | None = None
-    reason: str | None = None
-    limit: int | None = None
-
-
-_SNOOZE_TABLE = verb_table(VerbSpec(
-    name="snooze",
-    summary="Silence alerts for a while.",
-    command=_Snooze,
-    args=(ArgSpec(name="cluster", convert=cluster_name), ArgSpec(name="alerts", convert=str, repeat=True)),
-    options=(
-        OptionSpec(name="--for", field="for_", kind=OptionKind.DURATION, help="How long."),
-        OptionSpec(name="--reason", kind=OptionKind.STRING, help="Why."),
-        OptionSpec(name="--limit", kind=OptionKind.INT, help="At most."),
-    ),
-))
-
-
-def test_a_new_verb_is_one_table_entry() -> None:
-    """A verb with a repeated argument and duration, string and int options needs only its entry."""
-    command = parse_with('snooze prod-east urp lag --for 1h30m --reason "deploy window" --limit=3', _SNOOZE_TABLE)
-    assert command == _Snooze(cluster="prod-east", alerts=("urp", "lag"), for_=timedelta(hours=1, minutes=30),
-                              reason="deploy window", limit=3)
-    assert _SNOOZE_TABLE["snooze"].usage == (
-        "/kafka snooze <cluster> <alerts>... [--for <30m>] [--reason <text>] [--limit <n>]")
-    with pytest.raises(ParseError, match="snooze needs <alerts>"):
-        parse_with("snooze prod-east", _SNOOZE_TABLE)
-
-
-@pytest.mark.parametrize(("value", "expected"), [
-    ("90s", timedelta(seconds=90)), ("30m", timedelta(minutes=30)), ("2h", timedelta(hours=2)),
-    ("1d", timedelta(days=1)), ("1h30m", timedelta(hours=1, minutes=30)),
-])
-def test_durations(value: str, expected: timedelta) -> None:
-    """Durations are written with d, h, m and s units, largest first."""
-    assert duration(value) == expected
-
-
-@pytest.mark.parametrize("value", ["0m", "30", "m", "30m1h", "1.5h", "-1h", "1w"])
-def test_bad_durations_are_rejected(value: str) -> None:
-    """Zero, unitless, out-of-order or unknown-unit durations are errors naming the format."""
-    with pytest.raises(ParseError, match="is not a duration"):
-        parse_with(f"snooze prod-east urp --for={value}", _SNOOZE_TABLE)
-
-
-def _mismatched(**changes: object) -> VerbSpec:
-    fields: dict[str, object] = {"name": "status", "summary": "s", "command": StatusCommand,
-                                 "args": (ArgSpec(name="cluster", convert=cluster_name),)}
-    return VerbSpec(**{**fields, **changes})  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("spec", [
-    _mismatched(args=()),  # a required model field has no argument
-    _mismatched(name="state"),  # kind would not match the verb
-    _mismatched(options=(OptionSpec(name="--force", kind=OptionKind.FLAG, help="h"),)),  # no such field
-    _mismatched(options=(OptionSpec(name="--help", kind=OptionKind.FLAG, help="h"),)),  # reserved
-    _mismatched(command=RunsCommand, name="runs", args=(
-        ArgSpec(name="cluster", convert=cluster_name, optional=True), ArgSpec(name="x", convert=str))),
-])
-def test_verb_table_refuses_an_entry_that_disagrees_with_its_model(spec: VerbSpec) -> None:
-    """A table entry out of step with its command model fails at import, not at a user's command."""
-    with pytest.raises(ValueError, match="verb"):
-        verb_table(spec)
-
-
 # -- the command models ---------------------------------------------------------------------------
 
 
@@ -601,78 +372,3 @@ def test_models_apply_the_same_rules_when_built_directly() -> None:
         RestartCommand(cluster="prod", brokers=())
     with pytest.raises(ValidationError, match="not a run id"):
         AbortCommand(run_id="7")
-
-
-_COMMAND_JSON: TypeAdapter[Command] = TypeAdapter(Annotated[Command, Field(discriminator="kind")])
-
-
-# -- properties -----------------------------------------------------------------------------------
-
-_names = st.from_regex(r"[a-z0-9]([a-z0-9-]{0,20}[a-z0-9])?(\.[a-z0-9]{1,5}){0,2}", fullmatch=True)
-_run_ids = st.from_regex(r"r-[0-9a-f]{4,32}", fullmatch=True)
-_commands: st.SearchStrategy[Command] = st.one_of(
-    st.builds(HelpCommand, verb=st.none() | st.sampled_from(list(VERBS))),
-    st.just(ClustersCommand()),
-    st.builds(StatusCommand, cluster=_names),
-    st.builds(RestartCommand, cluster=_names, dry_run=st.booleans(), brokers=st.none() | st.lists(
-        st.integers(0, 2**31 - 1), min_size=1, max_size=6, unique=True).map(tuple)),
-    st.builds(UpgradeCommand, cluster=_names, dry_run=st.booleans(),
-              version=st.from_regex(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}", fullmatch=True)),
-    st.builds(ConfigCommand, cluster=_names, action=st.just("set"), dry_run=st.booleans(),
-              entries=st.lists(st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,3}=[!-~]{1,12}", fullmatch=True),
-                               min_size=1, max_size=4, unique_by=lambda e: e.partition("=")[0]).map(tuple)),
-    st.builds(ConfigCommand, cluster=_names, action=st.just("unset"), dry_run=st.booleans(),
-              entries=st.lists(st.from_regex(r"[a-z]{1,8}(\.[a-z]{1,8}){0,3}", fullmatch=True),
-                               min_size=1, max_size=4, unique=True).map(tuple)),
-    st.builds(RunsCommand, cluster=st.none() | _names),
-    st.builds(ShowRunCommand, run_id=_run_ids),
-    st.builds(AbortCommand, run_id=_run_ids),
-    st.builds(ResumeCommand, run_id=_run_ids),
-    # Group ids are free text; typed curly quotes are read as plain ones, so they cannot round-trip.
-    st.builds(LagCommand, cluster=_names, group=st.none() | st.text(
-        st.characters(blacklist_categories=("Cc", "Cs", "Zl", "Zp"), blacklist_characters="“”„‘’"),
-        min_size=1, max_size=20).filter(lambda g: not g.startswith("-"))),
-    st.builds(AlertsCommand, cluster=_names),
-    st.builds(SnoozeCommand, alert_id=st.from_regex(r"a-[0-9a-f]{8}", fullmatch=True),
-              duration=st.sampled_from(["30m", "2h", "1d", "1h30m", "45s", "7d"])),
-    st.builds(ApproveCommand, run_id=_run_ids,
-              step_id=st.none() | st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True)),
-)
-
-
-@given(_commands)
-def test_command_line_round_trips(command: Command) -> None:
-    """Writing a command as a line and parsing it back gives the same command; so does JSON."""
-    assert parse(command_line(command)) == command
-    assert _COMMAND_JSON.validate_json(_COMMAND_JSON.dump_json(command)) == command
-
-
-def _check_total(text: str) -> None:
-    try:
-        command = parse(text)
-    except ParseError as error:
-        assert error.message.strip()
-        assert error.render().strip()
-        assert error.usage is None or error.usage == usage(error.verb or "")
-    else:
-        assert isinstance(command, get_args(Command))
-
-
-@settings(max_examples=500)
-@given(st.text())
-def test_parse_raises_only_parse_error_on_arbitrary_text(text: str) -> None:
-    """Any text parses to a command or raises ParseError with a non-empty rendering."""
-    _check_total(text)
-
-
-_WORDS = [*VERBS, "/kafka", "kafka", "set", "unset", "a.b=1", "a.b", "a=", "=1", "4.3.1", "v4",
-          "prod-east", "Prod_East", "a..b", "", " ", RUN, "R-7F3A", "3b",
-          "--brokers", "--brokers=", "--brokers=1,2", "1,2", "1,1", "-1", "x", "--dry-run", "--dry-run=1",
-          "-h", "--help", "--", "-", "=", '"', "'", "\\", "“", "\u00a0", "--step", "0" * 5000]
-
-
-@settings(max_examples=1000)
-@given(st.lists(st.sampled_from(_WORDS), max_size=7), st.sampled_from([" ", "\t", "  "]))
-def test_parse_raises_only_parse_error_on_near_miss_commands(words: list[str], sep: str) -> None:
-    """Sequences of plausible words, which reach deep into the grammar, behave the same way."""
-    _check_total(sep.join(words))
