@@ -16,23 +16,20 @@ node spawned from a pool thread would be SIGKILLed when that idle thread is reti
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import ctypes
 import os
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
+from bot.sandbox.node_spec import NodeSpec
 
 STARTED_MARKER = b"Kafka Server started"  # KafkaBroker.STARTED_MESSAGE, logged once unfenced
 LOG_NAME = "kafka.log"
@@ -52,51 +49,6 @@ JVM_TEST_FLAGS = ("-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-XX:+ExitOnOut
 # session on a starved 2-core box risks spurious fencing.
 FAST_RESTART_OVERRIDES = {"broker.session.timeout.ms": "3000", "broker.heartbeat.interval.ms": "500"}
 _PR_SET_PDEATHSIG = 1
-_ZERO_UUID = "AAAAAAAAAAAAAAAAAAAAAA"
-_METADATA_TOPIC_UUID = "AAAAAAAAAAAAAAAAAAAAAQ"  # Uuid(0, 1), reserved by Kafka like the zero Uuid
-
-
-@dataclass
-class NodeSpec:
-    node_id: int
-    cluster_id: str
-    client_port: int
-    controller_port: int
-    voters: str  # "0@127.0.0.1:p0,1@127.0.0.1:p1,..."
-    data_dir: Path
-    work_dir: Path
-    host: str = "127.0.0.1"
-    heap_mb: int = 384
-
-
-def new_cluster_id() -> str:
-    """A Kafka Uuid string, drawn by Kafka's own rules (``Uuid.randomUuid``)."""
-    while True:
-        cid = base64.urlsafe_b64encode(secrets.token_bytes(16)).decode("ascii").rstrip("=")
-        if not cid.startswith("-") and cid not in (_ZERO_UUID, _METADATA_TOPIC_UUID):
-            return cid
-
-
-def free_ports(count: int) -> list[int]:
-    """``count`` distinct free loopback ports (all held open together, so no duplicates).
-
-    The usual race applies: another process may grab one before the JVM binds it; the node then
-    fails to start with "Address already in use" in its log.
-    """
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
-
-
-def voters_string(specs: Sequence[NodeSpec]) -> str:
-    return ",".join(f"{s.node_id}@{s.host}:{s.controller_port}" for s in specs)
 
 
 def _pdeathsig_preexec(parent_pid: int) -> Callable[[], None]:

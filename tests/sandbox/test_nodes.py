@@ -24,7 +24,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
-from bot.sandbox.node import KafkaNode, NodeSpec, free_ports, new_cluster_id, stop_all, voters_string
+from bot.sandbox.node import KafkaNode, stop_all
+from bot.sandbox.node_spec import NodeSpec, free_ports, new_cluster_id, voters_string
 
 pytestmark = pytest.mark.sandbox
 module_loop = pytest.mark.asyncio(loop_scope="module")  # the cluster lives on the module's event loop
@@ -262,7 +263,8 @@ _ORPHAN_SCRIPT = """
 import asyncio, sys
 from pathlib import Path
 from typing import Any
-from bot.sandbox.node import KafkaNode, NodeSpec, free_ports, new_cluster_id
+from bot.sandbox.node import KafkaNode
+from bot.sandbox.node_spec import NodeSpec, free_ports, new_cluster_id
 root, version = Path(sys.argv[1]), sys.argv[2]
 client, controller = free_ports(2)
 node = KafkaNode(NodeSpec(0, new_cluster_id(), client, controller, f"0@127.0.0.1:{controller}",

@@ -16,7 +16,8 @@ from typing import Any
 
 from bot.sandbox import jars
 from bot.sandbox.kube.store import ApiError, ObjectStore
-from bot.sandbox.node import KafkaNode, NodeSpec, free_ports, new_cluster_id
+from bot.sandbox.node import KafkaNode
+from bot.sandbox.node_spec import NodeSpec, free_ports, new_cluster_id
 from bot.sandbox.operator import names
 from bot.sandbox.operator.kafka_admin import OperatorAdmin
 from bot.sandbox.operator.pods import BrokerPod

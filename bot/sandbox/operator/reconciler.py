@@ -17,7 +17,7 @@ from typing import Any
 
 from bot.sandbox.errors import SandboxError
 from bot.sandbox.kube.store import ApiError, ObjectStore
-from bot.sandbox.node import free_ports
+from bot.sandbox.node_spec import free_ports
 from bot.sandbox.operator import names
 from bot.sandbox.operator import status as st
 from bot.sandbox.operator.brokerconfig import diff, user_config
