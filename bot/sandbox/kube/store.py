@@ -24,12 +24,19 @@ only the asyncio loop that runs the emulator may call the store.
 from __future__ import annotations
 
 import asyncio
-import random
-import re
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from bot.sandbox.kube.addressing import (
+    ObjectKey,
+    check_subresource,
+    generated_name,
+    namespace_for_create,
+    object_key,
+    resource_type,
+    valid_object_name,
+)
 from bot.sandbox.kube.api_errors import (
     OPTIMISTIC_LOCK_MESSAGE,
     ApiError,
@@ -39,12 +46,11 @@ from bot.sandbox.kube.api_errors import (
     internal_error,
     invalid,
     not_found,
-    unknown_resource,
 )
 from bot.sandbox.kube.history import Change, ChangeHistory, WatchEvent
 from bot.sandbox.kube.objects import accepted_body, clone, desired_state, now_rfc3339, with_type_identity
 from bot.sandbox.kube.patching import apply_json_patch, apply_merge_patch
-from bot.sandbox.kube.resources import ResourceType, lookup_resource_type
+from bot.sandbox.kube.resources import ResourceType
 from bot.sandbox.kube.scale import apply_scale, to_scale
 from bot.sandbox.kube.selectors import parse_field_selector, parse_label_selector
 
@@ -53,23 +59,19 @@ __all__ = ["ApiError", "Change", "ObjectStore", "WatchEvent"]
 JsonPatchOperations = list[dict[str, Any]]
 # Named outside the class, where ``list`` is still the builtin and not ObjectStore.list.
 Changes = list[Change]
-_ObjectKey = tuple[str, str]  # (namespace, or "" for cluster-scoped types; name)
 
 # Metadata the server owns: whatever a write sends for these is replaced by the stored value.
 _SERVER_MANAGED_METADATA = (
     "name", "namespace", "uid", "creationTimestamp", "resourceVersion", "generation",
     "deletionTimestamp", "deletionGracePeriodSeconds",
 )
-_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
-# The alphabet of generateName suffixes (apimachinery's rand.String leaves out look-alikes).
-_GENERATED_NAME_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
 
 class ObjectStore:
     """Every object of every served type, plus the change history watches start from."""
 
     def __init__(self, *, history_size: int = 1000) -> None:
-        self._objects: dict[tuple[str, str], dict[_ObjectKey, dict[str, Any]]] = {}
+        self._objects: dict[tuple[str, str], dict[ObjectKey, dict[str, Any]]] = {}
         self._resource_version = 0
         self._history = ChangeHistory(history_size)
 
@@ -81,7 +83,7 @@ class ObjectStore:
     # Reads
 
     def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
-        rtype = _resource_type(group, plural)
+        rtype = resource_type(group, plural)
         return clone(self._existing(rtype, namespace, name)[1])
 
     def list(
@@ -94,7 +96,7 @@ class ObjectStore:
         field_selector: str | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         """Matching objects sorted by namespace and name, and the resourceVersion to watch from."""
-        rtype = _resource_type(group, plural)
+        rtype = resource_type(group, plural)
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
         objects = self._objects.get((rtype.group, rtype.plural), {})
@@ -108,23 +110,23 @@ class ObjectStore:
         return items, str(self._resource_version)
 
     def get_scale(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
-        rtype = _resource_type(group, plural)
+        rtype = resource_type(group, plural)
         return to_scale(rtype, self._existing(rtype, namespace, name)[1])
 
     # Writes
 
     def create(self, group: str, plural: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        rtype = _resource_type(group, plural)
+        rtype = resource_type(group, plural)
         obj = accepted_body(body)
         metadata = obj["metadata"]
-        namespace = _namespace_for_create(rtype, namespace, metadata)
+        namespace = namespace_for_create(rtype, namespace, metadata)
         if metadata.get("resourceVersion"):
             raise internal_error("resourceVersion should not be set on objects to be created")
         if obj.get("kind") not in (None, rtype.kind):
             raise bad_request(f"the kind in the body ({obj['kind']}) is not {rtype.kind}")
         objects = self._objects.setdefault((rtype.group, rtype.plural), {})
-        name = metadata.get("name") or self._generated_name(rtype, objects, namespace, metadata)
-        if not isinstance(name, str) or len(name) > 253 or not _DNS_SUBDOMAIN.match(name):
+        name = metadata.get("name") or generated_name(rtype, metadata, taken=lambda n: (namespace or "", n) in objects)
+        if not valid_object_name(name):
             raise invalid(rtype, str(name), f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 '
                           "subdomain must consist of lower case alphanumeric characters, '-' or '.'")
         key = (namespace or "", name)
@@ -159,8 +161,8 @@ class ObjectStore:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         """PUT: the whole object (or its status, or its Scale) as the caller wants it to be."""
-        rtype = _resource_type(group, plural)
-        _check_subresource(rtype, subresource)
+        rtype = resource_type(group, plural)
+        check_subresource(rtype, subresource)
         key, current = self._existing(rtype, namespace, name)
         proposed = accepted_body(body)
         if subresource == "scale":
@@ -197,7 +199,7 @@ class ObjectStore:
 
     def delete(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Delete (or, while finalizers remain, mark for deletion); returns the last state."""
-        rtype = _resource_type(group, plural)
+        rtype = resource_type(group, plural)
         key, current = self._existing(rtype, namespace, name)
         if current["metadata"].get("finalizers"):
             if current["metadata"].get("deletionTimestamp"):
@@ -243,8 +245,8 @@ class ObjectStore:
 
     def _existing(
         self, rtype: ResourceType, namespace: str | None, name: str
-    ) -> tuple[_ObjectKey, dict[str, Any]]:
-        key = _object_key(rtype, namespace, name)
+    ) -> tuple[ObjectKey, dict[str, Any]]:
+        key = object_key(rtype, namespace, name)
         obj = self._objects.get((rtype.group, rtype.plural), {}).get(key)
         if obj is None:
             raise not_found(rtype, name)
@@ -259,8 +261,8 @@ class ObjectStore:
         subresource: str | None,
         patched: Callable[[Any], Any],
     ) -> dict[str, Any]:
-        rtype = _resource_type(group, plural)
-        _check_subresource(rtype, subresource)
+        rtype = resource_type(group, plural)
+        check_subresource(rtype, subresource)
         key, current = self._existing(rtype, namespace, name)
         if subresource == "scale":
             scaled = apply_scale(rtype, clone(current), patched(to_scale(rtype, current)))
@@ -273,7 +275,7 @@ class ObjectStore:
     def _update(
         self,
         rtype: ResourceType,
-        key: _ObjectKey,
+        key: ObjectKey,
         current: dict[str, Any],
         proposed: dict[str, Any],
         *,
@@ -332,7 +334,7 @@ class ObjectStore:
         return self._commit(rtype, key, current, updated)
 
     def _commit(
-        self, rtype: ResourceType, key: _ObjectKey, current: dict[str, Any], updated: dict[str, Any]
+        self, rtype: ResourceType, key: ObjectKey, current: dict[str, Any], updated: dict[str, Any]
     ) -> dict[str, Any]:
         """Store ``updated`` (a private dict) unless it equals ``current``; delete it once finalized."""
         if updated == current:
@@ -347,7 +349,7 @@ class ObjectStore:
         return clone(updated)
 
     def _remove(
-        self, rtype: ResourceType, key: _ObjectKey, final_state: dict[str, Any], resource_version: int
+        self, rtype: ResourceType, key: ObjectKey, final_state: dict[str, Any], resource_version: int
     ) -> None:
         previous = self._objects[(rtype.group, rtype.plural)].pop(key)
         self._record(resource_version, "DELETED", rtype, final_state, previous)
@@ -364,21 +366,6 @@ class ObjectStore:
     def _live_uids(self) -> set[str]:
         return {obj["metadata"]["uid"] for objects in self._objects.values() for obj in objects.values()}
 
-    def _generated_name(
-        self,
-        rtype: ResourceType,
-        objects: dict[_ObjectKey, dict[str, Any]],
-        namespace: str | None,
-        metadata: dict[str, Any],
-    ) -> str:
-        prefix = metadata.get("generateName")
-        if not prefix or not isinstance(prefix, str):
-            raise invalid(rtype, "", "metadata.name: Required value: name or generateName is required")
-        while True:
-            name = prefix + "".join(random.choices(_GENERATED_NAME_ALPHABET, k=5))
-            if (namespace or "", name) not in objects:
-                return name
-
     def _next_resource_version(self) -> int:
         self._resource_version += 1
         return self._resource_version
@@ -392,34 +379,3 @@ class ObjectStore:
         previous: dict[str, Any] | None,
     ) -> None:
         self._history.record(Change(resource_version, change_type, rtype, obj, previous))
-
-
-def _resource_type(group: str, plural: str) -> ResourceType:
-    rtype = lookup_resource_type(group, plural)
-    if rtype is None:
-        raise unknown_resource(f"{group or 'core'}/{plural}")
-    return rtype
-
-
-def _check_subresource(rtype: ResourceType, subresource: str | None) -> None:
-    if subresource is not None and subresource not in rtype.subresources:
-        raise unknown_resource(f"{rtype.qualified_name}/{subresource}")
-
-
-def _object_key(rtype: ResourceType, namespace: str | None, name: str) -> _ObjectKey:
-    if rtype.namespaced:
-        if not namespace:
-            raise bad_request(f"{rtype.qualified_name} is namespaced: a namespace is required")
-        return namespace, name
-    if namespace:
-        raise bad_request(f"{rtype.qualified_name} is cluster-scoped: no namespace may be given")
-    return "", name
-
-
-def _namespace_for_create(rtype: ResourceType, namespace: str | None, metadata: dict[str, Any]) -> str | None:
-    if not rtype.namespaced:
-        return _object_key(rtype, namespace, "")[0] or None
-    in_body = metadata.get("namespace")
-    if namespace and in_body and in_body != namespace:
-        raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
-    return _object_key(rtype, namespace or in_body, "")[0]
