@@ -92,6 +92,16 @@ def kube_api(kube_emulator: RunningEmulator, tmp_path_factory: pytest.TempPathFa
         api_client.close()
 
 
+@pytest.fixture(scope="module")
+def custom(kube_api: client.ApiClient) -> client.CustomObjectsApi:
+    return client.CustomObjectsApi(kube_api)
+
+
+@pytest.fixture(scope="module")
+def core(kube_api: client.ApiClient) -> client.CoreV1Api:
+    return client.CoreV1Api(kube_api)
+
+
 @pytest.fixture
 def namespace() -> str:
     """A fresh namespace per test: the emulator needs none created, and tests stay apart."""

@@ -1,89 +1,24 @@
 """Conformance of the Kubernetes API emulator, proven through the unmodified ``kubernetes`` client.
 
 Every HTTP test goes through a kubeconfig written by ``write_kubeconfig`` and loaded by
-``kubernetes.config.load_kube_config``, as the bot does against a real cluster. The in-process
-tests at the end use ``ObjectStore`` directly, as the simulated Strimzi operator does.
+``kubernetes.config.load_kube_config``, as the bot does against a real cluster. Watches and the
+in-process ``ObjectStore`` have their own modules (test_emulator_watch.py, test_object_store.py).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import threading
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes import client, config, watch
+from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.dynamic import DynamicClient
 
 from bot.sandbox.kube.kubeconfig import write_kubeconfig
-from bot.sandbox.kube.store import ApiError, ObjectStore
-from bot.sandbox.kube.watch_stream import WatchSettings
 from tests.sandbox.conftest import RunningEmulator
-
-STRIMZI = "kafka.strimzi.io"
-JSON_PATCH = "application/json-patch+json"
-
-
-def kafka_body(name: str, *, api_version: str = "kafka.strimzi.io/v1", **spec: Any) -> dict[str, Any]:
-    return {
-        "apiVersion": api_version,
-        "kind": "Kafka",
-        "metadata": {"name": name, "labels": {"team": "platform"}},
-        "spec": {"kafka": {"version": "4.2.0", **spec}},
-    }
-
-
-def pod_body(name: str, labels: dict[str, str]) -> dict[str, Any]:
-    return {
-        "metadata": {"name": name, "labels": labels},
-        "spec": {"containers": [{"name": "kafka", "image": "quay.io/strimzi/kafka"}]},
-    }
-
-
-@pytest.fixture(scope="module")
-def custom(kube_api: client.ApiClient) -> client.CustomObjectsApi:
-    return client.CustomObjectsApi(kube_api)
-
-
-@pytest.fixture(scope="module")
-def core(kube_api: client.ApiClient) -> client.CoreV1Api:
-    return client.CoreV1Api(kube_api)
-
-
-def raw_request(
-    base_url: str, method: str, path: str, body: bytes | None = None, content_type: str = "application/json"
-) -> tuple[int, dict[str, Any]]:
-    """A request outside the client, for answers the client would not let us see raw."""
-    request = urllib.request.Request(base_url + path, data=body, method=method,
-                                     headers={"Content-Type": content_type})
-    try:
-        with urllib.request.urlopen(request, timeout=5) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
-def status_of(error: ApiException) -> dict[str, Any]:
-    body: dict[str, Any] = json.loads(error.body)
-    return body
-
-
-def collect(stream: Iterator[dict[str, Any]], watcher: watch.Watch, count: int) -> list[dict[str, Any]]:
-    """The first ``count`` events of a watch stream, then the watch is stopped."""
-    events = []
-    for event in stream:
-        events.append(event)
-        if len(events) == count:
-            watcher.stop()
-            break
-    return events
-
+from tests.sandbox.emulator_helpers import JSON_PATCH, STRIMZI, kafka_body, pod_body, raw_request, status_of
 
 # CRUD, versions and errors
 
@@ -323,95 +258,6 @@ def test_scale_subresource_of_a_node_pool(custom: client.CustomObjectsApi, names
     assert (pool["spec"]["replicas"], pool["metadata"]["generation"]) == (4, 2)
 
 
-# Watch
-
-
-def test_watch_from_a_resource_version_sees_later_events_in_order(
-    custom: client.CustomObjectsApi, namespace: str
-) -> None:
-    """A watch from resourceVersion N replays every later change in order, then follows live ones."""
-    custom.create_namespaced_custom_object(STRIMZI, "v1", namespace, "kafkas", kafka_body("first"))
-    start = custom.list_namespaced_custom_object(STRIMZI, "v1", namespace, "kafkas")["metadata"]["resourceVersion"]
-    custom.patch_namespaced_custom_object(STRIMZI, "v1", namespace, "kafkas", "first", {"spec": {"x": 1}})
-    custom.create_namespaced_custom_object(STRIMZI, "v1", namespace, "kafkas", kafka_body("second"))
-    custom.delete_namespaced_custom_object(STRIMZI, "v1", namespace, "kafkas", "first")
-    live_write = threading.Timer(0.2, lambda: custom.patch_namespaced_custom_object(
-        STRIMZI, "v1", namespace, "kafkas", "second", {"spec": {"y": 1}}))
-    live_write.start()
-    watcher = watch.Watch()
-    stream = watcher.stream(custom.list_namespaced_custom_object, STRIMZI, "v1", namespace, "kafkas",
-                            resource_version=start, timeout_seconds=5)
-    events = collect(stream, watcher, 4)
-    live_write.join()
-    assert [(event["type"], event["object"]["metadata"]["name"]) for event in events] == [
-        ("MODIFIED", "first"), ("ADDED", "second"), ("DELETED", "first"), ("MODIFIED", "second"),
-    ]
-    versions = [int(event["object"]["metadata"]["resourceVersion"]) for event in events]
-    assert versions == sorted(versions) and versions[0] > int(start)
-
-
-def test_watch_honours_label_selectors(core: client.CoreV1Api, namespace: str) -> None:
-    """A selective watch skips other pods and sees pods move into (ADDED) and out of (DELETED) it."""
-    core.create_namespaced_pod(namespace, pod_body("in", {"role": "broker"}))
-    core.create_namespaced_pod(namespace, pod_body("out", {"role": "controller"}))
-    start = core.list_namespaced_pod(namespace).metadata.resource_version
-    core.patch_namespaced_pod("out", namespace, {"metadata": {"annotations": {"noise": "1"}}})
-    core.patch_namespaced_pod("in", namespace, {"metadata": {"labels": {"role": "retired"}}})
-    core.patch_namespaced_pod("out", namespace, {"metadata": {"labels": {"role": "broker"}}})
-    watcher = watch.Watch()
-    stream = watcher.stream(core.list_namespaced_pod, namespace, label_selector="role=broker",
-                            resource_version=start, timeout_seconds=5)
-    events = collect(stream, watcher, 2)
-    assert [(event["type"], event["object"].metadata.name) for event in events] == [
-        ("DELETED", "in"), ("ADDED", "out"),
-    ]
-
-
-def test_watch_from_expired_version_raises_410_then_relist_and_watch_works(tmp_path: Path) -> None:
-    """Past the retained history a watch raises ApiException 410; a fresh list's version watches fine."""
-    emulator = RunningEmulator(history_size=3).start()
-    api_client = emulator.api_client(tmp_path)
-    try:
-        core = client.CoreV1Api(api_client)
-        first = core.create_namespaced_config_map("ns", {"metadata": {"name": "cm"}, "data": {"n": "0"}})
-        for n in range(1, 5):
-            core.patch_namespaced_config_map("cm", "ns", {"data": {"n": str(n)}})
-        with pytest.raises(ApiException) as expired:
-            # No timeout: the client retries once after a 410, and must still give up with it.
-            list(watch.Watch().stream(core.list_namespaced_config_map, "ns",
-                                      resource_version=first.metadata.resource_version))
-        assert expired.value.status == 410
-
-        relisted = core.list_namespaced_config_map("ns")
-        core.patch_namespaced_config_map("cm", "ns", {"data": {"n": "5"}})
-        watcher = watch.Watch()
-        stream = watcher.stream(core.list_namespaced_config_map, "ns",
-                                resource_version=relisted.metadata.resource_version, timeout_seconds=5)
-        [event] = collect(stream, watcher, 1)
-        assert (event["type"], event["object"].data) == ("MODIFIED", {"n": "5"})
-    finally:
-        api_client.close()
-        emulator.stop()
-
-
-def test_watch_sends_bookmarks_when_allowed(tmp_path: Path) -> None:
-    """With allowWatchBookmarks an idle watch gets BOOKMARK events carrying the current resourceVersion."""
-    emulator = RunningEmulator(watch_settings=WatchSettings(bookmark_interval=0.05)).start()
-    api_client = emulator.api_client(tmp_path)
-    try:
-        core = client.CoreV1Api(api_client)
-        core.create_namespaced_pod("ns", pod_body("p", {}))
-        watcher = watch.Watch()
-        stream = watcher.stream(core.list_namespaced_pod, "ns", allow_watch_bookmarks=True, timeout_seconds=5)
-        added, bookmark = collect(stream, watcher, 2)
-        assert added["type"] == "ADDED"
-        assert bookmark["type"] == "BOOKMARK"
-        assert bookmark["raw_object"]["metadata"]["resourceVersion"] == str(emulator.store.resource_version)
-    finally:
-        api_client.close()
-        emulator.stop()
-
-
 # Discovery and kubeconfig
 
 
@@ -462,71 +308,3 @@ def test_write_kubeconfig_gives_a_loadable_private_file(kube_emulator: RunningEm
         api_client.close()
     assert not [name for name in os.listdir(path.parent) if name != "config"]
 
-
-# In-process interface (the simulated operator's view)
-
-
-async def test_subscribers_receive_private_copies_of_every_change() -> None:
-    """subscribe() yields ADDED/MODIFIED/DELETED for every resource, each a copy of its own."""
-    store = ObjectStore()
-    first, second = store.subscribe(), store.subscribe()
-    store.create("", "configmaps", "ns", {"metadata": {"name": "cm"}})
-    store.merge_patch("", "configmaps", "ns", "cm", {"data": {"a": "1"}})
-    store.merge_patch("", "configmaps", "ns", "cm", {"data": {"a": "1"}})  # no change: no event
-    store.delete("", "configmaps", "ns", "cm")
-    store.unsubscribe(second)
-    store.create("", "configmaps", "ns", {"metadata": {"name": "later"}})
-    events = [first.get_nowait() for _ in range(first.qsize())]
-    assert [(event.type, event.object["metadata"]["name"]) for event in events] == [
-        ("ADDED", "cm"), ("MODIFIED", "cm"), ("DELETED", "cm"), ("ADDED", "later"),
-    ]
-    assert second.qsize() == 3
-    events[0].object["metadata"]["name"] = "mutated"
-    assert second.get_nowait().object["metadata"]["name"] == "cm"
-
-
-async def test_finalizers_hold_deletion_until_removed() -> None:
-    """Deleting an object with finalizers only marks it; removing the last finalizer deletes it."""
-    store = ObjectStore()
-    store.create(STRIMZI, "kafkatopics", "ns", {"metadata": {"name": "t", "finalizers": ["strimzi.io/topic-operator"]}})
-    marked = store.delete(STRIMZI, "kafkatopics", "ns", "t")
-    assert marked["metadata"]["deletionTimestamp"] and marked["metadata"]["generation"] == 2
-    with pytest.raises(ApiError) as adding:
-        store.merge_patch(STRIMZI, "kafkatopics", "ns", "t", {"metadata": {"finalizers": ["a", "b"]}})
-    assert adding.value.status == 422
-    store.merge_patch(STRIMZI, "kafkatopics", "ns", "t", {"metadata": {"finalizers": None}})
-    with pytest.raises(ApiError) as gone:
-        store.get(STRIMZI, "kafkatopics", "ns", "t")
-    assert gone.value.status == 404 and gone.value.to_status()["reason"] == "NotFound"
-
-
-async def test_deleting_an_owner_deletes_its_dependents() -> None:
-    """Objects whose every owner is gone are deleted with it, as the garbage collector would."""
-    store = ObjectStore()
-    podset = store.create("core.strimzi.io", "strimzipodsets", "ns", {"metadata": {"name": "prod-brokers"}})
-    owner = {"apiVersion": "core.strimzi.io/v1", "kind": "StrimziPodSet", "name": "prod-brokers",
-             "uid": podset["metadata"]["uid"]}
-    store.create("", "pods", "ns", {"metadata": {"name": "prod-brokers-0", "ownerReferences": [owner]}})
-    store.create("", "pods", "ns", {"metadata": {"name": "unowned"}})
-    store.delete("core.strimzi.io", "strimzipodsets", "ns", "prod-brokers")
-    assert [pod["metadata"]["name"] for pod in store.list("", "pods", "ns")[0]] == ["unowned"]
-
-
-async def test_store_refuses_what_the_api_refuses() -> None:
-    """In-process writes get the HTTP layer's errors: bad names, non-JSON bodies, a missing namespace."""
-    store = ObjectStore()
-    refusals = [
-        lambda: store.create("", "pods", "ns", {"metadata": {"name": "Not_A_Name"}}),
-        lambda: store.create("", "pods", "ns", {"metadata": {"name": "p"}, "spec": {"when": object()}}),
-        lambda: store.create("", "pods", None, {"metadata": {"name": "p"}}),
-        lambda: store.get("", "widgets", "ns", "w"),
-        lambda: store.json_patch("", "pods", "ns", "missing", []),
-    ]
-    statuses = []
-    for refusal in refusals:
-        with pytest.raises(ApiError) as error:
-            refusal()
-        statuses.append(error.value.status)
-    assert statuses == [422, 400, 400, 404, 404]
-    generated = store.create("", "pods", "ns", {"metadata": {"generateName": "prod-"}})
-    assert generated["metadata"]["name"].startswith("prod-") and len(generated["metadata"]["name"]) == 10
