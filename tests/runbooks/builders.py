@@ -17,6 +17,7 @@ from runbooks.events import (
     ConditionChecked,
     Event,
     GateChecked,
+    Notify,
     Observed,
     Start,
 )
@@ -160,6 +161,11 @@ class Driver:
         return self.send(ConditionChecked(step_id=self.step_id, done=True, detail="back in ISR"))
 
 
+def planned() -> Driver:
+    """A driver whose run is written but not started."""
+    return Driver(make_run())
+
+
 def started(n_steps: int = 3, **kwargs: Any) -> Driver:
     """A driver whose run has been started (awaiting approval of its first step)."""
     driver = Driver(make_run(n_steps, **kwargs))
@@ -172,6 +178,17 @@ def running(n_steps: int = 3, **kwargs: Any) -> Driver:
     driver = started(n_steps, **kwargs)
     driver.approve()
     return driver
+
+
+def effect_kinds(decision: Decision) -> list[str]:
+    """The kinds of a decision's effects, notifications left out."""
+    return [e.kind for e in decision.effects if not isinstance(e, Notify)]
+
+
+def assert_chain(driver: Driver) -> None:
+    """Each audit entry starts in the state the one before it ended in."""
+    for before, after in zip(driver.audit, driver.audit[1:], strict=False):
+        assert after.from_state == before.to_state, (before, after)
 
 
 def finished_run() -> Driver:
