@@ -17,6 +17,8 @@ from handlers import ports
 from runbooks.events import Notify
 from runbooks.models import AuditEntry, Run
 
+_TOKEN_FIELD = "fencing_token"
+
 
 def _audit_docs(entries: Sequence[AuditEntry]) -> list[store.JsonText]:
     return [store.JsonText(e.model_dump_json()) for e in entries]
@@ -33,9 +35,11 @@ class RedisRunRepository:
         return store.Event(channel=self._events_channel, header=event_header(run, notes))
 
     async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
+        # The store writes the lock's token into the document as it takes the lock.
+        document = store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD}))
         with _translated():
-            return await self._runs.create_run(
-                run.id, run.cluster, store.JsonText(run.model_dump_json()), audit=_audit_docs(audit),
+            return await self._runs.create_run_holding_lock(
+                run.id, run.cluster, document, token_field=_TOKEN_FIELD, audit=_audit_docs(audit),
                 event=self._event(run, notes))
 
     async def load(self, run_id: str) -> tuple[Run, int] | None:
@@ -77,10 +81,6 @@ class RedisClusterLocks:
     def __init__(self, locks: store.ClusterLock) -> None:
         self._locks = locks
 
-    async def acquire(self, cluster: str, run_id: str) -> int | None:
-        with _translated():
-            return await self._locks.acquire(cluster, run_id)
-
     async def holder(self, cluster: str) -> str | None:
         with _translated():
             return await self._locks.holder(cluster)
@@ -99,6 +99,8 @@ def _translated() -> Iterator[None]:
     """Map the store's exceptions onto the ports' (the use cases know only those)."""
     try:
         yield
+    except store.ClusterHeld as exc:
+        raise ports.ClusterHeld(exc.holder) from exc
     except store.RunExists as exc:
         raise ports.RunExists(str(exc)) from exc
     except store.VersionConflict as exc:

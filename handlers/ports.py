@@ -167,6 +167,14 @@ class RunExists(Exception):
     pass
 
 
+class ClusterHeld(Exception):
+    """Another run holds the cluster's lock: ``holder`` is its id."""
+
+    def __init__(self, holder: str) -> None:
+        super().__init__(f"the cluster is held by run {holder}")
+        self.holder = holder
+
+
 class RunRepository(Protocol):
     """Durable runs: versioned records written with compare-and-set, plus an audit stream each.
 
@@ -174,7 +182,11 @@ class RunRepository(Protocol):
     (cards, console lines, the driver's wake-up), with ``notes`` saying what happened, in the
     same atomic step: a write and its announcement happen together or not at all."""
 
-    async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int: ...
+    async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
+        """Write a new run and take its cluster's lock, in one atomic step: the lock's fencing token,
+        which the stored run carries (``run.fencing_token`` is ignored). :class:`ClusterHeld` if
+        another run holds the cluster, :class:`RunExists` if the id is taken: nothing written."""
+        ...
 
     async def load(self, run_id: str) -> tuple[Run, int] | None: ...
 
@@ -191,9 +203,8 @@ class RunRepository(Protocol):
 
 
 class ClusterLocks(Protocol):
-    """One mutating run per cluster; the token fences out a run that lost its lock."""
-
-    async def acquire(self, cluster: str, run_id: str) -> int | None: ...
+    """One mutating run per cluster; the token fences out a run that lost its lock. A run takes
+    its cluster's lock when it is created (:meth:`RunRepository.create`)."""
 
     async def holder(self, cluster: str) -> str | None: ...
 

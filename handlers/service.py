@@ -6,7 +6,6 @@ the runs and the store, and answers with a ``Reply``.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -35,10 +34,10 @@ from handlers.planning import PlanRefused as ChangeRefused
 from handlers.ports import (
     Clock,
     ClusterGateway,
+    ClusterHeld,
     ClusterLocks,
     Ids,
     KafkaAdmin,
-    RunExists,
     RunRepository,
     StoreUnavailable,
 )
@@ -226,53 +225,46 @@ class CommandService:
         self, cluster: ManagedCluster, runbook: str, params: dict[str, object], steps: list[StepSpec],
         actor: Actor, channel: str | None,
     ) -> Reply:
-        """Take the cluster's lock, write the run, then start it: the record exists before any effect."""
+        """Write the run, started, holding the cluster's lock: the record exists before any effect."""
         run_id = self._ids.run_id()
-        token = await self._acquire_lock(cluster.name, run_id)
-        if isinstance(token, Reply):
-            return token
         now = self._clock.now()
         run = Run(
             id=run_id, runbook=runbook, cluster=cluster.name, params=params, requested_by=actor.id, channel=channel,
             created_at=now, updated_at=now, steps=tuple(Step(spec=s) for s in steps), plan_hash=plan_hash(steps),
-            policy=cluster.policy, fencing_token=token,
+            policy=cluster.policy,
         )
         created = AuditEntry(at=now, run_id=run_id, actor=actor.id, action="requested", from_state=RunState.PLANNED,
                              to_state=RunState.PLANNED, detail=f"{runbook} {params}")
         decision = decide(run, Start(), now, self._ids)
         notes = [Notify(event="run_created", text=run.runbook), *(e for e in decision.effects if isinstance(e, Notify))]
-        try:
-            await self._runs.create(decision.run, [created, *decision.audit], notes=notes)
-        except (StoreUnavailable, RunExists):
-            await self._release_quietly(cluster.name, run_id)
-            raise
-        return Reply(text=run_card(decision.run, now), run=decision.run)
-
-    async def _acquire_lock(self, cluster: str, run_id: str) -> int | Reply:
-        token = await self._locks.acquire(cluster, run_id)
-        if token is not None:
+        token = await self._create_holding_lock(decision.run, [created, *decision.audit], notes)
+        if isinstance(token, Reply):
             return token
-        holder = await self._locks.holder(cluster)
-        loaded = await self._runs.load(holder) if holder else None
-        if holder and (loaded is None or loaded[0].state.terminal):
-            # The holder never got written (the store failed between lock and create) or
-            # finished without releasing: the lock protects nothing, so take it over.
-            await self._locks.release(cluster, holder)
-            token = await self._locks.acquire(cluster, run_id)
-            if token is not None:
-                return token
-        if loaded is not None:
+        started = decision.run.model_copy(update={"fencing_token": token})
+        return Reply(text=run_card(started, now), run=started)
+
+    async def _create_holding_lock(self, run: Run, audit: list[AuditEntry], notes: list[Notify]) -> int | Reply:
+        try:
+            return await self._runs.create(run, audit, notes=notes)
+        except ClusterHeld as held:
+            holder = held.holder
+        loaded = await self._runs.load(holder)
+        if loaded is None or loaded[0].state.terminal:
+            # The holder finished without releasing, or was never written (a lock taken by an older
+            # version of the bot, which wrote the run in a second step): it protects nothing.
+            await self._locks.release(run.cluster, holder)
+            try:
+                return await self._runs.create(run, audit, notes=notes)
+            except ClusterHeld as again:  # another request took it over first
+                holder = again.holder
+            loaded = await self._runs.load(holder)
+        if loaded is not None and not loaded[0].state.terminal:
             active = loaded[0]
             return Reply.error(
-                f"{cluster} already has an active run: {active.id} ({active.runbook}, requested by "
+                f"{run.cluster} already has an active run: {active.id} ({active.runbook}, requested by "
                 f"{active.requested_by}, {active.state.value}). One mutating run per cluster: finish or "
                 f"`/kafka abort {active.id}` first.")
-        return Reply.error(f"{cluster} is locked by run {holder}; try again in a moment.")
-
-    async def _release_quietly(self, cluster: str, run_id: str) -> None:
-        # A lock without a run is taken over by the next request (see _acquire_lock).
-        with contextlib.suppress(StoreUnavailable):
-            await self._locks.release(cluster, run_id)
+        return Reply.error(f"{run.cluster} is locked by run {holder}; try again in a moment.")
 
     async def list_runs(self, cluster: str | None) -> Reply:
         ids = await self._runs.recent(cluster, limit=20)

@@ -7,6 +7,7 @@ so callers never need to import redis. Build a client with :func:`connect`.
 from bot.store.client import connect
 from bot.store.codec import JsonText
 from bot.store.errors import (
+    ClusterHeld,
     RunExists,
     StoreError,
     StoreUnavailable,
@@ -19,6 +20,7 @@ from bot.store.runs import Event, RunStore
 from bot.store.signals import Signals
 
 __all__ = [
+    "ClusterHeld",
     "ClusterLock",
     "Event",
     "JsonText",

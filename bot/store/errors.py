@@ -56,6 +56,15 @@ class RunExists(VersionConflict):
         self.args = (f"run {run_id} already exists",)
 
 
+class ClusterHeld(StoreError):
+    """``create_run_holding_lock`` for a cluster another run holds."""
+
+    def __init__(self, cluster: str, holder: str) -> None:
+        self.cluster = cluster
+        self.holder = holder
+        super().__init__(f"cluster {cluster} is held by run {holder}")
+
+
 def redact_url(url: str) -> str:
     """Return ``url`` with any password (userinfo or query parameter) replaced by ``***``.
 

@@ -7,6 +7,7 @@ indexes change together or not at all: a crash between "saved" and "audited" can
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from bot.store.codec import JsonText, from_json, new_op_token, require_decoded, to_json
-from bot.store.errors import RunExists, VersionConflict, translate_errors
+from bot.store.errors import ClusterHeld, RunExists, VersionConflict, translate_errors
 from bot.store.keys import Keys
 
 Document = dict[str, Any]
@@ -45,19 +46,38 @@ def _audit_args(audit: AuditArg) -> tuple[str, list[str]]:
     encoded = [to_json(e, "audit entry") for e in entries]
     return (encoded[0] if encoded else ""), encoded[1:]
 
-# KEYS: run, audit, active_all, active_cluster, recent_all, recent_cluster, seq
+# KEYS: run, audit, active_all, active_cluster, recent_all, recent_cluster, seq[, lock, fence]
 # ARGV: run_id, doc, cluster, audit entry ('' = none), op token, recent cap,
-#       event channel ('' = none), event header, more audit entries...
+#       event channel ('' = none), event header, token field ('' = take no lock), more audit entries...
+# Returns {1, fencing token (1 when no lock is taken)} | {0, current version} (the id is taken)
+#       | {-1, holder} (another run holds the cluster). Only the first writes anything.
+# With a token field, the run takes the cluster's lock in the same step, and its document (an
+# object without that field) gets the lock's fencing token as its first field.
 _CREATE = """
+local locking = ARGV[9] ~= ''
+local holder = {false, false}
+if locking then
+  holder = redis.call('HMGET', KEYS[8], 'run', 'token')
+  if holder[1] and holder[1] ~= ARGV[1] then return {-1, holder[1]} end
+end
 if redis.call('EXISTS', KEYS[1]) == 1 then
   local cur = redis.call('HMGET', KEYS[1], 'version', 'op')
-  if cur[1] == '1' and cur[2] == ARGV[5] then return {1, 1} end  -- our own create, retried
+  if cur[1] == '1' and cur[2] == ARGV[5] then  -- our own create, retried
+    return {1, tonumber(holder[2]) or 1}
+  end
   return {0, tonumber(cur[1]) or 0}
 end
+local doc = ARGV[2]
+local token = 1
+if locking then
+  token = tonumber(holder[2]) or redis.call('INCR', KEYS[9])
+  redis.call('HSET', KEYS[8], 'run', ARGV[1], 'token', token)
+  doc = '{"' .. ARGV[9] .. '":' .. token .. ',' .. string.sub(doc, 2)
+end
 local seq = redis.call('INCR', KEYS[7])
-redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', 1, 'cluster', ARGV[3], 'seq', seq, 'op', ARGV[5])
+redis.call('HSET', KEYS[1], 'doc', doc, 'version', 1, 'cluster', ARGV[3], 'seq', seq, 'op', ARGV[5])
 if ARGV[4] ~= '' then redis.call('XADD', KEYS[2], '*', 'entry', ARGV[4], 'version', 1) end
-for i = 9, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', 1) end
+for i = 10, #ARGV do redis.call('XADD', KEYS[2], '*', 'entry', ARGV[i], 'version', 1) end
 redis.call('ZADD', KEYS[3], seq, ARGV[1])
 redis.call('ZADD', KEYS[4], seq, ARGV[1])
 local cap = tonumber(ARGV[6])
@@ -65,8 +85,8 @@ redis.call('ZADD', KEYS[5], seq, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[5], 0, -cap - 1)
 redis.call('ZADD', KEYS[6], seq, ARGV[1])
 redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -cap - 1)
-if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. ARGV[2]) end
-return {1, 1}
+if ARGV[7] ~= '' then redis.call('PUBLISH', ARGV[7], ARGV[8] .. '\\n' .. doc) end
+return {1, token}
 """
 
 # KEYS: run, audit, active_all, active_cluster
@@ -99,6 +119,7 @@ return {1, version}
 """
 
 _CLUSTER_CACHE_MAX = 10_000
+_FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 class RunStore:
@@ -126,26 +147,48 @@ class RunStore:
     ) -> int:
         """Store a new run at version 1 and index it as active; :class:`RunExists` if taken.
         ``event``: published in the same atomic step, only if the run was written (see :class:`Event`)."""
-        k = self._keys
-        doc = to_json(document, "run document")
-        entry, more = _audit_args(audit)
-        with translate_errors(self._client):
-            status, actual = await self._create(
-                keys=[
-                    k.run(run_id),
-                    k.audit(run_id),
-                    k.active_all,
-                    k.active_cluster(cluster),
-                    k.recent_all,
-                    k.recent_cluster(cluster),
-                    k.run_seq,
-                ],
-                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *_event_args(event), *more],
-            )
-        if int(status) != 1:
-            raise RunExists(run_id, int(actual) or None)
-        self._remember_cluster(run_id, cluster)
+        await self._create_run(run_id, cluster, to_json(document, "run document"), audit=audit, event=event)
         return 1
+
+    async def create_run_holding_lock(
+        self, run_id: str, cluster: str, document: Writable, *, token_field: str, audit: AuditArg = None,
+        event: Event | None = None,
+    ) -> int:
+        """:meth:`create_run` and :meth:`ClusterLock.acquire` in one atomic step, so a run never holds
+        a cluster it was not written for, and the request costs one round trip instead of two.
+
+        ``document`` is a JSON object without ``token_field``: the stored document (and the event's)
+        gets the lock's fencing token under that name. Returns the token. Raises
+        :class:`ClusterHeld` if another run holds the cluster, :class:`RunExists` if the id is
+        taken; either way nothing is written.
+        """
+        if not _FIELD_NAME.fullmatch(token_field):
+            raise ValueError(f"token_field must be a plain field name, got {token_field!r}")
+        doc = to_json(document, "run document")
+        if not doc.startswith('{"'):
+            raise ValueError("a run document must be a non-empty JSON object")
+        return await self._create_run(run_id, cluster, doc, audit=audit, event=event, token_field=token_field)
+
+    async def _create_run(self, run_id: str, cluster: str, doc: str, *, audit: AuditArg, event: Event | None,
+                          token_field: str = "") -> int:
+        k = self._keys
+        entry, more = _audit_args(audit)
+        keys = [k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster), k.recent_all,
+                k.recent_cluster(cluster), k.run_seq]
+        if token_field:
+            keys += [k.lock(cluster), k.fence(cluster)]
+        with translate_errors(self._client):
+            status, value = await self._create(
+                keys=keys,
+                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *_event_args(event),
+                      token_field, *more],
+            )
+        if int(status) == -1:
+            raise ClusterHeld(cluster, str(value))
+        if int(status) != 1:
+            raise RunExists(run_id, int(value) or None)
+        self._remember_cluster(run_id, cluster)
+        return int(value)
 
     async def load_run(self, run_id: str) -> tuple[Document, int] | None:
         """The stored document and its version, or None if there is no such run."""

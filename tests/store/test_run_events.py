@@ -39,7 +39,7 @@ async def test_each_write_reaches_the_listeners_with_its_notes_and_the_run_as_wr
     try:
         runs: RunRepository = RedisRunRepository(RunStore(redis_client))
         run = a_run()
-        await runs.create(run, [], notes=[Notify(event="run_created", text="restart")])
+        token = await runs.create(run, [], notes=[Notify(event="run_created", text="restart")])
         running = run.model_copy(update={"state": RunState.RUNNING})
         await runs.save(running, expected_version=1, audit=[], notes=[Notify(event="step_started", step_id="s1")])
         with pytest.raises(VersionConflict):
@@ -54,6 +54,7 @@ async def test_each_write_reaches_the_listeners_with_its_notes_and_the_run_as_wr
         (run.id, RunState.RUNNING, ["step_started"]),
         (run.id, RunState.RUNNING, []),
     ]
+    assert heard[0].run == run.model_copy(update={"fencing_token": token}), "created holding the cluster's lock"
     assert heard[1].run == running
 
 
