@@ -11,9 +11,11 @@ primary with replicas / Sentinel), which is what a chat-ops bot needs.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 MAX_ID_LENGTH = 200
+_WHITESPACE = re.compile(r"\s")  # for str patterns, what str.isspace() says is whitespace
 
 
 def check_id(kind: str, value: str) -> str:
@@ -22,7 +24,7 @@ def check_id(kind: str, value: str) -> str:
         raise ValueError(f"{kind} must be a non-empty string, got {value!r}")
     if len(value) > MAX_ID_LENGTH:
         raise ValueError(f"{kind} is longer than {MAX_ID_LENGTH} characters: {value[:40]!r}...")
-    if any(ch.isspace() for ch in value):
+    if _WHITESPACE.search(value):
         # Whitespace in a key is legal for Redis but makes redis-cli sessions during an
         # incident error-prone; run ids and cluster names never need it.
         raise ValueError(f"{kind} must not contain whitespace: {value!r}")
