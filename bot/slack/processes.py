@@ -6,8 +6,10 @@ servers* beside itself, each answering with the same listeners against the same 
 each binds the bot's port with ``SO_REUSEPORT``, so the kernel spreads connections over all N; in
 Socket Mode each opens its own connection, and Slack gives every request to one connection at
 random. Only the bot's own process runs the engine worker, the run cards' event listener, the
-alerts and /metrics. Nothing needs sharing in memory: runs, cluster locks, card records and alert
-state live in Redis and are written with compare-and-set, exactly as between replicas.
+alerts and /metrics. Runs, cluster locks, card records and alert state live in Redis and are
+written with compare-and-set, exactly as between replicas. The one thing shared in memory is a
+board of in-flight request counts (``bot.foreground``), so the bot's background work yields to
+the request servers' requests as it does to its own.
 
 A request server
 * prints ``ready`` on its stdout once it listens; the bot waits for all of them before it serves;
@@ -23,11 +25,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import sys
 import time
 from asyncio.subprocess import PIPE, Process
 from collections.abc import Sequence
+
+from bot.foreground import IN_FLIGHT_ENV, SharedInFlight
 
 log = logging.getLogger(__name__)
 
@@ -51,9 +56,11 @@ class RequestServers:
     """The request servers the bot keeps running beside itself (the parent's side)."""
 
     def __init__(self, command: Sequence[str], count: int, *, start_timeout_s: float = START_TIMEOUT_S,
-                 stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
+                 stop_timeout_s: float = STOP_TIMEOUT_S, board: SharedInFlight | None = None) -> None:
+        """``board``: the bot's in-flight board (``bot.foreground``); request server ``i`` gets slot ``i + 1``."""
         self._command = list(command)
         self._count = count
+        self._board = board
         self._start_timeout_s = start_timeout_s
         self._stop_timeout_s = stop_timeout_s
         self._procs: list[Process | None] = [None] * count
@@ -67,7 +74,7 @@ class RequestServers:
 
     async def start(self) -> None:
         """Start them all and wait until each listens; RequestServerFailed (none left running) otherwise."""
-        results = await asyncio.gather(*(self._spawn() for _ in range(self._count)), return_exceptions=True)
+        results = await asyncio.gather(*(self._spawn(slot) for slot in range(self._count)), return_exceptions=True)
         started = [r for r in results if isinstance(r, Process)]
         failure = next((r for r in results if not isinstance(r, Process)), None)
         if failure is not None:
@@ -84,8 +91,13 @@ class RequestServers:
         await asyncio.gather(*self._keepers, return_exceptions=True)
         await _end_all([p for p in self._procs if p is not None], self._stop_timeout_s)
 
-    async def _spawn(self) -> Process:
-        proc = await asyncio.create_subprocess_exec(*self._command, stdin=PIPE, stdout=PIPE, start_new_session=True)
+    async def _spawn(self, slot: int) -> Process:
+        env: dict[str, str] | None = None  # None: the bot's own environment
+        pass_fds: tuple[int, ...] = ()
+        if self._board is not None:
+            env, pass_fds = {**os.environ, IN_FLIGHT_ENV: self._board.for_child(slot + 1)}, (self._board.fd,)
+        proc = await asyncio.create_subprocess_exec(*self._command, stdin=PIPE, stdout=PIPE, start_new_session=True,
+                                                    env=env, pass_fds=pass_fds)
         assert proc.stdout is not None
         try:
             async with asyncio.timeout(self._start_timeout_s):
@@ -115,6 +127,8 @@ class RequestServers:
             proc = self._procs[slot]
             if proc is not None:
                 code = await proc.wait()
+                if self._board is not None:
+                    self._board.clear(slot + 1)  # it may have died in the middle of a request
                 if self._stopping:
                     return
                 if time.monotonic() - started >= HEALTHY_LIFETIME_S:
@@ -125,7 +139,7 @@ class RequestServers:
             await asyncio.sleep(delay)
             started = time.monotonic()
             try:
-                self._procs[slot] = await self._spawn()
+                self._procs[slot] = await self._spawn(slot)
                 log.info("request server (pid %d) started again", self._procs[slot].pid)  # type: ignore[union-attr]
             except RequestServerFailed as exc:
                 log.error("%s; trying again in %.0f s", exc, min(delay * 2, MAX_RESTART_DELAY_S))

@@ -31,6 +31,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Runtime, build_runtime
 from bot.config import ConfigError, Settings
+from bot.foreground import SharedInFlight
 from bot.kube.errors import KubeError
 from bot.slack.alerts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
@@ -166,9 +167,12 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     # the process: keep it out of the collector's reach, so a full collection scans only what requests
     # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
     gc.freeze()
+    # With request servers, background work here also waits for their requests (bot.foreground).
+    board = SharedInFlight.create(processes) if processes > 1 else None
+    runtime.foreground.share(board)
     try:
         async with slack_transport(front.app, client, slack, host=host, port=port, shared=processes > 1):
-            servers = RequestServers(request_server_command(slack, host, port), processes - 1)
+            servers = RequestServers(request_server_command(slack, host, port), processes - 1, board=board)
             try:
                 await servers.start()
                 log.info("%s, from %d process%s", serving_what(slack, host, port), processes,
@@ -177,6 +181,9 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
             finally:
                 await servers.stop()
     finally:
+        if board is not None:
+            runtime.foreground.share(None)
+            board.close()
         await front.close()
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
@@ -237,6 +244,7 @@ async def serve_requests_only(runtime: Runtime, slack: SlackSettings, *, host: s
     front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
     attach_slack_alerts(runtime, front)  # the alert buttons; a snooze edits the alert's message
     front.buttons.prefetch_groups()
+    runtime.foreground.share(SharedInFlight.from_environment())  # given by the bot that started it
     gc.freeze()
     try:
         await serve_until_stopped(slack_transport(front.app, client, slack, host=host, port=port, shared=True))

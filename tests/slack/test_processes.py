@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from bot.foreground import SharedInFlight
 from bot.slack.processes import READY, RequestServerFailed, RequestServers
 from tests.fixtures.waiting import wait_until
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
@@ -93,6 +94,30 @@ async def test_a_request_server_that_dies_is_started_again() -> None:
         assert second != first and alive(second)
     finally:
         await servers.stop()
+
+
+async def test_the_slot_of_a_request_server_that_died_mid_request_is_cleared(tmp_path: Path) -> None:
+    """Each request server gets its own slot of the bot's in-flight board; one killed while answering
+    a request leaves its count up, and the supervisor zeroes it, so the bot's background work is
+    not held back by a process that is gone. (The stand-in writes its slot only in its first life.)"""
+    first_life = tmp_path / "first-life"
+    code = ("import sys, pathlib; from bot.foreground import SharedInFlight; "
+            f"board = SharedInFlight.from_environment(); marker = pathlib.Path({str(first_life)!r}); "
+            "first = not marker.exists(); marker.touch(); "
+            "board.publish(3, 0.0) if first else None; "  # a later life leaves its slot as it finds it
+            f"print({READY!r}, flush=True); sys.stdin.read()")
+    board = SharedInFlight.create(2)
+    servers = RequestServers([sys.executable, "-c", code], 1, board=board)
+    await servers.start()
+    try:
+        assert board.others_busy(time.monotonic(), settle_s=0), "the request server's count is on the board"
+        [busy] = servers.pids
+        os.kill(busy, signal.SIGKILL)
+        await wait_for_new_pid(servers, busy)
+        assert not board.others_busy(time.monotonic(), settle_s=0)
+    finally:
+        await servers.stop()
+        board.close()
 
 
 async def wait_for_new_pid(servers: RequestServers, old: int) -> None:
