@@ -4,7 +4,6 @@ run finished without releasing it, or was never written) is taken over."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -16,6 +15,7 @@ from bot.clock import RandomIds, SystemClock
 from bot.runs import RedisClusterLocks, RedisRunRepository
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
+from handlers.replies import Reply
 from handlers.service import CommandService
 from runbooks.models import Actor, ApprovalPolicy, Run, RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
@@ -32,9 +32,8 @@ class Service:
     runs: RedisRunRepository
     lock: store.ClusterLock
 
-    async def restart(self) -> str:
-        reply = await self.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
-        return reply.text
+    async def restart(self) -> Reply:
+        return await self.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
 
     async def stored(self, run_id: str) -> Run:
         loaded = await self.runs.load(run_id)
@@ -43,7 +42,7 @@ class Service:
 
 
 @pytest.fixture
-async def bot(redis_client: aioredis.Redis) -> AsyncIterator[Service]:
+def bot(redis_client: aioredis.Redis) -> Service:
     fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
     cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
                              policy=ApprovalPolicy(approvers=("U_APP",)))
@@ -51,7 +50,7 @@ async def bot(redis_client: aioredis.Redis) -> AsyncIterator[Service]:
     lock = store.ClusterLock(redis_client)
     service = CommandService(clusters={CLUSTER: cluster}, runs=runs, locks=RedisClusterLocks(lock), gateway=fake,
                              admin=fake, clock=SystemClock(), ids=RandomIds())
-    yield Service(service, runs, lock)
+    return Service(service, runs, lock)
 
 
 def a_run(run_id: str, state: RunState) -> Run:
@@ -62,7 +61,7 @@ def a_run(run_id: str, state: RunState) -> Run:
 
 async def test_a_new_run_holds_its_cluster_with_the_token_it_carries(bot: Service) -> None:
     """The reply's run, the stored run and the lock agree: same holder, same current token."""
-    reply = await bot.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
+    reply = await bot.restart()
     assert reply.ok and reply.run is not None, reply.text
     stored = await bot.stored(reply.run.id)
     assert stored.fencing_token is not None and stored.fencing_token == reply.run.fencing_token
@@ -74,11 +73,12 @@ async def test_a_new_run_holds_its_cluster_with_the_token_it_carries(bot: Servic
 async def test_a_cluster_with_an_active_run_is_refused_naming_it(bot: Service) -> None:
     """A second request while the first run is active: refused, naming the run and how to end it;
     the first run keeps the cluster and no second run is stored."""
-    first = await bot.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
+    first = await bot.restart()
     assert first.run is not None
     second = await bot.restart()
-    assert f"{CLUSTER} already has an active run: {first.run.id}" in second
-    assert f"`/kafka abort {first.run.id}`" in second
+    assert not second.ok and second.run is None
+    assert f"{CLUSTER} already has an active run: {first.run.id}" in second.text
+    assert f"`/kafka abort {first.run.id}`" in second.text
     assert await bot.lock.holder(CLUSTER) == first.run.id
     assert await bot.runs.active(CLUSTER) == [first.run.id]
 
@@ -91,7 +91,7 @@ async def test_a_finished_run_that_kept_its_lock_is_taken_over(bot: Service) -> 
     assert loaded is not None
     await bot.runs.save(loaded[0].model_copy(update={"state": RunState.SUCCEEDED}), expected_version=loaded[1],
                         audit=[])
-    reply = await bot.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
+    reply = await bot.restart()
     assert reply.ok and reply.run is not None, reply.text
     assert await bot.lock.holder(CLUSTER) == reply.run.id
     assert (reply.run.fencing_token or 0) > old_token
@@ -102,7 +102,7 @@ async def test_a_lock_whose_run_was_never_written_is_taken_over(bot: Service) ->
     step, and crashed in between) protects nothing: the next request takes the cluster."""
     stale = await bot.lock.acquire(CLUSTER, "r-never-written")
     assert stale is not None
-    reply = await bot.service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="C1")
+    reply = await bot.restart()
     assert reply.ok and reply.run is not None, reply.text
     assert await bot.lock.holder(CLUSTER) == reply.run.id
     assert (reply.run.fencing_token or 0) > stale
