@@ -114,7 +114,7 @@ class Foreground:
         self.max_wait_s = max_wait_s
         self.settle_s = settle_s
         self._in_flight = 0
-        self._last_answered = float("-inf")
+        self._last_answered = 0.0  # never: time.monotonic() counts from boot
         self._quiet = asyncio.Event()
         self._quiet.set()
         self._shared: SharedInFlight | None = None
@@ -127,7 +127,7 @@ class Foreground:
         """Publish this process's count on ``board`` and wait for the other processes' requests too."""
         self._shared = board
         if board is not None:
-            board.publish(self._in_flight, max(self._last_answered, 0.0))
+            board.publish(self._in_flight, self._last_answered)
 
     @contextlib.asynccontextmanager
     async def serving(self) -> AsyncIterator[None]:
@@ -135,7 +135,7 @@ class Foreground:
         self._in_flight += 1
         self._quiet.clear()
         if self._shared is not None:
-            self._shared.publish(self._in_flight, max(self._last_answered, 0.0))
+            self._shared.publish(self._in_flight, self._last_answered)
         try:
             yield
         finally:

@@ -20,8 +20,6 @@ from handlers.service import CommandService
 from runbooks.models import Actor, ApprovalPolicy, Run, RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
 
-pytest_plugins = ["tests.fixtures.redis_server"]
-
 REQUESTER = Actor(id="U_REQ")
 CLUSTER = "kraft"
 

@@ -10,20 +10,8 @@ import redis.asyncio as aioredis
 
 from bot.store import ClusterHeld, ClusterLock, Event, JsonText, RunExists, RunStore
 
-pytest_plugins = ["tests.fixtures.redis_server"]
-
 EVENTS = "test:run-events"
 TOKEN = "fencing_token"
-
-
-@pytest.fixture
-def store(redis_client: aioredis.Redis) -> RunStore:
-    return RunStore(redis_client)
-
-
-@pytest.fixture
-def lock(redis_client: aioredis.Redis) -> ClusterLock:
-    return ClusterLock(redis_client)
 
 
 def doc(run_id: str, state: str = "running") -> JsonText:

@@ -12,11 +12,6 @@ pytest_plugins = ["tests.fixtures.redis_server"]
 
 
 @pytest.fixture
-def lock(redis_client: aioredis.Redis) -> ClusterLock:
-    return ClusterLock(redis_client)
-
-
-@pytest.fixture
 def lease(redis_client: aioredis.Redis) -> RunLease:
     return RunLease(redis_client)
 

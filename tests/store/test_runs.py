@@ -21,11 +21,6 @@ pytest_plugins = ["tests.fixtures.redis_server"]
 EVENTS = "test:run-events"
 
 
-@pytest.fixture
-def store(redis_client: aioredis.Redis) -> RunStore:
-    return RunStore(redis_client)
-
-
 def doc(state: str, **extra: Any) -> dict[str, Any]:
     return {"state": state, "steps": [{"id": "s1", "title": "Pre-flight ✅"}], **extra}
 
