@@ -1,0 +1,137 @@
+"""Runs stored by an older bot load and finish under this one.
+
+A run can wait days for an approval, across bot upgrades, so the documents in
+``tests/fixtures/records/`` are frozen: they were written by the bot at commit 91ca3d0 (before the
+stored record got a schema version) through the real store, against the in-memory Strimzi of
+``fake_strimzi``, and must never be regenerated. A change to the run model that cannot read them
+needs an upgrade path in the loader, not new fixtures.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bot import store
+from bot.runs import RedisRunRepository
+from runbooks.models import Run, RunState
+from tests.fixtures.waiting import wait_for
+from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.handlers.test_change_runbooks import APPROVER, make_bot  # noqa: F401  (make_bot is a fixture)
+from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime, managed
+
+RECORDS = Path(__file__).resolve().parents[1] / "fixtures" / "records"
+FROZEN = sorted(p.stem for p in RECORDS.glob("*.json"))
+
+pytestmark = pytest.mark.timeout(60)
+
+
+def frozen(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((RECORDS / f"{name}.json").read_text())
+    return document
+
+
+async def store_frozen(redis_url: str, name: str) -> str:
+    """Write the frozen document the way the bot wrote it: holding its cluster's lock."""
+    document = frozen(name)
+    document.pop("fencing_token")
+    client = await store.connect(redis_url)
+    try:
+        await store.RunStore(client).create_run_holding_lock(
+            document["id"], document["cluster"], document, token_field="fencing_token")
+    finally:
+        await client.aclose()
+    return str(document["id"])
+
+
+def test_the_frozen_records_are_all_there() -> None:
+    """The fixtures this module promises exist (a glob over an emptied folder would prove nothing)."""
+    assert FROZEN == ["config-awaiting-approval", "restart-awaiting-approval", "upgrade-awaiting-approval",
+                      "upgrade-paused-mid-roll"]
+
+
+@pytest.mark.parametrize("name", FROZEN)
+async def test_a_frozen_record_loads_with_its_state_steps_and_approval(redis_url: str, name: str,  # type: ignore[no-untyped-def]
+                                                                      make_bot) -> None:  # noqa: F811
+    """Every stored field that decides what happens next survives the load: state, position, the
+    step list, the waiting approval's nonce and plan hash, the pause reason."""
+    document = frozen(name)
+    bot = await make_bot(FakeStrimzi(document["cluster"], version="4.3.1", zookeeper=False))
+    run_id = await store_frozen(redis_url, name)
+    run = await bot.run(run_id)
+    assert run.state.value == document["state"]
+    assert run.current == document["current"]
+    assert [s.id for s in run.steps] == [s["spec"]["id"] for s in document["steps"]]
+    assert run.plan_hash == document["plan_hash"]
+    assert run.pause_reason == document["pause_reason"]
+    if document["approval"] is not None:
+        assert run.approval is not None and run.approval.nonce == document["approval"]["nonce"]
+
+
+def world_of(document: dict[str, Any], version: str) -> FakeStrimzi:
+    """The cluster the frozen run was planned on and has changed so far: same name and version, the
+    pod uids its steps expect, and the spec edits of its steps already done."""
+    fake = FakeStrimzi(document["cluster"], version=version, zookeeper=False)
+    for step in document["steps"]:
+        args = step["spec"]["args"]
+        if "uid" in args:
+            fake.pods[int(args["broker"])].uid = args["uid"]
+        if step["state"] == "done" and step["spec"]["kind"] == "patch-kafka":
+            for edit in args["edits"]:
+                (key,) = edit["path"]
+                fake.spec[key] = edit["value"]
+                fake.generation = fake.observed = fake.generation + 1
+    return fake
+
+
+@pytest.mark.parametrize(("name", "version"), [
+    ("config-awaiting-approval", "4.3.1"),
+    ("upgrade-awaiting-approval", "4.2.2"),
+])
+async def test_a_frozen_run_awaiting_approval_is_approved_and_finishes(redis_url: str, make_bot, name: str,  # type: ignore[no-untyped-def]  # noqa: F811
+                                                                      version: str) -> None:
+    """The approval an older bot asked for is answered by this one, and the run goes to the end."""
+    document = frozen(name)
+    fake = world_of(document, version)
+    bot = await make_bot(fake)
+    run_id = await store_frozen(redis_url, name)
+    run: Run = await bot.drive(run_id, seconds=45.0)
+    assert run.state is RunState.SUCCEEDED, run.pause_reason
+    approvals = [e for e in await bot.runs.audit(run_id) if e.action == "approve"]
+    assert approvals and {e.actor for e in approvals} == {APPROVER.id}
+    if name.startswith("config"):
+        assert fake.spec["config"]["auto.create.topics.enable"] is False
+    if name.startswith("upgrade"):
+        assert fake.kafka_version == "4.3.1"
+
+
+async def test_a_frozen_restart_awaiting_approval_is_approved_and_restarts_every_broker(redis_url: str) -> None:
+    """The rolling restart (pod rolls, which ``FakeCluster`` performs) approved step by step to the end."""
+    document = frozen("restart-awaiting-approval")
+    cluster = document["cluster"]
+    fake = FakeCluster()
+    runtime = await fake_runtime(redis_url, {cluster: managed(cluster)}, fake, poll_interval_s=0.02)
+    await runtime.start()
+    runs = RedisRunRepository(store.RunStore(runtime.redis))
+    try:
+        run_id = await store_frozen(redis_url, "restart-awaiting-approval")
+
+        async def finished() -> Run | None:  # None: not yet
+            loaded = await runs.load(run_id)
+            assert loaded is not None
+            run = loaded[0]
+            if run.state.terminal:
+                return run
+            if run.state is RunState.AWAITING_APPROVAL and run.approval is not None and run.current_step \
+                    and run.current_step.detail:
+                await runtime.service.actions.approve(run_id, APPROVER, step_id=run.approval.step_id)
+            return None
+
+        run: Run = await wait_for(finished, timeout=30, interval=0.02, message="the frozen restart to finish")
+    finally:
+        await close_runtime(runtime)
+    assert run.state is RunState.SUCCEEDED, run.pause_reason
+    assert fake.rolls == {(cluster, 0): 1, (cluster, 1): 1, (cluster, 2): 1}
