@@ -1,31 +1,72 @@
-# The project's commands. `make test` is the README's test command; CI runs `make lint` then it.
-PYTHON ?= python3
+# The project's commands. `make demo` and `make test` each do their own set-up on a fresh machine:
+# the system packages (redis-server, a JDK, Maven: installed with apt-get where we may, named
+# otherwise), a virtual environment in .venv with the project and its dev tools, and the Kafka jars.
+# CI (.ci/run) runs `make lint test`.
+SYSTEM_PYTHON ?= python3
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
 SANDBOX ?= demo
+KAFKA_VERSIONS ?= 4.2.2 4.3.1
+# Unit tests: everything that needs no real broker. Each gets a short timeout (tests/conftest.py).
+FAST := -m "not sandbox"
 
-.PHONY: install fetch lint test check demo bench clean-sandboxes
+.PHONY: setup system-packages venv fetch lint test test-fast check demo bench clean-sandboxes
 
-install:
-	$(PYTHON) -m pip install -e '.[dev]'
+setup: system-packages venv fetch
 
-fetch:
-	$(PYTHON) -m bot sandbox fetch --kafka-version 4.2.2
-	$(PYTHON) -m bot sandbox fetch --kafka-version 4.3.1
+system-packages:
+	@missing=""; \
+	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
+	command -v mvn >/dev/null || missing="$$missing maven"; \
+	$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			echo "setup: installing the system packages the bot and its sandbox need:$$missing"; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then \
+			echo "setup: installing with sudo:$$missing"; \
+			sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+		else \
+			echo "setup: please install:$$missing (then run make again)" >&2; exit 1; \
+		fi; \
+	fi
 
-lint:
+# The stamp is remade when pyproject.toml changes, so a new dependency reaches the venv.
+$(VENV)/.installed: pyproject.toml
+	@test -x $(PYTHON) || { echo "setup: creating the virtual environment $(VENV)"; $(SYSTEM_PYTHON) -m venv $(VENV); }
+	@echo "setup: installing kafka-chatops and its dev tools into $(VENV) (pip install -e '.[dev]')"
+	@$(PYTHON) -m pip install -q --upgrade pip
+	@$(PYTHON) -m pip install -q -e '.[dev]'
+	@touch $@
+
+venv: system-packages $(VENV)/.installed
+
+fetch: venv
+	@for v in $(KAFKA_VERSIONS); do \
+		echo "setup: Kafka $$v jars (from Maven Central, cached under ~/.cache/kafka-chatops)"; \
+		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
+	done
+
+lint: venv
 	$(PYTHON) -m ruff check bot handlers runbooks tests
 	$(PYTHON) -m mypy bot handlers runbooks
-	lint-imports
+	$(VENV)/bin/lint-imports
 
-test:
+test: setup
 	$(PYTHON) -m pytest -q
+
+# The edit-test loop: no real brokers, about a minute.
+test-fast: venv
+	$(PYTHON) -m pytest -q $(FAST)
 
 check: lint test
 
-demo:
+demo: setup
 	$(PYTHON) -m bot demo --name $(SANDBOX)
 
-bench:
+bench: setup
 	$(PYTHON) -m tests.bench
 
-clean-sandboxes:
+clean-sandboxes: venv
 	$(PYTHON) -m bot sandbox down --all
