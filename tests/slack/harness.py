@@ -42,8 +42,9 @@ class InProcessBot:
     api: StubWebApi
     runs: RedisRunRepository
 
-    async def command(self, text: str, user: str, *, response_url: str = "") -> BoltResponse:
-        body = slash_body(slash_payload(text, user, response_url=response_url or self.api.response_url("cmd")))
+    async def command(self, text: str, user: str, *, response_url: str = "", channel: str = CHANNEL) -> BoltResponse:
+        body = slash_body(slash_payload(text, user, channel=channel,
+                                        response_url=response_url or self.api.response_url("cmd")))
         return await self.front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
 
     async def click(self, action_id: str, value: str, user: str, *, message_ts: str = "",
