@@ -14,15 +14,25 @@ import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
+import redis.asyncio as aioredis
 
+from bot.clock import RandomIds, SystemClock
 from bot.kafka import KafkaAdminAdapter, KafkaUnavailable
 from bot.kube import KubeClusterGateway, load_api_client
+from bot.runs import RedisClusterLocks, RedisRunRepository
 from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
+from bot.store import ClusterLock, RunStore
+from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
+from handlers.service import CommandService
+from runbooks.models import Actor, ApprovalPolicy
 from tests.kube.test_gateway import create_kafka
+
+if TYPE_CHECKING:  # a runtime import would stop pytest from rewriting the plugin's asserts
+    from tests.fixtures.sandbox import SandboxInfo
 
 T = TypeVar("T")
 DEAD_TIMEOUT_S = 3.0  # the adapter's request (and bootstrap) timeout in these tests
@@ -32,7 +42,7 @@ BURST = min(32, (os.cpu_count() or 1) + 4) + 2
 HEALTHY = ClusterRef(name="prod", namespace="kafka", kafka="prod")
 DEAD = ClusterRef(name="dead", namespace="kafka", kafka="dead")
 
-pytestmark = pytest.mark.timeout(60)
+pytestmark = pytest.mark.timeout(60)  # the sandbox test below has its own
 
 
 @pytest.fixture
@@ -96,3 +106,42 @@ async def test_a_dead_cluster_delays_neither_kubernetes_calls_nor_the_default_ex
     assert all(isinstance(result, KafkaUnavailable) for _, result in dead), dead
     slowest = max(seconds for seconds, _ in dead)
     assert slowest < DEAD_TIMEOUT_S * 1.7, f"a dead call took {slowest:.1f} s: calls queued behind each other"
+
+
+@pytest.mark.sandbox
+@pytest.mark.timeout(300)
+async def test_status_of_a_healthy_cluster_and_help_answer_while_a_dead_cluster_is_asked_repeatedly(
+        sandbox: SandboxInfo, redis_client: aioredis.Redis, dead_bootstrap: str) -> None:
+    """Through the real service, adapters and sandbox: while a burst of `status dead` waits on a
+    Kafka that never answers, `status` of the sandbox cluster (Kubernetes and Kafka reads) answers
+    within 1 s and `help` at once; each `status dead` still answers, saying Kafka is unreachable."""
+    policy = ApprovalPolicy(approvers=("U_APP",))
+    prod = ManagedCluster(ref=ClusterRef(name="prod", namespace=sandbox.namespace, kafka=sandbox.cluster),
+                          policy=policy)
+    # The same Kafka resource, but a bootstrap override pointing at the silent socket.
+    dead = ManagedCluster(ref=ClusterRef(name="dead", namespace=sandbox.namespace, kafka=sandbox.cluster,
+                                         bootstrap_servers=dead_bootstrap), policy=policy)
+    gateway = KubeClusterGateway(load_api_client(sandbox.kubeconfig))
+    admin = KafkaAdminAdapter(client_id="isolation-service", request_timeout_ms=int(DEAD_TIMEOUT_S * 1000),
+                              call_deadline_s=DEAD_TIMEOUT_S)
+    service = CommandService(clusters={"prod": prod, "dead": dead}, runs=RedisRunRepository(RunStore(redis_client)),
+                             locks=RedisClusterLocks(ClusterLock(redis_client)), gateway=gateway, admin=admin,
+                             clock=SystemClock(), ids=RandomIds())
+    user = Actor(id="U_ANY")
+    try:
+        warm = await service.handle_text("status prod", user)  # the client of prod exists before timing
+        assert warm.ok and "partitions" in warm.text, warm.text
+        burst = [asyncio.create_task(timed(service.handle_text("status dead", user))) for _ in range(BURST)]
+        await asyncio.sleep(0.5)
+        status_s, status = await timed(service.handle_text("status prod", user))
+        help_s, help_reply = await timed(service.handle_text("help", user))
+        dead_replies = await asyncio.gather(*burst)
+    finally:
+        await admin.close()
+        gateway.close()
+    assert not isinstance(status, BaseException) and status.ok and "partitions" in status.text, status
+    assert status_s < 1.0, f"status of the healthy cluster took {status_s:.2f} s"
+    assert not isinstance(help_reply, BaseException) and help_reply.ok and help_s < 0.2, help_s
+    for seconds, reply in dead_replies:
+        assert not isinstance(reply, BaseException) and "Kafka admin unreachable" in reply.text, reply
+        assert seconds < DEAD_TIMEOUT_S * 1.7, seconds
