@@ -56,7 +56,10 @@ from runbooks.upgrade import RUNBOOK as UPGRADE
 
 log = logging.getLogger(__name__)
 
-REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepted until it is back: {error}"
+# The store adapter's error already says what is unreachable and that commands wait for it: add only
+# that nothing was done (it used to say it all twice).
+REDIS_DOWN = "Not done: {error}."
+RUNS_UNKNOWN = "  runs: unknown, Redis is unreachable"
 
 
 class CommandService:
@@ -171,9 +174,13 @@ class CommandService:
                     f"  partitions {len(snap.partitions)} · URP {len(under_replicated(snap))} · "
                     f"under min ISR {len(under_min_isr(snap))} · at min ISR {len(at_min_isr(snap))} · "
                     f"offline {len(offline(snap))} · controller {snap.active_controller}")
-        active = await self._runs.active(cluster.name)
-        if active:
-            lines.append(f"  active run: {', '.join(active)}")
+        try:
+            active = await self._runs.active(cluster.name)
+        except StoreUnavailable:  # what Kubernetes and Kafka say stands; only the runs are unknown
+            lines.append(RUNS_UNKNOWN)
+        else:
+            if active:
+                lines.append(f"  active run: {', '.join(active)}")
         return Reply(text="\n".join(lines))
 
     async def start_restart(
