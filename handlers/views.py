@@ -54,6 +54,22 @@ def step_line(index: int, step: Step) -> str:
     return line
 
 
+AT_RISK = "At risk: "
+
+
+def approval_summary(step: Step) -> str:
+    """The plan's summary of a waiting step. Its last sentence, "At risk: ...", is what the planner
+    saw; once the step's gate has been asked again (``detail``, re-checked while the approval waits)
+    that is dropped where the new answer says what is at risk now, else marked as the plan's."""
+    summary = step.spec.summary
+    head, found, planned = summary.rpartition(AT_RISK)
+    if not found or not step.detail:
+        return summary
+    if AT_RISK in step.detail:
+        return head.rstrip()
+    return f"{head}At risk when planned: {planned}"
+
+
 def run_card(run: Run, now: datetime | None = None) -> str:
     """The run card as text: the same content Slack shows in blocks."""
     step_no = min(run.current + 1, len(run.steps))
@@ -67,7 +83,7 @@ def run_card(run: Run, now: datetime | None = None) -> str:
     if run.state is RunState.AWAITING_APPROVAL and run.approval is not None and step is not None:
         lines.append(f"Waiting for approval: step {step.id}, {step.spec.title}.")
         if step.spec.summary:
-            lines.append(f"  {cap_echoes(step.spec.summary, CARD_WORD_LIMIT)}")
+            lines.append(f"  {cap_echoes(approval_summary(step), CARD_WORD_LIMIT)}")
         if step.findings:
             lines.append("  Gate findings: " + "; ".join(step.findings))
         got = len(run.approval.approvals)
