@@ -55,6 +55,13 @@ from runbooks.transitions import IllegalTransition
 log = logging.getLogger(__name__)
 
 IDLE_RECHECK_S = 5.0
+# While a step waits for approval its advisory gate ("At risk: ...") is asked again this often, so
+# the card follows a broker that dies meanwhile. The run is written only when the answer changed,
+# or when the shown check is older than ADVISORY_REFRESH_S (its "checked" time stays recent
+# without an audit entry per re-check). The real gate still decides when the step is approved.
+ADVISORY_RECHECK_S = 15.0
+ADVISORY_REFRESH_S = 300.0
+_CHECKED = " (checked "
 
 
 class Worker:
@@ -63,6 +70,7 @@ class Worker:
         clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin,
         clock: Clock, ids: Ids, owner: str, lease_ttl_s: float = 10.0, poll_interval_s: float = 0.5,
         scan_interval_s: float = 1.0, foreground: Foreground | None = None,
+        advisory_recheck_s: float = ADVISORY_RECHECK_S,
     ) -> None:
         self._runs = runs
         self._locks = locks
@@ -80,6 +88,8 @@ class Worker:
         self._wakeups: dict[str, asyncio.Event] = {}
         self._scanner: asyncio.Task[None] | None = None
         self._pickups: set[asyncio.Task[None]] = set()
+        self._advisory_recheck_s = advisory_recheck_s
+        self._advised: dict[str, float] = {}  # run id -> loop time of its last advisory check (a schedule only)
         # Each look at a run first lets in-flight requests (Slack acks) finish: bot.foreground.
         self._foreground = foreground or Foreground()
 
@@ -165,6 +175,7 @@ class Worker:
                 await renewer
             self._driving.pop(run_id, None)
             self._wakeups.pop(run_id, None)
+            self._advised.pop(run_id, None)
             with contextlib.suppress(store.StoreError):
                 await self._leases.release(run_id, self.owner)
 
@@ -212,6 +223,7 @@ class Worker:
             return False
         work = pending_work(run)
         if not work:
+            await self._recheck_advisory(run, version)
             await self._wait(run_id, seconds=self._idle_wait_s(run))  # awaiting a human
             return False
         effect = work[0]
@@ -229,13 +241,36 @@ class Worker:
             await self._wait(run_id, seconds=self._poll)
         return False
 
+    async def _recheck_advisory(self, run: Run, version: int) -> None:
+        """Ask the waiting step's gate again (see ADVISORY_RECHECK_S) and record a changed answer."""
+        step = run.current_step
+        if run.state is not RunState.AWAITING_APPROVAL or step is None or not step.detail:
+            return
+        loop_now = asyncio.get_running_loop().time()
+        if loop_now - self._advised.setdefault(run.id, loop_now) < self._advisory_recheck_s:
+            return
+        self._advised[run.id] = loop_now
+        event = await self._execute(run, CheckGate(step_id=step.id, advisory=True))
+        if not isinstance(event, GateChecked):
+            return  # the check itself failed: the last answer stays, with the time it was made
+        changed = (event.findings, _unchecked(event.reason)) != (step.findings, _unchecked(step.detail))
+        stale = (self._clock.now() - run.updated_at).total_seconds() >= ADVISORY_REFRESH_S
+        if not (changed or stale):
+            return
+        try:
+            decision = decide(run, event, self._clock.now(), self._ids)
+        except IllegalTransition:
+            return  # approved or aborted meanwhile
+        if decision.audit:
+            await self._commit(run, version, decision.run, decision.audit, decision.effects)
+
     def _idle_wait_s(self, run: Run) -> float:
         """A run waiting for a human wakes on its run event (a click, on any replica); the clock
         only matters at the approval's deadline. IDLE_RECHECK_S bounds the wait in case an event
         was missed (a resubscribing bus), so an idle run costs a read every few seconds, not more."""
         if run.state is RunState.AWAITING_APPROVAL and run.approval is not None:
             until = (run.approval.expires_at - self._clock.now()).total_seconds()
-            return min(IDLE_RECHECK_S, max(until, 0.0) + 0.01)
+            return min(IDLE_RECHECK_S, self._advisory_recheck_s, max(until, 0.0) + 0.01)
         return IDLE_RECHECK_S
 
     async def _commit(
@@ -283,6 +318,8 @@ class Worker:
                 case CheckGate(advisory=advisory):
                     gate = await executor.gate(ctx, step)
                     reason = gate.reason if gate.ok or not advisory else f"not yet safe: {gate.reason}"
+                    if advisory:  # the card says how fresh the advice is (it is re-checked while waiting)
+                        reason += f"{_CHECKED}{self._clock.now():%H:%M:%S} UTC)"
                     return GateChecked(step_id=step.id, ok=gate.ok, findings=gate.findings, reason=reason)
                 case Observe():
                     return Observed(step_id=step.id, data=await executor.observe(ctx, step))
@@ -320,3 +357,9 @@ class Worker:
             log.info("run %s step %s: check failed (%s: %s); retrying", run.id, step.id, type(exc).__name__, exc)
             return None
         return None
+
+
+def _unchecked(detail: str) -> str:
+    """An advisory gate's answer without the time it was checked, to compare two answers."""
+    head, found, _ = detail.rpartition(_CHECKED)
+    return head if found else detail

@@ -33,6 +33,7 @@ from handlers.values import (
     non_negative_int,
     quote,
     run_id,
+    shown,
     step_id,
 )
 from handlers.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
@@ -42,6 +43,9 @@ __all__ = [
     "VerbSpec", "broker_ids", "closest", "cluster_name", "duration", "format_duration", "non_negative_int", "quote",
     "run_id", "step_id", "verb_table",
 ]
+
+MAX_CONFIG_KEYS = 50  # per change: each key is a line of the diff the approver reads
+
 
 def _broker_tuple(value: tuple[int, ...] | None) -> tuple[int, ...] | None:
     if value is None:
@@ -145,18 +149,21 @@ class ConfigCommand(_Command):
     def _entries_fit_the_action(self) -> ConfigCommand:
         if not self.entries:
             raise InvalidValue(f"{self.action} needs at least one key")
-        seen: list[str] = []
+        if len(self.entries) > MAX_CONFIG_KEYS:
+            raise InvalidValue(f"a config change takes at most {MAX_CONFIG_KEYS} keys at once, this one has "
+                               f"{len(self.entries):,}: split it into smaller changes")
+        seen: set[str] = set()
         for entry in self.entries:
             key, has_value, _ = entry.partition("=")
             if self.action == "set" and not has_value:
-                raise InvalidValue(f"set takes key=value pairs, e.g. {key}=<value>; {quote(entry)} has no value "
+                raise InvalidValue(f"set takes key=value pairs, e.g. {key}=<value>; {shown(entry)} has no value "
                                    f"(to remove a setting use unset {key})")
             if self.action == "unset" and has_value:
                 raise InvalidValue(f"unset takes key names only, e.g. unset {key}; to give {key} a value use "
-                                   f"set {entry}")
+                                   f"set {shown(entry)}")
             if key in seen:
                 raise InvalidValue(f"{key} is given twice: give each key once")
-            seen.append(key)
+            seen.add(key)
         return self
 
     @property

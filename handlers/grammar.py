@@ -219,6 +219,7 @@ def _bind(spec: VerbSpec, words: Sequence[str]) -> BaseModel:
     for arg in spec.args[count:]:
         if not arg.optional:
             raise _error(spec, f"{spec.name} needs <{arg.name}>" + (f" ({arg.hint})" if arg.hint else ""))
+    values = {name: tuple(value) if isinstance(value, list) else value for name, value in values.items()}
     try:
         return spec.command.model_validate(values)
     except ValidationError as exc:
@@ -236,9 +237,8 @@ def _bind_positional(spec: VerbSpec, count: int, word: str, values: dict[str, ob
     else:
         raise _error(spec, f"unexpected extra argument {quote(word)}")
     value = _read(spec, arg.convert, word, prefix="")
-    if arg.repeat:
-        previous = values.get(arg.dest, ())
-        values[arg.dest] = (*cast(tuple[object, ...], previous), value)
+    if arg.repeat:  # a list while binding (appending to a tuple would copy it for every word)
+        cast(list[object], values.setdefault(arg.dest, [])).append(value)
     else:
         values[arg.dest] = value
 

@@ -108,15 +108,23 @@ class ClusterMonitor:
     async def check_lag(self) -> LagReport | None:
         """One lag poll: offsets, seconds, the report for every replica, then the lag alerts."""
         rule = self.cluster.alerts.consumer_lag
+        resource = f"{self.cluster.ref.namespace}/{self.cluster.ref.kafka}"
+        ttl = REPORT_TTL_POLLS * self.cluster.alerts.lag_poll_s
         try:
             bootstrap, _ = await self._bootstrap_and_brokers(self._kube())
-            if not bootstrap:
-                raise LookupError("the Kafka resource has no bootstrap address yet")
+        except Exception as exc:
+            await self._lag_failed(f"the lag monitor cannot read the Kafka resource {resource}: "
+                                   f"{type(exc).__name__}: {exc}", ttl)
+            return None
+        if not bootstrap:
+            await self._lag_failed(f"the Kafka resource {resource} has no bootstrap address yet", ttl)
+            return None
+        try:
             report = await self._poller.poll(self.cluster, bootstrap, rule)
         except Exception as exc:
-            log.warning("lag poll of %s failed: %s: %s", self.cluster.name, type(exc).__name__, exc)
-            return None  # lag alerts stay as they are: a failed poll says nothing about the groups
-        ttl = REPORT_TTL_POLLS * self.cluster.alerts.lag_poll_s
+            await self._lag_failed(f"the lag monitor cannot read Kafka at {bootstrap}: {type(exc).__name__}: {exc}",
+                                   ttl)
+            return None
         try:
             await self._reports.save(report, ttl_s=ttl)
         except Exception as exc:  # alerts still work from this process's own report
@@ -137,3 +145,17 @@ class ClusterMonitor:
         await self._evaluator.evaluate(self.cluster, {Condition.CONSUMER_LAG},
                                        lag_observations(self.cluster.name, report.groups, rule, grew), unknown)
         return report
+
+    async def _lag_failed(self, reason: str, ttl: float) -> None:
+        """A poll that could not be made. Lag alerts stay as they are (it says nothing about the
+        groups). ``/kafka lag`` must not say "not polled yet" of a cluster that cannot be polled: the
+        reason is stored, unless recent good figures are there, which it keeps showing until they
+        expire (a blip should not hide them)."""
+        log.warning("lag poll of %s failed: %s", self.cluster.name, reason)
+        try:
+            latest = await self._reports.latest(self.cluster.name)
+            if latest is None or latest.error is not None:
+                await self._reports.save(LagReport(cluster=self.cluster.name, taken_at=self._now(), poll_seconds=0.0,
+                                                   error=reason), ttl_s=ttl)
+        except Exception as exc:
+            log.warning("could not store why the lag poll of %s failed: %s", self.cluster.name, exc)

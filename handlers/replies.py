@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict
 
 from runbooks.models import Run
+
+ECHO_LIMIT = 60  # characters of one word of input shown in a reply (handlers.values.quote's limit)
+_LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
+_OPENERS, _CLOSERS, _PUNCTUATION = "'\"([", "'\")]", ".,;:"
 
 
 class Reply(BaseModel):
@@ -18,3 +24,26 @@ class Reply(BaseModel):
     @classmethod
     def error(cls, text: str) -> Reply:
         return cls(text=text, ok=False, ephemeral=True)
+
+
+def cap_echoes(text: str, limit: int = ECHO_LIMIT) -> str:
+    """``text`` with every word longer than ``limit`` cut to its start, an ellipsis and its length:
+    for messages that carry input we did not write ourselves (a planner's refusal naming a value,
+    an adapter's error, a plan's diff), so a 100 KB value cannot make a 100 KB reply."""
+    pattern = _LONG_WORD if limit == ECHO_LIMIT else re.compile(rf"\S{{{limit + 1},}}")
+    return pattern.sub(lambda match: _cut(match.group(0), limit), text)
+
+
+def _cut(word: str, limit: int) -> str:
+    core = word.lstrip(_OPENERS)
+    lead = word[: len(word) - len(core)]
+    tail = core[len(core.rstrip(_CLOSERS + _PUNCTUATION)):]
+    core = core[: len(core) - len(tail)]
+    closers = tail.rstrip(_PUNCTUATION)
+    punctuation = tail[len(closers):]
+    key, equals, value = core.partition("=")
+    if equals and len(key) < limit:  # key=value: the key stays whole, the value is what is cut
+        lead, core = lead + key + equals, value
+    if len(core) <= limit:
+        return word
+    return f"{lead}{core[: limit - 1]}…{closers} ({len(core):,} characters){punctuation}"

@@ -12,13 +12,15 @@ from datetime import datetime
 
 from handlers.ports import Clock, Ids, RunRepository, VersionConflict
 from handlers.replies import Reply
+from handlers.values import quote
 from handlers.views import run_card
 from runbooks.engine import decide
 from runbooks.events import Abort, Approve, Event, Notify, Retry
-from runbooks.models import Actor, Run
+from runbooks.models import Actor, AuditEntry, Run
 from runbooks.transitions import IllegalTransition
 
 _CAS_ATTEMPTS = 5
+_STEPS_LISTED = 20
 _EventFactory = Callable[[Run], Event]
 
 
@@ -44,7 +46,7 @@ class RunActions:
                 plan_hash=plan_hash if plan_hash is not None else run.plan_hash,
             )
 
-        return await self._apply(run_id, event, verb="approve")
+        return await self._apply(run_id, event, verb="approve", step=(step_id, actor) if step_id else None)
 
     async def abort(self, run_id: str, actor: Actor) -> Reply:
         return await self._apply(run_id, lambda run: Abort(actor=actor), verb="abort")
@@ -52,13 +54,17 @@ class RunActions:
     async def resume(self, run_id: str, actor: Actor) -> Reply:
         return await self._apply(run_id, lambda run: Retry(actor=actor), verb="resume")
 
-    async def _apply(self, run_id: str, make_event: _EventFactory, *, verb: str) -> Reply:
+    async def _apply(self, run_id: str, make_event: _EventFactory, *, verb: str,
+                     step: tuple[str, Actor] | None = None) -> Reply:
+        """``step``: the step id the actor named, checked against the run's steps first."""
         for _ in range(_CAS_ATTEMPTS):
             loaded = await self._runs.load(run_id)
             if loaded is None:
                 return Reply.error(f"No run {run_id}. `/kafka runs` lists the recent ones.")
             run, version = loaded
             now: datetime = self._clock.now()
+            if step is not None and not any(s.id == step[0] for s in run.steps):
+                return await self._no_such_step(run, step[0], verb, now, step[1])
             try:
                 decision = decide(run, make_event(run), now, self._ids)
             except IllegalTransition as exc:
@@ -75,3 +81,17 @@ class RunActions:
                 continue  # someone moved the run meanwhile: judge the click against the new state
             return Reply(text=run_card(decision.run, now), run=decision.run)
         return Reply.error(f"Run {run_id} is changing too fast to {verb} right now; try again.")
+
+    async def _no_such_step(self, run: Run, step_id: str, verb: str, now: datetime, actor: Actor) -> Reply:
+        """A step id the run never had (typed wrong, or a forged button): say so, and which steps it has.
+        Audited like any refused approval."""
+        steps = [step.id for step in run.steps]
+        shown = ", ".join(steps[:_STEPS_LISTED]) + (f" and {len(steps) - _STEPS_LISTED} more"
+                                                    if len(steps) > _STEPS_LISTED else "")
+        waiting = run.approval.step_id if run.approval is not None else None
+        now_waiting = f" It is waiting for approval of step {waiting}." if waiting else ""
+        message = f"Run {run.id} has no step {quote(step_id)}: its steps are {shown or '(none)'}.{now_waiting}"
+        await self._runs.append_audit(run.id, [AuditEntry(
+            at=now, run_id=run.id, actor=actor.id, action=f"{verb}_refused", from_state=run.state,
+            to_state=run.state, step_id=None, detail=f"no_such_step: {message}")])
+        return Reply.error(message)

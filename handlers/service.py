@@ -41,7 +41,7 @@ from handlers.ports import (
     RunRepository,
     StoreUnavailable,
 )
-from handlers.replies import Reply
+from handlers.replies import Reply, cap_echoes
 from handlers.run_actions import RunActions
 from handlers.views import plan_text, run_card, run_row
 from runbooks.config_change import RUNBOOK as CONFIG
@@ -56,7 +56,10 @@ from runbooks.upgrade import RUNBOOK as UPGRADE
 
 log = logging.getLogger(__name__)
 
-REDIS_DOWN = "The run store (Redis) is unreachable, so no new command is accepted until it is back: {error}"
+# The store adapter's error already says what is unreachable and that commands wait for it: add only
+# that nothing was done (it used to say it all twice).
+REDIS_DOWN = "Not done: {error}."
+RUNS_UNKNOWN = "  runs: unknown, Redis is unreachable"
 
 
 class CommandService:
@@ -95,7 +98,7 @@ class CommandService:
             # Kubernetes or Kafka unreachable, or a bug: one command fails, the front end lives on,
             # and nothing was written (runs are created last, after planning succeeded).
             log.exception("command %r failed", text)
-            return Reply.error(f"Could not do that: {type(exc).__name__}: {exc}")
+            return Reply.error(cap_echoes(f"Could not do that: {type(exc).__name__}: {exc}"))
 
     async def _dispatch(self, command: object, actor: Actor, channel: str | None) -> Reply:
         match command:
@@ -171,9 +174,13 @@ class CommandService:
                     f"  partitions {len(snap.partitions)} · URP {len(under_replicated(snap))} · "
                     f"under min ISR {len(under_min_isr(snap))} · at min ISR {len(at_min_isr(snap))} · "
                     f"offline {len(offline(snap))} · controller {snap.active_controller}")
-        active = await self._runs.active(cluster.name)
-        if active:
-            lines.append(f"  active run: {', '.join(active)}")
+        try:
+            active = await self._runs.active(cluster.name)
+        except StoreUnavailable:  # what Kubernetes and Kafka say stands; only the runs are unknown
+            lines.append(RUNS_UNKNOWN)
+        else:
+            if active:
+                lines.append(f"  active run: {', '.join(active)}")
         return Reply(text="\n".join(lines))
 
     async def start_restart(
@@ -188,7 +195,7 @@ class CommandService:
         try:
             steps = plan_restart(params, snapshot, pods)
         except PlanRefused as exc:
-            return Reply.error(f"Cannot plan a restart of {cluster.name}: {exc}.")
+            return Reply.error(cap_echoes(f"Cannot plan a restart of {cluster.name}: {exc}."))
         if dry_run:
             return Reply(text=plan_text(cluster.name, "Rolling restart", steps))
         return await self.create_run(cluster, RESTART, params.model_dump(mode="json"), steps, actor, channel)
@@ -199,7 +206,7 @@ class CommandService:
         try:
             steps = await self._planner.upgrade(cluster, version)
         except ChangeRefused as exc:
-            return Reply.error(f"Cannot upgrade {cluster.name} to {version}: {exc}.")
+            return Reply.error(cap_echoes(f"Cannot upgrade {cluster.name} to {version}: {exc}."))
         if dry_run:
             return Reply(text=plan_text(cluster.name, f"Upgrade to Kafka {version}", steps))
         return await self.create_run(cluster, UPGRADE, {"version": version}, steps, actor, channel)
@@ -214,7 +221,7 @@ class CommandService:
         try:
             steps = await self._planner.config(cluster, params)
         except ChangeRefused as exc:
-            return Reply.error(f"Cannot change the config of {cluster.name}: {exc}.")
+            return Reply.error(cap_echoes(f"Cannot change the config of {cluster.name}: {exc}."))
         change = f"{command.action} {' '.join(command.entries)}"
         if dry_run:
             return Reply(text=plan_text(cluster.name, f"Config change ({change})", steps))

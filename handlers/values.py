@@ -30,6 +30,12 @@ def quote(token: str) -> str:
     return f'"{escaped}"'
 
 
+def shown(token: str) -> str:
+    """``quote(token)``, and its length when it had to be cut: what was typed, recognisably and
+    boundedly (a 100 KB key is shown as its start, an ellipsis and "(100,000 characters)")."""
+    return quote(token) + (f" ({len(token):,} characters)" if len(token) > _QUOTE_LIMIT else "")
+
+
 def closest(word: str, choices: list[str]) -> str | None:
     found = difflib.get_close_matches(word, choices, n=1, cutoff=0.6)
     return found[0] if found else None
@@ -188,6 +194,7 @@ def config_action(token: str) -> str:
 
 
 _CONFIG_KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
+_CONFIG_KEY_LIMIT = 255  # Kafka's longest names (listener-prefixed SASL keys) are far shorter
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
@@ -195,6 +202,9 @@ def config_entry(token: str) -> str:
     """`key=value` (for set) or `key` (for unset): a Kafka config name, and a value without control
     characters. Which of the two forms is needed depends on the action: the command model checks."""
     key, has_value, value = token.partition("=")
+    if len(key) > _CONFIG_KEY_LIMIT:
+        raise InvalidValue(f"{shown(key)} is not a Kafka config name: names have at most {_CONFIG_KEY_LIMIT} "
+                           "characters, e.g. log.retention.ms")
     if not _CONFIG_KEY.fullmatch(key):
         raise InvalidValue(f"{quote(key or token)} is not a Kafka config name: names are lowercase words joined "
                            "by '.', e.g. log.retention.ms")

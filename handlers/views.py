@@ -6,8 +6,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from handlers.replies import cap_echoes
 from runbooks.events import Notify
 from runbooks.models import Run, RunState, Step, StepSpec, StepState
+
+# A word of a card or plan longer than this is cut (a config value typed by someone): bootstrap lists
+# and resource names stay whole, a 100 KB value does not make a 100 KB card.
+CARD_WORD_LIMIT = 200
 
 STEP_ICONS = {
     StepState.PENDING: "⬜",
@@ -29,7 +34,8 @@ RUN_TITLES = {
 
 
 def run_title(run: Run) -> str:
-    return RUN_TITLES.get(run.runbook, run.runbook + " on {cluster}").format(cluster=run.cluster, **run.params)
+    title = RUN_TITLES.get(run.runbook, run.runbook + " on {cluster}").format(cluster=run.cluster, **run.params)
+    return cap_echoes(title, CARD_WORD_LIMIT)
 
 
 def _duration(start: datetime | None, end: datetime | None) -> str:
@@ -44,8 +50,24 @@ def step_line(index: int, step: Step) -> str:
     if step.state is StepState.DONE:
         line += _duration(step.started_at, step.finished_at)
     if step.detail and step.state not in (StepState.PENDING,):
-        line += f": {step.detail}"
+        line += f": {cap_echoes(step.detail, CARD_WORD_LIMIT)}"
     return line
+
+
+AT_RISK = "At risk: "
+
+
+def approval_summary(step: Step) -> str:
+    """The plan's summary of a waiting step. Its last sentence, "At risk: ...", is what the planner
+    saw; once the step's gate has been asked again (``detail``, re-checked while the approval waits)
+    that is dropped where the new answer says what is at risk now, else marked as the plan's."""
+    summary = step.spec.summary
+    head, found, planned = summary.rpartition(AT_RISK)
+    if not found or not step.detail:
+        return summary
+    if AT_RISK in step.detail:
+        return head.rstrip()
+    return f"{head}At risk when planned: {planned}"
 
 
 def run_card(run: Run, now: datetime | None = None) -> str:
@@ -61,7 +83,7 @@ def run_card(run: Run, now: datetime | None = None) -> str:
     if run.state is RunState.AWAITING_APPROVAL and run.approval is not None and step is not None:
         lines.append(f"Waiting for approval: step {step.id}, {step.spec.title}.")
         if step.spec.summary:
-            lines.append(f"  {step.spec.summary}")
+            lines.append(f"  {cap_echoes(approval_summary(step), CARD_WORD_LIMIT)}")
         if step.findings:
             lines.append("  Gate findings: " + "; ".join(step.findings))
         got = len(run.approval.approvals)
@@ -90,7 +112,7 @@ def plan_text(cluster: str, title: str, steps: list[StepSpec]) -> str:
         approval = "approval" if spec.needs_approval else "automatic"
         lines.append(f"  {i + 1}. {spec.title} [{approval}]")
         if spec.summary:
-            lines.append(f"     {spec.summary}")
+            lines.append(f"     {cap_echoes(spec.summary, CARD_WORD_LIMIT)}")
     return "\n".join(lines)
 
 

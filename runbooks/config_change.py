@@ -124,8 +124,17 @@ def config_diff(params: ConfigParams, world: ConfigInput) -> list[ConfigChange]:
                                     on_brokers=info.value if info else None,
                                     dynamic=info is not None and not info.read_only))
     if problems:
-        raise PlanRefused("; ".join(problems))
+        raise PlanRefused(first_problems(problems))
     return changes
+
+
+SHOWN_PROBLEMS = 5
+
+
+def first_problems(problems: list[str]) -> str:
+    """The first few problems and how many more: a refusal stays short, however many keys were bad."""
+    more = len(problems) - SHOWN_PROBLEMS
+    return "; ".join(problems[:SHOWN_PROBLEMS]) + (f"; and {more} more problem{'s' * (more > 1)}" if more > 0 else "")
 
 
 def check_cluster(world: ConfigInput) -> None:

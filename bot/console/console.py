@@ -10,11 +10,13 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from collections.abc import Coroutine
 from typing import IO, Any
 
 from bot.alerts.console_channel import ConsoleAlertChannel
 from bot.app import Runtime
 from bot.events import RunEvent
+from handlers.grammar import ParseError, parse
 from handlers.replies import Reply
 from handlers.views import event_record, run_card
 from runbooks.models import Actor
@@ -71,13 +73,61 @@ class Console:
         loop = asyncio.get_running_loop()
         interactive = stdin.isatty()
         self._runtime.bus.add_listener(self.on_run_event)
-        while True:
-            if interactive:
-                self._out.write("kafka> ")
-                self._out.flush()
-            line = await loop.run_in_executor(None, stdin.readline)
-            if not line:
-                return
-            if line.strip() in ("quit", "exit"):
-                return
-            await self.handle(line)
+        lanes = _Lanes()
+        try:
+            while True:
+                if interactive:
+                    self._out.write("kafka> ")
+                    self._out.flush()
+                line = await loop.run_in_executor(None, stdin.readline)
+                if not line:
+                    break
+                if line.strip() in ("quit", "exit"):
+                    break
+                lanes.submit(_lane(line), self.handle(line))
+        except BaseException:
+            lanes.cancel()
+            raise
+        await lanes.drain()  # the input ended: every command typed still gets its answer
+
+
+def _lane(line: str) -> str | None:
+    """Commands about one cluster (or one run) run in the order typed; the others at once."""
+    try:
+        command = parse(line.strip())
+    except ParseError:
+        return None
+    cluster, run_id = getattr(command, "cluster", None), getattr(command, "run_id", None)
+    return f"cluster:{cluster}" if cluster else f"run:{run_id}" if run_id else None
+
+
+class _Lanes:
+    """A command waiting for a cluster that does not answer holds up only the commands typed after
+    it about the same cluster, never `help` or another cluster (each command is its own task)."""
+
+    def __init__(self) -> None:
+        self._last: dict[str, asyncio.Task[None]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def submit(self, lane: str | None, work: Coroutine[Any, Any, None]) -> None:
+        before = self._last.get(lane) if lane else None
+        task = asyncio.create_task(self._after(before, work))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        if lane:
+            self._last[lane] = task
+            task.add_done_callback(lambda done: self._last.pop(lane) if self._last.get(lane) is done else None)
+
+    @staticmethod
+    async def _after(before: asyncio.Task[None] | None, work: Coroutine[Any, Any, None]) -> None:
+        if before is not None:
+            await asyncio.wait([before])
+        await work
+
+    async def drain(self) -> None:
+        while self._tasks:
+            await asyncio.wait(list(self._tasks))
+
+    def cancel(self) -> None:
+        for task in self._tasks:
+            task.cancel()

@@ -23,6 +23,13 @@ and each port call retries retriable errors (a dead broker refuses connections u
 fences it ~9 s later, and the client may pick it first) only until a per-call deadline, then raises
 ``KafkaUnavailable``. Clients are cached per bootstrap string, dropped after a failure (a fresh
 bootstrap is the cheapest cure for stale metadata) and closed by ``close()``.
+
+Isolation: an unreachable cluster holds each call that reaches it for its whole timeout, in a
+thread. Those threads are the cluster's own (a small pool per bootstrap string), never the event
+loop's default executor, which the Kubernetes gateway, the console's stdin and aiohttp's DNS
+lookups would otherwise queue behind. Calls that find a cluster's bootstrap already under way wait
+for that one attempt and share its failure, so a burst of commands against a dead cluster costs one
+timeout, not one per queued call.
 """
 
 from __future__ import annotations
@@ -32,6 +39,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from datetime import UTC, datetime
 from functools import partial
@@ -58,6 +66,9 @@ from runbooks.health import ClusterSnapshot, QuorumInfo
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+# Threads per cluster: a status, a health poll, a lag poll and a run's step at once; more wait their
+# turn (within their own deadline) without touching any other cluster.
+CLUSTER_THREADS = 4
 _PREFERRED = 0  # ElectionType.PREFERRED on the wire
 _ELECTION_NOT_NEEDED = kerrors.ElectionNotNeededError.errno
 # Errors that a moment and another broker can cure. UnknownBrokerId shows up when metadata still
@@ -101,7 +112,10 @@ class KafkaAdminAdapter:
         self._deadline_s = call_deadline_s
         self._client_config = dict(client_config or {})
         self._clients: dict[str, KafkaAdminClient] = {}
-        self._lock = threading.Lock()  # the cache is touched from worker threads
+        self._pools: dict[str, ThreadPoolExecutor] = {}  # per bootstrap: see "Isolation" above
+        self._connecting: dict[str, threading.Lock] = {}  # one bootstrap attempt at a time per cluster
+        self._failed: dict[str, tuple[float, str]] = {}  # the last failed bootstrap: when, why
+        self._lock = threading.Lock()  # the dicts are touched from worker threads; held for lookups only
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -138,12 +152,26 @@ class KafkaAdminAdapter:
         for adapters built on this one (the lag reader), which call ``AdminCall.retry``/``once``."""
         return await self._run(cluster, bootstrap_servers, what, body)
 
+    async def in_cluster_thread(self, cluster: ClusterRef, bootstrap_servers: str, fn: Callable[[], T],
+                                *, timeout_s: float) -> T:
+        """Run blocking ``fn`` (another kafka-python client of this cluster, e.g. the lag reader's
+        consumer) on this cluster's own threads, waiting at most ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(loop.run_in_executor(self._pool(bootstrap_servers), fn), timeout=timeout_s)
+        except TimeoutError:
+            raise KafkaUnavailable(f"{cluster.name} ({bootstrap_servers}): no answer within {timeout_s:.0f} s"
+                                   ) from None
+
     async def close(self) -> None:
-        """Close every cached client (each owns an I/O thread and sockets)."""
+        """Close every cached client (each owns an I/O thread and sockets) and the clusters' threads."""
         with self._lock:
             clients, self._clients = list(self._clients.values()), {}
+            pools, self._pools = list(self._pools.values()), {}
         for admin in clients:
             await asyncio.to_thread(_close_quietly, admin)
+        for pool in pools:
+            pool.shutdown(wait=False, cancel_futures=True)  # a thread stuck on a dead cluster ends on its timeout
 
     # -- plumbing ------------------------------------------------------------------------------
 
@@ -156,25 +184,54 @@ class KafkaAdminAdapter:
     ) -> T:
         call = _Call(self, bootstrap, f"{what} of {cluster.name} ({bootstrap})")
         # The thread cannot be cancelled; the outer bound only stops the caller waiting past the
-        # deadline if kafka-python ever ignored its own timeouts.
+        # deadline if kafka-python ever ignored its own timeouts (or this cluster's threads are all
+        # taken by calls that do).
         backstop = self._deadline_s + self._request_timeout_ms / 1000 + 5
+        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(asyncio.to_thread(call.run, body), timeout=backstop)
+            return await asyncio.wait_for(loop.run_in_executor(self._pool(bootstrap), call.run, body), timeout=backstop)
         except TimeoutError:
             self._evict(bootstrap, None)
             raise KafkaUnavailable(f"{call.what}: no answer within {backstop:.0f} s") from None
 
-    def _client(self, bootstrap: str) -> KafkaAdminClient:
+    def _pool(self, bootstrap: str) -> ThreadPoolExecutor:
+        with self._lock:
+            pool = self._pools.get(bootstrap)
+            if pool is None:
+                pool = self._pools[bootstrap] = ThreadPoolExecutor(
+                    max_workers=CLUSTER_THREADS, thread_name_prefix=f"kco-kafka-{bootstrap.split(',')[0]}")
+            return pool
+
+    def _client(self, bootstrap: str, *, asked_at: float, deadline: float) -> KafkaAdminClient:
+        """The cached client, or a new one. One bootstrap attempt at a time per cluster: a call that
+        waited for another's attempt and saw it fail shares that failure instead of trying again."""
         with self._lock:
             admin = self._clients.get(bootstrap)
+            gate = self._connecting.setdefault(bootstrap, threading.Lock())
         if admin is not None:
             return admin
-        admin = self._connect(bootstrap)
-        with self._lock:
-            existing = self._clients.setdefault(bootstrap, admin)
-        if existing is not admin:  # another thread won the race: keep one
-            _close_quietly(admin)
-        return existing
+        if not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+            raise KafkaUnavailable(f"cannot bootstrap from {bootstrap}: another attempt is still under way")
+        try:
+            with self._lock:
+                admin = self._clients.get(bootstrap)
+                failed = self._failed.get(bootstrap)
+            if admin is not None:
+                return admin
+            if failed is not None and failed[0] >= asked_at:
+                raise KafkaUnavailable(failed[1])
+            try:
+                admin = self._connect(bootstrap)
+            except KafkaUnavailable as exc:
+                with self._lock:
+                    self._failed[bootstrap] = (time.monotonic(), str(exc))
+                raise
+            with self._lock:
+                self._clients[bootstrap] = admin
+                self._failed.pop(bootstrap, None)
+            return admin
+        finally:
+            gate.release()
 
     def _connect(self, bootstrap: str) -> KafkaAdminClient:
         # KafkaAdminClient starts its I/O thread before bootstrapping and leaks it when bootstrap
@@ -308,11 +365,12 @@ class _Call:
         self.adapter = adapter
         self.bootstrap = bootstrap
         self.what = what
-        self.deadline = time.monotonic() + adapter._deadline_s
+        self.asked_at = time.monotonic()
+        self.deadline = self.asked_at + adapter._deadline_s
         self.admin: KafkaAdminClient | None = None
 
     def run(self, body: Callable[[_Call], T]) -> T:
-        self.admin = self.adapter._client(self.bootstrap)
+        self.admin = self.adapter._client(self.bootstrap, asked_at=self.asked_at, deadline=self.deadline)
         try:
             return body(self)
         except KafkaUnavailable:

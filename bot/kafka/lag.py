@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 GROUP_PROTOCOLS = ("consumer", "")  # "" = a group that only stores offsets (assign() consumers)
+CONSUMER_START_S = 10.0  # a new consumer's bootstrap (its request timeout is 8 s)
 
 
 def _short(exc: BaseException) -> str:
@@ -156,7 +157,12 @@ class KafkaLagReader:
     ) -> dict[tuple[str, int, int], int]:
         if not positions:
             return {}
-        return await asyncio.to_thread(self._timestamps, bootstrap_servers, list(positions))
+        wanted = list(positions)
+        # On the cluster's own threads (bot.kafka.admin, "Isolation"); the bound covers a consumer
+        # that has to bootstrap first.
+        return await self._admin.in_cluster_thread(
+            cluster, bootstrap_servers, lambda: self._timestamps(bootstrap_servers, wanted),
+            timeout_s=self._fetch_timeout_s + CONSUMER_START_S)
 
     async def close(self) -> None:
         with self._consumers_lock:
@@ -194,14 +200,20 @@ class KafkaLagReader:
     def _consumer(self, bootstrap: str) -> tuple[KafkaConsumer, threading.Lock]:
         with self._consumers_lock:
             found = self._consumers.get(bootstrap)
-            if found is None:
-                consumer = KafkaConsumer(
-                    bootstrap_servers=bootstrap, client_id=self._client_id, group_id=None,
-                    enable_auto_commit=False, auto_offset_reset="earliest",
-                    max_partition_fetch_bytes=64 * 1024, request_timeout_ms=8000, **self._client_config,
-                )
-                found = self._consumers[bootstrap] = (consumer, threading.Lock())
+        if found is not None:
             return found
+        # Built outside the lock every cluster shares: a consumer of a dead cluster may take its whole
+        # timeout to start, and must not hold up another cluster's lookup meanwhile.
+        consumer = KafkaConsumer(
+            bootstrap_servers=bootstrap, client_id=self._client_id, group_id=None,
+            enable_auto_commit=False, auto_offset_reset="earliest",
+            max_partition_fetch_bytes=64 * 1024, request_timeout_ms=8000, **self._client_config,
+        )
+        with self._consumers_lock:
+            found = self._consumers.setdefault(bootstrap, (consumer, threading.Lock()))
+        if found[0] is not consumer:  # another thread built one first: keep that one
+            consumer.close()
+        return found
 
     def _timestamps(self, bootstrap: str, positions: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
         rounds: list[dict[TopicPartition, int]] = []

@@ -1,8 +1,10 @@
 """``KubeClusterGateway``: the ``ClusterGateway`` port over the unmodified ``kubernetes`` client.
 
 Design notes (DESIGN §2, §4; strimzi.md §1-§3, §9, §10):
-- The client is synchronous; every call runs in ``asyncio.to_thread`` with a (connect, read)
-  timeout, so a dead API server costs seconds, never a hung event loop.
+- The client is synchronous; every call runs in a thread with a (connect, read) timeout, so a dead
+  API server costs seconds, never a hung event loop. The threads are the gateway's own, not the
+  event loop's default executor, so neither an unreachable Kafka cluster (bot.kafka.admin has its
+  own per-cluster threads) nor anything else queued there delays a Kubernetes read.
 - Responses are read as raw JSON (``_preload_content=False``), not as the client's generated
   models: those are strict pydantic models that reject objects missing "required" fields, and
   Strimzi CRs have no models anyway. One shape (dicts) for everything keeps parsing in
@@ -21,6 +23,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import urllib3
@@ -39,6 +42,7 @@ ROLL_ANNOTATION = "strimzi.io/manual-rolling-update"
 _ROLL_PATH = "/metadata/annotations/" + ROLL_ANNOTATION.replace("~", "~0").replace("/", "~1")
 _JSON_PATCH = "application/json-patch+json"
 _PATCH_ATTEMPTS = 3
+_THREADS = 8  # Kubernetes calls in flight at once; a read takes milliseconds on a healthy API server
 
 
 def _pointer(*parts: str) -> str:
@@ -122,12 +126,14 @@ class KubeClusterGateway:
         self._custom = client.CustomObjectsApi(api_client)
         self._timeout = (connect_timeout, read_timeout)
         self._version: str | None = None
+        self._threads = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="kco-kube")
 
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: float) -> KubeClusterGateway:
         return cls(load_api_client(kubeconfig), **kwargs)
 
     def close(self) -> None:
+        self._threads.shutdown(wait=False, cancel_futures=True)
         self._api.close()  # type: ignore[no-untyped-call]
 
     # -- plumbing ------------------------------------------------------------------------------
@@ -140,7 +146,7 @@ class KubeClusterGateway:
             return json.loads(response.data or b"null")
 
         try:
-            return await asyncio.to_thread(run)
+            return await asyncio.get_running_loop().run_in_executor(self._threads, run)
         except ApiException as exc:
             raise from_api_exception(exc, what) from None
         except (urllib3.exceptions.HTTPError, OSError) as exc:

@@ -156,14 +156,20 @@ class Monitors:
     async def _kube_soon(self, name: str) -> None:
         try:
             await asyncio.sleep(KUBE_DEBOUNCE_S)
-            del self._kube_pending[name]
+            # From here on a new change schedules a new evaluation, which may start while this one
+            # still runs: each task removes its own entry only, never a newer task's.
+            self._forget_pending(name)
             await self.monitors[name].check_kubernetes()
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("evaluating the Kubernetes state of %s failed", name)
         finally:
-            self._kube_pending.pop(name, None)
+            self._forget_pending(name)
+
+    def _forget_pending(self, name: str) -> None:
+        if self._kube_pending.get(name) is asyncio.current_task():
+            del self._kube_pending[name]
 
     def _on_job_event(self, event: JobExecutionEvent) -> None:
         job, _, cluster = str(event.job_id).partition(":")

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers.views import STEP_ICONS, run_title
+from handlers.views import STEP_ICONS, approval_summary, run_title
 from runbooks.models import Run, RunState, Step, StepState
 
 APPROVE_ACTION = "kco_approve"
@@ -175,7 +175,7 @@ def _approval_blocks(run: Run) -> list[Block]:
     assert step is not None and request is not None
     lines = [f"*Waiting for approval:* step `{escape(step.id)}`, {escape(step.spec.title)}."]
     if step.spec.summary:
-        lines.append(escape(step.spec.summary))
+        lines.append(escape(approval_summary(step)))
     if step.findings:
         lines.append("*Gate findings:* " + escape("; ".join(step.findings)))
     elif step.detail:

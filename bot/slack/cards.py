@@ -235,7 +235,9 @@ class CardPublisher:
             return
         run, version = loaded
         record = await self._store.get(run_id)  # again, under the lock: another replica may have moved it
-        channel = record.channel or run.channel or self._channel_of(run)
+        # The cluster's channel first, wherever the command was typed (another channel, a DM): the
+        # people who watch the cluster must see every run on it. The requester is told where it is.
+        channel = record.channel or self._channel_of(run) or run.channel
         if not channel:
             return  # a console run on a cluster with no channel: nothing to show in Slack
         if not record.ts or version > record.version:
@@ -259,7 +261,7 @@ class CardPublisher:
                 ts = record.ts
                 await self._client.chat_update(channel=channel, ts=ts, text=text, blocks=blocks)
         except SlackApiError as exc:
-            if await self._slack_failed(run, record, exc):
+            if await self._slack_failed(run, record, exc, channel):
                 return record  # no retry fixes it: the next run event tries again
             raise Again(_retry_after(exc), failure=True) from exc
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:
@@ -292,7 +294,7 @@ class CardPublisher:
                 raise Again(2.0, failure=True) from exc
         await self._store.update(run.id, audit_posted=len(entries), thread_at=self._now())
 
-    async def _slack_failed(self, run: Run, record: CardRecord, exc: SlackApiError) -> bool:
+    async def _slack_failed(self, run: Run, record: CardRecord, exc: SlackApiError, channel: str) -> bool:
         """Log the error; True when it is permanent (after telling the requester, once)."""
         error = slack_error(exc)
         log.warning("card of %s: Slack answered %s", run.id, error)
@@ -301,10 +303,10 @@ class CardPublisher:
         await self._store.update(run.id, undeliverable=error)
         if record.response_url and not record.undeliverable:
             # The requester would otherwise see nothing: say where the run is and how to fix it.
-            hint = "invite the app to this channel (/invite)" if error == "not_in_channel" else f"Slack said {error}"
+            hint = f"invite the app to <#{channel}> (/invite)" if error == "not_in_channel" else f"Slack said {error}"
             with contextlib.suppress(aiohttp.ClientError, OSError, TimeoutError, SlackApiError):
                 await AsyncWebhookClient(record.response_url).send(
-                    text=f"I cannot post the card of run {run.id} here: {hint}. "
+                    text=f"I cannot post the card of run {run.id}: {hint}. "
                          f"`/kafka run {run.id}` shows it meanwhile.", response_type="ephemeral")
         return True
 

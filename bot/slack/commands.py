@@ -42,6 +42,13 @@ def in_channel(text: str) -> dict[str, Any]:
     return {"response_type": "in_channel", "text": clip(text, RESPONSE_LIMIT)}
 
 
+def card_place(run_id: str, card_channel: str | None, typed_in: str | None) -> str:
+    """Where a run's card is, said to someone who typed a command in ``typed_in``."""
+    if not card_channel:
+        return f"not in Slack (its cluster has no channel): `/kafka run {run_id}` shows it"
+    return "in this channel" if card_channel == typed_in else f"in <#{card_channel}>"
+
+
 def as_code(text: str) -> str:
     """Plain text in a code block, so card and status layouts keep their columns in Slack."""
     return "```\n" + text.replace("```", "'''") + "\n```"
@@ -68,7 +75,8 @@ class SlashCommands:
         response_url = str(command.get("response_url") or "")
 
         async def late(reply: Reply) -> None:
-            await respond(**self.reply_payload(text, verb, reply))
+            await respond(**self.reply_payload(text, verb, reply, typed_in=channel,
+                                               card_channel=self._card_channel(reply)))
             await self._remember_requester(reply, user, response_url)
 
         try:
@@ -82,7 +90,7 @@ class SlashCommands:
         if reply is None:
             await ack(**ephemeral(f"Working on `/kafka {text}`… the answer follows here."))
             return
-        await ack(**self.reply_payload(text, verb, reply))
+        await ack(**self.reply_payload(text, verb, reply, typed_in=channel, card_channel=self._card_channel(reply)))
         self._background.spawn(self._remember_requester(reply, user, response_url), name=f"requester-{text[:40]}")
 
     @staticmethod
@@ -116,16 +124,26 @@ class SlashCommands:
         except Exception as exc:  # a convenience only; the card does not depend on it
             log.warning("response_url of %s not kept (%s)", reply.run.id, type(exc).__name__)
 
+    def _card_channel(self, reply: Reply) -> str | None:
+        """Where the card of the reply's run is: its cluster's channel, else where it was asked for
+        (the same rule as ``CardPublisher``)."""
+        if reply.run is None:
+            return None
+        cluster = self._service.clusters.get(reply.run.cluster)
+        return (cluster.channel if cluster is not None else None) or reply.run.channel
+
     @staticmethod
-    def reply_payload(text: str, verb: str, reply: Reply) -> dict[str, Any]:
+    def reply_payload(text: str, verb: str, reply: Reply, *, typed_in: str | None = None,
+                      card_channel: str | None = None) -> dict[str, Any]:
         if not reply.ok:
             return ephemeral(reply.text)
         run = reply.run
         if run is not None and verb in VERBS and VERBS[verb].mutating:
-            # The card in the channel is the answer; the ack only says where it is.
+            # The card in the cluster's channel is the answer; the ack only says where it is.
+            where = card_place(run.id, card_channel, typed_in)
             if verb == "restart":
-                return ephemeral(f"Run `{run.id}` created: its card is in this channel; each step waits for "
+                return ephemeral(f"Run `{run.id}` created: its card is {where}; each step waits for "
                                  f"an approver's click.")
-            return ephemeral(f"`/kafka {text}`: done. The card of `{run.id}` shows where it stands.")
+            return ephemeral(f"`/kafka {text}`: done. The card of `{run.id}` ({where}) shows where it stands.")
         body = as_code(reply.text)
         return ephemeral(body) if reply.ephemeral else in_channel(body)

@@ -4,17 +4,24 @@ poll that overruns its interval is skipped and counted, never stacked; only the 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
+from pathlib import Path
 
+import pytest
 import redis.asyncio as aioredis
 
 from bot.alerts.store import MonitorLease, RedisAlertStore
+from bot.kube import load_api_client
 from bot.monitors.scheduler import Monitors
+from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
 from handlers.alerts import AlertEvaluator
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
-from runbooks.alerts import AlertRules
+from runbooks.alerts import AlertRules, AlertState
 from runbooks.health import BrokerInfo, ClusterSnapshot
+from tests.fixtures.waiting import wait_for
 from tests.handlers.alert_fakes import FakeLagReader, MemoryLagReports, RecordingChannel, cluster
+from tests.kube.test_gateway import create_kafka, create_pod
 
 
 class SlowKafka:
@@ -87,3 +94,68 @@ async def test_only_the_lease_holder_polls_and_a_stop_hands_over(redis_client: a
         assert kafka_b.snapshots >= 2 and b.leading["prod"]
     finally:
         await b.stop()
+
+
+class GatedAlertStore(RedisAlertStore):
+    """The real Redis alert store, whose ``load_cluster`` (the first thing every evaluation does)
+    can be held shut, to keep an evaluation in flight as long as a test needs."""
+
+    def __init__(self, redis: aioredis.Redis) -> None:
+        super().__init__(redis)
+        self.open = asyncio.Event()
+        self.open.set()
+        self.loads = 0
+        self.held = 0
+
+    async def load_cluster(self, cluster: str) -> list[tuple[AlertState, int]]:
+        self.loads += 1
+        self.held += 0 if self.open.is_set() else 1
+        await self.open.wait()
+        return await super().load_cluster(cluster)
+
+
+async def test_a_kubernetes_change_during_an_evaluation_is_evaluated_after_it(
+        redis_client: aioredis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """A pod changes while the previous change is still being evaluated (a broker restart makes a
+    string of them): the newer evaluation is scheduled and runs, and the older one, finishing,
+    leaves it alone (it used to remove the newer one's entry, which then raised KeyError and the
+    change was never evaluated)."""
+    store = ObjectStore()
+    runner, url = await start_server(store)
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", url, namespace="kafka", context_name="test")
+    create_kafka(store, name="prod")
+    create_pod(store, "prod-brokers-0", cluster="prod")
+    kubelet_status = {"name": "kafka", "ready": True, "restartCount": 0, "image": "kafka", "imageID": "kafka@sha256:0"}
+    store.merge_patch("", "pods", "kafka", "prod-brokers-0", {"status": {"containerStatuses": [kubelet_status]}},
+                      subresource="status")
+    prod = cluster(rules=AlertRules(health_poll_s=60, lag_poll_s=60))
+    alerts = GatedAlertStore(redis_client)
+    evaluator = AlertEvaluator(clusters={"prod": prod}, store=alerts, clock=_Clock(), owner="a",
+                               channel=RecordingChannel())
+    kafka = SlowKafka(0.0)
+    scheduler = Monitors(clusters={"prod": prod}, admin=kafka, gateway=kafka, lag_reader=FakeLagReader(),  # type: ignore[arg-type]
+                         reports=MemoryLagReports(), evaluator=evaluator, lease=MonitorLease(redis_client), owner="a",
+                         watch_api=lambda: load_api_client(str(kubeconfig)))
+    caplog.set_level(logging.ERROR, logger="bot.monitors.scheduler")
+    await scheduler.start()
+
+    def touch(n: int) -> None:  # a pod update, as a restart makes them
+        store.merge_patch("", "pods", "kafka", "prod-brokers-0", {"metadata": {"annotations": {"touch": str(n)}}})
+
+    try:
+        await wait_for(lambda: scheduler.leading.get("prod") and scheduler.watches["prod"].state().synced,
+                       timeout=10, message="the monitors leading, with the watches synced")
+        await asyncio.sleep(1.0)  # the start-up burst of evaluations is over
+        alerts.open.clear()
+        touch(1)
+        await wait_for(lambda: alerts.held == 1, timeout=5, message="the evaluation of change 1 in flight")
+        touch(2)
+        await wait_for(lambda: "prod" in scheduler._kube_pending, timeout=5, message="change 2 scheduled")
+        before = alerts.loads
+        alerts.open.set()  # evaluation 1 finishes while change 2 waits out its debounce
+        await wait_for(lambda: alerts.loads > before, timeout=5, message="change 2 evaluated")
+        await asyncio.sleep(0.5)
+    finally:
+        await scheduler.stop()
+        await runner.cleanup()
+    assert not [r for r in caplog.records if "Kubernetes state" in r.getMessage()], caplog.text

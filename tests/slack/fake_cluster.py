@@ -90,7 +90,8 @@ class FakeCluster:
 
 
 async def fake_runtime(redis_url: str, clusters: dict[str, ManagedCluster], fake: FakeCluster, *,
-                       owner: str = "test-replica", poll_interval_s: float = 0.1) -> Runtime:
+                       owner: str = "test-replica", poll_interval_s: float = 0.1,
+                       advisory_recheck_s: float = 15.0) -> Runtime:
     client = await store.connect(redis_url)
     runs = RedisRunRepository(store.RunStore(client))
     locks = RedisClusterLocks(store.ClusterLock(client))
@@ -101,7 +102,8 @@ async def fake_runtime(redis_url: str, clusters: dict[str, ManagedCluster], fake
                              clock=clock, ids=ids)
     worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=fake,
                     admin=fake, clock=clock, ids=ids, owner=owner, lease_ttl_s=10.0,
-                    poll_interval_s=poll_interval_s, scan_interval_s=0.5, foreground=foreground)
+                    poll_interval_s=poll_interval_s, scan_interval_s=0.5, foreground=foreground,
+                    advisory_recheck_s=advisory_recheck_s)
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=fake,  # type: ignore[arg-type]
                    foreground=foreground)
 

@@ -42,8 +42,9 @@ class InProcessBot:
     api: StubWebApi
     runs: RedisRunRepository
 
-    async def command(self, text: str, user: str, *, response_url: str = "") -> BoltResponse:
-        body = slash_body(slash_payload(text, user, response_url=response_url or self.api.response_url("cmd")))
+    async def command(self, text: str, user: str, *, response_url: str = "", channel: str = CHANNEL) -> BoltResponse:
+        body = slash_body(slash_payload(text, user, channel=channel,
+                                        response_url=response_url or self.api.response_url("cmd")))
         return await self.front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
 
     async def click(self, action_id: str, value: str, user: str, *, message_ts: str = "",
@@ -99,8 +100,9 @@ class InProcessBot:
 async def in_process_bot(
     redis_url: str, api: StubWebApi, clusters: dict[str, ManagedCluster], fake: FakeCluster, *,
     owner: str = "replica-a", card_interval_s: float = 1.0, ack_budget_s: float = 2.2, worker: bool = True,
+    advisory_recheck_s: float = 15.0,
 ) -> AsyncIterator[InProcessBot]:
-    runtime = await fake_runtime(redis_url, clusters, fake, owner=owner)
+    runtime = await fake_runtime(redis_url, clusters, fake, owner=owner, advisory_recheck_s=advisory_recheck_s)
     front = build_front_end(runtime, build_web_client(BOT_TOKEN, api.url), signing_secret=SIGNING_SECRET,
                             socket_mode=False, card_interval_s=card_interval_s, ack_budget_s=ack_budget_s)
     if worker:

@@ -297,3 +297,18 @@ async def test_a_paused_run_is_resumed_with_its_retry_button(redis_url: str, sla
                                                     message="the refusal"))[0]
         await bot.click(RETRY_ACTION, retry["value"], APPROVER)
         await bot.approve_button(run_id, "restart-0")
+
+
+async def test_a_click_naming_a_step_the_run_does_not_have_says_so(redis_url: str, slack_api: StubWebApi) -> None:
+    """A button value with an invented step id (forged or from a bug) is refused with "has no step"
+    and the run's steps, not with "no longer waiting"; the run is unchanged."""
+    async with in_process_bot(redis_url, slack_api, {CLUSTER: managed(CLUSTER)}, FakeCluster()) as bot:
+        run_id = await start_restart(bot)
+        shown = ButtonValue.decode(await bot.approve_button(run_id, "restart-0"))
+        assert shown is not None
+        forged = ButtonValue(run_id, "nosuchstep", shown.nonce, shown.plan_hash).encode()
+        await bot.click(APPROVE_ACTION, forged, APPROVER)
+        run = await bot.run(run_id)
+    refusal = refusals_to(slack_api, APPROVER)[0]
+    assert f'Run {run_id} has no step "nosuchstep"' in refusal and "restart-0" in refusal, refusal
+    assert run.state is RunState.AWAITING_APPROVAL and run.approval is not None and not run.approval.approvals
