@@ -2,7 +2,7 @@
 PYTHON ?= python3
 SANDBOX ?= demo
 
-.PHONY: install fetch lint test check demo bench clean-sandboxes
+.PHONY: install fetch config-model lint test check demo bench clean-sandboxes
 
 install:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -10,6 +10,10 @@ install:
 fetch:
 	$(PYTHON) -m bot sandbox fetch --kafka-version 4.2.2
 	$(PYTHON) -m bot sandbox fetch --kafka-version 4.3.1
+
+# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars.
+config-model: fetch
+	$(PYTHON) -m bot.configmodel --kafka-version 4.2.2 --kafka-version 4.3.1
 
 lint:
 	$(PYTHON) -m ruff check bot handlers runbooks tests

@@ -210,10 +210,11 @@ async def test_config_change_refuses_denied_keys_and_bad_values_with_reasons(mak
                           "log.retension.ms=1 auto.create.topics.enable=maybe")
     assert not reply.ok
     for reason in ("node.id cannot be changed this way: a node's identity",
-                   "log.retention.ms takes a whole number, got 'soon'",
+                   "Invalid value soon for configuration log.retention.ms: Not a number of type LONG",
                    "min.insync.replicas=5 is more than 3",
                    "the brokers know no config 'log.retension.ms' (did you mean log.retention.ms?)",
-                   "auto.create.topics.enable takes true or false, got 'maybe'"):
+                   "Invalid value maybe for configuration auto.create.topics.enable: Expected value to be either "
+                   "true or false (valid: true or false. Default: true)"):
         assert reason in reply.text, reply.text
     for key, why in (("listeners", "spec.kafka.listeners"), ("log.dirs", "volumes"),
                      ("controller.quorum.voters", "quorum"), ("process.roles", "spec.roles"),
