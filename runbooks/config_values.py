@@ -163,6 +163,17 @@ def ensure_valid(name: str, parsed: Any, validator: ValidatorSpec | None) -> Non
                            f"{', ' + validator.java_class if validator.java_class else ''}): change it by hand")
 
 
+_EVALUATED = frozenset({"range", "valid_string", "case_insensitive_string", "valid_list", "non_empty_string",
+                        "non_empty_without_control_chars", "non_null", "composite"})
+
+
+def evaluable(validator: ValidatorSpec) -> bool:
+    """Whether ``ensure_valid`` knows this validator (else it refuses every value of the key)."""
+    if validator.kind == "custom":
+        return bool(_RANGE_OR.fullmatch(validator.text))
+    return validator.kind in _EVALUATED and all(evaluable(part) for part in validator.validators)
+
+
 def _ensure_valid_list(name: str, parsed: Any, validator: ValidatorSpec) -> None:
     if parsed is None:
         if not validator.null_allowed:
