@@ -9,8 +9,8 @@ A cluster runs one exact version, and the rules it enforces are that version's. 
 a cluster (``model_for``): its own version's; else another patch release of the same minor line
 (a patch release fixes bugs, it does not add or change config keys; the plan says which model it
 used); else none, and the change is refused: between minor releases keys appear and validators
-change (4.2 to 4.3 added 21 keys and narrowed a range), and a value judged by the wrong release's
-rules is how a broker gets a value it will not start with.
+change (4.2 to 4.3 added 21 keys, dropped 3 and narrowed a range), and a value judged by the wrong
+release's rules is how a broker gets a value it will not start with.
 """
 
 from __future__ import annotations
