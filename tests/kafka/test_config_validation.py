@@ -10,9 +10,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from bot.kafka import KafkaAdminAdapter
+from bot.kube.gateway import KubeClusterGateway, load_api_client
+from handlers.clusters import ManagedCluster
+from handlers.planning import Planner
 from handlers.ports import ClusterRef
+from runbooks.config_change import ConfigParams
 from runbooks.config_model import load_model
 from runbooks.config_values import ValueRefused, judge
+from runbooks.models import ApprovalPolicy
+from runbooks.rolls import PlanRefused
 
 if TYPE_CHECKING:
     from tests.fixtures.sandbox import SandboxInfo
@@ -59,6 +65,31 @@ async def test_brokers_judge_values_without_applying_them(sandbox: SandboxInfo, 
     assert {b: {k: (e.value, e.source) for k, e in entries.items()} for b, entries in after.items()} == \
         {b: {k: (e.value, e.source) for k, e in entries.items()} for b, entries in before.items()}
     assert after[0][RATIO].value == "0.5" and after[0]["num.io.threads"].value == "8"
+
+
+async def test_the_planner_refuses_on_a_real_cluster_before_any_approval(sandbox: SandboxInfo,
+                                                                         adapter: KafkaAdminAdapter) -> None:
+    """The planner on the real adapters: the incident's value is refused in Kafka's words, a resize only the
+    brokers can judge is refused in theirs, a valid live value is planned; the Kafka resource is untouched."""
+    gateway = KubeClusterGateway(load_api_client(sandbox.kubeconfig))
+    cluster = ManagedCluster(ref=ClusterRef(name=sandbox.cluster, namespace=sandbox.namespace, kafka=sandbox.cluster,
+                                            bootstrap_servers=sandbox.bootstrap_servers),
+                             policy=ApprovalPolicy(approvers=("U1",)))
+    planner = Planner(gateway, adapter)
+    try:
+        before = await gateway.kafka_status(cluster.ref)
+        with pytest.raises(PlanRefused, match=r"Invalid value 5\.0 for configuration log\.cleaner\.min\.cleanable"
+                                              r"\.ratio: Value must be no more than 1"):
+            await planner.config(cluster, ConfigParams(action="set", values={RATIO: "5"}))
+        with pytest.raises(PlanRefused, match=r"the brokers refuse num\.io\.threads=100 .*brokers 0, 1, 2: .*value "
+                                              r"should not be greater than double the current value 8"):
+            await planner.config(cluster, ConfigParams(action="set", values={"num.io.threads": "100"}))
+        steps = await planner.config(cluster, ConfigParams(action="set", values={RATIO: "0.6"}))
+        assert [s.id for s in steps] == ["preflight", "patch-config", "verify"]
+        after = await gateway.kafka_status(cluster.ref)
+        assert (after.generation, after.spec_config) == (before.generation, before.spec_config)
+    finally:
+        gateway.close()
 
 
 async def _assert_model_covers(adapter: KafkaAdminAdapter, bootstrap: str, broker: int, version: str) -> None:
