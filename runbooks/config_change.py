@@ -118,6 +118,9 @@ def config_diff(params: ConfigParams, world: ConfigInput) -> list[ConfigChange]:
         if problem is None and key_spec is None:
             problem = (f"{key} is not in Kafka {model.kafka_version}'s broker config model, so its values cannot be "
                        "judged")
+        if problem is None and key_spec is not None and key_spec.type == "PASSWORD":
+            problem = (f"{key} is a secret (PASSWORD): typed here it would be shown on the run card and stored in "
+                       "clear in the Kafka resource; it is not changed through this command")
         if problem is None and key_spec is not None and is_plugin_key(key, key_spec) \
                 and key not in world.allowed_class_keys:
             problem = plugin_refusal(key, key_spec, world.allowed_class_keys)

@@ -84,7 +84,8 @@ def validate_on_broker(admin: KafkaAdminClient, broker: int, values: Mapping[str
     if match is None:
         return str(verdict)
     name, message = match.groups()
-    return message if message and message != "None" else name
+    said = message if message and message != "None" else name
+    return said if len(said) <= 500 else said[:497] + "..."  # a broker's message is echoed to chat
 
 
 def features_from(broker: int, response: Any) -> BrokerFeatures:

@@ -263,6 +263,12 @@ def test_only_keys_kafka_applies_live_are_asked_of_the_brokers() -> None:
     assert broker_validation(params, world()) == {"num.io.threads": "12"}
 
 
+def test_a_secret_key_is_never_taken_from_chat() -> None:
+    """delegation.token.secret.key (PASSWORD, not under a denied prefix) would be echoed and stored in clear."""
+    reason = refusal({"delegation.token.secret.key": "hunter2"})
+    assert "delegation.token.secret.key is a secret (PASSWORD)" in reason and "hunter2" not in reason
+
+
 # -- which model judges which cluster -----------------------------------------------------------------
 
 def test_a_patch_release_without_a_model_is_judged_by_its_lines_model_and_says_so() -> None:
