@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 
+from runbooks.config_checks import BOT_RULES, START_RULES
 from runbooks.config_model import available, load_model, model_for
 from runbooks.config_rules import denial
 from runbooks.config_values import ValueRefused, evaluable, judge
@@ -54,3 +55,10 @@ def test_gzip_level_is_the_lambda_kafka_describes() -> None:
     assert judge("compression.gzip.level", "9", spec) == 9 and judge("compression.gzip.level", "-1", spec) == -1
     with pytest.raises(ValueRefused, match="Value must be between 1 and 9 or equal to -1"):
         judge("compression.gzip.level", "0", spec)
+
+
+def test_every_key_a_rule_across_keys_reads_is_a_broker_key() -> None:
+    """A misspelt key would silently switch its rule off (rules skip keys a model lacks)."""
+    known = set().union(*(load_model(v).keys for v in available()))
+    named = {k for rule in (*START_RULES, *BOT_RULES) for k in rule.keys}
+    assert named - known == set()
