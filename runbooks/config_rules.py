@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pydantic import BaseModel, ConfigDict
 
 from runbooks.config_model import KeySpec, available, load_model
-from runbooks.config_values import ValueRefused, judge, looks_like_class, what_is_valid
+from runbooks.config_values import ValueRefused, echo, judge, looks_like_class, what_is_valid
 
 _IDENTITY = "a node's identity: Strimzi assigns node ids through the KafkaNodePool"
 _ROLES = "a node's roles come from the KafkaNodePool's spec.roles; changing them here would orphan its data"
@@ -153,8 +153,8 @@ def value_verdict(key: str, value: str, spec: KeySpec | None) -> tuple[object, s
     if _NAMES_CLASSES.search(key) and spec.type in ("LIST", "STRING"):
         wrong = [str(n) for n in names if n and not looks_like_class(str(n))]
         if wrong:
-            return None, (f"Invalid value {value} for configuration {key}: {wrong[0]} is not a Java class name (the "
-                          f"brokers load it as a class at start) {what_is_valid(spec)}")
+            return None, (f"Invalid value {echo(value)} for configuration {key}: {echo(wrong[0])} is not a Java class "
+                          f"name (the brokers load it as a class at start) {what_is_valid(spec)}")
     return parsed, None
 
 

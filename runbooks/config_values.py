@@ -83,8 +83,17 @@ def _number(value: int | float | None) -> str:
     return java_text(value)
 
 
+_ECHO_MAX = 200  # a refusal quotes the value; a pasted 100 KB blob is not quoted whole
+
+
+def echo(value: Any) -> str:
+    """A value as a refusal quotes it: Java's text, cut short if it is long."""
+    text = java_text(value)
+    return text if len(text) <= _ECHO_MAX else f"{text[:120]}... ({len(text)} characters)"
+
+
 def _invalid(name: str, shown: Any, message: str) -> str:
-    return f"Invalid value {java_text(shown)} for configuration {name}: {message}"
+    return f"Invalid value {echo(shown)} for configuration {name}: {message}"
 
 
 def parse(name: str, value: str, spec: KeySpec) -> Any:

@@ -263,6 +263,13 @@ def test_only_keys_kafka_applies_live_are_asked_of_the_brokers() -> None:
     assert broker_validation(params, world()) == {"num.io.threads": "12"}
 
 
+def test_a_huge_value_is_not_echoed_whole() -> None:
+    """A pasted blob is refused quoting its start and its length, not all of it."""
+    reason = refusal({"compression.type": "x" * 100_000})
+    assert "Invalid value " + "x" * 120 + "... (100000 characters) for configuration compression.type" in reason
+    assert len(reason) < 1000
+
+
 def test_a_secret_key_is_never_taken_from_chat() -> None:
     """delegation.token.secret.key (PASSWORD, not under a denied prefix) would be echoed and stored in clear."""
     reason = refusal({"delegation.token.secret.key": "hunter2"})
