@@ -106,7 +106,8 @@ def parse(name: str, value: str, spec: KeySpec) -> Any:
         raise ValueRefused(_invalid(name, value, "Expected value to be either true or false"))
     if kind in _BOUNDS:
         low, high = _BOUNDS[kind]
-        if _INTEGER.fullmatch(trimmed) and low <= int(trimmed) <= high:
+        # Length first: Python refuses to convert over 4300 digits, and nothing that long fits a LONG.
+        if len(trimmed) <= 25 and _INTEGER.fullmatch(trimmed) and low <= int(trimmed) <= high:
             return int(trimmed)
         if _UNICODE_INTEGER.fullmatch(trimmed) and not trimmed.isascii():
             raise ValueRefused(_invalid(name, value, f"write the {kind} with the digits 0-9"))

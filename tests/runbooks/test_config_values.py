@@ -268,6 +268,8 @@ def test_a_huge_value_is_not_echoed_whole() -> None:
     reason = refusal({"compression.type": "x" * 100_000})
     assert "Invalid value " + "x" * 120 + "... (100000 characters) for configuration compression.type" in reason
     assert len(reason) < 1000
+    digits = refusal({"num.io.threads": "9" * 5000})
+    assert "... (5000 characters) for configuration num.io.threads: Not a number of type INT" in digits
 
 
 def test_a_secret_key_is_never_taken_from_chat() -> None:
