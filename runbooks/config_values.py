@@ -126,7 +126,10 @@ def _parse_double(name: str, value: str, trimmed: str) -> float:
         return float(trimmed.replace("Infinity", "inf"))
     if _HEX.fullmatch(trimmed):
         body = trimmed.rstrip("fFdD")
-        return float.fromhex(body)
+        try:
+            return float.fromhex(body)
+        except OverflowError:  # Java reads a too-large hex float as an infinity
+            return -math.inf if body.startswith("-") else math.inf
     if _DECIMAL.fullmatch(trimmed):
         return float(trimmed.rstrip("fFdD"))
     raise ValueRefused(_invalid(name, value, "Not a number of type DOUBLE"))
