@@ -57,7 +57,7 @@ def test_the_generator_runs_from_its_command_line() -> None:
 _PROBES = ("", " ", "abc", "-1", "0", "1", "+7", " 7 ", "2147483647", "2147483648", "-2147483649", "32767", "32768",
            "9223372036854775807", "9223372036854775808", "0.5", "5.", ".5", "1e3", "0x1p-1", "1.5d", "1e400", "NaN",
            "Infinity", "-Infinity", "nan", "inf", "1_000", "TRUE", "false ", "yes", "a,b", "a,,b", "a,a", " , ", "a,",
-           "compact,delete", "CreateTime", "zstd", "hello world")
+           "compact,delete", "CreateTime", "zstd", "hello world", "0x1p99999", "-1e99999", "1e-99999", "00012", "-0")
 
 
 def _probes(spec: KeySpec) -> list[str]:

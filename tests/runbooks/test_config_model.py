@@ -7,6 +7,8 @@ defaults has misread a type or a validator: every default of every key of every 
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from runbooks.config_checks import BOT_RULES, START_RULES
 from runbooks.config_model import available, load_model, model_for
@@ -62,3 +64,17 @@ def test_every_key_a_rule_across_keys_reads_is_a_broker_key() -> None:
     known = set().union(*(load_model(v).keys for v in available()))
     named = {k for rule in (*START_RULES, *BOT_RULES) for k in rule.keys}
     assert named - known == set()
+
+
+_MODEL = load_model("4.3.1")
+
+
+@settings(max_examples=300, deadline=None)
+@given(key=st.sampled_from(sorted(_MODEL.keys)),
+       value=st.one_of(st.text(max_size=40), st.from_regex(r"[+-]?[0-9.eExXpP,a-f ]{0,30}", fullmatch=True)))
+def test_the_judge_answers_every_text_with_a_verdict(key: str, value: str) -> None:
+    """Whatever is typed, the judge parses it or refuses it in words: never another exception."""
+    try:
+        judge(key, value, _MODEL.keys[key])
+    except ValueRefused as refused:
+        assert str(refused)
