@@ -10,7 +10,7 @@ KAFKA_VERSIONS ?= 4.2.2 4.3.1
 # Unit tests: everything that needs no real broker. Each gets a short timeout (tests/conftest.py).
 FAST := -m "not sandbox"
 
-.PHONY: setup system-packages venv fetch lint test test-fast check demo bench clean-sandboxes
+.PHONY: setup system-packages venv fetch config-model lint test test-fast check demo bench clean-sandboxes
 
 setup: system-packages venv fetch
 
@@ -47,6 +47,10 @@ fetch: venv
 		echo "setup: Kafka $$v jars (from Maven Central, cached under ~/.cache/kafka-chatops)"; \
 		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
 	done
+
+# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars.
+config-model: fetch
+	$(PYTHON) -m bot.configmodel $(foreach v,$(KAFKA_VERSIONS),--kafka-version $(v))
 
 lint: venv
 	$(PYTHON) -m ruff check bot handlers runbooks tests

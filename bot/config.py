@@ -14,6 +14,7 @@ from bot.alert_config import AlertsConfig
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
 from handlers.values import span
+from runbooks.config_rules import class_key_problem
 from runbooks.models import ApprovalPolicy
 
 _K8S_NAME = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$")
@@ -70,6 +71,15 @@ class ClusterConfig(BaseModel):
     approvals_required: int = Field(default=1, ge=1)
     approval_timeout: str | int | float = "30m"
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    allowed_class_keys: list[str] = Field(default_factory=list)  # plugin keys the config runbook may change
+
+    @field_validator("allowed_class_keys")
+    @classmethod
+    def _class_keys(cls, keys: list[str]) -> list[str]:
+        problems = [p for k in keys if (p := class_key_problem(k))]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return keys
 
     @field_validator("approval_timeout")
     @classmethod
@@ -116,4 +126,5 @@ def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
         ),
         channel=c.channel,
         alerts=c.alerts.rules(),
+        allowed_class_keys=frozenset(c.allowed_class_keys),
     )

@@ -16,6 +16,9 @@ class ManagedCluster(BaseModel):
     policy: ApprovalPolicy
     channel: str | None = None
     alerts: AlertRules = Field(default_factory=AlertRules)  # the clusters file's `alerts:` block
+    # Broker config keys naming classes the brokers load (metric.reporters, ...) that the config
+    # runbook may change on this cluster: the clusters file's `allowed_class_keys:`.
+    allowed_class_keys: frozenset[str] = frozenset()
 
     @property
     def name(self) -> str:

@@ -2,14 +2,16 @@
 planners in ``runbooks`` decide, and hand back the steps or the reason there are none.
 
 Reads only. Kafka being unreachable is not an exception here: it becomes part of what the
-planner sees (no snapshot, and why), so the refusal can say it.
+planner sees (no snapshot, and why), so the refusal can say it. The one request that looks like a
+write, IncrementalAlterConfigs with validate_only, changes nothing: it asks the live brokers to
+judge a value they would apply live, before anyone is asked to approve it.
 """
 
 from __future__ import annotations
 
 from handlers.clusters import ManagedCluster
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
-from runbooks.config_change import ConfigInput, ConfigParams, plan_config_change
+from runbooks.config_change import ConfigInput, ConfigParams, broker_validation, plan_config_change
 from runbooks.config_rules import ConfigEntryInfo
 from runbooks.health import ClusterSnapshot
 from runbooks.models import StepSpec
@@ -75,5 +77,28 @@ class Planner:
             ready=status.ready, not_ready_reason=not_ready_reason(status), settled=status.settled,
             generation=status.generation, kafka_version=status.kafka_version, spec_config=status.spec_config,
             brokers=pod_states(pods), snapshot=snapshot, snapshot_error=error, catalogue=catalogue,
+            allowed_class_keys=cluster.allowed_class_keys,
         )
-        return plan_config_change(params, world)
+        steps = plan_config_change(params, world)
+        live_values = broker_validation(params, world)
+        if live_values and bootstrap:
+            await self._ask_brokers(cluster, bootstrap, live, live_values)
+        return steps
+
+    async def _ask_brokers(self, cluster: ManagedCluster, bootstrap: str, brokers: list[int],
+                           values: dict[str, str]) -> None:
+        """PlanRefused with the brokers' own words if any live broker would reject ``values``."""
+        change = ", ".join(f"{k}={v}" for k, v in values.items())
+        try:
+            verdicts = await self._admin.validate_broker_configs(cluster.ref, bootstrap, brokers, values)
+        except Exception as exc:  # the approval must not be shown for a change no broker has judged
+            raise PlanRefused(f"the brokers could not be asked whether they take {change} (IncrementalAlterConfigs, "
+                              f"validate only: {type(exc).__name__}: {exc})") from None
+        refused: dict[str, list[int]] = {}
+        for broker, why in sorted(verdicts.items()):
+            if why is not None:
+                refused.setdefault(why, []).append(broker)
+        if refused:
+            said = "; ".join(f"broker{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}: {why}"
+                             for why, ids in refused.items())
+            raise PlanRefused(f"the brokers refuse {change} (IncrementalAlterConfigs, validate only): {said}")

@@ -6,7 +6,7 @@ cases never see a kubernetes or Kafka client object.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -152,6 +152,15 @@ class KafkaAdmin(Protocol):
         self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
     ) -> dict[int, BrokerFeatures]:
         """ApiVersions of each broker (sent to that broker), for the version it really runs."""
+        ...
+
+    async def validate_broker_configs(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], values: Mapping[str, str],
+    ) -> dict[int, str | None]:
+        """Ask each broker whether it would take ``values``: IncrementalAlterConfigs (SET of each key)
+        with validate_only on BROKER "<id>", sent to that broker, which runs the checks of a live
+        update (types, validators, and its reconfigurable components' own limits). Per broker: None
+        if it would take them, else its own error message. Changes nothing."""
         ...
 
 

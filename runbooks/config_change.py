@@ -16,7 +16,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.config_rules import ConfigEntryInfo, key_problem, suggestion, typed_value, value_problem
+from runbooks.config_checks import Effective, cross_problems
+from runbooks.config_model import BrokerConfigModel, ModelMissing, model_for
+from runbooks.config_rules import (
+    ConfigEntryInfo,
+    is_plugin_key,
+    key_problem,
+    plugin_refusal,
+    suggestion,
+    typed_value,
+    value_verdict,
+)
 from runbooks.health import ClusterSnapshot, assess
 from runbooks.models import StepSpec
 from runbooks.rolls import BrokerPodState, PlanRefused, edit, follow_steps, roll_summary
@@ -47,6 +57,7 @@ class ConfigInput(BaseModel):
     snapshot: ClusterSnapshot | None = None
     snapshot_error: str = ""
     catalogue: dict[str, ConfigEntryInfo] = {}  # every broker config of one live broker
+    allowed_class_keys: frozenset[str] = frozenset()  # the clusters file's allowed_class_keys
 
 
 class ConfigChange(BaseModel):
@@ -72,31 +83,47 @@ def _show(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _replication_ceiling(world: ConfigInput) -> int | None:
-    """The smallest replication factor a broker-wide min.insync.replicas must not exceed: topics that
-    inherit the broker default, the default RF new topics get, and the number of brokers."""
-    limits = [len(world.brokers)] if world.brokers else []
+def _inherited_rfs(world: ConfigInput) -> list[int]:
+    """Replication factors of the partitions whose topics take the broker-wide min.insync.replicas."""
     snapshot = world.snapshot
-    if snapshot is not None:
-        default = snapshot.default_min_isr
-        limits += [p.effective_rf for p in snapshot.partitions if snapshot.min_isr_of(p.topic) == default]
-    rf = world.catalogue.get("default.replication.factor")
-    if rf is not None and rf.value is not None and rf.value.isdigit():
-        limits.append(int(rf.value))
-    return min(limits) if limits else None
+    if snapshot is None:
+        return []
+    default = snapshot.default_min_isr
+    return [p.effective_rf for p in snapshot.partitions if snapshot.min_isr_of(p.topic) == default]
+
+
+def judging_model(world: ConfigInput) -> tuple[BrokerConfigModel, str]:
+    """Kafka's config model for this cluster's version, and a note if it is another patch release's."""
+    try:
+        return model_for(world.kafka_version)
+    except ModelMissing as exc:
+        raise PlanRefused(f"its config values cannot be judged: {exc}") from None
 
 
 def config_diff(params: ConfigParams, world: ConfigInput) -> list[ConfigChange]:
-    """The changes ``params`` make to spec.kafka.config; PlanRefused names every bad key or value."""
+    """The changes ``params`` make to spec.kafka.config; PlanRefused names every bad key or value, and
+    every rule across keys the resulting config would break."""
+    model, _ = judging_model(world)
     problems: list[str] = []
     changes: list[ConfigChange] = []
     spec = world.spec_config
-    known = sorted(world.catalogue)
+    known = sorted(world.catalogue) if world.catalogue else sorted(model.keys)
     keys = list(params.values) if params.action == "set" else list(params.keys)
+    judged: dict[str, str | None] = {}  # key -> its new text (None: unset), for the rules across keys
     for key in keys:
         problem = key_problem(key)
-        if problem is None and world.catalogue and key not in world.catalogue:
+        if problem is None and key not in (world.catalogue or model.keys):
             problem = f"the brokers know no config {key!r}{suggestion(key, known)}"
+        key_spec = model.keys.get(key)
+        if problem is None and key_spec is None:
+            problem = (f"{key} is not in Kafka {model.kafka_version}'s broker config model, so its values cannot be "
+                       "judged")
+        if problem is None and key_spec is not None and key_spec.type == "PASSWORD":
+            problem = (f"{key} is a secret (PASSWORD): typed here it would be shown on the run card and stored in "
+                       "clear in the Kafka resource; it is not changed through this command")
+        if problem is None and key_spec is not None and is_plugin_key(key, key_spec) \
+                and key not in world.allowed_class_keys:
+            problem = plugin_refusal(key, key_spec, world.allowed_class_keys)
         if problem:
             problems.append(problem)
             continue
@@ -107,22 +134,26 @@ def config_diff(params: ConfigParams, world: ConfigInput) -> list[ConfigChange]:
                                 + (f" (the brokers use {info.value or 'the Kafka default'}, from {info.source})"
                                    if info else ""))
                 continue
+            judged[key] = None
             changes.append(ConfigChange(key=key, before=spec[key], after=None,
                                         on_brokers=info.value if info else None, dynamic=False))
             continue
         raw = params.values[key]
-        problem = value_problem(key, raw, info, smallest_rf=_replication_ceiling(world),
-                                brokers=len(world.brokers))
+        parsed, problem = value_verdict(key, raw, key_spec)
         if problem:
             problems.append(problem)
             continue
-        value = typed_value(raw, info)
+        value = typed_value(parsed, key_spec)
         if key in spec and _show(spec[key]) == _show(value):
             problems.append(f"{key} is already {_show(value)} in spec.kafka.config")
             continue
+        judged[key] = _show(value)
+        live = (not info.read_only) if info is not None else (key_spec is not None and key_spec.dynamic)
         changes.append(ConfigChange(key=key, before=spec.get(key), after=value,
-                                    on_brokers=info.value if info else None,
-                                    dynamic=info is not None and not info.read_only))
+                                    on_brokers=info.value if info else None, dynamic=live))
+    effective = Effective(model, spec=spec, reported={k: i.value for k, i in world.catalogue.items()}, change=judged)
+    problems += cross_problems(model, effective, judged, brokers=len(world.brokers) or None,
+                               inherited_rfs=_inherited_rfs(world))
     if problems:
         raise PlanRefused(first_problems(problems))
     return changes
@@ -135,6 +166,13 @@ def first_problems(problems: list[str]) -> str:
     """The first few problems and how many more: a refusal stays short, however many keys were bad."""
     more = len(problems) - SHOWN_PROBLEMS
     return "; ".join(problems[:SHOWN_PROBLEMS]) + (f"; and {more} more problem{'s' * (more > 1)}" if more > 0 else "")
+
+
+def broker_validation(params: ConfigParams, world: ConfigInput) -> dict[str, str]:
+    """The values to ask the brokers about before the approval (IncrementalAlterConfigs with
+    validate_only): the ones Kafka applies live, which only the running brokers can fully judge
+    (e.g. a thread pool may change by at most a factor of two at a time)."""
+    return {c.key: _show(c.after) for c in config_diff(params, world) if c.dynamic and c.after is not None}
 
 
 def check_cluster(world: ConfigInput) -> None:
@@ -153,10 +191,11 @@ def check_cluster(world: ConfigInput) -> None:
 def plan_config_change(params: ConfigParams, world: ConfigInput) -> list[StepSpec]:
     changes = config_diff(params, world)
     check_cluster(world)
+    _, note = judging_model(world)
     brokers = world.brokers
     edits = [edit("config", c.key, value=c.after) for c in changes]
     restart = [c for c in changes if not c.dynamic]
-    diff = "; ".join(c.line() for c in changes)
+    diff = "; ".join(c.line() for c in changes) + (f". Note: {note}" if note else "")
     steps = [StepSpec(
         id="preflight", title="Pre-flight: Ready, healthy", kind="cluster-check",
         args={"kafka_version": world.kafka_version, "brokers": [b.id for b in brokers]}, needs_approval=False,

@@ -7,10 +7,14 @@ they are silently dropped by a real operator, or, on a hand-run cluster, they sp
 The upgrade's protocol keys belong to ``/kafka upgrade``. Each entry says why, because "refused"
 alone teaches nobody anything.
 
-Values are checked against the type the brokers themselves report for the key (DescribeConfigs'
-``config_type``), then against a few semantic rules a type cannot express (a min ISR no topic can
-reach, an unknown compression codec). Control characters are refused outright: a newline in a
-value would add a line to the rendered ``server.properties``.
+Values are judged by ``runbooks.config_values`` from Kafka's own model of each key (type, range,
+allowed values), with Kafka's own messages. Control characters are refused outright: a newline in
+a value would add a line to the rendered ``server.properties``.
+
+Plugin keys (a class the brokers load at start: principal builders, metric reporters, replica
+selectors, policies, callbacks, config providers) are refused unless the clusters file allows the
+key for that cluster by name (``allowed_class_keys``): a class that is missing or wrong stops
+every broker at its next start, and no check outside the brokers' own classpath can tell.
 """
 
 from __future__ import annotations
@@ -20,6 +24,9 @@ import re
 from collections.abc import Mapping
 
 from pydantic import BaseModel, ConfigDict
+
+from runbooks.config_model import KeySpec, available, load_model
+from runbooks.config_values import ValueRefused, echo, judge, looks_like_class, what_is_valid
 
 _IDENTITY = "a node's identity: Strimzi assigns node ids through the KafkaNodePool"
 _ROLES = "a node's roles come from the KafkaNodePool's spec.roles; changing them here would orphan its data"
@@ -71,12 +78,11 @@ ALLOWED: frozenset[str] = frozenset({
 
 _KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
-_CODECS = frozenset({"uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"})
-_POLICIES = frozenset({"delete", "compact"})
-_TIMESTAMP_TYPES = frozenset({"CreateTime", "LogAppendTime"})
-_INT_TYPES = frozenset({"INT", "LONG", "SHORT"})
-_KNOWN_INTS = frozenset({"min.insync.replicas", "default.replication.factor", "num.partitions"})
-
+# A key whose value names classes the brokers load (besides type CLASS): lists of reporters and
+# providers, assignors, ".class" keys Kafka types as STRING (replica.selector.class, ...).
+_PLUGIN_NAME = re.compile(r"(?:\.class|\.class\.name|\.class\.path|\.classes|reporters|providers|assignors)$")
+_NAMES_CLASSES = re.compile(r"(?:\.class|\.class\.name|\.classes|reporters)$")  # each entry is a class name
+_CLASS_LIST = re.compile(r"\s*(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*\s*(?:,\s*(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*\s*)*")
 
 class ConfigEntryInfo(BaseModel):
     """One broker config as a broker reports it (DescribeConfigs with every key)."""
@@ -113,65 +119,72 @@ def key_problem(key: str) -> str | None:
     return None
 
 
-def typed_value(value: str, info: ConfigEntryInfo | None) -> str | int | float | bool:
-    """The value as it is written into spec.kafka.config (YAML types where Kafka's type is known)."""
-    kind = info.type if info is not None else ""
-    if kind in _INT_TYPES:
-        return int(value)
-    if kind == "BOOLEAN":
-        return value.lower() == "true"
-    if kind == "DOUBLE":
-        return float(value)
-    return value
+def typed_value(parsed: object, spec: KeySpec | None) -> str | int | float | bool:
+    """The value as it is written into spec.kafka.config: YAML's number and boolean types where Kafka
+    parses one, Kafka's parsed (trimmed) text otherwise."""
+    kind = spec.type if spec is not None else ""
+    if kind in ("INT", "SHORT", "LONG") and isinstance(parsed, int):
+        return parsed
+    if kind == "DOUBLE" and isinstance(parsed, float):
+        return parsed
+    if kind == "BOOLEAN" and isinstance(parsed, bool):
+        return parsed
+    if isinstance(parsed, list):
+        return ",".join(str(p) for p in parsed)
+    return str(parsed)
 
 
-def value_problem(key: str, value: str, info: ConfigEntryInfo | None, *, smallest_rf: int | None,
-                  brokers: int) -> str | None:
-    """Why ``value`` is not valid for ``key``; None if it is."""
+def value_verdict(key: str, value: str, spec: KeySpec | None) -> tuple[object, str | None]:
+    """The value as the brokers would read it, and why a broker would refuse it (Kafka's own message
+    and what is valid; None if it would take it). ``spec`` None (a key Kafka's model lacks) checks
+    only what every value needs."""
     if not value:
-        return f"{key}: the value is empty; to go back to the default use `unset {key}`"
+        return None, f"{key}: the value is empty; to go back to the default use `unset {key}`"
     if _CONTROL.search(value):
-        return f"{key}: the value contains a control character (a newline would add a line to the broker's config)"
-    kind = info.type if info is not None else ""
-    if kind in _INT_TYPES or (not kind and (key in _KNOWN_INTS or key.endswith((".ms", ".bytes", ".threads")))):
-        try:
-            number = int(value)
-        except ValueError:
-            return f"{key} takes a whole number, got {value!r}"
-        if number < -1 or (number < 0 and not key.startswith("log.retention")):
-            return f"{key} must be 0 or more{' (or -1 for unlimited)' if key.startswith('log.retention') else ''}"
-        return _int_rule(key, number, smallest_rf=smallest_rf, brokers=brokers)
-    if kind == "BOOLEAN" and value.lower() not in ("true", "false"):
-        return f"{key} takes true or false, got {value!r}"
-    if kind == "DOUBLE":
-        try:
-            float(value)
-        except ValueError:
-            return f"{key} takes a number, got {value!r}"
-    if key.endswith("compression.type") and value not in _CODECS:
-        return f"{key} must be one of {', '.join(sorted(_CODECS))}, got {value!r}"
-    if key.endswith("cleanup.policy") and not set(value.split(",")) <= _POLICIES:
-        return f"{key} is delete, compact or compact,delete, got {value!r}"
-    if key.endswith("timestamp.type") and value not in _TIMESTAMP_TYPES:
-        return f"{key} is CreateTime or LogAppendTime, got {value!r}"
+        return None, (f"{key}: the value contains a control character (a newline would add a line to the broker's "
+                      "config)")
+    if spec is None:
+        return value, None
+    try:
+        parsed = judge(key, value, spec)
+    except ValueRefused as refused:
+        return None, str(refused)
+    names = parsed if isinstance(parsed, list) else [parsed]
+    if _NAMES_CLASSES.search(key) and spec.type in ("LIST", "STRING"):
+        wrong = [str(n) for n in names if n and not looks_like_class(str(n))]
+        if wrong:
+            return None, (f"Invalid value {echo(value)} for configuration {key}: {echo(wrong[0])} is not a Java class "
+                          f"name (the brokers load it as a class at start) {what_is_valid(spec)}")
+    return parsed, None
+
+
+def value_problem(key: str, value: str, spec: KeySpec | None) -> str | None:
+    return value_verdict(key, value, spec)[1]
+
+
+def is_plugin_key(key: str, spec: KeySpec) -> bool:
+    """Whether the key names classes the brokers load (see the module's docstring)."""
+    if spec.type == "CLASS" or _PLUGIN_NAME.search(key):
+        return True
+    return spec.type in ("STRING", "LIST") and bool(spec.default) and bool(_CLASS_LIST.fullmatch(spec.default or ""))
+
+
+def class_key_problem(key: str) -> str | None:
+    """Why ``key`` cannot be listed in a cluster's ``allowed_class_keys``: it must be a broker key that
+    names classes in some Kafka release the bot has a model of."""
+    specs = [spec for v in available() if (spec := load_model(v).keys.get(key)) is not None]
+    if not specs:
+        return f"{key!r} is not a broker config key of Kafka {', '.join(available())}"
+    if not any(is_plugin_key(key, spec) for spec in specs):
+        return f"{key} does not name a class, so it needs no allowing (allowed_class_keys lists plugin keys only)"
     return None
 
 
-def _int_rule(key: str, number: int, *, smallest_rf: int | None, brokers: int) -> str | None:
-    positive = ("num.io.threads", "num.network.threads", "num.replica.fetchers", "background.threads",
-                "log.cleaner.threads", "num.recovery.threads.per.data.dir", "num.partitions", "message.max.bytes")
-    if key in positive and number < 1:
-        return f"{key} must be at least 1"
-    if key == "min.insync.replicas":
-        if number < 1:
-            return "min.insync.replicas must be at least 1"
-        if smallest_rf is not None and number > smallest_rf:
-            return (f"min.insync.replicas={number} is more than {smallest_rf}, the smallest replication factor "
-                    "it would apply to (topics using the broker default, default.replication.factor, the broker "
-                    "count): every acks=all producer to them would fail")
-    if key == "default.replication.factor" and not 1 <= number <= brokers:
-        return f"default.replication.factor must be between 1 and the number of brokers ({brokers})"
-    return None
+def plugin_refusal(key: str, spec: KeySpec, cluster_allows: frozenset[str]) -> str:
+    allowed = ", ".join(sorted(cluster_allows)) or "none"
+    return (f"{key} names a class the brokers load at start ({spec.type}): a missing or wrong class stops every "
+            f"broker at its next start, so it is changed only where the clusters file allows it by name "
+            f"(allowed_class_keys: [{key}] under this cluster; allowed now: {allowed})")
 
 
 def suggestion(key: str, known: list[str]) -> str:

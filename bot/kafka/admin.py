@@ -16,7 +16,8 @@ Why kafka-python alone, and not aiokafka for part of it (kafka-ops.md §5):
   kafka-python also has (its ``alter_configs`` uses it). The bot itself only *reads* broker
   configs: in the config runbook the operator writes them, and the bot verifies each broker's
   value with DescribeConfigs sent to that broker, and each broker's release with ApiVersions
-  (``bot.kafka.brokers``).
+  (``bot.kafka.brokers``). Before a change is approved it asks each broker to judge the values
+  Kafka applies live, with IncrementalAlterConfigs and validate_only (nothing is written).
 
 Bounded time: each request has ``request_timeout_ms`` (default 8 s), bootstrap has its own bound,
 and each port call retries retriable errors (a dead broker refuses connections until the controller
@@ -48,7 +49,7 @@ from typing import Any, TypeVar
 import kafka.errors as kerrors
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 
-from bot.kafka.brokers import ask_features, describe_broker
+from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
 from bot.kafka.errors import KafkaUnavailable
 from bot.kafka.parse import (
     MIN_ISR,
@@ -145,6 +146,17 @@ class KafkaAdminAdapter:
             return {b: call.retry(f"ApiVersions (broker {b})", partial(ask_features, broker=b)) for b in ids}
 
         return await self._run(cluster, bootstrap_servers, "ApiVersions", body)
+
+    async def validate_broker_configs(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], values: Mapping[str, str],
+    ) -> dict[int, str | None]:
+        ids, wanted = list(brokers), dict(values)
+
+        def body(call: _Call) -> dict[int, str | None]:
+            return {b: call.retry(f"IncrementalAlterConfigs, validate only (broker {b})",
+                                  partial(validate_on_broker, broker=b, values=wanted)) for b in ids}
+
+        return await self._run(cluster, bootstrap_servers, "IncrementalAlterConfigs (validate only)", body)
 
     async def run_calls(self, cluster: ClusterRef, bootstrap_servers: str, what: str,
                         body: Callable[[AdminCall], T]) -> T:

@@ -3,7 +3,9 @@
 Both go to the broker named, never to "any" broker: a broker's configs are only known to that
 broker (DescribeConfigs on ``BROKER "<id>"`` must be sent to it), and the point of ApiVersions
 here is what *that* process supports. Read-only: writes of broker configs are the operator's
-(it uses IncrementalAlterConfigs); the bot never alters them itself.
+(it uses IncrementalAlterConfigs); the bot never alters them itself. It only asks a broker to
+*judge* a change, with IncrementalAlterConfigs and validate_only, which the broker runs through
+the checks of a live update and then discards.
 
 ``ApiVersions`` per node is not wrapped by kafka-python 3.0 (its ``describe_features`` asks the
 least-loaded node), so the request goes through the admin client's connection manager, the
@@ -12,6 +14,7 @@ same path kafka-python's own mixins use; it is the one place this adapter touche
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -23,6 +26,8 @@ from handlers.ports import BrokerFeatures
 from runbooks.config_rules import ConfigEntryInfo
 
 METADATA_VERSION = "metadata.version"
+# kafka-python renders a resource's error as "[Error 40] InvalidConfigurationError: <broker's message>".
+_ERROR = re.compile(r"\[Error -?\d+\] (\w+): ?(.*)", re.DOTALL)
 
 
 def config_entries(described: Mapping[str, Any], broker: int) -> dict[str, ConfigEntryInfo]:
@@ -60,6 +65,27 @@ def describe_broker(admin: KafkaAdminClient, broker: int, keys: Sequence[str] | 
     # 'all': the default filter leaves out defaults, and a verification must see every value.
     resource = ConfigResource(ConfigResourceType.BROKER, str(broker), list(keys) if keys is not None else None)
     return config_entries(admin.describe_configs([resource], config_filter="all"), broker)
+
+
+def validate_on_broker(admin: KafkaAdminClient, broker: int, values: Mapping[str, str]) -> str | None:
+    """IncrementalAlterConfigs (SET each key) with validate_only on BROKER "<id>", sent to that broker:
+    None if it would take the values, else its own message. Nothing is changed."""
+    ensure_known(admin, broker)
+    resource = ConfigResource(ConfigResourceType.BROKER, str(broker), dict(values))
+    # raise_on_unknown=False: kafka-python would otherwise pre-check the keys itself, against its
+    # own DescribeConfigs; the broker's verdict is the one wanted here, in the broker's words.
+    result = admin.alter_configs([resource], validate_only=True, raise_on_unknown=False, incremental=True)
+    verdict = (result.get("broker") or {}).get(str(broker))
+    if verdict == "OK":
+        return None
+    if verdict is None:
+        return "the broker's answer named no result for its own resource"
+    match = _ERROR.fullmatch(str(verdict))
+    if match is None:
+        return str(verdict)
+    name, message = match.groups()
+    said = message if message and message != "None" else name
+    return said if len(said) <= 500 else said[:497] + "..."  # a broker's message is echoed to chat
 
 
 def features_from(broker: int, response: Any) -> BrokerFeatures:

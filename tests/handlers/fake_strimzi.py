@@ -12,7 +12,11 @@ behaviour (strimzi.md §3-§4), not from the bot's rules, so it can disagree wit
 - status.observedGeneration / kafkaVersion / kafkaMetadataVersion / Ready are written when a
   reconciliation ends;
 - a pod restart is a new uid that is not Ready for a few ticks; ``crash(node)`` kills a broker (same
-  uid, CrashLoopBackOff) until ``recover(node)``.
+  uid, CrashLoopBackOff) until ``recover(node)``;
+- IncrementalAlterConfigs with validate_only is judged as a broker judges a live update (Kafka's
+  ``DynamicBrokerConfig``): a key it cannot change live is refused, a number must parse as its type,
+  and a thread pool may at most double or halve at a time (``DynamicThreadPool``). Keys it does not
+  know pass, as they do on a real broker. Every such request is recorded in ``validations``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -42,9 +46,35 @@ CATALOGUE: dict[str, tuple[str, bool]] = {
     "inter.broker.protocol.version": ("STRING", False),
     "log.message.format.version": ("STRING", False),
     "node.id": ("INT", False),
+    "log.cleaner.min.cleanable.ratio": ("DOUBLE", True),
+    "num.network.threads": ("INT", True),
+    "log.segment.bytes": ("INT", True),
+    "queued.max.requests": ("INT", False),
+    "offsets.topic.replication.factor": ("SHORT", False),
+    "transaction.state.log.replication.factor": ("SHORT", False),
+    "transaction.state.log.min.isr": ("INT", False),
+    "replica.fetch.wait.max.ms": ("INT", False),
+    "replica.socket.timeout.ms": ("INT", False),
+    "replica.lag.time.max.ms": ("LONG", False),
+    "metric.reporters": ("LIST", True),
+    "config.providers": ("LIST", True),
+    "principal.builder.class": ("CLASS", True),
+    "replica.selector.class": ("STRING", False),
+    "create.topic.policy.class.name": ("CLASS", False),
 }
+# Kafka's DynamicThreadPool: the pools a broker resizes live, and by how much at a time.
+THREAD_POOLS = ("num.io.threads", "num.network.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
+                "background.threads")
+_NUMBER_RANGES = {"INT": 2**31, "SHORT": 2**15, "LONG": 2**63}
 DEFAULTS = {"min.insync.replicas": "1", "default.replication.factor": "3", "auto.create.topics.enable": "true",
-            "num.io.threads": "8", "log.cleaner.threads": "1", "compression.type": "producer"}
+            "num.io.threads": "8", "log.cleaner.threads": "1", "compression.type": "producer",
+            "log.cleaner.min.cleanable.ratio": "0.5", "num.network.threads": "3", "log.segment.bytes": "1073741824",
+            "queued.max.requests": "500", "offsets.topic.replication.factor": "3",
+            "transaction.state.log.replication.factor": "3", "transaction.state.log.min.isr": "2",
+            "replica.fetch.wait.max.ms": "500", "replica.socket.timeout.ms": "30000",
+            "replica.lag.time.max.ms": "30000", "metric.reporters": "org.apache.kafka.common.metrics.JmxReporter",
+            "config.providers": "",
+            "principal.builder.class": "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"}
 
 
 def _text(value: Any) -> str:
@@ -81,6 +111,7 @@ class FakeStrimzi:
         self.pods = {n: FakePod(n, version, self._rendered()) for n in range(brokers)}
         self.dynamic: dict[str, str] = {}
         self.restart_order: list[int] = []  # every operator restart, in order
+        self.validations: list[tuple[int, dict[str, str]]] = []  # (broker, values) of each validate-only request
         self.tick_s = tick_s
         self.restart_ticks = restart_ticks
         self._task: asyncio.Task[None] | None = None
@@ -237,6 +268,42 @@ class FakeStrimzi:
                 entries[key] = ConfigEntryInfo(name=key, value=value, source=source, read_only=not dynamic, type=kind)
             result[b] = entries
         return result
+
+    async def validate_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+                                      values: Mapping[str, str]) -> dict[int, str | None]:
+        verdicts: dict[int, str | None] = {}
+        for b in brokers:
+            pod = self.pods[b]
+            assert pod.ready, f"IncrementalAlterConfigs sent to broker {b}, which is down"
+            self.validations.append((b, dict(values)))
+            verdicts[b] = self._judge_live_update(pod, values)
+        return verdicts
+
+    def _current(self, pod: FakePod, key: str) -> str | None:
+        return self.dynamic.get(key) or pod.static.get(key) or DEFAULTS.get(key)
+
+    def _judge_live_update(self, pod: FakePod, values: Mapping[str, str]) -> str | None:
+        static = sorted(k for k in values if k in CATALOGUE and not CATALOGUE[k][1])
+        if static:
+            return f"Cannot update these configs dynamically: [{', '.join(static)}]"
+        for key, value in values.items():
+            kind = CATALOGUE.get(key, ("", True))[0]
+            if kind in _NUMBER_RANGES:
+                try:
+                    number = int(value.strip())
+                except ValueError:
+                    number = _NUMBER_RANGES[kind]
+                if not -_NUMBER_RANGES[kind] <= number < _NUMBER_RANGES[kind]:
+                    return f"Invalid value {value} for configuration {key}: Not a number of type {kind}"
+                current = self._current(pod, key)
+                if key in THREAD_POOLS and current is not None:
+                    now = int(current)
+                    failed = f"Dynamic thread count update validation failed for {key}={number}"
+                    if number > now * 2:
+                        return f"{failed}, value should not be greater than double the current value {now}"
+                    if number < now / 2:
+                        return f"{failed}, value should be at least half the current value {now}"
+        return None
 
     async def broker_features(self, cluster: ClusterRef, bootstrap_servers: str,
                               brokers: Sequence[int]) -> dict[int, BrokerFeatures]:

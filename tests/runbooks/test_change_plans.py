@@ -144,6 +144,8 @@ CATALOGUE = {
                                                  source="STATIC_BROKER_CONFIG"),
     "min.insync.replicas": ConfigEntryInfo(name="min.insync.replicas", value="2", type="INT", read_only=False),
     "compression.type": ConfigEntryInfo(name="compression.type", type="STRING", read_only=False),
+    "default.replication.factor": ConfigEntryInfo(name="default.replication.factor", value="3", type="INT",
+                                                  source="STATIC_BROKER_CONFIG"),
 }
 
 
@@ -190,8 +192,11 @@ def test_unset_removes_the_key_and_may_restart() -> None:
     (ConfigParams(action="unset", keys=("compression.type",)),
      "compression.type is not set in spec.kafka.config, so there is nothing to unset"),
     (ConfigParams(action="set", values={"min.insync.replicas": "4"}), "min.insync.replicas=4 is more than 3"),
-    (ConfigParams(action="set", values={"compression.type": "brotli"}), "compression.type must be one of"),
-    (ConfigParams(action="set", values={"log.retention.ms": "-5"}), "log.retention.ms must be 0 or more (or -1"),
+    (ConfigParams(action="set", values={"compression.type": "brotli"}),
+     "Invalid value brotli for configuration compression.type: String must be one of: uncompressed, zstd, lz4, "
+     "snappy, gzip, producer (valid: one of uncompressed, zstd, lz4, snappy, gzip, producer. Default: producer)"),
+    (ConfigParams(action="set", values={"log.retention.ms": "-5"}),
+     "log.retention.ms=-5: Kafka reads any negative value as unlimited; write -1 for unlimited"),
     (ConfigParams(action="set", values={"listeners": "PLAINTEXT://:9092"}), "listeners cannot be changed this way"),
     (ConfigParams(action="set", values={"log.retention": "1"}), "the brokers know no config 'log.retention'"),
 ])
@@ -223,5 +228,4 @@ def test_strimzis_exceptions_and_ordinary_keys_are_allowed(key: str) -> None:
 
 def test_values_with_control_characters_are_refused() -> None:
     """A newline would add a line to server.properties: never a valid value."""
-    assert "control character" in (value_problem("compression.type", "zstd\nnode.id=9", None, smallest_rf=3,
-                                                 brokers=3) or "")
+    assert "control character" in (value_problem("compression.type", "zstd\nnode.id=9", None) or "")

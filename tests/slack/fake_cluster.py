@@ -1,7 +1,9 @@
 """An in-memory Kafka cluster behind the bot's ports, for Slack tests that need runs, not brokers.
 
 A pod roll gives the pod a new uid at once (what the sandbox's operator does in ~15 s), so a run
-goes through every real engine and worker step in milliseconds. The bot's Runtime is wired as
+goes through every real engine and worker step in milliseconds. A validate-only config request
+is judged as a broker judges a live resize of a thread pool (at most double or half at a time);
+its brokers run Kafka's default pool sizes. The bot's Runtime is wired as
 ``bot.app.build_runtime`` wires it, with this fake in place of Kubernetes and Kafka.
 """
 
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 
 from bot import store
@@ -29,6 +32,7 @@ APPROVER = "U0APP"
 GROUP_MEMBER = "U0GRP"
 OUTSIDER = "U0OUT"
 APPROVER_GROUP = "S0OPS"
+THREAD_POOLS = {"num.io.threads": 8, "num.network.threads": 3, "num.replica.fetchers": 1, "background.threads": 10}
 
 
 def managed(name: str, *, four_eyes: bool = True, channel: str | None = None) -> ManagedCluster:
@@ -49,6 +53,7 @@ class FakeCluster:
         self.uids: dict[tuple[str, int], str] = {}
         self.rolls: dict[tuple[str, int], int] = {}
         self.under_replicated = False  # one partition missing a replica from its ISR: checks fail
+        self.validations: list[tuple[str, int, dict[str, str]]] = []  # (cluster, broker, values) asked
 
     async def _slow(self) -> None:
         if self.delay_s:
@@ -84,6 +89,20 @@ class FakeCluster:
 
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
         return 0
+
+    async def validate_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+                                      values: Mapping[str, str]) -> dict[int, str | None]:
+        await self._slow()
+        verdicts: dict[int, str | None] = {}
+        for broker in brokers:
+            self.validations.append((cluster.name, broker, dict(values)))
+            verdicts[broker] = None
+            for key, value in values.items():
+                now = THREAD_POOLS.get(key)
+                if now is not None and value.isdigit() and not now / 2 <= int(value) <= now * 2:
+                    verdicts[broker] = (f"Dynamic thread count update validation failed for {key}={value}, value "
+                                        f"should be between half and double the current value {now}")
+        return verdicts
 
     async def close(self) -> None:
         pass
