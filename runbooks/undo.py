@@ -12,7 +12,9 @@ replaces (``observed["previous"]``), each broker pod's uid and restart count, an
   cannot go below it, and a downgrade is a manual procedure.
 
 **Which brokers it touched**: those whose pod is not the one the first patch saw (the operator
-restarted it) or whose container restarted since (it crashed).
+restarted it) and, when the change had keys Kafka applies live, those whose container restarted
+since (it crashed in place). A broker that crashed in place under a change that only reaches
+brokers by restarting them is not the change's doing.
 
 **The gate** (``undo_problems``). An undo may start on a cluster that is not Ready, because the
 trouble may be the run's own change. It refuses, saying which, when anything else is wrong: a
@@ -74,6 +76,7 @@ class Footprint(_Frozen):
     uids: dict[str, str]  # broker -> pod uid before the run's first patch
     restarts: dict[str, int]  # broker -> container restarts before it
     generation: int  # the Kafka resource's generation before it
+    live: bool = False  # some of its keys were applied to running brokers (no restart)
 
     def diff(self) -> str:
         return "; ".join(f"{w.name}: {show(w.value)} -> {show(r.value)}" for w, r in zip(self.wrote, self.restore,
@@ -132,7 +135,8 @@ def footprint(run: Run) -> Footprint:
         wrote=tuple(SpecValue(path=p, value=after[p]) for p in changed),
         uids={str(k): str(v) for k, v in (first.get("uids") or {}).items()},
         restarts={str(k): int(v) for k, v in (first.get("restarts") or {}).items()},
-        generation=int(first.get("generation_before") or 0))
+        generation=int(first.get("generation_before") or 0),
+        live=any(s.spec.kind == "verify-config" and bool(s.spec.args.get("dynamic")) for s in run.steps))
 
 
 def undo_offered(run: Run) -> Footprint | None:
@@ -146,13 +150,13 @@ def undo_offered(run: Run) -> Footprint | None:
 
 
 def touched(fp: Footprint, pods: tuple[BrokerPodState, ...]) -> list[BrokerPodState]:
-    """The broker pods the change restarted (a new uid) or made crash (more container restarts)."""
+    """The broker pods the change restarted (a new uid) or, applied live, made crash (more restarts)."""
     result = []
     for pod in pods:
         uid = fp.uids.get(str(pod.id))
         if uid is None:
             continue
-        if pod.uid != uid or pod.restart_count > fp.restarts.get(str(pod.id), pod.restart_count):
+        if pod.uid != uid or (fp.live and pod.restart_count > fp.restarts.get(str(pod.id), pod.restart_count)):
             result.append(pod)
     return result
 
