@@ -217,7 +217,7 @@ def undo_problems(fp: Footprint, world: UndoInput) -> list[str]:
         problems.append("the KRaft quorum has no leader")
     moving = reassigning(snapshot)
     if moving:
-        problems.append(f"{len(moving)} partition reassignments are in flight")
+        problems.append(f"partition reassignments are in flight ({len(moving)})")
     return problems
 
 
