@@ -1,4 +1,4 @@
-"""``kafka-chatops sandbox fetch|up|status|kill-broker|down``: the local Strimzi twin from a shell.
+"""``kafka-chatops sandbox fetch|up|status|kill-broker|fault|down``: the local Strimzi twin from a shell.
 
 Output shapes are an interface (scripts and test fixtures parse ``--json``): keep them stable.
 Every failure is one ``error: ...`` line (plus a log tail where it helps) and exit code 1.
@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 import bot
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
+from bot.sandbox.operator.faults import KINDS, parse_condition
 from bot.sandbox.operator.names import OPERATOR_VERSION
 from bot.sandbox.operator.versions import DEFAULT_KAFKA_VERSION, SUPPORTED_LINES, release_line
 from bot.sandbox.state import (
@@ -81,6 +83,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--down-for", type=float, default=0.0, metavar="SECONDS",
                    help="hold the broker down this long (crash loop) before the restart (default 0)")
     p.set_defaults(handler=_guarded(cmd_kill_broker))
+
+    p = sub.add_parser("fault", help="inject a fault (for tests): start-failure --when KEY=VALUE, or --clear",
+                       description="start-failure: while a broker's config has KEY=VALUE, each start of it really "
+                                   "fails (Kafka exits during start-up) and its pod crash-loops.")
+    p.add_argument("kind", choices=KINDS)
+    _name_arg(p)
+    action = p.add_mutually_exclusive_group(required=True)
+    action.add_argument("--when", metavar="KEY=VALUE", help="the broker config that makes a start fail")
+    action.add_argument("--clear", action="store_true", help="remove every fault of this kind")
+    p.add_argument("--json", action="store_true", help="print the faults in force as one JSON object")
+    p.set_defaults(handler=_guarded(cmd_fault))
 
     p = sub.add_parser("down", help="stop a sandbox (brokers, operator, emulator); idempotent")
     _name_arg(p)
@@ -244,6 +257,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     print(f"Sandbox {state.name}: Kafka {state.namespace}/{state.cluster} [{summary or 'no status yet'}], "
           f"Kafka {kafka.get('kafkaVersion')}, metadata {kafka.get('kafkaMetadataVersion')}")
     print(f"  API {state.api_url}   bootstrap {info.get('bootstrap_servers')}")
+    for fault in info.get("faults") or []:
+        print(f"  fault: {fault['kind']} when {fault['key']}={fault['value']}")
     print(f"  {'ID':>3}  {'POD':<28} {'UID':<36}  {'PID':>7}  {'VERSION':<8} READY")
     for n in info.get("nodes", []):
         ready = "yes" if n.get("ready") else ("crash-loop" if n.get("crash_looping") else "no")
@@ -259,6 +274,23 @@ def cmd_kill_broker(args: argparse.Namespace) -> int:
     result = _control(state, "POST", f"/sandbox/brokers/{args.node_id}/kill?down_for={args.down_for}")
     print(f"killed broker {result['killed']} (pod {result['pod']}, pid {result['pid']}); "
           + (f"it restarts in {args.down_for:g} s" if args.down_for else "it restarts now"))
+    return 0
+
+
+def cmd_fault(args: argparse.Namespace) -> int:
+    if args.when is not None:
+        parse_condition(args.when)  # bad input is refused here, before the daemon is asked
+    state = _running(args.name)
+    if args.clear:
+        result = _control(state, "DELETE", f"/sandbox/faults/{args.kind}")
+        text = f"cleared {result['cleared']} {args.kind} fault(s)"
+    else:
+        query = urllib.parse.urlencode({"when": args.when})
+        result = _control(state, "POST", f"/sandbox/faults/{args.kind}?{query}")
+        added = result["added"]
+        text = (f"{args.kind}: a broker whose config has {added['key']}={added['value']} now fails at each start "
+                "(it takes effect when the operator or the kubelet next starts it)")
+    print(json.dumps({"faults": result["faults"]}) if args.json else text)
     return 0
 
 

@@ -7,7 +7,9 @@ which starts the brokers. Everything lives in this one process: the brokers get 
 nothing outlives it, even a SIGKILL.
 
 Control endpoints for the CLI live next to the Kubernetes API on the same server:
-``GET /sandbox/status``, ``POST /sandbox/brokers/<id>/kill?down_for=S``, ``POST /sandbox/shutdown``.
+``GET /sandbox/status``, ``POST /sandbox/brokers/<id>/kill?down_for=S``,
+``POST /sandbox/faults/start-failure?when=KEY=VALUE``, ``DELETE /sandbox/faults/start-failure``,
+``POST /sandbox/shutdown``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from bot.sandbox.kube.kubeconfig import write_kubeconfig
 from bot.sandbox.kube.server import create_app, start_server
 from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.operator import names
+from bot.sandbox.operator.faults import FaultRules, parse_condition
 from bot.sandbox.operator.loop import Operator
 from bot.sandbox.operator.reconciler import OperatorSettings
 from bot.sandbox.operator.roller import RollSettings
@@ -85,7 +88,9 @@ class Daemon:
         self.stopping = asyncio.Event()
         settings = OperatorSettings(reconcile_interval_s=args.reconcile_interval, heap_mb=args.heap_mb,
                                     roll=RollSettings(backoff_attempts=args.roll_attempts))
-        self.operator = Operator(self.store, work_root=self.directory / "clusters", settings=settings)
+        self.faults = FaultRules()
+        self.operator = Operator(self.store, work_root=self.directory / "clusters", settings=settings,
+                                 faults=self.faults)
         self.state = SandboxState(
             name=args.name, namespace=args.namespace, cluster=args.name, state_dir=str(self.directory),
             kafka_version=args.kafka_version, brokers=args.brokers, daemon_pid=os.getpid(), started_at=time.time(),
@@ -98,6 +103,8 @@ class Daemon:
         app = create_app(self.store)
         app.router.add_get("/sandbox/status", self._status)
         app.router.add_post("/sandbox/brokers/{node_id}/kill", self._kill)
+        app.router.add_post("/sandbox/faults/start-failure", self._add_start_failure)
+        app.router.add_delete("/sandbox/faults/start-failure", self._clear_start_failures)
         app.router.add_post("/sandbox/shutdown", self._shutdown)
         runner, url = await start_server(self.store, app=app)
         kubeconfig = write_kubeconfig(self.directory / KUBECONFIG_FILE, url, namespace=self.args.namespace,
@@ -214,6 +221,25 @@ class Daemon:
         pod.kill(down_for=down_for)
         log.info("kill-broker: SIGKILL broker %d (pid %s), restart in %.0f s", node_id, pid, down_for)
         return web.json_response({"killed": node_id, "pid": pid, "pod": pod.name, "down_for": down_for})
+
+    async def _add_start_failure(self, request: web.Request) -> web.Response:
+        try:
+            rule = parse_condition(request.query.get("when", ""))
+        except SandboxError as e:
+            return web.json_response({"error": str(e)}, status=400)
+        self.faults.add(rule)
+        log.warning("fault injected: a node whose config has %s=%s fails at its next start", rule.key, rule.value)
+        return self._faults_changed({"added": rule.to_json()})
+
+    async def _clear_start_failures(self, request: web.Request) -> web.Response:
+        cleared = self.faults.clear()
+        log.info("faults cleared (%d)", cleared)
+        return self._faults_changed({"cleared": cleared})
+
+    def _faults_changed(self, extra: dict[str, Any]) -> web.Response:
+        self.state.faults = self.faults.to_json()
+        write_state(self.state)
+        return web.json_response({**extra, "faults": self.state.faults})
 
     async def _shutdown(self, request: web.Request) -> web.Response:
         self.stopping.set()

@@ -121,17 +121,27 @@ class KafkaNode:
             "auto.create.topics.enable": "false",
         }
 
-    def write_config(self, overrides: Mapping[str, str] | None = None) -> Path:
-        """Write server.properties (+ the log4j2 config); ``None`` keeps the previous overrides."""
+    def rendered_config(self, overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The properties this node runs with: the base config, then the caller's ``overrides``."""
+        cfg = self.base_config()
+        source = self._overrides if overrides is None else overrides
+        cfg.update({str(k): str(v) for k, v in source.items()})  # the caller (spec.kafka.config) wins
+        return cfg
+
+    def write_config(self, overrides: Mapping[str, str] | None = None, *,
+                     this_start_only: Mapping[str, str] | None = None) -> Path:
+        """Write server.properties (+ the log4j2 config); ``None`` keeps the previous overrides.
+
+        ``this_start_only`` is written too but not remembered (a fault injected into one start).
+        """
         if overrides is not None:
             self._overrides = {str(k): str(v) for k, v in overrides.items()}
-        cfg = self.base_config()
-        cfg.update(self._overrides)  # the caller (spec.kafka.config) wins, as in Strimzi
+        cfg = self.rendered_config()
+        cfg.update(this_start_only or {})
         self.spec.work_dir.mkdir(parents=True, exist_ok=True)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
-        lines = ["# written by kafka-chatops bot/sandbox/node.py; regenerated on every start"]
-        lines += [f"{k}={_escape_prop(v)}" for k, v in cfg.items()]
-        _atomic_write(self.config_path, "\n".join(lines) + "\n")
+        header = "# written by kafka-chatops bot/sandbox/node.py; regenerated on every start\n"
+        _atomic_write(self.config_path, header + render_properties(cfg))
         log4j = resources.files("bot.sandbox").joinpath("log4j2.yaml").read_text(encoding="utf-8")
         _atomic_write(self._log4j_path, log4j)
         return self.config_path
@@ -218,13 +228,14 @@ class KafkaNode:
             self._finish_cds_dump(rc)
         return rc
 
-    def start(self, version: str, overrides: Mapping[str, str] | None = None) -> None:
+    def start(self, version: str, overrides: Mapping[str, str] | None = None, *,
+              this_start_only: Mapping[str, str] | None = None) -> None:
         """Spawn the JVM and return at once; ``await wait_running()`` to know it serves clients."""
         if self.is_alive():
             raise SandboxError(f"node {self.spec.node_id} is already running (pid {self.pid})")
         if not self.is_formatted():
             raise SandboxError(f"node {self.spec.node_id}: {self.spec.data_dir} is not formatted; call format() first")
-        self.write_config(overrides)
+        self.write_config(overrides, this_start_only=this_start_only)
         cmd = self._java_cmd(version, heap_mb=self.spec.heap_mb, level="INFO", may_dump_cds=True)
         cmd += ["kafka.Kafka", str(self.config_path)]
         with self.log_path.open("ab") as log:
@@ -252,6 +263,14 @@ class KafkaNode:
     def pid(self) -> int | None:
         """PID of the JVM while it is alive, else None."""
         return self._proc.pid if self.is_alive() and self._proc else None
+
+    @property
+    def exit_code(self) -> int | None:
+        """How the latest JVM ended, as Kubernetes shows it (128 + signal when killed), None while alive."""
+        if self._proc is None or self.is_alive():
+            return None
+        rc = self._proc.returncode
+        return 128 - rc if rc < 0 else rc
 
     @property
     def running_version(self) -> str | None:
@@ -372,6 +391,11 @@ async def stop_all(nodes: Sequence[KafkaNode], grace: float = 15.0) -> list[int 
         if rc is None and n.is_alive():
             n.kill()
     return list(await asyncio.gather(*(n.wait_exit(30) for n in nodes)))
+
+
+def render_properties(cfg: Mapping[str, str]) -> str:
+    """A java.util.Properties text of ``cfg``, one ``key=value`` line each."""
+    return "".join(f"{k}={_escape_prop(v)}\n" for k, v in cfg.items())
 
 
 def _escape_prop(value: str) -> str:

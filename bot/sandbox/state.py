@@ -77,6 +77,7 @@ class SandboxState:
     ready_at: float | None = None
     broker_pids: dict[str, int] = field(default_factory=dict)  # node id (as a JSON key) -> pid
     ports: dict[str, Any] = field(default_factory=dict)
+    faults: list[dict[str, str]] = field(default_factory=list)  # injected with `sandbox fault`
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)

@@ -19,6 +19,7 @@ from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.node import KafkaNode
 from bot.sandbox.node_spec import NodeSpec, free_ports, new_cluster_id
 from bot.sandbox.operator import names
+from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import OperatorAdmin
 from bot.sandbox.operator.pods import BrokerPod
 
@@ -31,8 +32,10 @@ def pod_revision(version: str, roles: frozenset[str]) -> str:
 
 
 class ClusterRuntime:
-    def __init__(self, store: ObjectStore, *, namespace: str, name: str, work_dir: Path, heap_mb: int) -> None:
+    def __init__(self, store: ObjectStore, *, namespace: str, name: str, work_dir: Path, heap_mb: int,
+                 faults: FaultRules | None = None) -> None:
         self.store = store
+        self.faults = faults
         self.namespace = namespace
         self.name = name
         self.work_dir = work_dir
@@ -74,7 +77,7 @@ class ClusterRuntime:
                         controller_port=controller_port, voters=self.voters, data_dir=node_dir / "data",
                         work_dir=node_dir / "work", heap_mb=self.heap_mb)
         pod = BrokerPod(self.store, KafkaNode(spec), namespace=self.namespace, cluster=self.name, pool=pool,
-                        roles=roles, on_change=lambda: self.publish_podset_status(pool))
+                        roles=roles, on_change=lambda: self.publish_podset_status(pool), faults=self.faults)
         self.pods[node_id] = pod
         return pod
 

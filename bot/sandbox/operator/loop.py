@@ -18,6 +18,8 @@ from typing import Any
 from bot.sandbox.errors import SandboxError
 from bot.sandbox.kube.store import ObjectStore, WatchEvent
 from bot.sandbox.operator import names
+from bot.sandbox.operator.config_check import KafkaConfigChecker
+from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.reconciler import KafkaReconciler, OperatorSettings
@@ -30,11 +32,12 @@ ClusterKey = tuple[str, str]  # (namespace, name)
 class ClusterWorker:
     """Serialises the reconciliations of one Kafka cluster, and of its KafkaTopics."""
 
-    def __init__(self, store: ObjectStore, key: ClusterKey, *, work_root: Path, settings: OperatorSettings) -> None:
+    def __init__(self, store: ObjectStore, key: ClusterKey, *, work_root: Path, settings: OperatorSettings,
+                 faults: FaultRules, config_checker: KafkaConfigChecker) -> None:
         self.key = key
         self.settings = settings
         self.reconciler = KafkaReconciler(store, namespace=key[0], name=key[1], work_root=work_root,
-                                          settings=settings)
+                                          settings=settings, faults=faults, config_checker=config_checker)
         self.topics = TopicOperator(store, namespace=key[0], cluster=key[1])
         self.wake = asyncio.Event()
         self.topic_wake = asyncio.Event()
@@ -88,10 +91,13 @@ class ClusterWorker:
 
 
 class Operator:
-    def __init__(self, store: ObjectStore, *, work_root: Path, settings: OperatorSettings | None = None) -> None:
+    def __init__(self, store: ObjectStore, *, work_root: Path, settings: OperatorSettings | None = None,
+                 faults: FaultRules | None = None) -> None:
         self.store = store
         self.work_root = work_root
         self.settings = settings or OperatorSettings()
+        self.faults = faults or FaultRules()  # injected by tests through the sandbox's control API
+        self.config_checker = KafkaConfigChecker()  # one verdict cache for every cluster
         self.workers: dict[ClusterKey, ClusterWorker] = {}
         self._seen: dict[tuple[str, str, str], Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -117,7 +123,8 @@ class Operator:
     def _worker(self, key: ClusterKey) -> ClusterWorker:
         worker = self.workers.get(key)
         if worker is None or worker.done:
-            worker = ClusterWorker(self.store, key, work_root=self.work_root, settings=self.settings)
+            worker = ClusterWorker(self.store, key, work_root=self.work_root, settings=self.settings,
+                                   faults=self.faults, config_checker=self.config_checker)
             self.workers[key] = worker
         return worker
 

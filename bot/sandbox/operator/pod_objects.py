@@ -89,6 +89,7 @@ class ContainerView:
     crash_looping: bool
     terminating: bool
     restart_count: int
+    last_exit_code: int | None
     started_at: str
     host: str
 
@@ -110,8 +111,10 @@ def pod_status(pod: PodIdentity, c: ContainerView) -> dict[str, Any]:
         container["state"] = {"running": {"startedAt": c.started_at}}
         container["containerID"] = f"sandbox://{c.pid}"
     if c.restart_count:
-        # 137 = killed by SIGKILL: what a crashed or OOM-killed JVM shows in Kubernetes.
-        container["lastState"] = {"terminated": {"exitCode": 137, "reason": "Error", "finishedAt": now}}
+        # The JVM's own exit code: 137 (128 + SIGKILL) for a killed or OOM-killed JVM, 1 for a broker
+        # that gave up during start-up.
+        code = 137 if c.last_exit_code is None else c.last_exit_code
+        container["lastState"] = {"terminated": {"exitCode": code, "reason": "Error", "finishedAt": now}}
     conditions: list[dict[str, Any]] = [
         {"type": "PodScheduled", "status": "True", "lastTransitionTime": c.started_at},
         {"type": "Initialized", "status": "True", "lastTransitionTime": c.started_at},

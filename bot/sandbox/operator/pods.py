@@ -26,6 +26,7 @@ from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.node import KafkaNode
 from bot.sandbox.operator import names
 from bot.sandbox.operator.brokerconfig import BrokerConfigState, config_hash
+from bot.sandbox.operator.faults import FaultRules, StartFailure
 from bot.sandbox.operator.pod_objects import ContainerView, PodIdentity, pod_body, pod_status, pvc_body
 from bot.sandbox.operator.status import now_iso
 
@@ -48,6 +49,7 @@ class BrokerPod:
         pool: str,
         roles: frozenset[str],
         on_change: Callable[[], None],
+        faults: FaultRules | None = None,
     ) -> None:
         self.store = store
         self.node = node
@@ -56,6 +58,9 @@ class BrokerPod:
         self.pool = pool
         self.roles = roles  # the process roles (a scaled-up dual-role node runs broker-only)
         self._on_change = on_change
+        self._faults = faults
+        self.injected: StartFailure | None = None  # the fault the latest JVM start was given, if any
+        self._last_exit_code: int | None = None
         self.version = ""
         self.config = BrokerConfigState()
         self.revision = ""
@@ -106,6 +111,10 @@ class BrokerPod:
         """Crashed and held down (the state a kubelet reports as CrashLoopBackOff)."""
         return self._crashed_at is not None
 
+    def is_failing(self) -> bool:
+        """Not Ready, and its JVM died since the operator last started it (held down or retrying)."""
+        return not self.is_ready() and self._consecutive_crashes > 0
+
     def pod_object(self) -> dict[str, Any] | None:
         try:
             return self.store.get(names.CORE_GROUP, names.PODS, self.namespace, self.name)
@@ -129,6 +138,8 @@ class BrokerPod:
             "ready": self.is_ready(),
             "crash_looping": self.is_crash_looping(),
             "restart_count": self.restart_count,
+            "last_exit_code": self._last_exit_code,
+            "injected_fault": self.injected.to_json() if self.injected else None,
             "client_port": self.node.spec.client_port,
             "data_dir": str(self.node.spec.data_dir),
         }
@@ -147,6 +158,11 @@ class BrokerPod:
             await self._format(version, config, metadata_version)
             self._start(version, config, revision, owner)
         self._ensure_monitor()
+
+    async def format_storage(self, *, version: str, config: dict[str, str], metadata_version: str) -> None:
+        """Format the data dir ahead of ``create`` (which then finds it formatted)."""
+        async with self._lock:
+            await self._format(version, config, metadata_version)
 
     async def restart(self, *, version: str, config: dict[str, str], revision: str,
                       owner: dict[str, Any] | None) -> None:
@@ -230,13 +246,26 @@ class BrokerPod:
         self.restart_count = 0
         self._crashed_at = self._hold_until = None
         self._consecutive_crashes = 0
-        self.node.start(version, config)
-        self._started_at = now_iso()
+        self._last_exit_code = None
+        self._start_jvm(version, config)
         pod = self.store.create(names.CORE_GROUP, names.PODS, self.namespace, self._pod_body(owner))
         self.uid = pod["metadata"]["uid"]
         self._operator_stop = False
         self._published = None
         self.publish_status()
+
+    def _start_jvm(self, version: str, config: dict[str, str]) -> None:
+        extra: dict[str, str] = {}
+        self.injected = None
+        if self._faults is not None:
+            rendered = self.node.rendered_config(config)
+            self.injected = self._faults.matching(rendered)
+            extra = self._faults.start_overrides(rendered)
+        if self.injected is not None:
+            log.warning("pod %s: injected start failure (%s=%s): starting broker %d with metric.reporters=%s",
+                        self.name, self.injected.key, self.injected.value, self.node_id, extra["metric.reporters"])
+        self.node.start(version, config, this_start_only=extra)
+        self._started_at = now_iso()
 
     def _identity(self) -> PodIdentity:
         return PodIdentity(self.namespace, self.cluster, self.pool, self.node_id, self.is_broker, self.is_controller)
@@ -275,6 +304,7 @@ class BrokerPod:
         now = time.monotonic()
         if self._crashed_at is None and not self.node.is_alive():
             self._crashed_at = now
+            self._last_exit_code = self.node.exit_code
             self._hold_until = now + self._next_crash_hold
             self._next_crash_hold = 0.0
             self.restart_count += 1
@@ -287,8 +317,7 @@ class BrokerPod:
                      self._hold_until - now)
         if self._crashed_at is not None and self._hold_until is not None and now >= self._hold_until:
             self._crashed_at = self._hold_until = None
-            self.node.start(self.version, self.config.static)
-            self._started_at = now_iso()
+            self._start_jvm(self.version, self.config.static)
         self.publish_status()
 
     def _podset_lists_me(self) -> bool:
@@ -330,4 +359,5 @@ class BrokerPod:
         return pod_status(self._identity(), ContainerView(
             version=self.version, ready=ready, alive=self.node.is_alive(), pid=self.node.pid,
             crash_looping=self.is_crash_looping(), terminating=self._operator_stop,
-            restart_count=self.restart_count, started_at=self._started_at, host=self.node.spec.host))
+            restart_count=self.restart_count, last_exit_code=self._last_exit_code, started_at=self._started_at,
+            host=self.node.spec.host))

@@ -1,7 +1,8 @@
 """One reconciliation of one Kafka cluster, in the order Strimzi's ``KafkaReconciler`` runs it.
 
-pause check -> initial status -> version check -> node pools (create / scale up / scale-down
-check) -> delete-pod-and-pvc (one pod) -> rolling update (version, config, manual annotation) ->
+pause check -> initial status -> version check -> config check (Kafka's own verdict on every node's
+properties) -> node pools (create / scale up / scale-down check) -> delete-pod-and-pvc (one pod) ->
+rolling update (version, config, manual annotation; a crash-looping node with a fix first) ->
 dynamic broker config -> scale down -> pods ready -> metadata version -> status, written once at
 the end with ``observedGeneration`` = the generation read at the start (reference/strimzi.md §1-§7).
 """
@@ -22,7 +23,9 @@ from bot.sandbox.operator import names
 from bot.sandbox.operator import status as st
 from bot.sandbox.operator.brokerconfig import diff, user_config
 from bot.sandbox.operator.cluster import ClusterRuntime, pod_revision
+from bot.sandbox.operator.config_check import KafkaConfigChecker, invalid_config
 from bot.sandbox.operator.events import RestartReason, publish_restart_events
+from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.roller import Roller, RollSettings
@@ -61,12 +64,15 @@ class ReconcileState:
 
 class KafkaReconciler:
     def __init__(self, store: ObjectStore, *, namespace: str, name: str, work_root: Path,
-                 settings: OperatorSettings) -> None:
+                 settings: OperatorSettings, faults: FaultRules | None = None,
+                 config_checker: KafkaConfigChecker | None = None) -> None:
         self.store = store
         self.namespace = namespace
         self.name = name
         self.work_dir = work_root / namespace / name
         self.settings = settings
+        self.faults = faults
+        self.config_checker = config_checker or KafkaConfigChecker()
         self.runtime: ClusterRuntime | None = None
 
     # -- entry point -------------------------------------------------------------------------
@@ -134,6 +140,7 @@ class KafkaReconciler:
             await self._create_cluster(pools, version, cfg, desired_md)
         runtime = self.runtime
         assert runtime is not None
+        await self._check_config(runtime, list(runtime.pods.values()), version, cfg)
         current_md = metadata_name(await runtime.admin.metadata_level())
         state.metadata_version = current_md
         change = plan_version_change([p.version for p in runtime.pods.values()], version, desired_md, current_md)
@@ -190,14 +197,24 @@ class KafkaReconciler:
         # carry another cluster id and the brokers would refuse to start.
         shutil.rmtree(self.work_dir, ignore_errors=True)
         runtime = ClusterRuntime(self.store, namespace=self.namespace, name=self.name, work_dir=self.work_dir,
-                                 heap_mb=self.settings.heap_mb)
+                                 heap_mb=self.settings.heap_mb, faults=self.faults)
         ports = free_ports(2 * len(nodes))
         port_of = {nid: (ports[2 * i], ports[2 * i + 1]) for i, (_, nid, _) in enumerate(nodes)}
         runtime.set_quorum([(nid, port_of[nid][1]) for _, nid, r in nodes if names.ROLE_CONTROLLER in r])
+        pods = [runtime.new_pod(pool, nid, roles, ports=port_of[nid]) for pool, nid, roles in nodes]
+        # The config check runs while the storage is formatted (a JVM each, seconds): it must pass
+        # before any broker starts, and a failed check leaves no runtime, pods or podsets behind.
+        outcomes = await asyncio.gather(
+            self._check_config(runtime, pods, version, cfg),
+            *(p.format_storage(version=version, config=runtime.node_config(p, cfg),
+                               metadata_version=plan.metadata_version) for p in pods),
+            return_exceptions=True)
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
         self.runtime = runtime
         for pool_name in sorted({p for p, _, _ in nodes}):
             runtime.apply_podset(pool_name, {nid: (version, r) for p, nid, r in nodes if p == pool_name})
-        pods = [runtime.new_pod(pool, nid, roles, ports=port_of[nid]) for pool, nid, roles in nodes]
         await asyncio.gather(*(
             p.create(version=version, config=runtime.node_config(p, cfg), revision=pod_revision(version, p.roles),
                      metadata_version=plan.metadata_version, owner=runtime.podset_owner(p.pool))
@@ -207,6 +224,17 @@ class KafkaReconciler:
             slow = [p for p, ok in zip(pods, ready, strict=True) if not ok]
             raise st.ReconcileFailure("FatalProblem", f"Pods {', '.join(p.name for p in slow)} did not become ready; "
                                       f"{slow[0].log_excerpt()}")
+
+    async def _check_config(self, runtime: ClusterRuntime, pods: list[BrokerPod], version: str,
+                            cfg: dict[str, str]) -> None:
+        """InvalidResourceException with Kafka's words when a node would refuse its properties."""
+        configs = [p.node.rendered_config(runtime.node_config(p, cfg)) for p in pods]
+        # Keyed by what can change the verdict: ports, paths and cluster ids differ between creation
+        # attempts, and a retried failed creation must not start a JVM every pass.
+        key = (version, sorted(cfg.items()), sorted((sorted(p.roles), p.node_id) for p in pods))
+        problems = await self.config_checker.problems(version, configs, cache_key=repr(key))
+        if problems:
+            raise invalid_config(self.namespace, self.name, problems)
 
     async def _delete_pod_and_pvc(self, runtime: ClusterRuntime, version: str, cfg: dict[str, str],
                                   current_md: str) -> None:
@@ -235,9 +263,10 @@ class KafkaReconciler:
             if diff(pod.config, runtime.node_config(pod, cfg)).needs_restart:
                 reasons.append(RestartReason.CONFIG_CHANGE_REQUIRES_RESTART)
             if reasons:
-                plan[nid] = (pod, reasons)
-            elif pod.is_crash_looping():
-                # KafkaRoller: a stuck pod with nothing to change cannot be fixed by a restart.
+                plan[nid] = (pod, reasons)  # a crash-looping pod with a fix is rolled first (roll_order)
+            elif not pod.is_ready() and not await self._becomes_ready(pod):
+                # KafkaRoller: a stuck pod with nothing to change cannot be fixed by a restart, and
+                # rolling others meanwhile would only take more of the cluster down.
                 raise st.ReconcileFailure("FatalProblem", f"Pod {pod.name} is unschedulable or is not starting")
         for pool in runtime.pools():
             runtime.apply_podset(pool, {p.node_id: (version, p.roles) for p in runtime.pool_pods(pool)})
@@ -245,6 +274,12 @@ class KafkaReconciler:
             await self._roller(runtime, version, cfg).roll(plan)
         for pool in manual_pools:  # the PodSet annotation is removed by the operator once rolled
             runtime.clear_podset_annotation(pool, names.ANNO_MANUAL_ROLL)
+
+    async def _becomes_ready(self, pod: BrokerPod) -> bool:
+        """KafkaRoller gives a starting pod time to get ready; one in CrashLoopBackOff is stuck."""
+        if pod.is_crash_looping():
+            return False
+        return await pod.wait_ready(self.settings.ready_timeout_s)
 
     def _roller(self, runtime: ClusterRuntime, version: str, cfg: dict[str, str]) -> Roller:
         async def restart(pod: BrokerPod, reasons: list[RestartReason]) -> None:
@@ -282,9 +317,9 @@ class KafkaReconciler:
         for pod in [p for _, p in sorted(runtime.pods.items())]:
             if pod.is_ready():
                 continue
-            if pod.is_crash_looping():
-                raise st.ReconcileFailure("FatalProblem", f"Pod {pod.name} is unschedulable or is not starting")
-            if not await pod.wait_ready(self.settings.ready_timeout_s):
+            if not await self._becomes_ready(pod):
+                if pod.is_failing():
+                    raise st.ReconcileFailure("FatalProblem", f"Pod {pod.name} is unschedulable or is not starting")
                 raise st.ReconcileFailure(
                     "TimeoutException", f"Exceeded timeout of {int(self.settings.ready_timeout_s * 1000)}ms while "
                     f"waiting for Pods resource {pod.name} in namespace {self.namespace} to be ready")

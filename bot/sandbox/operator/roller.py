@@ -5,7 +5,8 @@ Strimzi's algorithm (``KafkaRoller.java``, reference/strimzi.md §3), as the twi
 1. Order: nodes with the controller role first (unready before ready), then broker-only nodes
    (unready before ready), by node id; the active controller (quorum leader) is deferred while
    other nodes remain.
-2. A node whose JVM is down (crash loop) is restarted at once: it cannot get less available.
+2. A node whose JVM is down or keeps dying (crash loop) is restarted at once, without the checks:
+   it cannot get less available (KafkaAvailability counts what the others hold).
 3. Otherwise ``can_roll``: brokers need ``KafkaAvailability.canRoll``, controllers the quorum
    check, combined nodes both. If not, retry with back-off (250 ms doubling, 10 attempts, about
    4 min); when exhausted the reconciliation fails NotReady (``UnforceableProblem``) and the next
@@ -76,7 +77,7 @@ class Roller:
         return queue[0]
 
     async def _roll_one(self, pod: BrokerPod, reasons: list[RestartReason]) -> None:
-        if not pod.node.is_alive() or pod.is_crash_looping():
+        if not pod.node.is_alive() or pod.is_crash_looping() or pod.is_failing():
             log.info("pod %s is not running: restarting it without availability checks", pod.name)
         else:
             await self._wait_until_rollable(pod)
