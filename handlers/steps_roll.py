@@ -16,7 +16,8 @@ reason for the latest generation, or this broker's new pod not Ready within the 
 siblings' own start-up times give. The step's deadline remains the last resort.
 
 ``tolerate`` (an undo's steps): brokers already down because of the change being undone, whose
-own step comes later; their state is not this step's business.
+own step comes later; their state is not this step's business. ``down_at_plan`` (an undo's step
+for a broken broker): its old pod being stuck is what the undo repairs; only its new pod counts.
 """
 
 from __future__ import annotations
@@ -182,7 +183,7 @@ class FollowRollStep:
                     "stops here so that nothing more happens on a sick cluster (the operator itself will not restart "
                     "a broker that would leave a partition under min ISR); Retry once it is back, or Abort")
         new = pod is not None and pod.uid != step.spec.args["uid"]
-        if pod is not None and pod.stuck:
+        if pod is not None and pod.stuck and (new or not step.spec.args.get("down_at_plan")):
             which = "its new pod, which the operator started for this change," if new else "its pod"
             return f"{down_text(pod)}: {which} cannot run, and waiting will not change that"
         verdict = operator_verdict(await ctx.gateway.kafka_status(ctx.cluster))

@@ -108,7 +108,8 @@ def follow_steps(
     config key it can set live), in which case the step is done once it has reconciled
     ``settle_generation`` with this pod untouched. ``in_given_order`` (an undo): the brokers are
     already in the operator's order (the broken ones first), and each step tolerates the brokers of
-    the steps after it being down: they are broken by the change being undone, not by this roll.
+    the steps after it being down, and its own broker's old pod if it was down when planned: they
+    are broken by the change being undone, not by this roll.
     """
     ordered = list(brokers) if in_given_order else roll_order(snapshot, brokers)
     controller = snapshot.active_controller if snapshot is not None else None
@@ -122,7 +123,8 @@ def follow_steps(
             args={
                 "broker": broker.id, "pod": broker.pod, "uid": broker.uid, "expect": dict(expect),
                 "may_skip_roll": may_skip_roll, "settle_generation": settle_generation,
-                **({"tolerate": [b.id for b in ordered[position:]]} if in_given_order else {}),
+                **({"tolerate": [b.id for b in ordered[position:]], "down_at_plan": not broker.ready}
+                   if in_given_order else {}),
             },
             needs_approval=False,
             timeout_s=timeout_s,

@@ -17,7 +17,8 @@ behaviour (strimzi.md §3-§4), not from the bot's rules, so it can disagree wit
   (crash loop) with nothing to change fails the reconciliation (``FatalProblem``), as does a
   restarted pod that does not come up;
 - ``poison``: config values the "brokers" cannot start with (a value Kafka accepts but that keeps
-  the broker from starting): a pod restarted with one crash-loops;
+  the broker from starting), ``broken_versions`` versions they cannot start on: a pod restarted
+  with one crash-loops;
 - pods carry their creation, start and Ready times from ``clock``, as Kubernetes reports them.
 """
 
@@ -101,6 +102,7 @@ class FakeStrimzi:
         self.pods = {n: FakePod(n, version, self._rendered(), created_at=born, started_at=born,
                                 ready_since=born + timedelta(seconds=startup_s)) for n in range(brokers)}
         self.poison: dict[str, str] = {}
+        self.broken_versions: set[str] = set()
         self._look_again = False
         self.dynamic: dict[str, str] = {}
         self.restart_order: list[int] = []  # every operator restart, in order
@@ -185,7 +187,7 @@ class FakeStrimzi:
         pod.ready_since = None
         pod.incarnations += 1
         await asyncio.sleep(self.tick_s * self.restart_ticks)
-        if any(pod.static.get(k) == v for k, v in self.poison.items()):
+        if pod.version in self.broken_versions or any(pod.static.get(k) == v for k, v in self.poison.items()):
             pod.crashed, pod.restart_count = True, 1
             return
         pod.ready, pod.ready_since = True, self.clock()

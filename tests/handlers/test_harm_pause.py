@@ -17,7 +17,7 @@ from handlers.step_types import DoneResult, StepContext
 from handlers.steps import EXECUTORS
 from runbooks.models import Run, RunState, Step, StepSpec, StepState
 from tests.handlers.fake_strimzi import FakeStrimzi
-from tests.handlers.test_change_runbooks import Bot, make_bot  # noqa: F401 - the fixture
+from tests.handlers.test_change_runbooks import Bot
 
 T = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 REF = ClusterRef(name="prod", namespace="kafka", kafka="prod")
@@ -161,6 +161,24 @@ async def test_retry_gives_a_fresh_allowance_and_no_start_time_means_strimzis_30
 
 
 @pytest.mark.timeout(10)
+async def test_an_undo_step_waits_out_the_crash_loop_it_repairs_but_not_a_new_one() -> None:
+    """The undo's step for broker 1 was planned with broker 1 crash-looping (and broker 2 down, its
+    step later): that old pod and broker 2 are what the undo repairs, so the step waits; the new pod
+    the operator starts crash-looping as well pauses it."""
+    fake, clock = cluster(starts={0: 20, 1: 20, 2: 20})
+    fake.crash(1)
+    fake.crash(2)
+    step = follow(fake, 1, attempt_at=T)
+    step = step.model_copy(update={"spec": step.spec.model_copy(update={"args": {
+        **step.spec.args, "down_at_plan": True, "tolerate": [2]}})})
+    assert (await check(fake, clock, step)).failure is None
+    restarted(fake, 1, T, crashed=True)
+    failure = (await check(fake, clock, step)).failure
+    assert failure is not None and failure.startswith("broker 1 is down (pod prod-kafka-1: CrashLoopBackOff, 1 "
+                                                      "container restart): its new pod")
+
+
+@pytest.mark.timeout(10)
 async def test_a_patch_the_operator_applies_pauses_when_a_broker_crash_loops() -> None:
     """patch-kafka waiting for the operator (a key applied live): a broker's container crash-looping
     since the patch pauses the step instead of waiting for Ready."""
@@ -192,7 +210,7 @@ async def test_waiting_for_the_operators_end_pauses_on_its_fatal_verdict() -> No
 
 
 @pytest.mark.timeout(60)
-async def test_a_change_that_keeps_a_broker_from_starting_pauses_the_run_within_seconds(make_bot) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
+async def test_a_change_that_keeps_a_broker_from_starting_pauses_the_run_within_seconds(make_bot) -> None:  # type: ignore[no-untyped-def]
     """Through the real worker: the approved roll's first broker comes back in a crash loop; the run
     pauses on that broker's step at once with what Kubernetes says, and the roll goes no further."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)

@@ -173,7 +173,8 @@ def test_the_config_undo_plan_reverts_then_follows_the_broken_broker_first() -> 
     assert revert.args["expect_generation"] == 5 and Footprint.model_validate(revert.args["footprint"]) == fp
     assert "in the order 1, 0" in revert.summary and "because what is wrong is run r-0000abcd's own change" in \
         revert.summary
-    assert [(s.args["uid"], s.args["tolerate"]) for s in steps[1:3]] == [("u1-new", [0]), ("u0-new", [])]
+    assert [(s.args["uid"], s.args["tolerate"], s.args["down_at_plan"]) for s in steps[1:3]] == [
+        ("u1-new", [0], True), ("u0-new", [], False)]
     assert steps[1].args["expect"] == {"config": {"num.io.threads": "8"}}
     assert steps[3].args == {"kafka_version": "4.3.1", "generation": 6}
     assert steps[4].args["set"] == {"num.io.threads": "8"}
