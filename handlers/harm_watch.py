@@ -23,6 +23,8 @@ def pod_state(pod: BrokerPod) -> str:
     parts = [pod.waiting_reason or ("terminating" if pod.terminating else "running, not Ready")]
     if pod.restart_count:
         parts.append(f"{pod.restart_count} container restart{'s' if pod.restart_count > 1 else ''}")
+        if pod.last_exit:
+            parts.append(f"last exit: {pod.last_exit}")
     return ", ".join(parts)
 
 

@@ -79,6 +79,7 @@ class BrokerPod(_Frozen):
     phase: str = ""
     terminating: bool = False  # being deleted (the operator restarts it): not a crash
     waiting_reason: str = ""  # e.g. CrashLoopBackOff
+    last_exit: str = ""  # how its container last ended, e.g. "Error, exit code 1" (lastState.terminated)
     created_at: datetime | None = None  # metadata.creationTimestamp: a new pod is a restart by the operator
     started_at: datetime | None = None  # the container's current start (state.running.startedAt)
     ready_since: datetime | None = None  # the Ready condition's lastTransitionTime, while Ready

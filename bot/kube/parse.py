@@ -120,6 +120,11 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
     terminating = bool(metadata.get("deletionTimestamp")) or any("terminated" in st for st in states)
     waiting = next((str((st.get("waiting") or {}).get("reason") or "") for st in states if "waiting" in st), "")
     starts = [t for st in states if (t := timestamp((st.get("running") or {}).get("startedAt"))) is not None]
+    ended = [cs["lastState"]["terminated"] for cs in containers
+             if isinstance((cs.get("lastState") or {}).get("terminated"), dict)]
+    last_exit = ", ".join(filter(None, (str(ended[0].get("reason") or ""),
+                                        f"exit code {ended[0]['exitCode']}" if "exitCode" in ended[0] else ""))) \
+        if ended else ""
     return BrokerPod(
         node_id=node_id,
         name=name,
@@ -131,6 +136,7 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
         phase=str(status.get("phase") or ""),
         terminating=terminating,
         waiting_reason=waiting,
+        last_exit=last_exit,
         created_at=timestamp(metadata.get("creationTimestamp")),
         started_at=max(starts) if starts else None,
         ready_since=timestamp(ready_condition.get("lastTransitionTime")) if ready_condition else None,
