@@ -216,11 +216,11 @@ def _paused_blocks(run: Run) -> list[Block]:
     if step is not None:
         buttons.insert(0, _button("Retry", RETRY_ACTION, ButtonValue(run.id, step.id), style="primary"))
     change = undo_offered(run)
-    hint = "Fix the cause (`/kafka status {cluster}`), then retry the step."
+    hint = f"Fix the cause (`/kafka status {run.cluster}`), then retry the step."
     if step is not None and change is not None:
         buttons.insert(1, _undo_button(run, step, change))
         hint += f" Or undo the change ({escape(change.diff())}): a new run, approved like any other."
-    return [_section(f"*Paused:* {reason}\n" + hint.format(cluster=run.cluster)),
+    return [_section(f"*Paused:* {reason}\n{hint}"),
             {"type": "actions", "block_id": f"paused:{run.id}:{step.id if step else ''}"[:255], "elements": buttons}]
 
 
