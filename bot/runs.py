@@ -27,6 +27,7 @@ def _audit_docs(entries: Sequence[AuditEntry]) -> list[store.JsonText]:
 class RedisRunRepository:
     def __init__(self, runs: store.RunStore, *, events_channel: str | None = RUN_EVENTS_CHANNEL) -> None:
         self._runs = runs
+        self._supersessions = store.Supersessions(runs)
         self._events_channel = events_channel  # None: writes announce nothing (tools, tests)
 
     def _event(self, run: Run, notes: Sequence[Notify]) -> store.Event | None:
@@ -41,6 +42,18 @@ class RedisRunRepository:
             return await self._runs.create_run_holding_lock(
                 run.id, run.cluster, document, token_field=_TOKEN_FIELD, audit=_audit_docs(audit),
                 event=self._event(run, notes))
+
+    async def supersede(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = (),
+                        old: Run, old_version: int, old_audit: Sequence[AuditEntry],
+                        old_notes: Sequence[Notify] = ()) -> int:
+        new_event, old_event = self._event(run, notes), self._event(old, old_notes)
+        with _translated():
+            return await self._supersessions.create_run_superseding(
+                run.id, run.cluster, store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD})),
+                token_field=_TOKEN_FIELD, audit=_audit_docs(audit), superseded_id=old.id,
+                superseded_document=store.JsonText(old.model_dump_json()), superseded_version=old_version,
+                superseded_audit=_audit_docs(old_audit),
+                events=(new_event, old_event) if new_event is not None and old_event is not None else None)
 
     async def load(self, run_id: str) -> tuple[Run, int] | None:
         with _translated():

@@ -303,7 +303,7 @@ class Worker:
         cluster = self._clusters.get(run.cluster)
         if cluster is None:
             raise StepError(f"cluster {run.cluster} is no longer in the configuration", permanent=True)
-        return StepContext(cluster=cluster.ref, gateway=self._gateway, admin=self._admin)
+        return StepContext(cluster=cluster.ref, gateway=self._gateway, admin=self._admin, clock=self._clock)
 
     async def _execute(self, run: Run, effect: Effect) -> Event | None:
         """Do one piece of work; the answer is an event for decide(), or None to look again later."""

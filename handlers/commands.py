@@ -69,6 +69,16 @@ def _verb_name(token: str) -> str:
     raise InvalidValue(f"unknown command {quote(token)}{guess}; the commands are {', '.join(VERBS)}")
 
 
+def _undo_cluster(token: str) -> str:
+    """Undo names the cluster before the run, like every verb that changes a cluster: a run id in
+    the cluster's place is the common slip, so say that instead of "needs <run-id>"."""
+    try:
+        run_id(token)
+    except InvalidValue:
+        return cluster_name(token)
+    raise InvalidValue(f"{quote(token)} is a run id, but undo names the cluster first: undo <cluster> {token}")
+
+
 # -- command models -------------------------------------------------------------------------------
 
 ClusterName = Annotated[str, AfterValidator(cluster_name)]
@@ -191,6 +201,12 @@ class ResumeCommand(_Command):
     run_id: RunId
 
 
+class UndoCommand(_Command):
+    kind: Literal["undo"] = "undo"
+    cluster: ClusterName
+    run_id: RunId
+
+
 class ApproveCommand(_Command):
     kind: Literal["approve"] = "approve"
     run_id: RunId
@@ -211,6 +227,7 @@ Command: TypeAlias = (
     | ShowRunCommand
     | AbortCommand
     | ResumeCommand
+    | UndoCommand
     | ApproveCommand
 )
 
@@ -356,6 +373,21 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         command=ResumeCommand,
         args=(_RUN_ID_ARG,),
         examples=("/kafka resume r-7f3a09bc",),
+        mutating=True,
+    ),
+    VerbSpec(
+        name="undo",
+        summary="Put back what a paused config change or upgrade changed: a new run, approved like any other.",
+        description="For a run that paused (a broker crash-looping after the change, the operator's fatal "
+        "error, a broker not back in time): restores the previous values of the keys it set in "
+        "spec.kafka.config, or spec.kafka.version (metadataVersion stays pinned), then follows the operator's "
+        "roll back, broken brokers first, and verifies. The undo ends the paused run and takes over its cluster "
+        "lock. It may start on a cluster that is not Ready when what is wrong is the paused run's own change, "
+        "and is refused, with the reason, when anything else is wrong. The card of a paused run has an Undo "
+        "button that does the same.",
+        command=UndoCommand,
+        args=(ArgSpec(name="cluster", convert=_undo_cluster, hint="/kafka clusters lists them"), _RUN_ID_ARG),
+        examples=("/kafka undo prod-east r-7f3a09bc",),
         mutating=True,
     ),
     VerbSpec(

@@ -10,6 +10,7 @@ judge a value they would apply live, before anyone is asked to approve it.
 from __future__ import annotations
 
 from handlers.clusters import ManagedCluster
+from handlers.harm_watch import pod_state
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
 from runbooks.config_change import ConfigInput, ConfigParams, broker_validation, plan_config_change
 from runbooks.config_rules import ConfigEntryInfo
@@ -23,8 +24,9 @@ __all__ = ["PlanRefused", "Planner"]
 
 
 def pod_states(pods: list[BrokerPod]) -> tuple[BrokerPodState, ...]:
-    return tuple(BrokerPodState(id=p.node_id, pod=p.name, uid=p.uid, ready=p.ready, kafka_version=p.kafka_version)
-                 for p in pods)
+    return tuple(BrokerPodState(id=p.node_id, pod=p.name, uid=p.uid, ready=p.ready, kafka_version=p.kafka_version,
+                                restart_count=p.restart_count, stuck=p.stuck,
+                                state="" if p.ready else pod_state(p)) for p in pods)
 
 
 def not_ready_reason(status: KafkaResourceStatus) -> str:

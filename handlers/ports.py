@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runbooks.config_rules import ConfigEntryInfo
 from runbooks.events import Notify
+from runbooks.harm import STUCK_REASONS
 from runbooks.health import ClusterSnapshot
 from runbooks.models import AuditEntry, Run
 
@@ -78,6 +79,10 @@ class BrokerPod(_Frozen):
     phase: str = ""
     terminating: bool = False  # being deleted (the operator restarts it): not a crash
     waiting_reason: str = ""  # e.g. CrashLoopBackOff
+    last_exit: str = ""  # how its container last ended, e.g. "Error, exit code 1" (lastState.terminated)
+    created_at: datetime | None = None  # metadata.creationTimestamp: a new pod is a restart by the operator
+    started_at: datetime | None = None  # the container's current start (state.running.startedAt)
+    ready_since: datetime | None = None  # the Ready condition's lastTransitionTime, while Ready
 
     @property
     def crashed(self) -> bool:
@@ -85,6 +90,21 @@ class BrokerPod(_Frozen):
         if self.ready or self.terminating:
             return False
         return self.waiting_reason == "CrashLoopBackOff" or self.restart_count > 0
+
+    @property
+    def stuck(self) -> bool:
+        """Crashed, or a container Kubernetes cannot run at all (an image it cannot pull, ...):
+        what Strimzi's KafkaRoller calls a stuck pod. Waiting will not bring it back."""
+        return self.crashed or (not self.ready and not self.terminating and self.waiting_reason in STUCK_REASONS)
+
+    @property
+    def startup_s(self) -> float | None:
+        """Seconds from its container's start (else the pod's creation) to Ready, as Kubernetes
+        reports them; None unless Ready with both times known."""
+        start = self.started_at or self.created_at
+        if not self.ready or start is None or self.ready_since is None or self.ready_since < start:
+            return None
+        return (self.ready_since - start).total_seconds()
 
 
 class KafkaSpecEdit(_Frozen):
@@ -195,6 +215,16 @@ class RunRepository(Protocol):
         """Write a new run and take its cluster's lock, in one atomic step: the lock's fencing token,
         which the stored run carries (``run.fencing_token`` is ignored). :class:`ClusterHeld` if
         another run holds the cluster, :class:`RunExists` if the id is taken: nothing written."""
+        ...
+
+    async def supersede(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = (),
+                        old: Run, old_version: int, old_audit: Sequence[AuditEntry],
+                        old_notes: Sequence[Notify] = ()) -> int:
+        """Write the new ``run`` and ``old`` (finished, at ``old_version`` + 1) in one atomic step,
+        passing the cluster's lock from ``old`` to ``run`` with a new fencing token (returned): no
+        other run can take the cluster in between. :class:`ClusterHeld` if ``old`` does not hold
+        the lock, :class:`VersionConflict` if it moved since ``old_version``, :class:`RunExists` if
+        the new id is taken: then nothing is written."""
         ...
 
     async def load(self, run_id: str) -> tuple[Run, int] | None: ...

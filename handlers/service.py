@@ -26,6 +26,7 @@ from handlers.commands import (
     ShowRunCommand,
     SnoozeCommand,
     StatusCommand,
+    UndoCommand,
     UpgradeCommand,
 )
 from handlers.grammar import ParseError, help_text, parse
@@ -43,6 +44,7 @@ from handlers.ports import (
 )
 from handlers.replies import Reply, cap_echoes
 from handlers.run_actions import RunActions
+from handlers.undo import UndoRequests
 from handlers.views import plan_text, run_card, run_row
 from runbooks.config_change import RUNBOOK as CONFIG
 from runbooks.config_change import ConfigParams
@@ -78,6 +80,7 @@ class CommandService:
         self._ids = ids
         self.actions = RunActions(runs=runs, clock=clock, ids=ids)
         self._planner = Planner(gateway, admin)
+        self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:
         try:
@@ -125,6 +128,8 @@ class CommandService:
                 return await self.actions.abort(run_id, actor)
             case ResumeCommand(run_id=run_id):
                 return await self.actions.resume(run_id, actor)
+            case UndoCommand(cluster=name, run_id=run_id):
+                return await self.undo.undo(run_id, actor, cluster=self.cluster(name).name, channel=channel)
             case ApproveCommand(run_id=run_id, step_id=step_id):
                 return await self.actions.approve(run_id, actor, step_id=step_id)
         return Reply.error(f"{type(command).__name__} is not handled yet.")

@@ -10,7 +10,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin
 from runbooks.models import Step
 
 
@@ -41,6 +41,7 @@ class StepContext:
     cluster: ClusterRef
     gateway: ClusterGateway
     admin: KafkaAdmin
+    clock: Clock  # the worker's: a step that measures how long a broker has been down reads it here
 
     async def bootstrap(self) -> str:
         if self.cluster.bootstrap_servers:

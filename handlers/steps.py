@@ -14,6 +14,7 @@ from typing import Any
 from handlers.step_types import DoneResult, GateResult, StepContext, StepError, StepExecutor
 from handlers.steps_cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
 from handlers.steps_roll import FollowRollStep
+from handlers.steps_undo import RevertKafkaStep
 from handlers.steps_verify import VerifyConfigStep, VerifyUpgradeStep
 from runbooks.health import can_restart, can_roll_controller, offline, out_of_isr, preflight, under_replicated
 from runbooks.models import Step
@@ -130,4 +131,6 @@ EXECUTORS: dict[str, StepExecutor] = {
     "await-operator": AwaitOperatorStep(),
     "verify-upgrade": VerifyUpgradeStep(),
     "verify-config": VerifyConfigStep(),
+    # the undo of a paused config change or upgrade (its other steps are the kinds above)
+    "revert-kafka": RevertKafkaStep(),
 }

@@ -5,7 +5,13 @@ A patch is the one place these runbooks write. It is a desired state (the values
 spec.kafka) with preconditions (what the plan saw: the other values, the generation, the pod uids),
 applied in one atomic JSON patch, so a patch made twice is a no-op and a patch over somebody
 else's change is refused rather than merged blindly. "Done" is read from the Kafka status: the
-operator has reconciled the new generation and says Ready.
+operator has reconciled the new generation and says Ready. While it has not, the step watches for
+the first sign of harm (``handlers.harm_watch``) and pauses the run at once instead of waiting out
+its timeout.
+
+Before a patch, its step records what it is about to replace (``observed["previous"]``: each
+edited path's value, None where it was absent), every broker pod's uid and restart count, and the
+generation: the run's own record of what it changed, from which ``runbooks.undo`` plans the undo.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from handlers.harm_watch import harm_after_change
 from handlers.ports import KafkaResourceStatus, KafkaSpecEdit, PatchRejected
 from handlers.step_types import DoneResult, GateResult, StepContext, StepError, tolerant
 from runbooks.health import assess
@@ -125,7 +132,10 @@ class PatchKafkaStep:
     async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
         status = await ctx.gateway.kafka_status(ctx.cluster)
         pods = await ctx.gateway.broker_pods(ctx.cluster)
-        return {"generation_before": status.generation, "uids": {str(p.node_id): p.uid for p in pods}}
+        previous = [{"path": list(e.path), "value": status.spec_value(e.path)}
+                    for e in edits_of(step.spec.args.get("edits"))]
+        return {"generation_before": status.generation, "uids": {str(p.node_id): p.uid for p in pods},
+                "restarts": {str(p.node_id): p.restart_count for p in pods}, "previous": previous}
 
     async def act(self, ctx: StepContext, step: Step) -> str:
         args = step.spec.args
@@ -153,6 +163,12 @@ class PatchKafkaStep:
         if args.get("wait", "settled") == "none":
             return DoneResult(done=True, detail=f"spec.kafka now has {describe(edits)}")
         if not status.settled:
+            planned: dict[str, str] = step.observed.get("uids") or {}
+            pods = await ctx.gateway.broker_pods(ctx.cluster)
+            harm = await harm_after_change(ctx, step, restarted=[
+                p for p in pods if planned.get(str(p.node_id), p.uid) != p.uid])
+            if harm is not None:
+                return DoneResult(done=False, failure=harm)
             return DoneResult(done=False, detail=operator_progress(status))
         wanted = args.get("status") or {}
         if "metadata_version" in wanted and status.metadata_version != wanted["metadata_version"]:
@@ -189,9 +205,15 @@ class AwaitOperatorStep:
         status = await ctx.gateway.kafka_status(ctx.cluster)
         generation = args.get("generation")
         if generation is not None and status.observed_generation < generation:
+            harm = await harm_after_change(ctx, step)
+            if harm is not None:
+                return DoneResult(done=False, failure=harm)
             return DoneResult(done=False, detail=f"the operator is reconciling (observed generation "
                                                  f"{status.observed_generation} of {generation})")
         if not status.settled:
+            harm = await harm_after_change(ctx, step)
+            if harm is not None:
+                return DoneResult(done=False, failure=harm)
             return DoneResult(done=False, detail=operator_progress(status))
         version = args.get("kafka_version")
         if version is not None and status.kafka_version != version:

@@ -8,15 +8,23 @@ which the operator applies too). Problems that are only this broker being restar
 replicas out of the ISR, its pod not Ready) are the roll itself, so they never pause the run.
 
 ``done`` waits for: a new pod (uid other than the plan's) showing what the roll was for, Ready,
-back in the ISR of every partition it hosts, and 0 URP. Another broker crashing meanwhile is a
-hard failure (the run pauses at once: no later step of the run may happen on a sick cluster);
-this broker failing to come back is left to the step's deadline, which pauses the run too.
+back in the ISR of every partition it hosts, and 0 URP. It stops waiting at the first sign of harm
+(``runbooks.harm``), each a hard failure that pauses the run at once, so that no later step of the
+run happens on a sick cluster and the undo is offered while the damage is one broker: any broker
+pod crash-looping (this broker's new pod included), the Kafka resource NotReady with a fatal
+reason for the latest generation, or this broker's new pod not Ready within the allowance its
+siblings' own start-up times give. The step's deadline remains the last resort.
+
+``tolerate`` (an undo's steps): brokers already down because of the change being undone, whose
+own step comes later; their state is not this step's business. ``down_at_plan`` (an undo's step
+for a broken broker): its old pod being stuck is what the undo repairs; only its new pod counts.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from handlers.harm_watch import down_text, late_pods, operator_verdict, stuck_pods
 from handlers.ports import BrokerPod
 from handlers.step_types import DoneResult, GateResult, StepContext, tolerant
 from runbooks.health import (
@@ -45,9 +53,8 @@ def same_value(key: str, have: str | None, want: str) -> bool:
     return have.lower() == want.lower()
 
 
-def _crash_text(pod: BrokerPod) -> str:
-    why = pod.waiting_reason or f"not Ready after {pod.restart_count} container restarts"
-    return f"broker {pod.node_id} is down (pod {pod.name}: {why})"
+def _tolerated(step: Step) -> set[int]:
+    return {int(b) for b in step.spec.args.get("tolerate") or ()}
 
 
 def _shown(args: dict[str, Any]) -> str:
@@ -82,18 +89,20 @@ class FollowRollStep:
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
         pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
         pod = pods.get(broker)
-        problems = [_crash_text(p) for p in pods.values() if p.node_id != broker and p.crashed]
+        tolerated = _tolerated(step)
+        problems = [down_text(p) for p in stuck_pods(pods.values(), ignore={broker, *tolerated})]
         # Other brokers Kafka does not count as live although their pod is Ready: sick, not rolling.
         liveness = broker_liveness(snapshot, pods)
         gone = [b for b, state in liveness.items()
-                if b != broker and state is not Liveness.LIVE and b in pods and pods[b].ready]
+                if b != broker and b not in tolerated and state is not Liveness.LIVE and b in pods and pods[b].ready]
         if gone:
             problems.append(f"brokers {', '.join(map(str, gone))} are not live in Kafka (fenced or unregistered)")
         # The operator may be busy with another broker first (its order can differ from the plan's):
         # then what that broker's restart causes is not sickness either.
-        busy = [p.node_id for p in pods.values() if p.node_id != broker and not p.ready and not p.crashed]
+        busy = [p.node_id for p in pods.values()
+                if p.node_id != broker and p.node_id not in tolerated and not p.ready and not p.crashed]
         subject = busy[0] if len(busy) == 1 else broker
-        sick = degraded_besides(snapshot, subject)
+        sick = degraded_besides(snapshot, subject, *tolerated)
         if sick:
             problems.append(f"{len(sick)} partitions are missing a replica other than broker {subject} "
                             f"(e.g. {', '.join(p.name for p in sick[:3])})")
@@ -131,14 +140,12 @@ class FollowRollStep:
     async def _check(self, ctx: StepContext, step: Step) -> DoneResult:
         args = step.spec.args
         broker = int(args["broker"])
+        tolerated = _tolerated(step)
         pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
-        crashed = [p for p in pods.values() if p.node_id != broker and p.crashed]
-        if crashed:
-            return DoneResult(done=False, failure=(
-                f"{'; '.join(_crash_text(p) for p in crashed)} while broker {broker} is being rolled. The run stops "
-                "here so that nothing more happens on a sick cluster (the operator itself will not restart a broker "
-                "that would leave a partition under min ISR); Retry once it is back, or Abort"))
         pod = pods.get(broker)
+        harm = await self._harm(ctx, step, pods, pod)
+        if harm is not None:
+            return DoneResult(done=False, failure=harm)
         if not await self._rolled(ctx, step, pod):
             return await self._not_rolled(ctx, step, pod)
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
@@ -149,17 +156,42 @@ class FollowRollStep:
         done = f"broker {broker} restarted (new pod{_shown(args)}), back in ISR"
         # The operator may already be restarting the next broker (it does not wait for this run):
         # the URP that broker causes is the next step's business, anything else is this one's.
-        next_up = [p.node_id for p in pods.values() if p.node_id != broker and not p.ready and not p.crashed]
-        if len(next_up) == 1:
-            sick = degraded_besides(snapshot, next_up[0])
+        next_up = [p.node_id for p in pods.values()
+                   if p.node_id != broker and p.node_id not in tolerated and not p.ready and not p.crashed]
+        later = [b for b in sorted(tolerated) if b not in pods or not pods[b].ready]
+        if len(next_up) == 1 or later:
+            sick = degraded_besides(snapshot, *next_up, *later)
             if sick:
                 return DoneResult(done=False, detail=f"broker {broker}: back in ISR, waiting for {len(sick)} "
                                                      "partitions to recover")
-            return DoneResult(done=True, detail=f"{done}; the operator is already restarting broker {next_up[0]}")
+            if not later:
+                return DoneResult(done=True, detail=f"{done}; the operator is already restarting broker {next_up[0]}")
+            return DoneResult(done=True, detail=f"{done}; brokers {', '.join(map(str, [*next_up, *later]))} are "
+                                                "still to come back")
         urp = under_replicated(snapshot)
         if urp:
             return DoneResult(done=False, detail=f"broker {broker}: back in ISR, waiting for {len(urp)} URP to clear")
         return DoneResult(done=True, detail=f"{done}, 0 URP")
+
+    async def _harm(self, ctx: StepContext, step: Step, pods: dict[int, BrokerPod],
+                    pod: BrokerPod | None) -> str | None:
+        """The first sign of harm (``runbooks.harm``), as the sentence that pauses the run."""
+        broker = int(step.spec.args["broker"])
+        others = stuck_pods([p for p in pods.values() if p.node_id != broker], ignore=_tolerated(step))
+        if others:
+            return (f"{'; '.join(down_text(p) for p in others)} while broker {broker} is being rolled. The run "
+                    "stops here so that nothing more happens on a sick cluster (the operator itself will not restart "
+                    "a broker that would leave a partition under min ISR); Retry once it is back, or Abort")
+        new = pod is not None and pod.uid != step.spec.args["uid"]
+        if pod is not None and pod.stuck and (new or not step.spec.args.get("down_at_plan")):
+            which = "its new pod, which the operator started for this change," if new else "its pod"
+            return f"{down_text(pod)}: {which} cannot run, and waiting will not change that"
+        verdict = operator_verdict(await ctx.gateway.kafka_status(ctx.cluster))
+        if verdict is not None:
+            return verdict
+        if new and pod is not None and not pod.ready:
+            return late_pods(pods.values(), [pod], now=ctx.clock.now(), since=step.attempt_started_at)
+        return None
 
     async def _not_rolled(self, ctx: StepContext, step: Step, pod: BrokerPod | None) -> DoneResult:
         args = step.spec.args

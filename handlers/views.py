@@ -9,6 +9,7 @@ from typing import Any
 from handlers.replies import cap_echoes
 from runbooks.events import Notify
 from runbooks.models import Run, RunState, Step, StepSpec, StepState
+from runbooks.undo import SUPERSEDED, undo_offered
 
 # A word of a card or plan longer than this is cut (a config value typed by someone): bootstrap lists
 # and resource names stay whole, a 100 KB value does not make a 100 KB card.
@@ -30,6 +31,7 @@ RUN_TITLES = {
     "restart": "Rolling restart of {cluster}",
     "upgrade": "Upgrade {cluster} to Kafka {version}",
     "config": "Config change on {cluster}: {change}",
+    "undo": "Undo run {of} on {cluster}: {change}",
 }
 
 
@@ -95,12 +97,16 @@ def run_card(run: Run, now: datetime | None = None) -> str:
     elif run.state is RunState.PAUSED:
         lines.append(f"Paused: {run.pause_reason}")
         lines.append(f"  resume {run.id} (retry the step)    |    abort {run.id}")
+        change = undo_offered(run)
+        if change is not None:
+            lines.append(f"  undo {run.cluster} {run.id} (a new run, approved like any other, that puts back "
+                         f"{change.diff()})")
     elif run.abort_requested_by and not run.state.terminal:
         lines.append(f"Abort requested by {run.abort_requested_by}: stopping after the step in flight.")
     if run.state.terminal:
         lines.append(f"Finished: {run.state.value}. {run.outcome or ''}".rstrip())
         offered = [s for s in run.steps if s.state is StepState.DONE and s.spec.compensation]
-        if run.state is not RunState.SUCCEEDED and offered:
+        if run.state is not RunState.SUCCEEDED and offered and SUPERSEDED not in (run.outcome or ""):
             lines.append("Undo available (not run automatically): " + "; ".join(
                 f"{s.spec.title}: {s.spec.compensation}" for s in offered))
     return "\n".join(lines)

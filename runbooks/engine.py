@@ -249,7 +249,7 @@ def _on_abort(run: Run, event: Abort, now: datetime, ids: IdFactory) -> Decision
     if step is not None and step.state not in (StepState.DONE, StepState.SKIPPED):
         steps = run.with_step(run.current, step.model_copy(update={"state": StepState.ABORTED, "finished_at": now}))
     out.move(Trigger.ABORT, steps=steps, approval=None, finished_at=now, abort_requested_by=event.actor.id,
-             outcome=f"Aborted by {event.actor.id}.")
+             outcome=f"Aborted by {event.actor.id}. {event.reason}".rstrip(), detail=event.reason)
     _finish(out)
     return out.decision()
 

@@ -28,6 +28,7 @@ class Approve(_Event):
 class Abort(_Event):
     kind: Literal["abort"] = "abort"
     actor: Actor
+    reason: str = ""  # said in the outcome, e.g. the undo run that supersedes this one
 
 
 class Retry(_Event):

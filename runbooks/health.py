@@ -279,16 +279,16 @@ def rf_at_or_below_min_isr(snapshot: ClusterSnapshot) -> list[str]:
     return sorted(topics)
 
 
-def degraded_besides(snapshot: ClusterSnapshot, broker: int) -> list[PartitionInfo]:
-    """Partitions that are sick for a reason other than ``broker`` being down.
+def degraded_besides(snapshot: ClusterSnapshot, *brokers: int) -> list[PartitionInfo]:
+    """Partitions that are sick for a reason other than ``brokers`` being down.
 
-    While the operator restarts ``broker``, its replicas leave the ISR and its leaderships move:
+    While the operator restarts a broker, its replicas leave the ISR and its leaderships move:
     that is the roll, not a problem. A partition missing any *other* (non-adding) replica from its
     ISR, or leaderless although another replica exists, means the cluster is sick beyond the roll.
     """
     sick = []
     for p in snapshot.partitions:
-        others = [r for r in p.replicas if r != broker and r not in p.adding]
+        others = [r for r in p.replicas if r not in brokers and r not in p.adding]
         if any(r not in p.isr for r in others) or (p.leader is None and others):
             sick.append(p)
     return sick

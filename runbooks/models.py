@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -122,6 +122,14 @@ class Step(_Frozen):
     @property
     def id(self) -> str:
         return self.spec.id
+
+    @property
+    def attempt_started_at(self) -> datetime | None:
+        """When this attempt of the step began (its start, or the last Retry): every attempt's
+        deadline is its start plus the step's timeout."""
+        if self.deadline is None:
+            return self.started_at
+        return self.deadline - timedelta(seconds=self.spec.timeout_s)
 
 
 class Run(_Frozen):

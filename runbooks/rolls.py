@@ -60,6 +60,9 @@ class BrokerPodState(BaseModel):
     uid: str
     ready: bool = True
     kafka_version: str | None = None
+    restart_count: int = 0
+    stuck: bool = False  # crash-looping, or a container Kubernetes cannot run
+    state: str = ""  # what Kubernetes says about it when it is not Ready
 
 
 def roll_order(snapshot: ClusterSnapshot | None, brokers: Sequence[BrokerPodState]) -> list[BrokerPodState]:
@@ -95,6 +98,7 @@ def follow_steps(
     may_skip_roll: bool = False,
     settle_generation: int | None = None,
     timeout_s: float = FOLLOW_TIMEOUT_S,
+    in_given_order: bool = False,
 ) -> list[StepSpec]:
     """One automatic step per broker, in the operator's order, each waiting for that broker to be
     rolled (new uid + ``expect`` met), Ready, back in the ISR of all its partitions and 0 URP.
@@ -102,9 +106,12 @@ def follow_steps(
     ``expect``: ``{"kafka_version": "4.3.1"}`` or ``{"config": {key: value}}``, what the rolled
     broker must show. ``may_skip_roll``: the operator may apply the change without a restart (a
     config key it can set live), in which case the step is done once it has reconciled
-    ``settle_generation`` with this pod untouched.
+    ``settle_generation`` with this pod untouched. ``in_given_order`` (an undo): the brokers are
+    already in the operator's order (the broken ones first), and each step tolerates the brokers of
+    the steps after it being down, and its own broker's old pod if it was down when planned: they
+    are broken by the change being undone, not by this roll.
     """
-    ordered = roll_order(snapshot, brokers)
+    ordered = list(brokers) if in_given_order else roll_order(snapshot, brokers)
     controller = snapshot.active_controller if snapshot is not None else None
     steps = []
     for position, broker in enumerate(ordered, start=1):
@@ -116,6 +123,8 @@ def follow_steps(
             args={
                 "broker": broker.id, "pod": broker.pod, "uid": broker.uid, "expect": dict(expect),
                 "may_skip_roll": may_skip_roll, "settle_generation": settle_generation,
+                **({"tolerate": [b.id for b in ordered[position:]], "down_at_plan": not broker.ready}
+                   if in_given_order else {}),
             },
             needs_approval=False,
             timeout_s=timeout_s,

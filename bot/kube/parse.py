@@ -7,6 +7,7 @@ readable in one place and testable without a server. The field names follow stri
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from handlers.ports import BrokerPod, KafkaResourceStatus
@@ -84,6 +85,17 @@ def _str_or_none(value: Any) -> str | None:
     return None if value is None or value == "" else str(value)
 
 
+def timestamp(value: Any) -> datetime | None:
+    """A Kubernetes time (RFC 3339, ``2025-01-02T03:04:05Z``) as an aware datetime; None if absent or unreadable."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
 def node_id_of(pod_name: str) -> int | None:
     """Strimzi's pod name is ``<cluster>-<pool>-<nodeId>``: the numeric suffix is the node id."""
     match = _NODE_ID.search(pod_name)
@@ -98,7 +110,8 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
     node_id = node_id_of(name)
     if node_id is None:
         return None
-    ready = any(c.get("type") == "Ready" and _is_true(c) for c in _conditions(pod))
+    ready_condition = next((c for c in _conditions(pod) if c.get("type") == "Ready" and _is_true(c)), None)
+    ready = ready_condition is not None
     containers = [cs for cs in (status.get("containerStatuses") or []) if isinstance(cs, dict)]
     restarts = sum(int(cs.get("restartCount") or 0) for cs in containers)
     states = [cs.get("state") or {} for cs in containers]
@@ -106,6 +119,12 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
     # deletionTimestamp; a container already stopped for it shows a terminated state.
     terminating = bool(metadata.get("deletionTimestamp")) or any("terminated" in st for st in states)
     waiting = next((str((st.get("waiting") or {}).get("reason") or "") for st in states if "waiting" in st), "")
+    starts = [t for st in states if (t := timestamp((st.get("running") or {}).get("startedAt"))) is not None]
+    ended = [cs["lastState"]["terminated"] for cs in containers
+             if isinstance((cs.get("lastState") or {}).get("terminated"), dict)]
+    last_exit = ", ".join(filter(None, (str(ended[0].get("reason") or ""),
+                                        f"exit code {ended[0]['exitCode']}" if "exitCode" in ended[0] else ""))) \
+        if ended else ""
     return BrokerPod(
         node_id=node_id,
         name=name,
@@ -117,4 +136,8 @@ def broker_pod_from(pod: dict[str, Any]) -> BrokerPod | None:
         phase=str(status.get("phase") or ""),
         terminating=terminating,
         waiting_reason=waiting,
+        last_exit=last_exit,
+        created_at=timestamp(metadata.get("creationTimestamp")),
+        started_at=max(starts) if starts else None,
+        ready_since=timestamp(ready_condition.get("lastTransitionTime")) if ready_condition else None,
     )

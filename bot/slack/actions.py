@@ -1,4 +1,4 @@
-"""Button clicks on run cards: Approve, Abort (after Slack's confirm dialog) and Retry.
+"""Button clicks on run cards: Approve, Abort (after Slack's confirm dialog), Retry and Undo.
 
 A click is judged like any approval: the run is loaded from Redis, the clicker's user groups are
 looked up for the run's approver groups, and the engine decides (approvers, four-eyes, current
@@ -11,6 +11,7 @@ already written it to the audit stream.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -19,7 +20,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.runs import RedisRunRepository
 from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
-from bot.slack.blocks import ABORT_ACTION, APPROVE_ACTION, RETRY_ACTION, ButtonValue, clip
+from bot.slack.blocks import ABORT_ACTION, APPROVE_ACTION, RETRY_ACTION, UNDO_ACTION, ButtonValue, clip
 from bot.slack.cards import CardPublisher
 from bot.slack.groups import ApproverGroups
 from handlers.replies import Reply
@@ -28,15 +29,18 @@ from runbooks.models import Actor, Run, RunState
 
 log = logging.getLogger(__name__)
 
-BUTTON_ACTIONS = (APPROVE_ACTION, ABORT_ACTION, RETRY_ACTION)
+BUTTON_ACTIONS = (APPROVE_ACTION, ABORT_ACTION, RETRY_ACTION, UNDO_ACTION)
+# ``handlers.undo.UndoRequests.undo``: (run id, clicker, channel of the click) -> the undo run, or why not.
+UndoFn = Callable[..., Awaitable[Reply]]
 MALFORMED = "This button is not one of this bot's run-card buttons (its value could not be read); nothing was done."
 
 
 class CardButtons:
     def __init__(self, *, actions: RunActions, runs: RedisRunRepository, groups: ApproverGroups,
                  approver_groups: tuple[str, ...], cards: CardPublisher, background: Background,
-                 ack_budget_s: float = ACK_BUDGET_S) -> None:
+                 ack_budget_s: float = ACK_BUDGET_S, undo: UndoFn | None = None) -> None:
         self._actions = actions
+        self._undo = undo
         self._runs = runs
         self._groups = groups
         # Every approver group in the configuration. A click's groups are looked up among these
@@ -92,21 +96,27 @@ class CardButtons:
         if action_id == RETRY_ACTION:
             stale = await self._stale_retry(value)
             return stale if stale is not None else await self._actions.resume(value.run_id, actor)
+        if action_id == UNDO_ACTION and self._undo is not None:
+            stale = await self._stale_retry(value, button="Undo")
+            return stale if stale is not None else await self._undo(value.run_id, actor)
         return Reply.error(f"Unknown button {action_id!r}.")
 
-    async def _stale_retry(self, value: ButtonValue) -> Reply | None:
-        """Retry resumes whatever step the run is paused on: refuse a button shown for another one."""
+    async def _stale_retry(self, value: ButtonValue, *, button: str = "Retry") -> Reply | None:
+        """Retry resumes whatever step the run is paused on: refuse a button shown for another one
+        (Undo too: the pause it was offered for is over)."""
         loaded = await self._runs.load(value.run_id)
         run: Run | None = loaded[0] if loaded else None
         current = run.current_step if run else None
         if run is not None and run.state is RunState.PAUSED and current is not None and current.id != value.step_id:
-            return Reply.error(f"This Retry button is for step {value.step_id}, but run {run.id} is now "
+            return Reply.error(f"This {button} button is for step {value.step_id}, but run {run.id} is now "
                                f"paused on {current.id}: use the latest card.")
         return None
 
     async def _answer(self, reply: Reply, value: ButtonValue, respond: AsyncRespond, client: AsyncWebClient,
                       body: dict[str, Any], user: str) -> None:
         self._cards.request(value.run_id)  # render now, whatever the bus does; a refused click changes nothing
+        if reply.run is not None and reply.run.id != value.run_id:
+            self._cards.request(reply.run.id)  # the run the click created (an undo): its card too
         if not reply.ok:
             await self._tell(respond, client, body, user, reply.text)
 

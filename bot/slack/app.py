@@ -99,7 +99,7 @@ def build_front_end(
         g for cluster in runtime.service.clusters.values() for g in cluster.policy.approver_groups))
     buttons = CardButtons(actions=runtime.service.actions, runs=runs, groups=ApproverGroups(client),
                           approver_groups=approver_groups, cards=cards, background=background,
-                          ack_budget_s=ack_budget_s)
+                          ack_budget_s=ack_budget_s, undo=runtime.service.undo.undo)
     app = AsyncApp(
         client=client,
         # Socket Mode payloads come over the app's own authenticated WebSocket: nothing to sign.

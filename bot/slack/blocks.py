@@ -19,10 +19,12 @@ from typing import Any
 
 from handlers.views import STEP_ICONS, approval_summary, run_title
 from runbooks.models import Run, RunState, Step, StepState
+from runbooks.undo import SUPERSEDED, Footprint, undo_offered
 
 APPROVE_ACTION = "kco_approve"
 ABORT_ACTION = "kco_abort"
 RETRY_ACTION = "kco_retry"
+UNDO_ACTION = "kco_undo"
 
 MAX_BLOCKS = 50
 HEADER_LIMIT = 150
@@ -193,20 +195,39 @@ def _approval_blocks(run: Run) -> list[Block]:
             {"type": "actions", "block_id": f"approval:{run.id}:{request.nonce}"[:255], "elements": buttons}]
 
 
+def _undo_button(run: Run, step: Step, change: Footprint) -> Block:
+    button = _button("Undo", UNDO_ACTION, ButtonValue(run.id, step.id))
+    button["confirm"] = {
+        "title": {"type": "plain_text", "text": "Undo this change?"},
+        "text": {"type": "mrkdwn", "text": clip(
+            f"Start a new run that puts back {escape(change.diff())} and follows the operator's roll back. It ends "
+            f"run {run.id} and takes over its cluster lock; an approver approves it before anything is changed.",
+            300)},
+        "confirm": {"type": "plain_text", "text": "Ask for the undo"},
+        "deny": {"type": "plain_text", "text": "Not now"},
+    }
+    return button
+
+
 def _paused_blocks(run: Run) -> list[Block]:
     step = run.current_step
     reason = escape(run.pause_reason or "paused")
     buttons = [_abort_button(run)]
     if step is not None:
         buttons.insert(0, _button("Retry", RETRY_ACTION, ButtonValue(run.id, step.id), style="primary"))
-    return [_section(f"*Paused:* {reason}\nFix the cause (`/kafka status {run.cluster}`), then retry the step."),
+    change = undo_offered(run)
+    hint = f"Fix the cause (`/kafka status {run.cluster}`), then retry the step."
+    if step is not None and change is not None:
+        buttons.insert(1, _undo_button(run, step, change))
+        hint += f" Or undo the change ({escape(change.diff())}): a new run, approved like any other."
+    return [_section(f"*Paused:* {reason}\n{hint}"),
             {"type": "actions", "block_id": f"paused:{run.id}:{step.id if step else ''}"[:255], "elements": buttons}]
 
 
 def _finished_blocks(run: Run) -> list[Block]:
     lines = [f"*Finished: {run.state.value}.* {escape(run.outcome or '')}".rstrip()]
     offered = [s for s in run.steps if s.state is StepState.DONE and s.spec.compensation]
-    if run.state is not RunState.SUCCEEDED and offered:
+    if run.state is not RunState.SUCCEEDED and offered and SUPERSEDED not in (run.outcome or ""):
         lines.append("Undo available (not run automatically): " + escape(
             "; ".join(f"{s.spec.title}: {s.spec.compensation}" for s in offered)))
     return [_section("\n".join(lines))]

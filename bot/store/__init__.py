@@ -18,6 +18,7 @@ from bot.store.keys import Keys
 from bot.store.locks import ClusterLock, RunLease
 from bot.store.runs import Event, RunStore
 from bot.store.signals import Signals
+from bot.store.supersede import Supersessions
 
 __all__ = [
     "ClusterHeld",
@@ -31,6 +32,7 @@ __all__ = [
     "Signals",
     "StoreError",
     "StoreUnavailable",
+    "Supersessions",
     "VersionConflict",
     "connect",
     "redact_url",

@@ -142,6 +142,14 @@ class RunStore:
     def keys(self) -> Keys:
         return self._keys
 
+    @property
+    def client(self) -> aioredis.Redis:
+        return self._client
+
+    @property
+    def recent_cap(self) -> int:
+        return self._recent_cap
+
     async def create_run(
         self, run_id: str, cluster: str, document: Writable, *, audit: AuditArg = None, event: Event | None = None,
     ) -> int:

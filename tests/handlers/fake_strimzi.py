@@ -16,7 +16,14 @@ behaviour (strimzi.md §3-§4), not from the bot's rules, so it can disagree wit
 - IncrementalAlterConfigs with validate_only is judged as a broker judges a live update (Kafka's
   ``DynamicBrokerConfig``): a key it cannot change live is refused, a number must parse as its type,
   and a thread pool may at most double or halve at a time (``DynamicThreadPool``). Keys it does not
-  know pass, as they do on a real broker. Every such request is recorded in ``validations``.
+  know pass, as they do on a real broker. Every such request is recorded in ``validations``;
+- the roller restarts pods that are not Ready first, without availability checks; a stuck pod
+  (crash loop) with nothing to change fails the reconciliation (``FatalProblem``), as does a
+  restarted pod that does not come up;
+- ``poison``: config values the "brokers" cannot start with (a value Kafka accepts but that keeps
+  the broker from starting), ``broken_versions`` versions they cannot start on: a pod restarted
+  with one crash-loops;
+- pods carry their creation, start and Ready times from ``clock``, as Kubernetes reports them.
 """
 
 from __future__ import annotations
@@ -24,9 +31,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
@@ -92,13 +99,24 @@ class FakePod:
     crashed: bool = False
     restart_count: int = 0
     incarnations: int = 1  # 1 + operator restarts
+    created_at: datetime | None = None
+    started_at: datetime | None = None
+    ready_since: datetime | None = None
+
+
+class _ReconcileFailure(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
 
 
 class FakeStrimzi:
     """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task."""
 
     def __init__(self, name: str = "legacy", *, version: str = "3.8.1", brokers: int = 3, zookeeper: bool = True,
-                 config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5) -> None:
+                 config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), startup_s: float = 5.0) -> None:
         self.name = name
         self.zookeeper = zookeeper
         self.spec: dict[str, Any] = {"version": version, "config": dict(config or {})}
@@ -108,7 +126,14 @@ class FakeStrimzi:
         self.metadata = None if zookeeper else default_metadata(version)
         self.ready = True
         self.reason = ""
-        self.pods = {n: FakePod(n, version, self._rendered()) for n in range(brokers)}
+        self.message = ""
+        self.clock = clock
+        born = clock() - timedelta(hours=1)
+        self.pods = {n: FakePod(n, version, self._rendered(), created_at=born, started_at=born,
+                                ready_since=born + timedelta(seconds=startup_s)) for n in range(brokers)}
+        self.poison: dict[str, str] = {}
+        self.broken_versions: set[str] = set()
+        self._look_again = False
         self.dynamic: dict[str, str] = {}
         self.restart_order: list[int] = []  # every operator restart, in order
         self.validations: list[tuple[int, dict[str, str]]] = []  # (broker, values) of each validate-only request
@@ -139,18 +164,37 @@ class FakeStrimzi:
     async def _operate(self) -> None:
         while True:
             await asyncio.sleep(self.tick_s)
-            if self.generation > self.observed or any(self._needs_restart(p) for p in self.pods.values()):
+            if self.generation > self.observed or self._look_again or any(
+                    self._needs_restart(p) for p in self.pods.values()):
+                self._look_again = False
                 await self._reconcile()
+
+    def _name(self, pod: FakePod) -> str:
+        return f"{self.name}-kafka-{pod.node}"
+
+    async def _roll(self) -> None:
+        controller = max(self.pods)  # the "active controller" rolls last, as in Strimzi
+        queue = sorted((p for p in self.pods.values() if self._needs_restart(p)),
+                       key=lambda p: (p.ready, p.node == controller, p.node))  # unready pods first
+        for pod in queue:
+            while pod.ready and any(not p.ready for p in self.pods.values() if p is not pod):
+                stuck = [p for p in self.pods.values() if p.crashed and not self._needs_restart(p)]
+                if stuck:
+                    raise _ReconcileFailure("FatalProblem", f"Pod {self._name(stuck[0])} is unschedulable or is not "
+                                                            "starting")
+                await asyncio.sleep(self.tick_s)  # polls like canRoll
+            await self._restart(pod)
+            if pod.crashed:
+                raise _ReconcileFailure("FatalProblem", f"Error while waiting for restarted pod {self._name(pod)} "
+                                                        "to become ready")
 
     async def _reconcile(self) -> None:
         generation = self.generation
-        queue = sorted((p for p in self.pods.values() if self._needs_restart(p)), key=lambda p: p.node)
-        controller = max(self.pods)  # the "active controller" rolls last, as in Strimzi
-        queue.sort(key=lambda p: p.node == controller)
-        for pod in queue:
-            while any(not p.ready for p in self.pods.values() if p is not pod):  # noqa: ASYNC110 - polls like canRoll
-                await asyncio.sleep(self.tick_s)
-            await self._restart(pod)
+        try:
+            await self._roll()
+        except _ReconcileFailure as failure:
+            self.ready, self.reason, self.message, self.observed = False, failure.reason, failure.message, generation
+            return
         wanted = self._rendered()
         self.dynamic = {k: v for k, v in wanted.items() if CATALOGUE.get(k, ("", False))[1]}
         if not self.zookeeper:
@@ -162,7 +206,7 @@ class FakeStrimzi:
                 self.metadata = target
         self.kafka_version = self.spec["version"]
         self.observed = generation
-        self.ready = True
+        self.ready, self.reason, self.message = True, "", ""
 
     async def _restart(self, pod: FakePod) -> None:
         self.restart_order.append(pod.node)
@@ -170,9 +214,14 @@ class FakeStrimzi:
         await asyncio.sleep(self.tick_s * self.restart_ticks)
         pod.uid, pod.terminating, pod.crashed, pod.restart_count = str(uuid.uuid4()), False, False, 0
         pod.version, pod.static = self.spec["version"], self._rendered()
+        pod.created_at = pod.started_at = self.clock()
+        pod.ready_since = None
         pod.incarnations += 1
         await asyncio.sleep(self.tick_s * self.restart_ticks)
-        pod.ready = True
+        if pod.version in self.broken_versions or any(pod.static.get(k) == v for k, v in self.poison.items()):
+            pod.crashed, pod.restart_count = True, 1
+            return
+        pod.ready, pod.ready_since = True, self.clock()
 
     # -- chaos --------------------------------------------------------------------------------
     def crash(self, node: int) -> None:
@@ -182,12 +231,14 @@ class FakeStrimzi:
 
     def recover(self, node: int) -> None:
         pod = self.pods[node]
-        pod.ready, pod.crashed = True, False
+        pod.ready, pod.crashed, pod.ready_since = True, False, self.clock()
+        self._look_again = True
 
     # -- ClusterGateway -----------------------------------------------------------------------
     async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
         return KafkaResourceStatus(
-            ready=self.ready, reason=self.reason, generation=self.generation, observed_generation=self.observed,
+            ready=self.ready, reason=self.reason, message=self.message, generation=self.generation,
+            observed_generation=self.observed,
             kafka_version=self.kafka_version, metadata_version=self.metadata,
             spec_kafka_version=self.spec["version"], spec_metadata_version=self.spec.get("metadataVersion"),
             operator_version="0.45.0" if self.zookeeper else "1.2.0", bootstrap_servers=f"{self.name}:9092",
@@ -195,9 +246,11 @@ class FakeStrimzi:
         )
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
-        return [BrokerPod(node_id=p.node, name=f"{self.name}-kafka-{p.node}", uid=p.uid, ready=p.ready,
+        return [BrokerPod(node_id=p.node, name=self._name(p), uid=p.uid, ready=p.ready,
                           kafka_version=p.version, restart_count=p.restart_count, terminating=p.terminating,
-                          waiting_reason="CrashLoopBackOff" if p.crashed else "")
+                          waiting_reason="CrashLoopBackOff" if p.crashed else "", created_at=p.created_at,
+                          started_at=None if p.crashed or p.terminating else p.started_at,
+                          ready_since=p.ready_since if p.ready else None)
                 for p in sorted(self.pods.values(), key=lambda p: p.node)]
 
     async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
@@ -246,6 +299,9 @@ class FakeStrimzi:
 
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
         return 0
+
+    async def close(self) -> None:
+        """The admin port's close (the Slack runtime closes its admin client)."""
 
     async def describe_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
                                       keys: Sequence[str] | None = None) -> dict[int, dict[str, ConfigEntryInfo]]:

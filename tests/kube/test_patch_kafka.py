@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,26 @@ def test_pod_states_tell_a_crash_from_an_operator_restart() -> None:
     assert stopping is not None and stopping.terminating and not stopping.crashed
     assert deleting is not None and deleting.terminating and not deleting.crashed
     assert fresh is not None and not fresh.crashed and not fresh.terminating
+
+
+def test_pod_times_and_last_exit_come_from_kubernetes_own_fields() -> None:
+    """The creation, the container's current start and the Ready transition, as the harm rules read
+    them (start to Ready = the broker's start-up time); how the container last ended; a pod not Ready
+    has no start-up time, and an unreadable time is simply unknown."""
+    ready_pod = {
+        "metadata": {"name": "prod-pool-1", "uid": "u1", "creationTimestamp": "2026-01-01T12:00:00Z"},
+        "status": {"conditions": [{"type": "Ready", "status": "True", "lastTransitionTime": "2026-01-01T12:00:41Z"}],
+                   "containerStatuses": [{"restartCount": 2,
+                                          "state": {"running": {"startedAt": "2026-01-01T12:00:30Z"}},
+                                          "lastState": {"terminated": {"exitCode": 1, "reason": "Error"}}}]},
+    }
+    pod = broker_pod_from(ready_pod)
+    assert pod is not None
+    assert (pod.created_at, pod.started_at, pod.ready_since) == (
+        datetime(2026, 1, 1, 12, 0, tzinfo=UTC), datetime(2026, 1, 1, 12, 0, 30, tzinfo=UTC),
+        datetime(2026, 1, 1, 12, 0, 41, tzinfo=UTC))
+    assert pod.startup_s == 11.0 and pod.last_exit == "Error, exit code 1"
+    ready_pod["status"]["conditions"][0]["status"] = "False"  # type: ignore[index]
+    ready_pod["metadata"]["creationTimestamp"] = "yesterday"  # type: ignore[index]
+    down = broker_pod_from(ready_pod)
+    assert down is not None and down.ready_since is None and down.startup_s is None and down.created_at is None

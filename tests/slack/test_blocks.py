@@ -14,6 +14,7 @@ from bot.slack.blocks import (
     APPROVE_ACTION,
     MAX_BLOCKS,
     RETRY_ACTION,
+    UNDO_ACTION,
     ButtonValue,
     fallback_text,
     run_card_blocks,
@@ -86,6 +87,34 @@ def test_a_paused_run_offers_retry_and_a_finished_run_no_buttons() -> None:
     for state in (RunState.SUCCEEDED, RunState.FAILED, RunState.ABORTED):
         blocks = validated(run_card_blocks(make_run(state=state, approval=None, outcome="done")))
         assert not [b for b in blocks if b["type"] == "actions"], state
+
+
+def test_a_paused_config_change_offers_undo_with_a_confirm_and_a_restart_does_not() -> None:
+    """A config run paused after its patch was applied: an Undo button (run and step only, no style),
+    behind a confirm dialog saying what it puts back and that it needs an approval; the text says so
+    too. A paused restart changed no setting: no Undo. Once superseded, the aborted card offers no
+    compensation any more."""
+    patch = StepSpec(id="patch-config", title="Patch spec.kafka.config", kind="patch-kafka",
+                     args={"edits": [{"path": ["config", "auto.create.topics.enable"], "value": True}]})
+    roll = StepSpec(id="roll-0", title="Broker 0", kind="follow-roll", compensation="x")
+    steps = (Step(spec=patch, state=StepState.DONE, applied=True, observed={
+        "previous": [{"path": ["config", "auto.create.topics.enable"], "value": None}], "uids": {"0": "u0"},
+        "restarts": {"0": 0}, "generation_before": 3}), Step(spec=roll, state=StepState.PAUSED, applied=True))
+    config = make_run(runbook="config", params={"change": "set auto.create.topics.enable=true"},
+                      plan_hash=plan_hash([patch, roll]), state=RunState.PAUSED, approval=None,
+                      pause_reason="broker 0 is down (CrashLoopBackOff)").model_copy(update={"steps": steps})
+    blocks = validated(run_card_blocks(config))
+    undo = find_button(blocks, UNDO_ACTION)
+    assert undo is not None and "style" not in undo
+    assert json.loads(undo["value"]) == {"run": "r-0123abcd", "step": "roll-0", "nonce": "", "plan": ""}
+    assert "puts back auto.create.topics.enable: true -&gt; (not set)" in undo["confirm"]["text"]["text"]
+    assert "an approver approves it" in undo["confirm"]["text"]["text"]
+    assert "Or undo the change (auto.create.topics.enable: true -&gt; (not set))" in card_text(blocks)
+    restart = validated(run_card_blocks(make_run(state=RunState.PAUSED, approval=None, pause_reason="gate")))
+    assert find_button(restart, UNDO_ACTION) is None and find_button(restart, RETRY_ACTION) is not None
+    superseded = config.model_copy(update={"state": RunState.ABORTED, "outcome": "Aborted by U0REQ. Superseded by "
+                                           "undo run r-99999999, which puts back ..."})
+    assert "Undo available" not in card_text(validated(run_card_blocks(superseded)))
 
 
 def test_a_huge_run_still_fits_block_kit_limits() -> None:
