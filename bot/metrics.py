@@ -1,6 +1,6 @@
 """``/metrics`` in the Prometheus text format (version 0.0.4).
 
-The lag metrics keep Kafka Lag Exporter's names and labels (reference/kafka-ops.md §1.1), so the
+The lag metrics keep Kafka Lag Exporter's names and labels (docs/kafka-ops.md §1.1), so the
 dashboards and alert rules people already have for it work unchanged; they are rendered from the
 latest lag report in Redis, so every replica answers the same whichever one polls. A seconds
 value the bot could not tell is exported as NaN, as Lag Exporter does.

@@ -1,6 +1,6 @@
 """A lag poll's result, as every reader sees it: ``/kafka lag``, the lag alerts and ``/metrics``.
 
-The numbers follow Kafka Lag Exporter's metrics (reference/kafka-ops.md §1.1): per group and
+The numbers follow Kafka Lag Exporter's metrics (docs/kafka-ops.md §1.1): per group and
 partition the committed offset, the lag in records and in seconds; per group the max and the sum;
 per partition the earliest and latest offsets. ``seconds_from`` says how a seconds value was
 obtained, because the two ways differ in what they promise: ``table`` is interpolated on the

@@ -1,4 +1,4 @@
-"""One cluster's lag poll: read, sample, compute, and report (reference/kafka-ops.md §1.1, §1.4).
+"""One cluster's lag poll: read, sample, compute, and report (docs/kafka-ops.md §1.1, §1.4).
 
 Order of reads: the groups, then their committed offsets, *then* the log-end offsets, so a commit
 racing the poll can only overstate the lag (clamped at 0 anyway), never show a consumer ahead of

@@ -1,6 +1,6 @@
 """Which broker config keys the config runbook refuses to touch, and which values it refuses (pure).
 
-The deny-list follows Strimzi's own ``KafkaConfiguration`` forbidden options (strimzi.md §1): keys
+The deny-list follows Strimzi's own ``KafkaConfiguration`` forbidden options (docs/strimzi.md §1): keys
 that carry a node's identity, its roles, its listeners, its storage or the controller quorum are
 Strimzi's to render from the Kafka and KafkaNodePool specs; changed through ``spec.kafka.config``
 they are silently dropped by a real operator, or, on a hand-run cluster, they split the cluster.

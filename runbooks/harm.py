@@ -37,7 +37,7 @@ FATAL_REASONS = frozenset({
     "KafkaUpgradeException",
     "UnsupportedKafkaVersionException",
 })
-# Container waiting reasons that mean it cannot run (strimzi.md §3: KafkaRoller calls such a pod "stuck").
+# Container waiting reasons that mean it cannot run (docs/strimzi.md §3: KafkaRoller calls such a pod "stuck").
 STUCK_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull", "InvalidImageName",
                            "CreateContainerConfigError", "CreateContainerError", "RunContainerError"})
 

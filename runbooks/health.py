@@ -1,6 +1,6 @@
 """The cluster health model: a snapshot of what Kafka reports, and the pure rules over it.
 
-The rules follow what careful tools do (reference/kafka-ops.md §2, §4; strimzi.md §3):
+The rules follow what careful tools do (docs/kafka-ops.md §2, §4; docs/strimzi.md §3):
 - under-replicated uses the reassignment correction, RF = |replicas| - |adding|, the way
   ``kafka-topics --under-replicated-partitions`` does, or every moving partition would look sick;
 - ``can_restart`` is Strimzi's ``KafkaAvailability.canRoll``, so the bot never restarts a broker
@@ -206,7 +206,7 @@ class PreflightReport(_Frozen):
 
 
 def preflight(snapshot: ClusterSnapshot, *, kafka_ready: bool, kafka_reason: str = "") -> PreflightReport:
-    """What a careful human checks before any roll (kafka-ops.md §4, the recommended gate)."""
+    """What a careful human checks before any roll (docs/kafka-ops.md §4, the recommended gate)."""
     problems: list[str] = []
     if not kafka_ready:
         problems.append(f"the Kafka resource is not Ready{': ' + kafka_reason if kafka_reason else ''}")

@@ -1,4 +1,4 @@
-"""Consumer lag in offsets and in seconds: the pure math (reference/kafka-ops.md §1.1, §1.4).
+"""Consumer lag in offsets and in seconds: the pure math (docs/kafka-ops.md §1.1, §1.4).
 
 Offsets: ``lag = end - committed``, clamped at 0. The committed offsets are read *before* the end
 offsets, so a consumer that commits between the two reads can only make the lag look larger,

@@ -3,13 +3,13 @@ config runbooks, and the one decision they embody.
 
 **Why the roll is approved once, and each broker is gated, not approved.** A change of
 ``spec.kafka.version`` or of a non-dynamic ``spec.kafka.config`` key makes the operator roll every
-broker inside *one* reconciliation (KafkaRoller, strimzi.md §3): it restarts a pod, waits for it to
+broker inside *one* reconciliation (KafkaRoller, docs/strimzi.md §3): it restarts a pod, waits for it to
 be Ready, checks ``KafkaAvailability.canRoll`` for the next and goes on. Nothing the bot can do
 through the API holds it between two brokers:
 
 - ``strimzi.io/pause-reconciliation`` is read when a reconciliation *starts*; the one rolling
   carries on to the last pod (set before the patch, it stops the roll from ever starting);
-- the only other levers are deleting pods (DESIGN §4 forbids it) or making canRoll fail on
+- the only other levers are deleting pods (docs/design.md §4 forbids it) or making canRoll fail on
   purpose, which is sabotage of the operator's safety net, not an approval.
 
 A "Approve broker 2" button that does not actually hold broker 2 would tell the approver they

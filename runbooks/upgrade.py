@@ -1,6 +1,6 @@
 """The version-upgrade runbook: refusals, then the KRaft plan or the legacy ZooKeeper plan.
 
-KRaft (strimzi.md §4): pin ``spec.kafka.metadataVersion`` at the current level, so the operator
+KRaft (docs/strimzi.md §4): pin ``spec.kafka.metadataVersion`` at the current level, so the operator
 cannot raise it on its own right after the binaries roll (which would make a downgrade
 impossible); patch ``spec.kafka.version`` and follow the operator's one roll broker by broker;
 wait for the operator to report the new version; after a final approval raise

@@ -1,11 +1,11 @@
 """Kafka versions the upgrade runbook accepts, and KRaft metadata levels (pure).
 
 What Strimzi supports is a property of the operator, not of Kafka: each Strimzi release carries a
-``kafka-versions.yaml`` and refuses any other ``spec.kafka.version`` (strimzi.md §0, §4). The bot
+``kafka-versions.yaml`` and refuses any other ``spec.kafka.version`` (docs/strimzi.md §0, §4). The bot
 checks the same list before it patches anything, so a typo or an unsupported release is refused
 in the channel with the list, instead of as a NotReady Kafka resource minutes later.
 
-Metadata levels are ``MetadataVersion.java``'s feature levels (kafka-from-maven.md §6): Admin
+Metadata levels are ``MetadataVersion.java``'s feature levels (docs/kafka-from-maven.md §6): Admin
 ``describeFeatures`` and ``ApiVersions`` speak the short level (29, 30); Strimzi writes the name
 (``4.2-IV1``) in ``status.kafkaMetadataVersion``. A broker advertises, as the highest
 ``metadata.version`` it supports, its own release's LATEST_PRODUCTION level, which is how the

@@ -1,6 +1,6 @@
 """``KafkaAdminAdapter``: the ``KafkaAdmin`` port over kafka-python 3's ``KafkaAdminClient``.
 
-Why kafka-python alone, and not aiokafka for part of it (kafka-ops.md §5):
+Why kafka-python alone, and not aiokafka for part of it (docs/kafka-ops.md §5):
 - A snapshot needs DescribeCluster *with fenced brokers* (KIP-1073), ListPartitionReassignments,
   DescribeQuorum (``lastCaughtUpTimestamp`` for ``can_roll_controller``) and DescribeConfigs with
   effective values; ``elect_preferred_leaders`` needs ElectLeaders. aiokafka 0.14 has none of

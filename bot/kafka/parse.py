@@ -77,7 +77,7 @@ def partitions_from(
 ) -> tuple[PartitionInfo, ...]:
     """Every partition with leader, replicas, ISR, and adding/removing from ListPartitionReassignments.
 
-    The Metadata response cannot tell which replicas are being added (kafka-ops.md §2); without
+    The Metadata response cannot tell which replicas are being added (docs/kafka-ops.md §2); without
     ``adding`` every moving partition would look under-replicated.
     """
     moving = {(tp.topic, tp.partition): r for tp, r in reassignments.items()}

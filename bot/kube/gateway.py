@@ -1,6 +1,6 @@
 """``KubeClusterGateway``: the ``ClusterGateway`` port over the unmodified ``kubernetes`` client.
 
-Design notes (DESIGN §2, §4; strimzi.md §1-§3, §9, §10):
+Design notes (docs/design.md §2, §4; docs/strimzi.md §1-§3, §9, §10):
 - The client is synchronous; every call runs in a thread with a (connect, read) timeout, so a dead
   API server costs seconds, never a hung event loop. The threads are the gateway's own, not the
   event loop's default executor, so neither an unreachable Kafka cluster (bot.kafka.admin has its
@@ -13,8 +13,8 @@ Design notes (DESIGN §2, §4; strimzi.md §1-§3, §9, §10):
   for Strimzi <= 0.51) and re-discovered if a read 404s, which is what an operator upgrade that
   drops ``v1beta2`` looks like.
 - Reads, one pod annotation, and patches of ``spec.kafka``. Nothing here deletes a pod or a PVC
-  (DESIGN §4); the RBAC this needs is get/list on kafkas and pods, patch on pods and kafkas
-  (strimzi.md §10).
+  (docs/design.md §4); the RBAC this needs is get/list on kafkas and pods, patch on pods and kafkas
+  (docs/strimzi.md §10).
 """
 
 from __future__ import annotations
@@ -253,7 +253,7 @@ class KubeClusterGateway:
         return sorted((p for p in pods if p is not None), key=lambda p: p.node_id)
 
     async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
-        """Ask Strimzi to roll one pod (strimzi.md §3) unless it was already replaced.
+        """Ask Strimzi to roll one pod (docs/strimzi.md §3) unless it was already replaced.
 
         The ``test`` of the uid inside the patch makes the check and the write one atomic step: a
         retried runbook step can never annotate the pod that replaced the one it meant.

@@ -1,7 +1,7 @@
 """Pure translation of Strimzi resources (as plain JSON dicts) into the port's models.
 
 Kept apart from the I/O so each rule (which condition wins, where the node id comes from) is
-readable in one place and testable without a server. The field names follow strimzi.md §1-§2.
+readable in one place and testable without a server. The field names follow docs/strimzi.md §1-§2.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Which ``kafka.strimzi.io`` version the API server serves.
 
 Strimzi 0.49-0.51 serve ``v1`` next to ``v1beta2``, 1.0+ only ``v1``, and <= 0.48 only
-``v1beta2`` (strimzi.md §0), so the bot asks the server instead of assuming. The group discovery
+``v1beta2`` (docs/strimzi.md §0), so the bot asks the server instead of assuming. The group discovery
 document (``GET /apis/kafka.strimzi.io``) lists the served versions in one small call.
 """
 

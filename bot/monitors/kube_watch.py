@@ -1,6 +1,6 @@
 """Kubernetes watches for the alert monitors: per managed cluster, its Kafka resource, its Kafka pods
 and the Strimzi restart events, in the cluster's own namespace and nothing else (Botkube's
-watch-everything informer throttled API servers: reference/chatops-and-slack.md §4).
+watch-everything informer throttled API servers: docs/slack.md §4).
 
 Each watch is the classic list-then-watch loop: list (which gives a resourceVersion and the
 current objects), then watch from that resourceVersion, and when a stream ends (``timeout_s``),

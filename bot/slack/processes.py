@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 READY = "ready"
 MAX_PROCESSES = 32
-# Slack allows about 10 Socket Mode connections per app, all replicas together (chatops-and-slack.md §3.3).
+# Slack allows about 10 Socket Mode connections per app, all replicas together (docs/slack.md §3.3).
 MAX_SOCKET_MODE_PROCESSES = 10
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 20.0

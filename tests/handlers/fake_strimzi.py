@@ -2,7 +2,7 @@
 
 For what the sandbox cannot run (a ZooKeeper cluster of Strimzi 0.45) and for fast runs of the
 upgrade and config runbooks through the real worker. It is written from Strimzi's documented
-behaviour (strimzi.md §3-§4), not from the bot's rules, so it can disagree with them:
+behaviour (docs/strimzi.md §3-§4), not from the bot's rules, so it can disagree with them:
 
 - a spec change bumps the generation; the operator notices it, rolls every pod that needs it one at
   a time (the version changed, or a config key Kafka only reads at start-up), waiting for each to be

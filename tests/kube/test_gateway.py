@@ -1,7 +1,7 @@
 """KubeClusterGateway against the sandbox's Kubernetes API emulator, over real HTTP.
 
 The emulator is started in-process with an empty store; each test creates the Kafka CR and pods
-with Strimzi's labels itself (strimzi.md §1-§2), so what is asserted is exactly what was written.
+with Strimzi's labels itself (docs/strimzi.md §1-§2), so what is asserted is exactly what was written.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""decide() and pending_work(): the rules of DESIGN §3, driven event by event with injected time (who may
+"""decide() and pending_work(): the rules of docs/design.md §3, driven event by event with injected time (who may
 approve, N-of-M and deadlines are in test_engine_approvals.py; retry, skip and abort in
 test_engine_interventions.py)."""
 

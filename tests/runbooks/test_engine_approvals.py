@@ -1,4 +1,4 @@
-"""decide() on approvals: who may approve, four-eyes, N-of-M, stale buttons and deadlines (DESIGN §3)."""
+"""decide() on approvals: who may approve, four-eyes, N-of-M, stale buttons and deadlines (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""decide() when people step in on a run: retry, skip and abort, with who may and when (DESIGN §3)."""
+"""decide() when people step in on a run: retry, skip and abort, with who may and when (docs/design.md §3)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Health rules over hand-built snapshots (kafka-ops.md §2 and §4, Strimzi's KafkaAvailability and quorum check)."""
+"""Health rules over hand-built snapshots (docs/kafka-ops.md §2 and §4; Strimzi's KafkaAvailability and its
+quorum check)."""
 
 from __future__ import annotations
 

@@ -63,7 +63,7 @@ def test_terminal_states_have_no_outgoing_transitions(state: RunState) -> None:
 
 
 def test_terminal_states_are_exactly_succeeded_failed_aborted() -> None:
-    """Only succeeded, failed and aborted are terminal (DESIGN §3)."""
+    """Only succeeded, failed and aborted are terminal (docs/design.md §3)."""
     assert {s for s in RunState if s.terminal} == {S.SUCCEEDED, S.FAILED, S.ABORTED}
 
 

@@ -1,7 +1,7 @@
 """The safety rules KafkaRoller applies before restarting a node, as pure functions.
 
 ``can_roll_broker`` is Strimzi's ``KafkaAvailability.canRoll`` and ``can_roll_controller`` its
-``KafkaQuorumCheck.canRollController`` (reference/strimzi.md §3). They are written from Strimzi's
+``KafkaQuorumCheck.canRollController`` (docs/strimzi.md §3). They are written from Strimzi's
 behaviour, not shared with the bot's own ``can_restart``: the twin must be an independent check.
 """
 

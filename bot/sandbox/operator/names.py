@@ -1,7 +1,7 @@
 """Names Strimzi puts on things: API groups, labels, annotations, object names.
 
 One place for the strings, so that the twin and Strimzi cannot drift apart silently
-(reference/strimzi.md §1, §2, §9).
+(docs/strimzi.md §1, §2, §9).
 """
 
 from __future__ import annotations

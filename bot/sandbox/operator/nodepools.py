@@ -2,7 +2,7 @@
 
 Scale-up takes ids from ``strimzi.io/next-node-ids`` when given, else the lowest id free in the
 whole cluster; scale-down removes ids from ``strimzi.io/remove-node-ids`` when given, else the
-highest ids of the pool (reference/strimzi.md §6). Ids are cluster-wide, never reused while in use.
+highest ids of the pool (docs/strimzi.md §6). Ids are cluster-wide, never reused while in use.
 """
 
 from __future__ import annotations

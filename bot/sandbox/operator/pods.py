@@ -10,7 +10,7 @@ runtime lives here for one pod:
   ``kill-broker --down-for`` asked for (0 = at once, like a kubelet's first restart);
 - an operator-initiated restart deletes the Pod object and creates it again: a new uid, which is
   how callers prove a restart happened. Like the StrimziPodSet controller, none of this honours
-  ``pause-reconciliation`` (reference/strimzi.md §1, §9).
+  ``pause-reconciliation`` (docs/strimzi.md §1, §9).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ pause check -> initial status -> version check -> config check (Kafka's own verd
 properties) -> node pools (create / scale up / scale-down check) -> delete-pod-and-pvc (one pod) ->
 rolling update (version, config, manual annotation; a crash-looping node with a fix first) ->
 dynamic broker config -> scale down -> pods ready -> metadata version -> status, written once at
-the end with ``observedGeneration`` = the generation read at the start (reference/strimzi.md §1-§7).
+the end with ``observedGeneration`` = the generation read at the start (docs/strimzi.md §1-§7).
 """
 
 from __future__ import annotations

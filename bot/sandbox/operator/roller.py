@@ -1,6 +1,6 @@
 """KafkaRoller: restart pods one at a time, never while it would hurt availability.
 
-Strimzi's algorithm (``KafkaRoller.java``, reference/strimzi.md §3), as the twin plays it:
+Strimzi's algorithm (``KafkaRoller.java``, docs/strimzi.md §3), as the twin plays it:
 
 1. Order: nodes with the controller role first (unready before ready), then broker-only nodes
    (unready before ready), by node id; the active controller (quorum leader) is deferred while

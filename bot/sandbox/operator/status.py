@@ -3,7 +3,7 @@
 Strimzi writes the Kafka status once, at the end of a reconciliation: warnings first, then one
 ``Ready`` (success) or ``NotReady`` (reason = the exception's class name) condition, and
 ``observedGeneration`` = the generation read when the reconciliation started
-(``KafkaAssemblyOperator.createOrUpdate``; reference/strimzi.md §1).
+(``KafkaAssemblyOperator.createOrUpdate``; docs/strimzi.md §1).
 """
 
 from __future__ import annotations

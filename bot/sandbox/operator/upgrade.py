@@ -4,7 +4,7 @@ Strimzi's ``KRaftVersionChangeCreator``: the from/to versions come from the pods
 ``strimzi.io/kafka-version`` annotations (lowest/highest), so an interrupted upgrade resumes. During
 an upgrade or downgrade the metadata version stays where it is; only once every pod runs the target
 version does the desired (or, when unset, the version's default) metadata version apply: that is
-the "bump after the roll" of an unpinned cluster (reference/strimzi.md §4).
+the "bump after the roll" of an unpinned cluster (docs/strimzi.md §4).
 """
 
 from __future__ import annotations

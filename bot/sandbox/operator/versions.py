@@ -1,4 +1,4 @@
-"""Kafka versions the twin supports and KRaft metadata levels (reference/kafka-from-maven.md §6).
+"""Kafka versions the twin supports and KRaft metadata levels (docs/kafka-from-maven.md §6).
 
 Strimzi 1.2.0 supports the 4.2.x and 4.3.x lines (``kafka-versions.yaml``); the twin additionally
 needs the jars on disk, so "supported" = a release of those lines whose jars are fetched.
