@@ -69,7 +69,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--heap-mb", type=int, default=384, help="broker heap (default 384)")
     p.add_argument("--roll-attempts", type=int, default=10,
                    help="availability checks before a blocked roll fails the reconciliation (Strimzi: 10, "
-                        "backing off from 250 ms, about 4 min in all)")
+                        "backing off from 250 ms, about 2 min in all)")
     p.set_defaults(handler=_guarded(cmd_up))
 
     p = sub.add_parser("status", help="per node: id, pod, pod uid, pid, version, ready")

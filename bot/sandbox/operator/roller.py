@@ -8,8 +8,8 @@ Strimzi's algorithm (``KafkaRoller.java``, docs/strimzi.md §3), as the twin pla
 2. A node whose JVM is down or keeps dying (crash loop) is restarted at once, without the checks:
    it cannot get less available (KafkaAvailability counts what the others hold).
 3. Otherwise ``can_roll``: brokers need ``KafkaAvailability.canRoll``, controllers the quorum
-   check, combined nodes both. If not, retry with back-off (250 ms doubling, 10 attempts, about
-   4 min); when exhausted the reconciliation fails NotReady (``UnforceableProblem``) and the next
+   check, combined nodes both. If not, retry with back-off (250 ms doubling between 10 attempts, 127.75 s
+   in all); when exhausted the reconciliation fails NotReady (``UnforceableProblem``) and the next
    reconciliation starts over.
 4. Restart = restart events, stop (SIGTERM), new Pod object, start; then wait for Ready before the
    next node (timeout: ``FatalProblem``). Ready is not "caught up": the next node's ``can_roll``
