@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -43,6 +44,7 @@ from bot.slack.processes import (
     RequestServers,
     serve_until_stopped,
 )
+from bot.slack.signing import is_ssl_check, signed_by_slack
 from bot.startup import load_settings, refuse, settings_problems
 from bot.store import StoreError
 
@@ -156,9 +158,29 @@ async def check_token(client: AsyncWebClient) -> None:
         log.warning("Slack Web API unreachable at start (%s); starting anyway", type(exc).__name__)
 
 
-def http_app(app: AsyncApp) -> web.Application:
+def http_app(app: AsyncApp, signing_secret: str) -> web.Application:
+    """``/slack/events`` for ``app``: the signature is checked on the raw bytes first
+    (``bot.slack.signing``), and only a signed request's body is read, by Bolt."""
+
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        body = await request.read()
+        headers = request.headers
+        if not signed_by_slack(signing_secret, body, headers.get("X-Slack-Request-Timestamp"),
+                               headers.get("X-Slack-Signature")):
+            if is_ssl_check(body):
+                return web.Response(status=200)
+            # One line, nothing of the request but its source: anyone may send these.
+            log.warning("refused a request to %s from %s: no valid Slack signature (401)", EVENTS_PATH,
+                        request.remote)
+            return web.Response(status=401, text="invalid signature\n")
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
+                                            headers=dict(headers))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # only a holder of the secret gets here
+            log.warning("refused a signed request to %s: Bolt cannot read its body (%s) (400)", EVENTS_PATH,
+                        type(exc).__name__)
+            return web.Response(status=400, text="unreadable body\n")
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -219,7 +241,8 @@ async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSet
     """Slack's requests reaching ``app`` while inside: HTTP on ``host:port`` (``shared`` with the
     bot's other processes), or one Socket Mode connection of this process's own."""
     if slack.http:
-        runner = web.AppRunner(http_app(app), access_log=None)
+        assert slack.signing_secret is not None  # check_settings: --http needs it
+        runner = web.AppRunner(http_app(app, slack.signing_secret), access_log=None)
         await runner.setup()
         try:
             # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
