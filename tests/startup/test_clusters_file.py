@@ -44,6 +44,24 @@ def test_a_cluster_written_twice_is_refused_with_both_lines(tmp_path: Path) -> N
 """)
     assert "clusters.prod is written twice (lines 2 and 5)" in message
     assert "write each key once" in message
+    clusters = load_clusters(_write(tmp_path, """clusters:
+  prod-east:
+    namespace: kafka
+    kafka: prod-east
+    bootstrap: null
+    channel: C0123456789
+    approvers: [U01ANA, U02BEN]
+    approver_groups: [S0KAFKAONCALL]
+    four_eyes: true
+    approvals_required: 1
+    approval_timeout: 30m
+  prod-west: &west {namespace: kafka, approvers: [U01ANA]}
+  dr-west:
+    <<: *west
+    namespace: kafka-dr
+"""))
+    assert clusters["prod-east"].policy.approvers == ("U01ANA", "U02BEN"), "the README's example still loads"
+    assert clusters["dr-west"].ref.namespace == "kafka-dr", "a `<<:` merge may override what it merges"
 
 
 def test_a_key_written_twice_inside_a_cluster_is_refused(tmp_path: Path) -> None:
@@ -62,16 +80,14 @@ def test_a_cluster_nobody_could_approve_for_is_refused(tmp_path: Path) -> None:
         message = refusal(tmp_path, f"clusters:\n  prod:\n    namespace: kafka\n{approvers}")
         assert "clusters.prod" in message and "nobody could approve" in message, approvers
         assert "approvers" in message and "approver_groups" in message
-
-
-def test_approver_groups_alone_are_enough(tmp_path: Path) -> None:
     clusters = load_clusters(_write(tmp_path, "clusters:\n  prod:\n    approvers: []\n"
                                               "    approver_groups: [S0ONCALL]\n"))
-    assert clusters["prod"].policy.approver_groups == ("S0ONCALL",)
+    assert clusters["prod"].policy.approver_groups == ("S0ONCALL",), "approver_groups alone are enough"
 
 
 def test_more_approvals_required_than_approvers_is_refused(tmp_path: Path) -> None:
-    """2-of-2 is possible; 3 approvals from 2 people never is. A name listed twice counts once."""
+    """2-of-2 is possible; 3 approvals from 2 people never is. A name listed twice counts once. With
+    approver_groups the members are known only to Slack, so the file cannot count them: accepted."""
     message = refusal(tmp_path, "clusters:\n  prod:\n    approvers: [U01ANA, U02BEN]\n    approvals_required: 3\n")
     assert "clusters.prod.approvals_required: 3 approvals from 2 approvers can never be given" in message
     assert "give at most 2" in message
@@ -80,10 +96,6 @@ def test_more_approvals_required_than_approvers_is_refused(tmp_path: Path) -> No
     clusters = load_clusters(_write(tmp_path, "clusters:\n  prod:\n    approvers: [U01ANA, U02BEN]\n"
                                               "    approvals_required: 2\n"))
     assert clusters["prod"].policy.approvals_required == 2
-
-
-def test_with_approver_groups_the_count_is_left_to_slack(tmp_path: Path) -> None:
-    """A group's members are known only to Slack, so the file cannot count them: accepted."""
     clusters = load_clusters(_write(tmp_path, "clusters:\n  prod:\n    approvers: [U01ANA]\n"
                                               "    approver_groups: [S0ONCALL]\n    approvals_required: 3\n"))
     assert clusters["prod"].policy.approvals_required == 3
@@ -114,22 +126,6 @@ def test_a_file_that_is_not_a_mapping_is_refused_without_echoing_it(tmp_path: Pa
     lines = "".join(f"user{i}:secret{i}:19000:0:99999:7:::\n" for i in range(40))
     message = refusal(tmp_path, lines)
     assert "secret" not in message and "the only top-level key is `clusters`" in message
-
-
-def test_the_readme_example_still_loads(tmp_path: Path) -> None:
-    clusters = load_clusters(_write(tmp_path, """clusters:
-  prod-east:
-    namespace: kafka
-    kafka: prod-east
-    bootstrap: null
-    channel: C0123456789
-    approvers: [U01ANA, U02BEN]
-    approver_groups: [S0KAFKAONCALL]
-    four_eyes: true
-    approvals_required: 1
-    approval_timeout: 30m
-"""))
-    assert clusters["prod-east"].policy.approvers == ("U01ANA", "U02BEN")
 
 
 def _write(tmp_path: Path, text: str) -> Path:
