@@ -13,8 +13,9 @@ which is exactly what makes 410 happen in real life, and it is handled.
 The kubernetes client is synchronous and a watch blocks for the stream's life, so each watch runs
 in a daemon thread of its own (never in the shared executor, which it would starve) and hands
 changes to the event loop with ``call_soon_threadsafe``. ``stop`` shuts the socket of the request
-in flight, so the thread ends at once and can be joined: a daemon thread still running when the
-interpreter finalizes aborts the process (SIGABRT) if data reaches its socket at that moment.
+in flight, and of one whose answer comes after it (a stop during a list used to be followed by a
+watch stream nothing stopped), so the thread ends at once and can be joined: a daemon thread still
+running when the interpreter finalizes aborts the process (SIGABRT) if data reaches it then.
 """
 
 from __future__ import annotations
@@ -98,7 +99,7 @@ class ResourceWatch:
         @functools.wraps(call)  # Watch.stream reads the call's docstring for its return type
         def remembered(*args: Any, **kwargs: Any) -> Any:
             self._response = call(*args, **kwargs)
-            if self._stop.is_set():  # stop() ran while this request waited for its headers
+            if self._stop.is_set():  # stop() ran while this request waited for its answer: end it here
                 with contextlib.suppress(Exception):
                     self._response.shutdown()
             return self._response
