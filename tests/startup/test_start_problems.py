@@ -149,10 +149,11 @@ def test_a_health_port_in_use_is_named(start: Start, redis_url: str, command: st
 
 
 def test_demo_checks_its_settings_before_starting_a_sandbox(start: Start, files: Path) -> None:
-    """A bad setting, or a sandbox name that cannot be one: refused before anything starts."""
-    code, err = start(["demo"], KAFKA_CHATOPS_LEASE_TTL="abc")
+    """A bad setting, or a sandbox name that cannot be one: refused before anything starts.
+    (--brokers 0: were the check missing, the sandbox would refuse at once instead of starting brokers.)"""
+    code, err = start(["demo", "--brokers", "0"], KAFKA_CHATOPS_LEASE_TTL="abc")
     refused(code, err, "demo", "KAFKA_CHATOPS_LEASE_TTL='abc' is not valid")
-    code, err = start(["demo", "--name", "Prod_1"])
+    code, err = start(["demo", "--name", "Prod_1", "--brokers", "0"])
     refused(code, err, "demo", "sandbox name 'Prod_1' is not valid")
     assert not (files / "sb").exists(), "a sandbox was started"
 
@@ -169,7 +170,7 @@ def process_env(files: Path) -> Iterator[dict[str, str]]:
     (["console"], {"REDIS_URL": "redis://127.0.0.1:{port}/0"}, "REDIS_URL redis://127.0.0.1:{port}/0"),
     (["run"], {"KAFKA_CHATOPS_LEASE_TTL": "abc", "SLACK_BOT_TOKEN": BOT_TOKEN, "SLACK_APP_TOKEN": "xapp-1-A-1-t"},
      "KAFKA_CHATOPS_LEASE_TTL='abc' is not valid"),
-    (["demo"], {"KAFKA_CHATOPS_LEASE_TTL": "abc"}, "KAFKA_CHATOPS_LEASE_TTL='abc' is not valid"),
+    (["demo", "--brokers", "0"], {"KAFKA_CHATOPS_LEASE_TTL": "abc"}, "KAFKA_CHATOPS_LEASE_TTL='abc' is not valid"),
 ])
 def test_the_real_process_prints_one_line_and_exits_2(
         process_env: dict[str, str], argv: list[str], settings: dict[str, str], expected: str) -> None:
