@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis.asyncio as aioredis
+from kubernetes import client as kube_client
 
 from bot import store
 from bot.alerts.runtime import Alerting, build_alerting
@@ -16,8 +17,16 @@ from bot.config import ConfigError, Settings, load_clusters
 from bot.events import RunEventBus
 from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
+from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.runs import RedisClusterLocks, RedisRunRepository
+from bot.startup import (
+    REDIS_URL_FORMS,
+    kubeconfig_load_problem,
+    kubeconfig_problem,
+    redis_problem,
+    redis_url_problem,
+)
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
 from handlers.service import CommandService
@@ -34,14 +43,26 @@ class Runtime:
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
 
+    _closed: bool = field(default=False, init=False, repr=False)
+
     async def start(self) -> None:
-        self.bus.add_listener(self.worker.on_run_event)
-        await self.bus.start()
-        await self.worker.start()
-        if self.alerting is not None:
-            await self.alerting.start()
+        """Start the event bus, the worker and the alerting; if one fails (say the health port is
+        taken), what already runs is stopped before the error goes on: left running, the worker's
+        tasks would outlive the front end and hold the process at exit."""
+        try:
+            self.bus.add_listener(self.worker.on_run_event)
+            await self.bus.start()
+            await self.worker.start()
+            if self.alerting is not None:
+                await self.alerting.start()
+        except BaseException:
+            await self.close()
+            raise
 
     async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         if self.alerting is not None:
             await self.alerting.close()
         await self.worker.stop()
@@ -58,14 +79,16 @@ async def build_runtime(
     settings: Settings, *, clusters: dict[str, ManagedCluster] | None = None, owner: str | None = None,
     poll_interval_s: float | None = None, lease_ttl_s: float | None = None,
 ) -> Runtime:
+    """Everything the front ends share. The files the settings name are read first and Redis is asked
+    last; each problem is a ConfigError naming the setting."""
     if clusters is None:
         if not settings.kafka_chatops_config:
             raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
         clusters = load_clusters(Path(settings.kafka_chatops_config))
-    client = await store.connect(settings.redis_url)
+    gateway = KubeClusterGateway(kube_api_client(settings.kubeconfig))
+    client = await connect_redis(settings.redis_url)
     runs = RedisRunRepository(store.RunStore(client))
     locks = RedisClusterLocks(store.ClusterLock(client))
-    gateway = KubeClusterGateway(load_api_client(settings.kubeconfig))
     owner = owner or default_owner()
     admin = KafkaAdminAdapter()
     bus = RunEventBus(client)
@@ -87,3 +110,31 @@ async def build_runtime(
     )
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
                    foreground=foreground)
+
+
+def kube_api_client(kubeconfig: str | None) -> kube_client.ApiClient:
+    """The Kubernetes client for KUBECONFIG (or in-cluster config); ConfigError naming KUBECONFIG
+    when it cannot be loaded."""
+    problem = kubeconfig_problem(kubeconfig)
+    if problem is not None:
+        raise ConfigError(problem)
+    try:
+        return load_api_client(kubeconfig)
+    except KubeError as exc:
+        raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
+    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        # The client's loader trusts the file's shape (a list where it wants a mapping raised TypeError).
+        raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
+
+
+async def connect_redis(url: str) -> aioredis.Redis:
+    """The store's Redis client, checked with a PING; ConfigError naming REDIS_URL otherwise."""
+    problem = redis_url_problem(url)
+    if problem is not None:
+        raise ConfigError(problem)
+    try:
+        return await store.connect(url)
+    except ValueError:
+        raise ConfigError(f"REDIS_URL {store.redact_url(url)} is malformed: give {REDIS_URL_FORMS}") from None
+    except store.StoreError as exc:
+        raise ConfigError(redis_problem(url, exc)) from None

@@ -16,6 +16,7 @@ from typing import Any
 from bot.app import build_runtime
 from bot.config import ConfigError, Settings
 from bot.console.console import Console
+from bot.startup import check_settings, load_settings, refuse
 
 
 def register(commands: Any) -> None:
@@ -39,8 +40,8 @@ def console_user(explicit: str | None) -> str:
 async def _console(settings: Settings, user: str, json_mode: bool) -> None:
     runtime = await build_runtime(settings)
     console = Console(runtime, user=user, json_mode=json_mode)
-    await runtime.start()
     try:
+        await runtime.start()
         await console.run()
     finally:
         await runtime.close()
@@ -48,10 +49,11 @@ async def _console(settings: Settings, user: str, json_mode: bool) -> None:
 
 def cmd_console(args: argparse.Namespace) -> int:
     try:
-        asyncio.run(_console(Settings(), console_user(args.user), args.json))
+        settings = load_settings()
+        check_settings(settings)
+        asyncio.run(_console(settings, console_user(args.user), args.json))
     except ConfigError as exc:
-        print(f"kafka-chatops console: {exc}", file=sys.stderr)
-        return 2
+        return refuse("console", exc)
     except KeyboardInterrupt:
         return 130
     return 0
@@ -67,9 +69,14 @@ def demo_config(name: str, namespace: str, kafka: str, user: str) -> str:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from bot.localredis import LocalRedis, LocalRedisError
+    from bot.sandbox.errors import SandboxError
     from bot.sandbox.state import daemon_alive, read_state, sandbox_dir
 
-    directory = sandbox_dir(args.name)
+    try:
+        load_settings()  # the environment's settings, before a sandbox is started for nothing
+        directory = sandbox_dir(args.name)
+    except (ConfigError, SandboxError) as exc:
+        return refuse("demo", exc)
     if not daemon_alive(directory):
         print(f"Starting sandbox {args.name} ({args.brokers} brokers, Kafka {args.kafka_version})...", file=sys.stderr)
         up = subprocess.run(
@@ -82,8 +89,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
             return up.returncode
     state = read_state(directory)
     if state is None or not state.kubeconfig:
-        print(f"kafka-chatops demo: sandbox {args.name} has no state in {directory}", file=sys.stderr)
-        return 2
+        return refuse("demo", ConfigError(f"sandbox {args.name} has no state in {directory}: stop it with "
+                                          f"`kafka-chatops sandbox down --name {args.name}` and try again"))
     _ensure_demo_topic(state.kubeconfig, state.namespace, state.cluster)
     user = console_user(None)
     workdir = Path(tempfile.mkdtemp(prefix="kafka-chatops-demo-"))
@@ -93,16 +100,17 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         redis.start()
     except LocalRedisError as exc:
-        print(f"kafka-chatops demo: {exc}", file=sys.stderr)
-        return 2
+        return refuse("demo", exc)
     print(f"Sandbox {args.name}: Kafka {state.kafka_version} at {state.bootstrap_servers}, "
           f"kubeconfig {state.kubeconfig}. Redis at {redis.url}.", file=sys.stderr)
     print(f"You are {user}. Try: help · status {args.name} · restart {args.name} --dry-run · "
           f"restart {args.name} · approve <run> · runs. Ctrl-D leaves; "
           f"`kafka-chatops sandbox down --name {args.name}` stops the sandbox.", file=sys.stderr)
-    settings = Settings(redis_url=redis.url, kubeconfig=state.kubeconfig, kafka_chatops_config=str(config))
     try:
+        settings = load_settings(redis_url=redis.url, kubeconfig=state.kubeconfig, kafka_chatops_config=str(config))
         asyncio.run(_console(settings, user, args.json))
+    except ConfigError as exc:
+        return refuse("demo", exc)
     except KeyboardInterrupt:
         pass
     finally:
@@ -122,9 +130,11 @@ def _ensure_demo_topic(kubeconfig: str, namespace: str, cluster: str) -> None:
         "metadata": {"name": "demo-orders", "labels": {"strimzi.io/cluster": cluster}},
         "spec": {"partitions": 6, "replicas": 3, "config": {"min.insync.replicas": "2"}},
     }
-    api = client.CustomObjectsApi(load_api_client(kubeconfig))
     try:
+        api = client.CustomObjectsApi(load_api_client(kubeconfig))
         api.create_namespaced_custom_object("kafka.strimzi.io", "v1", namespace, "kafkatopics", topic)
     except ApiException as exc:
         if exc.status != 409:  # 409: it is there from an earlier demo
             print(f"kafka-chatops demo: could not create the demo topic: {exc.reason}", file=sys.stderr)
+    except Exception as exc:  # the sandbox's API server is not answering: the console will say more
+        print(f"kafka-chatops demo: could not create the demo topic ({type(exc).__name__})", file=sys.stderr)

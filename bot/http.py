@@ -15,6 +15,7 @@ import redis.asyncio as aioredis
 from aiohttp import web
 
 from bot.alerts.store import RedisAlertStore, RedisLagReports
+from bot.config import ConfigError
 from bot.metrics import CONTENT_TYPE, Exposition, add_alerts, add_lag_report, add_runs
 from bot.monitors.scheduler import Monitors
 from handlers.clusters import ManagedCluster
@@ -53,7 +54,15 @@ class HttpServer:
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, self._host, self._port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the host is no address of this machine
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(
+                f"KAFKA_CHATOPS_HTTP_HOST/KAFKA_CHATOPS_HTTP_PORT {self._host}:{self._port}: cannot serve /healthz, "
+                f"/readyz and /metrics there ({exc.strerror or exc}): give an address of this machine and a free "
+                "port (0: any), or unset KAFKA_CHATOPS_HTTP_PORT for no server") from None
         server = getattr(site, "_server", None)
         sockets = getattr(server, "sockets", None) or []
         self.port = sockets[0].getsockname()[1] if sockets else self._port

@@ -12,15 +12,21 @@ which is exactly what makes 410 happen in real life, and it is handled.
 
 The kubernetes client is synchronous and a watch blocks for the stream's life, so each watch runs
 in a daemon thread of its own (never in the shared executor, which it would starve) and hands
-changes to the event loop with ``call_soon_threadsafe``.
+changes to the event loop with ``call_soon_threadsafe``. ``stop`` shuts the socket of the request
+in flight, and of one whose answer comes after it (a stop during a list used to be followed by a
+watch stream nothing stopped), so the thread ends at once and can be joined: a daemon thread still
+running when the interpreter finalizes aborts the process (SIGABRT) if data reaches it then.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,7 +67,8 @@ class ResourceWatch:
         timeout_s: int = 60, **list_kwargs: Any,
     ) -> None:
         self.name = name
-        self._list_call = list_call
+        self._list_call = self._remembering(list_call)
+        self._response: Any = None  # the urllib3 response being read, for stop() to shut
         self._list_kwargs = list_kwargs
         self._loop = loop
         self._on_list = on_list
@@ -80,6 +87,23 @@ class ResourceWatch:
         self._stop.set()
         if self._watch is not None:
             self._watch.stop()  # type: ignore[no-untyped-call]
+        response = self._response
+        if response is not None:
+            with contextlib.suppress(Exception):
+                response.shutdown()  # interrupts a read blocked in the thread (urllib3 >= 2.3)
+
+    def join(self, timeout: float) -> None:
+        self._thread.join(timeout)
+
+    def _remembering(self, call: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(call)  # Watch.stream reads the call's docstring for its return type
+        def remembered(*args: Any, **kwargs: Any) -> Any:
+            self._response = call(*args, **kwargs)
+            if self._stop.is_set():  # stop() ran while this request waited for its answer: end it here
+                with contextlib.suppress(Exception):
+                    self._response.shutdown()
+            return self._response
+        return remembered
 
     def _deliver(self, fn: Callable[..., None], *args: Any) -> None:
         if not self._loop.is_closed():
@@ -178,6 +202,12 @@ class ClusterWatches:
     def stop(self) -> None:
         for w in self.watches:
             w.stop()
+
+    def join(self, timeout: float) -> None:
+        """Wait (at most ``timeout`` in all) for the stopped watches' threads to end."""
+        deadline = time.monotonic() + timeout
+        for w in self.watches:
+            w.join(max(0.0, deadline - time.monotonic()))
 
     @property
     def relists(self) -> int:

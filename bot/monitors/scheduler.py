@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 
 KUBE_DEBOUNCE_S = 0.3
 LEASE_POLLS = 3  # the monitor lease lasts this many health intervals without renewal
+WATCH_JOIN_S = 3.0  # a watch whose request waits for the server's headers cannot be interrupted
 
 
 class Monitors:
@@ -65,6 +66,8 @@ class Monitors:
         self.overruns: dict[tuple[str, str], int] = {}
         self._kube_pending: dict[str, asyncio.Task[None]] = {}
         self._api: client.ApiClient | None = None
+        self._polls: set[asyncio.Task[Any]] = set()  # the polls in flight, cancelled by stop()
+        self._stopping = False
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -98,18 +101,26 @@ class Monitors:
         assert self.scheduler is not None
         target: Callable[[str], Coroutine[Any, Any, None]] = self._health if job == "health" else self._lag
         self.scheduler.add_job(
-            target, "interval", seconds=interval_s, args=[cluster], id=f"{job}:{cluster}",
+            self._poll, "interval", seconds=interval_s, args=[target, cluster], id=f"{job}:{cluster}",
             name=f"{job} poll of {cluster}",
             max_instances=1, coalesce=True, misfire_grace_time=max(1, int(interval_s)), next_run_time=first,
         )
 
     async def stop(self) -> None:
+        self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        polls = list(self._polls)
+        for task in polls:
+            task.cancel()
+        if polls:  # their Redis and Kafka calls end before the caller closes those clients
+            await asyncio.wait(polls, timeout=5)
         for task in self._kube_pending.values():
             task.cancel()
         for watches in self.watches.values():
             watches.stop()
+        if self.watches:  # their threads end before the interpreter does (bot.monitors.kube_watch)
+            await asyncio.to_thread(self._join_watches, WATCH_JOIN_S)
         for name, leading in self.leading.items():
             if leading:  # hand over at once instead of after the TTL
                 with contextlib.suppress(Exception):
@@ -118,7 +129,28 @@ class Monitors:
             with contextlib.suppress(Exception):
                 self._api.close()  # type: ignore[no-untyped-call]
 
+    def _join_watches(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for watches in self.watches.values():
+            watches.join(max(0.0, deadline - time.monotonic()))
+
     # -- jobs ------------------------------------------------------------------------------------
+
+    async def _poll(self, poll: Callable[[str], Coroutine[Any, Any, None]], name: str) -> None:
+        """One scheduled poll. A poll cancelled because the monitors stop (the console's input ends
+        while its first polls still wait for Kubernetes) ends quietly: raised, APScheduler would log
+        the cancellation as the job's failure, traceback and all."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._polls.add(task)
+        try:
+            await poll(name)
+        except asyncio.CancelledError:
+            if not self._stopping:
+                raise
+        finally:
+            if task is not None:
+                self._polls.discard(task)
 
     async def _hold(self, name: str) -> bool:
         ttl = LEASE_POLLS * self._clusters[name].alerts.health_poll_s

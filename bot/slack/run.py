@@ -23,9 +23,10 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import web
-from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
 from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from slack_bolt.async_app import AsyncApp
+from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -43,7 +44,9 @@ from bot.slack.processes import (
     RequestServers,
     serve_until_stopped,
 )
-from bot.store import StoreError, redact_url
+from bot.slack.signing import is_ssl_check, signed_by_slack
+from bot.startup import load_settings, refuse, settings_problems
+from bot.store import StoreError
 
 log = logging.getLogger("bot.slack.run")
 
@@ -89,13 +92,15 @@ def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, 
     elif not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN does not start with xoxb-: give the Bot User OAuth Token, "
                         "not a user (xoxp-) or app-level (xapp-) token")
+    elif not _token_text(bot_token):
+        problems.append(f"SLACK_BOT_TOKEN has characters no Slack token has: {TOKEN_CHARACTERS}")
     app_token = (settings.slack_app_token or "").strip() or None
     secret = (settings.slack_signing_secret or "").strip() or None
     if http:
         if secret is None:
             problems.append("SLACK_SIGNING_SECRET is not set: --http needs it to verify that requests come "
                             "from Slack (Basic Information > App Credentials)")
-        elif len(secret) < 16 or not secret.isalnum():
+        elif len(secret) < 16 or not secret.isascii() or not secret.isalnum():
             problems.append("SLACK_SIGNING_SECRET is malformed: Slack's signing secrets are 32 letters and digits")
         if not 0 < port < 65536:
             problems.append(f"--port {port} is not a TCP port (1-65535)")
@@ -105,23 +110,37 @@ def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, 
     elif not app_token.startswith("xapp-"):
         problems.append("SLACK_APP_TOKEN does not start with xapp-: give the app-level token (Basic "
                         "Information > App-Level Tokens), not the bot token")
+    elif not _token_text(app_token):
+        problems.append(f"SLACK_APP_TOKEN has characters no Slack token has: {TOKEN_CHARACTERS}")
     most = MAX_PROCESSES if http else MAX_SOCKET_MODE_PROCESSES
     if not 1 <= processes <= most:
         why = "about one per core" if http else ("Slack allows about 10 Socket Mode connections per app, "
                                                   "counting every replica's")
         problems.append(f"--processes {processes} is out of range: give 1 to {most} ({why})")
     api_url = (settings.slack_api_url or "").strip() or None
-    if api_url is not None:
-        parts = urlsplit(api_url)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            problems.append("SLACK_API_URL is not an http(s) URL (e.g. https://slack.com/api/)")
-    if not settings.kafka_chatops_config:
-        problems.append("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
-    if urlsplit(settings.redis_url).scheme not in ("redis", "rediss", "unix"):
-        problems.append(f"REDIS_URL {redact_url(settings.redis_url)} is not a redis://, rediss:// or unix:// URL")
+    if api_url is not None and not _is_http_url(api_url):
+        problems.append("SLACK_API_URL is not an http(s) URL with a host and a valid port (e.g. https://slack.com/api/)")
+    problems += settings_problems(settings)
     if problems:
-        raise ConfigError("cannot start:\n  - " + "\n  - ".join(problems))
+        raise ConfigError.of(problems)
     return SlackSettings(bot_token=bot_token, app_token=app_token, signing_secret=secret, api_url=api_url, http=http)
+
+
+TOKEN_CHARACTERS = "Slack tokens are ASCII letters, digits and '-'; paste the token again, without spaces or quotes"
+
+
+def _token_text(token: str) -> bool:
+    """Only what Slack's tokens are made of: anything else would fail inside the HTTP client's headers."""
+    return token.isascii() and all(c.isalnum() or c == "-" for c in token)
+
+
+def _is_http_url(url: str) -> bool:
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 (raises ValueError for a port out of range)
+    except ValueError:
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 async def check_token(client: AsyncWebClient) -> None:
@@ -132,15 +151,36 @@ async def check_token(client: AsyncWebClient) -> None:
     except SlackApiError as exc:
         error = slack_error(exc)
         if error in AUTH_ERRORS:
-            raise ConfigError(f"cannot start: Slack refused SLACK_BOT_TOKEN ({error})") from None
+            raise ConfigError(f"Slack refused SLACK_BOT_TOKEN ({error}): give the app's current Bot User OAuth "
+                              "Token (xoxb-…)") from None
         log.warning("auth.test answered %s; starting anyway", error)
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
         log.warning("Slack Web API unreachable at start (%s); starting anyway", type(exc).__name__)
 
 
-def http_app(app: AsyncApp) -> web.Application:
+def http_app(app: AsyncApp, signing_secret: str) -> web.Application:
+    """``/slack/events`` for ``app``: the signature is checked on the raw bytes first
+    (``bot.slack.signing``), and only a signed request's body is read, by Bolt."""
+
     async def events(request: web.Request) -> web.Response:
-        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+        body = await request.read()
+        headers = request.headers
+        if not signed_by_slack(signing_secret, body, headers.get("X-Slack-Request-Timestamp"),
+                               headers.get("X-Slack-Signature")):
+            if is_ssl_check(body):
+                return web.Response(status=200)
+            # One line, nothing of the request but its source: anyone may send these.
+            log.warning("refused a request to %s from %s: no valid Slack signature (401)", EVENTS_PATH,
+                        request.remote)
+            return web.Response(status=401, text="invalid signature\n")
+        try:
+            bolt_request = AsyncBoltRequest(body=body.decode("utf-8"), query=request.query_string,
+                                            headers=dict(headers))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:  # only a holder of the secret gets here
+            log.warning("refused a signed request to %s: Bolt cannot read its body (%s) (400)", EVENTS_PATH,
+                        type(exc).__name__)
+            return web.Response(status=400, text="unreadable body\n")
+        return await to_aiohttp_response(await app.async_dispatch(bolt_request))
 
     async def healthz(request: web.Request) -> web.Response:
         return web.Response(text="ok")
@@ -161,16 +201,17 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    await runtime.start()
-    await front.start()
-    # Everything loaded so far (the Kubernetes, Kafka and Slack libraries, the app) lives as long as
-    # the process: keep it out of the collector's reach, so a full collection scans only what requests
-    # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
-    gc.freeze()
-    # With request servers, background work here also waits for their requests (bot.foreground).
-    board = SharedInFlight.create(processes) if processes > 1 else None
-    runtime.foreground.share(board)
-    try:
+    board: SharedInFlight | None = None
+    try:  # whatever fails from here on (a port taken, ...), what started is stopped in the finally
+        await runtime.start()
+        await front.start()
+        # Everything loaded so far (the Kubernetes, Kafka and Slack libraries, the app) lives as long as
+        # the process: keep it out of the collector's reach, so a full collection scans only what requests
+        # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
+        gc.freeze()
+        # With request servers, background work here also waits for their requests (bot.foreground).
+        board = SharedInFlight.create(processes) if processes > 1 else None
+        runtime.foreground.share(board)
         async with slack_transport(front.app, client, slack, host=host, port=port, shared=processes > 1):
             servers = RequestServers(request_server_command(slack, host, port), processes - 1, board=board)
             try:
@@ -200,12 +241,17 @@ async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSet
     """Slack's requests reaching ``app`` while inside: HTTP on ``host:port`` (``shared`` with the
     bot's other processes), or one Socket Mode connection of this process's own."""
     if slack.http:
-        runner = web.AppRunner(http_app(app), access_log=None)
+        assert slack.signing_secret is not None  # check_settings: --http needs it
+        runner = web.AppRunner(http_app(app, slack.signing_secret), access_log=None)
         await runner.setup()
         try:
             # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
             # started on the same port by mistake fails to bind instead of splitting the traffic.
-            await web.TCPSite(runner, host, port, reuse_port=shared or None).start()
+            try:
+                await web.TCPSite(runner, host, port, reuse_port=shared or None).start()
+            except OSError as exc:
+                raise ConfigError(f"--host/--port {host}:{port}: cannot serve Slack's requests there "
+                                  f"({exc.strerror or exc}): give an address of this machine and a free port") from None
             yield
         finally:
             await runner.cleanup()
@@ -263,33 +309,23 @@ def configure_logging() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    settings = Settings()
     try:
+        settings = load_settings()
         slack = check_settings(settings, http=args.http, port=args.port, processes=args.processes)
     except ConfigError as exc:
-        print(f"kafka-chatops run: {exc}", file=sys.stderr)
-        return 2
+        return refuse("run", exc)
     configure_logging()
     try:
         if args.request_server:
             asyncio.run(serve_as_request_server(settings, slack, host=args.host, port=args.port))
         else:
             asyncio.run(serve(settings, slack, host=args.host, port=args.port, processes=args.processes))
-    except ConfigError as exc:
-        print(f"kafka-chatops run: {exc}", file=sys.stderr)
-        return 2
-    except RequestServerFailed as exc:
-        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
-        return 2
+    except (ConfigError, RequestServerFailed) as exc:
+        return refuse("run", exc)
     except StoreError as exc:
-        print(f"kafka-chatops run: cannot start: the run store (Redis) is unavailable: {exc}", file=sys.stderr)
-        return 2
-    except KubeError as exc:
-        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
-        return 2
-    except OSError as exc:  # e.g. the HTTP port is taken
-        print(f"kafka-chatops run: cannot start: {exc}", file=sys.stderr)
-        return 2
+        return refuse("run", f"the run store (Redis) is unavailable: {exc}")
+    except (KubeError, OSError) as exc:
+        return refuse("run", exc)
     except KeyboardInterrupt:
         return 130
     with contextlib.suppress(Exception):

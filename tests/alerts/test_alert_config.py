@@ -18,7 +18,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_a_cluster_without_an_alerts_block_gets_the_defaults(tmp_path: Path) -> None:
     """Existing files stay valid: no alerts block, the default rules."""
-    clusters = load_clusters(write(tmp_path, "clusters:\n  prod: {namespace: kafka}\n"))
+    clusters = load_clusters(write(tmp_path, "clusters:\n  prod: {namespace: kafka, approvers: [U01ANA]}\n"))
     assert clusters["prod"].alerts == AlertRules()
 
 
@@ -27,6 +27,7 @@ def test_rules_and_durations_are_read(tmp_path: Path) -> None:
     clusters = load_clusters(write(tmp_path, """
 clusters:
   prod:
+    approvers: [U01ANA]
     alerts:
       health_poll: 2s
       lag_poll: 10
@@ -61,6 +62,7 @@ def test_durations_in_the_file_are_written_as_in_slack_or_as_seconds(tmp_path: P
     clusters = load_clusters(write(tmp_path, """
 clusters:
   prod:
+    approvers: [U01ANA]
     approval_timeout: 1h30m
     alerts:
       health_poll: 90

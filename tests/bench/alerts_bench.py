@@ -46,7 +46,7 @@ def clusters_yaml(sandbox: SandboxInfo, names: list[str], block: str = "{}") -> 
     lines = ["clusters:"]
     for name in names:
         lines += [f"  {name}:", f"    namespace: {sandbox.namespace}", f"    kafka: {sandbox.cluster}",
-                  f"    alerts: {block}"]
+                  "    approvers: [console:bench]", f"    alerts: {block}"]
     return "\n".join(lines) + "\n"
 
 

@@ -200,7 +200,7 @@ async def bench(rounds: int, transports: tuple[str, ...] = TRANSPORTS, processes
 async def serve_http(app: AsyncApp, *, shared: bool) -> tuple[web.AppRunner, str]:
     """The app behind the same aiohttp server `kafka-chatops run --http` uses, on a free loopback port
     (SO_REUSEPORT when other processes are to share it)."""
-    runner = web.AppRunner(http_app(app), access_log=None)
+    runner = web.AppRunner(http_app(app, SIGNING_SECRET), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0, reuse_port=shared or None)
     await site.start()

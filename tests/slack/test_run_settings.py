@@ -91,3 +91,30 @@ def test_the_real_command_exits_2_and_names_the_problems(tmp_path: Path) -> None
     assert "SLACK_BOT_TOKEN does not start with xoxb-" in proc.stderr
     assert "SLACK_SIGNING_SECRET is not set" in proc.stderr
     assert "do-not-print" not in proc.stderr + proc.stdout
+
+
+def test_an_api_url_python_cannot_even_split_is_named() -> None:
+    """A bracket left open, a port out of range: named like any other bad URL, not a ValueError."""
+    for url in ("http://[bad/api", "http://127.0.0.1:99999/api"):
+        text = problems(False, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN, slack_api_url=url)
+        assert "SLACK_API_URL is not an http(s) URL" in text, url
+
+
+def test_tokens_with_characters_no_slack_token_has_are_named_without_their_values() -> None:
+    """A token pasted with a non-ASCII character or an inner space would fail inside the HTTP client."""
+    text = problems(False, slack_bot_token="xoxb-12€4", slack_app_token="xapp-1 2")
+    assert "SLACK_BOT_TOKEN has characters no Slack token has" in text
+    assert "SLACK_APP_TOKEN has characters no Slack token has" in text
+    assert "12€4" not in text and "xapp-1 2" not in text
+    text = problems(True, slack_bot_token=BOT_TOKEN, slack_signing_secret="é" * 32)
+    assert "SLACK_SIGNING_SECRET is malformed" in text
+
+
+def test_the_real_command_names_the_settings_it_cannot_read(tmp_path: Path) -> None:
+    """A lease TTL that is not a number: exit 2, the setting and what is valid, no traceback."""
+    env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_APP_TOKEN=APP_TOKEN, KAFKA_CHATOPS_CONFIG=str(tmp_path / "c.yaml"),
+                  KAFKA_CHATOPS_LEASE_TTL="ten")
+    proc = subprocess.run(run_command(), env=env, cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "KAFKA_CHATOPS_LEASE_TTL='ten' is not valid: give a number of seconds above 0.5" in proc.stderr

@@ -1,0 +1,143 @@
+"""What every front end (``run``, ``console``, ``demo``) checks before it connects anywhere, and how
+a start-up problem is reported: one message naming the setting, what was wrong and what is valid,
+exit code 2, no traceback.
+
+Values are shown where they cannot be secrets (numbers, switches, paths, Redis URLs with their
+password masked); Slack tokens and the signing secret are named, never shown.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import ValidationError
+from redis.connection import parse_url
+
+from bot.config import ConfigError, Settings
+from bot.store import StoreError, StoreUnavailable, redact_url
+from bot.yaml_files import YamlFileError, kind_of, read_yaml
+
+# What each environment setting takes, said when its value is refused.
+SETTING_RULES = {
+    "kafka_chatops_lease_ttl": "a number of seconds above 0.5 and at most 3600 (how long a replica's claim on a run "
+                               "lasts without renewal; default 10)",
+    "kafka_chatops_poll_interval": "a number of seconds above 0 and at most 60 (how often a running step is "
+                                   "checked; default 0.5)",
+    "kafka_chatops_watch_timeout": "a whole number of seconds from 1 to 3600 (how long a Kubernetes watch lasts "
+                                   "before it resumes; default 60)",
+    "kafka_chatops_http_port": "the port of /healthz, /readyz and /metrics: 0 to 65535 (0: any free port), or unset "
+                               "for no server",
+    "kafka_chatops_monitors": "true or false (also 1/0, yes/no, on/off; default true)",
+}
+SECRET_SETTINGS = frozenset({"slack_bot_token", "slack_app_token", "slack_signing_secret"})
+REDIS_URL_FORMS = "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock"
+KUBECONFIG_FORM = "a kubeconfig file (a YAML mapping with clusters, users, contexts and current-context)"
+
+
+def refuse(command: str, exc: BaseException | str) -> int:
+    """Print the start-up problem the way every command does, and give the exit code for it."""
+    print(f"kafka-chatops {command}: cannot start: {exc}", file=sys.stderr)
+    return 2
+
+
+def load_settings(**values: Any) -> Settings:
+    """The settings from the environment (``values`` win); ConfigError naming each malformed one."""
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise ConfigError.of([_setting_problem(error) for error in exc.errors()]) from None
+
+
+def _setting_problem(error: Any) -> str:
+    field = str(error["loc"][0]) if error["loc"] else ""
+    name = field.upper()
+    if field not in SECRET_SETTINGS:
+        value = str(error["input"])
+        name += f"={value[:40] + '…' if len(value) > 40 else value!r}"
+    return f"{name} is not valid: give {SETTING_RULES.get(field, error['msg'])}"
+
+
+def check_settings(settings: Settings) -> None:
+    """ConfigError naming every problem with what every front end needs, before anything connects."""
+    problems = settings_problems(settings)
+    if problems:
+        raise ConfigError.of(problems)
+
+
+def settings_problems(settings: Settings) -> list[str]:
+    problems = []
+    if not settings.kafka_chatops_config:
+        problems.append("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
+    for problem in (redis_url_problem(settings.redis_url), kubeconfig_problem(settings.kubeconfig)):
+        if problem is not None:
+            problems.append(problem)
+    return problems
+
+
+def redis_url_problem(url: str) -> str | None:
+    shown = redact_url(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return f"REDIS_URL {shown} is malformed: give {REDIS_URL_FORMS}"
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        return (f"REDIS_URL {shown} is not a URL of a Redis server the bot can use (Sentinel and Cluster URLs "
+                f"are not supported): give {REDIS_URL_FORMS}")
+    database = parts.path.strip("/") if parts.scheme != "unix" else ""
+    try:
+        parse_url(url)  # type: ignore[no-untyped-call]
+        # redis-py reads redis://host/abc as database 0: the bot would share someone else's data
+        malformed = bool(database) and not database.isdigit()
+    except ValueError:  # redis-py's reason may quote parts of the URL: said in our words instead
+        malformed = True
+    if malformed:
+        return f"REDIS_URL {shown} is malformed (its port or database is not a number?): give {REDIS_URL_FORMS}"
+    return None
+
+
+def redis_problem(url: str, exc: StoreError) -> str:
+    """A Redis that does not answer, or answers no, at start."""
+    shown = redact_url(url)
+    cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else type(exc).__name__
+    if "Authentication" in cause:
+        return (f"REDIS_URL {shown}: Redis refused the password ({cause}): give the password in the URL "
+                f"(redis://:password@host:port/db)")
+    if isinstance(exc, StoreUnavailable):
+        return (f"REDIS_URL {shown}: Redis does not answer ({cause}): start Redis or point REDIS_URL at a "
+                "running one")
+    return f"REDIS_URL {shown}: Redis refused the bot: {exc}"
+
+
+def kubeconfig_problem(value: str | None) -> str | None:
+    """What is wrong with the file(s) KUBECONFIG names, if anything the loader would trip over.
+    Like kubectl, a list of paths (``a:b``) may name files that do not exist, but not only those."""
+    if not value:
+        return None  # in-cluster config, or ~/.kube/config: the loader says what it found
+    found = False
+    for path in (p for p in value.split(os.pathsep) if p):
+        file = Path(path).expanduser()
+        if not file.exists() and os.pathsep in value:
+            continue
+        try:
+            data = read_yaml(file, name=f"KUBECONFIG {path}", valid=KUBECONFIG_FORM, unique_keys=False)
+        except YamlFileError as exc:
+            return str(exc)
+        if not isinstance(data, dict):
+            return f"KUBECONFIG {path} is not a kubeconfig (its top level is {kind_of(data)}): give {KUBECONFIG_FORM}"
+        found = True
+    return None if found else f"KUBECONFIG {value} names no file that exists: give {KUBECONFIG_FORM}"
+
+
+def kubeconfig_load_problem(value: str | None, exc: BaseException) -> str:
+    """The Kubernetes client could not load the config: its reason, with the setting named."""
+    cause = exc.__cause__ or exc
+    reason = str(cause).strip() or type(cause).__name__
+    reason = reason if len(reason) <= 200 else reason[:200] + "…"
+    if not value:
+        return (f"KUBECONFIG is not set, and there is neither an in-cluster service account nor a ~/.kube/config "
+                f"({reason}): point KUBECONFIG at {KUBECONFIG_FORM}")
+    return f"KUBECONFIG {value} cannot be used ({type(cause).__name__}: {reason}): give {KUBECONFIG_FORM}"
