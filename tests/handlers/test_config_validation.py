@@ -157,8 +157,9 @@ def _clusters_file(tmp_path: Path, body: str) -> Path:
 
 def test_the_clusters_file_allows_plugin_keys_by_name(tmp_path: Path) -> None:
     """allowed_class_keys reaches the cluster the use cases see; absent, nothing is allowed."""
-    clusters = load_clusters(_clusters_file(tmp_path, "clusters:\n  prod:\n    allowed_class_keys: [metric.reporters, "
-                                                      "principal.builder.class]\n  dev: {}\n"))
+    body = ("clusters:\n  prod:\n    approvers: [U1]\n    allowed_class_keys: [metric.reporters, "
+            "principal.builder.class]\n  dev:\n    approvers: [U1]\n")
+    clusters = load_clusters(_clusters_file(tmp_path, body))
     assert clusters["prod"].allowed_class_keys == frozenset({"metric.reporters", "principal.builder.class"})
     assert clusters["dev"].allowed_class_keys == frozenset()
 
@@ -170,5 +171,6 @@ def test_the_clusters_file_allows_plugin_keys_by_name(tmp_path: Path) -> None:
 def test_the_clusters_file_refuses_what_is_no_plugin_key(tmp_path: Path, listed: str, says: str) -> None:
     """A typo or an ordinary key in allowed_class_keys is refused at start, naming it."""
     with pytest.raises(ConfigError) as caught:
-        load_clusters(_clusters_file(tmp_path, f"clusters:\n  prod:\n    allowed_class_keys: [{listed}]\n"))
+        load_clusters(_clusters_file(tmp_path, f"clusters:\n  prod:\n    approvers: [U1]\n"
+                                               f"    allowed_class_keys: [{listed}]\n"))
     assert says in str(caught.value) and "clusters.prod.allowed_class_keys" in str(caught.value)
