@@ -164,7 +164,7 @@ def test_the_clusters_file_allows_plugin_keys_by_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("listed", "says"), [
-    ("metric.reporter", "'metric.reporter' is not a broker config key of Kafka 4.2.2, 4.3.1"),
+    ("metric.reporter", "'metric.reporter' is not a broker config key of Kafka 3.8.1, 3.9.0, 4.2.2, 4.3.1"),
     ("log.retention.ms", "log.retention.ms does not name a class, so it needs no allowing"),
 ])
 def test_the_clusters_file_refuses_what_is_no_plugin_key(tmp_path: Path, listed: str, says: str) -> None:
