@@ -48,9 +48,15 @@ fetch: venv
 		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
 	done
 
-# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars.
+# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars:
+# the sandbox's versions, and the newest 3.8 and 3.9 that Strimzi 0.45 runs (ZooKeeper-era clusters the
+# bot still operates), whose jars only this target fetches.
+CONFIG_MODEL_VERSIONS ?= 3.8.1 3.9.0 $(KAFKA_VERSIONS)
 config-model: fetch
-	$(PYTHON) -m bot.configmodel $(foreach v,$(KAFKA_VERSIONS),--kafka-version $(v))
+	@for v in $(CONFIG_MODEL_VERSIONS); do \
+		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
+	done
+	$(PYTHON) -m bot.configmodel $(foreach v,$(CONFIG_MODEL_VERSIONS),--kafka-version $(v))
 
 lint: venv
 	$(PYTHON) -m ruff check bot handlers runbooks tests

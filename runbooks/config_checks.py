@@ -4,7 +4,10 @@ A value can pass its own key's validator and still stop every broker at its next
 ``KafkaConfig`` checks keys against each other when a broker starts (``validateValues``, and the
 ``require``s of ``GroupCoordinatorConfig`` and ``ShareGroupConfig`` it builds), and a broker that
 fails one exits. Those checks are reproduced here with Kafka's own messages; a test holds each one
-to ``KafkaConfig.fromProps`` run on the jars of every supported version.
+to ``KafkaConfig.fromProps`` run on the jars of every version with a model. The checks differ
+between releases (3.x checks ``offsets.commit.required.acks``, which 4.0 removed; 4.x added
+heartbeat < session and reworded the group checks), so each rule says which release lines check
+it, and judges only a cluster on one of them.
 
 Other values start fine and break the cluster later, which is worse: an internal topic whose
 replication factor exceeds the broker count is never created (consumers find no group
@@ -24,6 +27,7 @@ from typing import Any
 
 from runbooks.config_model import BrokerConfigModel
 from runbooks.config_values import ValueRefused, java_text, parse
+from runbooks.versions import VersionError, line_key, release_line
 
 _MIB = 1024 * 1024
 _HOUR_MS, _MINUTE_MS = 3_600_000, 60_000
@@ -80,10 +84,29 @@ class Effective:
         return "; ".join(f"{k}={java_text(self.value(k))} ({self.origin(k)})" for k in keys)
 
 
+Line = tuple[int, int]  # a Kafka release line: (3, 9) for 3.9.x
+_KAFKA_4: Line = (4, 0)
+
+
 @dataclass(frozen=True)
 class Rule:
     keys: tuple[str, ...]
     check: Callable[[Effective, int | None], str | None]
+    # The release lines whose brokers check it: from ``since`` (None: every line with a model) up to,
+    # not including, ``until`` (None: every later line).
+    since: Line | None = None
+    until: Line | None = None
+
+    def applies_to(self, model: BrokerConfigModel) -> bool:
+        """Whether it judges a cluster that ``model`` judges: every key it reads is a key of that Kafka
+        version, and that version checks it."""
+        if not all(k in model.keys for k in self.keys):
+            return False
+        try:
+            line = line_key(release_line(model.kafka_version))
+        except VersionError:
+            return False
+        return (self.since is None or line >= self.since) and (self.until is None or line < self.until)
 
 
 def _start(message: str, *keys: str) -> Callable[[Effective], str]:
@@ -136,13 +159,14 @@ def _dedupe(eff: Effective, _: int | None) -> str | None:
         "log.cleaner.dedupe.buffer.size", "log.cleaner.threads")(eff)
 
 
-def _compare(a: str, b: str, holds: Callable[[float, float], bool], message: str) -> Rule:
+def _compare(a: str, b: str, holds: Callable[[float, float], bool], message: str, *,
+             since: Line | None = None, until: Line | None = None) -> Rule:
     def check(eff: Effective, _: int | None) -> str | None:
         left, right = eff.number(a), eff.number(b)
         if left is None or right is None or holds(left, right):
             return None
         return _start(message, a, b)(eff)
-    return Rule((a, b), check)
+    return Rule((a, b), check, since, until)
 
 
 def _queued(eff: Effective, _: int | None) -> str | None:
@@ -193,19 +217,42 @@ def _snapshot_records(eff: Effective, _: int | None) -> str | None:
     return None if value is None or 0 <= value <= 500 else _start(f"{key} must be between [0, 500]", key)(eff)
 
 
-_GE, _LE, _LT = ("must be greater than or equal to", lambda a, b: a >= b), \
-    ("must be less than or equal to", lambda a, b: a <= b), ("must be less than", lambda a, b: a < b)
-# GroupCoordinatorConfig / ShareGroupConfig: (key, relation, key), checked in this order at start.
-_GROUP_PAIRS: tuple[tuple[str, tuple[str, Callable[[float, float], bool]], str], ...] = tuple(
+def _commit_acks(words: str) -> Callable[[Effective, int | None], str | None]:
+    def check(eff: Effective, _: int | None) -> str | None:
+        acks, rf = eff.number("offsets.commit.required.acks"), eff.number("offsets.topic.replication.factor")
+        if acks is None or rf is None or -1 <= acks <= rf:
+            return None
+        return _start(f"offsets.commit.required.acks {words} offsets.topic.replication.factor",
+                      "offsets.commit.required.acks", "offsets.topic.replication.factor")(eff)
+    return check
+
+
+_COMMIT_ACKS = ("offsets.commit.required.acks", "offsets.topic.replication.factor")
+
+_GE, _LE, _LT = (">=", lambda a, b: a >= b), ("<=", lambda a, b: a <= b), ("<", lambda a, b: a < b)
+# How each release words a failed relation: 4.x's GroupCoordinatorConfig / ShareGroupConfig, and
+# 3.8's KafkaConfig / 3.9's GroupCoordinatorConfig and ShareGroupConfig.
+_WORDS_4 = {">=": "must be greater than or equal to", "<=": "must be less than or equal to", "<": "must be less than"}
+_WORDS_3 = {">=": "must be greater than or equals to", "<=": "must be less than or equals to"}
+_MIN_MAX = (
+    ("max.heartbeat.interval.ms", _GE, "min.heartbeat.interval.ms"),
+    ("heartbeat.interval.ms", _GE, "min.heartbeat.interval.ms"),
+    ("heartbeat.interval.ms", _LE, "max.heartbeat.interval.ms"),
+    ("max.session.timeout.ms", _GE, "min.session.timeout.ms"),
+    ("session.timeout.ms", _GE, "min.session.timeout.ms"),
+    ("session.timeout.ms", _LE, "max.session.timeout.ms"),
+)
+_RECORD_LOCKS = (
+    ("share.record.lock.duration.ms", _GE, "share.min.record.lock.duration.ms"),
+    ("share.max.record.lock.duration.ms", _GE, "share.record.lock.duration.ms"),
+)
+Pair = tuple[str, tuple[str, Callable[[float, float], bool]], str]
+# GroupCoordinatorConfig / ShareGroupConfig of 4.x: (key, relation, key), checked in this order at start.
+_GROUP_PAIRS: tuple[Pair, ...] = tuple(
     (f"group.{kind}.{a}", op, f"group.{kind}.{b}")
     for kind in ("consumer", "share", "streams")
     for a, op, b in (
-        ("max.heartbeat.interval.ms", _GE, "min.heartbeat.interval.ms"),
-        ("heartbeat.interval.ms", _GE, "min.heartbeat.interval.ms"),
-        ("heartbeat.interval.ms", _LE, "max.heartbeat.interval.ms"),
-        ("max.session.timeout.ms", _GE, "min.session.timeout.ms"),
-        ("session.timeout.ms", _GE, "min.session.timeout.ms"),
-        ("session.timeout.ms", _LE, "max.session.timeout.ms"),
+        *_MIN_MAX,
         ("heartbeat.interval.ms", _LT, "session.timeout.ms"),
         ("max.assignment.interval.ms", _GE, "min.assignment.interval.ms"),
         ("assignment.interval.ms", _GE, "min.assignment.interval.ms"),
@@ -217,10 +264,14 @@ _GROUP_PAIRS: tuple[tuple[str, tuple[str, Callable[[float, float], bool]], str],
     ("share.delivery.count.limit", _GE, "share.min.delivery.count.limit"),
     ("share.max.partition.max.record.locks", _GE, "share.partition.max.record.locks"),
     ("share.partition.max.record.locks", _GE, "share.min.partition.max.record.locks"),
-    ("share.record.lock.duration.ms", _GE, "share.min.record.lock.duration.ms"),
-    ("share.max.record.lock.duration.ms", _GE, "share.record.lock.duration.ms"),
+    *_RECORD_LOCKS,
     ("share.max.share.sessions", _GE, "share.max.size"),
 ))
+# 3.8 and 3.9 check only the min/max pairs of consumer groups (and of share groups, whose keys 3.9
+# added), not heartbeat < session, which a 3.x broker starts with.
+_GROUP_PAIRS_3: tuple[Pair, ...] = tuple(
+    (f"group.{kind}.{a}", op, f"group.{kind}.{b}") for kind in ("consumer", "share") for a, op, b in _MIN_MAX
+) + tuple((f"group.{a}", op, f"group.{b}") for a, op, b in _RECORD_LOCKS)
 
 START_RULES: tuple[Rule, ...] = (
     Rule(("log.roll.ms", "log.roll.hours"), _roll),
@@ -238,7 +289,11 @@ START_RULES: tuple[Rule, ...] = (
     Rule(("connection.failed.authentication.delay.ms", "connections.max.idle.ms"), _auth_delay),
     Rule(("group.share.assignors",), _one_assignor),
     Rule(("share.coordinator.snapshot.update.records.per.snapshot",), _snapshot_records),
-    *(_compare(a, b, op[1], f"{a} {op[0]} {b}") for a, op, b in _GROUP_PAIRS),
+    # Gone in 4.0, with the key; 3.9 added a "to" to 3.8's words.
+    Rule(_COMMIT_ACKS, _commit_acks("must be greater or equal -1 and less or equal to"), until=(3, 9)),
+    Rule(_COMMIT_ACKS, _commit_acks("must be greater or equal to -1 and less or equal to"), (3, 9), _KAFKA_4),
+    *(_compare(a, b, op[1], f"{a} {_WORDS_3[op[0]]} {b}", until=_KAFKA_4) for a, op, b in _GROUP_PAIRS_3),
+    *(_compare(a, b, op[1], f"{a} {_WORDS_4[op[0]]} {b}", since=_KAFKA_4) for a, op, b in _GROUP_PAIRS),
 )
 
 
@@ -317,7 +372,7 @@ def cross_problems(model: BrokerConfigModel, eff: Effective, changed: Collection
     where Kafka has words for it."""
     problems: list[str] = []
     for rule in (*START_RULES, *BOT_RULES):
-        if not any(k in changed for k in rule.keys) or not all(k in model.keys for k in rule.keys):
+        if not any(k in changed for k in rule.keys) or not rule.applies_to(model):
             continue
         problem = rule.check(eff, brokers)
         if problem and problem not in problems:

@@ -42,10 +42,13 @@ _ZOOKEEPER = "the ZooKeeper connection is Strimzi's to set"
 DENIED_EXACT: Mapping[str, str] = {
     "node.id": _IDENTITY,
     "broker.id": _IDENTITY,
+    # 3.x (ZooKeeper): a broker whose id is above it does not start.
+    "reserved.broker.max.id": _IDENTITY,
     "process.roles": _ROLES,
     "listeners": _LISTENERS,
     "advertised.listeners": _LISTENERS,
     "inter.broker.listener.name": _LISTENERS,
+    "control.plane.listener.name": _LISTENERS,  # 3.x: names a listener; an unknown one stops the brokers
     "log.dirs": _STORAGE,
     "log.dir": _STORAGE,
     "metadata.log.dir": _STORAGE,

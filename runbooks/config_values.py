@@ -195,6 +195,11 @@ def _ensure_valid_list(name: str, parsed: Any, validator: ValidatorSpec) -> None
             raise ValueRefused(f"Configuration '{name}' values must not be null.")
         return
     values = list(parsed)
+    if validator.entries_only:
+        for item in values:
+            if item not in validator.values:
+                raise ValueRefused(_invalid(name, item, f"String must be one of: {', '.join(validator.values)}"))
+        return
     if not values and not validator.empty_allowed:
         allowed = f"[{', '.join(validator.values)}]" if validator.values else "any non-empty value"
         raise ValueRefused(f"Configuration '{name}' must not be empty. Valid values include: {allowed}")
@@ -249,7 +254,8 @@ def _describe(spec: KeySpec) -> str:
     choices = _find(validator, "valid_list") or _find(validator, "valid_string") \
         or _find(validator, "case_insensitive_string")
     if kind == "LIST":
-        items = f" of {', '.join(choices.values)}, each at most once" if choices and choices.values else ""
+        once = "" if choices is not None and choices.entries_only else ", each at most once"
+        items = f" of {', '.join(choices.values)}{once}" if choices and choices.values else ""
         empty = "" if choices is None or choices.empty_allowed else ", not empty"
         return f"a comma-separated list{items}{empty}"
     if choices is not None and choices.values:

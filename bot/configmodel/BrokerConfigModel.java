@@ -14,8 +14,9 @@
  *
  * Written against the public ConfigDef API; the validators' parameters are private fields, read by
  * reflection because Kafka offers no accessor (a field Kafka renames shows up as "custom" in the model,
- * never as a wrong range). One file for every Kafka 4.x: classes that moved between versions are looked
- * up by name.
+ * never as a wrong range). One file for every Kafka from 3.8 to 4.x: classes that moved between versions
+ * are looked up by name. Where KafkaConfig is a Scala object (3.x, 4.2), scalac writes static forwarders
+ * of configDef() and fromProps() on the class kafka.server.KafkaConfig, so one call reaches both forms.
  */
 
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -109,6 +110,15 @@ public class BrokerConfigModel {
         return field.get(target);
     }
 
+    static boolean hasField(Object target, String name) {
+        try {
+            target.getClass().getDeclaredField(name);
+            return true;
+        } catch (NoSuchFieldException e) {
+            return false;
+        }
+    }
+
     /** A validator as data: its kind and parameters where Kafka's class is one we know, and always its text. */
     static Map<String, Object> describe(ConfigDef.Validator validator) {
         if (validator == null) {
@@ -132,8 +142,14 @@ public class BrokerConfigModel {
                 out.put("kind", "valid_list");
                 Object strings = field(validator, "validString");
                 out.put("values", new ArrayList<>((Collection<?>) field(strings, "validStrings")));
-                out.put("empty_allowed", field(validator, "isEmptyAllowed"));
-                out.put("null_allowed", field(validator, "isNullAllowed"));
+                if (hasField(validator, "isEmptyAllowed")) {
+                    out.put("empty_allowed", field(validator, "isEmptyAllowed"));
+                    out.put("null_allowed", field(validator, "isNullAllowed"));
+                } else {
+                    // Kafka 3.x: ValidList only checks each entry against its strings; the checks of
+                    // empty lists, duplicates and empty entries came with 4.0.
+                    out.put("entries_only", true);
+                }
             } else if (validator instanceof ConfigDef.ListSize) {
                 out.put("kind", "list_size");
                 out.put("max", field(validator, "maxSize"));

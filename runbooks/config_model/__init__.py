@@ -40,6 +40,9 @@ class ValidatorSpec(BaseModel):
     values: tuple[str, ...] = ()
     empty_allowed: bool = True
     null_allowed: bool = False
+    # Kafka 3.x's ValidList checks only that each entry is one of ``values`` (an empty list, duplicates
+    # pass); 4.0 added the checks of empty lists, duplicates and empty entries.
+    entries_only: bool = False
     validators: tuple[ValidatorSpec, ...] = ()
     java_class: str | None = Field(default=None, alias="class")
 

@@ -149,6 +149,23 @@ async def test_an_allowed_plugin_key_takes_a_class_name(config_bot) -> None:  # 
     assert fake.validations == [(b, {"metric.reporters": "com.example.Reporter"}) for b in (0, 1, 2)]
 
 
+async def test_a_zookeeper_cluster_changes_config_judged_by_its_own_kafka(config_bot) -> None:  # type: ignore[no-untyped-def]
+    """A Strimzi 0.45 ZooKeeper cluster on 3.8.1 has a model again: a valid value is planned and applied, and a
+    value is refused by 3.8's rules (log.segment.bytes at least 14, where 4.x says 1 MiB), writing nothing."""
+    fake = FakeStrimzi("legacy", version="3.8.1", zookeeper=True)
+    bot = await config_bot(fake)
+    refused = await bot.say("config legacy set log.segment.bytes=0")
+    assert not refused.ok and refused.run is None
+    assert "Invalid value 0 for configuration log.segment.bytes: Value must be at least 14 " in refused.text, \
+        refused.text
+    assert fake.generation == 1 and fake.spec["config"] == {}
+    reply = await bot.say("config legacy set log.cleaner.min.cleanable.ratio=0.6")
+    assert reply.ok and reply.run is not None, reply.text
+    run = await bot.drive(reply.run.id)
+    assert run.state is RunState.SUCCEEDED, run.pause_reason
+    assert fake.spec["config"] == {"log.cleaner.min.cleanable.ratio": 0.6}
+
+
 def _clusters_file(tmp_path: Path, body: str) -> Path:
     path = tmp_path / "clusters.yaml"
     path.write_text(body)
@@ -165,7 +182,7 @@ def test_the_clusters_file_allows_plugin_keys_by_name(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("listed", "says"), [
-    ("metric.reporter", "'metric.reporter' is not a broker config key of Kafka 4.2.2, 4.3.1"),
+    ("metric.reporter", "'metric.reporter' is not a broker config key of Kafka 3.8.1, 3.9.0, 4.2.2, 4.3.1"),
     ("log.retention.ms", "log.retention.ms does not name a class, so it needs no allowing"),
 ])
 def test_the_clusters_file_refuses_what_is_no_plugin_key(tmp_path: Path, listed: str, says: str) -> None:

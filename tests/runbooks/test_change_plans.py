@@ -213,6 +213,7 @@ def test_config_refusals(params: ConfigParams, reason: str) -> None:
     "controller.quorum.bootstrap.servers", "controller.listener.names", "broker.rack", "ssl.keystore.location",
     "sasl.enabled.mechanisms", "authorizer.class.name", "super.users", "zookeeper.connect",
     "inter.broker.protocol.version", "log.message.format.version", "unstable.feature.versions.enable",
+    "control.plane.listener.name", "reserved.broker.max.id",
 ])
 def test_deny_list_covers_identity_roles_listeners_storage_quorum_security(key: str) -> None:
     """Every key Strimzi owns or the upgrade owns is denied, with a reason."""

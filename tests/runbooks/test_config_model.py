@@ -6,6 +6,8 @@ defaults has misread a type or a validator: every default of every key of every 
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,7 @@ from runbooks.config_checks import BOT_RULES, START_RULES
 from runbooks.config_model import available, load_model, model_for
 from runbooks.config_rules import denial
 from runbooks.config_values import ValueRefused, evaluable, judge
+from runbooks.versions import KRAFT_SUPPORTED, ZOOKEEPER_SUPPORTED
 
 pytestmark = pytest.mark.timeout(20)
 
@@ -25,6 +28,14 @@ def test_every_version_the_sandbox_fetches_has_a_model() -> None:
         model = load_model(version)
         assert model.kafka_version == version and len(model.keys) > 300
         assert model_for(version) == (model, "")
+
+
+@pytest.mark.parametrize("version", [*ZOOKEEPER_SUPPORTED, *KRAFT_SUPPORTED])
+def test_every_version_the_upgrade_runbook_supports_has_its_lines_model(version: str) -> None:
+    """A cluster on any Kafka the bot supports (Strimzi 0.45's 3.8/3.9, ZooKeeper or KRaft, and 1.2's 4.2/4.3)
+    can change config, judged by a model of its own release line."""
+    model, _ = model_for(version)
+    assert model.kafka_version.split(".")[:2] == version.split(".")[:2]
 
 
 @pytest.mark.parametrize("version", available())
@@ -43,12 +54,29 @@ def test_the_judge_accepts_every_kafka_default(version: str) -> None:
 
 
 @pytest.mark.parametrize("version", available())
-def test_every_validator_a_changeable_key_has_is_one_the_judge_evaluates(version: str) -> None:
-    """A validator the judge cannot evaluate (it would refuse every value) appears only on keys the runbook
-    never changes (the controller quorum's, Strimzi's to set)."""
-    unknown = {key: spec.validator.text for key, spec in load_model(version).keys.items()
+def test_a_validator_the_judge_cannot_evaluate_lets_no_value_through(version: str) -> None:
+    """A validator the judge cannot evaluate sits on a key the runbook never changes (the controller quorum's,
+    Strimzi's to set; 3.x's protocol versions, the upgrade's), or every value of the key is refused, saying
+    the bot cannot judge it: never a value passed unjudged."""
+    unknown = {key: spec for key, spec in load_model(version).keys.items()
                if spec.validator is not None and not evaluable(spec.validator)}
-    assert unknown and all(denial(key) for key in unknown), unknown
+    assert unknown
+    for key, spec in unknown.items():
+        if denial(key) is None:
+            unjudged = re.escape(f"{key} is checked by Kafka with a rule this bot cannot evaluate")
+            with pytest.raises(ValueRefused, match=unjudged):
+                judge(key, spec.default or "1", spec)
+
+
+@pytest.mark.parametrize("key", ["remote.log.manager.copier.thread.pool.size",
+                                 "remote.log.manager.expiration.thread.pool.size"])
+def test_a_lambda_validator_without_its_rule_is_not_guessed(key: str) -> None:
+    """3.9 checks these with a LambdaValidator whose text is the key's documentation, not its rule (-1 or
+    above 0): the bot refuses to judge them there and says to change them by hand. 4.3 checks a Range,
+    which it judges."""
+    with pytest.raises(ValueRefused, match=r"cannot evaluate .*: change it by hand"):
+        judge(key, "5", load_model("3.9.0").keys[key])
+    assert judge(key, "5", load_model("4.3.1").keys[key]) == 5
 
 
 def test_gzip_level_is_the_lambda_kafka_describes() -> None:

@@ -77,9 +77,7 @@ def refusal(values: dict[str, str], w: ConfigInput | None = None) -> str:
      "Invalid value 9223372036854775808 for configuration log.retention.ms: Not a number of type LONG"),
     ("log.retention.ms", "-9223372036854775809",
      "Invalid value -9223372036854775809 for configuration log.retention.ms: Not a number of type LONG"),
-    ("log.segment.bytes", "0",
-     "Invalid value 0 for configuration log.segment.bytes: Value must be at least 1048576 (valid: a whole number "
-     "from 1048576 to 2147483647. Default: 1073741824)"),
+    ("log.segment.bytes", "0", "Invalid value 0 for configuration log.segment.bytes: Value must be at least "),
     ("queued.max.requests", "0", "Invalid value 0 for configuration queued.max.requests: Value must be at least 1"),
     ("offsets.topic.replication.factor", "0",
      "Invalid value 0 for configuration offsets.topic.replication.factor: Value must be at least 1 (valid: a whole "
@@ -88,7 +86,8 @@ def refusal(values: dict[str, str], w: ConfigInput | None = None) -> str:
      "Invalid value 0 for configuration transaction.state.log.min.isr: Value must be at least 1"),
     ("compression.type", "brotli", "Invalid value brotli for configuration compression.type: String must be one of: "
                                    "uncompressed, zstd, lz4, snappy, gzip, producer"),
-    ("log.cleanup.policy", "compact,compact", "Configuration 'log.cleanup.policy' values must not be duplicated."),
+    ("log.cleanup.policy", "Compact", "Invalid value Compact for configuration log.cleanup.policy: String must be one "
+                                      "of: compact, delete"),
     ("auto.create.topics.enable", "yes",
      "Invalid value yes for configuration auto.create.topics.enable: Expected value to be either true or false"),
 ])
@@ -130,6 +129,45 @@ def test_valid_values_are_accepted_and_written_with_their_type(version: str, val
     """Valid values pass on every supported version, written with YAML's types as Kafka parses them."""
     changes = config_diff(ConfigParams(action="set", values=values), world(version))
     assert {c.key: c.after for c in changes} == written
+
+
+# Kafka's verdicts where the 3.x lines (Strimzi 0.45's, ZooKeeper or KRaft) and 4.x differ, as the jars
+# of 3.8.1, 3.9.0 and 4.3.1 give them (tests/configmodel asks those classes where their jars are fetched).
+_OWN_RULES = [
+    ("4.3.1", "log.segment.bytes", "14", "Invalid value 14 for configuration log.segment.bytes: Value must be at "
+                                         "least 1048576 (valid: a whole number from 1048576 to 2147483647."),
+    ("3.9.0", "log.segment.bytes", "14", 14),
+    ("3.9.0", "log.segment.bytes", "0", "Invalid value 0 for configuration log.segment.bytes: Value must be at least "
+                                        "14 (valid: a whole number from 14 to 2147483647. Default: 1073741824)"),
+    ("4.3.1", "log.cleanup.policy", "compact,compact", "Configuration 'log.cleanup.policy' values must not be "
+                                                       "duplicated."),
+    ("4.3.1", "log.cleanup.policy", "compact,,delete", "Configuration 'log.cleanup.policy' values must not be empty."),
+    ("3.8.1", "log.cleanup.policy", "compact,compact", "compact,compact"),
+    ("3.9.0", "log.cleanup.policy", "compact,compact", "compact,compact"),
+    ("3.9.0", "log.cleanup.policy", "compact,,delete", "Invalid value  for configuration log.cleanup.policy: String "
+                                                       "must be one of: compact, delete (valid: a comma-separated list "
+                                                       "of compact, delete. Default: delete)"),
+]
+
+
+@pytest.mark.parametrize(("version", "key", "value", "verdict"), _OWN_RULES)
+def test_each_kafka_version_judges_with_its_own_rules(version: str, key: str, value: str, verdict: Any) -> None:
+    """A value is judged by the rules of the Kafka the cluster runs: 4.0 raised log.segment.bytes' minimum from
+    14 to 1 MiB, and 3.x's list validator checks only each entry (duplicates pass), 4.x's also refuses
+    duplicates and empty entries. A str verdict that is not the written value is Kafka's refusal."""
+    values = {key: value}
+    if isinstance(verdict, str) and " " in verdict:
+        assert verdict in refusal(values, world(version))
+    else:
+        changes = config_diff(ConfigParams(action="set", values=values), world(version))
+        assert {c.key: c.after for c in changes} == {key: verdict}
+
+
+def test_a_zookeeper_era_patch_release_is_judged_by_its_lines_model() -> None:
+    """3.8.0 (Strimzi 0.45) has no model of its own: 3.8.1's rules judge it, and the diff says so."""
+    steps = plan_config_change(ConfigParams(action="set", values={"num.io.threads": "12"}),
+                               world("3.8.0", catalogue=catalogue("3.8.1")))
+    assert "values judged with the config rules of Kafka 3.8.1" in steps[1].summary
 
 
 # -- rules across keys, on the config the brokers would end up with ---------------------------------
@@ -183,6 +221,36 @@ def test_rules_across_keys_refuse_what_breaks_the_resulting_config(values: dict[
     """Start-time requires of KafkaConfig (Kafka's words, with each value and where it comes from) and the
     bot's rules for internal topics and min ISR, judged on change + spec + brokers' values + defaults."""
     assert says in refusal(values)
+
+
+@pytest.mark.parametrize(("version", "values", "says"), [
+    ("3.8.1", {"offsets.commit.required.acks": "4"},
+     "the brokers would not start: offsets.commit.required.acks must be greater or equal -1 and less or equal to "
+     "offsets.topic.replication.factor (offsets.commit.required.acks=4 (this change); "
+     "offsets.topic.replication.factor=3 (the brokers now))"),
+    ("3.9.0", {"offsets.commit.required.acks": "-2"},
+     "offsets.commit.required.acks must be greater or equal to -1 and less or equal to "
+     "offsets.topic.replication.factor"),
+    ("3.9.0", {"group.consumer.session.timeout.ms": "5000"},
+     "group.consumer.session.timeout.ms must be greater than or equals to group.consumer.min.session.timeout.ms"),
+    ("3.9.0", {"group.share.heartbeat.interval.ms": "50000"},
+     "group.share.heartbeat.interval.ms must be less than or equals to group.share.max.heartbeat.interval.ms"),
+    ("4.3.1", {"group.consumer.max.heartbeat.interval.ms": "60000", "group.consumer.heartbeat.interval.ms": "45000"},
+     "group.consumer.heartbeat.interval.ms must be less than group.consumer.session.timeout.ms"),
+    ("3.9.0", {"group.consumer.max.heartbeat.interval.ms": "60000", "group.consumer.heartbeat.interval.ms": "45000"},
+     None),
+    ("3.8.1", {"group.consumer.max.heartbeat.interval.ms": "60000", "group.consumer.heartbeat.interval.ms": "45000"},
+     None),
+])
+def test_start_rules_are_those_of_the_clusters_kafka(version: str, values: dict[str, str], says: str | None) -> None:
+    """Each release checks its own cross-key rules at start, in its own words: 3.x checks
+    offsets.commit.required.acks (4.0 removed the key) and words the group checks "equals to"; 4.x also
+    requires heartbeat < session, which a 3.x broker starts without (so the bot takes it there)."""
+    if says is None:
+        changes = config_diff(ConfigParams(action="set", values=values), world(version))
+        assert {c.key for c in changes} == set(values)
+    else:
+        assert says in refusal(values, world(version))
 
 
 def test_a_change_that_fixes_both_keys_at_once_passes() -> None:
@@ -290,8 +358,8 @@ def test_a_patch_release_without_a_model_is_judged_by_its_lines_model_and_says_s
 
 
 @pytest.mark.parametrize(("version", "says"), [
-    ("4.4.0", "the bot has no config model for Kafka 4.4.0 (it has 4.2.2, 4.3.1)"),
-    ("3.9.0", "the bot has no config model for Kafka 3.9.0"),
+    ("4.4.0", "the bot has no config model for Kafka 4.4.0 (it has 3.8.1, 3.9.0, 4.2.2, 4.3.1)"),
+    ("3.7.0", "the bot has no config model for Kafka 3.7.0"),
     (None, "the Kafka resource reports no Kafka version yet"),
 ])
 def test_a_release_line_without_a_model_is_refused(version: str | None, says: str) -> None:
