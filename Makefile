@@ -7,6 +7,9 @@ VENV ?= .venv
 PYTHON := $(VENV)/bin/python
 SANDBOX ?= demo
 KAFKA_VERSIONS ?= 4.2.2 4.3.1
+# The newest 3.8 and 3.9 Strimzi 0.45 runs (ZooKeeper-era clusters the bot still operates): no sandbox
+# runs them, but the config model tests hold the committed 3.x models to Kafka's own classes.
+MODEL_ONLY_VERSIONS ?= 3.8.1 3.9.0
 # Unit tests: everything that needs no real broker. Each gets a short timeout (tests/conftest.py).
 FAST := -m "not sandbox"
 
@@ -43,19 +46,14 @@ $(VENV)/.installed: pyproject.toml
 venv: system-packages $(VENV)/.installed
 
 fetch: venv
-	@for v in $(KAFKA_VERSIONS); do \
+	@for v in $(KAFKA_VERSIONS) $(MODEL_ONLY_VERSIONS); do \
 		echo "setup: Kafka $$v jars (from Maven Central, cached under ~/.cache/kafka-chatops)"; \
 		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
 	done
 
-# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars:
-# the sandbox's versions, and the newest 3.8 and 3.9 that Strimzi 0.45 runs (ZooKeeper-era clusters the
-# bot still operates), whose jars only this target fetches.
-CONFIG_MODEL_VERSIONS ?= 3.8.1 3.9.0 $(KAFKA_VERSIONS)
+# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars.
+CONFIG_MODEL_VERSIONS ?= $(MODEL_ONLY_VERSIONS) $(KAFKA_VERSIONS)
 config-model: fetch
-	@for v in $(CONFIG_MODEL_VERSIONS); do \
-		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
-	done
 	$(PYTHON) -m bot.configmodel $(foreach v,$(CONFIG_MODEL_VERSIONS),--kafka-version $(v))
 
 lint: venv
