@@ -34,7 +34,7 @@ from typing import Any
 from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
-from bot.kube.parse import broker_pod_from, kafka_status_from
+from bot.kube.parse import broker_pod_from, kafka_status_from, timestamp
 from bot.kube.versions import GROUP
 from handlers.alert_conditions import PodSeen, RestartEvent
 from handlers.monitoring import KubeState
@@ -45,16 +45,6 @@ log = logging.getLogger(__name__)
 RESTART_ACTION = "StrimziInitiatedPodRestart"
 EVENT_RETENTION = timedelta(hours=1)  # what a real API server keeps of events anyway
 MAX_BACKOFF_S = 30.0
-
-
-def _timestamp(value: Any) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 class ResourceWatch:
@@ -248,7 +238,7 @@ class ClusterWatches:
             return None
         metadata = obj.get("metadata") or {}
         broker = str((metadata.get("labels") or {}).get("strimzi.io/broker-role", "true")).lower() == "true"
-        return pod, PodSeen(ready=pod.ready, created_at=_timestamp(metadata.get("creationTimestamp"))), broker
+        return pod, PodSeen(ready=pod.ready, created_at=timestamp(metadata.get("creationTimestamp"))), broker
 
     def _pods_listed(self, items: list[dict[str, Any]]) -> None:
         self._pods = {}
@@ -277,7 +267,7 @@ class ClusterWatches:
         if regarding.get("kind") != "Kafka" or regarding.get("name") != self.ref.kafka or not related.get("name"):
             return None
         metadata = obj.get("metadata") or {}
-        at = _timestamp(obj.get("eventTime")) or _timestamp(metadata.get("creationTimestamp"))
+        at = timestamp(obj.get("eventTime")) or timestamp(metadata.get("creationTimestamp"))
         if at is None:
             return None
         uid = str(metadata.get("uid") or metadata.get("name") or id(obj))

@@ -62,13 +62,14 @@ class Bot:
 
 
 @pytest.fixture
-async def make_bot(redis_url: str) -> AsyncIterator[Callable[[FakeStrimzi], Any]]:
+async def make_bot(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
     started: list[tuple[Bot, Any]] = []
 
-    async def build(fake: FakeStrimzi) -> Bot:
+    async def build(fake: FakeStrimzi, *, allowed_class_keys: frozenset[str] = frozenset()) -> Bot:
         client = await store.connect(redis_url)
         cluster = ManagedCluster(ref=ClusterRef(name=fake.name, namespace="kafka", kafka=fake.name),
-                                 policy=ApprovalPolicy(approvers=(REQUESTER.id, APPROVER.id)))
+                                 policy=ApprovalPolicy(approvers=(REQUESTER.id, APPROVER.id)),
+                                 allowed_class_keys=allowed_class_keys)
         clusters = {fake.name: cluster}
         runs, locks, bus = RedisRunRepository(store.RunStore(client)), RedisClusterLocks(store.ClusterLock(client)), \
             RunEventBus(client)

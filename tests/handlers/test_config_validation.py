@@ -5,60 +5,15 @@ allowing. Also: the clusters file's ``allowed_class_keys``."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from bot import store
-from bot.clock import RandomIds, SystemClock
 from bot.config import ConfigError, load_clusters
-from bot.events import RunEventBus
-from bot.runs import RedisClusterLocks, RedisRunRepository
-from bot.worker import Worker
-from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterRef
-from handlers.service import CommandService
-from runbooks.models import ApprovalPolicy, RunState
+from runbooks.models import RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
-from tests.handlers.test_change_runbooks import APPROVER, REQUESTER, Bot
 
 pytestmark = pytest.mark.timeout(60)
-
-
-@pytest.fixture
-async def config_bot(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
-    started: list[tuple[Bot, Any]] = []
-
-    async def build(fake: FakeStrimzi, *, allowed_class_keys: frozenset[str] = frozenset()) -> Bot:
-        client = await store.connect(redis_url)
-        cluster = ManagedCluster(ref=ClusterRef(name=fake.name, namespace="kafka", kafka=fake.name),
-                                 policy=ApprovalPolicy(approvers=(REQUESTER.id, APPROVER.id)),
-                                 allowed_class_keys=allowed_class_keys)
-        clusters = {fake.name: cluster}
-        runs, locks, bus = (RedisRunRepository(store.RunStore(client)), RedisClusterLocks(store.ClusterLock(client)),
-                            RunEventBus(client))
-        service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=fake, admin=fake,
-                                 clock=SystemClock(), ids=RandomIds())
-        worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=fake,
-                        admin=fake, clock=SystemClock(), ids=RandomIds(), owner="test", poll_interval_s=0.02,
-                        scan_interval_s=0.1)
-        bus.add_listener(worker.on_run_event)
-        await bus.start()
-        await worker.start()
-        fake.start()
-        bot = Bot(service, worker, fake, runs, bus)
-        started.append((bot, client))
-        return bot
-
-    yield build
-    for bot, client in started:
-        for stop in (bot.worker.stop, bot.fake.stop, bot.bus.stop, client.aclose):
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop(), 2)
 
 
 @pytest.mark.parametrize(("change", "reason"), [
@@ -88,11 +43,11 @@ async def config_bot(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
     ("create.topic.policy.class.name=anything", "create.topic.policy.class.name names a class"),
     ("config.providers=anything", "config.providers names a class the brokers load at start"),
 ])
-async def test_a_refused_value_gets_no_run_and_writes_nothing(config_bot, change: str, reason: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_refused_value_gets_no_run_and_writes_nothing(make_bot, change: str, reason: str) -> None:  # type: ignore[no-untyped-def]
     """Each value of issue 18: refused in Kafka's words before any approval; no run, no lock, no patch, and
     the brokers are not even asked (the planner already knows)."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)
-    bot = await config_bot(fake)
+    bot = await make_bot(fake)
     reply = await bot.say(f"config prod set {change}")
     assert not reply.ok and reply.run is None
     assert reason in reply.text, reply.text
@@ -100,11 +55,11 @@ async def test_a_refused_value_gets_no_run_and_writes_nothing(config_bot, change
     assert await bot.runs.active() == [] and fake.validations == []
 
 
-async def test_a_value_only_the_brokers_refuse_is_refused_in_their_words(config_bot) -> None:  # type: ignore[no-untyped-def]
+async def test_a_value_only_the_brokers_refuse_is_refused_in_their_words(make_bot) -> None:  # type: ignore[no-untyped-def]
     """num.io.threads=100 is a valid INT, but a broker resizes a thread pool by at most double at a time: each
     live broker is asked (validate only) and its refusal becomes the plan's; nothing is written."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)
-    bot = await config_bot(fake)
+    bot = await make_bot(fake)
     reply = await bot.say("config prod set num.io.threads=100")
     assert not reply.ok and reply.run is None
     assert ("the brokers refuse num.io.threads=100 (IncrementalAlterConfigs, validate only): brokers 0, 1, 2: "
@@ -114,10 +69,10 @@ async def test_a_value_only_the_brokers_refuse_is_refused_in_their_words(config_
     assert fake.generation == 1 and await bot.runs.active() == []
 
 
-async def test_a_valid_live_value_is_judged_by_the_brokers_then_applied(config_bot) -> None:  # type: ignore[no-untyped-def]
+async def test_a_valid_live_value_is_judged_by_the_brokers_then_applied(make_bot) -> None:  # type: ignore[no-untyped-def]
     """log.cleaner.min.cleanable.ratio=0.6: the brokers are asked before the approval, then the run applies it."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)
-    bot = await config_bot(fake)
+    bot = await make_bot(fake)
     reply = await bot.say("config prod set log.cleaner.min.cleanable.ratio=0.6")
     assert reply.ok and reply.run is not None, reply.text
     assert fake.validations == [(b, {"log.cleaner.min.cleanable.ratio": "0.6"}) for b in (0, 1, 2)]
@@ -127,21 +82,21 @@ async def test_a_valid_live_value_is_judged_by_the_brokers_then_applied(config_b
     assert fake.spec["config"] == {"log.cleaner.min.cleanable.ratio": 0.6} and fake.restart_order == []
 
 
-async def test_a_start_up_key_is_not_asked_of_the_brokers(config_bot) -> None:  # type: ignore[no-untyped-def]
+async def test_a_start_up_key_is_not_asked_of_the_brokers(make_bot) -> None:  # type: ignore[no-untyped-def]
     """queued.max.requests is read at start only: a live update would be refused for that alone, so the
     brokers are not asked; the model has judged it and the run rolls the brokers."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)
-    bot = await config_bot(fake)
+    bot = await make_bot(fake)
     reply = await bot.say("config prod set queued.max.requests=600")
     assert reply.ok and reply.run is not None, reply.text
     assert fake.validations == []
 
 
-async def test_an_allowed_plugin_key_takes_a_class_name(config_bot) -> None:  # type: ignore[no-untyped-def]
+async def test_an_allowed_plugin_key_takes_a_class_name(make_bot) -> None:  # type: ignore[no-untyped-def]
     """With metric.reporters allowed for this cluster a class name is planned (and asked of the brokers); text
     that is no class name is still refused."""
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False)
-    bot = await config_bot(fake, allowed_class_keys=frozenset({"metric.reporters"}))
+    bot = await make_bot(fake, allowed_class_keys=frozenset({"metric.reporters"}))
     refused = await bot.say("config prod set metric.reporters=not-a-class")
     assert not refused.ok and "not-a-class is not a Java class name" in refused.text, refused.text
     reply = await bot.say("config prod set metric.reporters=com.example.Reporter")
@@ -149,11 +104,11 @@ async def test_an_allowed_plugin_key_takes_a_class_name(config_bot) -> None:  # 
     assert fake.validations == [(b, {"metric.reporters": "com.example.Reporter"}) for b in (0, 1, 2)]
 
 
-async def test_a_zookeeper_cluster_changes_config_judged_by_its_own_kafka(config_bot) -> None:  # type: ignore[no-untyped-def]
+async def test_a_zookeeper_cluster_changes_config_judged_by_its_own_kafka(make_bot) -> None:  # type: ignore[no-untyped-def]
     """A Strimzi 0.45 ZooKeeper cluster on 3.8.1 has a model again: a valid value is planned and applied, and a
     value is refused by 3.8's rules (log.segment.bytes at least 14, where 4.x says 1 MiB), writing nothing."""
     fake = FakeStrimzi("legacy", version="3.8.1", zookeeper=True)
-    bot = await config_bot(fake)
+    bot = await make_bot(fake)
     refused = await bot.say("config legacy set log.segment.bytes=0")
     assert not refused.ok and refused.run is None
     assert "Invalid value 0 for configuration log.segment.bytes: Value must be at least 14 " in refused.text, \
