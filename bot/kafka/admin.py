@@ -31,6 +31,9 @@ loop's default executor, which the Kubernetes gateway, the console's stdin and a
 lookups would otherwise queue behind. Calls that find a cluster's bootstrap already under way wait
 for that one attempt and share its failure, so a burst of commands against a dead cluster costs one
 timeout, not one per queued call.
+
+Which requests make up a snapshot or an election, and which errors are worth a retry, are in
+``bot.kafka.cluster_reads``; the per-broker calls are in ``bot.kafka.brokers``.
 """
 
 from __future__ import annotations
@@ -42,27 +45,17 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
-from datetime import UTC, datetime
 from functools import partial
 from typing import Any, TypeVar
 
-import kafka.errors as kerrors
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import KafkaAdminClient
 
 from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
+from bot.kafka.cluster_reads import elect_preferred, read_snapshot, retriable
 from bot.kafka.errors import KafkaUnavailable
-from bot.kafka.parse import (
-    MIN_ISR,
-    brokers_from,
-    config_int,
-    partitions_from,
-    quorum_error,
-    quorum_from,
-    topic_min_isr,
-)
 from handlers.ports import BrokerFeatures, ClusterRef
 from runbooks.config_rules import ConfigEntryInfo
-from runbooks.health import ClusterSnapshot, QuorumInfo
+from runbooks.health import ClusterSnapshot
 
 log = logging.getLogger(__name__)
 
@@ -70,31 +63,6 @@ T = TypeVar("T")
 # Threads per cluster: a status, a health poll, a lag poll and a run's step at once; more wait their
 # turn (within their own deadline) without touching any other cluster.
 CLUSTER_THREADS = 4
-_PREFERRED = 0  # ElectionType.PREFERRED on the wire
-_ELECTION_NOT_NEEDED = kerrors.ElectionNotNeededError.errno
-# Errors that a moment and another broker can cure. UnknownBrokerId shows up when metadata still
-# names a broker that just left.
-_RETRIABLE: tuple[type[BaseException], ...] = (
-    kerrors.KafkaConnectionError,
-    kerrors.NodeNotReadyError,
-    kerrors.KafkaTimeoutError,
-    kerrors.UnknownBrokerIdError,
-    OSError,
-)
-
-
-class _QuorumNotReady(Exception):
-    """DescribeQuorum answered with a partition-level error, e.g. mid controller failover."""
-
-    retriable = True
-
-
-def _retriable(exc: BaseException) -> bool:
-    if isinstance(exc, RuntimeError) and "controller" in str(exc):
-        return True  # kafka-python's "Failed to find active controller id!" during a failover
-    return isinstance(exc, _RETRIABLE) or bool(getattr(exc, "retriable", False))
-
-
 class KafkaAdminAdapter:
     """Snapshots and preferred elections for any cluster, one cached admin client per bootstrap."""
 
@@ -121,10 +89,10 @@ class KafkaAdminAdapter:
     # -- the port ------------------------------------------------------------------------------
 
     async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
-        return await self._run(cluster, bootstrap_servers, "snapshot", self._snapshot)
+        return await self._run(cluster, bootstrap_servers, "snapshot", read_snapshot)
 
     async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
-        return await self._run(cluster, bootstrap_servers, "preferred leader election", self._elect_preferred)
+        return await self._run(cluster, bootstrap_servers, "preferred leader election", elect_preferred)
 
     async def describe_broker_configs(
         self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], keys: Sequence[str] | None = None,
@@ -274,102 +242,6 @@ class KafkaAdminAdapter:
         if current is not None:
             _close_quietly(current)
 
-    # -- the calls (in a worker thread) ----------------------------------------------------------
-
-    def _snapshot(self, call: _Call) -> ClusterSnapshot:
-        taken_at = datetime.now(UTC)
-        described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
-        brokers = brokers_from(described)
-        quorum = self._quorum(call)
-        topics = call.retry("Metadata (describe topics)", lambda a: a.describe_topics())
-        topics = [t for t in topics if not t.get("error_code")]  # e.g. deleted since the listing
-        moving = call.retry("ListPartitionReassignments", lambda a: a.list_partition_reassignments())
-        names = [str(t["name"]) for t in topics]
-        min_isr: dict[str, int] = {}
-        if names:
-            resources = [ConfigResource(ConfigResourceType.TOPIC, n, [MIN_ISR]) for n in names]
-            configs = call.retry(
-                "DescribeConfigs (topics)",
-                # 'all': the default filter drops values inherited from the broker, and those are
-                # exactly the effective values of topics without an override.
-                lambda a: a.describe_configs(resources, config_filter="all"),
-            )
-            min_isr = topic_min_isr(configs)
-        return ClusterSnapshot(
-            taken_at=taken_at,
-            brokers=brokers,
-            # In KRaft, DescribeCluster's controller_id is a random live broker (clients' admin
-            # requests are forwarded), not the active controller; the quorum leader is.
-            controller_id=quorum.leader_id if quorum is not None else described.get("controller_id"),
-            quorum=quorum,
-            partitions=partitions_from(topics, moving),
-            min_isr=min_isr,
-            default_min_isr=self._default_min_isr(call, [b.id for b in brokers if not b.fenced]),
-        )
-
-    def _quorum(self, call: _Call) -> QuorumInfo | None:
-        def describe(admin: KafkaAdminClient) -> Any:
-            described = admin.describe_metadata_quorum()
-            error = quorum_error(described)
-            if error:
-                raise _QuorumNotReady(error)
-            return described
-
-        try:
-            return quorum_from(call.retry("DescribeQuorum", describe))
-        except KafkaUnavailable as exc:
-            # A ZooKeeper-mode cluster (Strimzi <= 0.45) has no KRaft quorum to describe.
-            if isinstance(exc.__cause__, kerrors.IncompatibleBrokerVersion | kerrors.UnsupportedVersionError):
-                return None
-            # The quorum answered but kept reporting an error: say "no leader known", which every
-            # rule reads as "not safe", rather than fail the whole snapshot.
-            if isinstance(exc.__cause__, _QuorumNotReady):
-                log.warning("%s: %s", call.what, exc)
-                return QuorumInfo(leader_id=None)
-            raise
-
-    def _default_min_isr(self, call: _Call, live: list[int]) -> int:
-        """The broker-level ``min.insync.replicas``; DescribeConfigs(BROKER) must go to that broker."""
-        last: BaseException | None = None
-        for broker in live:
-            resources = [ConfigResource(ConfigResourceType.BROKER, str(broker), [MIN_ISR])]
-            try:
-                configs = call.once(partial(_describe_all, resources=resources))
-            except Exception as exc:  # that broker may be dying but not yet fenced: ask the next
-                if not _retriable(exc):
-                    raise call.unavailable("DescribeConfigs (broker)", exc) from exc
-                last = exc
-                continue
-            value = config_int((configs.get("broker") or {}).get(str(broker)) or {})
-            if value is not None:
-                return value
-        raise call.unavailable("DescribeConfigs (broker)", last or LookupError("no live broker answered"))
-
-    def _elect_preferred(self, call: _Call) -> int:
-        response = call.retry(
-            "ElectLeaders (preferred)",
-            # topic_partitions=None: kafka-python lists every partition itself, so the controller
-            # answers for each one (a null list would only report the ones it moved).
-            lambda a: a.elect_leaders(_PREFERRED, topic_partitions=None, raise_errors=False),
-        )
-        top = getattr(response, "error_code", 0) or 0
-        if top:
-            raise call.unavailable("ElectLeaders (preferred)", kerrors.for_code(top)())
-        moved = 0
-        refused: list[str] = []
-        for result in response.replica_election_results:
-            for p in result.partition_result:
-                if p.error_code == 0:
-                    moved += 1
-                elif p.error_code != _ELECTION_NOT_NEEDED:
-                    # e.g. PREFERRED_LEADER_NOT_AVAILABLE: the preferred replica is down or out of
-                    # ISR. Not an error of the election as a whole; the rest still moved.
-                    refused.append(f"{result.topic}-{p.partition_id}: {kerrors.for_code(p.error_code).__name__}")
-        if refused:
-            log.info("%s: %d partitions kept their leader: %s", call.what, len(refused), ", ".join(refused[:10]))
-        return moved
-
-
 class _Call:
     """One port call: a client, a deadline, and the retry rule, in the worker thread."""
 
@@ -399,7 +271,7 @@ class _Call:
             try:
                 return self.once(fn)
             except Exception as exc:
-                if not _retriable(exc) or time.monotonic() + delay >= self.deadline:
+                if not retriable(exc) or time.monotonic() + delay >= self.deadline:
                     raise self.unavailable(request, exc) from exc
                 log.debug("%s: %s failed (%s), retrying", self.what, request, exc)
                 # kafka-python caches the "controller" it routes ListPartitionReassignments and
@@ -420,10 +292,6 @@ def _describe(exc: BaseException) -> str:
     name = type(exc).__name__
     text = text if text.startswith(name) else f"{name}: {text}" if text else name
     return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _describe_all(admin: KafkaAdminClient, resources: list[ConfigResource]) -> Any:
-    return admin.describe_configs(resources, config_filter="all")
 
 
 def _close_quietly(admin: KafkaAdminClient) -> None:
