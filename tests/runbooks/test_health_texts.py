@@ -46,5 +46,6 @@ def test_the_at_risk_summary_names_five_and_counts_the_rest() -> None:
     assert RestartCheck(broker=1, ok=True).summary() == "At risk: none."
     assert _risks(5).summary() == ("At risk: t-0 (at min ISR), t-1 (at min ISR), t-2 (at min ISR), "
                                    "t-3 (at min ISR), t-4 (at min ISR).")
+    assert _risks(6).summary().endswith("t-4 (at min ISR) and 1 more.")
     assert _risks(7).summary() == ("At risk: t-0 (at min ISR), t-1 (at min ISR), t-2 (at min ISR), "
                                    "t-3 (at min ISR), t-4 (at min ISR) and 2 more.")

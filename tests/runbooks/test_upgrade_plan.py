@@ -106,3 +106,80 @@ def test_nothing_to_upgrade_is_refused(world: Any, version: str, message: str) -
     with pytest.raises(PlanRefused) as refused:
         plan_upgrade(UpgradeParams(version=version), world)
     assert str(refused.value) == message
+
+
+# -- the ZooKeeper plan ---------------------------------------------------------------------------
+
+IBP, LMFV = "inter.broker.protocol.version", "log.message.format.version"
+
+
+def _config(key: str, value: str) -> dict[str, Any]:
+    return {"path": ["config", key], "value": value}
+
+
+def _follow_config(broker: int, key: str, value: str) -> dict[str, Any]:
+    return {"broker": broker, "pod": f"c-pool-{broker}", "uid": f"uid-{broker}", "expect": {"config": {key: value}},
+            "may_skip_roll": False, "settle_generation": None}
+
+
+def test_zookeeper_plan_steps_with_their_preconditions() -> None:
+    """IBP unpinned, LMFV left set: pin IBP (a roll checked against the pods the plan saw), the binaries
+    (whose pods are the pin's new ones, so not checked against the plan's), then raise IBP and LMFV."""
+    steps = plan_upgrade(UpgradeParams(version="3.9.0"), zookeeper(spec_config={LMFV: "3.8"}))
+    rows = [(s.id, s.kind, s.needs_approval, s.timeout_s, s.args) for s in steps]
+    follows = {s.id: s.args for s in steps if s.kind == "follow-roll"}
+    assert [r for r in rows if r[1] != "follow-roll"] == [
+        ("preflight", "cluster-check", False, 120.0, {"kafka_version": "3.8.1", "brokers": [0, 1, 2]}),
+        ("pin-protocol", "patch-kafka", True, 120.0,
+         {"edits": [_config(IBP, "3.8")], "expect_pods": {"0": "uid-0", "1": "uid-1", "2": "uid-2"}, "wait": "none"}),
+        ("roll-version", "patch-kafka", True, 120.0,
+         {"edits": [_version("3.9.0")], "expect": [_version("3.8.1")], "expect_pods": None, "wait": "none"}),
+        ("roll-done", "await-operator", False, SETTLE_TIMEOUT_S, {"kafka_version": "3.9.0"}),
+        ("raise-protocol", "patch-kafka", True, 120.0,
+         {"edits": [_config(IBP, "3.9")], "expect_pods": None, "wait": "none"}),
+        ("raise-format", "patch-kafka", True, 120.0,
+         {"edits": [_config(LMFV, "3.9")], "expect_pods": None, "wait": "none"}),
+        ("protocol-done", "await-operator", False, SETTLE_TIMEOUT_S, {"kafka_version": "3.9.0"}),
+        ("verify", "verify-upgrade", False, 120.0,
+         {"kafka_version": "3.9.0", "metadata_version": None, "config": {IBP: "3.9"}, "brokers": [0, 1, 2]}),
+    ]
+    assert follows == {
+        **{f"pin-{b}": _follow_config(b, IBP, "3.8") for b in (0, 1, 2)},
+        **{f"roll-{b}": {**_follow(b), "expect": {"kafka_version": "3.9.0"}} for b in (0, 1, 2)},
+        **{f"ibp-{b}": _follow_config(b, IBP, "3.9") for b in (0, 1, 2)},
+        **{f"lmfv-{b}": _follow_config(b, LMFV, "3.9") for b in (0, 1, 2)},
+    }
+    assert [s.id for s in steps if s.kind == "follow-roll"][:3] == ["pin-0", "pin-2", "pin-1"]  # controller last
+    titles = {s.id: s.title for s in steps}
+    assert titles["pin-protocol"] == f"Pin {IBP} at 3.8"
+    assert titles["pin-1"] == f"Broker 1 (active controller): restarted with {IBP} pinned"
+    assert titles["ibp-0"] == "Broker 0: restarted speaking 3.9"
+    assert titles["lmfv-0"] == "Broker 0: restarted writing format 3.9"
+    summaries = {s.id: s.summary for s in steps}
+    assert summaries["pin-protocol"].startswith(
+        f"Sets {IBP}=3.8 in spec.kafka.config (a change Kafka takes only on restart). Strimzi then restarts every "
+        "broker itself, one at a time, in the order 0, 2, 1.")
+    assert summaries["roll-version"].startswith(
+        "Sets spec.kafka.version 3.8.1 -> 3.9.0; the brokers keep speaking protocol 3.8. Strimzi then restarts")
+    assert "At risk: none (1 partitions" in summaries["pin-protocol"]
+
+
+def test_a_zookeeper_plan_with_ibp_pinned_checks_the_binaries_roll_against_the_plans_pods() -> None:
+    """No pin roll first: the version patch is the first roll, so it carries the pods the plan saw."""
+    steps = plan_upgrade(UpgradeParams(version="3.9.0"), zookeeper(spec_config={IBP: "3.8"}))
+    roll = next(s for s in steps if s.id == "roll-version")
+    assert roll.args["expect_pods"] == {"0": "uid-0", "1": "uid-1", "2": "uid-2"}
+
+
+@pytest.mark.parametrize(("running", "pinned"), [
+    ("2.8.2", {IBP: "2.8", LMFV: "2.8"}),  # below 3.0 the message format follows the protocol
+    ("3.0.0", {IBP: "3.0"}),  # from 3.0 it is ignored unless set
+])
+def test_zookeeper_pins_the_message_format_only_below_3_0(running: str, pinned: dict[str, str]) -> None:
+    """log.message.format.version is pinned (at the running line) only when upgrading from below 3.0."""
+    steps = plan_upgrade(UpgradeParams(version="3.9.0"),
+                         zookeeper(kafka_version=running, brokers=brokers(running)))
+    pin = next(s for s in steps if s.id == "pin-protocol")
+    assert pin.args["edits"] == [_config(k, v) for k, v in pinned.items()]
+    assert pin.title == f"Pin {', '.join(pinned)} at {running.rsplit('.', 1)[0]}"
+    assert ("raise-format" in [s.id for s in steps]) is (LMFV in pinned)
