@@ -20,10 +20,11 @@ def test_a_partition_the_broker_does_not_host_does_not_end_the_check() -> None:
 def test_assess_counts_led_partitions_at_min_isr_only() -> None:
     """At min ISR: a leader and exactly min ISR in sync; a leaderless one is under min ISR instead."""
     snap = snapshot(part("t", 0, leader=0, replicas=(0, 1, 2), isr=(0, 1)),
-                    part("t", 1, leader=0, replicas=(0, 1, 2), isr=(0, 1, 2)),
-                    part("t", 2, leader=None, replicas=(0, 1, 2), isr=(0, 1)), default_min_isr=2)
+                    part("t", 1, leader=1, replicas=(0, 1, 2), isr=(1, 2)),
+                    part("t", 2, leader=0, replicas=(0, 1, 2), isr=(0, 1, 2)),
+                    part("t", 3, leader=None, replicas=(0, 1, 2), isr=(0, 1)), default_min_isr=2)
     report = assess(snap, expected_brokers=(0, 1, 2))
-    assert (report.at_min_isr, report.under_min_isr) == (1, 1)
+    assert (report.at_min_isr, report.under_min_isr) == (2, 1)
 
 
 def test_fragile_topics_are_judged_by_their_own_min_isr() -> None:

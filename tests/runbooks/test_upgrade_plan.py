@@ -149,7 +149,12 @@ def test_zookeeper_plan_steps_with_their_preconditions() -> None:
         **{f"ibp-{b}": _follow_config(b, IBP, "3.9") for b in (0, 1, 2)},
         **{f"lmfv-{b}": _follow_config(b, LMFV, "3.9") for b in (0, 1, 2)},
     }
-    assert [s.id for s in steps if s.kind == "follow-roll"][:3] == ["pin-0", "pin-2", "pin-1"]  # controller last
+    assert [s.id for s in steps if s.kind == "follow-roll"] == [  # each roll in Strimzi's order, controller last
+        f"{roll}-{b}" for roll in ("pin", "roll", "ibp", "lmfv") for b in (0, 2, 1)]
+    assert all("At risk: none (1 partitions" in s.summary for s in steps if s.kind == "patch-kafka")
+    assert [s.title for s in steps if s.id.endswith("-0") and s.kind == "follow-roll"] == [
+        f"Broker 0: restarted with {IBP} pinned", "Broker 0: restarted on Kafka 3.9.0",
+        "Broker 0: restarted speaking 3.9", "Broker 0: restarted writing format 3.9"]
     titles = {s.id: s.title for s in steps}
     assert titles["pin-protocol"] == f"Pin {IBP} at 3.8"
     assert titles["pin-1"] == f"Broker 1 (active controller): restarted with {IBP} pinned"
@@ -183,3 +188,11 @@ def test_zookeeper_pins_the_message_format_only_below_3_0(running: str, pinned: 
     assert pin.args["edits"] == [_config(k, v) for k, v in pinned.items()]
     assert pin.title == f"Pin {', '.join(pinned)} at {running.rsplit('.', 1)[0]}"
     assert ("raise-format" in [s.id for s in steps]) is (LMFV in pinned)
+    assert pin.summary.startswith(f"Sets {', '.join(f'{k}={v}' for k, v in pinned.items())} in spec.kafka.config")
+
+
+def test_an_upgrade_within_the_protocol_line_raises_no_protocol() -> None:
+    """3.8.0 -> 3.8.1 keeps protocol 3.8: the binaries roll and nothing after it."""
+    steps = plan_upgrade(UpgradeParams(version="3.8.1"),
+                         zookeeper(kafka_version="3.8.0", brokers=brokers("3.8.0"), spec_config={IBP: "3.8"}))
+    assert [s.id for s in steps if s.kind != "follow-roll"] == ["preflight", "roll-version", "roll-done", "verify"]
