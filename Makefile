@@ -13,7 +13,7 @@ MODEL_ONLY_VERSIONS ?= 3.8.1 3.9.0
 # Unit tests: everything that needs no real broker. Each gets a short timeout (tests/conftest.py).
 FAST := -m "not sandbox"
 
-.PHONY: setup system-packages venv fetch config-model lint test test-fast check demo bench clean-sandboxes
+.PHONY: setup system-packages venv fetch config-model lint test test-fast check demo bench mutate mutate-score clean-sandboxes
 
 setup: system-packages venv fetch
 
@@ -75,6 +75,24 @@ demo: setup
 
 bench: setup
 	$(PYTHON) -m tests.bench
+
+# Mutation testing of the safety rules (not CI: about 15 min on 2 busy cores). The modules and the
+# tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine.py only the approval parts are
+# mutated (asking, approving, refusing, expiring, asking again). The score is kept in BENCHMARKS.md
+# (`make mutate-score` prints it); `mutants/` is the tool's work dir, wiped first so that a run
+# always judges the current code.
+MUTATE_CHILDREN ?= $(shell nproc)
+MUTATE_TARGETS := 'runbooks.approvals.*' 'runbooks.health.*' 'runbooks.restart.*' 'runbooks.rolls.*' \
+	'runbooks.upgrade.*' 'runbooks.engine.x__enter_step__*' 'runbooks.engine.x__on_approve__*' \
+	'runbooks.engine.x__on_tick__*' 'runbooks.engine.x__on_retry__*' 'runbooks.engine.x__refuse__*'
+
+mutate: venv
+	rm -rf mutants
+	$(VENV)/bin/mutmut run --max-children $(MUTATE_CHILDREN) $(MUTATE_TARGETS)
+	$(PYTHON) -m tests.mutation_score
+
+mutate-score: venv
+	$(PYTHON) -m tests.mutation_score
 
 clean-sandboxes: venv
 	$(PYTHON) -m bot sandbox down --all

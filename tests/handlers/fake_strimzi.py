@@ -132,6 +132,9 @@ class FakeStrimzi:
         self.pods = {n: FakePod(n, version, self._rendered(), created_at=born, started_at=born,
                                 ready_since=born + timedelta(seconds=startup_s)) for n in range(brokers)}
         self.poison: dict[str, str] = {}
+        # Kafka's view of a broker's ISR membership where it differs from its pod's readiness: Kafka
+        # notices a broker leave or rejoin the ISR only after replica.lag.time.max.ms.
+        self.isr_view: dict[int, bool] = {}
         self.broken_versions: set[str] = set()
         self._look_again = False
         self.dynamic: dict[str, str] = {}
@@ -286,8 +289,9 @@ class FakeStrimzi:
     async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
         live = tuple(n for n, p in sorted(self.pods.items()) if p.ready)
         replicas = tuple(sorted(self.pods))
+        isr = tuple(n for n in replicas if self.isr_view.get(n, self.pods[n].ready))
         partitions = tuple(PartitionInfo(topic="orders", partition=i, leader=live[i % len(live)] if live else None,
-                                         replicas=replicas, isr=live) for i in range(3))
+                                         replicas=replicas, isr=isr) for i in range(3))
         quorum = None
         if not self.zookeeper:
             leader = max(live) if live else None

@@ -222,6 +222,8 @@ def test_abort_while_waiting_is_deferred_to_the_next_safe_point() -> None:
     assert run.finished_at == driver.clock.now
     assert ReleaseLock() in done.effects
     assert [e.action for e in done.audit] == ["abort_at_safe_point"]
+    assert done.audit[0].detail == f"abort requested by {REQUESTER.id}"
+    assert run.outcome == f"Aborted by {REQUESTER.id} after the step in flight."
     assert_chain(driver)
 
 

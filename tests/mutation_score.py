@@ -1,0 +1,75 @@
+"""The mutation score of `make mutate`, per module, from mutmut's work dir (``mutants/``).
+
+mutmut keeps one ``<module>.py.meta`` per mutated file, mapping each mutant to the exit code of the
+tests run against it. A mutant counts as killed when a test failed (or the run timed out: a mutant
+that makes the code loop is caught too); it survives when every test passed. Of runbooks/engine.py
+only the approval parts are scored, the functions ``make mutate`` mutates.
+
+    python -m tests.mutation_score [--survivors]
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+MUTANTS = Path("mutants")
+MODULES = ("approvals", "engine", "health", "restart", "rolls", "upgrade")
+ENGINE_APPROVAL_PARTS = ("_enter_step", "_on_approve", "_on_tick", "_on_retry", "_refuse")
+
+KILLED = {1, 3}
+TIMEOUT = {24, -24, 36, 152, 255}
+SURVIVED = {0}
+
+
+def _function(mutant: str) -> str:
+    """``runbooks.engine.x__on_approve__mutmut_3`` -> ``_on_approve``; methods keep their class."""
+    name = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]
+    return name.removeprefix("x_").replace("ǁ", ".").strip(".")
+
+
+def _scored(module: str, mutant: str) -> bool:
+    return module != "engine" or _function(mutant) in ENGINE_APPROVAL_PARTS
+
+
+def main(argv: list[str]) -> int:
+    if not MUTANTS.is_dir():
+        print("no mutants/ here: run `make mutate` first", file=sys.stderr)
+        return 1
+    totals: Counter[str] = Counter()
+    survivors: list[str] = []
+    print(f"{'module':<22}{'killed':>8}{'timeout':>9}{'survived':>10}{'other':>7}{'total':>7}{'score':>8}")
+    for module in MODULES:
+        meta = MUTANTS / "runbooks" / f"{module}.py.meta"
+        codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
+        counts: Counter[str] = Counter()
+        for mutant, code in codes.items():
+            if not _scored(module, mutant):
+                continue
+            kind = ("killed" if code in KILLED else "timeout" if code in TIMEOUT
+                    else "survived" if code in SURVIVED else "other")
+            counts[kind] += 1
+            if kind == "survived":
+                survivors.append(mutant)
+        total = sum(counts.values())
+        totals.update(counts)
+        label = f"runbooks/{module}.py" + (" *" if module == "engine" else "")
+        print(f"{label:<22}{counts['killed']:>8}{counts['timeout']:>9}{counts['survived']:>10}{counts['other']:>7}"
+              f"{total:>7}{_score(counts):>8}")
+    print(f"{'all':<22}{totals['killed']:>8}{totals['timeout']:>9}{totals['survived']:>10}{totals['other']:>7}"
+          f"{sum(totals.values()):>7}{_score(totals):>8}")
+    print(f"* approval parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; other: not checked, no tests or suspicious")
+    if "--survivors" in argv:
+        print("\n".join(["", "survivors:", *survivors]))
+    return 0
+
+
+def _score(counts: Counter[str]) -> str:
+    total = sum(counts.values())
+    return f"{100 * (counts['killed'] + counts['timeout']) / total:.1f}%" if total else "-"
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

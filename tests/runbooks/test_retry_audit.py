@@ -1,0 +1,47 @@
+"""What a Retry leaves behind: the pause reason cleared, an audit line that says who resumed and how,
+the card told the step started again; and a refused Retry audited under its own name with the step
+it was about."""
+
+from __future__ import annotations
+
+from runbooks.approvals import RefusalCode
+from runbooks.events import Notify, Retry, Tick
+from runbooks.models import RunState
+
+from .builders import APPROVER, OUTSIDER, paused, running
+
+
+def test_retry_of_an_applied_step_clears_the_pause_and_says_it_waits_again() -> None:
+    """The run waits again with no pause reason left on it; the audit line says so."""
+    driver = running()
+    driver.to_waiting()
+    driver.clock.advance(301)
+    driver.send(Tick())
+    assert driver.run.pause_reason is not None
+    decision = driver.send(Retry(actor=APPROVER))
+    assert driver.run.state is RunState.WAITING
+    assert driver.run.pause_reason is None
+    [entry] = decision.audit
+    assert (entry.action, entry.actor, entry.step_id, entry.detail) == (
+        "retry_waiting", APPROVER.id, "b0", "retry: waiting again")
+
+
+def test_retry_of_an_unapplied_step_names_who_retried_and_restarts_the_step() -> None:
+    """The audit line names the approver; the card is told the step started again (title and step)."""
+    driver = paused()
+    decision = driver.send(Retry(actor=APPROVER))
+    [entry] = decision.audit
+    assert (entry.action, entry.detail) == ("retry_running", f"retry by {APPROVER.id}")
+    notes = [e for e in decision.effects if isinstance(e, Notify)]
+    assert [(n.event, n.text, n.step_id) for n in notes] == [("step_started", "Restart broker b0", "b0")]
+
+
+def test_refused_retries_are_audited_as_retry_refused_on_the_current_step() -> None:
+    """Not paused, or not an approver: the refusal is one retry_refused line on the current step."""
+    not_paused = running().send(Retry(actor=APPROVER))
+    outsider = paused().send(Retry(actor=OUTSIDER))
+    for decision, code in ((not_paused, RefusalCode.STALE), (outsider, RefusalCode.NOT_APPROVER)):
+        assert decision.refusal is not None and decision.refusal.code is code
+        [entry] = decision.audit
+        assert (entry.action, entry.step_id) == ("retry_refused", "b0")
+        assert entry.detail.startswith(f"{code.value}: ")
