@@ -76,7 +76,7 @@ demo: setup
 bench: setup
 	$(PYTHON) -m tests.bench
 
-# Mutation testing of the safety rules (not CI: about 15 min on 2 busy cores). The modules and the
+# Mutation testing of the safety rules (not CI: about 5 min on 2 busy cores). The modules and the
 # tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine.py only the approval parts are
 # mutated (asking, approving, refusing, expiring, asking again). The score is kept in BENCHMARKS.md
 # (`make mutate-score` prints it); `mutants/` is the tool's work dir, wiped first so that a run
