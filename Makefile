@@ -51,7 +51,7 @@ fetch: venv
 		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
 	done
 
-# Kafka's broker config model (runbooks/config_model/kafka-<version>.json), read from the fetched jars.
+# Kafka's broker config model (runbooks/rules/config_model/kafka-<version>.json), read from the fetched jars.
 CONFIG_MODEL_VERSIONS ?= $(MODEL_ONLY_VERSIONS) $(KAFKA_VERSIONS)
 config-model: fetch
 	$(PYTHON) -m bot.configmodel $(foreach v,$(CONFIG_MODEL_VERSIONS),--kafka-version $(v))
@@ -77,14 +77,14 @@ bench: setup
 	$(PYTHON) -m tests.bench
 
 # Mutation testing of the safety rules (not CI: about 5 min on 2 busy cores). The modules and the
-# tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine.py only the approval parts are
+# tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine/decide.py only the approval parts are
 # mutated (asking, approving, refusing, expiring, asking again). The score is kept in BENCHMARKS.md
 # (`make mutate-score` prints it); `mutants/` is the tool's work dir, wiped first so that a run
 # always judges the current code.
 MUTATE_CHILDREN ?= $(shell nproc)
-MUTATE_TARGETS := 'runbooks.approvals.*' 'runbooks.health.*' 'runbooks.restart.*' 'runbooks.rolls.*' \
-	'runbooks.upgrade.*' 'runbooks.engine.x__enter_step__*' 'runbooks.engine.x__on_approve__*' \
-	'runbooks.engine.x__on_tick__*' 'runbooks.engine.x__on_retry__*' 'runbooks.engine.x__refuse__*'
+MUTATE_TARGETS := 'runbooks.engine.approvals.*' 'runbooks.rules.health.*' 'runbooks.catalogue.restart.*' 'runbooks.rules.rolls.*' \
+	'runbooks.catalogue.upgrade.*' 'runbooks.engine.decide.x__enter_step__*' 'runbooks.engine.decide.x__on_approve__*' \
+	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__refuse__*'
 
 mutate: venv
 	rm -rf mutants

@@ -11,15 +11,13 @@ import redis.asyncio as aioredis
 from kubernetes import client as kube_client
 
 from bot import store
-from bot.alerts.runtime import Alerting, build_alerting
+from bot.alerting.runtime import Alerting, build_alerting
 from bot.clock import RandomIds, SystemClock
-from bot.config import ConfigError, Settings, load_clusters
-from bot.events import RunEventBus
+from bot.config.settings import ConfigError, Settings, load_clusters
 from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
-from bot.runs import RedisClusterLocks, RedisRunRepository
 from bot.startup import (
     REDIS_URL_FORMS,
     kubeconfig_load_problem,
@@ -27,9 +25,11 @@ from bot.startup import (
     redis_problem,
     redis_url_problem,
 )
+from bot.store.repository import RedisClusterLocks, RedisRunRepository
+from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
-from handlers.service import CommandService
+from handlers.commands.service import CommandService
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Runtime:
     bus: RunEventBus
     redis: aioredis.Redis
     admin: KafkaAdminAdapter
-    alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerts.runtime)
+    alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerting.runtime)
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
 

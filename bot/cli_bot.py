@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import build_runtime
-from bot.config import ConfigError, Settings
+from bot.config.settings import ConfigError, Settings
 from bot.console.console import Console
 from bot.startup import check_settings, load_settings, refuse
 

@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from redis.connection import parse_url
 
-from bot.config import ConfigError, Settings
+from bot.config.settings import ConfigError, Settings
+from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
 from bot.store import StoreError, StoreUnavailable, redact_url
-from bot.yaml_files import YamlFileError, kind_of, read_yaml
 
 # What each environment setting takes, said when its value is refused.
 SETTING_RULES = {

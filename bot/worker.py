@@ -17,8 +17,8 @@ import logging
 from collections.abc import Mapping
 
 from bot import store
-from bot.events import RunEvent
 from bot.foreground import Foreground
+from bot.store.run_events import RunEvent
 from handlers.clusters import ManagedCluster
 from handlers.ports import (
     Clock,
@@ -30,9 +30,9 @@ from handlers.ports import (
     StoreUnavailable,
     VersionConflict,
 )
-from handlers.steps import EXECUTORS, StepContext, StepError
-from runbooks.engine import decide
-from runbooks.events import (
+from handlers.steps.registry import EXECUTORS, StepContext, StepError
+from runbooks.engine.decide import decide
+from runbooks.engine.events import (
     ActionApplied,
     ActionFailed,
     ApplyAction,
@@ -48,9 +48,9 @@ from runbooks.events import (
     ReleaseLock,
     Tick,
 )
-from runbooks.models import AuditEntry, Run, RunState
-from runbooks.pending import pending_work
-from runbooks.transitions import IllegalTransition
+from runbooks.engine.models import AuditEntry, Run, RunState
+from runbooks.engine.pending import pending_work
+from runbooks.engine.transitions import IllegalTransition
 
 log = logging.getLogger(__name__)
 

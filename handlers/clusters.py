@@ -5,8 +5,8 @@ from __future__ import annotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.ports import ClusterRef
-from runbooks.alerts import AlertRules
-from runbooks.models import ApprovalPolicy
+from runbooks.alerting.lifecycle import AlertRules
+from runbooks.engine.models import ApprovalPolicy
 
 
 class ManagedCluster(BaseModel):

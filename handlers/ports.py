@@ -12,11 +12,11 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runbooks.config_rules import ConfigEntryInfo
-from runbooks.events import Notify
-from runbooks.harm import STUCK_REASONS
-from runbooks.health import ClusterSnapshot
-from runbooks.models import AuditEntry, Run
+from runbooks.engine.events import Notify
+from runbooks.engine.models import AuditEntry, Run
+from runbooks.rules.config_keys import ConfigEntryInfo
+from runbooks.rules.harm import STUCK_REASONS
+from runbooks.rules.health import ClusterSnapshot
 
 
 class _Frozen(BaseModel):

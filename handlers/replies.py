@@ -6,11 +6,21 @@ import re
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.models import Run
+from runbooks.engine.models import Run
 
-ECHO_LIMIT = 60  # characters of one word of input shown in a reply (handlers.values.quote's limit)
+ECHO_LIMIT = 60  # characters of one word of input shown in a reply (what quote() keeps)
 _LONG_WORD = re.compile(rf"\S{{{ECHO_LIMIT + 1},}}")
 _OPENERS, _CLOSERS, _PUNCTUATION = "'\"([", "'\")]", ".,;:"
+
+
+
+
+def quote(token: str) -> str:
+    """Quote user input for a message: bounded, with control and bidi characters escaped, so an
+    echoed token can neither flood a chat message nor disguise itself."""
+    shown = token if len(token) <= ECHO_LIMIT else token[: ECHO_LIMIT - 1] + "…"
+    escaped = "".join(ch if ch.isprintable() else f"\\u{ord(ch):04x}" for ch in shown)
+    return f'"{escaped}"'
 
 
 class Reply(BaseModel):

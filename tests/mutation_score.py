@@ -2,7 +2,7 @@
 
 mutmut keeps one ``<module>.py.meta`` per mutated file, mapping each mutant to the exit code of the
 tests run against it. A mutant counts as killed when a test failed (or the run timed out: a mutant
-that makes the code loop is caught too); it survives when every test passed. Of runbooks/engine.py
+that makes the code loop is caught too); it survives when every test passed. Of runbooks/engine/decide.py
 only the approval parts are scored, the functions ``make mutate`` mutates.
 
     python -m tests.mutation_score [--survivors]
@@ -25,7 +25,7 @@ SURVIVED = {0}
 
 
 def _function(mutant: str) -> str:
-    """``runbooks.engine.x__on_approve__mutmut_3`` -> ``_on_approve``; methods keep their class."""
+    """``runbooks.engine.decide.x__on_approve__mutmut_3`` -> ``_on_approve``; methods keep their class."""
     name = mutant.rsplit(".", 1)[-1].split("__mutmut_")[0]
     return name.removeprefix("x_").replace("ǁ", ".").strip(".")
 

@@ -1,8 +1,8 @@
 """Kafka's broker config model, generated from the Kafka jars themselves (``make config-model``).
 
-The config runbook judges every value the way a broker would (``runbooks.config_values``), from a
+The config runbook judges every value the way a broker would (``runbooks.rules.config_values``), from a
 model of Kafka's own ``ConfigDef``: each key's type, default, validator and whether the brokers
-apply it live. That model is data committed per Kafka version in ``runbooks/config_model/``; this
+apply it live. That model is data committed per Kafka version in ``runbooks/rules/config_model/``; this
 package writes it, by running ``BrokerConfigModel.java`` (a single-file Java program, no build) on
 the jars the sandbox fetches (``bot.sandbox.jars``), so the rules come from Kafka and not from a
 table someone typed. The same program also answers, with Kafka's own classes, whether a value
@@ -33,7 +33,7 @@ class ModelError(Exception):
 
 def model_dir() -> Path:
     """Where the committed models live: ``runbooks/config_model`` of this checkout."""
-    return Path(str(resources.files("runbooks.config_model")))
+    return Path(str(resources.files("runbooks.rules.config_model")))
 
 
 def model_path(version: str) -> Path:

@@ -1,4 +1,4 @@
-"""``python -m bot.configmodel``: write (or check) runbooks/config_model/kafka-<version>.json from the jars."""
+"""``python -m bot.configmodel``: write (or check) runbooks/rules/config_model/kafka-<version>.json from the jars."""
 
 from __future__ import annotations
 

@@ -13,13 +13,13 @@ import sys
 from collections.abc import Coroutine
 from typing import IO, Any
 
-from bot.alerts.console_channel import ConsoleAlertChannel
+from bot.alerting.console_channel import ConsoleAlertChannel
 from bot.app import Runtime
-from bot.events import RunEvent
-from handlers.grammar import ParseError, parse
+from bot.store.run_events import RunEvent
+from handlers.commands.grammar import ParseError, parse
 from handlers.replies import Reply
-from handlers.views import event_record, run_card
-from runbooks.models import Actor
+from handlers.runs.run_text import event_record, run_card
+from runbooks.engine.models import Actor
 
 # The reply to the command that created a run already shows its card.
 CARD_EVENTS = {"step_awaiting_approval", "step_paused", "run_finished"}

@@ -54,8 +54,8 @@ from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
 from bot.kafka.cluster_reads import elect_preferred, read_snapshot, retriable
 from bot.kafka.errors import KafkaUnavailable
 from handlers.ports import BrokerFeatures, ClusterRef
-from runbooks.config_rules import ConfigEntryInfo
-from runbooks.health import ClusterSnapshot
+from runbooks.rules.config_keys import ConfigEntryInfo
+from runbooks.rules.health import ClusterSnapshot
 
 log = logging.getLogger(__name__)
 

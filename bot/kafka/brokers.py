@@ -23,7 +23,7 @@ from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.protocol.metadata import ApiVersionsRequest
 
 from handlers.ports import BrokerFeatures
-from runbooks.config_rules import ConfigEntryInfo
+from runbooks.rules.config_keys import ConfigEntryInfo
 
 METADATA_VERSION = "metadata.version"
 # kafka-python renders a resource's error as "[Error 40] InvalidConfigurationError: <broker's message>".

@@ -7,9 +7,10 @@ says which requests make up a port call and how their answers become the domain'
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 import kafka.errors as kerrors
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
@@ -24,12 +25,22 @@ from bot.kafka.parse import (
     quorum_from,
     topic_min_isr,
 )
-from runbooks.health import ClusterSnapshot, QuorumInfo
+from runbooks.rules.health import ClusterSnapshot, QuorumInfo
 
-if TYPE_CHECKING:
-    from bot.kafka.admin import AdminCall
+
+class AdminCall(Protocol):
+    """What these reads need of the adapter's port call (``bot.kafka.admin``): a retried request."""
+
+    what: str
+
+    def retry(self, request: str, fn: Callable[[KafkaAdminClient], T]) -> T: ...
+
+    def once(self, fn: Callable[[KafkaAdminClient], T]) -> T: ...
+
+    def unavailable(self, request: str, exc: BaseException) -> KafkaUnavailable: ...
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 _PREFERRED = 0  # ElectionType.PREFERRED on the wire
 _ELECTION_NOT_NEEDED = kerrors.ElectionNotNeededError.errno

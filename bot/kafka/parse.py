@@ -1,4 +1,4 @@
-"""Pure translation of kafka-python admin results (plain dicts) into ``runbooks.health`` models.
+"""Pure translation of kafka-python admin results (plain dicts) into ``runbooks.rules.health`` models.
 
 Kept apart from the I/O so each rule is visible in one place and testable without a broker. The
 shapes are those of kafka-python 3.0's ``describe_cluster``, ``describe_metadata_quorum``,
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from runbooks.health import BrokerInfo, PartitionInfo, QuorumInfo, QuorumVoter
+from runbooks.rules.health import BrokerInfo, PartitionInfo, QuorumInfo, QuorumVoter
 
 MIN_ISR = "min.insync.replicas"
 _NO_LEADER = -1

@@ -36,8 +36,8 @@ from kubernetes.client.exceptions import ApiException
 
 from bot.kube.parse import broker_pod_from, kafka_status_from, timestamp
 from bot.kube.versions import GROUP
-from handlers.alert_conditions import PodSeen, RestartEvent
-from handlers.monitoring import KubeState
+from handlers.alerting.conditions import PodSeen, RestartEvent
+from handlers.alerting.monitoring import KubeState
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
 
 log = logging.getLogger(__name__)

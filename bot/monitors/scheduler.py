@@ -26,13 +26,13 @@ from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_J
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from kubernetes import client
 
-from bot.alerts.store import MonitorLease
 from bot.monitors.kube_watch import ClusterWatches
-from handlers.alert_ports import LagReports
-from handlers.alerts import AlertEvaluator
+from bot.store.alert_state import MonitorLease
+from handlers.alerting.alert_ports import LagReports
+from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_poll import LagPoller
+from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.lag_poll import LagPoller
-from handlers.monitoring import ClusterMonitor, KubeState
 from handlers.ports import ClusterGateway, KafkaAdmin, LagReader
 
 log = logging.getLogger(__name__)

@@ -18,19 +18,19 @@ from slack_bolt.context.ack.async_ack import AsyncAck
 from slack_bolt.context.respond.async_respond import AsyncRespond
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.runs import RedisRunRepository
 from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
 from bot.slack.blocks import ABORT_ACTION, APPROVE_ACTION, RETRY_ACTION, UNDO_ACTION, ButtonValue, clip
 from bot.slack.cards import CardPublisher
 from bot.slack.groups import ApproverGroups
+from bot.store.repository import RedisRunRepository
 from handlers.replies import Reply
-from handlers.run_actions import RunActions
-from runbooks.models import Actor, Run, RunState
+from handlers.runs.actions import RunActions
+from runbooks.engine.models import Actor, Run, RunState
 
 log = logging.getLogger(__name__)
 
 BUTTON_ACTIONS = (APPROVE_ACTION, ABORT_ACTION, RETRY_ACTION, UNDO_ACTION)
-# ``handlers.undo.UndoRequests.undo``: (run id, clicker, channel of the click) -> the undo run, or why not.
+# ``handlers.commands.undo.UndoRequests.undo``: (run id, clicker, channel of the click) -> the undo run, or why not.
 UndoFn = Callable[..., Awaitable[Reply]]
 MALFORMED = "This button is not one of this bot's run-card buttons (its value could not be read); nothing was done."
 

@@ -19,12 +19,12 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import store
 from bot.app import Runtime
 from bot.foreground import Foreground
-from bot.runs import RedisRunRepository
 from bot.slack.acking import ACK_BUDGET_S, Background, in_foreground
 from bot.slack.actions import BUTTON_ACTIONS, CardButtons
 from bot.slack.cards import CardPublisher, CardStore
 from bot.slack.commands import COMMAND, SlashCommands
 from bot.slack.groups import ApproverGroups
+from bot.store.repository import RedisRunRepository
 
 log = logging.getLogger(__name__)
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from handlers.views import STEP_ICONS, approval_summary, run_title
-from runbooks.models import Run, RunState, Step, StepState
-from runbooks.undo import SUPERSEDED, Footprint, undo_offered
+from handlers.runs.run_text import STEP_ICONS, approval_summary, run_title
+from runbooks.catalogue.undo import SUPERSEDED, Footprint, undo_offered
+from runbooks.engine.models import Run, RunState, Step, StepState
 
 APPROVE_ACTION = "kco_approve"
 ABORT_ACTION = "kco_abort"

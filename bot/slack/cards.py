@@ -32,13 +32,13 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.events import RunEvent
 from bot.foreground import Foreground
-from bot.runs import RedisRunRepository
 from bot.slack.blocks import fallback_text, run_card_blocks, thread_line
+from bot.store.repository import RedisRunRepository
+from bot.store.run_events import RunEvent
 from handlers.clusters import ManagedCluster
 from handlers.ports import StoreUnavailable
-from runbooks.models import Run
+from runbooks.engine.models import Run
 
 log = logging.getLogger(__name__)
 

@@ -18,11 +18,11 @@ from bot.foreground import Foreground
 from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
 from bot.slack.blocks import clip
 from bot.slack.cards import CardStore
-from handlers.commands import HelpCommand
-from handlers.grammar import VERBS, ParseError, help_text, parse
+from handlers.commands.grammar import VERBS, ParseError, help_text, parse
+from handlers.commands.service import CommandService
+from handlers.commands.verbs import HelpCommand
 from handlers.replies import Reply
-from handlers.service import CommandService
-from runbooks.models import Actor
+from runbooks.engine.models import Actor
 
 log = logging.getLogger(__name__)
 

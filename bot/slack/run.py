@@ -31,10 +31,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.app import Runtime, build_runtime
-from bot.config import ConfigError, Settings
+from bot.config.settings import ConfigError, Settings
 from bot.foreground import SharedInFlight
 from bot.kube.errors import KubeError
-from bot.slack.alerts import attach_slack_alerts
+from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
 from bot.slack.processes import (

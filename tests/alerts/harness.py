@@ -17,9 +17,9 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import KafkaError
 from kafka.structs import OffsetAndMetadata
 
-from bot.alerts.store import RedisLagReports
 from bot.store import connect
-from handlers.lag_models import LagReport
+from bot.store.alert_state import RedisLagReports
+from handlers.alerting.lag_models import LagReport
 from tests.fixtures.bot_process import BotProcess, Event
 from tests.fixtures.redis_server import free_port
 from tests.fixtures.sandbox import SandboxInfo

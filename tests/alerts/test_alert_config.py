@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_clusters
-from runbooks.alerts import AlertRules
+from bot.config.settings import ConfigError, load_clusters
+from runbooks.alerting.lifecycle import AlertRules
 
 
 def write(tmp_path: Path, text: str) -> Path:

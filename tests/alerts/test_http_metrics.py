@@ -8,14 +8,14 @@ from datetime import UTC, datetime
 import aiohttp
 import redis.asyncio as aioredis
 
-from bot.alerts.store import RedisAlertStore, RedisLagReports
-from bot.http import HttpServer
-from bot.metrics import Exposition, add_lag_report
-from bot.runs import RedisRunRepository
+from bot.observability.http import HttpServer
+from bot.observability.metrics import Exposition, add_lag_report
 from bot.store import RunStore
-from handlers.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
+from bot.store.alert_state import RedisAlertStore, RedisLagReports
+from bot.store.repository import RedisRunRepository
+from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.ports import GroupMember
-from runbooks.alerts import AlertKey, AlertState, Condition, Phase
+from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, Phase
 from tests.handlers.alert_fakes import cluster
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

@@ -11,14 +11,14 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 
-from bot.alerts.store import MonitorLease, RedisAlertStore
 from bot.kube import load_api_client
 from bot.monitors.scheduler import Monitors
 from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
-from handlers.alerts import AlertEvaluator
+from bot.store.alert_state import MonitorLease, RedisAlertStore
+from handlers.alerting.evaluator import AlertEvaluator
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
-from runbooks.alerts import AlertRules, AlertState
-from runbooks.health import BrokerInfo, ClusterSnapshot
+from runbooks.alerting.lifecycle import AlertRules, AlertState
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot
 from tests.fixtures.waiting import wait_for
 from tests.handlers.alert_fakes import FakeLagReader, MemoryLagReports, RecordingChannel, cluster
 from tests.kube.test_gateway import create_kafka, create_pod

@@ -15,11 +15,11 @@ import pytest
 from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.app import Runtime, build_runtime
-from bot.config import Settings
-from bot.slack.alerts import COMMAND_ACTION, SNOOZE_ACTION, SlackAlertChannel, alert_blocks, attach_slack_alerts
+from bot.config.settings import Settings
+from bot.slack.alert_posts import COMMAND_ACTION, SNOOZE_ACTION, SlackAlertChannel, alert_blocks, attach_slack_alerts
 from bot.slack.app import SlackFrontEnd, build_front_end, build_web_client
-from handlers.alert_views import AlertButton, AlertView
-from runbooks.alerts import Condition, MessageRef, Phase
+from handlers.alerting.alert_text import AlertButton, AlertView
+from runbooks.alerting.lifecycle import Condition, MessageRef, Phase
 from tests.alerts.harness import clusters_file, commit, create_topic, produce
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_for

@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from bot.alerts.store import MonitorLease, RedisAlertStore, RedisLagReports
-from handlers.alerts import AlertEvaluator
-from handlers.lag_models import LagReport
+from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
+from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_models import LagReport
 from handlers.ports import StoreUnavailable, VersionConflict
-from runbooks.alerts import AlertKey, AlertState, Condition, MessageRef, Observation, Phase
+from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, MessageRef, Observation, Phase
 from tests.handlers.alert_fakes import FakeClock, RecordingChannel, cluster
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)

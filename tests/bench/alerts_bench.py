@@ -30,10 +30,10 @@ from kafka.structs import OffsetAndMetadata
 from bot.clock import SystemClock
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
+from handlers.alerting.lag_poll import LagPoller
 from handlers.clusters import ManagedCluster
-from handlers.lag_poll import LagPoller
 from handlers.ports import ClusterRef
-from runbooks.models import ApprovalPolicy
+from runbooks.engine.models import ApprovalPolicy
 from tests.bench.sandbox_bench import rss_mb
 from tests.fixtures.bot_process import BotProcess
 from tests.fixtures.redis_server import RedisServer

@@ -25,7 +25,7 @@ import redis as sync_redis
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.store.keys import Keys
 from handlers.ports import ClusterRef
-from runbooks.health import out_of_isr, restart_order, under_replicated
+from runbooks.rules.health import out_of_isr, restart_order, under_replicated
 from tests.bench.sandbox_bench import roll_pod
 from tests.engine.harness import APPROVER, REQUESTER, bot, run_id_of, wait_for_run, waiting_on, write_clusters_file
 from tests.fixtures.redis_server import RedisServer

@@ -1,6 +1,6 @@
 """The pure lag computation for 1,000,000 group-partition pairs (``make bench`` / ``python -m
 tests.bench lag-math``): offset lag and seconds lag for every pair, the per-partition line
-segments included, as the lag poll runs it (``runbooks.lag``). CPU time (``process_time``),
+segments included, as the lag poll runs it (``runbooks.alerting.lag``). CPU time (``process_time``),
 best and median of several runs, because the machine is shared.
 
 Two shapes of the same size, 2,000 partitions x 500 groups, 60-sample tables:
@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from runbooks.lag import SampleTable, offset_lags
+from runbooks.alerting.lag import SampleTable, offset_lags
 
 PARTITIONS, GROUPS, SAMPLES = 2000, 500, 60
 RUNS = 7

@@ -44,14 +44,14 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 
 from bot.app import Runtime
 from bot.foreground import SharedInFlight
-from bot.runs import RedisRunRepository
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.blocks import APPROVE_ACTION, ButtonValue
 from bot.slack.commands import COMMAND
 from bot.slack.processes import RequestServers
 from bot.slack.run import EVENTS_PATH, http_app
 from bot.store import RunStore
-from runbooks.models import Actor, RunState
+from bot.store.repository import RedisRunRepository
+from runbooks.engine.models import Actor, RunState
 from tests.bench.http_load import load_generator
 from tests.fixtures.redis_server import RedisServer
 from tests.slack.fake_cluster import (

@@ -4,10 +4,10 @@ Each test starts a JVM (no broker): mark ``jvm``, run under the sandbox lock
 (``flock /tmp/kc-sandbox.lock python -m pytest -q tests/configmodel``).
 
 - The committed models are exactly what the generator reads from the jars now.
-- For thousands of (key, value) pairs, ``runbooks.config_values.judge`` agrees with Kafka's
+- For thousands of (key, value) pairs, ``runbooks.rules.config_values.judge`` agrees with Kafka's
   ``ConfigDef.parseType`` + validator: same verdict, same message, same parsed value; it differs
   only where it is stricter on purpose (NaN and infinities).
-- Every start-time rule of ``runbooks.config_checks`` fires exactly when ``KafkaConfig.fromProps``
+- Every start-time rule of ``runbooks.rules.config_checks`` fires exactly when ``KafkaConfig.fromProps``
   refuses the same broker config, with Kafka's message (ZooKeeper and KRaft brokers for 3.x).
 
 Every committed model is tested. CI fetches only the jars of ``KNOWN_GOOD_VERSIONS`` (``make
@@ -33,10 +33,10 @@ import pytest
 from bot.configmodel import check_values, model_path, render, stale, start_verdicts
 from bot.configmodel import generate as generate_model
 from bot.sandbox.jars import KNOWN_GOOD_VERSIONS, is_fetched
-from runbooks.config_checks import START_RULES, Effective
-from runbooks.config_model import BrokerConfigModel, KeySpec, available, load_model
-from runbooks.config_values import ValueRefused, evaluable, java_text, judge
-from runbooks.versions import parse_version
+from runbooks.rules.config_checks import START_RULES, Effective
+from runbooks.rules.config_model import BrokerConfigModel, KeySpec, available, load_model
+from runbooks.rules.config_values import ValueRefused, evaluable, java_text, judge
+from runbooks.rules.versions import parse_version
 
 pytestmark = [pytest.mark.jvm, pytest.mark.timeout(300)]
 PROJECT = Path(__file__).resolve().parents[2]
@@ -213,7 +213,7 @@ _CASES: list[dict[str, str | None]] = [
 
 
 def _start_problems(model: BrokerConfigModel, base: dict[str, str], change: dict[str, str | None]) -> list[str]:
-    """What the bot's start rules say of ``change`` on a broker running ``base`` (as runbooks.config_checks
+    """What the bot's start rules say of ``change`` on a broker running ``base`` (as runbooks.rules.config_checks
     selects them: a rule that reads a changed key and that this version checks)."""
     eff = Effective(model, spec={}, reported=base, change=change)
     return [p for rule in START_RULES if any(k in change for k in rule.keys)

@@ -14,7 +14,7 @@ import pytest
 from bot.console.console import Console
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
-from runbooks.health import ClusterSnapshot
+from runbooks.rules.health import ClusterSnapshot
 from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime, managed
 
 SLOW_S = 3.0

@@ -15,7 +15,7 @@ from typing import Any
 from kubernetes import client
 
 from bot import store
-from runbooks.models import AuditEntry
+from runbooks.engine.models import AuditEntry
 from tests.fixtures.bot_process import BotProcess
 from tests.fixtures.sandbox import SandboxInfo
 

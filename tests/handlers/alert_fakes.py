@@ -8,12 +8,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from handlers.alert_views import AlertView
+from handlers.alerting.alert_text import AlertView
+from handlers.alerting.lag_models import LagReport
 from handlers.clusters import ManagedCluster
-from handlers.lag_models import LagReport
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits, VersionConflict
-from runbooks.alerts import AlertRules, AlertState, MessageRef
-from runbooks.models import ApprovalPolicy
+from runbooks.alerting.lifecycle import AlertRules, AlertState, MessageRef
+from runbooks.engine.models import ApprovalPolicy
 
 
 def cluster(name: str = "prod", rules: AlertRules | None = None) -> ManagedCluster:

@@ -37,9 +37,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
-from runbooks.config_rules import ConfigEntryInfo
-from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
-from runbooks.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
+from runbooks.rules.config_keys import ConfigEntryInfo
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
+from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
 
 # (type, dynamic) of the broker configs this fake knows; everything else is unknown to its "brokers".
 CATALOGUE: dict[str, tuple[str, bool]] = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.grammar import ParseError, parse
+from handlers.commands.grammar import ParseError, parse
 
 RUN = "r-7f3a09bc"
 

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
-from handlers.commands import LagCommand, SnoozeCommand
-from handlers.grammar import ParseError, parse, usage
+from handlers.commands.grammar import ParseError, parse, usage
+from handlers.commands.verbs import LagCommand, SnoozeCommand
 
 INVALID = [
     ("lag", "lag --group g1 prod", 'unknown option "--group"'),

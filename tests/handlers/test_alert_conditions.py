@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from handlers.alert_conditions import (
+from handlers.alerting.conditions import (
     PodSeen,
     RestartEvent,
     health_observations,
@@ -15,10 +15,10 @@ from handlers.alert_conditions import (
     pod_observations,
     restart_observations,
 )
-from handlers.lag_models import GroupLag, PartitionLag, SecondsFrom
+from handlers.alerting.lag_models import GroupLag, PartitionLag, SecondsFrom
 from handlers.ports import BrokerPod, KafkaResourceStatus
-from runbooks.alerts import Condition, LagRule
-from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
+from runbooks.alerting.lifecycle import Condition, LagRule
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from handlers.alert_views import AlertView
-from handlers.alerts import AlertEvaluator, AlertQueries
+from handlers.alerting.alert_text import AlertView
+from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
+from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.clusters import ManagedCluster
-from handlers.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
-from runbooks.alerts import AlertKey, AlertRules, Condition, ConditionRule, MessageRef, Observation, Phase
-from runbooks.models import Actor
+from runbooks.alerting.lifecycle import AlertKey, AlertRules, Condition, ConditionRule, MessageRef, Observation, Phase
+from runbooks.engine.models import Actor
 from tests.handlers.alert_fakes import FakeClock, MemoryAlertStore, MemoryLagReports, RecordingChannel, cluster
 
 URP = AlertKey(cluster="prod", condition=Condition.UNDER_REPLICATED, subject="broker-2")

@@ -14,14 +14,14 @@ import pytest
 
 from bot import store
 from bot.clock import RandomIds, SystemClock
-from bot.events import RunEventBus
-from bot.runs import RedisClusterLocks, RedisRunRepository
+from bot.store.repository import RedisClusterLocks, RedisRunRepository
+from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
+from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
-from handlers.service import CommandService
-from runbooks.models import Actor, ApprovalPolicy, Run, RunState
+from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.fixtures.waiting import wait_for
 from tests.handlers.fake_strimzi import FakeStrimzi
 

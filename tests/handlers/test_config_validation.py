@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_clusters
-from runbooks.models import RunState
+from bot.config.settings import ConfigError, load_clusters
+from runbooks.engine.models import RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
 
 pytestmark = pytest.mark.timeout(60)

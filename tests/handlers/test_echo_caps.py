@@ -11,11 +11,11 @@ from datetime import UTC, datetime
 import pytest
 
 from handlers.clusters import ManagedCluster
+from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
-from handlers.service import CommandService
-from handlers.views import plan_text, run_card
-from runbooks.models import Actor, ApprovalPolicy, Run, Step, StepSpec
+from handlers.runs.run_text import plan_text, run_card
+from runbooks.engine.models import Actor, ApprovalPolicy, Run, Step, StepSpec
 from tests.handlers.fake_strimzi import FakeStrimzi
 
 CLUSTER = "kraft"

@@ -10,7 +10,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from handlers.commands import (
+from handlers.commands.grammar import (
+    VERBS,
+    ParseError,
+    parse,
+    tokenize,
+    usage,
+)
+from handlers.commands.verbs import (
     AbortCommand,
     AlertsCommand,
     ApproveCommand,
@@ -28,13 +35,6 @@ from handlers.commands import (
     UndoCommand,
     UpgradeCommand,
     cluster_name,
-)
-from handlers.grammar import (
-    VERBS,
-    ParseError,
-    parse,
-    tokenize,
-    usage,
 )
 from tests.handlers.grammar_cases import RUN, parse_error
 

@@ -9,7 +9,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import Field, TypeAdapter
 
-from handlers.commands import (
+from handlers.commands.grammar import (
+    VERBS,
+    ParseError,
+    command_line,
+    parse,
+    usage,
+)
+from handlers.commands.verbs import (
     AbortCommand,
     AlertsCommand,
     ApproveCommand,
@@ -25,13 +32,6 @@ from handlers.commands import (
     SnoozeCommand,
     StatusCommand,
     UpgradeCommand,
-)
-from handlers.grammar import (
-    VERBS,
-    ParseError,
-    command_line,
-    parse,
-    usage,
 )
 from tests.handlers.grammar_cases import RUN
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.commands import (
+from handlers.commands.grammar import (
+    parse,
+)
+from handlers.commands.verbs import (
     ApproveCommand,
     ShowRunCommand,
     StatusCommand,
     quote,
-)
-from handlers.grammar import (
-    parse,
 )
 from tests.handlers.grammar_cases import RUN, parse_error
 

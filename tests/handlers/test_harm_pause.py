@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from handlers.ports import ClusterRef
-from handlers.step_types import DoneResult, StepContext
-from handlers.steps import EXECUTORS
-from runbooks.models import Run, RunState, Step, StepSpec, StepState
+from handlers.steps.base import DoneResult, StepContext
+from handlers.steps.registry import EXECUTORS
+from runbooks.engine.models import Run, RunState, Step, StepSpec, StepState
 from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import Bot
 

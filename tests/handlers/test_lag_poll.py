@@ -3,12 +3,12 @@ fallback and its cache and budget, groups without members, and one failing group
 
 from __future__ import annotations
 
-from handlers.alerts import AlertEvaluator
-from handlers.lag_models import SecondsFrom
-from handlers.lag_poll import LagPoller, selected
-from handlers.monitoring import ClusterMonitor, KubeState
+from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_models import SecondsFrom
+from handlers.alerting.lag_poll import LagPoller, selected
+from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.ports import ConsumerGroup, GroupMember, KafkaResourceStatus
-from runbooks.alerts import AlertRules, Condition, LagRule
+from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
 from tests.handlers.alert_fakes import (
     FakeClock,
     FakeLagReader,

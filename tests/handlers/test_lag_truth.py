@@ -11,12 +11,12 @@ import pytest
 
 from bot.kube import KubeClusterGateway, load_api_client
 from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
-from handlers.alerts import AlertEvaluator, AlertQueries
+from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
+from handlers.alerting.lag_poll import LagPoller
+from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.lag_poll import LagPoller
-from handlers.monitoring import ClusterMonitor, KubeState
 from handlers.ports import ClusterRef, ConsumerGroup
-from runbooks.models import ApprovalPolicy
+from runbooks.engine.models import ApprovalPolicy
 from tests.handlers.alert_fakes import FakeClock, FakeLagReader, MemoryAlertStore, MemoryLagReports
 from tests.kube.test_gateway import create_kafka
 

@@ -12,12 +12,12 @@ import redis.asyncio as aioredis
 
 from bot import store
 from bot.clock import RandomIds, SystemClock
-from bot.runs import RedisClusterLocks, RedisRunRepository
+from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from handlers.clusters import ManagedCluster
+from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
-from handlers.service import CommandService
-from runbooks.models import Actor, ApprovalPolicy, Run, RunState
+from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
 
 REQUESTER = Actor(id="U_REQ")

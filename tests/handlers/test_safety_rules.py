@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 
 from bot import store
-from handlers.step_types import DoneResult
-from runbooks.models import RunState, Step
+from handlers.steps.base import DoneResult
+from runbooks.engine.models import RunState, Step
 from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import APPROVER
 from tests.handlers.test_harm_pause import T, check, cluster, restarted, waiting

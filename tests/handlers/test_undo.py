@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot import store
-from runbooks.models import Actor, Run, RunState
+from runbooks.engine.models import Actor, Run, RunState
 from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import REQUESTER, Bot
 

@@ -9,14 +9,7 @@ from typing import Literal, get_args
 import pytest
 from pydantic import BaseModel, ConfigDict
 
-from handlers.commands import (
-    Command,
-    RunsCommand,
-    StatusCommand,
-    cluster_name,
-    duration,
-)
-from handlers.grammar import (
+from handlers.commands.grammar import (
     VERBS,
     ArgSpec,
     OptionKind,
@@ -28,6 +21,13 @@ from handlers.grammar import (
     parse_with,
     usage,
     verb_table,
+)
+from handlers.commands.verbs import (
+    Command,
+    RunsCommand,
+    StatusCommand,
+    cluster_name,
+    duration,
 )
 
 # -- help -----------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from bot.kafka import KafkaAdminAdapter, KafkaUnavailable
 from bot.kafka.parse import partitions_from, quorum_from, topic_min_isr
 from handlers.ports import ClusterRef
-from runbooks.health import ClusterSnapshot, offline, under_replicated
+from runbooks.rules.health import ClusterSnapshot, offline, under_replicated
 from tests.fixtures.waiting import wait_for, wait_until
 
 if TYPE_CHECKING:  # a runtime import would stop pytest from rewriting the plugin's asserts

@@ -12,13 +12,13 @@ import pytest
 from bot.kafka import KafkaAdminAdapter
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from handlers.clusters import ManagedCluster
-from handlers.planning import Planner
+from handlers.commands.planning import Planner
 from handlers.ports import ClusterRef
-from runbooks.config_change import ConfigParams
-from runbooks.config_model import load_model
-from runbooks.config_values import ValueRefused, judge
-from runbooks.models import ApprovalPolicy
-from runbooks.rolls import PlanRefused
+from runbooks.catalogue.config import ConfigParams
+from runbooks.engine.models import ApprovalPolicy
+from runbooks.rules.config_model import load_model
+from runbooks.rules.config_values import ValueRefused, judge
+from runbooks.rules.rolls import PlanRefused
 
 if TYPE_CHECKING:
     from tests.fixtures.sandbox import SandboxInfo

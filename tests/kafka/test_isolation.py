@@ -22,13 +22,13 @@ import redis.asyncio as aioredis
 from bot.clock import RandomIds, SystemClock
 from bot.kafka import KafkaAdminAdapter, KafkaUnavailable
 from bot.kube import KubeClusterGateway, load_api_client
-from bot.runs import RedisClusterLocks, RedisRunRepository
 from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
 from bot.store import ClusterLock, RunStore
+from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from handlers.clusters import ManagedCluster
+from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
-from handlers.service import CommandService
-from runbooks.models import Actor, ApprovalPolicy
+from runbooks.engine.models import Actor, ApprovalPolicy
 from tests.kube.test_gateway import create_kafka
 
 if TYPE_CHECKING:  # a runtime import would stop pytest from rewriting the plugin's asserts

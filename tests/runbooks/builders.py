@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runbooks.engine import Decision, decide
-from runbooks.events import (
+from runbooks.engine.decide import Decision, decide
+from runbooks.engine.events import (
     ActionApplied,
     Approve,
     ConditionChecked,
@@ -21,8 +21,8 @@ from runbooks.events import (
     Observed,
     Start,
 )
-from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
-from runbooks.models import Actor, ApprovalPolicy, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.engine.models import Actor, ApprovalPolicy, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 

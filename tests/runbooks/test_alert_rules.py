@@ -1,4 +1,4 @@
-"""The alert lifecycle as a pure decision (``runbooks.alerts.step``): the `for` window, one post
+"""The alert lifecycle as a pure decision (``runbooks.alerting.lifecycle.step``): the `for` window, one post
 then edits, resolve, cooldown for flaps, snooze, and the lag growth rule."""
 
 from __future__ import annotations
@@ -8,13 +8,13 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbooks.alerts import (
+from runbooks.alerting.lifecycle import (
     Action,
+    AlertDecision,
     AlertKey,
     AlertRules,
     AlertState,
     Condition,
-    Decision,
     LagRule,
     MessageRef,
     Observation,
@@ -39,10 +39,10 @@ def at(seconds: float) -> datetime:
 
 
 def run(state: AlertState | None, observed: Observation | None, when: float, *, for_s: float = 0,
-        cooldown_s: float = 600, update_s: float = 30) -> Decision:
+        cooldown_s: float = 600, update_s: float = 30) -> AlertDecision:
     decision = step(state, observed, now=at(when), for_s=for_s, cooldown_s=cooldown_s, update_interval_s=update_s)
     if decision.action is Action.POST and decision.state is not None:  # what the evaluator does after posting
-        return Decision(state=decision.state.model_copy(update={"message": MessageRef(id="m1")}),
+        return AlertDecision(state=decision.state.model_copy(update={"message": MessageRef(id="m1")}),
                         action=decision.action)
     return decision
 

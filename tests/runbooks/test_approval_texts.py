@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from runbooks.approvals import RefusalCode, check_approval
-from runbooks.events import Notify, Retry, Tick
+from runbooks.engine.approvals import RefusalCode, check_approval
+from runbooks.engine.events import Notify, Retry, Tick
 
 from .builders import APPROVER, APPROVER_2, REQUESTER, policy, running, started
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-from runbooks.config_change import ConfigInput, ConfigParams, config_diff, plan_config_change
-from runbooks.config_rules import ConfigEntryInfo, denial, value_problem
-from runbooks.rolls import BrokerPodState, PlanRefused
-from runbooks.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
-from runbooks.versions import (
+from runbooks.catalogue.config import ConfigInput, ConfigParams, config_diff, plan_config_change
+from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
+from runbooks.rules.config_keys import ConfigEntryInfo, denial, value_problem
+from runbooks.rules.rolls import BrokerPodState, PlanRefused
+from runbooks.rules.versions import (
     ClusterMode,
     VersionError,
     default_metadata,

@@ -1,4 +1,4 @@
-"""The committed config models (runbooks/config_model/kafka-*.json) and the judge read each other (pure).
+"""The committed config models (runbooks/rules/config_model/kafka-*.json) and the judge read each other (pure).
 
 Kafka validates every default when it defines a key, so a judge that refuses one of Kafka's own
 defaults has misread a type or a validator: every default of every key of every model must pass.
@@ -12,11 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbooks.config_checks import BOT_RULES, START_RULES
-from runbooks.config_model import available, load_model, model_for
-from runbooks.config_rules import denial
-from runbooks.config_values import ValueRefused, evaluable, judge
-from runbooks.versions import KRAFT_SUPPORTED, ZOOKEEPER_SUPPORTED
+from runbooks.rules.config_checks import BOT_RULES, START_RULES
+from runbooks.rules.config_keys import denial
+from runbooks.rules.config_model import available, load_model, model_for
+from runbooks.rules.config_values import ValueRefused, evaluable, judge
+from runbooks.rules.versions import KRAFT_SUPPORTED, ZOOKEEPER_SUPPORTED
 
 pytestmark = pytest.mark.timeout(20)
 

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from runbooks.config_change import ConfigInput, ConfigParams, broker_validation, config_diff, plan_config_change
-from runbooks.config_model import available, load_model
-from runbooks.config_rules import ConfigEntryInfo
-from runbooks.health import ClusterSnapshot
-from runbooks.rolls import BrokerPodState, PlanRefused
+from runbooks.catalogue.config import ConfigInput, ConfigParams, broker_validation, config_diff, plan_config_change
+from runbooks.rules.config_keys import ConfigEntryInfo
+from runbooks.rules.config_model import available, load_model
+from runbooks.rules.health import ClusterSnapshot
+from runbooks.rules.rolls import BrokerPodState, PlanRefused
 
 from .builders import part, snapshot
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from runbooks.approvals import RefusalCode
-from runbooks.engine import decide
-from runbooks.events import (
+from runbooks.engine.approvals import RefusalCode
+from runbooks.engine.decide import decide
+from runbooks.engine.events import (
     ActionApplied,
     ActionFailed,
     ApplyAction,
@@ -30,9 +30,9 @@ from runbooks.events import (
     Start,
     Tick,
 )
-from runbooks.models import RunState, StepPhase, StepState
-from runbooks.pending import pending_work
-from runbooks.transitions import IllegalTransition
+from runbooks.engine.models import RunState, StepPhase, StepState
+from runbooks.engine.pending import pending_work
+from runbooks.engine.transitions import IllegalTransition
 
 from .builders import (
     APPROVER,

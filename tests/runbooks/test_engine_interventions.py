@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runbooks.approvals import RefusalCode
-from runbooks.events import (
+from runbooks.engine.approvals import RefusalCode
+from runbooks.engine.events import (
     Abort,
     ActionApplied,
     ApplyAction,
@@ -22,8 +22,8 @@ from runbooks.events import (
     Skip,
     Tick,
 )
-from runbooks.models import RunState, StepPhase, StepState
-from runbooks.pending import pending_work
+from runbooks.engine.models import RunState, StepPhase, StepState
+from runbooks.engine.pending import pending_work
 
 from .builders import (
     APPROVER,

@@ -7,7 +7,7 @@ jumps forward, and stray worker results for the wrong step or state. After every
 - an illegal event raises and leaves the input run unchanged; a refusal returns the same run;
 - terminal states stay terminal;
 - a run leaves awaiting_approval for running only on an approval that passed every check, judged
-  here independently of runbooks.approvals: an approver by id or group, not the requester under
+  here independently of runbooks.engine.approvals: an approver by id or group, not the requester under
   four-eyes, the current nonce, the current plan hash, and enough distinct approvers;
 - a paused run moves on only by a human retry or skip from someone allowed to;
 - the audit trail is a chain: each entry's from_state is the previous entry's to_state.
@@ -20,8 +20,8 @@ from hypothesis import event as note_event
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from runbooks.engine import Decision, decide
-from runbooks.events import (
+from runbooks.engine.decide import Decision, decide
+from runbooks.engine.events import (
     Abort,
     ActionApplied,
     ActionFailed,
@@ -40,9 +40,9 @@ from runbooks.events import (
     Start,
     Tick,
 )
-from runbooks.models import Actor, AuditEntry, Run, RunState, StepPhase, StepState, plan_hash
-from runbooks.pending import pending_work
-from runbooks.transitions import IllegalTransition
+from runbooks.engine.models import Actor, AuditEntry, Run, RunState, StepPhase, StepState, plan_hash
+from runbooks.engine.pending import pending_work
+from runbooks.engine.transitions import IllegalTransition
 
 from .builders import APPROVER, APPROVER_2, GROUP_MEMBER, OUTSIDER, REQUESTER, Clock, Ids, dump, make_run, policy, spec
 
@@ -58,7 +58,7 @@ advance = st.one_of(st.just(0), st.integers(1, 60), st.integers(1, 60), st.integ
 
 
 def may_approve(run: Run, actor: Actor) -> bool:
-    """The approver rule, written out here independently of runbooks.approvals."""
+    """The approver rule, written out here independently of runbooks.engine.approvals."""
     listed = actor.id in APPROVER_IDS or bool(APPROVER_GROUPS & set(actor.groups))
     return listed and not (run.policy.four_eyes and actor.id == run.requested_by)
 

@@ -1,11 +1,11 @@
-"""The pause rules of runbooks/harm.py on their own: the operator's fatal verdicts, the restart
+"""The pause rules of runbooks/rules/harm.py on their own: the operator's fatal verdicts, the restart
 allowance derived from the brokers' own start-up times, and its boundary."""
 
 from __future__ import annotations
 
 import pytest
 
-from runbooks.harm import NO_SAMPLE_S, RESTART_FLOOR_S, Allowance, fatal_condition, overdue, restart_allowance
+from runbooks.rules.harm import NO_SAMPLE_S, RESTART_FLOOR_S, Allowance, fatal_condition, overdue, restart_allowance
 
 pytestmark = pytest.mark.timeout(5)
 

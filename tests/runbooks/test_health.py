@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.health import (
+from runbooks.rules.health import (
     PartitionInfo,
     QuorumInfo,
     at_min_isr,

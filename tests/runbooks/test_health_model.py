@@ -3,7 +3,7 @@ topics, leaderless partitions, reassignments in flight, the quorum as a whole, a
 
 from __future__ import annotations
 
-from runbooks.health import (
+from runbooks.rules.health import (
     Liveness,
     QuorumInfo,
     assess,

@@ -4,7 +4,7 @@ a reason from the operator."""
 
 from __future__ import annotations
 
-from runbooks.health import PartitionRisk, RestartCheck, assess, preflight
+from runbooks.rules.health import PartitionRisk, RestartCheck, assess, preflight
 
 from .builders import part, snapshot
 

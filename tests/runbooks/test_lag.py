@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbooks.lag import (
+from runbooks.alerting.lag import (
     UNKNOWN,
     Insert,
     LagLines,

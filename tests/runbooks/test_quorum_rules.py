@@ -3,7 +3,7 @@ a voter exactly ``controller.quorum.fetch.timeout.ms`` behind, and the majority 
 
 from __future__ import annotations
 
-from runbooks.health import DEFAULT_FETCH_TIMEOUT_MS, QuorumInfo, can_roll_controller, quorum_health
+from runbooks.rules.health import DEFAULT_FETCH_TIMEOUT_MS, QuorumInfo, can_roll_controller, quorum_health
 
 from .builders import voter
 

@@ -3,7 +3,7 @@ go/no-go report counts partitions at min ISR and names fragile topics by their o
 
 from __future__ import annotations
 
-from runbooks.health import assess, can_restart, rf_at_or_below_min_isr
+from runbooks.rules.health import assess, can_restart, rf_at_or_below_min_isr
 
 from .builders import part, snapshot
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.health import QuorumInfo
-from runbooks.restart import RESTART_TIMEOUT_S, PlanRefused, RestartParams, plan_restart
+from runbooks.catalogue.restart import RESTART_TIMEOUT_S, PlanRefused, RestartParams, plan_restart
+from runbooks.rules.health import QuorumInfo
 
 from .builders import part, snapshot, voter
 

@@ -4,9 +4,9 @@ it was about."""
 
 from __future__ import annotations
 
-from runbooks.approvals import RefusalCode
-from runbooks.events import Notify, Retry, Tick
-from runbooks.models import RunState
+from runbooks.engine.approvals import RefusalCode
+from runbooks.engine.events import Notify, Retry, Tick
+from runbooks.engine.models import RunState
 
 from .builders import APPROVER, OUTSIDER, paused, running
 

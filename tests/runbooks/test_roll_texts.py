@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.rolls import BrokerPodState, PlanRefused, follow_steps, risk_lines, roll_order, roll_summary
-from runbooks.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
+from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
+from runbooks.rules.rolls import BrokerPodState, PlanRefused, follow_steps, risk_lines, roll_order, roll_summary
 
 from .builders import part, snapshot
 from .test_change_plans import brokers, kraft

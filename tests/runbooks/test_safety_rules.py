@@ -20,12 +20,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from runbooks.approvals import RefusalCode
-from runbooks.events import Retry, Tick
-from runbooks.health import ClusterSnapshot, QuorumInfo, assess, preflight, under_replicated
-from runbooks.models import RunState
-from runbooks.restart import RestartParams, plan_restart
-from runbooks.rolls import BrokerPodState, follow_steps, roll_order
+from runbooks.catalogue.restart import RestartParams, plan_restart
+from runbooks.engine.approvals import RefusalCode
+from runbooks.engine.events import Retry, Tick
+from runbooks.engine.models import RunState
+from runbooks.rules.health import ClusterSnapshot, QuorumInfo, assess, preflight, under_replicated
+from runbooks.rules.rolls import BrokerPodState, follow_steps, roll_order
 
 from .builders import APPROVER, APPROVER_2, GROUP_MEMBER, part, policy, snapshot, started, voter
 

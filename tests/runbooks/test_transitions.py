@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from runbooks.diagram import mermaid
-from runbooks.models import TERMINAL_STATES, RunState
-from runbooks.transitions import TRANSITIONS, IllegalTransition, Trigger, is_legal, transition
+from runbooks.engine.diagram import mermaid
+from runbooks.engine.models import TERMINAL_STATES, RunState
+from runbooks.engine.transitions import TRANSITIONS, IllegalTransition, Trigger, is_legal, transition
 
 S, T = RunState, Trigger
 
@@ -144,7 +144,7 @@ def test_diagram_draws_every_edge() -> None:
 
 
 def test_docs_diagram_matches_the_table() -> None:
-    """docs/engine.md embeds exactly what `python -m runbooks.diagram` prints (the docs cannot drift)."""
+    """docs/engine.md embeds exactly what `python -m runbooks.engine.diagram` prints (the docs cannot drift)."""
     blocks = re.findall(r"```mermaid\n(.*?)```", DOC.read_text(encoding="utf-8"), re.DOTALL)
     assert len(blocks) == 1, "docs/engine.md must hold exactly one mermaid block"
     assert blocks[0] == mermaid()

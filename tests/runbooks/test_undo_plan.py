@@ -1,4 +1,4 @@
-"""runbooks/undo.py on hand-built runs and clusters: what a run changed by its own record, the undo's
+"""runbooks/catalogue/undo.py on hand-built runs and clusters: what a run changed by its own record, the undo's
 gate (the run's own harm allowed, anything else refused by name), and the undo's plan."""
 
 from __future__ import annotations
@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from runbooks.health import QuorumInfo
-from runbooks.models import Run, RunState, Step, StepSpec
-from runbooks.rolls import BrokerPodState, PlanRefused
-from runbooks.undo import Footprint, UndoInput, footprint, plan_undo, undo_offered, undo_problems
+from runbooks.catalogue.undo import Footprint, UndoInput, footprint, plan_undo, undo_offered, undo_problems
+from runbooks.engine.models import Run, RunState, Step, StepSpec
+from runbooks.rules.health import QuorumInfo
+from runbooks.rules.rolls import BrokerPodState, PlanRefused
 from tests.runbooks.builders import make_run, part, snapshot, voter
 
 pytestmark = pytest.mark.timeout(5)

@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from runbooks.rolls import FOLLOW_TIMEOUT_S, SETTLE_TIMEOUT_S, PlanRefused
-from runbooks.upgrade import UpgradeParams, plan_upgrade
+from runbooks.catalogue.upgrade import UpgradeParams, plan_upgrade
+from runbooks.rules.rolls import FOLLOW_TIMEOUT_S, SETTLE_TIMEOUT_S, PlanRefused
 
 from .test_change_plans import brokers, kraft, zookeeper
 

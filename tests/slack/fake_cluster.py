@@ -17,15 +17,15 @@ from datetime import UTC, datetime
 from bot import store
 from bot.app import Runtime
 from bot.clock import RandomIds, SystemClock
-from bot.events import RunEventBus
 from bot.foreground import Foreground
-from bot.runs import RedisClusterLocks, RedisRunRepository
+from bot.store.repository import RedisClusterLocks, RedisRunRepository
+from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
+from handlers.commands.service import CommandService
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
-from handlers.service import CommandService
-from runbooks.health import BrokerInfo, ClusterSnapshot, PartitionInfo
-from runbooks.models import ApprovalPolicy
+from runbooks.engine.models import ApprovalPolicy
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo
 
 REQUESTER = "U0REQ"
 APPROVER = "U0APP"

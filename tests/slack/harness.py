@@ -13,12 +13,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_bolt.response import BoltResponse
 
 from bot.app import Runtime
-from bot.runs import RedisRunRepository
 from bot.slack.app import SlackFrontEnd, build_front_end, build_web_client
 from bot.slack.blocks import APPROVE_ACTION
 from bot.store import RunStore
+from bot.store.repository import RedisRunRepository
 from handlers.clusters import ManagedCluster
-from runbooks.models import Run, RunState
+from runbooks.engine.models import Run, RunState
 from tests.fixtures.waiting import wait_for
 from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime
 from tests.slack.payloads import (

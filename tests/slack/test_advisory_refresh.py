@@ -11,7 +11,7 @@ import re
 import pytest
 
 from bot.slack.blocks import APPROVE_ACTION
-from runbooks.models import RunState
+from runbooks.engine.models import RunState
 from tests.fixtures.waiting import wait_for
 from tests.slack.fake_cluster import APPROVER, FakeCluster, managed
 from tests.slack.harness import in_process_bot

@@ -20,7 +20,7 @@ from bot.slack.blocks import (
     run_card_blocks,
     thread_line,
 )
-from runbooks.models import (
+from runbooks.engine.models import (
     ApprovalPolicy,
     ApprovalRequest,
     Run,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.models import RunState
+from runbooks.engine.models import RunState
 from tests.slack.fake_cluster import APPROVER, REQUESTER, FakeCluster, managed
 from tests.slack.harness import CHANNEL, in_process_bot, response_json
 from tests.slack.stub_web_api import StubWebApi

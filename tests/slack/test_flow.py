@@ -11,7 +11,7 @@ import re
 import pytest
 
 from bot.slack.blocks import ABORT_ACTION, APPROVE_ACTION, RETRY_ACTION, ButtonValue
-from runbooks.models import RunState, StepState
+from runbooks.engine.models import RunState, StepState
 from tests.fixtures.waiting import wait_for
 from tests.slack.fake_cluster import APPROVER, GROUP_MEMBER, OUTSIDER, REQUESTER, FakeCluster, managed
 from tests.slack.harness import CHANNEL, InProcessBot, in_process_bot, response_json

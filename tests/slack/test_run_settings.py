@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, Settings
+from bot.config.settings import ConfigError, Settings
 from bot.slack.app import api_base_url
 from bot.slack.run import check_settings
 from tests.slack.bot_server import PROJECT_ROOT, bot_env, run_command

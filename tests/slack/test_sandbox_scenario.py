@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 import redis
 
-from runbooks.models import AuditEntry, Run, RunState
+from runbooks.engine.models import AuditEntry, Run, RunState
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_until

@@ -12,7 +12,7 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.blocks import APPROVE_ACTION
-from runbooks.models import RunState
+from runbooks.engine.models import RunState
 from tests.fixtures.waiting import wait_for, wait_until
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
 from tests.slack.fake_cluster import APPROVER, REQUESTER, FakeCluster, close_runtime, fake_runtime, managed

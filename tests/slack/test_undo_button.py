@@ -10,7 +10,7 @@ import re
 import pytest
 
 from bot.slack.blocks import APPROVE_ACTION, UNDO_ACTION
-from runbooks.models import RunState
+from runbooks.engine.models import RunState
 from tests.fixtures.waiting import wait_for
 from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.slack.fake_cluster import APPROVER, OUTSIDER, REQUESTER, managed

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_clusters
+from bot.config.settings import ConfigError, load_clusters
 
 pytestmark = pytest.mark.timeout(10)
 

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from bot import store
-from bot.runs import RedisRunRepository
-from handlers.service import CommandService
-from runbooks.models import Run, RunState
+from bot.store.repository import RedisRunRepository
+from handlers.commands.service import CommandService
+from runbooks.engine.models import Run, RunState
 from tests.fixtures.waiting import wait_for
 from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import APPROVER, make_bot  # noqa: F401  (make_bot is a fixture)

@@ -7,12 +7,12 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from bot.events import RUN_EVENTS_CHANNEL, RunEvent, RunEventBus
-from bot.runs import RedisRunRepository
 from bot.store import RunStore
+from bot.store.repository import RedisRunRepository
+from bot.store.run_events import RUN_EVENTS_CHANNEL, RunEvent, RunEventBus
 from handlers.ports import RunRepository, VersionConflict
-from runbooks.events import Notify
-from runbooks.models import ApprovalPolicy, Run, RunState
+from runbooks.engine.events import Notify
+from runbooks.engine.models import ApprovalPolicy, Run, RunState
 from tests.fixtures.waiting import wait_for
 
 pytest_plugins = ["tests.fixtures.redis_server"]

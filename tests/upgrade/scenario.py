@@ -14,7 +14,7 @@ from typing import Any
 
 from bot.kafka.admin import KafkaAdminAdapter
 from handlers.ports import ClusterRef
-from runbooks.health import ClusterSnapshot, assess
+from runbooks.rules.health import ClusterSnapshot, assess
 from tests.engine.harness import APPROVER, REQUESTER, bot, run_id_of, write_clusters_file
 from tests.fixtures.bot_process import BotProcess, Event
 from tests.fixtures.sandbox import SandboxInfo

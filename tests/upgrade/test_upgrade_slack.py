@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 import redis
 
-from runbooks.models import Run, RunState
+from runbooks.engine.models import Run, RunState
 from tests.engine.harness import PodUidTracker
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxInfo

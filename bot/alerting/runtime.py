@@ -1,0 +1,84 @@
+"""Wiring of the alert side of a bot process: the evaluator and its Redis state, the commands'
+queries, the monitors (health, lag, Kubernetes watches) and the HTTP server for probes and metrics.
+
+A front end attaches its channel (``attach``) before ``start``: the console prints alerts, Slack
+posts them in each cluster's channel. Without one, alerts are decided, stored and logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from kubernetes import client
+
+from bot.kafka.admin import KafkaAdminAdapter
+from bot.kafka.lag import KafkaLagReader
+from bot.monitors.scheduler import Monitors
+from bot.observability.http import HttpServer
+from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
+from handlers.alerting.alert_ports import AlertChannel
+from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
+from handlers.clusters import ManagedCluster
+from handlers.ports import Clock, ClusterGateway, KafkaAdmin, RunRepository
+
+# The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
+# calls, and a short deadline keeps a poll within a few intervals when a broker dies.
+MONITOR_CALL_DEADLINE_S = 10.0
+
+
+@dataclass
+class Alerting:
+    evaluator: AlertEvaluator
+    queries: AlertQueries
+    store: RedisAlertStore
+    reports: RedisLagReports
+    monitors: Monitors | None
+    http: HttpServer | None
+    lag_reader: KafkaLagReader
+    monitor_admin: KafkaAdminAdapter
+
+    def attach(self, channel: AlertChannel, *, mention: Callable[[str], str] | None = None) -> None:
+        self.evaluator.channel = channel
+        if mention is not None:
+            self.evaluator.mention = mention
+
+    async def start(self) -> None:
+        if self.http is not None:
+            await self.http.start()
+        if self.monitors is not None:
+            await self.monitors.start()
+
+    async def close(self) -> None:
+        if self.monitors is not None:
+            await self.monitors.stop()
+        if self.http is not None:
+            await self.http.stop()
+        with contextlib.suppress(Exception):
+            await self.lag_reader.close()
+        with contextlib.suppress(Exception):
+            await self.monitor_admin.close()
+
+
+def build_alerting(
+    *, clusters: Mapping[str, ManagedCluster], redis: aioredis.Redis, runs: RunRepository, gateway: ClusterGateway,
+    clock: Clock, owner: str, monitors: bool, http_port: int | None, watch_api: Callable[[], client.ApiClient] | None,
+    http_host: str = "0.0.0.0", watch_timeout_s: int = 60,
+) -> Alerting:
+    store = RedisAlertStore(redis)
+    reports = RedisLagReports(redis)
+    evaluator = AlertEvaluator(clusters=clusters, store=store, clock=clock, owner=owner, runs=runs)
+    queries = AlertQueries(evaluator, store, reports, clock)
+    monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S)
+    lag_reader = KafkaLagReader(monitor_admin)
+    admin: KafkaAdmin = monitor_admin
+    scheduler = Monitors(
+        clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
+        lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s,
+    ) if monitors else None
+    http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
+                      host=http_host, port=http_port) if http_port is not None else None
+    return Alerting(evaluator=evaluator, queries=queries, store=store, reports=reports, monitors=scheduler, http=http,
+                    lag_reader=lag_reader, monitor_admin=monitor_admin)

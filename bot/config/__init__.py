@@ -1,0 +1,1 @@
+"""Settings and the clusters file: read, checked, and turned into the use cases' clusters."""

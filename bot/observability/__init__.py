@@ -1,0 +1,1 @@
+"""The bot's own HTTP server for probes and ``/metrics``, and the metrics it renders."""

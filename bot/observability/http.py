@@ -1,0 +1,139 @@
+"""The bot's small HTTP server: ``/healthz`` (the process answers), ``/readyz`` (Redis answers and
+the monitors run) and ``/metrics`` (Prometheus text: see ``bot.observability.metrics``).
+
+Kept apart from Slack's ``/slack/events`` server on purpose: probes and scrapes must work in Socket
+Mode too, and a scrape must never share a port (or a queue) with Slack's 3-second acks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+
+import redis.asyncio as aioredis
+from aiohttp import web
+
+from bot.config.settings import ConfigError
+from bot.monitors.scheduler import Monitors
+from bot.observability.metrics import CONTENT_TYPE, Exposition, add_alerts, add_lag_report, add_runs
+from bot.store.alert_state import RedisAlertStore, RedisLagReports
+from handlers.clusters import ManagedCluster
+from handlers.ports import RunRepository
+
+log = logging.getLogger(__name__)
+
+RECENT_RUNS = 50  # finished runs counted in kafka_chatops_runs (the index keeps more)
+
+
+class HttpServer:
+    def __init__(
+        self, *, clusters: Mapping[str, ManagedCluster], redis: aioredis.Redis, runs: RunRepository,
+        alerts: RedisAlertStore, reports: RedisLagReports, monitors: Monitors | None, host: str = "0.0.0.0",
+        port: int = 8000,
+    ) -> None:
+        self._clusters = dict(clusters)
+        self._redis = redis
+        self._runs = runs
+        self._alerts = alerts
+        self._reports = reports
+        self._monitors = monitors
+        self._host = host
+        self._port = port
+        self._runner: web.AppRunner | None = None
+        self.port: int | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/healthz", self.healthz)
+        app.router.add_get("/readyz", self.readyz)
+        app.router.add_get("/metrics", self.metrics)
+        return app
+
+    async def start(self) -> None:
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self._host, self._port)
+        try:
+            await site.start()
+        except OSError as exc:  # the port is taken, or the host is no address of this machine
+            await self._runner.cleanup()
+            self._runner = None
+            raise ConfigError(
+                f"KAFKA_CHATOPS_HTTP_HOST/KAFKA_CHATOPS_HTTP_PORT {self._host}:{self._port}: cannot serve /healthz, "
+                f"/readyz and /metrics there ({exc.strerror or exc}): give an address of this machine and a free "
+                "port (0: any), or unset KAFKA_CHATOPS_HTTP_PORT for no server") from None
+        server = getattr(site, "_server", None)
+        sockets = getattr(server, "sockets", None) or []
+        self.port = sockets[0].getsockname()[1] if sockets else self._port
+        log.info("health and metrics on http://%s:%s (/healthz, /readyz, /metrics)", self._host, self.port)
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok\n")
+
+    async def readyz(self, request: web.Request) -> web.Response:
+        problems = []
+        try:
+            await asyncio.wait_for(self._redis.ping(), timeout=2)
+        except Exception as exc:
+            problems.append(f"redis: {type(exc).__name__}")
+        if self._monitors is not None and (self._monitors.scheduler is None or not self._monitors.scheduler.running):
+            problems.append("monitors: not running")
+        if problems:
+            return web.Response(status=503, text="not ready: " + "; ".join(problems) + "\n")
+        return web.Response(text="ready\n")
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        out = Exposition()
+        for name in sorted(self._clusters):
+            try:
+                report = await self._reports.latest(name)
+            except Exception as exc:  # the bot's own metrics still answer
+                log.warning("/metrics: no lag report for %s: %s", name, exc)
+                continue
+            if report is not None:
+                add_lag_report(out, report)
+        await self._add_runs(out)
+        try:
+            states = [(s.key.cluster, s.key.condition.value, s.phase.value)
+                      for name in sorted(self._clusters) for s, _ in await self._alerts.load_cluster(name)]
+            add_alerts(out, states)
+        except Exception as exc:
+            log.warning("/metrics: alerts unavailable: %s", exc)
+        self._add_monitors(out)
+        return web.Response(body=out.text().encode(), headers={"Content-Type": CONTENT_TYPE})
+
+    async def _add_runs(self, out: Exposition) -> None:
+        try:
+            ids = list(dict.fromkeys([*await self._runs.active(None), *await self._runs.recent(None, RECENT_RUNS)]))
+            states = []
+            for run_id in ids:
+                loaded = await self._runs.load(run_id)
+                if loaded is not None:
+                    states.append((loaded[0].cluster, loaded[0].state.value))
+            add_runs(out, states)
+        except Exception as exc:
+            log.warning("/metrics: runs unavailable: %s", exc)
+
+    def _add_monitors(self, out: Exposition) -> None:
+        monitors = self._monitors
+        if monitors is None:
+            return
+        out.declare("kafka_chatops_poll_duration_seconds")
+        for (cluster, job), seconds in sorted(monitors.durations.items()):
+            out.add("kafka_chatops_poll_duration_seconds", {"cluster": cluster, "job": job}, round(seconds, 4))
+        out.declare("kafka_chatops_poll_overruns_total", "counter")
+        for cluster in sorted(self._clusters):
+            for job in ("health", "lag"):
+                out.add("kafka_chatops_poll_overruns_total", {"cluster": cluster, "job": job},
+                        monitors.overruns.get((cluster, job), 0), "counter")
+        out.declare("kafka_chatops_watch_relists_total", "counter")
+        for cluster, count in sorted(monitors.relists().items()):
+            out.add("kafka_chatops_watch_relists_total", {"cluster": cluster}, count, "counter")
+        out.declare("kafka_chatops_monitor_leader")
+        for cluster in sorted(self._clusters):
+            out.add("kafka_chatops_monitor_leader", {"cluster": cluster}, int(monitors.leading.get(cluster, False)))

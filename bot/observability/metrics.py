@@ -1,0 +1,123 @@
+"""``/metrics`` in the Prometheus text format (version 0.0.4).
+
+The lag metrics keep Kafka Lag Exporter's names and labels (docs/kafka-ops.md §1.1), so the
+dashboards and alert rules people already have for it work unchanged; they are rendered from the
+latest lag report in Redis, so every replica answers the same whichever one polls. A seconds
+value the bot could not tell is exported as NaN, as Lag Exporter does.
+
+The bot's own: runs by state, alerts by condition and phase, and per cluster the monitors' last
+poll durations, skipped (overrun) polls, watch re-lists and which replica runs the monitors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from handlers.alerting.lag_models import LagReport
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+_HELP = {
+    "kafka_consumergroup_group_offset": "Last group consumed (committed) offset of a partition",
+    "kafka_consumergroup_group_lag": "Group offset lag of a partition",
+    "kafka_consumergroup_group_lag_seconds": "Group time lag of a partition (seconds)",
+    "kafka_consumergroup_group_max_lag": "Max group offset lag",
+    "kafka_consumergroup_group_max_lag_seconds": "Max group time lag (seconds)",
+    "kafka_consumergroup_group_sum_lag": "Sum of group offset lag",
+    "kafka_consumergroup_group_topic_sum_lag": "Sum of group offset lag across topic partitions",
+    "kafka_partition_latest_offset": "Latest offset of a partition",
+    "kafka_partition_earliest_offset": "Earliest offset of a partition",
+    "kafka_consumergroup_poll_time_ms": "Group poll time (ms)",
+    "kafka_chatops_runs": "Runbook runs by state (active runs, and the most recent finished ones)",
+    "kafka_chatops_alerts": "Alerts known to the bot, by cluster, condition and phase",
+    "kafka_chatops_poll_duration_seconds": "Duration of the last monitor poll",
+    "kafka_chatops_poll_overruns_total": "Monitor polls skipped because the previous one was still running",
+    "kafka_chatops_watch_relists_total": "Kubernetes watches listed again (410 Gone or an error)",
+    "kafka_chatops_monitor_leader": "1 when this replica runs the cluster's monitors",
+}
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def _number(value: float | int | None) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "NaN"
+    if isinstance(value, float) and math.isinf(value):
+        return "+Inf" if value > 0 else "-Inf"
+    return repr(float(value)) if isinstance(value, float) else str(value)
+
+
+class Exposition:
+    """Samples grouped per metric, written with one HELP/TYPE header each."""
+
+    def __init__(self) -> None:
+        self._samples: dict[str, list[str]] = {}
+        self._types: dict[str, str] = {}
+
+    def add(self, name: str, labels: Mapping[str, object], value: float | int | None, kind: str = "gauge") -> None:
+        self._types.setdefault(name, kind)
+        rendered = ",".join(f'{key}="{_escape(str(val))}"' for key, val in labels.items())
+        self._samples.setdefault(name, []).append(f"{name}{{{rendered}}} {_number(value)}")
+
+    def declare(self, name: str, kind: str = "gauge") -> None:
+        self._types.setdefault(name, kind)
+        self._samples.setdefault(name, [])
+
+    def text(self) -> str:
+        lines: list[str] = []
+        for name, samples in self._samples.items():
+            lines.append(f"# HELP {name} {_HELP.get(name, name)}")
+            lines.append(f"# TYPE {name} {self._types[name]}")
+            lines += samples
+        return "\n".join(lines) + "\n"
+
+
+def add_lag_report(out: Exposition, report: LagReport) -> None:
+    cluster = report.cluster
+    for name in ("kafka_consumergroup_group_offset", "kafka_consumergroup_group_lag",
+                 "kafka_consumergroup_group_lag_seconds", "kafka_consumergroup_group_max_lag",
+                 "kafka_consumergroup_group_max_lag_seconds", "kafka_consumergroup_group_sum_lag",
+                 "kafka_consumergroup_group_topic_sum_lag", "kafka_partition_latest_offset",
+                 "kafka_partition_earliest_offset", "kafka_consumergroup_poll_time_ms"):
+        out.declare(name)
+    for group in report.groups:
+        if group.error is not None:
+            continue  # Lag Exporter drops the series of a group it could not read
+        simple = "true" if group.simple_consumer else "false"
+        for p in group.partitions:
+            labels = {"cluster_name": cluster, "group": group.group, "topic": p.topic, "partition": p.partition,
+                      "member_host": p.host, "consumer_id": p.member_id, "client_id": p.client_id}
+            out.add("kafka_consumergroup_group_offset", labels, p.committed)
+            out.add("kafka_consumergroup_group_lag", labels, p.lag)
+            out.add("kafka_consumergroup_group_lag_seconds", labels, p.seconds)
+        group_labels = {"cluster_name": cluster, "group": group.group, "is_simple_consumer": simple}
+        out.add("kafka_consumergroup_group_max_lag", group_labels, group.max_lag)
+        out.add("kafka_consumergroup_group_max_lag_seconds", group_labels, group.max_lag_seconds)
+        out.add("kafka_consumergroup_group_sum_lag", {"cluster_name": cluster, "group": group.group}, group.sum_lag)
+        for topic, total in sorted(group.topic_sum_lag().items()):
+            out.add("kafka_consumergroup_group_topic_sum_lag",
+                    {"cluster_name": cluster, "group": group.group, "topic": topic}, total)
+    for topic, partitions in sorted(report.log_offsets.items()):
+        for partition, (earliest, latest) in sorted(partitions.items()):
+            labels = {"cluster_name": cluster, "topic": topic, "partition": partition}
+            out.add("kafka_partition_latest_offset", labels, latest)
+            out.add("kafka_partition_earliest_offset", labels, earliest)
+    out.add("kafka_consumergroup_poll_time_ms", {"cluster_name": cluster}, round(report.poll_seconds * 1000, 1))
+
+
+def add_runs(out: Exposition, states: Iterable[tuple[str, str]]) -> None:
+    """``states``: (cluster, state) of each run counted."""
+    out.declare("kafka_chatops_runs")
+    for (cluster, state), count in sorted(Counter(states).items()):
+        out.add("kafka_chatops_runs", {"cluster": cluster, "state": state}, count)
+
+
+def add_alerts(out: Exposition, alerts: Iterable[tuple[str, str, str]]) -> None:
+    """``alerts``: (cluster, condition, phase) of each stored alert."""
+    out.declare("kafka_chatops_alerts")
+    for (cluster, condition, phase), count in sorted(Counter(alerts).items()):
+        out.add("kafka_chatops_alerts", {"cluster": cluster, "condition": condition, "phase": phase}, count)

@@ -1,0 +1,194 @@
+"""Alert state in Redis, shared by every replica: versioned documents written with compare-and-set,
+the post claim (SET NX), the latest lag report per cluster, and the monitor lease per cluster.
+
+Keys (``<prefix>:<kind>:<id>``, the variable part last, as in ``bot.store.keys``):
+
+- ``alert:<alert id>``: hash ``doc`` (the AlertState as JSON), ``version``;
+- ``alerts:<cluster>``: set of that cluster's alert ids (what ``/kafka alerts`` and the evaluator read);
+- ``alert-post:<alert id>:<occurrence>``: the post claim, SET NX PX;
+- ``lag:<cluster>``: the latest lag report (JSON), PX a few poll intervals: stale figures disappear;
+- ``monitor:<cluster>``: which replica runs the cluster's monitors, SET NX PX, renewed by its holder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections.abc import Iterator
+
+import redis.asyncio as aioredis
+
+from bot.store.codec import require_decoded
+from bot.store.errors import StoreUnavailable, translate_errors
+from bot.store.keys import check_id
+from handlers import ports
+from handlers.alerting.lag_models import LagReport
+from runbooks.alerting.lifecycle import AlertState
+
+# KEYS: alert, index. ARGV: id, doc, expected version. Returns {1, new} | {0, current}.
+_SAVE = """
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[3]) then return {0, version} end
+version = version + 1
+redis.call('HSET', KEYS[1], 'doc', ARGV[2], 'version', version)
+redis.call('SADD', KEYS[2], ARGV[1])
+return {1, version}
+"""
+
+# KEYS: alert, index. ARGV: id, expected version.
+_DELETE = """
+local version = tonumber(redis.call('HGET', KEYS[1], 'version') or '0')
+if version ~= tonumber(ARGV[2]) then return 0 end
+redis.call('DEL', KEYS[1])
+redis.call('SREM', KEYS[2], ARGV[1])
+return 1
+"""
+
+# KEYS: claim. ARGV: owner.
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+
+# KEYS: lease. ARGV: owner, ttl ms. Taking a lease we hold renews it.
+_LEASE = """
+local current = redis.call('GET', KEYS[1])
+if current == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]) return 1 end
+if current then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
+
+
+class RedisAlertStore:
+    """The ``AlertStore`` port."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco") -> None:
+        require_decoded(client)
+        self._client = client
+        self._prefix = check_id("key prefix", prefix)
+        self._save = client.register_script(_SAVE)
+        self._delete = client.register_script(_DELETE)
+        self._release = client.register_script(_RELEASE)
+
+    def _alert(self, alert_id: str) -> str:
+        return f"{self._prefix}:alert:{check_id('alert id', alert_id)}"
+
+    def _index(self, cluster: str) -> str:
+        return f"{self._prefix}:alerts:{check_id('cluster', cluster)}"
+
+    async def load_cluster(self, cluster: str) -> list[tuple[AlertState, int]]:
+        with _translated(self._client):
+            ids = sorted(str(i) for i in await self._client.smembers(self._index(cluster)))
+            if not ids:
+                return []
+            pipe = self._client.pipeline(transaction=False)
+            for alert_id in ids:
+                pipe.hmget(self._alert(alert_id), "doc", "version")
+            rows = await pipe.execute()
+        found: list[tuple[AlertState, int]] = []
+        for doc, version in rows:  # decode_responses: str
+            if doc is not None:  # an id whose alert was deleted by another replica just now
+                found.append((AlertState.model_validate_json(doc), int(version)))
+        return found
+
+    async def load(self, alert_id: str) -> tuple[AlertState, int] | None:
+        with _translated(self._client):
+            doc, version = await self._client.hmget(self._alert(alert_id), "doc", "version")
+        if doc is None or version is None:
+            return None
+        return AlertState.model_validate_json(doc), int(version)
+
+    async def save(self, state: AlertState, *, expected_version: int) -> int:
+        with _translated(self._client):
+            ok, version = await self._save(
+                keys=[self._alert(state.id), self._index(state.key.cluster)],
+                args=[state.id, state.model_dump_json(), expected_version],
+            )
+        if not ok:
+            raise ports.VersionConflict(f"alert {state.id}: expected version {expected_version}, found {version}")
+        return int(version)
+
+    async def delete(self, alert_id: str, *, expected_version: int) -> bool:
+        loaded = await self.load(alert_id)
+        if loaded is None:
+            return False
+        with _translated(self._client):
+            deleted = await self._delete(keys=[self._alert(alert_id), self._index(loaded[0].key.cluster)],
+                                         args=[alert_id, expected_version])
+        return bool(deleted)
+
+    def _claim(self, alert_id: str, occurrence: int) -> str:
+        return f"{self._prefix}:alert-post:{check_id('alert id', alert_id)}:{occurrence}"
+
+    async def claim_post(self, alert_id: str, occurrence: int, owner: str, ttl_s: float) -> bool:
+        with _translated(self._client):
+            taken = await self._client.set(self._claim(alert_id, occurrence), owner, nx=True,
+                                           px=max(1, round(ttl_s * 1000)))
+        return bool(taken)
+
+    async def release_post(self, alert_id: str, occurrence: int, owner: str) -> None:
+        with _translated(self._client):
+            await self._release(keys=[self._claim(alert_id, occurrence)], args=[owner])
+
+
+class RedisLagReports:
+    """The ``LagReports`` port: one JSON document per cluster, expiring when nobody refreshes it."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco") -> None:
+        self._client = client
+        self._prefix = check_id("key prefix", prefix)
+
+    def _key(self, cluster: str) -> str:
+        return f"{self._prefix}:lag:{check_id('cluster', cluster)}"
+
+    async def save(self, report: LagReport, *, ttl_s: float) -> None:
+        with _translated(self._client):
+            await self._client.set(self._key(report.cluster), report.model_dump_json(), px=max(1, round(ttl_s * 1000)))
+
+    async def latest(self, cluster: str) -> LagReport | None:
+        with _translated(self._client):
+            doc = await self._client.get(self._key(cluster))
+        return None if doc is None else LagReport.model_validate_json(doc)
+
+    async def latest_raw(self, cluster: str) -> dict[str, object] | None:
+        """The report as plain JSON (``/metrics`` renders it without building models)."""
+        with _translated(self._client):
+            doc = await self._client.get(self._key(cluster))
+        if doc is None:
+            return None
+        loaded: dict[str, object] = json.loads(doc)
+        return loaded
+
+
+class MonitorLease:
+    """Which replica runs a cluster's monitors. Only the holder polls Kafka for that cluster, so N
+    replicas cost Kafka what one does; when it dies, another takes over within the TTL."""
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco") -> None:
+        self._client = client
+        self._prefix = check_id("key prefix", prefix)
+        self._lease = client.register_script(_LEASE)
+        self._release = client.register_script(_RELEASE)
+
+    def _key(self, cluster: str) -> str:
+        return f"{self._prefix}:monitor:{check_id('cluster', cluster)}"
+
+    async def hold(self, cluster: str, owner: str, ttl_s: float) -> bool:
+        """Take or renew the lease; False while another replica holds it."""
+        with _translated(self._client):
+            return bool(await self._lease(keys=[self._key(cluster)], args=[owner, max(1, round(ttl_s * 1000))]))
+
+    async def release(self, cluster: str, owner: str) -> None:
+        with _translated(self._client):
+            await self._release(keys=[self._key(cluster)], args=[owner])
+
+
+@contextlib.contextmanager
+def _translated(client: aioredis.Redis) -> Iterator[None]:
+    """Store errors as the ports' ``StoreUnavailable`` (the use cases know only those)."""
+    try:
+        with translate_errors(client):
+            yield
+    except StoreUnavailable as exc:
+        raise ports.StoreUnavailable(str(exc)) from exc

@@ -1,0 +1,122 @@
+"""The use cases' RunRepository and ClusterLocks ports over the Redis store.
+
+The store keeps JSON documents; this adapter turns them into the engine's pydantic models and
+the store's exceptions into the ports' ones, so handlers never import redis. Every write also
+publishes the run event (``bot.store.run_events``) from the same script, so a write and its event happen
+together or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator, Sequence
+
+from bot import store
+from bot.store.run_events import RUN_EVENTS_CHANNEL, event_header
+from handlers import ports
+from runbooks.engine.events import Notify
+from runbooks.engine.models import AuditEntry, Run
+
+_TOKEN_FIELD = "fencing_token"
+
+
+def _audit_docs(entries: Sequence[AuditEntry]) -> list[store.JsonText]:
+    return [store.JsonText(e.model_dump_json()) for e in entries]
+
+
+class RedisRunRepository:
+    def __init__(self, runs: store.RunStore, *, events_channel: str | None = RUN_EVENTS_CHANNEL) -> None:
+        self._runs = runs
+        self._supersessions = store.Supersessions(runs)
+        self._events_channel = events_channel  # None: writes announce nothing (tools, tests)
+
+    def _event(self, run: Run, notes: Sequence[Notify]) -> store.Event | None:
+        if self._events_channel is None:
+            return None
+        return store.Event(channel=self._events_channel, header=event_header(run, notes))
+
+    async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
+        # The store writes the lock's token into the document as it takes the lock.
+        document = store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD}))
+        with _translated():
+            return await self._runs.create_run_holding_lock(
+                run.id, run.cluster, document, token_field=_TOKEN_FIELD, audit=_audit_docs(audit),
+                event=self._event(run, notes))
+
+    async def supersede(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = (),
+                        old: Run, old_version: int, old_audit: Sequence[AuditEntry],
+                        old_notes: Sequence[Notify] = ()) -> int:
+        new_event, old_event = self._event(run, notes), self._event(old, old_notes)
+        with _translated():
+            return await self._supersessions.create_run_superseding(
+                run.id, run.cluster, store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD})),
+                token_field=_TOKEN_FIELD, audit=_audit_docs(audit), superseded_id=old.id,
+                superseded_document=store.JsonText(old.model_dump_json()), superseded_version=old_version,
+                superseded_audit=_audit_docs(old_audit),
+                events=(new_event, old_event) if new_event is not None and old_event is not None else None)
+
+    async def load(self, run_id: str) -> tuple[Run, int] | None:
+        with _translated():
+            loaded = await self._runs.load_run(run_id)
+        if loaded is None:
+            return None
+        document, version = loaded
+        return Run.model_validate(document), version
+
+    async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
+                   notes: Sequence[Notify] = ()) -> int:
+        with _translated():
+            return await self._runs.save_run(
+                run.id, store.JsonText(run.model_dump_json()), expected_version=expected_version,
+                audit=_audit_docs(audit) or None, active=not run.state.terminal, event=self._event(run, notes),
+            )
+
+    async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None:
+        with _translated():
+            for doc in _audit_docs(entries):
+                await self._runs.append_audit(run_id, doc)
+
+    async def audit(self, run_id: str) -> list[AuditEntry]:
+        with _translated():
+            docs = await self._runs.audit_entries(run_id)
+        return [AuditEntry.model_validate(d) for d in docs]
+
+    async def active(self, cluster: str | None = None) -> list[str]:
+        with _translated():
+            return await self._runs.active_runs(cluster)
+
+    async def recent(self, cluster: str | None = None, limit: int = 20) -> list[str]:
+        with _translated():
+            return await self._runs.recent_runs(cluster, limit)
+
+
+class RedisClusterLocks:
+    def __init__(self, locks: store.ClusterLock) -> None:
+        self._locks = locks
+
+    async def holder(self, cluster: str) -> str | None:
+        with _translated():
+            return await self._locks.holder(cluster)
+
+    async def release(self, cluster: str, run_id: str) -> bool:
+        with _translated():
+            return await self._locks.release(cluster, run_id)
+
+    async def check_token(self, cluster: str, token: int) -> bool:
+        with _translated():
+            return await self._locks.check_token(cluster, token)
+
+
+@contextlib.contextmanager
+def _translated() -> Iterator[None]:
+    """Map the store's exceptions onto the ports' (the use cases know only those)."""
+    try:
+        yield
+    except store.ClusterHeld as exc:
+        raise ports.ClusterHeld(exc.holder) from exc
+    except store.RunExists as exc:
+        raise ports.RunExists(str(exc)) from exc
+    except store.VersionConflict as exc:
+        raise ports.VersionConflict(str(exc)) from exc
+    except store.StoreUnavailable as exc:
+        raise ports.StoreUnavailable(str(exc)) from exc

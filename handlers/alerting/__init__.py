@@ -1,0 +1,1 @@
+"""Alerts and lag: the conditions, the evaluator, the lag poll and the monitors' use cases."""

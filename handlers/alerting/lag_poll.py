@@ -1,0 +1,227 @@
+"""One cluster's lag poll: read, sample, compute, and report (docs/kafka-ops.md §1.1, §1.4).
+
+Order of reads: the groups, then their committed offsets, *then* the log-end offsets, so a commit
+racing the poll can only overstate the lag (clamped at 0 anyway), never show a consumer ahead of
+the log (kafka_exporter #437).
+
+The poller owns the per-partition sample tables (``runbooks.alerting.lag.SampleTable``) and a small cache of
+record timestamps. Where a table cannot place a committed offset (the table is younger than the
+consumer's position, the topic is idle, the bot just started), it asks Kafka for the timestamp of
+the record at the committed offset, once per (partition, offset): a stopped consumer costs one
+fetch, then nothing. At most ``timestamp_budget`` records are fetched per poll (largest lags
+first) so one poll stays bounded however many groups are stuck; the rest follow on later polls.
+
+A group whose offsets cannot be read is reported with its error and nothing else: the other groups
+are computed as usual, and its alert is left as it was (never resolved by a failed read).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import OrderedDict
+from collections.abc import Sequence
+
+from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
+from handlers.clusters import ManagedCluster
+from handlers.ports import Clock, ConsumerGroup, GroupCommits, GroupMember, LagReader
+from runbooks.alerting.lag import (
+    DEFAULT_TABLE_SIZE,
+    Insert,
+    SampleTable,
+    is_unknown,
+    offset_lags,
+    seconds_from_timestamp,
+)
+from runbooks.alerting.lifecycle import LagRule
+
+TopicPartition = tuple[str, int]
+
+
+def selected(group: str, rule: LagRule) -> bool:
+    if rule.include_groups and not re.fullmatch(rule.include_groups, group):
+        return False
+    return not (rule.exclude_groups and re.fullmatch(rule.exclude_groups, group))
+
+
+class _Readers:
+    """The groups reading one partition, in parallel lists (the batch form ``LagLines`` takes), and
+    what was computed for them."""
+
+    __slots__ = ("committed", "from_record", "groups", "lags", "position", "seconds")
+
+    def __init__(self) -> None:
+        self.groups: list[int] = []
+        self.committed: list[int] = []
+        self.position: dict[int, int] = {}  # group index -> its place in the lists
+        self.lags: list[int] = []
+        self.seconds: list[float] = []  # NaN: unknown
+        self.from_record: set[int] = set()  # places whose seconds came from a record's timestamp
+
+
+class LagPoller:
+    def __init__(
+        self, reader: LagReader, clock: Clock, *, table_size: int = DEFAULT_TABLE_SIZE,
+        timestamp_budget: int = 200, timestamp_cache_size: int = 20_000,
+    ) -> None:
+        self._reader = reader
+        self._clock = clock
+        self._table_size = table_size
+        self._budget = timestamp_budget
+        self._cache_size = timestamp_cache_size
+        self.tables: dict[TopicPartition, SampleTable] = {}
+        self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+
+    async def poll(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagReport:
+        started = self._clock.now()
+        ref = cluster.ref
+        groups = [g for g in await self._reader.consumer_groups(ref, bootstrap) if selected(g.group, rule)]
+        commits = {c.group: c for c in await self._reader.committed_offsets(ref, bootstrap, [g.group for g in groups])}
+        wanted = sorted({
+            (topic, partition)
+            for c in commits.values() if c.error is None
+            for topic, parts in c.offsets.items() for partition, offset in parts.items() if offset >= 0
+        })
+        ends = await self._reader.log_offsets(ref, bootstrap, wanted) if wanted else {}
+        sampled_at = self._clock.now()
+        now = sampled_at.timestamp()
+        self._sample(wanted, ends, now)
+        readers = self._readers(groups, commits, ends)
+        await self._compute(cluster, bootstrap, readers, ends, now)
+        report_groups = tuple(
+            self._group_lag(index, group, commits.get(group.group), readers, ends)
+            for index, group in enumerate(groups)
+        )
+        return LagReport(
+            cluster=cluster.name, taken_at=sampled_at,
+            poll_seconds=(self._clock.now() - started).total_seconds(), groups=report_groups,
+            log_offsets=_nested(ends),
+        )
+
+    def _sample(
+        self, wanted: Sequence[TopicPartition], ends: dict[TopicPartition, tuple[int, int]], now: float,
+    ) -> None:
+        for tp, (_, latest) in ends.items():
+            table = self.tables.get(tp)
+            if table is None:
+                table = self.tables[tp] = SampleTable(self._table_size)
+            if table.add(latest, now) is Insert.NON_MONOTONIC:
+                table.reset()  # the log end went back: the topic was recreated or truncated
+                table.add(latest, now)
+        # Forget partitions nobody reads any more (memory); a partition whose ListOffsets failed
+        # this time keeps its table.
+        for tp in set(self.tables) - set(wanted):
+            del self.tables[tp]
+
+    @staticmethod
+    def _readers(
+        groups: Sequence[ConsumerGroup], commits: dict[str, GroupCommits], ends: dict[TopicPartition, tuple[int, int]],
+    ) -> dict[TopicPartition, _Readers]:
+        readers: dict[TopicPartition, _Readers] = {}
+        for index, group in enumerate(groups):
+            commit = commits.get(group.group)
+            if commit is None or commit.error is not None:
+                continue
+            for topic, parts in commit.offsets.items():
+                for partition, offset in parts.items():
+                    tp = (topic, partition)
+                    if offset < 0 or tp not in ends:
+                        continue
+                    entry = readers.get(tp)
+                    if entry is None:
+                        entry = readers[tp] = _Readers()
+                    entry.position[index] = len(entry.groups)
+                    entry.groups.append(index)
+                    entry.committed.append(offset)
+        return readers
+
+    async def _compute(
+        self, cluster: ManagedCluster, bootstrap: str, readers: dict[TopicPartition, _Readers],
+        ends: dict[TopicPartition, tuple[int, int]], now: float,
+    ) -> None:
+        missing: list[tuple[int, tuple[str, int, int]]] = []  # (lag, position) no table could place
+        for tp, entry in readers.items():
+            entry.lags = offset_lags(ends[tp][1], entry.committed)
+            lines = self.tables[tp].lines(now)
+            entry.seconds = lines.lag_seconds(entry.committed)
+            if lines.answers_all(entry.committed):
+                continue  # the common case: no per-pair work at all
+            for i, value in enumerate(entry.seconds):
+                if not is_unknown(value):
+                    continue
+                position = (tp[0], tp[1], entry.committed[i])
+                cached = self._timestamps.get(position)
+                if cached is None:
+                    missing.append((entry.lags[i], position))
+                else:
+                    self._timestamps.move_to_end(position)
+                    entry.seconds[i] = seconds_from_timestamp(cached, now)
+                    entry.from_record.add(i)
+        if missing:
+            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
+
+    async def _fetch_timestamps(
+        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
+        readers: dict[TopicPartition, _Readers], now: float,
+    ) -> None:
+        worst_first = sorted(missing, key=lambda item: -item[0])
+        positions = sorted({position for _, position in worst_first[: self._budget]})
+        try:
+            found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
+        except Exception:  # seconds stay unknown this poll; the offsets are still reported
+            return
+        for position, stamp in found.items():
+            self._timestamps[position] = stamp
+            self._timestamps.move_to_end(position)
+        while len(self._timestamps) > self._cache_size:
+            self._timestamps.popitem(last=False)
+        for topic, partition, offset in positions:
+            timestamp = found.get((topic, partition, offset))
+            if timestamp is None:
+                continue
+            entry = readers[(topic, partition)]
+            for i, committed in enumerate(entry.committed):
+                if committed == offset and is_unknown(entry.seconds[i]):
+                    entry.seconds[i] = seconds_from_timestamp(timestamp, now)
+                    entry.from_record.add(i)
+
+    @staticmethod
+    def _group_lag(
+        index: int, group: ConsumerGroup, commit: GroupCommits | None, readers: dict[TopicPartition, _Readers],
+        ends: dict[TopicPartition, tuple[int, int]],
+    ) -> GroupLag:
+        if commit is None or commit.error is not None:
+            error = commit.error if commit is not None else "no answer for this group"
+            return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
+                            members=group.members, error=error)
+        owner: dict[TopicPartition, GroupMember] = {tp: m for m in group.members for tp in m.partitions}
+        partitions: list[PartitionLag] = []
+        for topic, parts in sorted(commit.offsets.items()):
+            for partition, offset in sorted(parts.items()):
+                tp = (topic, partition)
+                entry = readers.get(tp)
+                if entry is None:  # no commit (-1) or the end offset could not be read
+                    continue
+                i = entry.position[index]
+                lag, seconds = entry.lags[i], entry.seconds[i]
+                if lag == 0:
+                    source = SecondsFrom.CAUGHT_UP
+                elif is_unknown(seconds):
+                    source = SecondsFrom.UNKNOWN
+                else:
+                    source = SecondsFrom.RECORD if i in entry.from_record else SecondsFrom.TABLE
+                member = owner.get(tp)
+                partitions.append(PartitionLag(
+                    topic=topic, partition=partition, committed=offset, end=ends[tp][1], lag=lag,
+                    seconds=None if source is SecondsFrom.UNKNOWN else max(0.0, seconds), seconds_from=source,
+                    member_id=member.member_id if member else "", client_id=member.client_id if member else "",
+                    host=member.host if member else "",
+                ))
+        return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
+                        members=group.members, partitions=tuple(partitions))
+
+
+def _nested(ends: dict[TopicPartition, tuple[int, int]]) -> dict[str, dict[int, tuple[int, int]]]:
+    nested: dict[str, dict[int, tuple[int, int]]] = {}
+    for (topic, partition), offsets in ends.items():
+        nested.setdefault(topic, {})[partition] = offsets
+    return nested

@@ -1,0 +1,1 @@
+"""The ``/kafka`` verbs: the grammar, the command models, and the service that answers them."""

@@ -1,0 +1,1 @@
+"""Step executors: the I/O half of each step kind, over the ports, registered by kind."""

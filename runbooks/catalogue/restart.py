@@ -1,0 +1,57 @@
+"""The rolling-restart runbook: pre-flight, then one approved step per broker, then leadership.
+
+Order is Strimzi's: brokers that are not the active controller first, the active controller last,
+so the quorum changes leader once at most. Each restart goes through the operator's own
+``strimzi.io/manual-rolling-update`` annotation (never a pod delete), and is proven done by a new
+pod uid, the pod Ready, the broker back in the ISR of all its partitions and 0 URP.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict
+
+from runbooks.engine.models import StepSpec
+from runbooks.rules.health import ClusterSnapshot, can_restart, restart_order
+
+RUNBOOK = "restart"
+RESTART_TIMEOUT_S = 900.0  # a broker with much log to recover can take minutes; the gate is patient
+
+
+class RestartParams(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    brokers: tuple[int, ...] | None = None
+    elect_leaders: bool = True
+
+
+class PlanRefused(Exception):
+    """The plan cannot be made; the message tells the user why and what is valid."""
+
+
+def plan_restart(params: RestartParams, snapshot: ClusterSnapshot, pod_names: dict[int, str]) -> list[StepSpec]:
+    known = sorted(pod_names)
+    chosen = list(params.brokers) if params.brokers is not None else known
+    unknown = sorted(set(chosen) - set(known))
+    if unknown:
+        raise PlanRefused(
+            f"no broker {', '.join(map(str, unknown))} in this cluster; its brokers are {', '.join(map(str, known))}"
+        )
+    steps = [StepSpec(
+        id="preflight", title="Pre-flight: Kafka Ready, 0 URP, 0 offline, no reassignment", kind="preflight",
+        needs_approval=False, timeout_s=120.0,
+    )]
+    controller = snapshot.active_controller
+    for broker in restart_order(snapshot, chosen):
+        check = can_restart(snapshot, broker)
+        role = " (active controller)" if broker == controller else ""
+        steps.append(StepSpec(
+            id=f"restart-{broker}", title=f"Restart broker {broker}{role}", kind="restart-broker",
+            args={"broker": broker, "pod": pod_names[broker]}, timeout_s=RESTART_TIMEOUT_S,
+            summary=f"Restart pod {pod_names[broker]} through Strimzi's manual rolling update. {check.summary()}",
+        ))
+    if params.elect_leaders:
+        steps.append(StepSpec(
+            id="elect-leaders", title="Preferred leader election", kind="elect-leaders", skippable=True,
+            timeout_s=120.0, summary="Move leadership back to the preferred replicas, so load is even again.",
+        ))
+    return steps
