@@ -42,6 +42,7 @@ class Runtime:
     alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerting.runtime)
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
+    gateway: KubeClusterGateway | None = None  # closed last: its threads must not outlive the runtime
 
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -69,6 +70,8 @@ class Runtime:
         await self.bus.stop()
         await self.admin.close()
         await self.redis.aclose()
+        if self.gateway is not None:
+            self.gateway.close()
 
 
 def default_owner() -> str:
@@ -109,7 +112,7 @@ async def build_runtime(
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
     )
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
-                   foreground=foreground)
+                   foreground=foreground, gateway=gateway)
 
 
 def kube_api_client(kubeconfig: str | None) -> kube_client.ApiClient:
