@@ -65,7 +65,8 @@ DENIED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("controller.", _QUORUM),
     ("listener.", _LISTENERS),
     ("advertised.", _LISTENERS),
-    ("broker.", "broker.* (rack, id) comes from spec.kafka.rack and the node pool"),
+    ("broker.", "Strimzi drops every broker.* key of spec.kafka.config (rack and id come from spec.kafka.rack and "
+                "the node pool), so the brokers would never see it"),
     ("zookeeper.", _ZOOKEEPER),
     ("ssl.", _SECURITY),
     ("sasl.", _SECURITY),
@@ -73,10 +74,12 @@ DENIED_PREFIXES: tuple[tuple[str, str], ...] = (
     ("password.", _SECURITY),
     ("authorizer.", _SECURITY),
 )
-# Strimzi's exceptions to its own prefixes: safe to tune through spec.kafka.config.
+# Strimzi's exceptions to its own prefixes: safe to tune through spec.kafka.config. Not the broker.*
+# timeouts: Strimzi makes no exception for them, so it drops them from the spec and the brokers
+# would never see the change (docs/strimzi.md §2).
 ALLOWED: frozenset[str] = frozenset({
-    "broker.session.timeout.ms", "broker.heartbeat.interval.ms", "ssl.cipher.suites", "ssl.protocol",
-    "ssl.enabled.protocols", "ssl.secure.random.implementation", "sasl.server.max.receive.size",
+    "ssl.cipher.suites", "ssl.protocol", "ssl.enabled.protocols", "ssl.secure.random.implementation",
+    "sasl.server.max.receive.size",
 })
 
 _KEY = re.compile(r"[a-z][a-z0-9]*(?:[._-][a-z0-9]+)*")

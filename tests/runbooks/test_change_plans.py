@@ -220,7 +220,14 @@ def test_deny_list_covers_identity_roles_listeners_storage_quorum_security(key: 
     assert denial(key)
 
 
-@pytest.mark.parametrize("key", ["broker.session.timeout.ms", "ssl.cipher.suites", "log.retention.ms",
+@pytest.mark.parametrize("key", ["broker.session.timeout.ms", "broker.heartbeat.interval.ms", "broker.rack"])
+def test_broker_keys_are_refused_because_strimzi_drops_them(key: str) -> None:
+    """Strimzi forbids the broker. prefix with no exception for the session timeouts: a change the
+    operator silently drops would be a run that reports a change nobody made."""
+    assert "Strimzi drops every broker.* key" in (denial(key) or "")
+
+
+@pytest.mark.parametrize("key", ["ssl.cipher.suites", "log.retention.ms",
                                  "num.replica.fetchers", "auto.create.topics.enable"])
 def test_strimzis_exceptions_and_ordinary_keys_are_allowed(key: str) -> None:
     """Strimzi's own exceptions to its forbidden prefixes, and ordinary tuning keys, may be changed."""

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from runbooks.catalogue.config import ConfigInput, ConfigParams, broker_validation, config_diff, plan_config_change
+from runbooks.rules.config_checks import Effective, cross_problems
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.config_model import available, load_model
 from runbooks.rules.health import ClusterSnapshot
@@ -210,9 +211,6 @@ def test_a_zookeeper_era_patch_release_is_judged_by_its_lines_model() -> None:
      "group.consumer.heartbeat.interval.ms must be less than or equal to group.consumer.max.heartbeat.interval.ms"),
     ({"group.consumer.session.timeout.ms": "5000"},
      "group.consumer.session.timeout.ms must be greater than or equal to group.consumer.min.session.timeout.ms"),
-    ({"broker.heartbeat.interval.ms": "5000"},
-     "broker.heartbeat.interval.ms (5000 ms) must be less than or equal to half of the broker.session.timeout.ms "
-     "(9000 ms)"),
     ({"min.insync.replicas": "4"}, "min.insync.replicas=4 is more than 3, the smallest replication factor"),
     ({"log.retention.ms": "-5"}, "log.retention.ms=-5: Kafka reads any negative value as unlimited; write -1"),
     ({"message.max.bytes": "0"}, "message.max.bytes=0: the brokers would refuse every record batch"),
@@ -365,3 +363,16 @@ def test_a_patch_release_without_a_model_is_judged_by_its_lines_model_and_says_s
 def test_a_release_line_without_a_model_is_refused(version: str | None, says: str) -> None:
     """Another line's rules could pass a value these brokers refuse: no model, no change."""
     assert says in refusal({"num.io.threads": "12"}, world("4.3.1", kafka_version=version))
+
+
+
+def test_kafkas_heartbeat_rule_is_kept_for_the_resulting_config() -> None:
+    """Kafka's own require (heartbeat at most half the session) stays among the rules across keys,
+    though the bot refuses to set either key (Strimzi drops broker.* keys): judged directly."""
+    model = load_model("4.3.1")
+    eff = Effective(model, spec={}, reported={}, change={"broker.heartbeat.interval.ms": "5000"})
+    assert cross_problems(model, eff, ["broker.heartbeat.interval.ms"], brokers=3) == [
+        "broker.heartbeat.interval.ms (5000 ms) must be less than or equal to half of the broker.session.timeout.ms "
+        "(9000 ms): Kafka starts anyway and logs this as an error, and a broker that misses its session loses its "
+        "lease and is fenced (broker.heartbeat.interval.ms=5000 (this change); broker.session.timeout.ms=9000 "
+        "(Kafka's default))"]
