@@ -6,6 +6,7 @@ import os
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import redis.asyncio as aioredis
 from kubernetes import client as kube_client
@@ -32,13 +33,17 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 
 
+class Closing(Protocol):
+    async def close(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     service: CommandService
     worker: Worker
     bus: RunEventBus
     redis: aioredis.Redis
-    admin: KafkaAdminAdapter
+    admin: Closing  # the Kafka admin client, closed with the runtime
     alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerting.runtime)
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)

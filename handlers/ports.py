@@ -252,6 +252,24 @@ class ClusterLocks(Protocol):
     async def check_token(self, cluster: str, token: int) -> bool: ...
 
 
+class RunLease(Protocol):
+    """Which replica drives a run: a lease that expires unless renewed, so a dead replica's runs are
+    adopted by another. Not the cluster lock: that one never expires and fences actions
+    (:meth:`ClusterLocks.check_token`); this one only keeps two replicas from driving one run."""
+
+    async def try_acquire(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        """Take the lease if it is free (or already ``owner``'s, which extends it)."""
+        ...
+
+    async def renew(self, run_id: str, owner: str, ttl_s: float) -> bool:
+        """Extend ``owner``'s lease; False when it lapsed or another owner has it: stop driving."""
+        ...
+
+    async def release(self, run_id: str, owner: str) -> None:
+        """Drop ``owner``'s lease (nothing happens if it is not theirs)."""
+        ...
+
+
 class Clock(Protocol):
     def now(self) -> datetime: ...
 

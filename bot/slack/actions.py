@@ -25,7 +25,8 @@ from bot.slack.groups import ApproverGroups
 from bot.store.repository import RedisRunRepository
 from handlers.replies import Reply
 from handlers.runs.actions import RunActions
-from runbooks.engine.models import Actor, Run, RunState
+from runbooks.engine.approvals import check_button_step
+from runbooks.engine.models import Actor
 
 log = logging.getLogger(__name__)
 
@@ -94,23 +95,18 @@ class CardButtons:
         if action_id == ABORT_ACTION:
             return await self._actions.abort(value.run_id, actor)
         if action_id == RETRY_ACTION:
-            stale = await self._stale_retry(value)
-            return stale if stale is not None else await self._actions.resume(value.run_id, actor)
+            return await self._actions.resume(value.run_id, actor, step_id=value.step_id)
         if action_id == UNDO_ACTION and self._undo is not None:
-            stale = await self._stale_retry(value, button="Undo")
+            stale = await self._stale_undo(value)
             return stale if stale is not None else await self._undo(value.run_id, actor)
         return Reply.error(f"Unknown button {action_id!r}.")
 
-    async def _stale_retry(self, value: ButtonValue, *, button: str = "Retry") -> Reply | None:
-        """Retry resumes whatever step the run is paused on: refuse a button shown for another one
-        (Undo too: the pause it was offered for is over)."""
+    async def _stale_undo(self, value: ButtonValue) -> Reply | None:
+        """Undo is offered for the step a run paused on: the engine's rule for a button of another
+        step (``check_button_step``) refuses it once the run is paused elsewhere."""
         loaded = await self._runs.load(value.run_id)
-        run: Run | None = loaded[0] if loaded else None
-        current = run.current_step if run else None
-        if run is not None and run.state is RunState.PAUSED and current is not None and current.id != value.step_id:
-            return Reply.error(f"This {button} button is for step {value.step_id}, but run {run.id} is now "
-                               f"paused on {current.id}: use the latest card.")
-        return None
+        refusal = check_button_step(loaded[0], value.step_id, button="Undo") if loaded is not None else None
+        return Reply.error(refusal.message) if refusal is not None else None
 
     async def _answer(self, reply: Reply, value: ButtonValue, respond: AsyncRespond, client: AsyncWebClient,
                       body: dict[str, Any], user: str) -> None:

@@ -50,8 +50,10 @@ class RunActions:
     async def abort(self, run_id: str, actor: Actor) -> Reply:
         return await self._apply(run_id, lambda run: Abort(actor=actor), verb="abort")
 
-    async def resume(self, run_id: str, actor: Actor) -> Reply:
-        return await self._apply(run_id, lambda run: Retry(actor=actor), verb="resume")
+    async def resume(self, run_id: str, actor: Actor, *, step_id: str | None = None) -> Reply:
+        """Resume the paused step. A Retry button carries the step it was shown for: the engine refuses
+        it once the run is paused on another step; a typed resume (None) means the current one."""
+        return await self._apply(run_id, lambda run: Retry(actor=actor, step_id=step_id), verb="resume")
 
     async def _apply(self, run_id: str, make_event: _EventFactory, *, verb: str,
                      step: tuple[str, Actor] | None = None) -> Reply:

@@ -93,3 +93,14 @@ def check_approval(
     if any(a.by == actor.id for a in request.approvals):
         return Refusal(code=RefusalCode.ALREADY_APPROVED, message="You already approved this step.")
     return None
+
+
+def check_button_step(run: Run, step_id: str | None, *, button: str = "Retry") -> Refusal | None:
+    """A button offered for a paused step (Retry, Undo) acts on whatever step the run is paused on
+    now: refuse one shown for another step (the pause it was offered for is over). ``step_id``
+    None (a typed command) means the current step."""
+    current = run.current_step
+    if step_id is None or run.state is not RunState.PAUSED or current is None or current.id == step_id:
+        return None
+    return Refusal(code=RefusalCode.STALE, message=f"This {button} button is for step {step_id}, but run {run.id} "
+                                                   f"is now paused on {current.id}: use the latest card.")

@@ -13,7 +13,14 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.approvals import Refusal, RefusalCode, authorize_abort, authorize_approval, check_approval
+from runbooks.engine.approvals import (
+    Refusal,
+    RefusalCode,
+    authorize_abort,
+    authorize_approval,
+    check_approval,
+    check_button_step,
+)
 from runbooks.engine.events import (
     Abort,
     ActionApplied,
@@ -259,7 +266,7 @@ def _on_retry(run: Run, event: Retry, now: datetime, ids: IdFactory) -> Decision
     if run.state is not RunState.PAUSED or step is None:
         return _refuse(run, now, event.actor, "retry",
                        Refusal(code=RefusalCode.STALE, message=f"Run {run.id} is {run.state.value}, not paused."))
-    refusal = authorize_approval(run, event.actor)
+    refusal = check_button_step(run, event.step_id) or authorize_approval(run, event.actor)
     if refusal is not None:
         return _refuse(run, now, event.actor, "retry", refusal)
     out = _Outcome(run, now, event.actor.id)

@@ -34,6 +34,8 @@ class Abort(_Event):
 class Retry(_Event):
     kind: Literal["retry"] = "retry"
     actor: Actor
+    # The step a Retry button was shown for; None for a typed resume, which means the current step.
+    step_id: str | None = None
 
 
 class Skip(_Event):

@@ -16,7 +16,7 @@ from bot.store.repository import RedisRunRepository
 from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.ports import GroupMember
 from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, Phase
-from tests.handlers.alert_fakes import cluster
+from tests.fakes.alerts import cluster
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

@@ -19,8 +19,8 @@ from handlers.alerting.evaluator import AlertEvaluator
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules, AlertState
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot
+from tests.fakes.alerts import FakeLagReader, MemoryLagReports, RecordingChannel, cluster
 from tests.fixtures.waiting import wait_for
-from tests.handlers.alert_fakes import FakeLagReader, MemoryLagReports, RecordingChannel, cluster
 from tests.kube.test_gateway import create_kafka, create_pod
 
 

@@ -21,9 +21,9 @@ from bot.slack.app import SlackFrontEnd, build_front_end, build_web_client
 from handlers.alerting.alert_text import AlertButton, AlertView
 from runbooks.alerting.lifecycle import Condition, MessageRef, Phase
 from tests.alerts.harness import clusters_file, commit, create_topic, produce
+from tests.fakes.alerts import cluster
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_for
-from tests.handlers.alert_fakes import cluster
 from tests.slack.payloads import (
     BOT_TOKEN,
     CHANNEL,

@@ -14,7 +14,7 @@ from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_models import LagReport
 from handlers.ports import StoreUnavailable, VersionConflict
 from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, MessageRef, Observation, Phase
-from tests.handlers.alert_fakes import FakeClock, RecordingChannel, cluster
+from tests.fakes.alerts import FakeClock, RecordingChannel, cluster
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 KEY = AlertKey(cluster="prod", condition=Condition.BROKER_DOWN, subject="broker-1")

@@ -53,17 +53,9 @@ from bot.store import RunStore
 from bot.store.repository import RedisRunRepository
 from runbooks.engine.models import Actor, RunState
 from tests.bench.http_load import load_generator
+from tests.fakes.cluster import APPROVER, APPROVER_GROUP, GROUP_MEMBER, REQUESTER, FakeCluster, managed
+from tests.fixtures.fake_runtime import close_runtime, fake_runtime
 from tests.fixtures.redis_server import RedisServer
-from tests.slack.fake_cluster import (
-    APPROVER,
-    APPROVER_GROUP,
-    GROUP_MEMBER,
-    REQUESTER,
-    FakeCluster,
-    close_runtime,
-    fake_runtime,
-    managed,
-)
 from tests.slack.payloads import (
     BOT_TOKEN,
     SIGNING_SECRET,

@@ -17,7 +17,8 @@ from bot.slack.app import build_web_client
 from bot.slack.processes import serve_until_stopped
 from bot.slack.run import SlackSettings, serve_requests_only, slack_transport
 from tests.bench.slack_ack import bare_app
-from tests.slack.fake_cluster import FakeCluster, fake_runtime, managed
+from tests.fakes.cluster import FakeCluster, managed
+from tests.fixtures.fake_runtime import fake_runtime
 from tests.slack.payloads import BOT_TOKEN, SIGNING_SECRET
 
 HOST = "127.0.0.1"

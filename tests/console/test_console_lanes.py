@@ -15,7 +15,8 @@ from bot.console.console import Console
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
 from runbooks.rules.health import ClusterSnapshot
-from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime, managed
+from tests.fakes.cluster import FakeCluster, managed
+from tests.fixtures.fake_runtime import close_runtime, fake_runtime
 
 SLOW_S = 3.0
 

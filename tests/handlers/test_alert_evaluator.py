@@ -12,7 +12,7 @@ from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, Seco
 from handlers.clusters import ManagedCluster
 from runbooks.alerting.lifecycle import AlertKey, AlertRules, Condition, ConditionRule, MessageRef, Observation, Phase
 from runbooks.engine.models import Actor
-from tests.handlers.alert_fakes import FakeClock, MemoryAlertStore, MemoryLagReports, RecordingChannel, cluster
+from tests.fakes.alerts import FakeClock, MemoryAlertStore, MemoryLagReports, RecordingChannel, cluster
 
 URP = AlertKey(cluster="prod", condition=Condition.UNDER_REPLICATED, subject="broker-2")
 SCOPE = {Condition.UNDER_REPLICATED, Condition.BROKER_DOWN}

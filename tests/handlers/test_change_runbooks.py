@@ -22,8 +22,8 @@ from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
+from tests.fakes.strimzi import FakeStrimzi
 from tests.fixtures.waiting import wait_for
-from tests.handlers.fake_strimzi import FakeStrimzi
 
 REQUESTER, APPROVER = Actor(id="U_REQ"), Actor(id="U_APP")
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot.config.settings import ConfigError, load_clusters
 from runbooks.engine.models import RunState
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 
 pytestmark = pytest.mark.timeout(60)
 

@@ -16,7 +16,7 @@ from handlers.ports import ClusterRef
 from handlers.replies import Reply
 from handlers.runs.run_text import plan_text, run_card
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, Step, StepSpec
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 
 CLUSTER = "kraft"
 USER = Actor(id="U_ANY")

@@ -16,25 +16,18 @@ from handlers.ports import ClusterRef
 from handlers.steps.base import DoneResult, StepContext
 from handlers.steps.registry import EXECUTORS
 from runbooks.engine.models import Run, RunState, Step, StepSpec, StepState
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
+from tests.fakes.time import FakeClock
 from tests.handlers.test_change_runbooks import Bot
 
 T = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 REF = ClusterRef(name="prod", namespace="kafka", kafka="prod")
 
 
-class SetClock:
-    def __init__(self, now: datetime) -> None:
-        self.at = now
-
-    def now(self) -> datetime:
-        return self.at
-
-
-def cluster(*, starts: dict[int, float | None]) -> tuple[FakeStrimzi, SetClock]:
+def cluster(*, starts: dict[int, float | None]) -> tuple[FakeStrimzi, FakeClock]:
     """Three Ready brokers whose pods started an hour ago and took ``starts[n]`` seconds to be Ready
     (None: Kubernetes reports no Ready time for it)."""
-    clock = SetClock(T)
+    clock = FakeClock(T)
     fake = FakeStrimzi("prod", version="4.3.1", zookeeper=False, clock=clock.now)
     for node, seconds in starts.items():
         pod = fake.pods[node]
@@ -61,7 +54,7 @@ def follow(fake: FakeStrimzi, node: int, *, attempt_at: datetime) -> Step:
                    attempt_at=attempt_at)
 
 
-async def check(fake: FakeStrimzi, clock: SetClock, step: Step) -> DoneResult:
+async def check(fake: FakeStrimzi, clock: FakeClock, step: Step) -> DoneResult:
     ctx = StepContext(cluster=REF, gateway=fake, admin=fake, clock=clock)
     return await EXECUTORS[step.spec.kind].done(ctx, step)
 

@@ -9,7 +9,7 @@ from handlers.alerting.lag_poll import LagPoller, selected
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.ports import ConsumerGroup, GroupMember, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
-from tests.handlers.alert_fakes import (
+from tests.fakes.alerts import (
     FakeClock,
     FakeLagReader,
     MemoryAlertStore,

@@ -17,7 +17,7 @@ from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef, ConsumerGroup
 from runbooks.engine.models import ApprovalPolicy
-from tests.handlers.alert_fakes import FakeClock, FakeLagReader, MemoryAlertStore, MemoryLagReports
+from tests.fakes.alerts import FakeClock, FakeLagReader, MemoryAlertStore, MemoryLagReports
 from tests.kube.test_gateway import create_kafka
 
 pytestmark = pytest.mark.timeout(30)

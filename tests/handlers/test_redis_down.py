@@ -13,8 +13,8 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from runbooks.engine.models import Actor, ApprovalPolicy
+from tests.fakes.strimzi import FakeStrimzi
 from tests.fixtures.redis_server import RedisServer
-from tests.handlers.fake_strimzi import FakeStrimzi
 
 CLUSTER = "kraft"
 USER = Actor(id="U_ANY")

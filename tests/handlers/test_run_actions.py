@@ -14,7 +14,7 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from runbooks.engine.models import Actor, ApprovalPolicy
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 
 CLUSTER = "kraft"
 REQUESTER, APPROVER = Actor(id="U_REQ"), Actor(id="U_APP")

@@ -18,7 +18,7 @@ from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 
 REQUESTER = Actor(id="U_REQ")
 CLUSTER = "kraft"

@@ -20,7 +20,7 @@ import pytest
 from bot import store
 from handlers.steps.base import DoneResult
 from runbooks.engine.models import RunState, Step
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import APPROVER
 from tests.handlers.test_harm_pause import T, check, cluster, restarted, waiting
 

@@ -11,7 +11,7 @@ import pytest
 
 from bot import store
 from runbooks.engine.models import Actor, Run, RunState
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import REQUESTER, Bot
 
 pytestmark = pytest.mark.timeout(60)

@@ -5,10 +5,10 @@ it was about."""
 from __future__ import annotations
 
 from runbooks.engine.approvals import RefusalCode
-from runbooks.engine.events import Notify, Retry, Tick
+from runbooks.engine.events import ConditionChecked, GateChecked, Notify, Retry, Tick
 from runbooks.engine.models import RunState
 
-from .builders import APPROVER, OUTSIDER, paused, running
+from .builders import APPROVER, OUTSIDER, Driver, paused, running
 
 
 def test_retry_of_an_applied_step_clears_the_pause_and_says_it_waits_again() -> None:
@@ -45,3 +45,34 @@ def test_refused_retries_are_audited_as_retry_refused_on_the_current_step() -> N
         [entry] = decision.audit
         assert (entry.action, entry.step_id) == ("retry_refused", "b0")
         assert entry.detail.startswith(f"{code.value}: ")
+
+
+def _paused_on_second_step() -> Driver:
+    """b0 done, b1 approved and its gate failed: the run is paused on b1 (a Retry card for b0 is old)."""
+    driver = running()
+    driver.to_waiting()
+    driver.send(ConditionChecked(step_id="b0", done=True))
+    driver.approve()
+    driver.send(GateChecked(step_id="b1", ok=False, reason="URP 3"))
+    assert driver.run.state is RunState.PAUSED and driver.step_id == "b1"
+    return driver
+
+
+def test_a_retry_for_an_earlier_pause_is_refused_as_stale_and_changes_nothing() -> None:
+    """The Retry button of b0's pause, clicked while the run is paused on b1: refused (stale, before
+    who clicked is judged), audited, the run unchanged; b1's own button and a typed resume retry b1."""
+    driver = _paused_on_second_step()
+    before = driver.run
+    for actor in (APPROVER, OUTSIDER):
+        decision = driver.send(Retry(actor=actor, step_id="b0"))
+        assert decision.refusal is not None and decision.refusal.code is RefusalCode.STALE
+        assert decision.refusal.message == (f"This Retry button is for step b0, but run {before.id} is now paused "
+                                            "on b1: use the latest card.")
+        assert decision.run == before and not decision.effects
+        [entry] = decision.audit
+        assert (entry.action, entry.step_id) == ("retry_refused", "b1")
+    for step_id in ("b1", None):
+        driver.run = before
+        decision = driver.send(Retry(actor=APPROVER, step_id=step_id))
+        assert decision.refusal is None and driver.run.state is RunState.RUNNING
+        assert [e.action for e in decision.audit] == ["retry_running"]

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.slack.fake_cluster import APPROVER_GROUP, GROUP_MEMBER
+from tests.fakes.cluster import APPROVER_GROUP, GROUP_MEMBER
 from tests.slack.stub_web_api import StubWebApi
 
 

@@ -19,8 +19,9 @@ from bot.store import RunStore
 from bot.store.repository import RedisRunRepository
 from handlers.clusters import ManagedCluster
 from runbooks.engine.models import Run, RunState
+from tests.fakes.cluster import FakeCluster
+from tests.fixtures.fake_runtime import close_runtime, fake_runtime
 from tests.fixtures.waiting import wait_for
-from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime
 from tests.slack.payloads import (
     BOT_TOKEN,
     CHANNEL,

@@ -12,8 +12,8 @@ import pytest
 
 from bot.slack.blocks import APPROVE_ACTION
 from runbooks.engine.models import RunState
+from tests.fakes.cluster import APPROVER, FakeCluster, managed
 from tests.fixtures.waiting import wait_for
-from tests.slack.fake_cluster import APPROVER, FakeCluster, managed
 from tests.slack.harness import in_process_bot
 from tests.slack.payloads import card_text
 from tests.slack.stub_web_api import StubWebApi

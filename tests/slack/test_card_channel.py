@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runbooks.engine.models import RunState
-from tests.slack.fake_cluster import APPROVER, REQUESTER, FakeCluster, managed
+from tests.fakes.cluster import APPROVER, REQUESTER, FakeCluster, managed
 from tests.slack.harness import CHANNEL, in_process_bot, response_json
 from tests.slack.stub_web_api import StubWebApi
 from tests.slack.test_flow import run_id_of

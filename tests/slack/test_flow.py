@@ -12,8 +12,8 @@ import pytest
 
 from bot.slack.blocks import ABORT_ACTION, APPROVE_ACTION, RETRY_ACTION, ButtonValue
 from runbooks.engine.models import RunState, StepState
+from tests.fakes.cluster import APPROVER, GROUP_MEMBER, OUTSIDER, REQUESTER, FakeCluster, managed
 from tests.fixtures.waiting import wait_for
-from tests.slack.fake_cluster import APPROVER, GROUP_MEMBER, OUTSIDER, REQUESTER, FakeCluster, managed
 from tests.slack.harness import CHANNEL, InProcessBot, in_process_bot, response_json
 from tests.slack.payloads import card_text, find_button
 from tests.slack.stub_web_api import StubWebApi

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
+from tests.fakes.cluster import APPROVER, REQUESTER
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, REQUESTER
 from tests.slack.payloads import (
     BOT_TOKEN,
     SIGNING_SECRET,

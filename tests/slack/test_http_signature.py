@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.cluster import APPROVER, REQUESTER
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, REQUESTER
 from tests.slack.payloads import BOT_TOKEN, SIGNING_SECRET, signed_headers, slash_body, slash_payload
 from tests.slack.stub_web_api import StubWebApi
 

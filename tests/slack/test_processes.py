@@ -22,9 +22,9 @@ import pytest
 
 from bot.foreground import SharedInFlight
 from bot.slack.processes import READY, RequestServerFailed, RequestServers
+from tests.fakes.cluster import APPROVER, REQUESTER
 from tests.fixtures.waiting import wait_until
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, REQUESTER
 from tests.slack.payloads import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET, signed_headers, slash_body, slash_payload
 from tests.slack.stub_socket_mode import StubSocketMode
 from tests.slack.stub_web_api import StubWebApi

@@ -21,11 +21,11 @@ import pytest
 import redis
 
 from runbooks.engine.models import AuditEntry, Run, RunState
+from tests.fakes.cluster import APPROVER, APPROVER_GROUP, OUTSIDER, REQUESTER
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_until
 from tests.slack.bot_server import SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, APPROVER_GROUP, OUTSIDER, REQUESTER
 from tests.slack.payloads import (
     BOT_TOKEN,
     SIGNING_SECRET,

@@ -13,9 +13,10 @@ from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.blocks import APPROVE_ACTION
 from runbooks.engine.models import RunState
+from tests.fakes.cluster import APPROVER, REQUESTER, FakeCluster, managed
+from tests.fixtures.fake_runtime import close_runtime, fake_runtime
 from tests.fixtures.waiting import wait_for, wait_until
 from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, REQUESTER, FakeCluster, close_runtime, fake_runtime, managed
 from tests.slack.harness import InProcessBot
 from tests.slack.payloads import APP_TOKEN, BOT_TOKEN, block_actions_payload, find_button, slash_payload
 from tests.slack.stub_socket_mode import StubSocketMode

@@ -11,9 +11,9 @@ import pytest
 
 from bot.slack.blocks import APPROVE_ACTION, UNDO_ACTION
 from runbooks.engine.models import RunState
+from tests.fakes.cluster import APPROVER, OUTSIDER, REQUESTER, managed
+from tests.fakes.strimzi import FakeStrimzi
 from tests.fixtures.waiting import wait_for
-from tests.handlers.fake_strimzi import FakeStrimzi
-from tests.slack.fake_cluster import APPROVER, OUTSIDER, REQUESTER, managed
 from tests.slack.harness import CHANNEL, in_process_bot, response_json
 from tests.slack.payloads import card_text, find_button
 from tests.slack.stub_web_api import StubWebApi

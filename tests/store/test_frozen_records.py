@@ -20,10 +20,11 @@ from bot import store
 from bot.store.repository import RedisRunRepository
 from handlers.commands.service import CommandService
 from runbooks.engine.models import Run, RunState
+from tests.fakes.cluster import FakeCluster, managed
+from tests.fakes.strimzi import FakeStrimzi
+from tests.fixtures.fake_runtime import close_runtime, fake_runtime
 from tests.fixtures.waiting import wait_for
-from tests.handlers.fake_strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import APPROVER, make_bot  # noqa: F401  (make_bot is a fixture)
-from tests.slack.fake_cluster import FakeCluster, close_runtime, fake_runtime, managed
 
 RECORDS = Path(__file__).resolve().parents[1] / "fixtures" / "records"
 FROZEN = sorted(p.stem for p in RECORDS.glob("*.json"))

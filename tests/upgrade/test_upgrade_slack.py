@@ -16,12 +16,12 @@ import redis
 
 from runbooks.engine.models import Run, RunState
 from tests.engine.harness import PodUidTracker
+from tests.fakes.cluster import APPROVER, REQUESTER
 from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_until
 from tests.sandbox.cluster_helpers import StrimziCluster
 from tests.slack.bot_server import SlackBotProcess, bot_env, clusters_yaml
-from tests.slack.fake_cluster import APPROVER, REQUESTER
 from tests.slack.payloads import (
     BOT_TOKEN,
     SIGNING_SECRET,

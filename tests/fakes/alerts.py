@@ -1,12 +1,11 @@
-"""In-memory fakes of the alert ports (the store, the channel, the lag reader, the clock), for the
-use-case tests; the real adapters are tested against a real Redis and the sandbox."""
+"""In-memory fakes of the alert ports (AlertStore, AlertChannel, LagReports) and of the LagReader,
+for the use-case tests; the real adapters are tested against a real Redis and the sandbox."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from handlers.alerting.alert_text import AlertView
 from handlers.alerting.lag_models import LagReport
@@ -14,22 +13,14 @@ from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits, VersionConflict
 from runbooks.alerting.lifecycle import AlertRules, AlertState, MessageRef
 from runbooks.engine.models import ApprovalPolicy
+from tests.fakes.time import FakeClock
+
+__all__ = ["FakeClock", "FakeLagReader", "MemoryAlertStore", "MemoryLagReports", "RecordingChannel", "cluster"]
 
 
 def cluster(name: str = "prod", rules: AlertRules | None = None) -> ManagedCluster:
     return ManagedCluster(ref=ClusterRef(name=name, namespace="kafka", kafka=name), policy=ApprovalPolicy(),
                           channel="C1", alerts=rules or AlertRules())
-
-
-class FakeClock:
-    def __init__(self, start: datetime = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)) -> None:
-        self.at = start
-
-    def now(self) -> datetime:
-        return self.at
-
-    def advance(self, seconds: float) -> None:
-        self.at += timedelta(seconds=seconds)
 
 
 class MemoryAlertStore:

@@ -11,6 +11,9 @@ behaviour (docs/strimzi.md §3-§4), not from the bot's rules, so it can disagre
   ``inter.broker.protocol.version`` / ``log.message.format.version`` are static keys (a roll each);
 - status.observedGeneration / kafkaVersion / kafkaMetadataVersion / Ready are written when a
   reconciliation ends;
+- a pod annotated for a manual rolling update (``request_pod_roll``, only while it still has the
+  expected uid) is restarted by the operator on its next round; with ``instant_rolls`` (no
+  operator task) it is replaced at once;
 - a pod restart is a new uid that is not Ready for a few ticks; ``crash(node)`` kills a broker (same
   uid, CrashLoopBackOff) until ``recover(node)``;
 - IncrementalAlterConfigs with validate_only is judged as a broker judges a live update (Kafka's
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,48 +44,7 @@ from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceS
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
-
-# (type, dynamic) of the broker configs this fake knows; everything else is unknown to its "brokers".
-CATALOGUE: dict[str, tuple[str, bool]] = {
-    "log.retention.ms": ("LONG", True),
-    "log.cleaner.threads": ("INT", True),
-    "min.insync.replicas": ("INT", True),
-    "num.io.threads": ("INT", True),
-    "compression.type": ("STRING", True),
-    "auto.create.topics.enable": ("BOOLEAN", False),
-    "default.replication.factor": ("INT", False),
-    "inter.broker.protocol.version": ("STRING", False),
-    "log.message.format.version": ("STRING", False),
-    "node.id": ("INT", False),
-    "log.cleaner.min.cleanable.ratio": ("DOUBLE", True),
-    "num.network.threads": ("INT", True),
-    "log.segment.bytes": ("INT", True),
-    "queued.max.requests": ("INT", False),
-    "offsets.topic.replication.factor": ("SHORT", False),
-    "transaction.state.log.replication.factor": ("SHORT", False),
-    "transaction.state.log.min.isr": ("INT", False),
-    "replica.fetch.wait.max.ms": ("INT", False),
-    "replica.socket.timeout.ms": ("INT", False),
-    "replica.lag.time.max.ms": ("LONG", False),
-    "metric.reporters": ("LIST", True),
-    "config.providers": ("LIST", True),
-    "principal.builder.class": ("CLASS", True),
-    "replica.selector.class": ("STRING", False),
-    "create.topic.policy.class.name": ("CLASS", False),
-}
-# Kafka's DynamicThreadPool: the pools a broker resizes live, and by how much at a time.
-THREAD_POOLS = ("num.io.threads", "num.network.threads", "num.replica.fetchers", "num.recovery.threads.per.data.dir",
-                "background.threads")
-_NUMBER_RANGES = {"INT": 2**31, "SHORT": 2**15, "LONG": 2**63}
-DEFAULTS = {"min.insync.replicas": "1", "default.replication.factor": "3", "auto.create.topics.enable": "true",
-            "num.io.threads": "8", "log.cleaner.threads": "1", "compression.type": "producer",
-            "log.cleaner.min.cleanable.ratio": "0.5", "num.network.threads": "3", "log.segment.bytes": "1073741824",
-            "queued.max.requests": "500", "offsets.topic.replication.factor": "3",
-            "transaction.state.log.replication.factor": "3", "transaction.state.log.min.isr": "2",
-            "replica.fetch.wait.max.ms": "500", "replica.socket.timeout.ms": "30000",
-            "replica.lag.time.max.ms": "30000", "metric.reporters": "org.apache.kafka.common.metrics.JmxReporter",
-            "config.providers": "",
-            "principal.builder.class": "org.apache.kafka.common.security.authenticator.DefaultKafkaPrincipalBuilder"}
+from tests.fakes.broker_configs import CATALOGUE, DEFAULTS, judge_live_update
 
 
 def _text(value: Any) -> str:
@@ -116,7 +79,8 @@ class FakeStrimzi:
 
     def __init__(self, name: str = "legacy", *, version: str = "3.8.1", brokers: int = 3, zookeeper: bool = True,
                  config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), startup_s: float = 5.0) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC), startup_s: float = 5.0,
+                 instant_rolls: bool = False, delay_s: float = 0.0) -> None:
         self.name = name
         self.zookeeper = zookeeper
         self.spec: dict[str, Any] = {"version": version, "config": dict(config or {})}
@@ -143,6 +107,14 @@ class FakeStrimzi:
         self.tick_s = tick_s
         self.restart_ticks = restart_ticks
         self._task: asyncio.Task[None] | None = None
+        # A pod annotated for a manual rolling update: the operator restarts it on its next round.
+        # ``instant_rolls``: the pod is replaced at once (a new uid, Ready), with no operator running:
+        # a run goes through every engine and worker step in milliseconds.
+        self.instant_rolls = instant_rolls
+        self.annotated: set[int] = set()
+        self.rolls: dict[int, int] = {}  # node -> manual rolls requested (annotations that took)
+        self.under_replicated = False  # broker 0 is out of the ISR of orders-0
+        self.delay_s = delay_s  # a slow Kubernetes API and Kafka (kafka_status, validations)
 
     # -- the operator -------------------------------------------------------------------------
     def start(self) -> None:
@@ -158,6 +130,8 @@ class FakeStrimzi:
         return {k: _text(v) for k, v in (self.spec.get("config") or {}).items()}
 
     def _needs_restart(self, pod: FakePod) -> bool:
+        if pod.node in self.annotated:
+            return True
         if pod.version != self.spec["version"]:
             return True
         wanted = self._rendered()
@@ -213,6 +187,7 @@ class FakeStrimzi:
 
     async def _restart(self, pod: FakePod) -> None:
         self.restart_order.append(pod.node)
+        self.annotated.discard(pod.node)
         pod.ready, pod.terminating = False, True
         await asyncio.sleep(self.tick_s * self.restart_ticks)
         pod.uid, pod.terminating, pod.crashed, pod.restart_count = str(uuid.uuid4()), False, False, 0
@@ -238,7 +213,12 @@ class FakeStrimzi:
         self._look_again = True
 
     # -- ClusterGateway -----------------------------------------------------------------------
+    async def _slow(self) -> None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
+
     async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
+        await self._slow()
         return KafkaResourceStatus(
             ready=self.ready, reason=self.reason, message=self.message, generation=self.generation,
             observed_generation=self.observed,
@@ -257,7 +237,17 @@ class FakeStrimzi:
                 for p in sorted(self.pods.values(), key=lambda p: p.node)]
 
     async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
-        raise AssertionError("the upgrade and config runbooks never annotate pods")
+        pod = next((p for p in self.pods.values() if self._name(p) == pod_name), None)
+        if pod is None or pod.uid != expected_uid:
+            return False
+        self.rolls[pod.node] = self.rolls.get(pod.node, 0) + 1
+        if self.instant_rolls:
+            pod.uid, pod.incarnations = str(uuid.uuid4()), pod.incarnations + 1
+            pod.created_at = pod.started_at = pod.ready_since = self.clock()
+            self.restart_order.append(pod.node)
+        else:
+            self.annotated.add(pod.node)
+        return True
 
     async def patch_kafka_spec(self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *,
                                expect: Sequence[KafkaSpecEdit] = (), expected_generation: int | None = None) -> int:
@@ -291,7 +281,8 @@ class FakeStrimzi:
         replicas = tuple(sorted(self.pods))
         isr = tuple(n for n in replicas if self.isr_view.get(n, self.pods[n].ready))
         partitions = tuple(PartitionInfo(topic="orders", partition=i, leader=live[i % len(live)] if live else None,
-                                         replicas=replicas, isr=isr) for i in range(3))
+                                         replicas=replicas, isr=isr[1:] if self.under_replicated and i == 0 else isr)
+                           for i in range(3))
         quorum = None
         if not self.zookeeper:
             leader = max(live) if live else None
@@ -314,6 +305,7 @@ class FakeStrimzi:
             pod = self.pods[b]
             assert pod.ready, f"DescribeConfigs sent to broker {b}, which is down"
             entries = {}
+            value: str | None
             for key, (kind, dynamic) in CATALOGUE.items():
                 if keys is not None and key not in keys:
                     continue
@@ -331,39 +323,17 @@ class FakeStrimzi:
 
     async def validate_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
                                       values: Mapping[str, str]) -> dict[int, str | None]:
+        await self._slow()
         verdicts: dict[int, str | None] = {}
         for b in brokers:
             pod = self.pods[b]
             assert pod.ready, f"IncrementalAlterConfigs sent to broker {b}, which is down"
             self.validations.append((b, dict(values)))
-            verdicts[b] = self._judge_live_update(pod, values)
+            verdicts[b] = judge_live_update(values, functools.partial(self._current, pod))
         return verdicts
 
     def _current(self, pod: FakePod, key: str) -> str | None:
         return self.dynamic.get(key) or pod.static.get(key) or DEFAULTS.get(key)
-
-    def _judge_live_update(self, pod: FakePod, values: Mapping[str, str]) -> str | None:
-        static = sorted(k for k in values if k in CATALOGUE and not CATALOGUE[k][1])
-        if static:
-            return f"Cannot update these configs dynamically: [{', '.join(static)}]"
-        for key, value in values.items():
-            kind = CATALOGUE.get(key, ("", True))[0]
-            if kind in _NUMBER_RANGES:
-                try:
-                    number = int(value.strip())
-                except ValueError:
-                    number = _NUMBER_RANGES[kind]
-                if not -_NUMBER_RANGES[kind] <= number < _NUMBER_RANGES[kind]:
-                    return f"Invalid value {value} for configuration {key}: Not a number of type {kind}"
-                current = self._current(pod, key)
-                if key in THREAD_POOLS and current is not None:
-                    now = int(current)
-                    failed = f"Dynamic thread count update validation failed for {key}={number}"
-                    if number > now * 2:
-                        return f"{failed}, value should not be greater than double the current value {now}"
-                    if number < now / 2:
-                        return f"{failed}, value should be at least half the current value {now}"
-        return None
 
     async def broker_features(self, cluster: ClusterRef, bootstrap_servers: str,
                               brokers: Sequence[int]) -> dict[int, BrokerFeatures]:
