@@ -58,7 +58,7 @@ config-model: fetch
 
 lint: venv
 	$(PYTHON) -m ruff check bot handlers runbooks tests
-	$(PYTHON) -m mypy bot handlers runbooks
+	$(PYTHON) -m mypy bot handlers runbooks tests/fakes
 	$(VENV)/bin/lint-imports
 
 test: setup
