@@ -1,9 +1,9 @@
 """``kafka-chatops run``: the bot with its Slack front end, the engine worker and the event bus.
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (no public URL needed), or HTTP on ``--port`` at
-``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``; answered by ``--processes``
-processes (``bot.slack.processes``). Every missing or malformed setting is named at start, all at
-once, before anything connects. Token and secret values are never printed or logged: messages
+``/slack/events`` with ``--http`` and ``SLACK_SIGNING_SECRET``, from this one process (for more
+capacity or availability: more replicas). Every missing or malformed setting is named at start,
+all at once, before anything connects. Token and secret values are never printed or logged: messages
 name the setting, not its value.
 """
 
@@ -30,20 +30,12 @@ from slack_bolt.request.async_request import AsyncBoltRequest
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.app import Runtime, build_runtime
+from bot.app import build_runtime
 from bot.config.settings import ConfigError, Settings
-from bot.foreground import SharedInFlight
 from bot.kube.errors import KubeError
 from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
-from bot.slack.processes import (
-    MAX_PROCESSES,
-    MAX_SOCKET_MODE_PROCESSES,
-    RequestServerFailed,
-    RequestServers,
-    serve_until_stopped,
-)
 from bot.slack.signing import is_ssl_check, signed_by_slack
 from bot.startup import load_settings, refuse, settings_problems
 from bot.store import StoreError
@@ -53,6 +45,11 @@ log = logging.getLogger("bot.slack.run")
 EVENTS_PATH = "/slack/events"
 DEFAULT_PORT = 3000
 SHUTDOWN_TIMEOUT_S = 20.0
+# Said to anyone still starting the bot with the retired --processes (docs/design.md says why it went).
+PROCESSES_RETIRED = (
+    "--processes is no longer an option: the bot answers Slack from one process. Start it without "
+    "--processes: `kafka-chatops run [--http] [--port P] [--host H]`; for more capacity or availability, run "
+    "more replicas against the same Redis")
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
 
 
@@ -65,12 +62,9 @@ def register(commands: Any) -> None:
     run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
     run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
     run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
-    run.add_argument("--processes", type=int, default=1, metavar="N",
-                     help="answer Slack from this many processes, about one per core (default 1): over HTTP they "
-                          "share the port, in Socket Mode each has its own connection; the first also runs the "
-                          "engine, the cards and the alerts")
-    # How the bot starts its other processes (bot.slack.processes); not for people.
-    run.add_argument("--request-server", action="store_true", help=argparse.SUPPRESS)
+    # Retired (docs/design.md); still parsed, so that a command line that has it is refused with what
+    # to do instead, not with argparse's bare "unrecognized arguments".
+    run.add_argument("--processes", nargs="?", const="", default=None, help=argparse.SUPPRESS)
     run.set_defaults(handler=cmd_run)
 
 
@@ -83,7 +77,7 @@ class SlackSettings:
     http: bool
 
 
-def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, processes: int = 1) -> SlackSettings:
+def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT) -> SlackSettings:
     """The Slack settings for the chosen transport; ConfigError naming every problem otherwise."""
     problems: list[str] = []
     bot_token = (settings.slack_bot_token or "").strip()
@@ -112,11 +106,6 @@ def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT, 
                         "Information > App-Level Tokens), not the bot token")
     elif not _token_text(app_token):
         problems.append(f"SLACK_APP_TOKEN has characters no Slack token has: {TOKEN_CHARACTERS}")
-    most = MAX_PROCESSES if http else MAX_SOCKET_MODE_PROCESSES
-    if not 1 <= processes <= most:
-        why = "about one per core" if http else ("Slack allows about 10 Socket Mode connections per app, "
-                                                  "counting every replica's")
-        problems.append(f"--processes {processes} is out of range: give 1 to {most} ({why})")
     api_url = (settings.slack_api_url or "").strip() or None
     if api_url is not None and not _is_http_url(api_url):
         problems.append("SLACK_API_URL is not an http(s) URL with a host and a valid port (e.g. https://slack.com/api/)")
@@ -191,7 +180,7 @@ def http_app(app: AsyncApp, signing_secret: str) -> web.Application:
     return web_app
 
 
-async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: int, processes: int = 1) -> None:
+async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
     client = build_web_client(slack.bot_token, slack.api_url)
     await check_token(client)
     runtime = await build_runtime(settings)
@@ -201,7 +190,6 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
-    board: SharedInFlight | None = None
     try:  # whatever fails from here on (a port taken, ...), what started is stopped in the finally
         await runtime.start()
         await front.start()
@@ -209,22 +197,10 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
         # the process: keep it out of the collector's reach, so a full collection scans only what requests
         # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
         gc.freeze()
-        # With request servers, background work here also waits for their requests (bot.foreground).
-        board = SharedInFlight.create(processes) if processes > 1 else None
-        runtime.foreground.share(board)
-        async with slack_transport(front.app, client, slack, host=host, port=port, shared=processes > 1):
-            servers = RequestServers(request_server_command(slack, host, port), processes - 1, board=board)
-            try:
-                await servers.start()
-                log.info("%s, from %d process%s", serving_what(slack, host, port), processes,
-                         "es" if processes > 1 else "")
-                await stop.wait()
-            finally:
-                await servers.stop()
+        async with slack_transport(front.app, client, slack, host=host, port=port):
+            log.info("%s", serving_what(slack, host, port))
+            await stop.wait()
     finally:
-        if board is not None:
-            runtime.foreground.share(None)
-            board.close()
         await front.close()
         try:
             async with asyncio.timeout(SHUTDOWN_TIMEOUT_S):
@@ -236,19 +212,18 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
 
 
 @contextlib.asynccontextmanager
-async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSettings, *, host: str, port: int,
-                          shared: bool) -> AsyncIterator[None]:
-    """Slack's requests reaching ``app`` while inside: HTTP on ``host:port`` (``shared`` with the
-    bot's other processes), or one Socket Mode connection of this process's own."""
+async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSettings, *, host: str,
+                          port: int) -> AsyncIterator[None]:
+    """Slack's requests reaching ``app`` while inside: HTTP on ``host:port``, or one Socket Mode connection."""
     if slack.http:
         assert slack.signing_secret is not None  # check_settings: --http needs it
         runner = web.AppRunner(http_app(app, slack.signing_secret), access_log=None)
         await runner.setup()
         try:
-            # SO_REUSEPORT only when other processes are to share the port: alone, a second bot
-            # started on the same port by mistake fails to bind instead of splitting the traffic.
+            # No SO_REUSEPORT: a second bot started on the same port by mistake fails to bind instead
+            # of splitting the traffic.
             try:
-                await web.TCPSite(runner, host, port, reuse_port=shared or None).start()
+                await web.TCPSite(runner, host, port).start()
             except OSError as exc:
                 raise ConfigError(f"--host/--port {host}:{port}: cannot serve Slack's requests there "
                                   f"({exc.strerror or exc}): give an address of this machine and a free port") from None
@@ -271,36 +246,8 @@ def serving_what(slack: SlackSettings, host: str, port: int) -> str:
     return "connected to Slack in Socket Mode"
 
 
-def request_server_command(slack: SlackSettings, host: str, port: int) -> list[str]:
-    """How the bot starts one of its other processes; they inherit its environment (the settings)."""
-    command = [sys.executable, "-m", "bot", "run", "--request-server"]
-    return [*command, "--http", "--host", host, "--port", str(port)] if slack.http else command
-
-
-async def serve_as_request_server(settings: Settings, slack: SlackSettings, *, host: str, port: int) -> None:
-    """One of the bot's other processes (``--processes``)."""
-    await serve_requests_only(await build_runtime(settings), slack, host=host, port=port)
-
-
-async def serve_requests_only(runtime: Runtime, slack: SlackSettings, *, host: str, port: int) -> None:
-    """Slack's requests on ``runtime``: the same listeners and Redis, on the shared port or this
-    process's own Socket Mode connection, but no engine worker, event listener or alert monitors
-    (``runtime`` is not started): the bot's own process runs those. Closes ``runtime`` at the end."""
-    client = build_web_client(slack.bot_token, slack.api_url)
-    front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
-    attach_slack_alerts(runtime, front)  # the alert buttons; a snooze edits the alert's message
-    front.buttons.prefetch_groups()
-    runtime.foreground.share(SharedInFlight.from_environment())  # given by the bot that started it
-    gc.freeze()
-    try:
-        await serve_until_stopped(slack_transport(front.app, client, slack, host=host, port=port, shared=True))
-    finally:
-        await front.close()
-        await runtime.close()
-
-
 def configure_logging() -> None:
-    # The process id tells the bot's lines from its request servers' (--processes).
+    # The process id tells replicas' lines apart when they share a log.
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
                         stream=sys.stderr)
     # The SDK logs request details (headers included) at DEBUG; keep it above that in every case.
@@ -309,18 +256,17 @@ def configure_logging() -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    if args.processes is not None:  # the command line first, as argparse's own errors come first
+        return refuse("run", PROCESSES_RETIRED)
     try:
         settings = load_settings()
-        slack = check_settings(settings, http=args.http, port=args.port, processes=args.processes)
+        slack = check_settings(settings, http=args.http, port=args.port)
     except ConfigError as exc:
         return refuse("run", exc)
     configure_logging()
     try:
-        if args.request_server:
-            asyncio.run(serve_as_request_server(settings, slack, host=args.host, port=args.port))
-        else:
-            asyncio.run(serve(settings, slack, host=args.host, port=args.port, processes=args.processes))
-    except (ConfigError, RequestServerFailed) as exc:
+        asyncio.run(serve(settings, slack, host=args.host, port=args.port))
+    except ConfigError as exc:
         return refuse("run", exc)
     except StoreError as exc:
         return refuse("run", f"the run store (Redis) is unavailable: {exc}")

@@ -1,5 +1,5 @@
 """The upgrade and config runbooks through the real service and worker (real Redis), against the
-in-memory Strimzi of ``fake_strimzi``: the legacy ZooKeeper procedure the sandbox cannot run, the
+in-memory Strimzi of ``tests.fakes.strimzi``: the legacy ZooKeeper procedure the sandbox cannot run, the
 KRaft one, the refusals, and a broker crash in the middle of a roll."""
 
 from __future__ import annotations

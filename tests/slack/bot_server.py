@@ -52,10 +52,8 @@ def bot_env(**settings: str) -> dict[str, str]:
 
 
 class SlackBotProcess:
-    def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None,
-                 processes: int = 1) -> None:
+    def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None) -> None:
         self.env = env
-        self.processes = processes
         self.log_path = log_path
         self.http = http
         self.port = port or free_port()
@@ -69,15 +67,13 @@ class SlackBotProcess:
         args = run_command()
         if self.http:
             args += ["--http", "--port", str(self.port), "--host", "127.0.0.1"]
-        if self.processes != 1:
-            args += ["--processes", str(self.processes)]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log,
                                             stdin=subprocess.DEVNULL)
-        # The bot says so once it listens (or is connected) and every request server it starts does too.
-        ready = f", from {self.processes} process"
+        # The bot says so once it listens (or is connected).
+        ready = "serving Slack over HTTP on" if self.http else "connected to Slack in Socket Mode"
         wait_until(lambda: self._running() and ready in self.log(), timeout=60, interval=0.1,
-                   message=f"the bot to serve Slack from {self.processes} process(es) (log: {self.log_path})")
+                   message=f"the bot to serve Slack (log: {self.log_path})")
         return self
 
     def log(self) -> str:

@@ -60,20 +60,31 @@ def test_http_mode_needs_a_well_formed_signing_secret() -> None:
     assert "SLACK_SIGNING_SECRET is malformed" in text and "short secret" not in text
 
 
-def test_processes_must_be_a_sensible_count() -> None:
-    """--processes takes 1 to 32 over HTTP, and 1 to 10 in Socket Mode (Slack's connection limit per app)."""
-    http = Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_signing_secret=SIGNING_SECRET)
-    socket_mode = Settings(**BASE, slack_bot_token=BOT_TOKEN, slack_app_token=APP_TOKEN)
-    assert check_settings(http, http=True, processes=32).http
-    assert not check_settings(socket_mode, http=False, processes=10).http
-    for bad in (0, -1, 33):
-        with pytest.raises(ConfigError) as caught:
-            check_settings(http, http=True, processes=bad)
-        assert f"--processes {bad} is out of range: give 1 to 32 (about one per core)" in str(caught.value)
-    with pytest.raises(ConfigError) as caught:
-        check_settings(socket_mode, http=False, processes=11)
-    assert "--processes 11 is out of range: give 1 to 10 (Slack allows about 10 Socket Mode connections" in str(
-        caught.value)
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize("given", [["--processes", "2"], ["--processes=1"], ["--processes"], ["--processes", "x"]])
+def test_the_retired_processes_option_is_refused_with_what_to_do_instead(
+        given: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """`run --processes` (any value, or none) no longer exists: exit 2 before anything is read or
+    started, saying that the option is gone and how to start the bot instead."""
+    from bot.cli import main
+
+    assert main(["run", "--http", *given]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("kafka-chatops run: cannot start: --processes is no longer an option: the bot answers "
+                          "Slack from one process"), err
+    assert "Start it without --processes: `kafka-chatops run [--http] [--port P] [--host H]`" in err
+    assert "run more replicas" in err
+
+
+def test_the_real_command_refuses_processes_and_starts_nothing(tmp_path: Path) -> None:
+    """Settings that would start the bot, plus --processes 2: exit 2 with the reason, nothing served."""
+    env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
+                  KAFKA_CHATOPS_CONFIG=str(tmp_path / "c.yaml"))
+    proc = subprocess.run([*run_command(), "--http", "--processes", "2"], env=env, cwd=PROJECT_ROOT,
+                          capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "--processes is no longer an option" in proc.stderr
+    assert "serving Slack" not in proc.stderr + proc.stdout
 
 
 def test_api_url_gets_the_trailing_slash_the_sdk_needs() -> None:

@@ -1,7 +1,6 @@
-"""The Slack scenario on the real sandbox: ``python -m bot run --http --processes 2`` against real
-Kafka brokers behind the emulated Strimzi, clicked through with signed ``block_actions`` like Slack
-sends them. Each request opens a new connection, which the kernel gives to either process: runs
-created, approved and double-clicked in one process are driven by the other's worker.
+"""The Slack scenario on the real sandbox: ``python -m bot run --http`` against real Kafka brokers
+behind the emulated Strimzi, clicked through with signed ``block_actions`` like Slack sends them,
+each request on a new connection.
 
 Broker restarts cost ~15 s each, so the module restarts all three brokers once (the full scenario,
 with every refusal checked on the way) and one broker once more (the 429 storm).
@@ -153,7 +152,7 @@ def scenario(sandbox: SandboxInfo, redis_server: RedisServer, stub_api_server: S
                                     approver_groups=[APPROVER_GROUP]))
     env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET, SLACK_API_URL=stub_api_server.url,
                   REDIS_URL=redis_server.url, KAFKA_CHATOPS_CONFIG=str(config), KUBECONFIG=sandbox.kubeconfig)
-    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True, processes=2).start()
+    bot = SlackBotProcess(env, Path(workdir) / "bot.log", http=True).start()
     try:
         yield Scenario(bot, stub_api_server, redis_server.url, sandbox)
     finally:
