@@ -3,8 +3,8 @@
 A run can wait days for an approval, across bot upgrades, so the documents in
 ``tests/fixtures/records/`` are frozen: they were written by the bot at commit 91ca3d0 (before the
 stored record got a schema version) through the real store, against the in-memory Strimzi of
-``tests/handlers/fake_strimzi.py`` (now ``tests.fakes.strimzi``), and must never be regenerated. A change to the run model that cannot read them
-needs an upgrade path in the loader, not new fixtures.
+``tests/handlers/fake_strimzi.py`` (now ``tests.fakes.strimzi``), and must never be regenerated.
+A change to the run model that cannot read them needs an upgrade path in the loader, not new fixtures.
 """
 
 from __future__ import annotations
