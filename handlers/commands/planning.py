@@ -14,10 +14,9 @@ from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceS
 from handlers.steps.pod_health import not_ready_reason, pod_states
 from runbooks.catalogue.config import ConfigInput, ConfigParams, broker_validation, plan_config_change
 from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
-from runbooks.engine.models import StepSpec
+from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import ClusterSnapshot
-from runbooks.rules.rolls import PlanRefused
 from runbooks.rules.versions import detect_mode
 
 __all__ = ["PlanRefused", "Planner"]

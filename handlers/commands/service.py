@@ -49,11 +49,11 @@ from handlers.runs.run_text import plan_text, run_card, run_row
 from runbooks.catalogue.config import RUNBOOK as CONFIG
 from runbooks.catalogue.config import ConfigParams
 from runbooks.catalogue.restart import RUNBOOK as RESTART
-from runbooks.catalogue.restart import PlanRefused, RestartParams, plan_restart
+from runbooks.catalogue.restart import RestartParams, plan_restart
 from runbooks.catalogue.upgrade import RUNBOOK as UPGRADE
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Notify, Start
-from runbooks.engine.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.engine.models import Actor, AuditEntry, PlanRefused, Run, RunState, Step, StepSpec, plan_hash
 from runbooks.rules.health import at_min_isr, offline, under_min_isr, under_replicated
 
 log = logging.getLogger(__name__)
