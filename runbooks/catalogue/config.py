@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.catalogue.runbook import Runbook
 from runbooks.catalogue.step_args import (
     AwaitOperatorArgs,
     ClusterCheckArgs,
@@ -50,6 +51,12 @@ class ConfigParams(BaseModel):
     values: dict[str, str] = {}  # set: key -> value as typed
     keys: tuple[str, ...] = ()  # unset
 
+    @property
+    def change(self) -> str:
+        """The change as typed: ``set k=v ...`` or ``unset k ...``."""
+        entries = [f"{k}={v}" for k, v in self.values.items()] if self.action == "set" else list(self.keys)
+        return f"{self.action} {' '.join(entries)}"
+
 
 class ConfigInput(BaseModel):
     """The cluster as the planner needs it, read through the ports."""
@@ -67,6 +74,7 @@ class ConfigInput(BaseModel):
     snapshot_error: str = ""
     catalogue: dict[str, ConfigEntryInfo] = {}  # every broker config of one live broker
     allowed_class_keys: frozenset[str] = frozenset()  # the clusters file's allowed_class_keys
+    bootstrap: str | None = None  # the address the brokers were read at (None: none known)
 
 
 class ConfigChange(BaseModel):
@@ -245,3 +253,21 @@ def plan_config_change(params: ConfigParams, world: ConfigInput) -> list[StepSpe
                               uids={str(b.id): b.uid for b in brokers}, brokers=tuple(b.id for b in brokers)),
         needs_approval=False, timeout_s=120.0))
     return steps
+
+
+CONFIG = Runbook(
+    name=RUNBOOK,
+    verb="config",
+    summary="Change broker configs in spec.kafka.config, rolling the brokers only if Kafka needs it.",
+    description="Shows the diff against the Kafka resource, refuses keys Strimzi owns (node ids, roles, "
+    "listeners, log dirs, controller quorum, ...) and invalid values with the reason, patches spec.kafka.config, "
+    "follows the operator's roll broker by broker when a key needs a restart (keys Kafka applies live are "
+    "reported as applied without a restart), then checks the value on every broker. --dry-run shows the plan and "
+    "changes nothing.",
+    params=ConfigParams,
+    world=ConfigInput,
+    plan=plan_config_change,
+    title=lambda params: f"Config change ({params.change})",
+    refusal=lambda cluster, params: f"Cannot change the config of {cluster}",
+    stored=lambda params: {**params.model_dump(mode="json"), "change": params.change},
+)

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.catalogue.runbook import Runbook
 from runbooks.engine.models import PlanRefused, StepArgs, StepSpec
 from runbooks.rules.health import ClusterSnapshot, can_restart, restart_order
 
@@ -67,3 +68,32 @@ def plan_restart(params: RestartParams, snapshot: ClusterSnapshot, pod_names: di
             timeout_s=120.0, summary="Move leadership back to the preferred replicas, so load is even again.",
         ))
     return steps
+
+
+class RestartInput(BaseModel):
+    """The cluster as the restart planner needs it, read through the ports."""
+
+    model_config = ConfigDict(frozen=True)
+
+    snapshot: ClusterSnapshot
+    pod_names: dict[int, str]  # broker id -> its pod
+
+
+def plan(params: RestartParams, world: RestartInput) -> list[StepSpec]:
+    return plan_restart(params, world.snapshot, world.pod_names)
+
+
+RESTART = Runbook(
+    name=RUNBOOK,
+    verb="restart",
+    summary="Rolling restart, one broker at a time, each step approved.",
+    description="Non-controller brokers first, the active controller last. Each approval request shows the "
+    "partitions that restarting that broker would leave below min.insync.replicas. --dry-run shows the plan and "
+    "changes nothing.",
+    params=RestartParams,
+    world=RestartInput,
+    plan=plan,
+    title=lambda params: "Rolling restart",
+    refusal=lambda cluster, params: f"Cannot plan a restart of {cluster}",
+    stored=lambda params: params.model_dump(mode="json"),
+)

@@ -1,4 +1,8 @@
-"""Every step kind of every runbook, as one discriminated union: the one place it is assembled.
+"""The catalogue: every runbook started by its own verb (``RUNBOOKS``), and every step kind of every
+runbook as one discriminated union, the one place it is assembled.
+
+The undo is not in ``RUNBOOKS``: it is planned from a paused run, not from parameters, and created by
+superseding that run (``handlers.commands.undo``), but its step kinds are in the union like any other.
 
 A kind's arguments model lives with the runbook that plans it (or in ``step_args`` when several
 runbooks plan it); adding a kind is adding its model to ``AnyStepArgs`` below and its executor to
@@ -14,7 +18,9 @@ from typing import Annotated, Any, get_args
 
 from pydantic import Field, TypeAdapter
 
-from runbooks.catalogue.restart import ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
+from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.restart import RESTART, ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
+from runbooks.catalogue.runbook import Runbook
 from runbooks.catalogue.step_args import (
     AwaitOperatorArgs,
     ClusterCheckArgs,
@@ -24,7 +30,10 @@ from runbooks.catalogue.step_args import (
     VerifyUpgradeArgs,
 )
 from runbooks.catalogue.undo import RevertKafkaArgs
+from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
+
+RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG)}
 
 AnyStepArgs = (
     PreflightArgs

@@ -18,6 +18,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.catalogue.runbook import Runbook
 from runbooks.catalogue.step_args import (
     AwaitOperatorArgs,
     ClusterCheckArgs,
@@ -244,3 +245,21 @@ def _config_roll(step_id: str, values: dict[str, str], title: str, brokers: Sequ
         timeout_s=120.0,
         summary=roll_summary(brokers, snapshot, f"Sets {', '.join(f'{k}={v}' for k, v in values.items())} in "
                                                 "spec.kafka.config (a change Kafka takes only on restart)."))
+
+
+UPGRADE = Runbook(
+    name=RUNBOOK,
+    verb="upgrade",
+    summary="Upgrade Kafka to a newer version: pin, one roll followed broker by broker, raise, verify.",
+    description="Pins the metadata version at the current level, patches spec.kafka.version and follows the "
+    "operator's roll broker by broker (each broker a health gate on the card), raises the metadata version after a "
+    "final approval (no roll), and verifies every broker runs the new version. Refuses an unsupported version "
+    "(with the supported list), a downgrade, and a cluster that is not Ready or not healthy. --dry-run shows the "
+    "plan and changes nothing.",
+    params=UpgradeParams,
+    world=UpgradeInput,
+    plan=plan_upgrade,
+    title=lambda params: f"Upgrade to Kafka {params.version}",
+    refusal=lambda cluster, params: f"Cannot upgrade {cluster} to {params.version}",
+    stored=lambda params: {"version": params.version},
+)
