@@ -8,7 +8,8 @@ from typing import Any
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError
 from runbooks.catalogue.restart import ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
 from runbooks.engine.models import Step
-from runbooks.rules.health import can_restart, can_roll_controller, offline, out_of_isr, preflight, under_replicated
+from runbooks.rules.gates import restart_gate
+from runbooks.rules.health import out_of_isr, preflight, under_replicated
 
 
 class PreflightStep:
@@ -34,33 +35,10 @@ class RestartBrokerStep:
     """Restart one broker through Strimzi's manual rolling update annotation."""
 
     async def gate(self, ctx: StepContext, step: Step, args: RestartBrokerArgs) -> GateResult:
-        broker = args.broker
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
-        pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
-        problems: list[str] = []
-        pod = pods.get(broker)
-        if pod is None or not pod.ready:
-            problems.append(f"pod of broker {broker} is not Ready")
-        not_ready = sorted(p.node_id for p in pods.values() if not p.ready and p.node_id != broker)
-        if not_ready:
-            problems.append(f"other brokers not Ready: {', '.join(map(str, not_ready))}")
-        urp = under_replicated(snapshot)
-        if urp:
-            problems.append(f"{len(urp)} under-replicated partitions (e.g. {', '.join(p.name for p in urp[:3])})")
-        down = offline(snapshot)
-        if down:
-            problems.append(f"{len(down)} offline partitions")
-        check = can_restart(snapshot, broker)
-        findings = tuple(f"{r.partition}: {r.reason}" for r in check.at_risk)
-        if not check.ok:
-            problems.append(f"restarting broker {broker} is not safe: {check.summary()}")
-        if snapshot.quorum is not None:
-            ok, why = can_roll_controller(snapshot.quorum, broker)
-            if not ok:
-                problems.append(f"controller quorum: {why}")
-        if problems:
-            return GateResult(ok=False, findings=findings, reason="; ".join(problems))
-        return GateResult(ok=True, findings=findings, reason=f"broker {broker} can restart. {check.summary()}")
+        pods = {p.node_id: p.ready for p in await ctx.gateway.broker_pods(ctx.cluster)}
+        verdict = restart_gate(snapshot, args.broker, pods)
+        return GateResult(ok=verdict.ok, findings=verdict.findings, reason=verdict.reason)
 
     async def observe(self, ctx: StepContext, step: Step, args: RestartBrokerArgs) -> dict[str, Any]:
         broker = args.broker

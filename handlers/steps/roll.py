@@ -29,11 +29,10 @@ from handlers.steps.base import DoneResult, GateResult, StepContext, tolerant
 from handlers.steps.pod_health import down_text, late_pods, operator_verdict, stuck_pods
 from runbooks.catalogue.step_args import FollowRollArgs
 from runbooks.engine.models import Step
+from runbooks.rules.gates import broker_restart_risk
 from runbooks.rules.health import (
     Liveness,
     broker_liveness,
-    can_restart,
-    can_roll_controller,
     degraded_besides,
     out_of_isr,
     under_replicated,
@@ -106,14 +105,9 @@ class FollowRollStep:
         in_isr = pod is not None and pod.ready and not out_of_isr(snapshot, broker)
         untouched = in_isr and not busy and not await self._rolled(ctx, step, args, pod)
         if untouched:
-            check = can_restart(snapshot, broker)
-            findings = tuple(f"{r.partition}: {r.reason}" for r in check.at_risk)
-            if not check.ok:
-                problems.append(f"restarting broker {broker} now is not safe: {check.summary()}")
-            if snapshot.quorum is not None:
-                ok, why = can_roll_controller(snapshot.quorum, broker)
-                if not ok:
-                    problems.append(f"controller quorum: {why}")
+            risk = broker_restart_risk(snapshot, broker)
+            findings = risk.findings
+            problems += risk.problems(broker, when=" now")
         if problems:
             return GateResult(ok=False, findings=findings,
                               reason=f"before the operator restarts broker {broker}: " + "; ".join(problems))
