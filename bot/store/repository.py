@@ -1,6 +1,7 @@
 """The use cases' RunRepository and ClusterLocks ports over the Redis store.
 
-The store keeps JSON documents; this adapter turns them into the engine's pydantic models and
+The store keeps JSON documents; this adapter turns them into the engine's pydantic models (a run
+through its versioned record, ``bot.store.record``) and
 the store's exceptions into the ports' ones, so handlers never import redis. Every write also
 publishes the run event (``bot.store.run_events``) from the same script, so a write and its event happen
 together or not at all.
@@ -12,6 +13,7 @@ import contextlib
 from collections.abc import Iterator, Sequence
 
 from bot import store
+from bot.store.record import load_run, run_record
 from bot.store.run_events import RUN_EVENTS_CHANNEL, event_header
 from handlers import ports
 from runbooks.engine.events import Notify
@@ -37,7 +39,7 @@ class RedisRunRepository:
 
     async def create(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = ()) -> int:
         # The store writes the lock's token into the document as it takes the lock.
-        document = store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD}))
+        document = run_record(run, exclude={_TOKEN_FIELD})
         with _translated():
             return await self._runs.create_run_holding_lock(
                 run.id, run.cluster, document, token_field=_TOKEN_FIELD, audit=_audit_docs(audit),
@@ -49,9 +51,9 @@ class RedisRunRepository:
         new_event, old_event = self._event(run, notes), self._event(old, old_notes)
         with _translated():
             return await self._supersessions.create_run_superseding(
-                run.id, run.cluster, store.JsonText(run.model_dump_json(exclude={_TOKEN_FIELD})),
+                run.id, run.cluster, run_record(run, exclude={_TOKEN_FIELD}),
                 token_field=_TOKEN_FIELD, audit=_audit_docs(audit), superseded_id=old.id,
-                superseded_document=store.JsonText(old.model_dump_json()), superseded_version=old_version,
+                superseded_document=run_record(old), superseded_version=old_version,
                 superseded_audit=_audit_docs(old_audit),
                 events=(new_event, old_event) if new_event is not None and old_event is not None else None)
 
@@ -61,13 +63,13 @@ class RedisRunRepository:
         if loaded is None:
             return None
         document, version = loaded
-        return Run.model_validate(document), version
+        return load_run(document), version
 
     async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
                    notes: Sequence[Notify] = ()) -> int:
         with _translated():
             return await self._runs.save_run(
-                run.id, store.JsonText(run.model_dump_json()), expected_version=expected_version,
+                run.id, run_record(run), expected_version=expected_version,
                 audit=_audit_docs(audit) or None, active=not run.state.terminal, event=self._event(run, notes),
             )
 

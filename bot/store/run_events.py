@@ -23,6 +23,8 @@ from functools import cached_property
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from bot.store.codec import from_json
+from bot.store.record import load_run
 from runbooks.engine.events import Notify
 from runbooks.engine.models import Run, RunState
 
@@ -51,7 +53,7 @@ class RunEvent:
     @cached_property
     def run(self) -> Run:
         """The run as this event's write stored it (not necessarily as it is now)."""
-        return Run.model_validate_json(self.run_json)
+        return load_run(from_json(self.run_json, f"the run in an event of run {self.run_id}"))
 
     @classmethod
     def decode(cls, data: str | bytes) -> RunEvent:

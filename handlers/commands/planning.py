@@ -1,5 +1,9 @@
-"""Planning the upgrade and config runbooks: read the cluster through the ports, let the pure
-planners in ``runbooks`` decide, and hand back the steps or the reason there are none.
+"""Planning a runbook of the catalogue: read the cluster through the ports into the runbook's world
+model, let its pure planner decide, and hand back the steps or the reason there are none.
+
+Each runbook's ``Planning`` pairs its declaration (``runbooks.catalogue``) with the one thing the
+declaration cannot hold: how its world is read (and, for a config change, the brokers' own verdict
+on the new values). ``CommandService.start`` runs every runbook through ``Planning.plan``.
 
 Reads only. Kafka being unreachable is not an exception here: it becomes part of what the
 planner sees (no snapshot, and why), so the refusal can say it. The one request that looks like a
@@ -9,24 +13,58 @@ judge a value they would apply live, before anyone is asked to approve it.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Generic
+
 from handlers.clusters import ManagedCluster
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
 from handlers.steps.pod_health import not_ready_reason, pod_states
-from runbooks.catalogue.config import ConfigInput, ConfigParams, broker_validation, plan_config_change
-from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
-from runbooks.engine.models import StepSpec
+from runbooks.catalogue.config import CONFIG, ConfigInput, ConfigParams, broker_validation
+from runbooks.catalogue.restart import RESTART, RestartInput, RestartParams
+from runbooks.catalogue.runbook import P, Runbook, W
+from runbooks.catalogue.upgrade import UPGRADE, UpgradeInput, UpgradeParams
+from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import ClusterSnapshot
-from runbooks.rules.rolls import PlanRefused
 from runbooks.rules.versions import detect_mode
 
-__all__ = ["PlanRefused", "Planner"]
+__all__ = ["PlanRefused", "Planner", "Planning", "Unplannable"]
+
+
+class Unplannable(Exception):
+    """The cluster cannot even be read for a plan; the message is the whole reply."""
+
+
+@dataclass(frozen=True)
+class Planning(Generic[P, W]):
+    runbook: Runbook[P, W]
+    read: Callable[[ManagedCluster, P], Awaitable[W]]
+    check: Callable[[ManagedCluster, P, W], Awaitable[None]] | None = None  # after the plan: PlanRefused or None
+
+    async def plan(self, cluster: ManagedCluster, params: P) -> list[StepSpec]:
+        world = await self.read(cluster, params)
+        steps = self.runbook.plan(params, world)
+        if self.check is not None:
+            await self.check(cluster, params, world)
+        return steps
 
 
 class Planner:
     def __init__(self, gateway: ClusterGateway, admin: KafkaAdmin) -> None:
         self._gateway = gateway
         self._admin = admin
+        self.restart = Planning(RESTART, self._restart_world)
+        self.upgrade = Planning(UPGRADE, self._upgrade_world)
+        self.config = Planning(CONFIG, self._config_world, self._config_check)
+
+    async def _restart_world(self, cluster: ManagedCluster, params: RestartParams) -> RestartInput:
+        status = await self._gateway.kafka_status(cluster.ref)
+        bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
+        if not bootstrap:
+            raise Unplannable(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
+        pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
+        return RestartInput(snapshot=await self._admin.snapshot(cluster.ref, bootstrap), pod_names=pods)
 
     async def _read(self, cluster: ManagedCluster) -> tuple[KafkaResourceStatus, list[BrokerPod],
                                                              ClusterSnapshot | None, str, str | None]:
@@ -41,18 +79,17 @@ class Planner:
             return status, pods, None, f"{type(exc).__name__}: {exc}", bootstrap
         return status, pods, snapshot, "", bootstrap
 
-    async def upgrade(self, cluster: ManagedCluster, version: str) -> list[StepSpec]:
+    async def _upgrade_world(self, cluster: ManagedCluster, params: UpgradeParams) -> UpgradeInput:
         status, pods, snapshot, error, _ = await self._read(cluster)
-        world = UpgradeInput(
+        return UpgradeInput(
             mode=detect_mode(status.metadata_version, snapshot is not None and snapshot.quorum is not None),
             ready=status.ready, not_ready_reason=not_ready_reason(status), settled=status.settled,
             kafka_version=status.kafka_version, metadata_version=status.metadata_version,
             spec_metadata_version=status.spec_metadata_version, spec_config=status.spec_config,
             brokers=pod_states(pods), snapshot=snapshot, snapshot_error=error,
         )
-        return plan_upgrade(UpgradeParams(version=version), world)
 
-    async def config(self, cluster: ManagedCluster, params: ConfigParams) -> list[StepSpec]:
+    async def _config_world(self, cluster: ManagedCluster, params: ConfigParams) -> ConfigInput:
         status, pods, snapshot, error, bootstrap = await self._read(cluster)
         catalogue: dict[str, ConfigEntryInfo] = {}
         live = [p.node_id for p in pods if p.ready]
@@ -65,17 +102,18 @@ class Planner:
                 raise PlanRefused(f"broker {live[0]} did not answer DescribeConfigs ({type(exc).__name__}: "
                                   f"{exc}), so the keys and values cannot be checked") from None
             catalogue = described.get(live[0], {})
-        world = ConfigInput(
+        return ConfigInput(
             ready=status.ready, not_ready_reason=not_ready_reason(status), settled=status.settled,
             generation=status.generation, kafka_version=status.kafka_version, spec_config=status.spec_config,
             brokers=pod_states(pods), snapshot=snapshot, snapshot_error=error, catalogue=catalogue,
-            allowed_class_keys=cluster.allowed_class_keys,
+            allowed_class_keys=cluster.allowed_class_keys, bootstrap=bootstrap,
         )
-        steps = plan_config_change(params, world)
+
+    async def _config_check(self, cluster: ManagedCluster, params: ConfigParams, world: ConfigInput) -> None:
+        """Values Kafka applies live, put to the running brokers before anyone is asked to approve them."""
         live_values = broker_validation(params, world)
-        if live_values and bootstrap:
-            await self._ask_brokers(cluster, bootstrap, live, live_values)
-        return steps
+        if live_values and world.bootstrap:
+            await self._ask_brokers(cluster, world.bootstrap, [b.id for b in world.brokers if b.ready], live_values)
 
     async def _ask_brokers(self, cluster: ManagedCluster, bootstrap: str, brokers: list[int],
                            values: dict[str, str]) -> None:

@@ -13,8 +13,7 @@ from datetime import datetime
 from handlers.alerting.evaluator import AlertQueries
 from handlers.clusters import ManagedCluster, UnknownCluster
 from handlers.commands.grammar import ParseError, help_text, parse
-from handlers.commands.planning import Planner
-from handlers.commands.planning import PlanRefused as ChangeRefused
+from handlers.commands.planning import Planner, Planning, Unplannable
 from handlers.commands.undo import UndoRequests
 from handlers.commands.verbs import (
     AbortCommand,
@@ -46,14 +45,13 @@ from handlers.ports import (
 from handlers.replies import Reply, cap_echoes
 from handlers.runs.actions import RunActions
 from handlers.runs.run_text import plan_text, run_card, run_row
-from runbooks.catalogue.config import RUNBOOK as CONFIG
 from runbooks.catalogue.config import ConfigParams
-from runbooks.catalogue.restart import RUNBOOK as RESTART
-from runbooks.catalogue.restart import PlanRefused, RestartParams, plan_restart
-from runbooks.catalogue.upgrade import RUNBOOK as UPGRADE
+from runbooks.catalogue.restart import RestartParams
+from runbooks.catalogue.runbook import P, W
+from runbooks.catalogue.upgrade import UpgradeParams
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Notify, Start
-from runbooks.engine.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.engine.models import Actor, AuditEntry, PlanRefused, Run, RunState, Step, StepSpec, plan_hash
 from runbooks.rules.health import at_min_isr, offline, under_min_isr, under_replicated
 
 log = logging.getLogger(__name__)
@@ -62,6 +60,12 @@ log = logging.getLogger(__name__)
 # that nothing was done (it used to say it all twice).
 REDIS_DOWN = "Not done: {error}."
 RUNS_UNKNOWN = "  runs: unknown, Redis is unreachable"
+
+
+def config_params(command: ConfigCommand) -> ConfigParams:
+    if command.action == "set":
+        return ConfigParams(action="set", values=command.values)
+    return ConfigParams(action="unset", keys=tuple(command.entries))
 
 
 class CommandService:
@@ -115,11 +119,14 @@ class CommandService:
                 return await self._alert_command(command, actor)
             case RestartCommand(cluster=name, brokers=brokers, dry_run=dry_run):
                 params = RestartParams(brokers=tuple(brokers) if brokers is not None else None)
-                return await self.start_restart(self.cluster(name), params, actor, channel=channel, dry_run=dry_run)
+                return await self.start(self._planner.restart, self.cluster(name), params, actor, channel=channel,
+                                        dry_run=dry_run)
             case UpgradeCommand(cluster=name, version=version, dry_run=dry_run):
-                return await self.start_upgrade(self.cluster(name), version, actor, channel=channel, dry_run=dry_run)
+                return await self.start(self._planner.upgrade, self.cluster(name), UpgradeParams(version=version),
+                                        actor, channel=channel, dry_run=dry_run)
             case ConfigCommand(cluster=name, dry_run=dry_run) as config:
-                return await self.start_config(self.cluster(name), config, actor, channel=channel, dry_run=dry_run)
+                return await self.start(self._planner.config, self.cluster(name), config_params(config), actor,
+                                        channel=channel, dry_run=dry_run)
             case RunsCommand(cluster=name):
                 return await self.list_runs(self.cluster(name).name if name else None)
             case ShowRunCommand(run_id=run_id):
@@ -188,50 +195,22 @@ class CommandService:
                 lines.append(f"  active run: {', '.join(active)}")
         return Reply(text="\n".join(lines))
 
-    async def start_restart(
-        self, cluster: ManagedCluster, params: RestartParams, actor: Actor, *, channel: str | None, dry_run: bool,
+    async def start(
+        self, planning: Planning[P, W], cluster: ManagedCluster, params: P, actor: Actor, *, channel: str | None,
+        dry_run: bool,
     ) -> Reply:
-        status = await self._gateway.kafka_status(cluster.ref)
-        bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
-        if not bootstrap:
-            return Reply.error(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
-        pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
-        snapshot = await self._admin.snapshot(cluster.ref, bootstrap)
+        """Every runbook of the catalogue: read the world and plan, refuse saying why, show the plan
+        (dry run), or create the run."""
+        runbook = planning.runbook
         try:
-            steps = plan_restart(params, snapshot, pods)
+            steps = await planning.plan(cluster, params)
+        except Unplannable as exc:
+            return Reply.error(str(exc))
         except PlanRefused as exc:
-            return Reply.error(cap_echoes(f"Cannot plan a restart of {cluster.name}: {exc}."))
+            return Reply.error(cap_echoes(f"{runbook.refusal(cluster.name, params)}: {exc}."))
         if dry_run:
-            return Reply(text=plan_text(cluster.name, "Rolling restart", steps))
-        return await self.create_run(cluster, RESTART, params.model_dump(mode="json"), steps, actor, channel)
-
-    async def start_upgrade(
-        self, cluster: ManagedCluster, version: str, actor: Actor, *, channel: str | None, dry_run: bool,
-    ) -> Reply:
-        try:
-            steps = await self._planner.upgrade(cluster, version)
-        except ChangeRefused as exc:
-            return Reply.error(cap_echoes(f"Cannot upgrade {cluster.name} to {version}: {exc}."))
-        if dry_run:
-            return Reply(text=plan_text(cluster.name, f"Upgrade to Kafka {version}", steps))
-        return await self.create_run(cluster, UPGRADE, {"version": version}, steps, actor, channel)
-
-    async def start_config(
-        self, cluster: ManagedCluster, command: ConfigCommand, actor: Actor, *, channel: str | None, dry_run: bool,
-    ) -> Reply:
-        if command.action == "set":
-            params = ConfigParams(action="set", values=command.values)
-        else:
-            params = ConfigParams(action="unset", keys=tuple(command.entries))
-        try:
-            steps = await self._planner.config(cluster, params)
-        except ChangeRefused as exc:
-            return Reply.error(cap_echoes(f"Cannot change the config of {cluster.name}: {exc}."))
-        change = f"{command.action} {' '.join(command.entries)}"
-        if dry_run:
-            return Reply(text=plan_text(cluster.name, f"Config change ({change})", steps))
-        return await self.create_run(cluster, CONFIG, {**params.model_dump(mode="json"), "change": change}, steps,
-                                     actor, channel)
+            return Reply(text=plan_text(cluster.name, runbook.title(params), steps))
+        return await self.create_run(cluster, runbook.name, runbook.stored(params), steps, actor, channel)
 
     async def create_run(
         self, cluster: ManagedCluster, runbook: str, params: dict[str, object], steps: list[StepSpec],

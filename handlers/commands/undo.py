@@ -23,8 +23,7 @@ from runbooks.catalogue.undo import RUNBOOK, SUPERSEDED, Footprint, footprint, p
 from runbooks.engine.approvals import authorize_abort
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Abort, Notify, Start
-from runbooks.engine.models import Actor, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
-from runbooks.rules.rolls import PlanRefused
+from runbooks.engine.models import Actor, AuditEntry, PlanRefused, Run, RunState, Step, StepSpec, plan_hash
 
 _CAS_ATTEMPTS = 5
 

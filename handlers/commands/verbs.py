@@ -1,6 +1,7 @@
 """The `/kafka` verbs: their command models, the rules for their values, and the table of verbs.
 
-Adding a verb is one model below, one entry in `VERBS` and one member of `Command`; `verb_table`
+Adding a verb is one model below, one entry in `VERBS` and one member of `Command` (a runbook's
+entry takes its verb and help texts from its declaration in `runbooks.catalogue`); `verb_table`
 checks at import that each entry agrees with its model, so a mismatch fails the bot's start, not
 a user's command. Reading and writing command lines lives in `handlers.commands.grammar`.
 
@@ -37,6 +38,9 @@ from handlers.commands.values import (
 )
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
+from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.restart import RESTART
+from runbooks.catalogue.upgrade import UPGRADE
 
 __all__ = [
     "RESERVED_OPTIONS", "VERBS", "ArgSpec", "Command", "Converter", "InvalidValue", "OptionKind", "OptionSpec",
@@ -290,11 +294,9 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         examples=("/kafka snooze a-1b2c3d4e 2h", "/kafka snooze a-1b2c3d4e 30m"),
     ),
     VerbSpec(
-        name="restart",
-        summary="Rolling restart, one broker at a time, each step approved.",
-        description="Non-controller brokers first, the active controller last. Each approval request "
-        "shows the partitions that restarting that broker would leave below min.insync.replicas. "
-        "--dry-run shows the plan and changes nothing.",
+        name=RESTART.verb,
+        summary=RESTART.summary,
+        description=RESTART.description,
         command=RestartCommand,
         args=(_CLUSTER_ARG,),
         options=(
@@ -306,13 +308,9 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         mutating=True,
     ),
     VerbSpec(
-        name="upgrade",
-        summary="Upgrade Kafka to a newer version: pin, one roll followed broker by broker, raise, verify.",
-        description="Pins the metadata version at the current level, patches spec.kafka.version and follows "
-        "the operator's roll broker by broker (each broker a health gate on the card), raises the metadata "
-        "version after a final approval (no roll), and verifies every broker runs the new version. Refuses an "
-        "unsupported version (with the supported list), a downgrade, and a cluster that is not Ready or not "
-        "healthy. --dry-run shows the plan and changes nothing.",
+        name=UPGRADE.verb,
+        summary=UPGRADE.summary,
+        description=UPGRADE.description,
         command=UpgradeCommand,
         args=(_CLUSTER_ARG, ArgSpec(name="version", convert=kafka_version, hint="e.g. 4.3.1")),
         options=(OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),),
@@ -320,13 +318,9 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         mutating=True,
     ),
     VerbSpec(
-        name="config",
-        summary="Change broker configs in spec.kafka.config, rolling the brokers only if Kafka needs it.",
-        description="Shows the diff against the Kafka resource, refuses keys Strimzi owns (node ids, roles, "
-        "listeners, log dirs, controller quorum, ...) and invalid values with the reason, patches "
-        "spec.kafka.config, follows the operator's roll broker by broker when a key needs a restart (keys "
-        "Kafka applies live are reported as applied without a restart), then checks the value on every "
-        "broker. --dry-run shows the plan and changes nothing.",
+        name=CONFIG.verb,
+        summary=CONFIG.summary,
+        description=CONFIG.description,
         command=ConfigCommand,
         args=(
             _CLUSTER_ARG,

@@ -1,17 +1,23 @@
-"""What every step executor shares: its context, its results, and the error that pauses a run.
+"""What every step executor shares: its context, its results, the error that pauses a run, and the
+typed shape of an executor with the adapter that registers it.
 
-Kept apart from the executors so each runbook's executors live in their own module and
+Kept apart from the executors so each step family's executors live in their own module and
 ``handlers.steps.registry`` can register them all without an import cycle.
+
+An executor is written for one arguments model (``KindExecutor[RestartBrokerArgs]``): each method
+gets the step and its arguments as that model, so mypy checks every field it reads against what
+the plan sets. ``Registered`` adapts it to the worker's call shape (``StepExecutor``: ctx and step
+only), narrowing ``step.spec.args`` with isinstance first.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Generic, Protocol, TypeVar
 
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin
-from runbooks.engine.models import Step
+from runbooks.engine.models import Step, StepArgs
 
 
 class StepError(Exception):
@@ -60,6 +66,58 @@ class StepExecutor(Protocol):
     async def act(self, ctx: StepContext, step: Step) -> str: ...
 
     async def done(self, ctx: StepContext, step: Step) -> DoneResult: ...
+
+
+ArgsT = TypeVar("ArgsT", bound=StepArgs)
+ArgsT_contra = TypeVar("ArgsT_contra", bound=StepArgs, contravariant=True)
+
+
+class KindExecutor(Protocol[ArgsT_contra]):
+    """The executor of one step kind, given that kind's typed arguments."""
+
+    async def gate(self, ctx: StepContext, step: Step, args: ArgsT_contra) -> GateResult: ...
+
+    async def observe(self, ctx: StepContext, step: Step, args: ArgsT_contra) -> dict[str, Any]: ...
+
+    async def act(self, ctx: StepContext, step: Step, args: ArgsT_contra) -> str: ...
+
+    async def done(self, ctx: StepContext, step: Step, args: ArgsT_contra) -> DoneResult: ...
+
+
+class KindEntry(StepExecutor, Protocol):
+    """An executor as the registry holds it: the worker's call shape, and the model it takes."""
+
+    @property
+    def model(self) -> type[StepArgs]: ...
+
+
+class Registered(Generic[ArgsT]):
+    """A ``KindExecutor`` in the worker's call shape: it hands the executor ``step.spec.args`` only
+    if they are of its model, and fails the step, saying so, if a plan gave the kind other args."""
+
+    def __init__(self, model: type[ArgsT], executor: KindExecutor[ArgsT]) -> None:
+        self.model = model
+        self.executor = executor
+
+    def _args(self, step: Step) -> ArgsT:
+        args = step.spec.args
+        if not isinstance(args, self.model):
+            raise StepError(f"step {step.id} ({step.spec.kind}) has arguments of type {type(args).__name__}, but its "
+                            f"executor takes {self.model.__name__}: the plan and the executors disagree",
+                            permanent=True)
+        return args
+
+    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
+        return await self.executor.gate(ctx, step, self._args(step))
+
+    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
+        return await self.executor.observe(ctx, step, self._args(step))
+
+    async def act(self, ctx: StepContext, step: Step) -> str:
+        return await self.executor.act(ctx, step, self._args(step))
+
+    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
+        return await self.executor.done(ctx, step, self._args(step))
 
 
 async def tolerant(check: Awaitable[DoneResult], what: str) -> DoneResult:

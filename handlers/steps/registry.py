@@ -1,136 +1,77 @@
-"""Step executors: the I/O half of each step kind, over the ports only.
+"""Step executors: the I/O half of each step kind, over the ports only, registered by kind.
 
 Each kind answers four questions the worker asks: is it safe to start (``gate``), what does the
 world look like before acting (``observe``, recorded in the run before the action), do it
 (``act``, idempotent: expressed as a desired state with a precondition), and is it done
-(``done``, read from the world; asked first on every resume). ``EXECUTORS`` maps every kind of
-every runbook to its executor; the upgrade and config runbooks' kinds live in their own modules.
+(``done``, read from the world; asked first on every resume). Executors live one module per step
+family (``restart``, ``cluster``, ``roll``, ``verify``, ``undo``) and take their kind's typed
+arguments; ``EXECUTORS`` maps every kind of ``runbooks.catalogue.steps.AnyStepArgs`` to its
+executor, adapted to the worker's call shape (``EXECUTORS[step.spec.kind].gate(ctx, step)``).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
 
-from handlers.steps.base import DoneResult, GateResult, StepContext, StepError, StepExecutor
+from handlers.steps.base import (
+    ArgsT,
+    DoneResult,
+    GateResult,
+    KindEntry,
+    KindExecutor,
+    Registered,
+    StepContext,
+    StepError,
+    StepExecutor,
+)
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBrokerStep
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
-from runbooks.engine.models import Step
-from runbooks.rules.health import can_restart, can_roll_controller, offline, out_of_isr, preflight, under_replicated
+from runbooks.catalogue.restart import ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
+from runbooks.catalogue.step_args import (
+    AwaitOperatorArgs,
+    ClusterCheckArgs,
+    FollowRollArgs,
+    PatchKafkaArgs,
+    VerifyConfigArgs,
+    VerifyUpgradeArgs,
+)
+from runbooks.catalogue.steps import kind_of
+from runbooks.catalogue.undo import RevertKafkaArgs
 
-__all__ = ["EXECUTORS", "DoneResult", "GateResult", "StepContext", "StepError", "StepExecutor"]
-
-
-class PreflightStep:
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
-        return GateResult(ok=True)
-
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
-        return {"checked": True}
-
-    async def act(self, ctx: StepContext, step: Step) -> str:
-        status = await ctx.gateway.kafka_status(ctx.cluster)
-        snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
-        report = preflight(snapshot, kafka_ready=status.ready, kafka_reason=status.message or status.reason)
-        if not report.ok:
-            raise StepError(f"pre-flight found: {report.summary}")
-        return report.summary
-
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        return DoneResult(done=step.applied, detail=step.detail)
+__all__ = ["EXECUTORS", "REGISTERED", "DoneResult", "GateResult", "StepContext", "StepError", "StepExecutor"]
 
 
-class RestartBrokerStep:
-    """Restart one broker through Strimzi's manual rolling update annotation."""
-
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
-        broker = int(step.spec.args["broker"])
-        snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
-        pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
-        problems: list[str] = []
-        pod = pods.get(broker)
-        if pod is None or not pod.ready:
-            problems.append(f"pod of broker {broker} is not Ready")
-        not_ready = sorted(p.node_id for p in pods.values() if not p.ready and p.node_id != broker)
-        if not_ready:
-            problems.append(f"other brokers not Ready: {', '.join(map(str, not_ready))}")
-        urp = under_replicated(snapshot)
-        if urp:
-            problems.append(f"{len(urp)} under-replicated partitions (e.g. {', '.join(p.name for p in urp[:3])})")
-        down = offline(snapshot)
-        if down:
-            problems.append(f"{len(down)} offline partitions")
-        check = can_restart(snapshot, broker)
-        findings = tuple(f"{r.partition}: {r.reason}" for r in check.at_risk)
-        if not check.ok:
-            problems.append(f"restarting broker {broker} is not safe: {check.summary()}")
-        if snapshot.quorum is not None:
-            ok, why = can_roll_controller(snapshot.quorum, broker)
-            if not ok:
-                problems.append(f"controller quorum: {why}")
-        if problems:
-            return GateResult(ok=False, findings=findings, reason="; ".join(problems))
-        return GateResult(ok=True, findings=findings, reason=f"broker {broker} can restart. {check.summary()}")
-
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
-        broker = int(step.spec.args["broker"])
-        pod = next((p for p in await ctx.gateway.broker_pods(ctx.cluster) if p.node_id == broker), None)
-        if pod is None:
-            raise StepError(f"no pod found for broker {broker}")
-        return {"pod": pod.name, "uid_before": pod.uid}
-
-    async def act(self, ctx: StepContext, step: Step) -> str:
-        pod, uid = str(step.observed["pod"]), str(step.observed["uid_before"])
-        if await ctx.gateway.request_pod_roll(ctx.cluster, pod, uid):
-            return f"asked Strimzi to roll {pod}"
-        return f"{pod} was already replaced"
-
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        broker = int(step.spec.args["broker"])
-        uid_before = step.observed.get("uid_before")
-        pod = next((p for p in await ctx.gateway.broker_pods(ctx.cluster) if p.node_id == broker), None)
-        if pod is None or pod.uid == uid_before:
-            return DoneResult(done=False, detail=f"broker {broker}: waiting for Strimzi to restart the pod")
-        if not pod.ready:
-            return DoneResult(done=False, detail=f"broker {broker}: new pod started, not Ready yet")
-        snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
-        missing = out_of_isr(snapshot, broker)
-        if missing:
-            left = len(missing)
-            return DoneResult(done=False, detail=f"broker {broker}: Ready, rejoining ISR ({left} partitions left)")
-        urp = under_replicated(snapshot)
-        if urp:
-            return DoneResult(done=False, detail=f"broker {broker}: back in ISR, waiting for {len(urp)} URP to clear")
-        return DoneResult(done=True, detail=f"broker {broker} restarted, back in ISR, 0 URP")
+def _table(*entries: KindEntry) -> dict[str, KindEntry]:
+    table: dict[str, KindEntry] = {}
+    for entry in entries:
+        kind = kind_of(entry.model)
+        if kind in table:
+            raise ValueError(f"step kind {kind} has two executors")
+        table[kind] = entry
+    return table
 
 
-class ElectLeadersStep:
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
-        return GateResult(ok=True)
-
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
-        return {"checked": True}
-
-    async def act(self, ctx: StepContext, step: Step) -> str:
-        moved = await ctx.admin.elect_preferred_leaders(ctx.cluster, await ctx.bootstrap())
-        return f"{moved} leaders moved back to their preferred replica"
-
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        return DoneResult(done=step.applied, detail=step.detail)
+def register(model: type[ArgsT], executor: KindExecutor[ArgsT]) -> KindEntry:
+    """Where mypy checks that ``executor`` takes exactly the arguments ``model`` declares."""
+    return Registered(model, executor)
 
 
-EXECUTORS: dict[str, StepExecutor] = {
-    "preflight": PreflightStep(),
-    "restart-broker": RestartBrokerStep(),
-    "elect-leaders": ElectLeadersStep(),
-    # upgrade and config runbooks
-    "cluster-check": ClusterCheckStep(),
-    "patch-kafka": PatchKafkaStep(),
-    "follow-roll": FollowRollStep(),
-    "await-operator": AwaitOperatorStep(),
-    "verify-upgrade": VerifyUpgradeStep(),
-    "verify-config": VerifyConfigStep(),
+REGISTERED: Mapping[str, KindEntry] = _table(
+    # the rolling restart
+    register(PreflightArgs, PreflightStep()),
+    register(RestartBrokerArgs, RestartBrokerStep()),
+    register(ElectLeadersArgs, ElectLeadersStep()),
+    # the upgrade and config runbooks
+    register(ClusterCheckArgs, ClusterCheckStep()),
+    register(PatchKafkaArgs, PatchKafkaStep()),
+    register(FollowRollArgs, FollowRollStep()),
+    register(AwaitOperatorArgs, AwaitOperatorStep()),
+    register(VerifyUpgradeArgs, VerifyUpgradeStep()),
+    register(VerifyConfigArgs, VerifyConfigStep()),
     # the undo of a paused config change or upgrade (its other steps are the kinds above)
-    "revert-kafka": RevertKafkaStep(),
-}
+    register(RevertKafkaArgs, RevertKafkaStep()),
+)
+EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

@@ -27,12 +27,12 @@ from typing import Any
 from handlers.ports import BrokerPod
 from handlers.steps.base import DoneResult, GateResult, StepContext, tolerant
 from handlers.steps.pod_health import down_text, late_pods, operator_verdict, stuck_pods
+from runbooks.catalogue.step_args import FollowRollArgs
 from runbooks.engine.models import Step
+from runbooks.rules.gates import broker_restart_risk
 from runbooks.rules.health import (
     Liveness,
     broker_liveness,
-    can_restart,
-    can_roll_controller,
     degraded_besides,
     out_of_isr,
     under_replicated,
@@ -53,25 +53,18 @@ def same_value(key: str, have: str | None, want: str) -> bool:
     return have.lower() == want.lower()
 
 
-def _tolerated(step: Step) -> set[int]:
-    return {int(b) for b in step.spec.args.get("tolerate") or ()}
-
-
-def _shown(args: dict[str, Any]) -> str:
-    expect = args.get("expect") or {}
-    if "kafka_version" in expect:
-        return f", Kafka {expect['kafka_version']}"
-    config = expect.get("config") or {}
-    return "".join(f", {k}={v}" for k, v in config.items())
+def _shown(args: FollowRollArgs) -> str:
+    if args.expect.kafka_version is not None:
+        return f", Kafka {args.expect.kafka_version}"
+    return "".join(f", {k}={v}" for k, v in args.expect.config.items())
 
 
 class FollowRollStep:
-    async def _shows_expected(self, ctx: StepContext, step: Step, pod: BrokerPod) -> bool:
-        expect: dict[str, Any] = step.spec.args.get("expect") or {}
-        version = expect.get("kafka_version")
+    async def _shows_expected(self, ctx: StepContext, step: Step, args: FollowRollArgs, pod: BrokerPod) -> bool:
+        version = args.expect.kafka_version
         if version is not None and pod.kafka_version != version:
             return False
-        config: dict[str, str] = expect.get("config") or {}
+        config = args.expect.config
         if config:
             described = await ctx.admin.describe_broker_configs(
                 ctx.cluster, await ctx.bootstrap(), [pod.node_id], list(config))
@@ -79,17 +72,17 @@ class FollowRollStep:
             return all(same_value(k, values[k].value if k in values else None, v) for k, v in config.items())
         return True
 
-    async def _rolled(self, ctx: StepContext, step: Step, pod: BrokerPod | None) -> bool:
-        if pod is None or pod.uid == step.spec.args["uid"] or not pod.ready:
+    async def _rolled(self, ctx: StepContext, step: Step, args: FollowRollArgs, pod: BrokerPod | None) -> bool:
+        if pod is None or pod.uid == args.uid or not pod.ready:
             return False
-        return await self._shows_expected(ctx, step, pod)
+        return await self._shows_expected(ctx, step, args, pod)
 
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
-        broker = int(step.spec.args["broker"])
+    async def gate(self, ctx: StepContext, step: Step, args: FollowRollArgs) -> GateResult:
+        broker = args.broker
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
         pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
         pod = pods.get(broker)
-        tolerated = _tolerated(step)
+        tolerated = set(args.tolerate)
         problems = [down_text(p) for p in stuck_pods(pods.values(), ignore={broker, *tolerated})]
         # Other brokers Kafka does not count as live although their pod is Ready: sick, not rolling.
         liveness = broker_liveness(snapshot, pods)
@@ -110,16 +103,11 @@ class FollowRollStep:
             problems.append("the KRaft quorum has no leader")
         findings: tuple[str, ...] = ()
         in_isr = pod is not None and pod.ready and not out_of_isr(snapshot, broker)
-        untouched = in_isr and not busy and not await self._rolled(ctx, step, pod)
+        untouched = in_isr and not busy and not await self._rolled(ctx, step, args, pod)
         if untouched:
-            check = can_restart(snapshot, broker)
-            findings = tuple(f"{r.partition}: {r.reason}" for r in check.at_risk)
-            if not check.ok:
-                problems.append(f"restarting broker {broker} now is not safe: {check.summary()}")
-            if snapshot.quorum is not None:
-                ok, why = can_roll_controller(snapshot.quorum, broker)
-                if not ok:
-                    problems.append(f"controller quorum: {why}")
+            risk = broker_restart_risk(snapshot, broker)
+            findings = risk.findings
+            problems += risk.problems(broker, when=" now")
         if problems:
             return GateResult(ok=False, findings=findings,
                               reason=f"before the operator restarts broker {broker}: " + "; ".join(problems))
@@ -128,26 +116,25 @@ class FollowRollStep:
         return GateResult(ok=True, findings=findings, reason=f"broker {broker} {where}; the rest of the cluster is "
                                                              "healthy")
 
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
-        return {"following": step.spec.args["pod"]}
+    async def observe(self, ctx: StepContext, step: Step, args: FollowRollArgs) -> dict[str, Any]:
+        return {"following": args.pod}
 
-    async def act(self, ctx: StepContext, step: Step) -> str:
-        return f"following the operator's restart of {step.spec.args['pod']}"
+    async def act(self, ctx: StepContext, step: Step, args: FollowRollArgs) -> str:
+        return f"following the operator's restart of {args.pod}"
 
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        return await tolerant(self._check(ctx, step), "roll")
+    async def done(self, ctx: StepContext, step: Step, args: FollowRollArgs) -> DoneResult:
+        return await tolerant(self._check(ctx, step, args), "roll")
 
-    async def _check(self, ctx: StepContext, step: Step) -> DoneResult:
-        args = step.spec.args
-        broker = int(args["broker"])
-        tolerated = _tolerated(step)
+    async def _check(self, ctx: StepContext, step: Step, args: FollowRollArgs) -> DoneResult:
+        broker = args.broker
+        tolerated = set(args.tolerate)
         pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
         pod = pods.get(broker)
-        harm = await self._harm(ctx, step, pods, pod)
+        harm = await self._harm(ctx, step, args, pods, pod)
         if harm is not None:
             return DoneResult(done=False, failure=harm)
-        if not await self._rolled(ctx, step, pod):
-            return await self._not_rolled(ctx, step, pod)
+        if not await self._rolled(ctx, step, args, pod):
+            return await self._not_rolled(ctx, step, args, pod)
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
         missing = out_of_isr(snapshot, broker)
         if missing:
@@ -173,17 +160,17 @@ class FollowRollStep:
             return DoneResult(done=False, detail=f"broker {broker}: back in ISR, waiting for {len(urp)} URP to clear")
         return DoneResult(done=True, detail=f"{done}, 0 URP")
 
-    async def _harm(self, ctx: StepContext, step: Step, pods: dict[int, BrokerPod],
+    async def _harm(self, ctx: StepContext, step: Step, args: FollowRollArgs, pods: dict[int, BrokerPod],
                     pod: BrokerPod | None) -> str | None:
         """The first sign of harm (``runbooks.rules.harm``), as the sentence that pauses the run."""
-        broker = int(step.spec.args["broker"])
-        others = stuck_pods([p for p in pods.values() if p.node_id != broker], ignore=_tolerated(step))
+        broker = args.broker
+        others = stuck_pods([p for p in pods.values() if p.node_id != broker], ignore=set(args.tolerate))
         if others:
             return (f"{'; '.join(down_text(p) for p in others)} while broker {broker} is being rolled. The run "
                     "stops here so that nothing more happens on a sick cluster (the operator itself will not restart "
                     "a broker that would leave a partition under min ISR); Retry once it is back, or Abort")
-        new = pod is not None and pod.uid != step.spec.args["uid"]
-        if pod is not None and pod.stuck and (new or not step.spec.args.get("down_at_plan")):
+        new = pod is not None and pod.uid != args.uid
+        if pod is not None and pod.stuck and (new or not args.down_at_plan):
             which = "its new pod, which the operator started for this change," if new else "its pod"
             return f"{down_text(pod)}: {which} cannot run, and waiting will not change that"
         verdict = operator_verdict(await ctx.gateway.kafka_status(ctx.cluster))
@@ -193,18 +180,18 @@ class FollowRollStep:
             return late_pods(pods.values(), [pod], now=ctx.clock.now(), since=step.attempt_started_at)
         return None
 
-    async def _not_rolled(self, ctx: StepContext, step: Step, pod: BrokerPod | None) -> DoneResult:
-        args = step.spec.args
-        broker = int(args["broker"])
-        if args.get("may_skip_roll") and pod is not None and pod.uid == args["uid"]:
+    async def _not_rolled(self, ctx: StepContext, step: Step, args: FollowRollArgs,
+                          pod: BrokerPod | None) -> DoneResult:
+        broker = args.broker
+        if args.may_skip_roll and pod is not None and pod.uid == args.uid:
             status = await ctx.gateway.kafka_status(ctx.cluster)
-            generation = int(args.get("settle_generation") or status.generation)
+            generation = args.settle_generation or status.generation
             if status.ready and status.observed_generation >= max(generation, status.generation):
                 return DoneResult(done=True, detail=f"broker {broker}: applied without a restart (the operator "
                                                     f"reconciled generation {status.observed_generation}, pod kept)")
         if pod is None:
             return DoneResult(done=False, detail=f"broker {broker}: the operator is replacing the pod")
-        if pod.uid == args["uid"]:
+        if pod.uid == args.uid:
             if not pod.ready:
                 state = "stopping the pod" if pod.terminating else "the pod is not Ready"
                 return DoneResult(done=False, detail=f"broker {broker}: {state}")

@@ -11,11 +11,13 @@ overwritten. The operator's roll back is followed by the undo's ``follow-roll`` 
 
 from __future__ import annotations
 
+from typing import Any
+
 from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin
-from handlers.steps.base import GateResult, StepContext
+from handlers.steps.base import DoneResult, GateResult, StepContext
 from handlers.steps.cluster import PatchKafkaStep, describe, edits_of, unmet
 from handlers.steps.pod_health import pod_states
-from runbooks.catalogue.undo import Footprint, UndoInput, harm_lines, undo_problems
+from runbooks.catalogue.undo import RevertKafkaArgs, UndoInput, harm_lines, undo_problems
 from runbooks.engine.models import Step
 
 
@@ -37,17 +39,21 @@ async def read_undo_world(gateway: ClusterGateway, admin: KafkaAdmin, cluster: C
         snapshot=snapshot, snapshot_error=error)
 
 
-class RevertKafkaStep(PatchKafkaStep):
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
-        args = step.spec.args
+class RevertKafkaStep:
+    """``patch-kafka``'s observe, act and done (its arguments are a patch's too), with the undo's gate."""
+
+    def __init__(self) -> None:
+        self._patch = PatchKafkaStep()
+
+    async def gate(self, ctx: StepContext, step: Step, args: RevertKafkaArgs) -> GateResult:
         world = await read_undo_world(ctx.gateway, ctx.admin, ctx.cluster)
         status = await ctx.gateway.kafka_status(ctx.cluster)
-        edits = edits_of(args.get("edits"))
+        edits = edits_of(args.edits)
         if not unmet(status, edits):
             return GateResult(ok=True, reason=f"already put back: {describe(edits)}")
-        fp = Footprint.model_validate(args["footprint"])
+        fp = args.footprint
         problems = undo_problems(fp, world)
-        planned = args.get("expect_generation")
+        planned = args.expect_generation
         if planned is not None and world.generation != planned:
             problems.append(f"the Kafka resource changed since the undo was planned (generation {planned} -> "
                             f"{world.generation}): ask for the undo again")
@@ -56,3 +62,12 @@ class RevertKafkaStep(PatchKafkaStep):
             return GateResult(ok=False, findings=findings, reason="; ".join(problems))
         return GateResult(ok=True, findings=findings,
                           reason=f"nothing is wrong but run {fp.run_id}'s change; will set {describe(edits)}")
+
+    async def observe(self, ctx: StepContext, step: Step, args: RevertKafkaArgs) -> dict[str, Any]:
+        return await self._patch.observe(ctx, step, args)
+
+    async def act(self, ctx: StepContext, step: Step, args: RevertKafkaArgs) -> str:
+        return await self._patch.act(ctx, step, args)
+
+    async def done(self, ctx: StepContext, step: Step, args: RevertKafkaArgs) -> DoneResult:
+        return await self._patch.done(ctx, step, args)

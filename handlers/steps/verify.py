@@ -14,30 +14,30 @@ from typing import Any
 from handlers.steps.base import DoneResult, GateResult, StepContext, tolerant
 from handlers.steps.cluster import health_problems
 from handlers.steps.roll import same_value
+from runbooks.catalogue.step_args import VerifyConfigArgs, VerifyUpgradeArgs
 from runbooks.engine.models import Step
 from runbooks.rules.versions import line_of_level, metadata_level, metadata_name, release_line
 
 
 class _Check:
-    async def gate(self, ctx: StepContext, step: Step) -> GateResult:
+    async def gate(self, ctx: StepContext, step: Step, args: object) -> GateResult:
         return GateResult(ok=True)
 
-    async def observe(self, ctx: StepContext, step: Step) -> dict[str, Any]:
+    async def observe(self, ctx: StepContext, step: Step, args: object) -> dict[str, Any]:
         return {"checking": True}
 
-    async def act(self, ctx: StepContext, step: Step) -> str:
+    async def act(self, ctx: StepContext, step: Step, args: object) -> str:
         return "checking every broker"
 
 
 class VerifyUpgradeStep(_Check):
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        return await tolerant(self._check(ctx, step), "verify")
+    async def done(self, ctx: StepContext, step: Step, args: VerifyUpgradeArgs) -> DoneResult:
+        return await tolerant(self._check(ctx, args), "verify")
 
-    async def _check(self, ctx: StepContext, step: Step) -> DoneResult:
-        args = step.spec.args
-        version: str = args["kafka_version"]
-        metadata: str | None = args.get("metadata_version")
-        brokers: list[int] = [int(b) for b in args.get("brokers") or []]
+    async def _check(self, ctx: StepContext, args: VerifyUpgradeArgs) -> DoneResult:
+        version = args.kafka_version
+        metadata = args.metadata_version
+        brokers = list(args.brokers)
         status = await ctx.gateway.kafka_status(ctx.cluster)
         wrong: list[str] = []
         if not status.settled:
@@ -65,7 +65,7 @@ class VerifyUpgradeStep(_Check):
             elif (metadata is not None and seen is not None
                   and seen.finalized_metadata_level != metadata_level(metadata)):
                 wrong.append(f"broker {broker} sees metadata.version {seen.finalized_metadata_level} finalized")
-        config: dict[str, str] = args.get("config") or {}
+        config = args.config
         if config:
             described = await ctx.admin.describe_broker_configs(ctx.cluster, bootstrap, brokers, list(config))
             for broker in brokers:
@@ -85,14 +85,13 @@ class VerifyUpgradeStep(_Check):
 
 
 class VerifyConfigStep(_Check):
-    async def done(self, ctx: StepContext, step: Step) -> DoneResult:
-        return await tolerant(self._check(ctx, step), "verify")
+    async def done(self, ctx: StepContext, step: Step, args: VerifyConfigArgs) -> DoneResult:
+        return await tolerant(self._check(ctx, args), "verify")
 
-    async def _check(self, ctx: StepContext, step: Step) -> DoneResult:
-        args = step.spec.args
-        brokers: list[int] = [int(b) for b in args.get("brokers") or []]
-        wanted: dict[str, str] = args.get("set") or {}
-        removed: list[str] = list(args.get("unset") or [])
+    async def _check(self, ctx: StepContext, args: VerifyConfigArgs) -> DoneResult:
+        brokers = list(args.brokers)
+        wanted = args.set
+        removed = list(args.unset)
         described = await ctx.admin.describe_broker_configs(
             ctx.cluster, await ctx.bootstrap(), brokers, [*wanted, *removed])
         wrong: list[str] = []
@@ -113,7 +112,7 @@ class VerifyConfigStep(_Check):
         wrong += problems
         if wrong:
             return DoneResult(done=False, detail="not yet: " + "; ".join(wrong))
-        before: dict[str, str] = args.get("uids") or {}
+        before = args.uids
         pods = await ctx.gateway.broker_pods(ctx.cluster)
         restarted = sorted(p.node_id for p in pods if before.get(str(p.node_id), p.uid) != p.uid)
         parts = [f"{k}={v}" for k, v in wanted.items()] + [f"{k} unset, now {', '.join(sorted(v))}"

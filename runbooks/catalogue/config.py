@@ -16,7 +16,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.models import StepSpec
+from runbooks.catalogue.runbook import Runbook
+from runbooks.catalogue.step_args import (
+    AwaitOperatorArgs,
+    ClusterCheckArgs,
+    PatchKafkaArgs,
+    RollExpectation,
+    VerifyConfigArgs,
+    edit,
+    follow_steps,
+)
+from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.config_checks import Effective, cross_problems
 from runbooks.rules.config_keys import (
     ConfigEntryInfo,
@@ -29,7 +39,7 @@ from runbooks.rules.config_keys import (
 )
 from runbooks.rules.config_model import BrokerConfigModel, ModelMissing, model_for
 from runbooks.rules.health import ClusterSnapshot, assess
-from runbooks.rules.rolls import BrokerPodState, PlanRefused, edit, follow_steps, roll_summary
+from runbooks.rules.rolls import BrokerPodState, roll_summary
 
 RUNBOOK = "config"
 
@@ -40,6 +50,12 @@ class ConfigParams(BaseModel):
     action: Literal["set", "unset"]
     values: dict[str, str] = {}  # set: key -> value as typed
     keys: tuple[str, ...] = ()  # unset
+
+    @property
+    def change(self) -> str:
+        """The change as typed: ``set k=v ...`` or ``unset k ...``."""
+        entries = [f"{k}={v}" for k, v in self.values.items()] if self.action == "set" else list(self.keys)
+        return f"{self.action} {' '.join(entries)}"
 
 
 class ConfigInput(BaseModel):
@@ -58,6 +74,7 @@ class ConfigInput(BaseModel):
     snapshot_error: str = ""
     catalogue: dict[str, ConfigEntryInfo] = {}  # every broker config of one live broker
     allowed_class_keys: frozenset[str] = frozenset()  # the clusters file's allowed_class_keys
+    bootstrap: str | None = None  # the address the brokers were read at (None: none known)
 
 
 class ConfigChange(BaseModel):
@@ -193,19 +210,20 @@ def plan_config_change(params: ConfigParams, world: ConfigInput) -> list[StepSpe
     check_cluster(world)
     _, note = judging_model(world)
     brokers = world.brokers
-    edits = [edit("config", c.key, value=c.after) for c in changes]
+    edits = tuple(edit("config", c.key, value=c.after) for c in changes)
     restart = [c for c in changes if not c.dynamic]
     diff = "; ".join(c.line() for c in changes) + (f". Note: {note}" if note else "")
     steps = [StepSpec(
-        id="preflight", title="Pre-flight: Ready, healthy", kind="cluster-check",
-        args={"kafka_version": world.kafka_version, "brokers": [b.id for b in brokers]}, needs_approval=False,
+        id="preflight", title="Pre-flight: Ready, healthy",
+        args=ClusterCheckArgs(kafka_version=world.kafka_version, brokers=tuple(b.id for b in brokers)),
+        needs_approval=False,
         timeout_s=120.0)]
     undo = "; ".join(f"{c.key}: back to {'(not set)' if c.before is None else _show(c.before)}" for c in changes)
-    patch_args: dict[str, Any] = {"edits": edits, "expect_generation": world.generation}
     if not restart:
         steps.append(StepSpec(
-            id="patch-config", title="Patch spec.kafka.config (applied live, no restart)", kind="patch-kafka",
-            args={**patch_args, "wait": "settled", "no_roll": True}, timeout_s=600.0,
+            id="patch-config", title="Patch spec.kafka.config (applied live, no restart)",
+            args=PatchKafkaArgs(edits=edits, expect_generation=world.generation, wait="settled", no_roll=True),
+            timeout_s=600.0,
             summary=f"Diff of spec.kafka.config: {diff}.", compensation=undo))
     else:
         with_keys = [f"{c.key}={_show(c.after)}" for c in restart if c.after is not None]
@@ -215,23 +233,41 @@ def plan_config_change(params: ConfigParams, world: ConfigInput) -> list[StepSpe
         what = what if with_keys else "restarted " + what
         steps.append(StepSpec(
             id="patch-config", title="Patch spec.kafka.config (the operator rolls every broker)",
-            kind="patch-kafka", args={**patch_args, "expect_pods": {str(b.id): b.uid for b in brokers},
-                                      "wait": "none"},
+            args=PatchKafkaArgs(edits=edits, expect_generation=world.generation,
+                                expect_pods={str(b.id): b.uid for b in brokers}, wait="none"),
             timeout_s=120.0, compensation=undo,
             summary=roll_summary(brokers, world.snapshot, f"Diff of spec.kafka.config: {diff}.")))
         expect = {c.key: _show(c.after) for c in restart if c.after is not None}
         steps += follow_steps("roll", brokers, world.snapshot, what=what,
-                              expect={"config": expect}, may_skip_roll=True,
+                              expect=RollExpectation(config=expect), may_skip_roll=True,
                               settle_generation=world.generation + 1)
         steps.append(StepSpec(
-            id="roll-done", title="Operator done: Ready at the new generation", kind="await-operator",
-            args={"kafka_version": world.kafka_version, "generation": world.generation + 1},
+            id="roll-done", title="Operator done: Ready at the new generation",
+            args=AwaitOperatorArgs(kafka_version=world.kafka_version, generation=world.generation + 1),
             needs_approval=False, timeout_s=600.0))
     steps.append(StepSpec(
-        id="verify", title="Verify the value on every broker (DescribeConfigs)", kind="verify-config",
-        args={"set": {c.key: _show(c.after) for c in changes if c.after is not None},
-              "unset": [c.key for c in changes if c.after is None],
-              "dynamic": [c.key for c in changes if c.dynamic],
-              "uids": {str(b.id): b.uid for b in brokers}, "brokers": [b.id for b in brokers]},
+        id="verify", title="Verify the value on every broker (DescribeConfigs)",
+        args=VerifyConfigArgs(set={c.key: _show(c.after) for c in changes if c.after is not None},
+                              unset=tuple(c.key for c in changes if c.after is None),
+                              dynamic=tuple(c.key for c in changes if c.dynamic),
+                              uids={str(b.id): b.uid for b in brokers}, brokers=tuple(b.id for b in brokers)),
         needs_approval=False, timeout_s=120.0))
     return steps
+
+
+CONFIG = Runbook(
+    name=RUNBOOK,
+    verb="config",
+    summary="Change broker configs in spec.kafka.config, rolling the brokers only if Kafka needs it.",
+    description="Shows the diff against the Kafka resource, refuses keys Strimzi owns (node ids, roles, "
+    "listeners, log dirs, controller quorum, ...) and invalid values with the reason, patches spec.kafka.config, "
+    "follows the operator's roll broker by broker when a key needs a restart (keys Kafka applies live are "
+    "reported as applied without a restart), then checks the value on every broker. --dry-run shows the plan and "
+    "changes nothing.",
+    params=ConfigParams,
+    world=ConfigInput,
+    plan=plan_config_change,
+    title=lambda params: f"Config change ({params.change})",
+    refusal=lambda cluster, params: f"Cannot change the config of {cluster}",
+    stored=lambda params: {**params.model_dump(mode="json"), "change": params.change},
+)

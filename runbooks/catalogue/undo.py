@@ -31,13 +31,23 @@ verification as any config change or upgrade.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.models import Run, RunState, StepSpec
+from runbooks.catalogue.step_args import (
+    AwaitOperatorArgs,
+    KafkaPatchArgs,
+    PatchKafkaArgs,
+    RollExpectation,
+    VerifyConfigArgs,
+    VerifyUpgradeArgs,
+    edit,
+    follow_steps,
+)
+from runbooks.engine.models import PlanRefused, Run, RunState, StepSpec
 from runbooks.rules.health import ClusterSnapshot, degraded_besides, reassigning, restart_order
-from runbooks.rules.rolls import BrokerPodState, PlanRefused, edit, follow_steps
+from runbooks.rules.rolls import BrokerPodState
 
 RUNBOOK = "undo"
 SUPERSEDED = "Superseded by undo run"  # how a paused run's outcome starts once an undo replaced it
@@ -83,6 +93,15 @@ class Footprint(_Frozen):
                                                                                             strict=True))
 
 
+class RevertKafkaArgs(KafkaPatchArgs):
+    """The undo's patch: ``patch-kafka``'s fields, the run it undoes and that run's footprint, which
+    its gate judges the cluster against again when it starts (``handlers.steps.undo``)."""
+
+    kind: Literal["revert-kafka"] = "revert-kafka"
+    of: str
+    footprint: Footprint
+
+
 class UndoInput(_Frozen):
     """The cluster now, read through the ports."""
 
@@ -107,36 +126,36 @@ def footprint(run: Run) -> Footprint:
                           "again. If that is what you want, make it with its own command")
     if run.runbook not in UNDOABLE:
         raise PlanRefused(f"run {run.id} is a {run.runbook} run, which changes no setting that could be put back")
-    applied = [s for s in run.steps if s.spec.kind == "patch-kafka" and s.applied]
-    for step in applied:
+    applied = [(s, s.spec.args) for s in run.steps if isinstance(s.spec.args, PatchKafkaArgs) and s.applied]
+    for step, _ in applied:
         if step.id in _ONE_WAY:
             raise PlanRefused(f"run {run.id} already {_ONE_WAY[step.id]}, and Kafka cannot go back below it: a "
                               "downgrade is a manual procedure")
     before: dict[tuple[str, ...], Any] = {}
     after: dict[tuple[str, ...], Any] = {}
-    for step in applied:
+    for step, args in applied:
         previous = step.observed.get("previous")
         if not isinstance(previous, list):
             raise PlanRefused(f"step {step.id} of run {run.id} did not record the values it replaced (it ran on an "
                               "older version of the bot): put them back with `/kafka config` or `/kafka upgrade`")
-        for old, new in zip(previous, step.spec.args.get("edits") or [], strict=False):
-            path = tuple(new["path"])
+        for old, new in zip(previous, args.edits, strict=False):
+            path = new.path
             if run.runbook == "upgrade" and path != ("version",):
                 continue  # metadataVersion and protocol pins stay: they are what makes going back possible
             before.setdefault(path, old.get("value"))
-            after[path] = new.get("value")
+            after[path] = new.value
     changed = [p for p in before if show(before[p]) != show(after[p])]
     if not changed:
         raise PlanRefused(f"run {run.id} has not changed anything that can be put back yet (no patch of it was "
                           "applied): abort it instead")
-    first = applied[0].observed
+    first = applied[0][0].observed
     return Footprint(
         run_id=run.id, runbook=run.runbook, restore=tuple(SpecValue(path=p, value=before[p]) for p in changed),
         wrote=tuple(SpecValue(path=p, value=after[p]) for p in changed),
         uids={str(k): str(v) for k, v in (first.get("uids") or {}).items()},
         restarts={str(k): int(v) for k, v in (first.get("restarts") or {}).items()},
         generation=int(first.get("generation_before") or 0),
-        live=any(s.spec.kind == "verify-config" and bool(s.spec.args.get("dynamic")) for s in run.steps))
+        live=any(isinstance(s.spec.args, VerifyConfigArgs) and bool(s.spec.args.dynamic) for s in run.steps))
 
 
 def undo_offered(run: Run) -> Footprint | None:
@@ -255,36 +274,37 @@ def plan_undo(fp: Footprint, world: UndoInput) -> list[StepSpec]:
     then = (f" Strimzi then restarts the brokers the change restarted, in the order {order}; each is followed below."
             if brokers else " No broker was restarted by the change.")
     steps = [StepSpec(
-        id="revert", title=f"Undo run {fp.run_id}: put back {fp.diff()}", kind="revert-kafka",
-        args={"of": fp.run_id, "edits": [edit(*r.path, value=r.value) for r in fp.restore],
-              "expect": [edit(*w.path, value=w.value) for w in fp.wrote], "expect_generation": world.generation,
-              "wait": "none", "footprint": fp.model_dump(mode="json")},
+        id="revert", title=f"Undo run {fp.run_id}: put back {fp.diff()}",
+        args=RevertKafkaArgs(of=fp.run_id, edits=tuple(edit(*r.path, value=r.value) for r in fp.restore),
+                             expect=tuple(edit(*w.path, value=w.value) for w in fp.wrote),
+                             expect_generation=world.generation, wait="none", footprint=fp),
         timeout_s=120.0, summary=f"Puts back spec.kafka as it was before run {fp.run_id}: {fp.diff()}.{then}{allowed}")]
     generation = world.generation + 1
-    every = [p.id for p in world.pods]
+    every = tuple(p.id for p in world.pods)
     if fp.runbook == "config":
         previous = {r.path[1]: show(r.value) for r in fp.restore if r.value is not None and len(r.path) == 2}
         steps += follow_steps("undo", brokers, world.snapshot, what="restarted with the previous config",
-                              expect={"config": previous}, may_skip_roll=True, settle_generation=generation,
+                              expect=RollExpectation(config=previous), may_skip_roll=True, settle_generation=generation,
                               in_given_order=True)
         steps.append(StepSpec(
-            id="undo-done", title="Operator done: Ready at the new generation", kind="await-operator",
-            args={"kafka_version": world.kafka_version, "generation": generation}, needs_approval=False,
+            id="undo-done", title="Operator done: Ready at the new generation",
+            args=AwaitOperatorArgs(kafka_version=world.kafka_version, generation=generation), needs_approval=False,
             timeout_s=600.0))
         steps.append(StepSpec(
-            id="verify", title="Verify the previous values on every broker (DescribeConfigs)", kind="verify-config",
-            args={"set": previous, "unset": [r.path[1] for r in fp.restore if r.value is None and len(r.path) == 2],
-                  "dynamic": [], "uids": {str(p.id): p.uid for p in world.pods}, "brokers": every},
+            id="verify", title="Verify the previous values on every broker (DescribeConfigs)",
+            args=VerifyConfigArgs(set=previous, unset=tuple(r.path[1] for r in fp.restore
+                                                            if r.value is None and len(r.path) == 2),
+                                  uids={str(p.id): p.uid for p in world.pods}, brokers=every),
             needs_approval=False, timeout_s=120.0))
         return steps
     version = show(fp.restore[0].value)
     steps += follow_steps("undo", brokers, world.snapshot, what=f"restarted on Kafka {version}",
-                          expect={"kafka_version": version}, in_given_order=True)
+                          expect=RollExpectation(kafka_version=version), in_given_order=True)
     steps.append(StepSpec(
-        id="undo-done", title=f"Operator done: status.kafkaVersion {version}, Ready", kind="await-operator",
-        args={"kafka_version": version, "generation": generation}, needs_approval=False, timeout_s=600.0))
+        id="undo-done", title=f"Operator done: status.kafkaVersion {version}, Ready",
+        args=AwaitOperatorArgs(kafka_version=version, generation=generation), needs_approval=False, timeout_s=600.0))
     steps.append(StepSpec(
-        id="verify", title=f"Verify: Kafka {version} on every broker, healthy", kind="verify-upgrade",
-        args={"kafka_version": version, "metadata_version": world.metadata_version, "brokers": every},
+        id="verify", title=f"Verify: Kafka {version} on every broker, healthy",
+        args=VerifyUpgradeArgs(kafka_version=version, metadata_version=world.metadata_version, brokers=every),
         needs_approval=False, timeout_s=120.0))
     return steps

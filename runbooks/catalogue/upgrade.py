@@ -18,9 +18,20 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.models import StepSpec
+from runbooks.catalogue.runbook import Runbook
+from runbooks.catalogue.step_args import (
+    AwaitOperatorArgs,
+    ClusterCheckArgs,
+    PatchKafkaArgs,
+    PatchStatus,
+    RollExpectation,
+    VerifyUpgradeArgs,
+    edit,
+    follow_steps,
+)
+from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.health import ClusterSnapshot, assess
-from runbooks.rules.rolls import SETTLE_TIMEOUT_S, BrokerPodState, PlanRefused, edit, follow_steps, roll_summary
+from runbooks.rules.rolls import SETTLE_TIMEOUT_S, BrokerPodState, roll_summary
 from runbooks.rules.versions import (
     ClusterMode,
     VersionError,
@@ -115,8 +126,8 @@ def plan_upgrade(params: UpgradeParams, world: UpgradeInput) -> list[StepSpec]:
 
 def _preflight(current: str, world: UpgradeInput) -> StepSpec:
     return StepSpec(
-        id="preflight", title=f"Pre-flight: Ready, healthy, every broker on {current}", kind="cluster-check",
-        args={"kafka_version": current, "brokers": [b.id for b in world.brokers]}, needs_approval=False,
+        id="preflight", title=f"Pre-flight: Ready, healthy, every broker on {current}",
+        args=ClusterCheckArgs(kafka_version=current, brokers=tuple(b.id for b in world.brokers)), needs_approval=False,
         timeout_s=120.0)
 
 
@@ -126,8 +137,8 @@ def _uids(brokers: Sequence[BrokerPodState]) -> dict[str, str]:
 
 def _settled(step_id: str, version: str) -> StepSpec:
     return StepSpec(
-        id=step_id, title=f"Operator done: status.kafkaVersion {version}, Ready", kind="await-operator",
-        args={"kafka_version": version}, needs_approval=False, timeout_s=SETTLE_TIMEOUT_S)
+        id=step_id, title=f"Operator done: status.kafkaVersion {version}, Ready",
+        args=AwaitOperatorArgs(kafka_version=version), needs_approval=False, timeout_s=SETTLE_TIMEOUT_S)
 
 
 def _plan_kraft(target: str, current: str, world: UpgradeInput) -> list[StepSpec]:
@@ -138,37 +149,38 @@ def _plan_kraft(target: str, current: str, world: UpgradeInput) -> list[StepSpec
     steps = [_preflight(current, world)]
     if target != current:
         steps.append(StepSpec(
-            id="pin-metadata", title=f"Pin metadataVersion at the current {md_now}", kind="patch-kafka",
-            args={"edits": [edit("metadataVersion", value=md_now)], "expect": [edit("version", value=current)],
-                  "wait": "settled", "status": {"metadata_version": md_now}, "no_roll": True},
+            id="pin-metadata", title=f"Pin metadataVersion at the current {md_now}",
+            args=PatchKafkaArgs(edits=(edit("metadataVersion", value=md_now),),
+                                expect=(edit("version", value=current),), wait="settled",
+                                status=PatchStatus(metadata_version=md_now), no_roll=True),
             needs_approval=False, timeout_s=SETTLE_TIMEOUT_S,
             summary="Without the pin the operator raises the metadata version by itself right after the roll, "
                     "and a downgrade is no longer possible.",
             compensation=f"set spec.kafka.metadataVersion back to {world.spec_metadata_version or 'unset'}"))
         steps.append(StepSpec(
-            id="roll-version", title=f"Roll to Kafka {target}: patch spec.kafka.version", kind="patch-kafka",
-            args={"edits": [edit("version", value=target)],
-                  "expect": [edit("version", value=current), edit("metadataVersion", value=md_now)],
-                  "expect_pods": _uids(world.brokers), "wait": "none"},
+            id="roll-version", title=f"Roll to Kafka {target}: patch spec.kafka.version",
+            args=PatchKafkaArgs(edits=(edit("version", value=target),),
+                                expect=(edit("version", value=current), edit("metadataVersion", value=md_now)),
+                                expect_pods=_uids(world.brokers), wait="none"),
             timeout_s=120.0,
             summary=roll_summary(world.brokers, world.snapshot,
                                  f"Sets spec.kafka.version {current} -> {target} (metadata stays {md_now})."),
             compensation=f"set spec.kafka.version back to {current} (another roll; possible while metadata "
                          f"is {md_now})"))
         steps += follow_steps("roll", world.brokers, world.snapshot, what=f"restarted on Kafka {target}",
-                              expect={"kafka_version": target})
+                              expect=RollExpectation(kafka_version=target))
         steps.append(_settled("roll-done", target))
     steps.append(StepSpec(
-        id="raise-metadata", title=f"Raise metadataVersion {md_now} -> {md_target} (no roll)", kind="patch-kafka",
-        args={"edits": [edit("metadataVersion", value=md_target)], "expect": [edit("version", value=target)],
-              "wait": "settled", "status": {"metadata_version": md_target}, "no_roll": True},
+        id="raise-metadata", title=f"Raise metadataVersion {md_now} -> {md_target} (no roll)",
+        args=PatchKafkaArgs(edits=(edit("metadataVersion", value=md_target),), expect=(edit("version", value=target),),
+                            wait="settled", status=PatchStatus(metadata_version=md_target), no_roll=True),
         timeout_s=SETTLE_TIMEOUT_S,
         summary=f"The final approval: the operator applies {md_target} live through UpdateFeatures. After this "
                 f"the cluster cannot go back below Kafka {release_line(target)}."))
     steps.append(StepSpec(
         id="verify", title=f"Verify: Kafka {target}, metadata {md_target}, every broker, healthy",
-        kind="verify-upgrade", args={"kafka_version": target, "metadata_version": md_target,
-                                     "brokers": [b.id for b in world.brokers]},
+        args=VerifyUpgradeArgs(kafka_version=target, metadata_version=md_target,
+                               brokers=tuple(b.id for b in world.brokers)),
         needs_approval=False, timeout_s=120.0))
     return steps
 
@@ -193,31 +205,33 @@ def _plan_zookeeper(target: str, current: str, world: UpgradeInput) -> list[Step
     if pin:
         steps.append(_config_roll("pin-protocol", pin, f"Pin {', '.join(pin)} at {from_line}", brokers, snap,
                                   first_roll_pods))
-        steps += follow_steps("pin", brokers, snap, what=f"restarted with {IBP} pinned", expect={"config": pin})
+        steps += follow_steps("pin", brokers, snap, what=f"restarted with {IBP} pinned",
+                              expect=RollExpectation(config=pin))
         first_roll_pods = None
     steps.append(StepSpec(
-        id="roll-version", title=f"Roll to Kafka {target}: patch spec.kafka.version", kind="patch-kafka",
-        args={"edits": [edit("version", value=target)], "expect": [edit("version", value=current)],
-              "expect_pods": first_roll_pods, "wait": "none"},
+        id="roll-version", title=f"Roll to Kafka {target}: patch spec.kafka.version",
+        args=PatchKafkaArgs(edits=(edit("version", value=target),), expect=(edit("version", value=current),),
+                            expect_pods=first_roll_pods, wait="none"),
         timeout_s=120.0,
         summary=roll_summary(brokers, snap, f"Sets spec.kafka.version {current} -> {target}; the brokers keep "
                                             f"speaking protocol {from_line}.")))
-    steps += follow_steps("roll", brokers, snap, what=f"restarted on Kafka {target}", expect={"kafka_version": target})
+    steps += follow_steps("roll", brokers, snap, what=f"restarted on Kafka {target}",
+                          expect=RollExpectation(kafka_version=target))
     steps.append(_settled("roll-done", target))
     if line_key(to_line) > line_key(from_line):
         steps.append(_config_roll("raise-protocol", {IBP: to_line}, f"Raise {IBP} to {to_line}", brokers, snap, None))
         steps += follow_steps("ibp", brokers, snap, what=f"restarted speaking {to_line}",
-                              expect={"config": {IBP: to_line}})
+                              expect=RollExpectation(config={IBP: to_line}))
         if needs_lmfv:
             steps.append(_config_roll("raise-format", {LMFV: to_line}, f"Raise {LMFV} to {to_line}", brokers, snap,
                                       None))
             steps += follow_steps("lmfv", brokers, snap, what=f"restarted writing format {to_line}",
-                                  expect={"config": {LMFV: to_line}})
+                                  expect=RollExpectation(config={LMFV: to_line}))
         steps.append(_settled("protocol-done", target))
     steps.append(StepSpec(
         id="verify", title=f"Verify: Kafka {target}, protocol {to_line}, every broker, healthy",
-        kind="verify-upgrade", args={"kafka_version": target, "metadata_version": None,
-                                     "config": {IBP: to_line}, "brokers": [b.id for b in brokers]},
+        args=VerifyUpgradeArgs(kafka_version=target, metadata_version=None, config={IBP: to_line},
+                               brokers=tuple(b.id for b in brokers)),
         needs_approval=False, timeout_s=120.0))
     return steps
 
@@ -225,9 +239,27 @@ def _plan_zookeeper(target: str, current: str, world: UpgradeInput) -> list[Step
 def _config_roll(step_id: str, values: dict[str, str], title: str, brokers: Sequence[BrokerPodState],
                  snapshot: ClusterSnapshot | None, expect_pods: dict[str, str] | None) -> StepSpec:
     return StepSpec(
-        id=step_id, title=title, kind="patch-kafka",
-        args={"edits": [edit("config", key, value=value) for key, value in values.items()],
-              "expect_pods": expect_pods, "wait": "none"},
+        id=step_id, title=title,
+        args=PatchKafkaArgs(edits=tuple(edit("config", key, value=value) for key, value in values.items()),
+                            expect_pods=expect_pods, wait="none"),
         timeout_s=120.0,
         summary=roll_summary(brokers, snapshot, f"Sets {', '.join(f'{k}={v}' for k, v in values.items())} in "
                                                 "spec.kafka.config (a change Kafka takes only on restart)."))
+
+
+UPGRADE = Runbook(
+    name=RUNBOOK,
+    verb="upgrade",
+    summary="Upgrade Kafka to a newer version: pin, one roll followed broker by broker, raise, verify.",
+    description="Pins the metadata version at the current level, patches spec.kafka.version and follows the "
+    "operator's roll broker by broker (each broker a health gate on the card), raises the metadata version after a "
+    "final approval (no roll), and verifies every broker runs the new version. Refuses an unsupported version "
+    "(with the supported list), a downgrade, and a cluster that is not Ready or not healthy. --dry-run shows the "
+    "plan and changes nothing.",
+    params=UpgradeParams,
+    world=UpgradeInput,
+    plan=plan_upgrade,
+    title=lambda params: f"Upgrade to Kafka {params.version}",
+    refusal=lambda cluster, params: f"Cannot upgrade {cluster} to {params.version}",
+    stored=lambda params: {"version": params.version},
+)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializeAsAny, ValidationInfo, field_validator
 
 
 class RunState(StrEnum):
@@ -91,19 +92,68 @@ class ApprovalRequest(_Frozen):
     required: int = 1
 
 
+class PlanRefused(Exception):
+    """A runbook's plan cannot be made; the message tells the user why and what would be valid.
+    The one refusal every runbook raises, whatever it plans."""
+
+
+class StepArgs(_Frozen):
+    """The base of every step kind's arguments: ``kind`` names the executor the worker runs.
+
+    Why a base class here and the concrete models elsewhere: each kind's model (``kind:
+    Literal[...]`` and typed fields) belongs to the runbook that plans it, in ``runbooks.catalogue``,
+    and the engine sits below the catalogue (it may not import it). The engine never reads an
+    argument; it only carries them. So ``StepSpec.args`` is typed as this base, the catalogue
+    assembles the discriminated union of the concrete models (``runbooks.catalogue.steps``), and:
+
+    - a plan builds its steps from the concrete models, so mypy checks every field it sets;
+    - the executors' registry (``handlers.steps.registry``) hands each executor the args of exactly
+      its model (an isinstance check), so mypy checks every field an executor reads;
+    - stored runs are read back through the union (``runbooks.catalogue.steps.validate_run``, given
+      to pydantic as the validation context ``STEP_ARGS_PARSER``), never as this bare base: a
+      document without the parser is refused instead of silently losing its arguments.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: str
+
+
+# The validation context key under which the catalogue passes its parser of step arguments.
+STEP_ARGS_PARSER = "step_args_parser"
+StepArgsParser = Callable[[Any], StepArgs]
+
+
 class StepSpec(_Frozen):
-    """What a runbook's plan says about one step. ``kind`` names the executor the worker runs."""
+    """What a runbook's plan says about one step. ``args.kind`` names the executor the worker runs."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")  # a field this model has not is a record misread
 
     id: str
     title: str
-    kind: str
-    args: dict[str, Any] = Field(default_factory=dict)
+    args: SerializeAsAny[StepArgs]
     needs_approval: bool = True
     approvals_required: int | None = None  # None: the cluster policy's number
     skippable: bool = False
     timeout_s: float = 600.0
     compensation: str | None = None  # what undoing this step would mean; offered, never run silently
     summary: str = ""  # what the approver must know, shown with the buttons
+
+    @property
+    def kind(self) -> str:
+        return self.args.kind
+
+    @field_validator("args", mode="before")
+    @classmethod
+    def _typed_args(cls, value: Any, info: ValidationInfo) -> Any:
+        if isinstance(value, StepArgs):
+            return value
+        context = info.context if isinstance(info.context, Mapping) else {}
+        parser = context.get(STEP_ARGS_PARSER)
+        if parser is None:
+            raise ValueError("step arguments given as plain data need the catalogue's parser: build them from their "
+                             "model, or read a stored run with runbooks.catalogue.steps.validate_run")
+        return parser(value)
 
 
 class Step(_Frozen):

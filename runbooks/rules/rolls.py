@@ -1,5 +1,6 @@
-"""Following a roll that Strimzi performs by itself: the per-broker steps shared by the upgrade and
-config runbooks, and the one decision they embody.
+"""Following a roll that Strimzi performs by itself: the order and texts of the per-broker steps the
+upgrade, config and undo runbooks share (``runbooks.catalogue.step_args.follow_steps`` builds them),
+and the one decision they embody.
 
 **Why the roll is approved once, and each broker is gated, not approved.** A change of
 ``spec.kafka.version`` or of a non-dynamic ``spec.kafka.config`` key makes the operator roll every
@@ -29,25 +30,14 @@ the restart of *this* roll, which matters when one plan holds several rolls (Zoo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.models import StepSpec
 from runbooks.rules.health import ClusterSnapshot, can_restart, restart_order
 
 FOLLOW_TIMEOUT_S = 600.0  # the operator may first wait out its canRoll back-off (~2 min), then Ready
 SETTLE_TIMEOUT_S = 600.0
-
-
-class PlanRefused(Exception):
-    """The plan cannot be made; the message tells the user why and what would be valid."""
-
-
-def edit(*path: str, value: Any) -> dict[str, Any]:
-    """One change under ``spec.kafka`` for a ``patch-kafka`` step; a value of None removes the key."""
-    return {"path": list(path), "value": value}
 
 
 class BrokerPodState(BaseModel):
@@ -86,53 +76,6 @@ def risk_lines(snapshot: ClusterSnapshot | None, brokers: Sequence[BrokerPodStat
         total = len(snapshot.partitions)
         return f"At risk: none ({total} partitions, every restart keeps each one at or above min ISR)."
     return "At risk: " + "; ".join(risky)
-
-
-def follow_steps(
-    prefix: str,
-    brokers: Sequence[BrokerPodState],
-    snapshot: ClusterSnapshot | None,
-    *,
-    what: str,
-    expect: Mapping[str, Any],
-    may_skip_roll: bool = False,
-    settle_generation: int | None = None,
-    timeout_s: float = FOLLOW_TIMEOUT_S,
-    in_given_order: bool = False,
-) -> list[StepSpec]:
-    """One automatic step per broker, in the operator's order, each waiting for that broker to be
-    rolled (new uid + ``expect`` met), Ready, back in the ISR of all its partitions and 0 URP.
-
-    ``expect``: ``{"kafka_version": "4.3.1"}`` or ``{"config": {key: value}}``, what the rolled
-    broker must show. ``may_skip_roll``: the operator may apply the change without a restart (a
-    config key it can set live), in which case the step is done once it has reconciled
-    ``settle_generation`` with this pod untouched. ``in_given_order`` (an undo): the brokers are
-    already in the operator's order (the broken ones first), and each step tolerates the brokers of
-    the steps after it being down, and its own broker's old pod if it was down when planned: they
-    are broken by the change being undone, not by this roll.
-    """
-    ordered = list(brokers) if in_given_order else roll_order(snapshot, brokers)
-    controller = snapshot.active_controller if snapshot is not None else None
-    steps = []
-    for position, broker in enumerate(ordered, start=1):
-        role = " (active controller)" if broker.id == controller else ""
-        steps.append(StepSpec(
-            id=f"{prefix}-{broker.id}",
-            title=f"Broker {broker.id}{role}: {what}",
-            kind="follow-roll",
-            args={
-                "broker": broker.id, "pod": broker.pod, "uid": broker.uid, "expect": dict(expect),
-                "may_skip_roll": may_skip_roll, "settle_generation": settle_generation,
-                **({"tolerate": [b.id for b in ordered[position:]], "down_at_plan": not broker.ready}
-                   if in_given_order else {}),
-            },
-            needs_approval=False,
-            timeout_s=timeout_s,
-            summary=(f"{position} of {len(ordered)}: the operator restarts pod {broker.pod}; the run waits for a new "
-                     "pod, Ready, back in ISR and 0 URP, and pauses if it does not come back or the cluster is "
-                     "sick beyond this broker."),
-        ))
-    return steps
 
 
 def roll_summary(brokers: Sequence[BrokerPodState], snapshot: ClusterSnapshot | None, change: str) -> str:

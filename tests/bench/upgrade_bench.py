@@ -137,7 +137,7 @@ def upgrade(sandbox: SandboxInfo, redis_url: str, workdir: Path) -> dict[str, An
         steps = {s["spec"]["id"]: round(_seconds(s), 2) for s in run["steps"]}
         # How long after a broker was back the run noticed it (its step finished): the bot's own waiting.
         noticed = {int(s["spec"]["args"]["broker"]): datetime.fromisoformat(s["finished_at"]).timestamp()
-                   for s in run["steps"] if s["spec"]["kind"] == "follow-roll" and s.get("finished_at")}
+                   for s in run["steps"] if s["spec"]["args"]["kind"] == "follow-roll" and s.get("finished_at")}
         lag = {b: round(noticed[b] - observer.back_wall[b], 2) for b in sorted(noticed) if b in observer.back_wall}
         return {"wall_s": round(wall, 2), "restart_to_back_in_isr_s": restarts,
                 "restart_sum_s": round(sum(restarts.values()), 2), "ratio": round(wall / sum(restarts.values()), 3),

@@ -15,6 +15,7 @@ from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
 from handlers.runs.run_text import plan_text, run_card
+from runbooks.catalogue.step_args import PatchKafkaArgs
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, Step, StepSpec
 from tests.fakes.strimzi import FakeStrimzi
 
@@ -87,7 +88,7 @@ def test_a_plan_and_a_card_show_a_huge_value_cut() -> None:
     with its length; bootstrap lists and names of ordinary length stay whole."""
     value = "x" * HUGE
     bootstrap = ",".join(f"broker-{i}.kafka-brokers.kafka.svc.cluster.local:9093" for i in range(3))
-    spec = StepSpec(id="patch-config", title="Patch spec.kafka.config", kind="patch-kafka",
+    spec = StepSpec(id="patch-config", title="Patch spec.kafka.config", args=PatchKafkaArgs(edits=()),
                     summary=f"Diff of spec.kafka.config: some.free.text: (not set) -> {value}. Brokers {bootstrap}")
     plan = plan_text(CLUSTER, "Config change", [spec])
     now = datetime(2026, 12, 6, tzinfo=UTC)

@@ -15,6 +15,7 @@ import pytest
 from handlers.ports import ClusterRef
 from handlers.steps.base import DoneResult, StepContext
 from handlers.steps.registry import EXECUTORS
+from runbooks.catalogue.steps import parse_step_args
 from runbooks.engine.models import Run, RunState, Step, StepSpec, StepState
 from tests.fakes.strimzi import FakeStrimzi
 from tests.fakes.time import FakeClock
@@ -43,7 +44,8 @@ def restarted(fake: FakeStrimzi, node: int, at: datetime, *, crashed: bool = Fal
 
 
 def waiting(kind: str, args: dict[str, Any], *, attempt_at: datetime, observed: dict[str, Any] | None = None) -> Step:
-    spec = StepSpec(id="s", title="the step", kind=kind, args=args, needs_approval=False, timeout_s=600.0)
+    spec = StepSpec(id="s", title="the step", args=parse_step_args({"kind": kind, **args}), needs_approval=False,
+                    timeout_s=600.0)
     return Step(spec=spec, state=StepState.WAITING, applied=True, observed=observed or {}, started_at=attempt_at,
                 deadline=attempt_at + timedelta(seconds=600))
 
@@ -143,8 +145,8 @@ async def test_retry_gives_a_fresh_allowance_and_no_start_time_means_strimzis_30
     fake, clock = cluster(starts={0: None, 1: None, 2: None})
     restarted(fake, 1, T)
     step = follow(fake, 1, attempt_at=T + timedelta(seconds=250))
-    step = step.model_copy(update={"spec": step.spec.model_copy(update={"args": {
-        **step.spec.args, "uid": "the-pod-before-the-roll"}})})
+    step = step.model_copy(update={"spec": step.spec.model_copy(update={"args": step.spec.args.model_copy(
+        update={"uid": "the-pod-before-the-roll"})})})
     clock.at = T + timedelta(seconds=500)
     assert (await check(fake, clock, step)).failure is None
     clock.at = T + timedelta(seconds=551)
@@ -162,8 +164,8 @@ async def test_an_undo_step_waits_out_the_crash_loop_it_repairs_but_not_a_new_on
     fake.crash(1)
     fake.crash(2)
     step = follow(fake, 1, attempt_at=T)
-    step = step.model_copy(update={"spec": step.spec.model_copy(update={"args": {
-        **step.spec.args, "down_at_plan": True, "tolerate": [2]}})})
+    step = step.model_copy(update={"spec": step.spec.model_copy(update={"args": step.spec.args.model_copy(
+        update={"down_at_plan": True, "tolerate": (2,)})})})
     assert (await check(fake, clock, step)).failure is None
     restarted(fake, 1, T, crashed=True)
     failure = (await check(fake, clock, step)).failure

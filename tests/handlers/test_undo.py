@@ -13,6 +13,7 @@ from bot import store
 from runbooks.engine.models import Actor, Run, RunState
 from tests.fakes.strimzi import FakeStrimzi
 from tests.handlers.test_change_runbooks import REQUESTER, Bot
+from tests.runbooks.builders import args_of
 
 pytestmark = pytest.mark.timeout(60)
 OUTSIDER = Actor(id="U_OUT")
@@ -139,7 +140,7 @@ async def test_an_upgrade_whose_new_version_will_not_start_is_undone_to_the_old_
     assert paused.current_step is not None and paused.current_step.id == "roll-0", paused.pause_reason
     undo = await bot.say(f"undo prod {paused.id}")
     assert undo.run is not None, undo.text
-    assert undo.run.steps[0].spec.args["edits"] == [{"path": ["version"], "value": "4.2.2"}]
+    assert args_of(undo.run.steps[0])["edits"] == [{"path": ["version"], "value": "4.2.2"}]
     done = await bot.drive(undo.run.id, seconds=30)
     assert done.state is RunState.SUCCEEDED, done.pause_reason
     assert (fake.spec["version"], fake.spec["metadataVersion"], fake.kafka_version) == ("4.2.2", "4.2-IV1", "4.2.2")

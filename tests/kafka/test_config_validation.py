@@ -15,10 +15,9 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.planning import Planner
 from handlers.ports import ClusterRef
 from runbooks.catalogue.config import ConfigParams
-from runbooks.engine.models import ApprovalPolicy
+from runbooks.engine.models import ApprovalPolicy, PlanRefused
 from runbooks.rules.config_model import load_model
 from runbooks.rules.config_values import ValueRefused, judge
-from runbooks.rules.rolls import PlanRefused
 
 if TYPE_CHECKING:
     from tests.fixtures.sandbox import SandboxInfo

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from runbooks.engine.decide import Decision, decide
 from runbooks.engine.events import (
@@ -21,7 +21,7 @@ from runbooks.engine.events import (
     Observed,
     Start,
 )
-from runbooks.engine.models import Actor, ApprovalPolicy, AuditEntry, Run, RunState, Step, StepSpec, plan_hash
+from runbooks.engine.models import Actor, ApprovalPolicy, AuditEntry, Run, RunState, Step, StepArgs, StepSpec, plan_hash
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 
 T0 = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
@@ -68,12 +68,25 @@ def policy(**overrides: Any) -> ApprovalPolicy:
     return ApprovalPolicy(**values)
 
 
+def args_of(step: StepSpec | Step) -> dict[str, Any]:
+    """A step's arguments as stored (JSON types), to compare with literal expectations."""
+    spec_ = step.spec if isinstance(step, Step) else step
+    return spec_.args.model_dump(mode="json")
+
+
+class EngineStepArgs(StepArgs):
+    """The engine's tests' own step kind: the engine carries a step's arguments without reading them,
+    so its tests need none of the catalogue's."""
+
+    kind: Literal["restart_broker"] = "restart_broker"
+    broker: str
+
+
 def spec(step_id: str, **overrides: Any) -> StepSpec:
     values: dict[str, Any] = {
         "id": step_id,
         "title": f"Restart broker {step_id}",
-        "kind": "restart_broker",
-        "args": {"broker": step_id},
+        "args": EngineStepArgs(broker=step_id),
         "timeout_s": 300.0,
     }
     values.update(overrides)

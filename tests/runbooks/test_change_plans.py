@@ -8,8 +8,9 @@ import pytest
 
 from runbooks.catalogue.config import ConfigInput, ConfigParams, config_diff, plan_config_change
 from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.config_keys import ConfigEntryInfo, denial, value_problem
-from runbooks.rules.rolls import BrokerPodState, PlanRefused
+from runbooks.rules.rolls import BrokerPodState
 from runbooks.rules.versions import (
     ClusterMode,
     VersionError,
@@ -19,6 +20,7 @@ from runbooks.rules.versions import (
     metadata_level,
     metadata_name,
 )
+from tests.runbooks.builders import args_of
 
 from .builders import part, snapshot
 
@@ -71,14 +73,16 @@ def test_kraft_plan_pins_rolls_in_operator_order_then_raises_after_a_final_appro
                                      "roll-done", "raise-metadata", "verify"]
     assert [s.id for s in steps if s.needs_approval] == ["roll-version", "raise-metadata"]
     pin, roll = steps[1], steps[2]
-    assert pin.args["edits"] == [{"path": ["metadataVersion"], "value": "4.2-IV1"}]
-    assert roll.args["expect"] == [{"path": ["version"], "value": "4.2.2"},
+    assert args_of(pin)["edits"] == [{"path": ["metadataVersion"], "value": "4.2-IV1"}]
+    assert args_of(roll)["expect"] == [{"path": ["version"], "value": "4.2.2"},
                                    {"path": ["metadataVersion"], "value": "4.2-IV1"}]
-    assert roll.args["expect_pods"] == {"0": "uid-0", "1": "uid-1", "2": "uid-2"}
+    assert args_of(roll)["expect_pods"] == {"0": "uid-0", "1": "uid-1", "2": "uid-2"}
     assert "cannot be held between brokers" in roll.summary and "order 0, 2, 1" in roll.summary
     assert steps[5].title == "Broker 1 (active controller): restarted on Kafka 4.3.1"
-    assert steps[5].args["expect"] == {"kafka_version": "4.3.1"} and steps[5].args["uid"] == "uid-1"
-    assert steps[7].args["edits"] == [{"path": ["metadataVersion"], "value": "4.3-IV0"}] and steps[7].args["no_roll"]
+    assert args_of(steps[5])["expect"] == {"kafka_version": "4.3.1", "config": {}}
+    assert args_of(steps[5])["uid"] == "uid-1"
+    assert args_of(steps[7])["edits"] == [{"path": ["metadataVersion"], "value": "4.3-IV0"}]
+    assert args_of(steps[7])["no_roll"]
 
 
 def test_binaries_already_upgraded_but_metadata_behind_plans_only_the_raise() -> None:
@@ -124,10 +128,10 @@ def test_zookeeper_plan_with_ibp_pinned_is_binaries_then_protocol() -> None:
                          zookeeper(spec_config={"inter.broker.protocol.version": "3.8"}))
     assert [s.id for s in steps if s.needs_approval] == ["roll-version", "raise-protocol"]
     raise_ibp = next(s for s in steps if s.id == "raise-protocol")
-    assert raise_ibp.args["edits"] == [{"path": ["config", "inter.broker.protocol.version"], "value": "3.9"}]
-    assert next(s for s in steps if s.id == "ibp-1").args["expect"] == {
-        "config": {"inter.broker.protocol.version": "3.9"}}
-    assert steps[-1].args["config"] == {"inter.broker.protocol.version": "3.9"}
+    assert args_of(raise_ibp)["edits"] == [{"path": ["config", "inter.broker.protocol.version"], "value": "3.9"}]
+    assert args_of(next(s for s in steps if s.id == "ibp-1"))["expect"] == {
+        "kafka_version": None, "config": {"inter.broker.protocol.version": "3.9"}}
+    assert args_of(steps[-1])["config"] == {"inter.broker.protocol.version": "3.9"}
 
 
 def test_zookeeper_plan_refuses_an_ibp_newer_than_the_running_version() -> None:
@@ -161,9 +165,10 @@ def test_dynamic_change_is_one_approved_patch_that_waits_for_the_operator() -> N
     steps = plan_config_change(ConfigParams(action="set", values={"log.retention.ms": "86400000"}), config_world())
     assert [s.id for s in steps] == ["preflight", "patch-config", "verify"]
     patch = steps[1]
-    assert patch.args["expect_generation"] == 7 and patch.args["no_roll"] and patch.args["wait"] == "settled"
+    assert args_of(patch)["expect_generation"] == 7 and args_of(patch)["no_roll"]
+    assert args_of(patch)["wait"] == "settled"
     assert "log.retention.ms: 1000 -> 86400000 (applied live, no restart" in patch.summary
-    assert patch.args["edits"] == [{"path": ["config", "log.retention.ms"], "value": 86400000}]
+    assert args_of(patch)["edits"] == [{"path": ["config", "log.retention.ms"], "value": 86400000}]
     assert patch.compensation == "log.retention.ms: back to 1000"
 
 
@@ -173,18 +178,18 @@ def test_restart_change_follows_each_broker_and_accepts_a_live_apply() -> None:
                                config_world())
     assert [s.id for s in steps] == ["preflight", "patch-config", "roll-0", "roll-2", "roll-1", "roll-done", "verify"]
     follow = steps[2]
-    assert follow.args["expect"] == {"config": {"auto.create.topics.enable": "true"}}
-    assert follow.args["may_skip_roll"] and follow.args["settle_generation"] == 8
+    assert args_of(follow)["expect"] == {"kafka_version": None, "config": {"auto.create.topics.enable": "true"}}
+    assert args_of(follow)["may_skip_roll"] and args_of(follow)["settle_generation"] == 8
     assert follow.title == "Broker 0: restarted with auto.create.topics.enable=true"
-    assert steps[-1].args["set"] == {"auto.create.topics.enable": "true"}
+    assert args_of(steps[-1])["set"] == {"auto.create.topics.enable": "true"}
 
 
 def test_unset_removes_the_key_and_may_restart() -> None:
     """unset removes the key from spec.kafka.config; whether a restart follows is left to the operator."""
     steps = plan_config_change(ConfigParams(action="unset", keys=("log.retention.ms",)), config_world())
-    assert steps[1].args["edits"] == [{"path": ["config", "log.retention.ms"], "value": None}]
+    assert args_of(steps[1])["edits"] == [{"path": ["config", "log.retention.ms"], "value": None}]
     assert steps[2].title == "Broker 0: restarted without log.retention.ms"
-    assert steps[-1].args["unset"] == ["log.retention.ms"]
+    assert args_of(steps[-1])["unset"] == ["log.retention.ms"]
 
 
 @pytest.mark.parametrize(("params", "reason"), [

@@ -12,11 +12,12 @@ from typing import Any
 import pytest
 
 from runbooks.catalogue.config import ConfigInput, ConfigParams, broker_validation, config_diff, plan_config_change
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.config_checks import Effective, cross_problems
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.config_model import available, load_model
 from runbooks.rules.health import ClusterSnapshot
-from runbooks.rules.rolls import BrokerPodState, PlanRefused
+from runbooks.rules.rolls import BrokerPodState
 
 from .builders import part, snapshot
 

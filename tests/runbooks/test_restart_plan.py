@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from runbooks.catalogue.restart import RESTART_TIMEOUT_S, PlanRefused, RestartParams, plan_restart
+from runbooks.catalogue.restart import RESTART_TIMEOUT_S, RestartParams, plan_restart
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.health import QuorumInfo
 
 from .builders import part, snapshot, voter
@@ -27,22 +28,25 @@ def test_the_plan_is_preflight_one_restart_per_broker_controller_last_then_leade
     steps = plan_restart(RestartParams(), SNAP, PODS)
     assert [s.model_dump() for s in steps] == [
         {"id": "preflight", "title": "Pre-flight: Kafka Ready, 0 URP, 0 offline, no reassignment",
-         "kind": "preflight", "args": {}, "needs_approval": False, "approvals_required": None, "skippable": False,
+         "args": {"kind": "preflight"}, "needs_approval": False, "approvals_required": None, "skippable": False,
          "timeout_s": 120.0, "compensation": None, "summary": ""},
-        {"id": "restart-0", "title": "Restart broker 0", "kind": "restart-broker",
-         "args": {"broker": 0, "pod": "prod-kafka-0"}, "needs_approval": True, "approvals_required": None,
-         "skippable": False, "timeout_s": RESTART_TIMEOUT_S, "compensation": None,
+        {"id": "restart-0", "title": "Restart broker 0",
+         "args": {"kind": "restart-broker", "broker": 0, "pod": "prod-kafka-0"},
+         "needs_approval": True, "approvals_required": None, "skippable": False, "timeout_s": RESTART_TIMEOUT_S,
+         "compensation": None,
          "summary": "Restart pod prod-kafka-0 through Strimzi's manual rolling update. At risk: orders-0 (at min "
                     "ISR 2: restarting broker 0 would block acks=all producers)."},
-        {"id": "restart-1", "title": "Restart broker 1", "kind": "restart-broker",
-         "args": {"broker": 1, "pod": "prod-kafka-1"}, "needs_approval": True, "approvals_required": None,
-         "skippable": False, "timeout_s": RESTART_TIMEOUT_S, "compensation": None,
+        {"id": "restart-1", "title": "Restart broker 1",
+         "args": {"kind": "restart-broker", "broker": 1, "pod": "prod-kafka-1"},
+         "needs_approval": True, "approvals_required": None, "skippable": False, "timeout_s": RESTART_TIMEOUT_S,
+         "compensation": None,
          "summary": f"Restart pod prod-kafka-1 through Strimzi's manual rolling update. {AT_RISK_1}"},
-        {"id": "restart-2", "title": "Restart broker 2 (active controller)", "kind": "restart-broker",
-         "args": {"broker": 2, "pod": "prod-kafka-2"}, "needs_approval": True, "approvals_required": None,
-         "skippable": False, "timeout_s": RESTART_TIMEOUT_S, "compensation": None,
+        {"id": "restart-2", "title": "Restart broker 2 (active controller)",
+         "args": {"kind": "restart-broker", "broker": 2, "pod": "prod-kafka-2"},
+         "needs_approval": True, "approvals_required": None, "skippable": False, "timeout_s": RESTART_TIMEOUT_S,
+         "compensation": None,
          "summary": "Restart pod prod-kafka-2 through Strimzi's manual rolling update. At risk: none."},
-        {"id": "elect-leaders", "title": "Preferred leader election", "kind": "elect-leaders", "args": {},
+        {"id": "elect-leaders", "title": "Preferred leader election", "args": {"kind": "elect-leaders"},
          "needs_approval": True, "approvals_required": None, "skippable": True, "timeout_s": 120.0,
          "compensation": None,
          "summary": "Move leadership back to the preferred replicas, so load is even again."},

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import pytest
 
+from runbooks.catalogue.step_args import RollExpectation, follow_steps
 from runbooks.catalogue.upgrade import UpgradeInput, UpgradeParams, plan_upgrade
-from runbooks.rules.rolls import BrokerPodState, PlanRefused, follow_steps, risk_lines, roll_order, roll_summary
+from runbooks.engine.models import PlanRefused
+from runbooks.rules.rolls import BrokerPodState, risk_lines, roll_order, roll_summary
 
 from .builders import part, snapshot
 from .test_change_plans import brokers, kraft
@@ -27,7 +29,7 @@ def test_without_a_snapshot_the_risk_is_unknown_and_brokers_go_by_id() -> None:
     """Kafka did not answer: no controller is known, so the order is by id, and the risk is unknown."""
     assert risk_lines(None, PODS) == "At risk: unknown (Kafka did not answer)."
     assert [b.id for b in roll_order(None, PODS)] == [0, 1, 2]
-    steps = follow_steps("roll", PODS, None, what="rolled", expect={}, timeout_s=42.0)
+    steps = follow_steps("roll", PODS, None, what="rolled", expect=RollExpectation(), timeout_s=42.0)
     assert [(s.id, s.title, s.timeout_s) for s in steps] == [
         ("roll-0", "Broker 0: rolled", 42.0), ("roll-1", "Broker 1: rolled", 42.0),
         ("roll-2", "Broker 2: rolled", 42.0)]

@@ -21,11 +21,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from runbooks.catalogue.restart import RestartParams, plan_restart
+from runbooks.catalogue.step_args import RollExpectation, follow_steps
 from runbooks.engine.approvals import RefusalCode
 from runbooks.engine.events import Retry, Tick
 from runbooks.engine.models import RunState
 from runbooks.rules.health import ClusterSnapshot, QuorumInfo, assess, preflight, under_replicated
-from runbooks.rules.rolls import BrokerPodState, follow_steps, roll_order
+from runbooks.rules.rolls import BrokerPodState, roll_order
+from tests.runbooks.builders import args_of
 
 from .builders import APPROVER, APPROVER_2, GROUP_MEMBER, part, policy, snapshot, started, voter
 
@@ -66,7 +68,7 @@ def test_restart_plan_puts_the_active_controller_last_whatever_the_order(
     snap = _controller_snapshot(cluster, controller, via_quorum)
     pods = {b: f"prod-kafka-{b}" for b in cluster}
     steps = plan_restart(RestartParams(brokers=tuple(chosen)), snap, pods)
-    restarts = [int(s.args["broker"]) for s in steps if s.kind == "restart-broker"]
+    restarts = [int(args_of(s)["broker"]) for s in steps if s.kind == "restart-broker"]
     others = sorted(b for b in chosen if b != controller)
     assert restarts == others + ([controller] if controller in chosen else [])
     titled = [s.title for s in steps if "(active controller)" in s.title]
@@ -83,15 +85,15 @@ def test_followed_rolls_put_the_active_controller_last_whatever_the_order(
     brokers = [BrokerPodState(id=b, pod=f"prod-kafka-{b}", uid=f"uid-{b}") for b in chosen]
     expected = sorted(b for b in chosen if b != controller) + ([controller] if controller in chosen else [])
     assert [b.id for b in roll_order(snap, brokers)] == expected
-    steps = follow_steps("roll", brokers, snap, what="restarted", expect={})
-    assert [int(s.args["broker"]) for s in steps] == expected
+    steps = follow_steps("roll", brokers, snap, what="restarted", expect=RollExpectation())
+    assert [int(args_of(s)["broker"]) for s in steps] == expected
 
 
 def test_restart_of_every_broker_puts_the_controller_last_when_none_are_named() -> None:
     """Without a broker list the plan restarts every broker of the cluster, still the controller last."""
     snap = snapshot(brokers=(5, 3, 9), quorum=QuorumInfo(leader_id=3, voters=(voter(3, 1),)), controller=9)
     steps = plan_restart(RestartParams(), snap, {9: "p9", 3: "p3", 5: "p5"})
-    assert [s.args["broker"] for s in steps if s.kind == "restart-broker"] == [5, 9, 3]
+    assert [args_of(s)["broker"] for s in steps if s.kind == "restart-broker"] == [5, 9, 3]
 
 
 # -- under-replication while partitions are reassigned --------------------------------------------

@@ -7,11 +7,12 @@ from typing import Any
 
 import pytest
 
+from runbooks.catalogue.step_args import PatchKafkaArgs, VerifyConfigArgs, edit
 from runbooks.catalogue.undo import Footprint, UndoInput, footprint, plan_undo, undo_offered, undo_problems
-from runbooks.engine.models import Run, RunState, Step, StepSpec
+from runbooks.engine.models import PlanRefused, Run, RunState, Step, StepSpec
 from runbooks.rules.health import QuorumInfo
-from runbooks.rules.rolls import BrokerPodState, PlanRefused
-from tests.runbooks.builders import make_run, part, snapshot, voter
+from runbooks.rules.rolls import BrokerPodState
+from tests.runbooks.builders import args_of, make_run, part, snapshot, voter
 
 pytestmark = pytest.mark.timeout(5)
 
@@ -20,8 +21,8 @@ UIDS = {"0": "u0", "1": "u1", "2": "u2"}
 
 def patch_step(step_id: str, edits: list[tuple[list[str], Any]], previous: list[Any] | None, *,
                applied: bool = True) -> Step:
-    spec = StepSpec(id=step_id, title=step_id, kind="patch-kafka",
-                    args={"edits": [{"path": path, "value": value} for path, value in edits]})
+    spec = StepSpec(id=step_id, title=step_id,
+                    args=PatchKafkaArgs(edits=tuple(edit(*path, value=value) for path, value in edits)))
     observed: dict[str, Any] = {"generation_before": 4, "uids": UIDS, "restarts": {"0": 0, "1": 0, "2": 0}}
     if previous is not None:
         observed["previous"] = [{"path": path, "value": old} for (path, _), old in zip(edits, previous, strict=True)]
@@ -29,7 +30,7 @@ def patch_step(step_id: str, edits: list[tuple[list[str], Any]], previous: list[
 
 
 def paused_run(runbook: str, *steps: Step, dynamic: tuple[str, ...] = ()) -> Run:
-    verify = Step(spec=StepSpec(id="verify", title="verify", kind="verify-config", args={"dynamic": list(dynamic)}))
+    verify = Step(spec=StepSpec(id="verify", title="verify", args=VerifyConfigArgs(dynamic=dynamic)))
     run = make_run(specs=[s.spec for s in (*steps, verify)], run_id="r-0000abcd")
     return run.model_copy(update={"runbook": runbook, "steps": (*steps, verify), "state": RunState.PAUSED})
 
@@ -166,19 +167,19 @@ def test_the_config_undo_plan_reverts_then_follows_the_broken_broker_first() -> 
     assert [s.id for s in steps] == ["revert", "undo-1", "undo-0", "undo-done", "verify"]
     revert = steps[0]
     assert revert.kind == "revert-kafka" and revert.needs_approval
-    assert revert.args["edits"] == [{"path": ["config", "log.cleaner.min.cleanable.ratio"], "value": None},
+    assert args_of(revert)["edits"] == [{"path": ["config", "log.cleaner.min.cleanable.ratio"], "value": None},
                                     {"path": ["config", "num.io.threads"], "value": 8}]
-    assert revert.args["expect"] == [{"path": ["config", "log.cleaner.min.cleanable.ratio"], "value": 0.9},
+    assert args_of(revert)["expect"] == [{"path": ["config", "log.cleaner.min.cleanable.ratio"], "value": 0.9},
                                      {"path": ["config", "num.io.threads"], "value": 16}]
-    assert revert.args["expect_generation"] == 5 and Footprint.model_validate(revert.args["footprint"]) == fp
+    assert args_of(revert)["expect_generation"] == 5 and Footprint.model_validate(args_of(revert)["footprint"]) == fp
     assert "in the order 1, 0" in revert.summary and "because what is wrong is run r-0000abcd's own change" in \
         revert.summary
-    assert [(s.args["uid"], s.args["tolerate"], s.args["down_at_plan"]) for s in steps[1:3]] == [
+    assert [(args_of(s)["uid"], args_of(s)["tolerate"], args_of(s)["down_at_plan"]) for s in steps[1:3]] == [
         ("u1-new", [0], True), ("u0-new", [], False)]
-    assert steps[1].args["expect"] == {"config": {"num.io.threads": "8"}}
-    assert steps[3].args == {"kafka_version": "4.3.1", "generation": 6}
-    assert steps[4].args["set"] == {"num.io.threads": "8"}
-    assert steps[4].args["unset"] == ["log.cleaner.min.cleanable.ratio"]
+    assert args_of(steps[1])["expect"] == {"kafka_version": None, "config": {"num.io.threads": "8"}}
+    assert args_of(steps[3]) == {"kind": "await-operator", "kafka_version": "4.3.1", "generation": 6}
+    assert args_of(steps[4])["set"] == {"num.io.threads": "8"}
+    assert args_of(steps[4])["unset"] == ["log.cleaner.min.cleanable.ratio"]
 
 
 def test_the_upgrade_undo_sets_the_version_back_and_keeps_the_metadata_version() -> None:
@@ -188,10 +189,11 @@ def test_the_upgrade_undo_sets_the_version_back_and_keeps_the_metadata_version()
     world = broken_world(spec={"version": "4.3.1", "metadataVersion": "4.2-IV1"}, metadata_version="4.2-IV1")
     steps = plan_undo(fp, world)
     assert [s.id for s in steps] == ["revert", "undo-1", "undo-done", "verify"]
-    assert steps[0].args["edits"] == [{"path": ["version"], "value": "4.2.2"}]
-    assert steps[1].args["expect"] == {"kafka_version": "4.2.2"}
+    assert args_of(steps[0])["edits"] == [{"path": ["version"], "value": "4.2.2"}]
+    assert args_of(steps[1])["expect"] == {"kafka_version": "4.2.2", "config": {}}
     assert steps[3].kind == "verify-upgrade"
-    assert steps[3].args == {"kafka_version": "4.2.2", "metadata_version": "4.2-IV1", "brokers": [0, 1, 2]}
+    assert args_of(steps[3]) == {"kind": "verify-upgrade", "kafka_version": "4.2.2", "metadata_version": "4.2-IV1",
+                                 "config": {}, "brokers": [0, 1, 2]}
 
 
 def test_a_refused_plan_lists_every_problem() -> None:

@@ -8,10 +8,26 @@ from typing import Any
 
 import pytest
 
+from runbooks.catalogue.steps import parse_step_args
 from runbooks.catalogue.upgrade import UpgradeParams, plan_upgrade
-from runbooks.rules.rolls import FOLLOW_TIMEOUT_S, SETTLE_TIMEOUT_S, PlanRefused
+from runbooks.engine.models import PlanRefused, StepArgs
+from runbooks.rules.rolls import FOLLOW_TIMEOUT_S, SETTLE_TIMEOUT_S
+from tests.runbooks.builders import args_of
 
 from .test_change_plans import brokers, kraft, zookeeper
+
+Row = tuple[str, str, bool, float, Any]
+
+
+def _typed(rows: list[Row]) -> list[Row]:
+    """Expected rows with their arguments written as a stored record has them, read as the typed
+    model of their kind (defaults filled in): the plan must equal that exactly."""
+    return [(i, kind, approval, timeout, parse_step_args({"kind": kind, **args})) for i, kind, approval, timeout, args
+            in rows]
+
+
+def _follows(expected: dict[str, dict[str, Any]]) -> dict[str, StepArgs]:
+    return {i: parse_step_args({"kind": "follow-roll", **args}) for i, args in expected.items()}
 
 
 def _version(value: str) -> dict[str, Any]:
@@ -31,7 +47,7 @@ def test_kraft_plan_steps_with_their_preconditions() -> None:
     """Each patch carries what it expects to find (so a change behind the plan's back is refused), the
     pin and the raise are settled without a roll, the roll is checked against the pods the plan saw."""
     steps = plan_upgrade(UpgradeParams(version="4.3.1"), kraft(spec_metadata_version="4.2-IV1"))
-    assert [(s.id, s.kind, s.needs_approval, s.timeout_s, s.args) for s in steps] == [
+    assert [(s.id, s.kind, s.needs_approval, s.timeout_s, s.args) for s in steps] == _typed([
         ("preflight", "cluster-check", False, 120.0, {"kafka_version": "4.2.2", "brokers": [0, 1, 2]}),
         ("pin-metadata", "patch-kafka", False, SETTLE_TIMEOUT_S,
          {"edits": [_metadata("4.2-IV1")], "expect": [_version("4.2.2")], "wait": "settled",
@@ -48,7 +64,7 @@ def test_kraft_plan_steps_with_their_preconditions() -> None:
           "status": {"metadata_version": "4.3-IV0"}, "no_roll": True}),
         ("verify", "verify-upgrade", False, 120.0,
          {"kafka_version": "4.3.1", "metadata_version": "4.3-IV0", "brokers": [0, 1, 2]}),
-    ]
+    ])
     assert FOLLOW_TIMEOUT_S == SETTLE_TIMEOUT_S == 600.0
 
 
@@ -128,7 +144,7 @@ def test_zookeeper_plan_steps_with_their_preconditions() -> None:
     steps = plan_upgrade(UpgradeParams(version="3.9.0"), zookeeper(spec_config={LMFV: "3.8"}))
     rows = [(s.id, s.kind, s.needs_approval, s.timeout_s, s.args) for s in steps]
     follows = {s.id: s.args for s in steps if s.kind == "follow-roll"}
-    assert [r for r in rows if r[1] != "follow-roll"] == [
+    assert [r for r in rows if r[1] != "follow-roll"] == _typed([
         ("preflight", "cluster-check", False, 120.0, {"kafka_version": "3.8.1", "brokers": [0, 1, 2]}),
         ("pin-protocol", "patch-kafka", True, 120.0,
          {"edits": [_config(IBP, "3.8")], "expect_pods": {"0": "uid-0", "1": "uid-1", "2": "uid-2"}, "wait": "none"}),
@@ -142,13 +158,13 @@ def test_zookeeper_plan_steps_with_their_preconditions() -> None:
         ("protocol-done", "await-operator", False, SETTLE_TIMEOUT_S, {"kafka_version": "3.9.0"}),
         ("verify", "verify-upgrade", False, 120.0,
          {"kafka_version": "3.9.0", "metadata_version": None, "config": {IBP: "3.9"}, "brokers": [0, 1, 2]}),
-    ]
-    assert follows == {
+    ])
+    assert follows == _follows({
         **{f"pin-{b}": _follow_config(b, IBP, "3.8") for b in (0, 1, 2)},
         **{f"roll-{b}": {**_follow(b), "expect": {"kafka_version": "3.9.0"}} for b in (0, 1, 2)},
         **{f"ibp-{b}": _follow_config(b, IBP, "3.9") for b in (0, 1, 2)},
         **{f"lmfv-{b}": _follow_config(b, LMFV, "3.9") for b in (0, 1, 2)},
-    }
+    })
     assert [s.id for s in steps if s.kind == "follow-roll"] == [  # each roll in Strimzi's order, controller last
         f"{roll}-{b}" for roll in ("pin", "roll", "ibp", "lmfv") for b in (0, 2, 1)]
     assert all("At risk: none (1 partitions" in s.summary for s in steps if s.kind == "patch-kafka")
@@ -173,7 +189,7 @@ def test_a_zookeeper_plan_with_ibp_pinned_checks_the_binaries_roll_against_the_p
     """No pin roll first: the version patch is the first roll, so it carries the pods the plan saw."""
     steps = plan_upgrade(UpgradeParams(version="3.9.0"), zookeeper(spec_config={IBP: "3.8"}))
     roll = next(s for s in steps if s.id == "roll-version")
-    assert roll.args["expect_pods"] == {"0": "uid-0", "1": "uid-1", "2": "uid-2"}
+    assert args_of(roll)["expect_pods"] == {"0": "uid-0", "1": "uid-1", "2": "uid-2"}
 
 
 @pytest.mark.parametrize(("running", "pinned"), [
@@ -185,7 +201,7 @@ def test_zookeeper_pins_the_message_format_only_below_3_0(running: str, pinned: 
     steps = plan_upgrade(UpgradeParams(version="3.9.0"),
                          zookeeper(kafka_version=running, brokers=brokers(running)))
     pin = next(s for s in steps if s.id == "pin-protocol")
-    assert pin.args["edits"] == [_config(k, v) for k, v in pinned.items()]
+    assert args_of(pin)["edits"] == [_config(k, v) for k, v in pinned.items()]
     assert pin.title == f"Pin {', '.join(pinned)} at {running.rsplit('.', 1)[0]}"
     assert ("raise-format" in [s.id for s in steps]) is (LMFV in pinned)
     assert pin.summary.startswith(f"Sets {', '.join(f'{k}={v}' for k, v in pinned.items())} in spec.kafka.config")

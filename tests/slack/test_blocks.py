@@ -20,6 +20,8 @@ from bot.slack.blocks import (
     run_card_blocks,
     thread_line,
 )
+from runbooks.catalogue.restart import RestartBrokerArgs
+from runbooks.catalogue.step_args import FollowRollArgs, PatchKafkaArgs, edit
 from runbooks.engine.models import (
     ApprovalPolicy,
     ApprovalRequest,
@@ -37,7 +39,8 @@ T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
 
 def make_run(steps: int = 3, *, state: RunState = RunState.AWAITING_APPROVAL, detail: str = "",
              title: str = "Restart broker {i}", summary: str = "At risk: none.", **changes: Any) -> Run:
-    specs = [StepSpec(id=f"restart-{i}", title=title.format(i=i), kind="restart-broker", summary=summary)
+    specs = [StepSpec(id=f"restart-{i}", title=title.format(i=i), args=RestartBrokerArgs(broker=i, pod=f"p-{i}"),
+                      summary=summary)
              for i in range(steps)]
     run_steps = [Step(spec=s, state=StepState.DONE if i == 0 else StepState.PENDING, detail=detail,
                       started_at=T0, finished_at=T0 + timedelta(seconds=75) if i == 0 else None)
@@ -94,9 +97,10 @@ def test_a_paused_config_change_offers_undo_with_a_confirm_and_a_restart_does_no
     behind a confirm dialog saying what it puts back and that it needs an approval; the text says so
     too. A paused restart changed no setting: no Undo. Once superseded, the aborted card offers no
     compensation any more."""
-    patch = StepSpec(id="patch-config", title="Patch spec.kafka.config", kind="patch-kafka",
-                     args={"edits": [{"path": ["config", "auto.create.topics.enable"], "value": True}]})
-    roll = StepSpec(id="roll-0", title="Broker 0", kind="follow-roll", compensation="x")
+    patch = StepSpec(id="patch-config", title="Patch spec.kafka.config",
+                     args=PatchKafkaArgs(edits=(edit("config", "auto.create.topics.enable", value=True),)))
+    roll = StepSpec(id="roll-0", title="Broker 0", args=FollowRollArgs(broker=0, pod="p-0", uid="u-0"),
+                    compensation="x")
     steps = (Step(spec=patch, state=StepState.DONE, applied=True, observed={
         "previous": [{"path": ["config", "auto.create.topics.enable"], "value": None}], "uids": {"0": "u0"},
         "restarts": {"0": 0}, "generation_before": 3}), Step(spec=roll, state=StepState.PAUSED, applied=True))

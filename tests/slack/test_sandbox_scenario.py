@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import redis
 
+from bot.store.record import load_run
 from runbooks.engine.models import AuditEntry, Run, RunState
 from tests.fakes.cluster import APPROVER, APPROVER_GROUP, OUTSIDER, REQUESTER
 from tests.fixtures.redis_server import RedisServer
@@ -64,7 +65,7 @@ class Scenario:
         assert status == 200 and seconds < 3, (status, answer, seconds)
 
     def run(self, run_id: str) -> Run:
-        return Run.model_validate_json(self.redis.hget(f"kco:run:{run_id}", "doc") or "{}")
+        return load_run(json.loads(self.redis.hget(f"kco:run:{run_id}", "doc") or "{}"))
 
     def audit(self, run_id: str) -> list[AuditEntry]:
         return [AuditEntry.model_validate_json(fields["entry"])
@@ -210,7 +211,7 @@ def test_restart_from_slack_with_every_step_approved_by_button(scenario: Scenari
     assert approvals == steps[1:], "each step approved exactly once"
     assert [(e.actor, e.detail.split(":")[0]) for e in audit if e.action == "approve_refused"][:2] == [
         (OUTSIDER, "not_approver"), (REQUESTER, "self_approval")]
-    broker_pods = {str(s.spec.args["pod"]) for s in final.steps if s.id.startswith("restart-")}
+    broker_pods = {s.spec.args.pod for s in final.steps if s.id.startswith("restart-")}
     assert {pod: len(pods.uids[pod]) for pod in broker_pods} == dict.fromkeys(broker_pods, 2), pods.uids
 
     blocks = scenario.final_card(run_id)

@@ -63,7 +63,7 @@ def test_config_change_that_needs_a_restart_rolls_each_broker_once_under_traffic
     run = read_run(redis_url, run_id)
     assert "auto.create.topics.enable: (not set) -> true (needs a restart of every broker; brokers run false)" in \
         run["steps"][1]["spec"]["summary"], "the approver sees the diff against the Kafka resource"
-    follow = [s for s in run["steps"] if s["spec"]["kind"] == "follow-roll"]
+    follow = [s for s in run["steps"] if s["spec"]["args"]["kind"] == "follow-roll"]
     assert sorted(s["spec"]["id"] for s in follow) == ["roll-0", "roll-1", "roll-2"]
     assert all(s["state"] == "done" and "restarted (new pod" in s["detail"] for s in follow)
     assert "(brokers 0, 1, 2 restarted)" in run["steps"][-1]["detail"]

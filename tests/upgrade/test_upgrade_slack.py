@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from bot.store.record import load_run
 from runbooks.engine.models import Run, RunState
 from tests.engine.harness import PodUidTracker
 from tests.fakes.cluster import APPROVER, REQUESTER
@@ -85,7 +86,7 @@ class SlackSide:
         return blocks
 
     def run(self, run_id: str) -> Run:
-        return Run.model_validate_json(self.redis.hget(f"kco:run:{run_id}", "doc") or "{}")
+        return load_run(json.loads(self.redis.hget(f"kco:run:{run_id}", "doc") or "{}"))
 
     def card(self, run_id: str) -> list[dict[str, Any]]:
         card = self.redis.hgetall(f"kco:slack:card:{run_id}")
