@@ -14,7 +14,7 @@ from handlers.steps.registry import EXECUTORS, REGISTERED
 from runbooks.catalogue.restart import PreflightArgs, RestartBrokerArgs
 from runbooks.catalogue.steps import STEP_KINDS
 from runbooks.engine.models import Step, StepSpec
-from tests.handlers.fake_strimzi import FakeStrimzi
+from tests.fakes.strimzi import FakeStrimzi
 
 pytestmark = pytest.mark.timeout(5)
 
