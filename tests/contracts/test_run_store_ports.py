@@ -13,9 +13,10 @@ import pytest
 from bot import store
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from handlers.ports import ClusterHeld, ClusterLocks, RunExists, RunLease, RunRepository, VersionConflict
+from runbooks.catalogue.restart import RestartBrokerArgs
 from runbooks.engine.models import AuditEntry, Run, RunState
 from tests.fakes import MemoryClusterLocks, MemoryRunLease, MemoryRunRepository, MemoryRunStore
-from tests.runbooks.builders import make_run
+from tests.runbooks.builders import make_run, spec
 
 pytestmark = pytest.mark.timeout(20)
 CLUSTER = "prod-east"
@@ -43,7 +44,9 @@ async def ports(request: pytest.FixtureRequest) -> AsyncIterator[Ports]:
 
 
 def run(run_id: str, cluster: str = CLUSTER) -> Run:
-    return make_run(run_id=run_id).model_copy(update={"cluster": cluster})
+    """A run of the restart runbook's own step kind: both stores read runs back through the catalogue."""
+    specs = [spec(f"restart-{b}", args=RestartBrokerArgs(broker=b, pod=f"{cluster}-pool-{b}")) for b in range(3)]
+    return make_run(run_id=run_id, specs=specs).model_copy(update={"cluster": cluster})
 
 
 def entry(r: Run, action: str, to: RunState = RunState.PLANNED) -> AuditEntry:

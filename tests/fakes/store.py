@@ -1,7 +1,8 @@
 """The run-store ports in memory: RunRepository, ClusterLocks and RunLease over one shared state.
 
 Same contract as the Redis adapters (``bot.store.repository``, ``bot.store.locks``), held by the
-shared contract tests in tests/contracts: versioned records written with compare-and-set; a run
+shared contract tests in tests/contracts: versioned records (stored as ``bot.store.record`` writes them,
+read back through the catalogue) written with compare-and-set; a run
 created together with its cluster's lock and a fencing token from a per-cluster counter that never
 goes back; a supersession that passes the lock with a new token; leases that lapse unless renewed.
 Writes are recorded in ``announced`` (what the Redis adapter publishes on the run-event channel).
@@ -9,10 +10,12 @@ Writes are recorded in ``announced`` (what the Redis adapter publishes on the ru
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from bot.store.record import load_run, run_record
 from handlers.ports import ClusterHeld, RunExists, StoreUnavailable, VersionConflict
 from runbooks.engine.events import Notify
 from runbooks.engine.models import AuditEntry, Run
@@ -51,7 +54,7 @@ class MemoryRunStore:
     def add(self, run: Run, token: int, audit: Sequence[AuditEntry], notes: Sequence[Notify]) -> None:
         self.seq += 1
         stored = run.model_copy(update={"fencing_token": token})
-        self.records[run.id] = _Record(stored.model_dump_json(), 1, run.cluster, self.seq, audit=list(audit))
+        self.records[run.id] = _Record(run_record(stored), 1, run.cluster, self.seq, audit=list(audit))
         self.announced.append((run.id, 1, tuple(notes)))
 
 
@@ -89,7 +92,7 @@ class MemoryRunRepository:
         token = state.take_token(run.cluster)
         state.locks[run.cluster] = (run.id, token)
         state.add(run, token, audit, notes)
-        previous.document, previous.version, previous.active = old.model_dump_json(), old_version + 1, False
+        previous.document, previous.version, previous.active = run_record(old), old_version + 1, False
         previous.audit.extend(old_audit)
         state.announced.append((old.id, previous.version, tuple(old_notes)))
         return token
@@ -99,7 +102,7 @@ class MemoryRunRepository:
         record = self.state.records.get(run_id)
         if record is None:
             return None
-        return Run.model_validate_json(record.document), record.version
+        return load_run(json.loads(record.document)), record.version
 
     async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
                    notes: Sequence[Notify] = ()) -> int:
@@ -108,7 +111,7 @@ class MemoryRunRepository:
         if record is None or record.version != expected_version:
             found = None if record is None else record.version
             raise VersionConflict(f"run {run.id} is at version {found}, not {expected_version}")
-        record.document, record.version = run.model_dump_json(), record.version + 1
+        record.document, record.version = run_record(run), record.version + 1
         record.active = not run.state.terminal
         record.audit.extend(audit)
         self.state.announced.append((run.id, record.version, tuple(notes)))
