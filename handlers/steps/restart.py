@@ -22,7 +22,9 @@ class PreflightStep:
     async def act(self, ctx: StepContext, step: Step, args: PreflightArgs) -> str:
         status = await ctx.gateway.kafka_status(ctx.cluster)
         snapshot = await ctx.admin.snapshot(ctx.cluster, await ctx.bootstrap())
-        report = preflight(snapshot, kafka_ready=status.ready, kafka_reason=status.message or status.reason)
+        pods = await ctx.gateway.broker_pods(ctx.cluster)
+        report = preflight(snapshot, kafka_ready=status.ready, kafka_reason=status.message or status.reason,
+                           expected_brokers=[p.node_id for p in pods])
         if not report.ok:
             raise StepError(f"pre-flight found: {report.summary}")
         return report.summary

@@ -205,25 +205,16 @@ class PreflightReport(_Frozen):
     summary: str
 
 
-def preflight(snapshot: ClusterSnapshot, *, kafka_ready: bool, kafka_reason: str = "") -> PreflightReport:
-    """What a careful human checks before any roll (docs/kafka-ops.md §4, the recommended gate)."""
+def preflight(snapshot: ClusterSnapshot, *, kafka_ready: bool, kafka_reason: str = "",
+              expected_brokers: Iterable[int] = ()) -> PreflightReport:
+    """What a careful human checks before any roll (docs/kafka-ops.md §4, the recommended gate): the
+    Kafka resource Ready, then the same go/no-go every runbook's gate uses (``assess``): every expected
+    broker registered and unfenced, no URP, none under min ISR, none offline, no reassignment, and a
+    caught-up quorum."""
     problems: list[str] = []
     if not kafka_ready:
         problems.append(f"the Kafka resource is not Ready{': ' + kafka_reason if kafka_reason else ''}")
-    urp = under_replicated(snapshot)
-    if urp:
-        problems.append(f"{len(urp)} under-replicated partitions (e.g. {', '.join(p.name for p in urp[:3])})")
-    down = offline(snapshot)
-    if down:
-        problems.append(f"{len(down)} offline partitions (e.g. {', '.join(p.name for p in down[:3])})")
-    moving = reassigning(snapshot)
-    if moving:
-        problems.append(f"{len(moving)} partition reassignments in flight")
-    fenced = [b.id for b in snapshot.brokers if b.fenced]
-    if fenced:
-        problems.append(f"fenced brokers: {', '.join(map(str, fenced))}")
-    if snapshot.quorum is not None and snapshot.quorum.leader_id is None:
-        problems.append("the KRaft quorum has no leader")
+    problems += assess(snapshot, expected_brokers=expected_brokers).problems
     if problems:
         return PreflightReport(ok=False, problems=tuple(problems), summary="; ".join(problems))
     summary = (

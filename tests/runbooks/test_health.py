@@ -251,7 +251,8 @@ def test_preflight_healthy_cluster() -> None:
 
 
 def test_preflight_lists_every_problem() -> None:
-    """Pre-flight names each problem: not Ready, URP, offline, reassignment, fenced brokers, no quorum leader."""
+    """Pre-flight names each problem: not Ready, then every problem of the shared go/no-go (``assess``):
+    fenced brokers, URP, under min ISR, offline, reassignment, no quorum leader."""
     snap = snapshot(
         HEALTHY, MOVING_OK, PLAIN_SICK,
         part("gone", 0, leader=None, replicas=(0, 1, 2), isr=()),
@@ -263,13 +264,26 @@ def test_preflight_lists_every_problem() -> None:
     assert not report.ok
     assert report.problems == (
         "the Kafka resource is not Ready: NotReady: rolling",
+        "brokers fenced: 3",
         "2 under-replicated partitions (e.g. orders-3, gone-0)",
+        "1 partitions under min ISR (e.g. gone-0)",
         "1 offline partitions (e.g. gone-0)",
         "1 partition reassignments in flight",
-        "fenced brokers: 3",
         "the KRaft quorum has no leader",
     )
     assert report.summary == "; ".join(report.problems)
+
+
+def test_preflight_names_a_missing_broker_and_partitions_under_min_isr() -> None:
+    """The restart's pre-flight has the checks upgrade and config have: a broker Strimzi runs that
+    Kafka does not know (not registered) and a partition under its min ISR each block it."""
+    snap = snapshot(part("thin", 0, leader=0, replicas=(0, 1, 2), isr=(0,)), brokers=(0, 1, 2), default_min_isr=2)
+    report = preflight(snap, kafka_ready=True, expected_brokers=(0, 1, 2, 3))
+    assert report.problems == (
+        "brokers missing: 3",
+        "1 under-replicated partitions (e.g. thin-0)",
+        "1 partitions under min ISR (e.g. thin-0)",
+    )
 
 
 def test_preflight_does_not_count_a_clean_reassignment_as_urp() -> None:

@@ -19,9 +19,10 @@ def test_preflight_names_three_examples_and_every_fenced_broker() -> None:
     report = preflight(snap, kafka_ready=False)
     assert report.problems == (
         "the Kafka resource is not Ready",
+        "brokers fenced: 3, 4",
         "4 under-replicated partitions (e.g. urp-0, urp-1, urp-2)",
+        "4 partitions under min ISR (e.g. gone-0, gone-1, gone-2)",
         "4 offline partitions (e.g. gone-0, gone-1, gone-2)",
-        "fenced brokers: 3, 4",
     )
     assert report.summary == "; ".join(report.problems)
 
