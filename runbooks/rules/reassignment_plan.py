@@ -10,9 +10,10 @@ What a plan guarantees (tests/runbooks/test_reassignment*.py hold it to each):
   replica list. That is P·R/N replicas for a balanced cluster, the lower bound.
 - **Filling moves only the fill brokers' fair share**: each gets the floor of (replicas on live
   brokers) / (live brokers left), taken one replica at a time from the broker holding the most
-  bytes that is above that floor, choosing the replica whose size keeps the fill broker on course
-  for its share of the bytes; so counts land within ±1 and bytes near the share. Nothing moves
-  between the other brokers.
+  bytes that is above that floor (never taking it below), choosing the replica whose size keeps
+  the fill broker on course for its share of the bytes. From a balanced cluster every broker ends
+  within ±1 of the mean count, and the fill brokers near their byte share. Nothing moves between
+  the other brokers; a fill broker left short (``shortfalls``) is one no replica may still move to.
 - **Racks**: where brokers have racks, each new replica goes to a rack its partition does not use
   yet while one is left, so a drained partition spans min(RF, racks) racks when its other replicas
   were already spread; a fill move never narrows a partition's rack spread. A drain that would
@@ -187,7 +188,7 @@ class _Layout:
         if not need:
             return []
         leader_ratio = sum(self.leads[b] for b in self.targets) / sum(self.count[b] for b in self.targets)
-        sources = [b for b in self.targets if b not in self.request.fill]
+        sources = [b for b in self.targets if b not in need]  # a fill broker above its share gives too
         self._index_sources(sources)
         self.sources = sorted((-self.bytes[b], -self.count[b], b) for b in sources)
         shortfalls = []
