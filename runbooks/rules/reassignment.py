@@ -95,7 +95,8 @@ class PartitionMove(_Frozen):
 
 class BrokerFlow(_Frozen):
     """One broker before and after the plan: replicas, bytes and preferred leaderships, and what
-    moves in and out of it."""
+    moves in and out of it. ``fair_share``: the replicas a fill aims to leave it (None: no fill, or
+    not a broker that stays)."""
 
     broker: int
     replicas_before: int
@@ -108,6 +109,7 @@ class BrokerFlow(_Frozen):
     bytes_in: int = 0
     replicas_out: int = 0
     bytes_out: int = 0
+    fair_share: int | None = None
 
 
 class ReassignmentPlan(_Frozen):

@@ -9,11 +9,12 @@ What a plan guarantees (tests/runbooks/test_reassignment*.py hold it to each):
   touched, and one with a replica on them keeps its other replicas where they are, in place in its
   replica list. That is P·R/N replicas for a balanced cluster, the lower bound.
 - **Filling moves only the fill brokers' fair share**: each gets the floor of (replicas on live
-  brokers) / (live brokers left), taken one replica at a time from the broker holding the most
-  bytes that is above that floor (never taking it below), choosing the replica whose size keeps
-  the fill broker on course for its share of the bytes. From a balanced cluster every broker ends
-  within ±1 of the mean count, and the fill brokers near their byte share. Nothing moves between
-  the other brokers; a fill broker left short (``shortfalls``) is one no replica may still move to.
+  brokers) / (live brokers left), or, with racks, no more than its rack can hold per broker
+  (``_fair_shares``), taken one replica at a time from the broker holding the most bytes that is
+  above its own share (never taking it below), choosing the replica whose size keeps the fill
+  broker on course for its share of the bytes. From a balanced cluster every broker ends within ±1
+  of the mean count, and the fill brokers near their byte share. Nothing moves between the other
+  brokers; a fill broker left short (``shortfalls``) is one no replica may still move to.
 - **Racks**: where brokers have racks, each new replica goes to a rack its partition does not use
   yet while one is left, so a drained partition spans min(RF, racks) racks when its other replicas
   were already spread; a fill move never narrows a partition's rack spread. A drain that would
@@ -23,8 +24,10 @@ What a plan guarantees (tests/runbooks/test_reassignment*.py hold it to each):
 - **Leaders**: a partition whose preferred leader survives keeps it. When the drained broker was the
   preferred leader, a surviving replica takes that place (the current leader if it survives, else
   the survivor leading the fewest partitions), so no leadership lands on a replica that is still
-  catching up; with RF 1 the new replica leads. Fill moves replace in place, so a fill broker leads
-  about its share of the partitions it receives, and the planner steers that share to 1/RF.
+  catching up; with RF 1 the new replica leads. The exception is a fill broker (a broker replacing
+  the drained one) that leads fewer than its share of partitions: it takes the drained leader's
+  place, or it would end with almost no leaderships. Fill moves replace in place, so a fill broker
+  leads about its share of the partitions it receives, and the planner steers that share to 1/RF.
 - Refusals (PlanRefused, nothing planned): see ``check_request``, plus a partition whose RF
   exceeds the live brokers left to it, and a drain that takes a partition's rack spread down.
 - Deterministic: the same request gives the same plan (unlike ``kafka-reassign-partitions
@@ -34,8 +37,6 @@ What a plan guarantees (tests/runbooks/test_reassignment*.py hold it to each):
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections import Counter
-from collections.abc import Sequence
 
 from runbooks.rules.reassignment import (
     BrokerFlow,
@@ -46,59 +47,25 @@ from runbooks.rules.reassignment import (
     ids,
     named,
 )
+from runbooks.rules.reassignment_fill import Layout
 from runbooks.rules.rolls import PlanRefused
 
-SOURCE_SCAN = 64  # replicas tried per source before the slower search over every source
-CLOSE_ENOUGH = 0.25  # a fill pick this far (relative) from the size wanted looks at MORE_SOURCES more sources
-MORE_SOURCES = 3
-
-# A fill candidate: (distance from the size wanted, position in its size list, the list, source broker)
-_Pick = tuple[float, int, list[tuple[int, int]], int]
+# A drain destination's rank, least loaded first: (not a fill broker below the mean, bytes, replicas, id)
+_Rank = tuple[bool, int, int, int]
 
 
 def plan_reassignment(request: ReassignmentRequest) -> ReassignmentPlan:
     """The plan for ``request``, or PlanRefused saying why there is none."""
     check_request(request)
-    layout = _Layout(request)
+    layout = _Planner(request)
     layout.check_room()
     layout.drain()
     shortfalls = layout.fill()
     return layout.plan(shortfalls)
 
 
-class _Layout:
-    """The working assignment: replica lists by partition index, and per-broker loads kept in step."""
-
-    def __init__(self, request: ReassignmentRequest) -> None:
-        self.request = request
-        self.parts = request.partitions
-        self.drained = request.drain
-        self.rack = {b.id: b.rack for b in request.brokers}
-        self.racked = any(r is not None for r in self.rack.values())
-        self.alive = {b.id for b in request.brokers if b.alive}
-        self.targets = sorted(b for b in self.alive if b not in self.drained)
-        self.target_racks = {self.rack[b] for b in self.targets}
-        self.replicas: list[Sequence[int]] = [p.replicas for p in self.parts]  # a list once edited
-        self.size = [p.size_bytes for p in self.parts]
-        self.count = dict.fromkeys(self.rack, 0)
-        self.bytes = dict.fromkeys(self.rack, 0)
-        self.leads = dict.fromkeys(self.rack, 0)
-        self.on_drained: list[int] = []
-        self.leads.update(Counter(p.replicas[0] for p in self.parts))
-        drained = self.drained
-        count, nbytes = self.count, self.bytes
-        for i, p in enumerate(self.parts):
-            size = p.size_bytes
-            replicas = p.replicas
-            for r in replicas:
-                count[r] += 1
-                nbytes[r] += size
-            if drained and not drained.isdisjoint(replicas):
-                self.on_drained.append(i)
-        self.before = (dict(count), dict(nbytes), dict(self.leads))
-        self.touched: set[int] = set(self.on_drained)
-        self.sources: list[tuple[int, int, int]] = []  # fill's source brokers, richest first
-        self.by_source: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {}
+class _Planner(Layout):
+    """The drain, the refusals it needs, and the plan's figures, on the working assignment."""
 
     def check_room(self) -> None:
         """Refuse a drain that leaves a partition too few live brokers, or too few racks."""
@@ -131,8 +98,14 @@ class _Layout:
                 "Add a broker to that rack first, or empty fewer brokers")
 
     def drain(self) -> None:
-        """Replace each drained replica in place by the least-loaded eligible broker, largest first."""
-        ranking = sorted((self.bytes[b], self.count[b], b) for b in self.targets)
+        """Replace each drained replica in place by the least-loaded eligible broker, largest first;
+        fill brokers below the mean (in count and bytes) first, as they are to receive replicas anyway."""
+        total = sum(self.count[b] for b in self.targets) + sum(self.count[d] for d in self.drained)
+        self.mean = total // len(self.targets)
+        self.mean_bytes = (sum(self.bytes[b] for b in self.targets)
+                           + sum(self.bytes[d] for d in self.drained)) / len(self.targets)
+        self.leader_share = len(self.parts) // len(self.targets)
+        ranking = sorted(self._rank(b) for b in self.targets)
         for i in sorted(self.on_drained, key=lambda i: (-self.size[i], i)):
             original = self.parts[i].replicas
             reps = self.replicas[i] = list(original)
@@ -150,199 +123,41 @@ class _Layout:
             if original[0] in self.drained:
                 self._keep_a_survivor_first(i, original)
 
-    def _least_loaded(self, ranking: list[tuple[int, int, int]], members: set[int],
-                      used: set[str | None] | None) -> int:
+    def _rank(self, b: int) -> _Rank:
+        below = b in self.request.fill and self.count[b] < self.mean and self.bytes[b] < self.mean_bytes
+        return (not below, self.bytes[b], self.count[b], b)
+
+    def _least_loaded(self, ranking: list[_Rank], members: set[int], used: set[str | None] | None) -> int:
         want_new_rack = used is not None and not self.target_racks <= used
-        for _, _, broker in ranking:
+        for _, _, _, broker in ranking:
             if broker in members or (want_new_rack and used is not None and self.rack[broker] in used):
                 continue
             return broker
         raise AssertionError("check_room leaves every drained replica a broker")  # pragma: no cover
 
-    def _shift(self, i: int, old: int, new: int, ranking: list[tuple[int, int, int]]) -> None:
+    def _shift(self, i: int, old: int, new: int, ranking: list[_Rank]) -> None:
         size = self.size[i]
-        key = (self.bytes[new], self.count[new], new)
-        del ranking[bisect_left(ranking, key)]
+        del ranking[bisect_left(ranking, self._rank(new))]
         self.count[old] -= 1
         self.bytes[old] -= size
         self.count[new] += 1
         self.bytes[new] += size
-        insort(ranking, (self.bytes[new], self.count[new], new))
+        insort(ranking, self._rank(new))
 
     def _keep_a_survivor_first(self, i: int, original: tuple[int, ...]) -> None:
-        """The drained preferred leader's place goes to a surviving live replica, not a new one."""
+        """The drained preferred leader's place goes to a surviving live replica, not a new one;
+        except to a fill broker leading fewer than its share of partitions (a broker replacing
+        another gets its leaderships), which keeps the place it was given in the list."""
         reps = self._editable(i)
         survivors = [r for r in original if r not in self.drained and r in self.alive]
-        if survivors:
+        new = reps[0]
+        if survivors and not (new in self.request.fill and self.leads[new] < self.leader_share):
             leader = self.parts[i].leader
             chosen = leader if leader in survivors else min(survivors, key=lambda b: (self.leads[b], reps.index(b)))
             k = reps.index(chosen)
             reps[0], reps[k] = reps[k], reps[0]
         self.leads[original[0]] -= 1
         self.leads[reps[0]] += 1
-
-    def fill(self) -> list[str]:
-        """Bring each fill broker to the floor of the fair share, one replica per broker per round."""
-        floor, share = self._fair_share()
-        need = {f: floor - self.count[f] for f in sorted(self.request.fill) if self.count[f] < floor}
-        if not need:
-            return []
-        leader_ratio = sum(self.leads[b] for b in self.targets) / sum(self.count[b] for b in self.targets)
-        sources = [b for b in self.targets if b not in need]  # a fill broker above its share gives too
-        self._index_sources(sources)
-        self.sources = sorted((-self.bytes[b], -self.count[b], b) for b in sources)
-        shortfalls = []
-        while need:
-            for f in list(need):
-                taken = self._take_one(f, need[f], floor, share, leader_ratio)
-                if taken is None:
-                    got = self.count[f] - self.before[0][f]
-                    shortfalls.append(
-                        f"broker {f} gets {got} of the {got + need.pop(f)} replicas of its fair share: no other "
-                        "replica can move to it without two replicas of a partition on one broker, a narrower rack "
-                        "spread, or taking a broker below its own share")
-                    continue
-                need[f] -= 1
-                if not need[f]:
-                    del need[f]
-        return shortfalls
-
-    def _fair_share(self) -> tuple[int, float]:
-        """Each live non-drained broker's share: the floor of the replicas, and the bytes. The replicas
-        of dead brokers that are not drained stay where they are and count for no one."""
-        n = len(self.targets)
-        on_drained = sum(self.before[0][d] for d in self.drained), sum(self.before[1][d] for d in self.drained)
-        replicas = sum(self.before[0][b] for b in self.targets) + on_drained[0]
-        nbytes = sum(self.before[1][b] for b in self.targets) + on_drained[1]
-        return replicas // n, nbytes / n
-
-    def _index_sources(self, sources: list[int]) -> None:
-        """Per source broker, its replicas by size: [followers, preferred leaders], for nearest-size picks."""
-        lists: dict[int, tuple[list[tuple[int, int]], list[tuple[int, int]]]] = {s: ([], []) for s in sources}
-        for i, reps in enumerate(self.replicas):
-            entry = (self.size[i], i)
-            held = lists.get(reps[0])
-            if held is not None:
-                held[1].append(entry)
-            for r in reps[1:]:
-                held = lists.get(r)
-                if held is not None:
-                    held[0].append(entry)
-        for followers, leaders in lists.values():
-            followers.sort()
-            leaders.sort()
-        self.by_source = lists
-
-    def _take_one(self, f: int, need: int, floor: int, share: float, leader_ratio: float) -> int | None:
-        """Move one replica to ``f``; its partition index, or None when no replica may move to it.
-
-        The source is the richest broker above the floor (first the richest in ``f``'s rack, whose
-        replicas can always move without narrowing a rack spread); the replica is the one nearest
-        the size that keeps ``f`` on course for its byte share, a preferred leader or not as ``f``'s
-        leader share asks, and of a partition the plan does not move yet (one replica moved per
-        partition is the gentler change). Wider searches follow only when those find nothing."""
-        ranking = self.sources
-        while ranking and self.count[ranking[0][2]] <= floor:
-            del ranking[0]  # the richest is down to the floor: counts only fall, it stays out
-        if not ranking:
-            return None
-        desired = max(0.0, share - self.bytes[f]) / need
-        want_leader = self.leads[f] < (self.count[f] + 1) * leader_ratio
-        above = [s for _, _, s in ranking if self.count[s] > floor]
-        first = [s for s in above if self.rack[s] == self.rack[f]][:1] if self.racked else []
-        first += [s for s in above[:1] if s not in first]
-        best = self._nearest_of(first, f, desired, want_leader, SOURCE_SCAN)
-        if best is None or best[0] > desired * CLOSE_ENOUGH:
-            best = min(filter(None, (best, self._nearest_of(above[1:1 + MORE_SOURCES], f, desired, want_leader,
-                                                            SOURCE_SCAN))), default=None)
-        for limit in (SOURCE_SCAN, None):
-            for s in above if best is None else ():
-                best = self._nearest(s, f, desired, want_leader, limit)
-                if best is not None:
-                    break
-        if best is None:
-            return self._take_from_moving_partition(f, desired, floor)
-        _, at, replicas, s = best
-        i = replicas.pop(at)[1]
-        self._move(i, s, f)
-        return i
-
-    def _nearest_of(self, sources: list[int], f: int, desired: float, want_leader: bool, limit: int) -> _Pick | None:
-        return min(filter(None, (self._nearest(s, f, desired, want_leader, limit) for s in sources)), default=None)
-
-    def _nearest(self, s: int, f: int, desired: float, want_leader: bool, limit: int | None) -> _Pick | None:
-        """The replica of ``s`` nearest ``desired`` bytes that may move to ``f``, among at most ``limit``
-        tried, preferably a preferred leader or not as ``want_leader`` says. Replicas of partitions
-        the plan already moves leave the size lists as they are met (``_take_from_moving_partition``
-        is their way out)."""
-        held = self.by_source[s]
-        for replicas in (held[want_leader], held[not want_leader]):
-            lo = bisect_left(replicas, (desired,)) - 1
-            hi = lo + 1
-            tried = 0
-            while (lo >= 0 or hi < len(replicas)) and (limit is None or tried < limit):
-                upward = hi < len(replicas) and (lo < 0 or replicas[hi][0] - desired <= desired - replicas[lo][0])
-                at = hi if upward else lo
-                size, i = replicas[at]
-                if i in self.touched:
-                    del replicas[at]
-                    if not upward:
-                        lo, hi = lo - 1, hi - 1
-                    continue
-                if upward:
-                    hi += 1
-                else:
-                    lo -= 1
-                tried += 1
-                if self._may_move(i, s, f):
-                    return abs(size - desired), at, replicas, s
-        return None
-
-    def _take_from_moving_partition(self, f: int, desired: float, floor: int) -> int | None:
-        """The last resort: a second replica of a partition the plan already moves."""
-        best: tuple[float, int, int] | None = None
-        for i in sorted(self.touched):
-            for s in self.replicas[i]:
-                if s in self.by_source and self.count[s] > floor and self._may_move(i, s, f):
-                    candidate = (abs(self.size[i] - desired), i, s)
-                    best = candidate if best is None or candidate < best else best
-        if best is None:
-            return None
-        _, i, s = best
-        self._move(i, s, f)
-        return i
-
-    def _may_move(self, i: int, s: int, f: int) -> bool:
-        reps = self.replicas[i]
-        if f in reps:
-            return False
-        if not self.racked or self.rack[s] == self.rack[f]:
-            return True
-        others = {self.rack[r] for r in reps if r != s}
-        return self.rack[f] not in others or self.rack[s] in others
-
-    def _editable(self, i: int) -> list[int]:
-        reps = self.replicas[i]
-        if not isinstance(reps, list):
-            reps = self.replicas[i] = list(reps)
-        return reps
-
-    def _move(self, i: int, s: int, f: int) -> None:
-        reps = self._editable(i)
-        k = reps.index(s)
-        reps[k] = f
-        size = self.size[i]
-        del self.sources[bisect_left(self.sources, (-self.bytes[s], -self.count[s], s))]
-        self.count[s] -= 1
-        self.bytes[s] -= size
-        insort(self.sources, (-self.bytes[s], -self.count[s], s))
-        self.count[f] += 1
-        self.bytes[f] += size
-        if k == 0:
-            self.leads[s] -= 1
-            self.leads[f] += 1
-        self.touched.add(i)
-
     def plan(self, shortfalls: list[str]) -> ReassignmentPlan:
         moves = []
         for i in self.touched:
@@ -374,14 +189,17 @@ class _Layout:
             broker=b, replicas_before=count[b], replicas_after=self.count[b], bytes_before=nbytes[b],
             bytes_after=self.bytes[b], leaders_before=leads[b], leaders_after=self.leads[b],
             replicas_in=into[b], bytes_in=bytes_in[b], replicas_out=out[b], bytes_out=bytes_out[b],
+            fair_share=self.share.get(b),
         ) for b in sorted(self.rack))
 
     def _lower_bounds(self) -> dict[str, int]:
         count, nbytes, _ = self.before
         drained_replicas = sum(count[d] for d in self.drained)
         drained_bytes = sum(nbytes[d] for d in self.drained)
-        floor, share = self._fair_share()
-        fill_replicas = sum(max(0, floor - count[f]) for f in self.request.fill)
-        fill_bytes = round(sum(max(0.0, share - nbytes[f]) for f in self.request.fill))
+        if not self.request.fill:
+            return {"lower_bound_replicas": drained_replicas, "lower_bound_bytes": drained_bytes}
+        self._fair_shares()
+        fill_replicas = sum(max(0, self.share[f] - count[f]) for f in self.request.fill)
+        fill_bytes = round(sum(max(0.0, self.byte_share[f] - nbytes[f]) for f in self.request.fill))
         return {"lower_bound_replicas": max(drained_replicas, fill_replicas),
                 "lower_bound_bytes": max(drained_bytes, fill_bytes)}

@@ -171,6 +171,8 @@ def test_replacing_a_broker_by_a_new_one_copies_each_replica_once_straight_to_it
     p = plan(bs, ps, drain=(0,), fill=(6,))
     assert p.replicas_moved == p.lower_bound_replicas == 300
     assert all(m.adding == (6,) and m.removing == (0,) for m in p.moves)
+    flows = {f.broker: f for f in p.brokers}
+    assert flows[6].leaders_after == flows[0].leaders_before == 100  # the new broker leads what the old one led
 
 
 def test_a_drained_replica_goes_to_the_rack_its_partition_lacks() -> None:
@@ -212,17 +214,30 @@ def test_a_fill_move_never_narrows_a_partitions_rack_spread() -> None:
     assert p.moves and all(m.removing[0] in (0, 1) for m in p.moves)
 
 
-def test_a_fill_short_of_its_share_says_why() -> None:
-    """Every partition spans racks a, b and c; the new broker is in rack a, so only broker 0 (rack a)
-    may give it replicas, and only down to its own share: 1 of the 3 the new broker should get."""
+def test_with_racks_a_new_broker_gets_its_racks_share() -> None:
+    """Every partition spans racks a, b and c; the new broker is in rack a, which keeps one replica
+    of each partition whatever its brokers: the new broker's share is half of rack a's 4 replicas,
+    not a quarter of all 12, and only broker 0 (rack a) gives to it."""
     bs = (*brokers(3, racks="abc"), ReassignmentBroker(id=3, rack="a"))
     ps = tuple(part(f"t-{i}", (0, 1, 2)) for i in range(4))
     p = plan(bs, ps, fill=(3,))
-    assert p.replicas_moved == 1 and p.lower_bound_replicas == 3
-    assert p.shortfalls == ("broker 3 gets 1 of the 3 replicas of its fair share: no other replica can move to it "
-                            "without two replicas of a partition on one broker, a narrower rack spread, or taking "
-                            "a broker below its own share",)
-    assert "Short of the fair share: broker 3 gets 1 of the 3" in plan_text(p, batch_moves(p.moves), MiB)
+    assert p.replicas_moved == p.lower_bound_replicas == 2 and not p.shortfalls
+    assert all(m.removing == (0,) and m.adding == (3,) for m in p.moves)
+    assert [(f.broker, f.replicas_after, f.fair_share) for f in p.brokers] == [(0, 2, 2), (1, 4, 3), (2, 4, 3),
+                                                                             (3, 2, 2)]
+
+
+def test_a_new_rack_takes_its_share_from_every_rack() -> None:
+    bs = (*brokers(3, racks="abc"), ReassignmentBroker(id=3, rack="d"))
+    ps = tuple(part(f"t-{i}", (i % 3, (i + 1) % 3, (i + 2) % 3)) for i in range(12))
+    p = plan(bs, ps, fill=(3,))
+    assert next(f.replicas_after for f in p.brokers if f.broker == 3) == 36 // 4 == p.replicas_moved
+    assert {m.removing[0] for m in p.moves} == {0, 1, 2}
+
+
+def test_a_shortfall_is_shown_to_the_approver() -> None:
+    p = plan(brokers(4), (part("t-0", (0, 1)),), drain=(1,)).model_copy(update={"shortfalls": ("broker 3 gets 1",)})
+    assert "Short of the fair share: broker 3 gets 1" in plan_text(p, batch_moves(p.moves), MiB)
 
 
 # --- batches, ETA, text ---------------------------------------------------------------------------

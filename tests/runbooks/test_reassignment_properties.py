@@ -132,16 +132,15 @@ def replica_counts(assignment: dict[tuple[str, int], tuple[int, ...]]) -> Counte
 
 
 def no_replica_may_still_move(s: Scenario, plan: ReassignmentPlan) -> bool:
-    """A fill broker short of its share: no replica of a broker above the share may move to it
+    """A fill broker short of its share: no replica of a broker above its share may move to it
     without co-locating or narrowing a rack spread (the shortfall is the rules', not the search's)."""
     target = plan.target_assignment(s.request.partitions)
-    flows = {f.broker: f for f in plan.brokers}
-    floor = sum(flows[b].replicas_before for b in s.targets | s.request.drain) // len(s.targets)
+    share = {f.broker: f.fair_share for f in plan.brokers}
     after = replica_counts(target)
     for f in s.request.fill:
-        for replicas in target.values() if after[f] < floor else ():
+        for replicas in target.values() if after[f] < (share[f] or 0) else ():
             for source in replicas:
-                if f in replicas or source not in s.targets or after[source] <= floor:
+                if f in replicas or source not in s.targets or after[source] <= (share[source] or 0):
                     continue
                 others = {s.rack[r] for r in replicas if r != source}
                 if s.rack[f] not in others or s.rack[source] in others:
@@ -224,18 +223,22 @@ def test_a_fill_moves_only_the_fair_share_onto_the_fill_brokers(s: Scenario) -> 
         return
     req = s.request
     flows = {f.broker: f for f in plan.brokers}
-    on_targets = sum(flows[b].replicas_before for b in s.targets)
-    floor = on_targets // len(s.targets)
+    floor = sum(flows[b].replicas_before for b in s.targets) // len(s.targets)
     for f in flows.values():
-        if f.broker not in req.fill or f.replicas_before >= floor:
+        if f.broker not in s.targets:
+            assert f.fair_share is None and f.replicas_after == f.replicas_before
+            continue
+        share = f.fair_share
+        assert share is not None
+        assert share == floor if not s.racked else share <= floor  # racks may hold a broker below the mean
+        if f.broker not in req.fill or f.replicas_before >= share:
             assert f.replicas_in == 0  # nothing moves between the other brokers
-            assert f.replicas_after >= min(f.replicas_before, floor)  # no broker is taken below its share
+            assert f.replicas_after >= min(f.replicas_before, share)  # no broker is taken below its share
     short = 0
     for b in req.fill:
-        assert flows[b].replicas_after <= max(floor, flows[b].replicas_before)
-        short += max(0, floor - flows[b].replicas_after)
-        if not plan.shortfalls:
-            assert flows[b].replicas_after >= floor
+        share = flows[b].fair_share or 0
+        assert flows[b].replicas_after <= max(share, flows[b].replicas_before)
+        short += max(0, share - flows[b].replicas_after)
     assert bool(short) == bool(plan.shortfalls)
     assert plan.replicas_moved + short == plan.lower_bound_replicas  # exactly the share, nothing more
     for move in plan.moves:
