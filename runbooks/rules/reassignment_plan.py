@@ -165,8 +165,10 @@ class _Planner(Layout):
             new = tuple(self.replicas[i])
             if new != p.replicas:
                 assert p.leader is not None  # check_request refuses offline partitions
-                moves.append(PartitionMove(topic=p.topic, partition=p.partition, old=p.replicas, new=new,
-                                           leader=p.leader, size_bytes=p.size_bytes))
+                # model_construct: the fields are the request's own validated values (a tenth of the
+                # planning time at 100,000 partitions went to validating them again)
+                moves.append(PartitionMove.model_construct(topic=p.topic, partition=p.partition, old=p.replicas,
+                                                           new=new, leader=p.leader, size_bytes=p.size_bytes))
         moves.sort(key=lambda m: (m.topic, m.partition))
         return ReassignmentPlan(drain=self.drained, fill=self.request.fill, moves=tuple(moves),
                                 brokers=self._flows(moves), shortfalls=tuple(shortfalls),
