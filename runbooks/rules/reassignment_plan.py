@@ -7,7 +7,9 @@ What a plan guarantees (tests/runbooks/test_reassignment*.py hold it to each):
   brokers end with no replica; new replicas go only to live brokers that are not drained.
 - **Draining moves only the drained brokers' replicas**: a partition with no replica on them is not
   touched, and one with a replica on them keeps its other replicas where they are, in place in its
-  replica list. That is P·R/N replicas for a balanced cluster, the lower bound.
+  replica list. That is P·R/N replicas for a balanced cluster, the lower bound. With fill brokers
+  too (a broker replaced by a new one), drained replicas go to the fill brokers below the mean
+  first, so each replica is copied once, straight to where it belongs.
 - **Filling moves only the fill brokers' fair share**: each gets the floor of (replicas on live
   brokers) / (live brokers left), or, with racks, no more than its rack can hold per broker
   (``_fair_shares``), taken one replica at a time from the broker holding the most bytes that is
