@@ -168,6 +168,13 @@ def test_every_plan_keeps_rf_never_colocates_and_empties_exactly_the_drained_bro
     emptied = {b for b in was if was[b] and not after[b]}
     assert emptied == {b for b in req.drain if was[b]}  # the drained brokers, and only them
     assert plan.replicas_moved >= plan.lower_bound_replicas or plan.shortfalls
+    size = {(p.topic, p.partition): p.size_bytes for p in req.partitions}
+    for f in plan.brokers:  # each broker's figures are those of the target assignment
+        assert f.replicas_before == was[f.broker] and f.replicas_after == after[f.broker]
+        assert f.bytes_after == sum(size[k] for k, replicas in target.items() if f.broker in replicas)
+        assert f.leaders_after == sum(1 for replicas in target.values() if replicas[0] == f.broker)
+        assert f.replicas_after - f.replicas_before == f.replicas_in - f.replicas_out
+        assert f.bytes_after - f.bytes_before == f.bytes_in - f.bytes_out
     if plan.shortfalls:
         assert no_replica_may_still_move(s, plan)
     assert plan == plan_reassignment(req)  # deterministic
