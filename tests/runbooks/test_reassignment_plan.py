@@ -72,7 +72,7 @@ def new_replicas(p: ReassignmentPlan, name: str) -> tuple[int, ...]:
     (brokers(3, dead=(2,)), (part("t-0", (0, 1)),), (0, 1), (), "leaves no live broker"),
     (brokers(4, dead=(3,)), (part("t-0", (0, 1)),), (), (3,), "broker(s) 3 are not alive"),
     (brokers(4), (part("t-0", (0, 1)),), (1,), (1,), "cannot be both emptied and filled"),
-    (brokers(4), (part("t-0", (0, 1)),), (), (), "nothing to plan"),
+    (brokers(4), (part("t-0", (0, 1)),), (), (), "nothing to plan: name the brokers to empty (drain) or to fill"),
     ((*brokers(2, racks="ab"), ReassignmentBroker(id=2)), (part("t-0", (0, 1)),), (0,), (),
      "broker(s) 2 have no rack while broker(s) 0, 1 have one"),
     ((*brokers(3), ReassignmentBroker(id=1)), (part("t-0", (0, 1)),), (0,), (), "broker id(s) 1 appear more than once"),
@@ -95,6 +95,55 @@ def test_a_refusal_names_a_few_offenders_and_counts_the_rest() -> None:
     ps = tuple(part(f"t-{i}", (0, 1, 2), leader=None) for i in range(8))
     with pytest.raises(PlanRefused, match=r"t-0, t-1, t-2, t-3, t-4 and 3 more partitions"):
         plan(brokers(4), ps, drain=(0,))
+    with pytest.raises(PlanRefused, match=r"offline \(no live leader, so no replica to copy from\): "
+                                          r"t-0, t-1, t-2, t-3, t-4\. Bring"):
+        plan(brokers(4), ps[:5], drain=(0,))
+    with pytest.raises(PlanRefused, match=r"t-4 \(leader 2, replicas \[0, 1\]\) and 1 more partitions$"):
+        plan(brokers(4), tuple(part(f"t-{i}", (0, 1), leader=2) for i in range(6)), drain=(0,))
+
+
+@pytest.mark.parametrize(("replicas", "message"), [
+    ((0, 0), "partition(s) with two replicas on one broker: u-0 on [0, 0], u-1 on [0, 0], u-2 on [0, 0], "
+             "u-3 on [0, 0], u-4 on [0, 0] and 1 more partitions"),
+    ((0, 9), "partition(s) with replicas on unknown brokers: u-0 on [0, 9], u-1 on [0, 9], u-2 on [0, 9], "
+             "u-3 on [0, 9], u-4 on [0, 9] and 1 more partitions; the cluster's brokers are 0, 1, 2"),
+])
+def test_bad_partitions_are_refused_in_full(replicas: tuple[int, ...], message: str) -> None:
+    ps = tuple(part(f"u-{i}", replicas) for i in range(6))
+    with pytest.raises(PlanRefused) as refused:
+        plan(brokers(3), ps, drain=(2,))
+    assert str(refused.value) == message
+
+
+def test_a_partition_on_an_unknown_broker_does_not_hide_the_checks_of_the_next() -> None:
+    ps: tuple[PartitionPlacement, ...] = (part("t-0", (0, 9)), part("t-1", (0, 1)), part("t-1", (0, 1)))
+    with pytest.raises(PlanRefused, match=r"^partition\(s\) listed twice: t-1$"):
+        plan(brokers(3), ps, drain=(2,))
+    ps = tuple(part(f"t-{i % 6}", (0, 1)) for i in range(12))
+    with pytest.raises(PlanRefused, match=r"^partition\(s\) listed twice: t-0, t-1, t-2, t-3, t-4 and 1 more "
+                                          r"partitions$"):
+        plan(brokers(3), ps, drain=(2,))
+
+
+@pytest.mark.parametrize(("bs", "ps", "drain", "message"), [
+    (brokers(3), (part("t-0", (0, 1)),), (0, 1, 2),
+     "emptying broker(s) 0, 1, 2 leaves no live broker to hold the replicas: empty fewer brokers, or add brokers "
+     "first"),
+    ((*brokers(2, racks="ab"), ReassignmentBroker(id=2)), (part("t-0", (0, 1)),), (0,),
+     "broker(s) 2 have no rack while broker(s) 0, 1 have one: set broker.rack on every broker or on none, so that "
+     "replicas can be spread over racks"),
+    (brokers(3), (part("t-0", (0, 1, 2)),), (2,),
+     "emptying broker(s) 2 leaves 2 live broker(s) (0, 1), too few for the replication factor of t-0 (RF 3). "
+     "Add brokers first, or empty fewer"),
+    ((*brokers(3, racks="abc"), ReassignmentBroker(id=3, rack="a")), (part("t-0", (0, 1, 2)),), (2,),
+     "emptying broker(s) 2 takes away the last live broker of rack(s) c: t-0 (3 racks now, 2 after) would span "
+     "fewer racks. Add a broker to that rack first, or empty fewer brokers"),
+])
+def test_drain_refusals_read_in_full(bs: tuple[ReassignmentBroker, ...], ps: tuple[PartitionPlacement, ...],
+                                     drain: tuple[int, ...], message: str) -> None:
+    with pytest.raises(PlanRefused) as refused:
+        plan(bs, ps, drain=drain)
+    assert str(refused.value) == message
 
 
 # --- leaders --------------------------------------------------------------------------------------
