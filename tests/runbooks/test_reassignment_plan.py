@@ -204,8 +204,9 @@ def test_draining_moves_the_drained_brokers_replicas_and_nothing_else() -> None:
 
 def test_drained_bytes_are_spread_by_size_not_by_count() -> None:
     """One 90 GiB partition and nine of 10 GiB: counted, each broker would get three; by bytes the
-    broker taking the big one takes nothing else, and the two others split the small ones."""
-    ps = (part("big-0", (0,), size=90 * GiB), *(part(f"small-{i}", (0,), size=10 * GiB) for i in range(9)))
+    broker taking the big one takes nothing else, and the two others split the small ones. (The big
+    one comes last in the request: the planner places the largest first, whatever the order.)"""
+    ps = (*(part(f"small-{i}", (0,), size=10 * GiB) for i in range(9)), part("big-0", (0,), size=90 * GiB))
     p = plan(brokers(4), ps, drain=(0,))
     flows = {f.broker: f for f in p.brokers}
     big_to = new_replicas(p, "big-0")[0]
@@ -282,6 +283,22 @@ def test_a_new_rack_takes_its_share_from_every_rack() -> None:
     p = plan(bs, ps, fill=(3,))
     assert next(f.replicas_after for f in p.brokers if f.broker == 3) == 36 // 4 == p.replicas_moved
     assert {m.removing[0] for m in p.moves} == {0, 1, 2}
+
+
+def test_a_fill_broker_left_short_by_the_rack_rule_is_told_why() -> None:
+    """Broker 2 (rack r0) is above its share, but every partition it still holds has a replica on
+    dead broker 3, in the new broker's rack r2: moving broker 2's replica there would narrow the
+    partition to two racks. The new broker gets 2 of its 3 and the plan says so."""
+    racks = ["r3", "r3", "r0", "r2", "r4", "r2"]
+    bs = tuple(ReassignmentBroker(id=b, rack=r, alive=b != 3) for b, r in enumerate(racks))
+    layouts = [(4, 1, 3), (2, 1, 3), (2, 3, 4), (2, 1, 4), (2, 0, 4), (3, 0, 2), (2, 0, 3)]
+    ps = tuple(part(f"t-{i}", r, leader=r[1] if r[0] == 3 else r[0]) for i, r in enumerate(layouts))
+    p = plan(bs, ps, fill=(5,))
+    assert [(m.name, m.new) for m in p.moves] == [("t-3", (5, 1, 4)), ("t-4", (5, 0, 4))]
+    assert p.lower_bound_replicas == 3
+    assert p.shortfalls == ("broker 5 gets 2 of the 3 replicas of its fair share: no other replica can move to it "
+                            "without two replicas of a partition on one broker, a narrower rack spread, or taking a "
+                            "broker below its own share",)
 
 
 def test_a_shortfall_is_shown_to_the_approver() -> None:
