@@ -84,7 +84,9 @@ bench: setup
 MUTATE_CHILDREN ?= $(shell nproc)
 MUTATE_TARGETS := 'runbooks.engine.approvals.*' 'runbooks.rules.health.*' 'runbooks.catalogue.restart.*' 'runbooks.rules.rolls.*' \
 	'runbooks.catalogue.upgrade.*' 'runbooks.engine.decide.x__enter_step__*' 'runbooks.engine.decide.x__on_approve__*' \
-	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__refuse__*'
+	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__refuse__*' \
+	'runbooks.rules.reassignment.*' 'runbooks.rules.reassignment_plan.*' 'runbooks.rules.reassignment_fill.*' \
+	'runbooks.rules.reassignment_batches.*'
 
 mutate: venv
 	rm -rf mutants

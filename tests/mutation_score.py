@@ -16,7 +16,11 @@ from collections import Counter
 from pathlib import Path
 
 MUTANTS = Path("mutants")
-MODULES = ("approvals", "engine", "health", "restart", "rolls", "upgrade")
+# Paths under runbooks/, as [tool.mutmut] only_mutate lists them (the layout of issue 12).
+MODULES = ("engine/approvals", "engine/decide", "rules/health", "catalogue/restart", "rules/rolls",
+           "catalogue/upgrade", "rules/reassignment", "rules/reassignment_plan", "rules/reassignment_fill",
+           "rules/reassignment_batches")
+DECIDE = "engine/decide"
 ENGINE_APPROVAL_PARTS = ("_enter_step", "_on_approve", "_on_tick", "_on_retry", "_refuse")
 
 KILLED = {1, 3}
@@ -31,7 +35,7 @@ def _function(mutant: str) -> str:
 
 
 def _scored(module: str, mutant: str) -> bool:
-    return module != "engine" or _function(mutant) in ENGINE_APPROVAL_PARTS
+    return module != DECIDE or _function(mutant) in ENGINE_APPROVAL_PARTS
 
 
 def main(argv: list[str]) -> int:
@@ -40,7 +44,7 @@ def main(argv: list[str]) -> int:
         return 1
     totals: Counter[str] = Counter()
     survivors: list[str] = []
-    print(f"{'module':<22}{'killed':>8}{'timeout':>9}{'survived':>10}{'other':>7}{'total':>7}{'score':>8}")
+    print(f"{'module':<40}{'killed':>8}{'timeout':>9}{'survived':>10}{'other':>7}{'total':>7}{'score':>8}")
     for module in MODULES:
         meta = MUTANTS / "runbooks" / f"{module}.py.meta"
         codes = json.loads(meta.read_text())["exit_code_by_key"] if meta.exists() else {}
@@ -55,10 +59,10 @@ def main(argv: list[str]) -> int:
                 survivors.append(mutant)
         total = sum(counts.values())
         totals.update(counts)
-        label = f"runbooks/{module}.py" + (" *" if module == "engine" else "")
-        print(f"{label:<22}{counts['killed']:>8}{counts['timeout']:>9}{counts['survived']:>10}{counts['other']:>7}"
+        label = f"runbooks/{module}.py" + (" *" if module == DECIDE else "")
+        print(f"{label:<40}{counts['killed']:>8}{counts['timeout']:>9}{counts['survived']:>10}{counts['other']:>7}"
               f"{total:>7}{_score(counts):>8}")
-    print(f"{'all':<22}{totals['killed']:>8}{totals['timeout']:>9}{totals['survived']:>10}{totals['other']:>7}"
+    print(f"{'all':<40}{totals['killed']:>8}{totals['timeout']:>9}{totals['survived']:>10}{totals['other']:>7}"
           f"{sum(totals.values()):>7}{_score(totals):>8}")
     print(f"* approval parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; other: not checked, no tests or suspicious")
     if "--survivors" in argv:

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runbooks.rules.rolls import PlanRefused
+from runbooks.engine.models import PlanRefused
 
 TopicPartition = tuple[str, int]
 MAX_NAMED = 5  # a refusal names this many offenders, then counts the rest

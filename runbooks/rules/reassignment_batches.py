@@ -23,8 +23,8 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.reassignment import PartitionMove, ReassignmentPlan, ids
-from runbooks.rules.rolls import PlanRefused
 
 DEFAULT_MOVES_PER_BROKER = 5
 PER_BROKER_LINES = 12  # the approver's text lists this many busiest brokers, then sums the rest

@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.reassignment import (
     BrokerFlow,
     PartitionMove,
@@ -50,7 +51,6 @@ from runbooks.rules.reassignment import (
     named,
 )
 from runbooks.rules.reassignment_fill import Layout
-from runbooks.rules.rolls import PlanRefused
 
 # A drain destination's rank, least loaded first: (not a fill broker below the mean, bytes, replicas, id)
 _Rank = tuple[bool, int, int, int]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.reassignment import (
     PartitionMove,
     PartitionPlacement,
@@ -15,7 +16,6 @@ from runbooks.rules.reassignment import (
 )
 from runbooks.rules.reassignment_batches import batch_moves, eta_seconds, human_bytes, human_duration, plan_text
 from runbooks.rules.reassignment_plan import plan_reassignment
-from runbooks.rules.rolls import PlanRefused
 
 GiB = 1024**3
 MiB = 1024**2

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from runbooks.engine.models import PlanRefused
 from runbooks.rules.reassignment import (
     PartitionPlacement,
     ReassignmentBroker,
@@ -27,7 +28,6 @@ from runbooks.rules.reassignment import (
 )
 from runbooks.rules.reassignment_batches import batch_moves, eta_seconds
 from runbooks.rules.reassignment_plan import plan_reassignment
-from runbooks.rules.rolls import PlanRefused
 
 GiB = 1024**3
 SETTINGS = settings(deadline=None, max_examples=150)
