@@ -64,6 +64,22 @@ lint: venv
 test: setup
 	$(PYTHON) -m pytest -q
 
+# helm for the chart tests (tests/deploy), built from the Go module proxy at the release in
+# .ci/helm/VERSION and cached in ~/.cache/kafka-chatops/helm, never in the repository (about 4 min
+# the first time on 2 cores; needs Go).
+.PHONY: helm deploy-manifests
+helm:
+	@.ci/build-helm >/dev/null
+
+test: helm
+
+# deploy/kubernetes/: the chart rendered with its default values, for those who apply plain manifests;
+# tests/deploy/test_manifests.py fails when it and the chart differ.
+deploy-manifests: helm
+	@mkdir -p deploy/kubernetes
+	{ cat deploy/kubernetes/HEADER; $$(.ci/build-helm) template kafka-chatops deploy/helm/kafka-chatops \
+		--namespace kafka-chatops; } > deploy/kubernetes/kafka-chatops.yaml
+
 # The edit-test loop: no real brokers, about a minute.
 test-fast: venv
 	$(PYTHON) -m pytest -q $(FAST)
