@@ -1,0 +1,73 @@
+{{- define "kafka-chatops.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- define "kafka-chatops.fullname" -}}
+{{- if .Values.fullnameOverride }}
+{{- .Values.fullnameOverride | trunc 63 | trimSuffix "-" }}
+{{- else if contains (include "kafka-chatops.name" .) .Release.Name }}
+{{- .Release.Name | trunc 63 | trimSuffix "-" }}
+{{- else }}
+{{- printf "%s-%s" .Release.Name (include "kafka-chatops.name" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+{{- end }}
+
+{{- define "kafka-chatops.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "kafka-chatops.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end }}
+
+{{- define "kafka-chatops.labels" -}}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{ include "kafka-chatops.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- end }}
+
+{{- define "kafka-chatops.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create }}
+{{- default (include "kafka-chatops.fullname" .) .Values.serviceAccount.name }}
+{{- else }}
+{{- required "serviceAccount.name: give the ServiceAccount to run as when serviceAccount.create is false" .Values.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
+{{/* The namespaces the bot manages: each cluster's `namespace` (the bot's default: kafka), plus rbac.extraNamespaces. */}}
+{{- define "kafka-chatops.managedNamespaces" -}}
+{{- $seen := dict }}
+{{- range $name, $cluster := .Values.clusters }}
+{{- $_ := set $seen (default "kafka" ($cluster | default dict).namespace) true }}
+{{- end }}
+{{- range .Values.rbac.extraNamespaces }}
+{{- $_ := set $seen . true }}
+{{- end }}
+{{- keys $seen | sortAlpha | join "," }}
+{{- end }}
+
+{{/* Refuse values the bot cannot run with, naming the value and what is valid. */}}
+{{- define "kafka-chatops.validate" -}}
+{{- if not (has .Values.slack.mode (list "socket" "http")) }}
+{{- fail (printf "slack.mode is %q: give socket (Socket Mode) or http (Slack's HTTP requests on /slack/events)" .Values.slack.mode) }}
+{{- end }}
+{{- if not .Values.slack.existingSecret }}
+{{- fail "slack.existingSecret is empty: create a Secret with the Slack tokens (README: Deploy to Kubernetes) and give its name" }}
+{{- end }}
+{{- if not .Values.redis.existingSecret }}
+{{- fail "redis.existingSecret is empty: create a Secret holding REDIS_URL (redis:// or rediss://) and give its name" }}
+{{- end }}
+{{- if .Values.redis.sentinel.enabled }}
+{{- fail "redis.sentinel.enabled: Redis Sentinel is not supported yet (issue 16 §3); give one Redis by URL in redis.existingSecret" }}
+{{- end }}
+{{- if and .Values.ingress.enabled (ne .Values.slack.mode "http") }}
+{{- fail "ingress.enabled needs slack.mode=http: in Socket Mode the bot connects out to Slack and serves no Slack requests" }}
+{{- end }}
+{{- if not .Values.clusters }}
+{{- fail "clusters is empty: name at least one Kafka cluster (its namespace, channel and approvers)" }}
+{{- end }}
+{{- if not (has .Values.podAntiAffinity (list "soft" "required" "none")) }}
+{{- fail (printf "podAntiAffinity is %q: give soft, required or none" .Values.podAntiAffinity) }}
+{{- end }}
+{{- if eq (int .Values.metrics.port) (int .Values.slack.port) }}
+{{- fail "metrics.port and slack.port are the same port: give them different ones" }}
+{{- end }}
+{{- end }}
