@@ -140,11 +140,11 @@ def test_a_core_watch_sees_events_created_through_the_other_api(emulator: Runnin
 
 
 def test_openapi_v3_serves_the_strimzi_schemas_by_group_version_kind(emulator: RunningEmulator) -> None:
-    """/openapi/v3 points at one document per Strimzi group-version; each holds the schema explain looks up."""
+    """/openapi/v3 points at one document per group-version; Strimzi's hold the schemas explain looks up."""
     status, root = raw_request(emulator.url, "GET", "/openapi/v3")
     assert status == 200
-    assert set(root["paths"]) == {"apis/kafka.strimzi.io/v1", "apis/kafka.strimzi.io/v1beta2",
-                                  "apis/core.strimzi.io/v1"}
+    assert set(root["paths"]) == {"api/v1", "apis/events.k8s.io/v1", "apis/kafka.strimzi.io/v1",
+                                  "apis/kafka.strimzi.io/v1beta2", "apis/core.strimzi.io/v1"}
     url = root["paths"]["apis/kafka.strimzi.io/v1"]["serverRelativeURL"]
     status, document = raw_request(emulator.url, "GET", url)
     assert status == 200
@@ -153,8 +153,56 @@ def test_openapi_v3_serves_the_strimzi_schemas_by_group_version_kind(emulator: R
     assert "metadataVersion" in kafka["properties"]["spec"]["properties"]["kafka"]["properties"]
     operation = document["paths"]["/apis/kafka.strimzi.io/v1/namespaces/{namespace}/kafkas/{name}"]["get"]
     assert operation["x-kubernetes-group-version-kind"]["kind"] == "Kafka"
-    status, _ = raw_request(emulator.url, "GET", "/openapi/v3/api/v1")
-    assert status == 404
+
+
+def test_openapi_v3_tells_kubectl_that_every_type_takes_field_validation(emulator: RunningEmulator) -> None:
+    """Each type's PATCH takes fieldValidation (so kubectl apply validates on the server); built-in types
+    have paths but no schema."""
+    status, core = raw_request(emulator.url, "GET", "/openapi/v3/api/v1")
+    assert status == 200 and core["components"]["schemas"] == {}
+    patch = core["paths"]["/api/v1/namespaces/{namespace}/configmaps/{name}"]["patch"]
+    assert patch["x-kubernetes-group-version-kind"] == {"group": "", "kind": "ConfigMap", "version": "v1"}
+    assert {"name": "fieldValidation", "in": "query"}.items() <= patch["parameters"][0].items()
+    status, strimzi = raw_request(emulator.url, "GET", "/openapi/v3/apis/kafka.strimzi.io/v1beta2")
+    kafkas = strimzi["paths"]["/apis/kafka.strimzi.io/v1beta2/namespaces/{namespace}/kafkas/{name}"]
+    assert [p["name"] for p in kafkas["patch"]["parameters"]] == ["fieldValidation", "fieldManager"]
+
+
+# Field validation, as kubectl apply asks for it
+
+
+def test_strict_field_validation_refuses_unknown_fields_before_writing(emulator: RunningEmulator) -> None:
+    """Strict: 400 naming each unknown field, nothing stored; Warn: stored, one Warning header per field."""
+    topic = json.dumps({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaTopic", "metadata": {"name": "t"},
+                        "spec": {"partitions": 1, "partitons": 3, "config": {"any.key": "is fine"}}}).encode()
+    base = "/apis/kafka.strimzi.io/v1/namespaces/fv/kafkatopics"
+    status, answer = raw_request(emulator.url, "POST", f"{base}?fieldValidation=Strict", topic)
+    assert status == 400 and answer["message"] == ('KafkaTopic in version "v1" cannot be handled as a KafkaTopic: '
+                                                   'strict decoding error: unknown field "spec.partitons"')
+    assert raw_request(emulator.url, "GET", f"{base}/t")[0] == 404
+    request = urllib.request.Request(f"{emulator.url}{base}?fieldValidation=Warn", data=topic, method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=5) as response:
+        assert response.status == 201
+        assert response.headers.get_all("Warning") == ['299 - "unknown field \\"spec.partitons\\""']
+    patch = json.dumps({"spec": {"replicaz": 2}}).encode()
+    status, answer = raw_request(emulator.url, "PATCH", f"{base}/t?fieldValidation=Strict", patch,
+                                 "application/merge-patch+json")
+    assert status == 400 and 'unknown field "spec.replicaz"' in answer["message"]
+    status, answer = raw_request(emulator.url, "PATCH", f"{base}/t?fieldValidation=Loose", patch,
+                                 "application/merge-patch+json")
+    assert status == 400 and 'supported values: "Strict", "Warn", "Ignore"' in answer["message"]
+
+
+def test_writes_the_sandbox_cannot_honour_are_refused_with_the_reason(emulator: RunningEmulator) -> None:
+    """dryRun would really write, so it is refused; a protobuf body (typed clients) gets 415 naming JSON."""
+    body = json.dumps({"metadata": {"name": "cm"}, "data": {"a": "b"}}).encode()
+    status, answer = raw_request(emulator.url, "POST", "/api/v1/namespaces/fv/configmaps?dryRun=All", body)
+    assert status == 400 and "dryRun: not supported by the sandbox" in answer["message"]
+    assert raw_request(emulator.url, "GET", "/api/v1/namespaces/fv/configmaps/cm")[0] == 404
+    status, answer = raw_request(emulator.url, "POST", "/api/v1/namespaces/fv/configmaps", b"\x6b\x38\x73",
+                                 "application/vnd.kubernetes.protobuf")
+    assert status == 415 and "accepted media types include: application/json" in answer["message"]
 
 
 # Pod logs

@@ -10,8 +10,9 @@ one storage). A GET, list or watch whose Accept header asks for a ``meta.k8s.io`
 
 Patch types: merge patch, JSON patch, and strategic merge patch served as a merge patch (lists are
 replaced, not merged by key) for built-in types only: custom resources answer 415 to it, as a real
-API server does. Server-side apply (``apply-patch+yaml``) answers 415. Authentication is accepted
-and ignored.
+API server does. Server-side apply (``apply-patch+yaml``) answers 415. Writes honour
+``fieldValidation`` (``field_validation.py``) and refuse ``dryRun``. Authentication is accepted and
+ignored.
 
 A daemon that wants routes of its own (``/sandbox/...``) adds them to the app ``create_app``
 returns and hands it to ``start_server``; ``STORE_KEY`` gets the store back from a request. Whoever
@@ -38,6 +39,7 @@ from bot.sandbox.kube.api_errors import (
     unknown_resource,
     unsupported_media_type,
 )
+from bot.sandbox.kube.field_validation import check_fields, field_validation_mode, warning_headers
 from bot.sandbox.kube.pod_logs import PodLogSource, serve_pod_log
 from bot.sandbox.kube.resources import CORE_GROUP, ResourceType, lookup_resource_type
 from bot.sandbox.kube.store import ObjectStore
@@ -209,8 +211,10 @@ async def _serve_resource(request: web.Request, path: ResourcePath) -> web.Strea
         if method == "POST":
             if path.rtype.namespaced and path.namespace is None:
                 raise method_not_allowed(method, request.path)
-            created = store.create(path.rtype.group, path.rtype.plural, path.namespace, await _json_body(request))
-            return _object_response(path, created, status=201)
+            body = await _json_body(request)
+            warnings = _write_checks(request, path, body)
+            created = store.create(path.rtype.group, path.rtype.plural, path.namespace, body)
+            return _object_response(path, created, status=201, warnings=warnings)
         if method == "DELETE":
             return await _delete_collection(store, path, request)
         raise method_not_allowed(method, request.path)
@@ -232,16 +236,18 @@ async def _serve_resource(request: web.Request, path: ResourcePath) -> web.Strea
         return _object_response(path, obj)
     if method == "PUT":
         body = await _json_body(request)
+        warnings = _write_checks(request, path, body)
         replaced = store.replace(group, plural, namespace, name, body, subresource=path.subresource)
-        return _object_response(path, replaced)
+        return _object_response(path, replaced, warnings=warnings)
     if method == "PATCH":
-        return _object_response(path, await _patch(store, path, request))
+        patched, warnings = await _patch(store, path, request)
+        return _object_response(path, patched, warnings=warnings)
     if method == "DELETE":
         return await _delete(store, path, request)
     raise method_not_allowed(method, request.path)
 
 
-async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -> dict[str, Any]:
+async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -> tuple[dict[str, Any], list[str]]:
     assert path.name is not None
     content_type = request.content_type
     accepted = [JSON_PATCH, MERGE_PATCH] + ([] if path.rtype.is_custom else [STRATEGIC_MERGE_PATCH])
@@ -252,10 +258,23 @@ async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -
     if content_type == JSON_PATCH:
         if not isinstance(body, list):
             raise bad_request("a JSON patch must be a list of operations")
-        return store.json_patch(*args, body, subresource=path.subresource)
+        _write_checks(request, path, None)
+        return store.json_patch(*args, body, subresource=path.subresource), []
     if not isinstance(body, dict):
         raise bad_request("a merge patch must be a JSON object")
-    return store.merge_patch(*args, body, subresource=path.subresource)
+    warnings = _write_checks(request, path, body)
+    return store.merge_patch(*args, body, subresource=path.subresource), warnings
+
+
+def _write_checks(request: web.Request, path: ResourcePath, body: Any) -> list[str]:
+    """Refuse what the sandbox cannot honour, and check the body's fields (``field_validation.py``)."""
+    if request.query.get("dryRun"):
+        raise bad_request("dryRun: not supported by the sandbox, which cannot run a write without making it; "
+                          "leave out --dry-run=server")
+    mode = field_validation_mode(request.query)
+    if path.subresource == "scale" or body is None:
+        return []
+    return check_fields(path.rtype, path.version, body, mode)
 
 
 async def _delete(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
@@ -325,13 +344,21 @@ def _list_document(path: ResourcePath, items: list[dict[str, Any]], resource_ver
     }
 
 
-def _object_response(path: ResourcePath, obj: dict[str, Any], *, status: int = 200) -> web.Response:
+def _object_response(
+    path: ResourcePath, obj: dict[str, Any], *, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
     if obj.get("kind") == path.rtype.kind:  # not a Scale
         obj["apiVersion"] = path.rtype.api_version(path.version)
-    return web.json_response(obj, status=status)
+    response = web.json_response(obj, status=status)
+    for name, value in warning_headers(warnings or []):
+        response.headers.add(name, value)
+    return response
 
 
 async def _json_body(request: web.Request, *, required: bool = True) -> Any:
+    if request.content_type.startswith("application/vnd.kubernetes.protobuf"):  # typed clients' default
+        raise unsupported_media_type(request.content_type, ["application/json"] + (
+            [MERGE_PATCH, JSON_PATCH] if request.method == "PATCH" else []))
     raw = await request.read()
     if not raw.strip():
         if required:
