@@ -142,8 +142,7 @@ async def serve_watch(
         replay = [("ADDED", item) for item in items if watch.matches(item)]
         if watch.send_initial_events and watch.bookmarks:
             initial_events_end = _bookmark(store, watch, initial_events_end=True)
-    elif watch.resource_version not in (None, "0"):  # else sendInitialEvents=false: live changes only
-        assert watch.resource_version is not None
+    elif watch.resource_version is not None and watch.resource_version != "0":  # else: live changes only
         try:
             changes = store.changes_since(_resource_version(watch.resource_version))
         except ApiError as error:
@@ -212,8 +211,8 @@ async def _follow(
 def _event(event_type: str, obj: dict[str, Any], watch: WatchRequest) -> dict[str, Any]:
     api_version = watch.rtype.api_version(watch.version)
     if watch.table is not None:
-        row_of = to_table(watch.table, watch.rtype, api_version, [obj], obj["metadata"].get("resourceVersion"))
-        return {"type": event_type, "object": row_of}
+        one_row = to_table(watch.table, watch.rtype, api_version, [obj], obj["metadata"].get("resourceVersion"))
+        return {"type": event_type, "object": one_row}
     # A shallow copy is enough: only apiVersion differs, and the stored object is never mutated.
     return {"type": event_type, "object": {**obj, "apiVersion": api_version}}
 
