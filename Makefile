@@ -86,6 +86,15 @@ test-fast: venv
 
 check: lint test
 
+# A kubectl for the sandbox, built from the Go module proxy (k8s.io/kubectl at the release in
+# .ci/kubectl/VERSION; needs Go >= 1.26) and cached in ~/.cache/kafka-chatops/kubectl, never in the
+# repository. `make test` builds it: the kubectl conformance test (tests/sandbox) runs it.
+.PHONY: kubectl
+kubectl:
+	.ci/build-kubectl
+
+test: kubectl
+
 demo: setup
 	$(PYTHON) -m bot demo --name $(SANDBOX)
 

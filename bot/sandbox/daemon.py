@@ -1,10 +1,10 @@
 """The background process of one sandbox: emulator + simulated operator + the brokers it starts.
 
 Started detached by ``kafka-chatops sandbox up`` (``python -m bot.sandbox.daemon ...``, own
-session, output in ``daemon.log``). It serves the Kubernetes API emulator on a free port, writes the
-kubeconfig, applies a Kafka and a dual-role KafkaNodePool as a user would, and runs the operator,
-which starts the brokers. Everything lives in this one process: the brokers get PDEATHSIG, so
-nothing outlives it, even a SIGKILL.
+session, output in ``daemon.log``). It serves the Kubernetes API emulator on a free port (with the
+brokers' logs behind ``kubectl logs``), writes the kubeconfig, applies a Kafka and a dual-role
+KafkaNodePool as a user would, and runs the operator, which starts the brokers. Everything lives
+in this one process: the brokers get PDEATHSIG, so nothing outlives it, even a SIGKILL.
 
 Control endpoints for the CLI live next to the Kubernetes API on the same server:
 ``GET /sandbox/status``, ``POST /sandbox/brokers/<id>/kill?down_for=S``,
@@ -100,7 +100,7 @@ class Daemon:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.add_signal_handler(sig, self.stopping.set)
-        app = create_app(self.store)
+        app = create_app(self.store, pod_logs=self.operator.container_log)
         app.router.add_get("/sandbox/status", self._status)
         app.router.add_post("/sandbox/brokers/{node_id}/kill", self._kill)
         app.router.add_post("/sandbox/faults/start-failure", self._add_start_failure)

@@ -355,6 +355,11 @@ class KafkaNode:
         shutil.rmtree(self.spec.data_dir, ignore_errors=True)
         self.spec.data_dir.mkdir(parents=True)
 
+    @property
+    def log_start_offset(self) -> int:
+        """Where the output of the latest start begins in ``log_path`` (what ``kubectl logs`` shows)."""
+        return self._start_offset
+
     def log_since_start(self, max_bytes: int = 4_000_000) -> str:
         """What the JVM of the latest start has logged so far (at most its last ``max_bytes``)."""
         return self._read_log(self._start_offset, max_bytes)

@@ -6,11 +6,13 @@ protocol, ``/proc``), never the sandbox's internals, so the tests prove what a u
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
@@ -85,8 +87,11 @@ class StrimziCluster:
         self.core.patch_namespaced_pod(pod, self.namespace, {"metadata": {"annotations": {key: value}}})
 
     def restart_events(self) -> list[Any]:
-        return [e for e in self.events_api.list_namespaced_event(self.namespace).items
-                if e.action == "StrimziInitiatedPodRestart"]
+        # Read raw, as the bot reads events: the typed EventsV1Event refuses an event without eventTime,
+        # which the kubelet's events (core v1) are, in the sandbox as on a real cluster.
+        response = self.events_api.list_namespaced_event(self.namespace, _preload_content=False)
+        items = json.loads(response.data)["items"]
+        return [_attributes(e) for e in items if e.get("action") == "StrimziInitiatedPodRestart"]
 
     def create_topic(self, name: str, *, partitions: int, replicas: int, config: dict[str, Any] | None = None
                      ) -> dict[str, Any]:
@@ -238,3 +243,12 @@ def end_offsets(bootstrap: str, topic: str, partitions: int) -> dict[int, int]:
 def jvm_cmdline(pid: int) -> str:
     with open(f"/proc/{pid}/cmdline", "rb") as f:
         return f.read().replace(b"\0", b" ").decode(errors="replace")
+
+
+def _attributes(value: Any) -> Any:
+    """JSON as nested attributes (``event.related.name``), like the client's models, without their checks."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{key: _attributes(item) for key, item in value.items()})
+    if isinstance(value, list):
+        return [_attributes(item) for item in value]
+    return value

@@ -19,6 +19,7 @@ from aiohttp import web
 from kubernetes import client, config
 
 from bot.sandbox.kube.kubeconfig import write_kubeconfig
+from bot.sandbox.kube.pod_logs import PodLogSource
 from bot.sandbox.kube.server import create_app, start_server
 from bot.sandbox.kube.store import ObjectStore
 from bot.sandbox.kube.watch_stream import WatchSettings
@@ -29,9 +30,11 @@ _Result = TypeVar("_Result")
 class RunningEmulator:
     """An ObjectStore served over HTTP from a daemon thread; ``stop()`` ends thread and server."""
 
-    def __init__(self, *, history_size: int = 1000, watch_settings: WatchSettings | None = None) -> None:
+    def __init__(self, *, history_size: int = 1000, watch_settings: WatchSettings | None = None,
+                 pod_logs: PodLogSource | None = None) -> None:
         self.store = ObjectStore(history_size=history_size)
         self._watch_settings = watch_settings
+        self._pod_logs = pod_logs
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="kube-emulator", daemon=True)
         self._runner: web.AppRunner | None = None
@@ -39,7 +42,7 @@ class RunningEmulator:
 
     def start(self) -> RunningEmulator:
         self._thread.start()
-        app = create_app(self.store, watch_settings=self._watch_settings)
+        app = create_app(self.store, watch_settings=self._watch_settings, pod_logs=self._pod_logs)
         self._runner, self.url = self._run(start_server(self.store, app=app))
         return self
 

@@ -10,7 +10,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from bot.sandbox.kube.api_errors import bad_request, invalid, unknown_resource
+from bot.sandbox.kube.api_errors import bad_request, invalid, method_not_allowed, unknown_resource
 from bot.sandbox.kube.resources import ResourceType, lookup_resource_type
 
 ObjectKey = tuple[str, str]  # (namespace, or "" for cluster-scoped types; name)
@@ -43,8 +43,11 @@ def resource_type(group: str, plural: str) -> ResourceType:
 
 
 def check_subresource(rtype: ResourceType, subresource: str | None) -> None:
+    """A subresource the store may write (``status``, ``scale``), else 404 or, for ``log``, 405."""
     if subresource is not None and subresource not in rtype.subresources:
         raise unknown_resource(f"{rtype.qualified_name}/{subresource}")
+    if subresource in rtype.readonly_subresources:
+        raise method_not_allowed("a write to", f"{rtype.qualified_name}/{subresource}")
 
 
 def object_key(rtype: ResourceType, namespace: str | None, name: str) -> ObjectKey:

@@ -95,6 +95,13 @@ def unprocessable_patch(cause: str) -> ApiError:
     return ApiError(422, "Invalid", f"the server rejected our request due to an error in our request: {cause}")
 
 
+def invalid_query(causes: list[str]) -> ApiError:
+    # Bad list/watch options: 422 Invalid naming the ListOptions, as the API server does.
+    listed = causes[0] if len(causes) == 1 else f"[{', '.join(causes)}]"  # an Aggregate prints so
+    return ApiError(422, "Invalid", f'ListOptions.meta.k8s.io "" is invalid: {listed}',
+                    details={"group": "meta.k8s.io", "kind": "ListOptions"})
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

@@ -109,7 +109,7 @@ def _api_subresource(rtype: ResourceType, subresource: str) -> dict[str, Any]:
         "singularName": "",
         "namespaced": rtype.namespaced,
         "kind": rtype.kind,
-        "verbs": list(SUBRESOURCE_VERBS),
+        "verbs": ["get"] if subresource in rtype.readonly_subresources else list(SUBRESOURCE_VERBS),
     }
     if subresource == "scale":
         entry.update(group="autoscaling", version="v1", kind="Scale")

@@ -50,6 +50,15 @@ class ResourceType:
     returns_deleted_object: bool = True
     # What the API server sets on create when the status subresource wipes the client's status.
     initial_status: dict[str, Any] | None = field(default=None, hash=False)
+    # Read-only subresources served by a handler of their own (a pod's ``log``).
+    readonly_subresources: tuple[str, ...] = ()
+    # (group, plural) of the type whose storage this one is a view of (``views.py``), if any.
+    stored_as: tuple[str, str] | None = None
+
+    @property
+    def storage_key(self) -> tuple[str, str]:
+        """Where the objects live: types that are views of another share its storage."""
+        return self.stored_as or (self.group, self.plural)
 
     @property
     def preferred_version(self) -> str:
@@ -71,7 +80,7 @@ class ResourceType:
             names.append("status")
         if self.scale is not None:
             names.append("scale")
-        return tuple(names)
+        return tuple(names) + self.readonly_subresources
 
 
 def _strimzi(plural: str, kind: str, short: str, *, scale: bool = False) -> ResourceType:
@@ -94,6 +103,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group=CORE_GROUP, plural="pods", kind="Pod", singular="pod", has_status_subresource=True,
         short_names=("po",), categories=("all",), initial_status={"phase": "Pending"},
+        readonly_subresources=("log",),
     ),
     ResourceType(
         group=CORE_GROUP, plural="persistentvolumeclaims", kind="PersistentVolumeClaim",
@@ -113,7 +123,7 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ),
     ResourceType(
         group=EVENTS_GROUP, plural="events", kind="Event", singular="event", short_names=("ev",),
-        returns_deleted_object=False,
+        returns_deleted_object=False, stored_as=(CORE_GROUP, "events"),
     ),
     _strimzi("kafkas", "Kafka", "k"),
     _strimzi("kafkanodepools", "KafkaNodePool", "knp", scale=True),

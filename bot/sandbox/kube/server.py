@@ -1,17 +1,22 @@
 """The Kubernetes REST API over HTTP, enough for the unmodified ``kubernetes`` client.
 
 Serves discovery (``/version``, ``/api``, ``/api/v1``, ``/apis``, ``/apis/<group>[/<version>]``),
-and, for every type in ``resources.py``, get/list/watch/create/update/patch/delete/deletecollection
-on ``[/namespaces/<ns>]/<plural>[/<name>[/status|/scale]]``. Objects read through a version show
-that version in ``apiVersion`` (Strimzi's v1 and v1beta2 share one storage).
+OpenAPI v3 for the Strimzi resources (``openapi.py``), and, for every type in ``resources.py``,
+get/list/watch/create/update/patch/delete/deletecollection on
+``[/namespaces/<ns>]/<plural>[/<name>[/status|/scale]]``, plus ``pods/<name>/log`` (``pod_logs.py``).
+Objects read through a version show that version in ``apiVersion`` (Strimzi's v1 and v1beta2 share
+one storage). A GET, list or watch whose Accept header asks for a ``meta.k8s.io`` Table gets one
+(``tables.py``): that is how ``kubectl get`` prints its columns.
 
 Patch types: merge patch, JSON patch, and strategic merge patch served as a merge patch (lists are
 replaced, not merged by key) for built-in types only: custom resources answer 415 to it, as a real
-API server does. Server-side apply (``apply-patch+yaml``) answers 415. Authentication is accepted
-and ignored.
+API server does. Server-side apply (``apply-patch+yaml``) answers 415. Writes honour
+``fieldValidation`` (``field_validation.py``) and refuse ``dryRun``. Authentication is accepted and
+ignored.
 
 A daemon that wants routes of its own (``/sandbox/...``) adds them to the app ``create_app``
-returns and hands it to ``start_server``; ``STORE_KEY`` gets the store back from a request.
+returns and hands it to ``start_server``; ``STORE_KEY`` gets the store back from a request. Whoever
+runs the processes behind pods passes ``pod_logs`` so that ``kubectl logs`` can read them.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.kube import discovery
+from bot.sandbox.kube import discovery, openapi
 from bot.sandbox.kube.api_errors import (
     ApiError,
     bad_request,
@@ -34,8 +39,11 @@ from bot.sandbox.kube.api_errors import (
     unknown_resource,
     unsupported_media_type,
 )
+from bot.sandbox.kube.field_validation import check_fields, field_validation_mode, warning_headers
+from bot.sandbox.kube.pod_logs import PodLogSource, serve_pod_log
 from bot.sandbox.kube.resources import CORE_GROUP, ResourceType, lookup_resource_type
 from bot.sandbox.kube.store import ObjectStore
+from bot.sandbox.kube.tables import TableRequest, table_request, to_table
 from bot.sandbox.kube.watch_stream import WatchRequest, WatchSettings, serve_watch
 
 log = logging.getLogger(__name__)
@@ -43,6 +51,7 @@ log = logging.getLogger(__name__)
 STORE_KEY = web.AppKey("kube_store", ObjectStore)
 WATCH_SETTINGS_KEY = web.AppKey("kube_watch_settings", WatchSettings)
 _STOPPING_KEY = web.AppKey("kube_stopping", asyncio.Event)
+_POD_LOGS_KEY = web.AppKey("kube_pod_logs", object)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -60,12 +69,14 @@ class ResourcePath:
     subresource: str | None
 
 
-def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = None) -> web.Application:
+def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = None,
+               pod_logs: PodLogSource | None = None) -> web.Application:
     """The API app, not started: add routes to it, then pass it to ``start_server``."""
     app = web.Application(middlewares=[_errors_as_status])
     app[STORE_KEY] = store
     app[WATCH_SETTINGS_KEY] = watch_settings or WatchSettings()
     app[_STOPPING_KEY] = asyncio.Event()
+    app[_POD_LOGS_KEY] = pod_logs
     app.on_shutdown.append(_stop_watches)
     app.router.add_get("/version", _version)
     app.router.add_get("/version/", _version)  # VersionApi asks with the slash
@@ -75,6 +86,7 @@ def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = Non
     app.router.add_route("*", "/api/{path:.*}", _core_api)
     app.router.add_route("*", "/apis", _named_apis)
     app.router.add_route("*", "/apis/{path:.*}", _named_apis)
+    openapi.add_routes(app)
     return app
 
 
@@ -189,36 +201,53 @@ async def _serve_resource(request: web.Request, path: ResourcePath) -> web.Strea
     method = request.method
     if path.name is None:
         if method == "GET":
+            table = table_request(request.headers.get("Accept", ""), request.query)
             if request.query.get("watch", "").lower() in ("true", "1"):
                 settings = request.app[WATCH_SETTINGS_KEY]
-                watch = WatchRequest.from_query(request.query, path.rtype, path.version, path.namespace, settings)
+                watch = WatchRequest.from_query(request.query, path.rtype, path.version, path.namespace, settings,
+                                                table)
                 return await serve_watch(request, store, watch, settings, request.app[_STOPPING_KEY])
-            return _list_response(store, path, request)
+            return _list_response(store, path, request, table)
         if method == "POST":
             if path.rtype.namespaced and path.namespace is None:
                 raise method_not_allowed(method, request.path)
-            created = store.create(path.rtype.group, path.rtype.plural, path.namespace, await _json_body(request))
-            return _object_response(path, created, status=201)
+            body = await _json_body(request)
+            warnings = _write_checks(request, path, body)
+            created = store.create(path.rtype.group, path.rtype.plural, path.namespace, body)
+            return _object_response(path, created, status=201, warnings=warnings)
         if method == "DELETE":
             return await _delete_collection(store, path, request)
         raise method_not_allowed(method, request.path)
     group, plural, namespace, name = path.rtype.group, path.rtype.plural, path.namespace, path.name
+    if path.subresource == "log":
+        if method != "GET":
+            raise method_not_allowed(method, request.path)
+        store.get(group, plural, namespace, name)  # 404 for a pod that does not exist
+        source: Any = request.app[_POD_LOGS_KEY]
+        return await serve_pod_log(request, source, namespace or "", name, request.app[_STOPPING_KEY])
     if method == "GET":
         if path.subresource == "scale":
             return web.json_response(store.get_scale(group, plural, namespace, name))
-        return _object_response(path, store.get(group, plural, namespace, name))
+        obj = store.get(group, plural, namespace, name)
+        table = table_request(request.headers.get("Accept", ""), request.query)
+        if table is not None:
+            return web.json_response(to_table(table, path.rtype, path.rtype.api_version(path.version), [obj],
+                                              obj["metadata"].get("resourceVersion")))
+        return _object_response(path, obj)
     if method == "PUT":
         body = await _json_body(request)
+        warnings = _write_checks(request, path, body)
         replaced = store.replace(group, plural, namespace, name, body, subresource=path.subresource)
-        return _object_response(path, replaced)
+        return _object_response(path, replaced, warnings=warnings)
     if method == "PATCH":
-        return _object_response(path, await _patch(store, path, request))
+        patched, warnings = await _patch(store, path, request)
+        return _object_response(path, patched, warnings=warnings)
     if method == "DELETE":
         return await _delete(store, path, request)
     raise method_not_allowed(method, request.path)
 
 
-async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -> dict[str, Any]:
+async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -> tuple[dict[str, Any], list[str]]:
     assert path.name is not None
     content_type = request.content_type
     accepted = [JSON_PATCH, MERGE_PATCH] + ([] if path.rtype.is_custom else [STRATEGIC_MERGE_PATCH])
@@ -229,10 +258,23 @@ async def _patch(store: ObjectStore, path: ResourcePath, request: web.Request) -
     if content_type == JSON_PATCH:
         if not isinstance(body, list):
             raise bad_request("a JSON patch must be a list of operations")
-        return store.json_patch(*args, body, subresource=path.subresource)
+        _write_checks(request, path, None)
+        return store.json_patch(*args, body, subresource=path.subresource), []
     if not isinstance(body, dict):
         raise bad_request("a merge patch must be a JSON object")
-    return store.merge_patch(*args, body, subresource=path.subresource)
+    warnings = _write_checks(request, path, body)
+    return store.merge_patch(*args, body, subresource=path.subresource), warnings
+
+
+def _write_checks(request: web.Request, path: ResourcePath, body: Any) -> list[str]:
+    """Refuse what the sandbox cannot honour, and check the body's fields (``field_validation.py``)."""
+    if request.query.get("dryRun"):
+        raise bad_request("dryRun: not supported by the sandbox, which cannot run a write without making it; "
+                          "leave out --dry-run=server")
+    mode = field_validation_mode(request.query)
+    if path.subresource == "scale" or body is None:
+        return []
+    return check_fields(path.rtype, path.version, body, mode)
 
 
 async def _delete(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
@@ -274,7 +316,9 @@ async def _delete_collection(store: ObjectStore, path: ResourcePath, request: we
     return web.json_response(_list_document(path, deleted, str(store.resource_version)))
 
 
-def _list_response(store: ObjectStore, path: ResourcePath, request: web.Request) -> web.Response:
+def _list_response(
+    store: ObjectStore, path: ResourcePath, request: web.Request, table: TableRequest | None
+) -> web.Response:
     rtype = path.rtype
     items, resource_version = store.list(
         rtype.group,
@@ -283,6 +327,8 @@ def _list_response(store: ObjectStore, path: ResourcePath, request: web.Request)
         label_selector=request.query.get("labelSelector"),
         field_selector=request.query.get("fieldSelector"),
     )
+    if table is not None:
+        return web.json_response(to_table(table, rtype, rtype.api_version(path.version), items, resource_version))
     return web.json_response(_list_document(path, items, resource_version))
 
 
@@ -298,13 +344,21 @@ def _list_document(path: ResourcePath, items: list[dict[str, Any]], resource_ver
     }
 
 
-def _object_response(path: ResourcePath, obj: dict[str, Any], *, status: int = 200) -> web.Response:
+def _object_response(
+    path: ResourcePath, obj: dict[str, Any], *, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
     if obj.get("kind") == path.rtype.kind:  # not a Scale
         obj["apiVersion"] = path.rtype.api_version(path.version)
-    return web.json_response(obj, status=status)
+    response = web.json_response(obj, status=status)
+    for name, value in warning_headers(warnings or []):
+        response.headers.add(name, value)
+    return response
 
 
 async def _json_body(request: web.Request, *, required: bool = True) -> Any:
+    if request.content_type.startswith("application/vnd.kubernetes.protobuf"):  # typed clients' default
+        raise unsupported_media_type(request.content_type, ["application/json"] + (
+            [MERGE_PATCH, JSON_PATCH] if request.method == "PATCH" else []))
     raw = await request.read()
     if not raw.strip():
         if required:

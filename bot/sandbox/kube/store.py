@@ -14,11 +14,17 @@ go through this interface, so both see the same rules, those of a real API serve
   PUT without resourceVersion (422), built-in types take it as unconditional;
 - finalizers: a delete only marks the object (deletionTimestamp, generation + 1) until they are
   all removed; owner references: deleting an owner deletes the dependents left with no live owner
-  (the garbage collector, done at once rather than in the background).
+  (the garbage collector, done at once rather than in the background);
+- graceful pod deletion, for the in-process kubelet only (``mark_terminating``): the pod shows a
+  deletionTimestamp (``kubectl get pods`` says Terminating) until the kubelet deletes it for good;
+- types that are views of another type's storage (events.k8s.io Events over core Events,
+  ``views.py``): one store, each view converting on the way in and out, selectors applied to the
+  view's form.
 
 Not emulated: admission, schema validation, dryRun, managedFields, server-side apply, namespace
-deletion, pod graceful deletion. Objects returned are always private copies. Nothing is locked:
-only the asyncio loop that runs the emulator may call the store.
+deletion, graceful deletion through the HTTP API (a DELETE is immediate). Objects returned are
+always private copies. Nothing is locked: only the asyncio loop that runs the emulator may call the
+store.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.sandbox.kube.addressing import (
@@ -53,6 +60,7 @@ from bot.sandbox.kube.patching import apply_json_patch, apply_merge_patch
 from bot.sandbox.kube.resources import ResourceType
 from bot.sandbox.kube.scale import apply_scale, to_scale
 from bot.sandbox.kube.selectors import parse_field_selector, parse_label_selector
+from bot.sandbox.kube.views import storage_type, to_storage, to_view
 
 __all__ = ["ApiError", "Change", "ObjectStore", "WatchEvent"]
 
@@ -83,8 +91,8 @@ class ObjectStore:
     # Reads
 
     def get(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
-        rtype = resource_type(group, plural)
-        return clone(self._existing(rtype, namespace, name)[1])
+        view = resource_type(group, plural)
+        return to_view(view, clone(self._existing(storage_type(view), namespace, name)[1]))
 
     def list(
         self,
@@ -96,17 +104,13 @@ class ObjectStore:
         field_selector: str | None = None,
     ) -> tuple[list[dict[str, Any]], str]:
         """Matching objects sorted by namespace and name, and the resourceVersion to watch from."""
-        rtype = resource_type(group, plural)
+        view = resource_type(group, plural)
         labels = parse_label_selector(label_selector)
         fields = parse_field_selector(field_selector)
-        objects = self._objects.get((rtype.group, rtype.plural), {})
-        items = [
-            clone(obj)
-            for key, obj in sorted(objects.items())
-            if (not namespace or not rtype.namespaced or key[0] == namespace)
-            and labels.matches(obj["metadata"].get("labels"))
-            and fields.matches(obj)
-        ]
+        objects = self._objects.get(view.storage_key, {})
+        shown = (to_view(view, obj) for key, obj in sorted(objects.items())
+                 if not namespace or not view.namespaced or key[0] == namespace)
+        items = [clone(obj) for obj in shown if labels.matches(obj["metadata"].get("labels")) and fields.matches(obj)]
         return items, str(self._resource_version)
 
     def get_scale(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
@@ -116,15 +120,16 @@ class ObjectStore:
     # Writes
 
     def create(self, group: str, plural: str, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        rtype = resource_type(group, plural)
-        obj = accepted_body(body)
+        view = resource_type(group, plural)
+        rtype = storage_type(view)
+        obj = to_storage(view, accepted_body(body))
         metadata = obj["metadata"]
         namespace = namespace_for_create(rtype, namespace, metadata)
         if metadata.get("resourceVersion"):
             raise internal_error("resourceVersion should not be set on objects to be created")
         if obj.get("kind") not in (None, rtype.kind):
             raise bad_request(f"the kind in the body ({obj['kind']}) is not {rtype.kind}")
-        objects = self._objects.setdefault((rtype.group, rtype.plural), {})
+        objects = self._objects.setdefault(rtype.storage_key, {})
         name = metadata.get("name") or generated_name(rtype, metadata, taken=lambda n: (namespace or "", n) in objects)
         if not valid_object_name(name):
             raise invalid(rtype, str(name), f'metadata.name: Invalid value: "{name}": a lowercase RFC 1123 '
@@ -148,7 +153,7 @@ class ObjectStore:
         metadata["resourceVersion"] = str(resource_version)
         objects[key] = obj
         self._record(resource_version, "ADDED", rtype, obj, None)
-        return clone(obj)
+        return to_view(view, clone(obj))
 
     def replace(
         self,
@@ -161,14 +166,17 @@ class ObjectStore:
         subresource: str | None = None,
     ) -> dict[str, Any]:
         """PUT: the whole object (or its status, or its Scale) as the caller wants it to be."""
-        rtype = resource_type(group, plural)
+        view = resource_type(group, plural)
+        rtype = storage_type(view)
         check_subresource(rtype, subresource)
         key, current = self._existing(rtype, namespace, name)
         proposed = accepted_body(body)
         if subresource == "scale":
             scaled = apply_scale(rtype, clone(current), proposed)
             return to_scale(rtype, self._update(rtype, key, current, scaled, subresource=None))
-        return self._update(rtype, key, current, proposed, subresource=subresource, require_version=True)
+        proposed = to_storage(view, proposed)
+        return to_view(view, self._update(rtype, key, current, proposed, subresource=subresource,
+                                          require_version=True))
 
     def merge_patch(
         self,
@@ -199,23 +207,40 @@ class ObjectStore:
 
     def delete(self, group: str, plural: str, namespace: str | None, name: str) -> dict[str, Any]:
         """Delete (or, while finalizers remain, mark for deletion); returns the last state."""
-        rtype = resource_type(group, plural)
+        view = resource_type(group, plural)
+        rtype = storage_type(view)
         key, current = self._existing(rtype, namespace, name)
         if current["metadata"].get("finalizers"):
             if current["metadata"].get("deletionTimestamp"):
-                return clone(current)
+                return to_view(view, clone(current))
             marked = clone(current)
             marked["metadata"].update(
                 deletionTimestamp=now_rfc3339(),
                 deletionGracePeriodSeconds=0,
                 generation=current["metadata"]["generation"] + 1,
             )
-            return self._commit(rtype, key, current, marked)
+            return to_view(view, self._commit(rtype, key, current, marked))
         final_state = clone(current)
         resource_version = self._next_resource_version()
         final_state["metadata"]["resourceVersion"] = str(resource_version)
         self._remove(rtype, key, final_state, resource_version)
-        return clone(final_state)
+        return to_view(view, clone(final_state))
+
+    def mark_terminating(self, group: str, plural: str, namespace: str | None, name: str,
+                         grace_seconds: int) -> dict[str, Any]:
+        """The first half of a graceful delete, as the API server does it for a pod: set
+        deletionTimestamp (now + grace) and deletionGracePeriodSeconds; ``delete`` ends it."""
+        if grace_seconds < 1:
+            raise bad_request("a graceful deletion needs a grace period of at least 1 second")
+        rtype = resource_type(group, plural)
+        key, current = self._existing(rtype, namespace, name)
+        if current["metadata"].get("deletionTimestamp"):
+            return clone(current)
+        marked = clone(current)
+        deadline = datetime.now(UTC) + timedelta(seconds=grace_seconds)
+        marked["metadata"].update(deletionTimestamp=deadline.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                                  deletionGracePeriodSeconds=grace_seconds)
+        return self._commit(rtype, key, current, marked)
 
     # Change feeds
 
@@ -247,7 +272,7 @@ class ObjectStore:
         self, rtype: ResourceType, namespace: str | None, name: str
     ) -> tuple[ObjectKey, dict[str, Any]]:
         key = object_key(rtype, namespace, name)
-        obj = self._objects.get((rtype.group, rtype.plural), {}).get(key)
+        obj = self._objects.get(rtype.storage_key, {}).get(key)
         if obj is None:
             raise not_found(rtype, name)
         return key, obj
@@ -261,16 +286,18 @@ class ObjectStore:
         subresource: str | None,
         patched: Callable[[Any], Any],
     ) -> dict[str, Any]:
-        rtype = resource_type(group, plural)
+        view = resource_type(group, plural)
+        rtype = storage_type(view)
         check_subresource(rtype, subresource)
         key, current = self._existing(rtype, namespace, name)
         if subresource == "scale":
             scaled = apply_scale(rtype, clone(current), patched(to_scale(rtype, current)))
             return to_scale(rtype, self._update(rtype, key, current, scaled, subresource=None))
-        proposed = patched(clone(current))
+        # A patch applies to the object as the caller's API shows it.
+        proposed = patched(to_view(view, clone(current)))
         if not isinstance(proposed, dict):
-            raise invalid(rtype, name, "the patched object is not a JSON object")
-        return self._update(rtype, key, current, proposed, subresource=subresource)
+            raise invalid(view, name, "the patched object is not a JSON object")
+        return to_view(view, self._update(rtype, key, current, to_storage(view, proposed), subresource=subresource))
 
     def _update(
         self,
@@ -341,17 +368,20 @@ class ObjectStore:
             return clone(current)
         resource_version = self._next_resource_version()
         updated["metadata"]["resourceVersion"] = str(resource_version)
-        if updated["metadata"].get("deletionTimestamp") and not updated["metadata"].get("finalizers"):
+        metadata = updated["metadata"]
+        # Gone once marked and nothing holds it: no finalizer left and no grace period running.
+        if metadata.get("deletionTimestamp") and not metadata.get("finalizers") \
+                and not metadata.get("deletionGracePeriodSeconds"):
             self._remove(rtype, key, updated, resource_version)
         else:
-            self._objects[(rtype.group, rtype.plural)][key] = updated
+            self._objects[rtype.storage_key][key] = updated
             self._record(resource_version, "MODIFIED", rtype, updated, current)
         return clone(updated)
 
     def _remove(
         self, rtype: ResourceType, key: ObjectKey, final_state: dict[str, Any], resource_version: int
     ) -> None:
-        previous = self._objects[(rtype.group, rtype.plural)].pop(key)
+        previous = self._objects[rtype.storage_key].pop(key)
         self._record(resource_version, "DELETED", rtype, final_state, previous)
         self._collect_dependents_of(final_state["metadata"]["uid"])
 

@@ -1,6 +1,11 @@
 """Watch over HTTP: newline-delimited JSON events, as ``kubernetes.watch.Watch`` reads them.
 
 - No ``resourceVersion`` (or ``"0"``): one synthetic ADDED per matching object, then live changes.
+- ``sendInitialEvents=true`` (client-go's streaming list, with ``resourceVersionMatch=NotOlderThan``):
+  the same synthetic ADDED events whatever the resourceVersion, then, with ``allowWatchBookmarks``,
+  the BOOKMARK annotated ``k8s.io/initial-events-end: "true"`` that tells the client its initial list
+  is complete, then live changes. ``sendInitialEvents=false`` without a resourceVersion starts with
+  live changes only. Invalid combinations answer 422, with the API server's wording.
 - ``resourceVersion=N``: every change after N, replayed from the history, then live changes, in
   resourceVersion order. If the history no longer reaches back to N, the stream carries one ERROR
   event holding a 410 Expired Status and ends: the python client raises ``ApiException(410)`` and
@@ -21,11 +26,16 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.kube.api_errors import ApiError, bad_request
+from bot.sandbox.kube.api_errors import ApiError, bad_request, invalid_query
 from bot.sandbox.kube.history import Change
 from bot.sandbox.kube.resources import ResourceType
 from bot.sandbox.kube.selectors import FieldSelector, LabelSelector, parse_field_selector, parse_label_selector
 from bot.sandbox.kube.store import ObjectStore
+from bot.sandbox.kube.tables import TableRequest, to_table
+from bot.sandbox.kube.views import to_view
+
+INITIAL_EVENTS_END_ANNOTATION = "k8s.io/initial-events-end"
+NOT_OLDER_THAN = "NotOlderThan"
 
 
 @dataclass(frozen=True)
@@ -47,6 +57,10 @@ class WatchRequest:
     resource_version: str | None
     timeout: float
     bookmarks: bool
+    # None when the client did not say (the legacy watch), else what it asked for.
+    send_initial_events: bool | None = None
+    # Events carry one-row Tables instead of objects (``kubectl get -w``).
+    table: TableRequest | None = None
 
     @classmethod
     def from_query(
@@ -56,6 +70,7 @@ class WatchRequest:
         version: str,
         namespace: str | None,
         settings: WatchSettings,
+        table: TableRequest | None = None,
     ) -> WatchRequest:
         timeout_text = query.get("timeoutSeconds")
         try:
@@ -70,8 +85,17 @@ class WatchRequest:
             fields=parse_field_selector(query.get("fieldSelector")),
             resource_version=query.get("resourceVersion") or None,
             timeout=max(timeout, 0.0),
-            bookmarks=query.get("allowWatchBookmarks", "").lower() in ("true", "1"),
+            bookmarks=_flag(query.get("allowWatchBookmarks")) is True,
+            send_initial_events=_initial_events_option(query),
+            table=table,
         )
+
+    @property
+    def replays_current_state(self) -> bool:
+        """Whether the watch starts with one ADDED per matching object (rather than from a history)."""
+        if self.send_initial_events is not None:
+            return self.send_initial_events
+        return self.resource_version in (None, "0")
 
     def matches(self, obj: dict[str, Any] | None) -> bool:
         if obj is None:
@@ -81,17 +105,19 @@ class WatchRequest:
         return self.labels.matches(obj["metadata"].get("labels")) and self.fields.matches(obj)
 
     def event_for(self, change: Change) -> tuple[str, dict[str, Any]] | None:
-        """The event this watch sees for ``change``, if any."""
-        if change.rtype is not self.rtype:
+        """The event this watch sees for ``change``, if any (objects as this watch's type shows them)."""
+        if change.rtype.storage_key != self.rtype.storage_key:
             return None
-        now, before = self.matches(change.object), self.matches(change.previous)
+        current = to_view(self.rtype, change.object)
+        previous = to_view(self.rtype, change.previous) if change.previous is not None else None
+        now, before = self.matches(current), self.matches(previous)
         if change.type == "MODIFIED":
             if now:
-                return ("MODIFIED" if before else "ADDED"), change.object
-            return ("DELETED", change.object) if before else None
+                return ("MODIFIED" if before else "ADDED"), current
+            return ("DELETED", current) if before else None
         if change.type == "DELETED":
-            return ("DELETED", change.object) if now or before else None
-        return (change.type, change.object) if now else None
+            return ("DELETED", current) if now or before else None
+        return (change.type, current) if now else None
 
 
 class _ClientGone(Exception):
@@ -108,12 +134,15 @@ async def serve_watch(
     rtype = watch.rtype
     expired: ApiError | None = None
     replay: list[tuple[str, dict[str, Any]]] = []
+    initial_events_end: dict[str, Any] | None = None
     # Nothing awaits from here to open_change_feed(): no change can fall between the replayed
     # state and the live feed.
-    if watch.resource_version in (None, "0"):
+    if watch.replays_current_state:
         items, _ = store.list(rtype.group, rtype.plural, watch.namespace)
         replay = [("ADDED", item) for item in items if watch.matches(item)]
-    else:
+        if watch.send_initial_events and watch.bookmarks:
+            initial_events_end = _bookmark(store, watch, initial_events_end=True)
+    elif watch.resource_version is not None and watch.resource_version != "0":  # else: live changes only
         try:
             changes = store.changes_since(_resource_version(watch.resource_version))
         except ApiError as error:
@@ -133,6 +162,8 @@ async def serve_watch(
             else:
                 for event_type, obj in replay:
                     await _send(response, _event(event_type, obj, watch))
+                if initial_events_end is not None:
+                    await _send(response, initial_events_end)
                 await _follow(request, response, store, feed, watch, settings, stopping)
             await response.write_eof()
         except (_ClientGone, ConnectionResetError):
@@ -178,19 +209,49 @@ async def _follow(
 
 
 def _event(event_type: str, obj: dict[str, Any], watch: WatchRequest) -> dict[str, Any]:
+    api_version = watch.rtype.api_version(watch.version)
+    if watch.table is not None:
+        one_row = to_table(watch.table, watch.rtype, api_version, [obj], obj["metadata"].get("resourceVersion"))
+        return {"type": event_type, "object": one_row}
     # A shallow copy is enough: only apiVersion differs, and the stored object is never mutated.
-    return {"type": event_type, "object": {**obj, "apiVersion": watch.rtype.api_version(watch.version)}}
+    return {"type": event_type, "object": {**obj, "apiVersion": api_version}}
 
 
-def _bookmark(store: ObjectStore, watch: WatchRequest) -> dict[str, Any]:
+def _bookmark(store: ObjectStore, watch: WatchRequest, *, initial_events_end: bool = False) -> dict[str, Any]:
+    metadata: dict[str, Any] = {"resourceVersion": str(store.resource_version)}
+    if initial_events_end:
+        metadata["annotations"] = {INITIAL_EVENTS_END_ANNOTATION: "true"}
     return {
         "type": "BOOKMARK",
-        "object": {
-            "kind": watch.rtype.kind,
-            "apiVersion": watch.rtype.api_version(watch.version),
-            "metadata": {"resourceVersion": str(store.resource_version)},
-        },
+        "object": {"kind": watch.rtype.kind, "apiVersion": watch.rtype.api_version(watch.version),
+                   "metadata": metadata},
     }
+
+
+def _flag(text: str | None) -> bool | None:
+    if text is None or text == "":
+        return None
+    return text.lower() in ("true", "1")
+
+
+def _initial_events_option(query: Any) -> bool | None:
+    """``sendInitialEvents``, checked the way the API server checks it (validateWatchOptions)."""
+    send_initial_events = _flag(query.get("sendInitialEvents"))
+    match = query.get("resourceVersionMatch") or ""
+    problems = []
+    if send_initial_events is not None and match != NOT_OLDER_THAN:
+        problems.append(f"resourceVersionMatch: Forbidden: sendInitialEvents requires setting resourceVersionMatch "
+                        f"to {NOT_OLDER_THAN}")
+    if match:
+        if send_initial_events is None:
+            problems.append("resourceVersionMatch: Forbidden: resourceVersionMatch is forbidden for watch unless "
+                            "sendInitialEvents is provided")
+        if match != NOT_OLDER_THAN:
+            problems.append(f'resourceVersionMatch: Unsupported value: "{match}": supported values: '
+                            f'"{NOT_OLDER_THAN}"')
+    if problems:
+        raise invalid_query(problems)
+    return send_initial_events
 
 
 async def _send(response: web.StreamResponse, event: dict[str, Any]) -> None:

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.sandbox.errors import SandboxError
+from bot.sandbox.kube.api_errors import bad_request
+from bot.sandbox.kube.pod_logs import ContainerLog
 from bot.sandbox.kube.store import ObjectStore, WatchEvent
 from bot.sandbox.operator import names
 from bot.sandbox.operator.config_check import KafkaConfigChecker
@@ -187,6 +189,13 @@ class Operator:
             if runtime is not None:
                 out.extend(p for _, p in sorted(runtime.pods.items()))
         return out
+
+    def container_log(self, namespace: str, pod: str, container: str | None, previous: bool) -> ContainerLog:
+        """The ``PodLogSource`` of the API server: where a broker pod's container log is."""
+        for candidate in self.pods():
+            if candidate.namespace == namespace and candidate.name == pod and candidate.uid is not None:
+                return candidate.container_log(container, previous)
+        raise bad_request(f"pod {pod} does not have a host assigned")
 
     def find_pod(self, node_id: int) -> BrokerPod:
         matches = [p for p in self.pods() if p.node_id == node_id]

@@ -90,6 +90,7 @@ class ContainerView:
     terminating: bool
     restart_count: int
     last_exit_code: int | None
+    last_exit_at: str | None
     started_at: str
     host: str
 
@@ -114,7 +115,8 @@ def pod_status(pod: PodIdentity, c: ContainerView) -> dict[str, Any]:
         # The JVM's own exit code: 137 (128 + SIGKILL) for a killed or OOM-killed JVM, 1 for a broker
         # that gave up during start-up.
         code = 137 if c.last_exit_code is None else c.last_exit_code
-        container["lastState"] = {"terminated": {"exitCode": code, "reason": "Error", "finishedAt": now}}
+        container["lastState"] = {"terminated": {"exitCode": code, "reason": "Error",
+                                                  "finishedAt": c.last_exit_at or now}}
     conditions: list[dict[str, Any]] = [
         {"type": "PodScheduled", "status": "True", "lastTransitionTime": c.started_at},
         {"type": "Initialized", "status": "True", "lastTransitionTime": c.started_at},

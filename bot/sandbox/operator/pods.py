@@ -9,8 +9,11 @@ runtime lives here for one pod:
 - a crashed JVM is restarted in the same pod (same uid, restartCount + 1), after the hold the
   ``kill-broker --down-for`` asked for (0 = at once, like a kubelet's first restart);
 - an operator-initiated restart deletes the Pod object and creates it again: a new uid, which is
-  how callers prove a restart happened. Like the StrimziPodSet controller, none of this honours
-  ``pause-reconciliation`` (docs/strimzi.md §1, §9).
+  how callers prove a restart happened. The old pod shows a deletionTimestamp (Terminating) while
+  its JVM stops. Like the StrimziPodSet controller, none of this honours ``pause-reconciliation``
+  (docs/strimzi.md §1, §9);
+- the kubelet's events about the pod (Started, Killing, BackOff) and its container log, which
+  ``kubectl logs`` reads (``container_log``).
 """
 
 from __future__ import annotations
@@ -22,10 +25,13 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bot.sandbox.kube.api_errors import bad_request
+from bot.sandbox.kube.pod_logs import ContainerLog
 from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.node import KafkaNode
 from bot.sandbox.operator import names
 from bot.sandbox.operator.brokerconfig import BrokerConfigState, config_hash
+from bot.sandbox.operator.events import CONTAINER, publish_kubelet_event
 from bot.sandbox.operator.faults import FaultRules, StartFailure
 from bot.sandbox.operator.pod_objects import ContainerView, PodIdentity, pod_body, pod_status, pvc_body
 from bot.sandbox.operator.status import now_iso
@@ -34,6 +40,7 @@ log = logging.getLogger(__name__)
 
 MONITOR_INTERVAL_S = 0.5
 STOP_TIMEOUT_S = 60.0  # SIGTERM, then SIGKILL: Kafka's controlled shutdown is normally seconds
+TERMINATION_GRACE_S = 30  # what a terminating pod shows (Strimzi's default terminationGracePeriodSeconds)
 
 
 class BrokerPod:
@@ -61,6 +68,10 @@ class BrokerPod:
         self._faults = faults
         self.injected: StartFailure | None = None  # the fault the latest JVM start was given, if any
         self._last_exit_code: int | None = None
+        self._last_exit_at: str | None = None
+        # Where the current and the previous container's output begin in the node's log file.
+        self._log_start: int | None = None
+        self._previous_log_start: int | None = None
         self.version = ""
         self.config = BrokerConfigState()
         self.revision = ""
@@ -143,6 +154,18 @@ class BrokerPod:
             "client_port": self.node.spec.client_port,
             "data_dir": str(self.node.spec.data_dir),
         }
+
+    def container_log(self, container: str | None, previous: bool) -> ContainerLog:
+        """What ``kubectl logs [--previous]`` reads: the output of this pod's current (or last) JVM."""
+        if container not in (None, CONTAINER):
+            raise bad_request(f"container {container} is not valid for pod {self.name}")
+        if self._log_start is None:
+            raise bad_request(f'container "{CONTAINER}" in pod "{self.name}" is waiting to start: ContainerCreating')
+        if previous:
+            if self._previous_log_start is None:
+                raise bad_request(f'previous terminated container "{CONTAINER}" in pod "{self.name}" not found')
+            return ContainerLog(self.node.log_path, self._previous_log_start, self._log_start)
+        return ContainerLog(self.node.log_path, self._log_start)
 
     def log_excerpt(self, lines: int = 5) -> str:
         """Where the broker's log is and how it ends (lines cut short: Kafka's can be huge)."""
@@ -229,6 +252,11 @@ class BrokerPod:
     async def _stop_and_delete_pod(self) -> None:
         self._operator_stop = True
         self.publish_status()  # not Ready from the moment it starts terminating
+        if self.uid is not None:
+            with contextlib.suppress(ApiError):  # gone already when deleted behind the operator's back
+                self.store.mark_terminating(names.CORE_GROUP, names.PODS, self.namespace, self.name,
+                                            TERMINATION_GRACE_S)
+                self._kubelet_event("Killing", f"Stopping container {CONTAINER}")
         if self.node.is_alive():
             await self.node.stop(STOP_TIMEOUT_S)
         with contextlib.suppress(ApiError):
@@ -246,12 +274,14 @@ class BrokerPod:
         self.restart_count = 0
         self._crashed_at = self._hold_until = None
         self._consecutive_crashes = 0
-        self._last_exit_code = None
+        self._last_exit_code = self._last_exit_at = None
+        self._previous_log_start = None  # a new pod: its first container has no predecessor
         self._start_jvm(version, config)
         pod = self.store.create(names.CORE_GROUP, names.PODS, self.namespace, self._pod_body(owner))
         self.uid = pod["metadata"]["uid"]
         self._operator_stop = False
         self._published = None
+        self._kubelet_event("Started", f"Started container {CONTAINER}")
         self.publish_status()
 
     def _start_jvm(self, version: str, config: dict[str, str]) -> None:
@@ -265,7 +295,13 @@ class BrokerPod:
             log.warning("pod %s: injected start failure (%s=%s): starting broker %d with metric.reporters=%s",
                         self.name, self.injected.key, self.injected.value, self.node_id, extra["metric.reporters"])
         self.node.start(version, config, this_start_only=extra)
+        self._log_start = self.node.log_start_offset
         self._started_at = now_iso()
+
+    def _kubelet_event(self, reason: str, message: str, *, warning: bool = False) -> None:
+        if self.uid is not None:
+            publish_kubelet_event(self.store, namespace=self.namespace, pod=self.name, uid=self.uid, reason=reason,
+                                  message=message, warning=warning)
 
     def _identity(self) -> PodIdentity:
         return PodIdentity(self.namespace, self.cluster, self.pool, self.node_id, self.is_broker, self.is_controller)
@@ -305,6 +341,7 @@ class BrokerPod:
         if self._crashed_at is None and not self.node.is_alive():
             self._crashed_at = now
             self._last_exit_code = self.node.exit_code
+            self._last_exit_at = now_iso()
             self._hold_until = now + self._next_crash_hold
             self._next_crash_hold = 0.0
             self.restart_count += 1
@@ -315,9 +352,14 @@ class BrokerPod:
                 self._hold_until = now + min(2.0 ** (self._consecutive_crashes - 1), 30.0)
             log.info("pod %s: broker %d exited; restart in %.0f s", self.name, self.node_id,
                      self._hold_until - now)
+            if self._hold_until > now:
+                self._kubelet_event("BackOff", f"Back-off restarting failed container {CONTAINER} in pod "
+                                    f"{self.name}_{self.namespace}({self.uid})", warning=True)
         if self._crashed_at is not None and self._hold_until is not None and now >= self._hold_until:
             self._crashed_at = self._hold_until = None
+            self._previous_log_start = self._log_start  # the same pod's next container: --previous
             self._start_jvm(self.version, self.config.static)
+            self._kubelet_event("Started", f"Started container {CONTAINER}")
         self.publish_status()
 
     def _podset_lists_me(self) -> bool:
@@ -359,5 +401,5 @@ class BrokerPod:
         return pod_status(self._identity(), ContainerView(
             version=self.version, ready=ready, alive=self.node.is_alive(), pid=self.node.pid,
             crash_looping=self.is_crash_looping(), terminating=self._operator_stop,
-            restart_count=self.restart_count, last_exit_code=self._last_exit_code, started_at=self._started_at,
-            host=self.node.spec.host))
+            restart_count=self.restart_count, last_exit_code=self._last_exit_code, last_exit_at=self._last_exit_at,
+            started_at=self._started_at, host=self.node.spec.host))
