@@ -34,6 +34,7 @@ from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.operator import names
 from bot.sandbox.operator.faults import FaultRules, parse_condition
 from bot.sandbox.operator.loop import Operator
+from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.reconciler import OperatorSettings
 from bot.sandbox.operator.roller import RollSettings
 from bot.sandbox.state import (
@@ -199,7 +200,7 @@ class Daemon:
             "kafka": {"conditions": status.get("conditions") or [], "kafkaVersion": status.get("kafkaVersion"),
                       "kafkaMetadataVersion": status.get("kafkaMetadataVersion"),
                       "observedGeneration": status.get("observedGeneration")},
-            "nodes": [p.describe() for p in self.operator.pods()],
+            "nodes": [node_status(p) for p in self.operator.pods()],
         })
 
     async def _kill(self, request: web.Request) -> web.Response:
@@ -279,3 +280,23 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def node_status(pod: BrokerPod) -> dict[str, Any]:
+    """What ``sandbox status`` shows for one node."""
+    return {
+        "id": pod.node_id,
+        "pool": pod.pool,
+        "pod": pod.name,
+        "uid": pod.uid,
+        "pid": pod.node.pid,
+        "version": pod.version,
+        "roles": sorted(pod.roles),
+        "ready": pod.is_ready(),
+        "crash_looping": pod.is_crash_looping(),
+        "restart_count": pod.restart_count,
+        "last_exit_code": pod.last_exit_code,
+        "injected_fault": pod.injected.to_json() if pod.injected else None,
+        "client_port": pod.node.spec.client_port,
+        "data_dir": str(pod.node.spec.data_dir),
+    }

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
+from bot.sandbox.node_files import atomic_write, read_from, render_properties
 from bot.sandbox.node_spec import NodeSpec
 
 STARTED_MARKER = b"Kafka Server started"  # KafkaBroker.STARTED_MESSAGE, logged once unfenced
@@ -141,9 +142,9 @@ class KafkaNode:
         self.spec.work_dir.mkdir(parents=True, exist_ok=True)
         self.spec.data_dir.mkdir(parents=True, exist_ok=True)
         header = "# written by kafka-chatops bot/sandbox/node.py; regenerated on every start\n"
-        _atomic_write(self.config_path, header + render_properties(cfg))
+        atomic_write(self.config_path, header + render_properties(cfg))
         log4j = resources.files("bot.sandbox").joinpath("log4j2.yaml").read_text(encoding="utf-8")
-        _atomic_write(self._log4j_path, log4j)
+        atomic_write(self._log4j_path, log4j)
         return self.config_path
 
     def is_formatted(self) -> bool:
@@ -368,13 +369,7 @@ class KafkaNode:
         return "\n".join(self._read_log(0, 512 * max(lines, 1)).splitlines()[-lines:])
 
     def _read_log(self, start: int, max_bytes: int) -> str:
-        try:
-            with self.log_path.open("rb") as f:
-                end = f.seek(0, os.SEEK_END)
-                f.seek(max(start, end - max_bytes))
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
+        return read_from(self.log_path, start, max_bytes)
 
 
 async def stop_all(nodes: Sequence[KafkaNode], grace: float = 15.0) -> list[int | None]:
@@ -396,19 +391,3 @@ async def stop_all(nodes: Sequence[KafkaNode], grace: float = 15.0) -> list[int 
         if rc is None and n.is_alive():
             n.kill()
     return list(await asyncio.gather(*(n.wait_exit(30) for n in nodes)))
-
-
-def render_properties(cfg: Mapping[str, str]) -> str:
-    """A java.util.Properties text of ``cfg``, one ``key=value`` line each."""
-    return "".join(f"{k}={_escape_prop(v)}\n" for k, v in cfg.items())
-
-
-def _escape_prop(value: str) -> str:
-    # java.util.Properties: backslash escapes; newlines would start a new key.
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)

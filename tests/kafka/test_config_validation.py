@@ -79,11 +79,11 @@ async def test_the_planner_refuses_on_a_real_cluster_before_any_approval(sandbox
         before = await gateway.kafka_status(cluster.ref)
         with pytest.raises(PlanRefused, match=r"Invalid value 5\.0 for configuration log\.cleaner\.min\.cleanable"
                                               r"\.ratio: Value must be no more than 1"):
-            await planner.config(cluster, ConfigParams(action="set", values={RATIO: "5"}))
+            await planner.config.plan(cluster, ConfigParams(action="set", values={RATIO: "5"}))
         with pytest.raises(PlanRefused, match=r"the brokers refuse num\.io\.threads=100 .*brokers 0, 1, 2: .*value "
                                               r"should not be greater than double the current value 8"):
-            await planner.config(cluster, ConfigParams(action="set", values={"num.io.threads": "100"}))
-        steps = await planner.config(cluster, ConfigParams(action="set", values={RATIO: "0.6"}))
+            await planner.config.plan(cluster, ConfigParams(action="set", values={"num.io.threads": "100"}))
+        steps = await planner.config.plan(cluster, ConfigParams(action="set", values={RATIO: "0.6"}))
         assert [s.id for s in steps] == ["preflight", "patch-config", "verify"]
         after = await gateway.kafka_status(cluster.ref)
         assert (after.generation, after.spec_config) == (before.generation, before.spec_config)

@@ -45,11 +45,9 @@ from bot.sandbox.kube.addressing import (
     valid_object_name,
 )
 from bot.sandbox.kube.api_errors import (
-    OPTIMISTIC_LOCK_MESSAGE,
     ApiError,
     already_exists,
     bad_request,
-    conflict,
     internal_error,
     invalid,
     not_found,
@@ -57,6 +55,7 @@ from bot.sandbox.kube.api_errors import (
 from bot.sandbox.kube.history import Change, ChangeHistory, WatchEvent
 from bot.sandbox.kube.objects import accepted_body, clone, desired_state, now_rfc3339, with_type_identity
 from bot.sandbox.kube.patching import apply_json_patch, apply_merge_patch
+from bot.sandbox.kube.preconditions import check_update
 from bot.sandbox.kube.resources import ResourceType
 from bot.sandbox.kube.scale import apply_scale, to_scale
 from bot.sandbox.kube.selectors import parse_field_selector, parse_label_selector
@@ -312,24 +311,7 @@ class ObjectStore:
         """Check the preconditions ``proposed`` carries, then store what the endpoint lets it change."""
         name = key[1]
         current_metadata = current["metadata"]
-        proposed_metadata = proposed.get("metadata")
-        if not isinstance(proposed_metadata, dict):
-            raise bad_request("metadata must be an object")
-        if proposed_metadata.get("name", name) != name:
-            raise bad_request(
-                f"the name of the object ({proposed_metadata['name']}) does not match the name on the URL ({name})"
-            )
-        if rtype.namespaced and proposed_metadata.get("namespace") not in (None, "", key[0]):
-            raise bad_request("the namespace of the provided object does not match the namespace sent on the request")
-        uid = proposed_metadata.get("uid")
-        if uid and uid != current_metadata["uid"]:
-            raise conflict(rtype, name, f"Precondition failed: UID in precondition: {uid}, "
-                           f"UID in object meta: {current_metadata['uid']}")
-        resource_version = proposed_metadata.get("resourceVersion")
-        if resource_version and resource_version != current_metadata["resourceVersion"]:
-            raise conflict(rtype, name, OPTIMISTIC_LOCK_MESSAGE)
-        if not resource_version and require_version and rtype.is_custom:
-            raise invalid(rtype, name, "metadata.resourceVersion: Invalid value: 0x0: must be specified for an update")
+        proposed_metadata = check_update(rtype, key, current_metadata, proposed, require_version=require_version)
 
         if subresource == "status":
             updated = clone(current)

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
-from bot.sandbox.node import render_properties
+from bot.sandbox.node_files import render_properties
 from bot.sandbox.operator.status import ReconcileFailure
 
 log = logging.getLogger(__name__)

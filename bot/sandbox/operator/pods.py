@@ -136,24 +136,9 @@ class BrokerPod:
         pod = self.pod_object()
         return dict((pod or {}).get("metadata", {}).get("annotations") or {})
 
-    def describe(self) -> dict[str, Any]:
-        """What ``sandbox status`` shows for this node."""
-        return {
-            "id": self.node_id,
-            "pool": self.pool,
-            "pod": self.name,
-            "uid": self.uid,
-            "pid": self.node.pid,
-            "version": self.version,
-            "roles": sorted(self.roles),
-            "ready": self.is_ready(),
-            "crash_looping": self.is_crash_looping(),
-            "restart_count": self.restart_count,
-            "last_exit_code": self._last_exit_code,
-            "injected_fault": self.injected.to_json() if self.injected else None,
-            "client_port": self.node.spec.client_port,
-            "data_dir": str(self.node.spec.data_dir),
-        }
+    @property
+    def last_exit_code(self) -> int | None:
+        return self._last_exit_code
 
     def container_log(self, container: str | None, previous: bool) -> ContainerLog:
         """What ``kubectl logs [--previous]`` reads: the output of this pod's current (or last) JVM."""
