@@ -58,6 +58,9 @@ def main(argv: list[str]) -> int:
             if kind == "survived":
                 survivors.append(mutant)
         total = sum(counts.values())
+        if total == counts["other"]:  # a module this run did not mutate (make mutate's targets name fewer)
+            print(f"runbooks/{module}.py".ljust(40) + f"{'not run in this make mutate':>49}")
+            continue
         totals.update(counts)
         label = f"runbooks/{module}.py" + (" *" if module == DECIDE else "")
         print(f"{label:<40}{counts['killed']:>8}{counts['timeout']:>9}{counts['survived']:>10}{counts['other']:>7}"

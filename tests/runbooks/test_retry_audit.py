@@ -4,7 +4,7 @@ it was about."""
 
 from __future__ import annotations
 
-from runbooks.engine.approvals import RefusalCode
+from runbooks.engine.approvals import RefusalCode, check_button_step
 from runbooks.engine.events import ConditionChecked, GateChecked, Notify, Retry, Tick
 from runbooks.engine.models import RunState
 
@@ -76,3 +76,16 @@ def test_a_retry_for_an_earlier_pause_is_refused_as_stale_and_changes_nothing() 
         decision = driver.send(Retry(actor=APPROVER, step_id=step_id))
         assert decision.refusal is None and driver.run.state is RunState.RUNNING
         assert [e.action for e in decision.audit] == ["retry_running"]
+
+
+def test_a_button_for_another_step_is_stale_only_while_the_run_is_paused() -> None:
+    """The stale-button rule judges a paused run only: on a running run a Retry for another step is
+    not "stale" (it is refused as any Retry of a running run is), and a typed resume (no step) never is."""
+    driver = running()
+    assert driver.run.state is RunState.RUNNING
+    assert check_button_step(driver.run, "another-step") is None
+    halted = paused()
+    assert check_button_step(halted.run, None) is None
+    assert check_button_step(halted.run, "b0") is None
+    refusal = check_button_step(halted.run, "another-step")
+    assert refusal is not None and refusal.code is RefusalCode.STALE
