@@ -189,7 +189,8 @@ class KafkaAdmin(Protocol):
     async def replica_layout(self, cluster: ClusterRef, bootstrap_servers: str) -> ReplicaLayout:
         """Every broker (id, rack, alive) and every partition's replicas, leader, ISR and each
         replica's size on disk (DescribeCluster, Metadata, DescribeLogDirs to every live broker):
-        what :meth:`ReplicaLayout.request` turns into the planner's request."""
+        what :meth:`ReplicaLayout.request` turns into the planner's request. A broker that still holds
+        replicas but is fenced or no longer registered is listed with ``alive`` False."""
         ...
 
     async def set_replication_throttles(

@@ -85,8 +85,14 @@ def read_layout(call: AdminCall) -> ReplicaLayout:
     partitions = partitions_from(topics, {})
     live = [b.id for b in brokers if not b.fenced]
     sizes = _sizes(call, live)
+    known = {b.id: ReassignmentBroker(id=b.id, rack=b.rack, alive=not b.fenced) for b in brokers}
+    # A broker that left the cluster (unregistered) still holds replicas in the metadata: the planner
+    # must see it, dead, to drain it rather than refuse its id as unknown.
+    for p in partitions:
+        for r in p.replicas:
+            known.setdefault(r, ReassignmentBroker(id=r, alive=False))
     return ReplicaLayout(
-        brokers=tuple(ReassignmentBroker(id=b.id, rack=b.rack, alive=not b.fenced) for b in brokers),
+        brokers=tuple(known[b] for b in sorted(known)),
         partitions=tuple(ReplicaPlacement(topic=p.topic, partition=p.partition, replicas=p.replicas, leader=p.leader,
                                           isr=p.isr, sizes=sizes.get((p.topic, p.partition), {}))
                          for p in partitions))
