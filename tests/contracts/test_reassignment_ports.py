@@ -183,6 +183,7 @@ async def test_a_throttled_move_is_in_flight_with_bytes_left_and_a_cancel_revert
     move = PartitionMove(topic=TOPIC, partition=0, old=(0, 1), new=(0, 2), leader=0, size_bytes=BIG)
     await cluster.admin.set_replication_throttles(cluster.ref, cluster.bootstrap, ReplicationThrottle.for_moves(
         [move], SLOW))
+    await cluster.wait(1.0)  # every broker has applied the throttle from the metadata log before the move starts
     try:
         assert await cluster.admin.submit_reassignments(
             cluster.ref, cluster.bootstrap, [ReplicaTarget(topic=TOPIC, partition=0, replicas=move.new)]) == {}
