@@ -28,7 +28,7 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(120), pytest.mark.asyncio
 TOPIC = "contract-moves"
 LAYOUT = {0: [0, 1], 1: [1, 2], 2: [2, 0]}
 BIG = 3 * 1024 * 1024  # partition 0: more than one follower fetch (replica.fetch.max.bytes, 1 MiB)
-SMALL = 20 * 1024
+SMALL = 3 * 8192  # whole records of 8 KiB: the log holds at least this much
 SLOW = 10_000  # bytes/s: the 3 MiB of partition 0 take minutes to copy at this rate
 
 
