@@ -50,10 +50,20 @@ from typing import Any, TypeVar
 
 from kafka.admin import KafkaAdminClient
 
+from bot.kafka import reassignments as moves
 from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
 from bot.kafka.cluster_reads import elect_preferred, read_snapshot, retriable
 from bot.kafka.errors import KafkaUnavailable
-from handlers.ports import BrokerFeatures, ClusterRef
+from handlers.ports import (
+    BrokerFeatures,
+    ClusterRef,
+    MoveProgress,
+    ReassignmentInFlight,
+    ReplicaLayout,
+    ReplicaTarget,
+    ReplicationThrottle,
+    ThrottlesPresent,
+)
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import ClusterSnapshot
 
@@ -125,6 +135,46 @@ class KafkaAdminAdapter:
                                   partial(validate_on_broker, broker=b, values=wanted)) for b in ids}
 
         return await self._run(cluster, bootstrap_servers, "IncrementalAlterConfigs (validate only)", body)
+
+    # -- replica moves (bot.kafka.reassignments says what each sends) ------------------------------
+
+    async def replica_layout(self, cluster: ClusterRef, bootstrap_servers: str) -> ReplicaLayout:
+        return await self._run(cluster, bootstrap_servers, "replica layout", moves.read_layout)
+
+    async def set_replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                        throttle: ReplicationThrottle) -> None:
+        await self._run(cluster, bootstrap_servers, "setting throttles",
+                        partial(moves.set_throttles, throttle=throttle))
+
+    async def remove_replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+                                           topics: Sequence[str]) -> None:
+        await self._run(cluster, bootstrap_servers, "removing throttles",
+                        partial(moves.remove_throttles, brokers=list(brokers), topics=list(topics)))
+
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
+        return await self._run(cluster, bootstrap_servers, "reading throttles", moves.read_throttles)
+
+    async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
+                                   targets: Sequence[ReplicaTarget]) -> dict[str, str]:
+        return await self._run(cluster, bootstrap_servers, "AlterPartitionReassignments",
+                               partial(moves.submit, targets=list(targets)))
+
+    async def cancel_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
+                                   partitions: Sequence[tuple[str, int]]) -> dict[str, str]:
+        return await self._run(cluster, bootstrap_servers, "cancelling reassignments",
+                               partial(moves.cancel, partitions=list(partitions)))
+
+    async def reassignments_in_flight(self, cluster: ClusterRef, bootstrap_servers: str,
+                                      partitions: Sequence[tuple[str, int]] | None = None,
+                                      ) -> list[ReassignmentInFlight]:
+        wanted = list(partitions) if partitions is not None else None
+        return await self._run(cluster, bootstrap_servers, "ListPartitionReassignments",
+                               partial(moves.read_in_flight, partitions=wanted))
+
+    async def reassignment_progress(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    partitions: Sequence[tuple[str, int]]) -> list[MoveProgress]:
+        return await self._run(cluster, bootstrap_servers, "reassignment progress",
+                               partial(moves.read_progress, partitions=list(partitions)))
 
     async def run_calls(self, cluster: ClusterRef, bootstrap_servers: str, what: str,
                         body: Callable[[AdminCall], T]) -> T:

@@ -17,6 +17,12 @@ from handlers.ports import (
     ClusterRef,
     KafkaResourceStatus,
     KafkaSpecEdit,
+    MoveProgress,
+    ReassignmentInFlight,
+    ReplicaLayout,
+    ReplicaTarget,
+    ReplicationThrottle,
+    ThrottlesPresent,
 )
 from runbooks.engine.models import ApprovalPolicy
 from runbooks.rules.config_keys import ConfigEntryInfo
@@ -100,6 +106,37 @@ class FakeCluster:
     async def validate_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
                                       values: Mapping[str, str]) -> dict[int, str | None]:
         return await self.cluster(cluster.name).validate_broker_configs(cluster, bootstrap_servers, brokers, values)
+
+    async def replica_layout(self, cluster: ClusterRef, bootstrap_servers: str) -> ReplicaLayout:
+        return await self.cluster(cluster.name).replica_layout(cluster, bootstrap_servers)
+
+    async def set_replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                        throttle: ReplicationThrottle) -> None:
+        await self.cluster(cluster.name).set_replication_throttles(cluster, bootstrap_servers, throttle)
+
+    async def remove_replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
+                                           topics: Sequence[str]) -> None:
+        await self.cluster(cluster.name).remove_replication_throttles(cluster, bootstrap_servers, brokers, topics)
+
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
+        return await self.cluster(cluster.name).replication_throttles(cluster, bootstrap_servers)
+
+    async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
+                                   targets: Sequence[ReplicaTarget]) -> dict[str, str]:
+        return await self.cluster(cluster.name).submit_reassignments(cluster, bootstrap_servers, targets)
+
+    async def cancel_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
+                                   partitions: Sequence[tuple[str, int]]) -> dict[str, str]:
+        return await self.cluster(cluster.name).cancel_reassignments(cluster, bootstrap_servers, partitions)
+
+    async def reassignments_in_flight(self, cluster: ClusterRef, bootstrap_servers: str,
+                                      partitions: Sequence[tuple[str, int]] | None = None,
+                                      ) -> list[ReassignmentInFlight]:
+        return await self.cluster(cluster.name).reassignments_in_flight(cluster, bootstrap_servers, partitions)
+
+    async def reassignment_progress(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    partitions: Sequence[tuple[str, int]]) -> list[MoveProgress]:
+        return await self.cluster(cluster.name).reassignment_progress(cluster, bootstrap_servers, partitions)
 
     async def close(self) -> None:
         """The admin port's close (the runtime closes its admin client)."""

@@ -45,6 +45,7 @@ from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
 from tests.fakes.broker_configs import CATALOGUE, DEFAULTS, judge_live_update
+from tests.fakes.replicas import ReplicaMoves
 
 
 def _text(value: Any) -> str:
@@ -74,8 +75,10 @@ class _ReconcileFailure(Exception):
         self.message = message
 
 
-class FakeStrimzi:
-    """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task."""
+class FakeStrimzi(ReplicaMoves):
+    """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task.
+    Replica moves and throttles are :class:`~tests.fakes.replicas.ReplicaMoves`'s; its topic "orders"
+    is the snapshot's."""
 
     def __init__(self, name: str = "legacy", *, version: str = "3.8.1", brokers: int = 3, zookeeper: bool = True,
                  config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5,
@@ -115,6 +118,13 @@ class FakeStrimzi:
         self.rolls: dict[int, int] = {}  # node -> manual rolls requested (annotations that took)
         self.under_replicated = False  # broker 0 is out of the ISR of orders-0
         self.delay_s = delay_s  # a slow Kubernetes API and Kafka (kafka_status, validations)
+        self.init_replica_moves()
+        self.create_topic("orders", {i: sorted(self.pods) for i in range(3)})
+        for i, partition in self.topics["orders"].items():
+            partition.leader = i % brokers
+
+    def live_brokers(self) -> list[int]:
+        return [n for n, p in sorted(self.pods.items()) if p.ready]
 
     # -- the operator -------------------------------------------------------------------------
     def start(self) -> None:
