@@ -12,12 +12,19 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers.replica_moves import (
+    MoveProgress,
+    ReassignmentInFlight,
+    ReplicaLayout,
+    ReplicaTarget,
+    ReplicationThrottle,
+    ThrottlesPresent,
+)
 from runbooks.engine.events import Notify
 from runbooks.engine.models import AuditEntry, Run
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.harm import STUCK_REASONS
 from runbooks.rules.health import ClusterSnapshot
-from runbooks.rules.reassignment import PartitionMove, PartitionPlacement, ReassignmentBroker, ReassignmentRequest
 
 
 class _Frozen(BaseModel):
@@ -391,119 +398,3 @@ class LagReader(Protocol):
         """The timestamp (ms) of the first record at or after each (topic, partition, offset); a
         position with no record (yet) or that cannot be read is left out."""
         ...
-
-
-# -- replica moves: what the reassignment port methods take and give -------------------------------
-
-THROTTLE_RATE_KEYS = ("leader.replication.throttled.rate", "follower.replication.throttled.rate")
-THROTTLED_REPLICAS_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
-
-
-class ReplicaPlacement(_Frozen):
-    """One partition as a move sees it: replicas in Kafka's order, leader (None when offline), ISR,
-    and each replica's log size in bytes as its broker reports it (DescribeLogDirs; a replica whose
-    broker did not answer is absent)."""
-
-    topic: str
-    partition: int
-    replicas: tuple[int, ...]
-    leader: int | None
-    isr: tuple[int, ...] = ()
-    sizes: dict[int, int] = Field(default_factory=dict)
-
-    @property
-    def size_bytes(self) -> int:
-        """What a new replica has to copy: the leader's size, else the largest replica's."""
-        if self.leader is not None and self.leader in self.sizes:
-            return self.sizes[self.leader]
-        return max(self.sizes.values(), default=0)
-
-
-class ReplicaLayout(_Frozen):
-    brokers: tuple[ReassignmentBroker, ...]
-    partitions: tuple[ReplicaPlacement, ...]
-
-    def request(self, *, drain: frozenset[int] = frozenset(), fill: frozenset[int] = frozenset()
-                ) -> ReassignmentRequest:
-        """The planner's request for this layout."""
-        return ReassignmentRequest(
-            brokers=self.brokers,
-            partitions=tuple(PartitionPlacement(topic=p.topic, partition=p.partition, replicas=p.replicas,
-                                                leader=p.leader, size_bytes=p.size_bytes) for p in self.partitions),
-            drain=drain, fill=fill)
-
-
-class ReplicaTarget(_Frozen):
-    """A partition's full new replica list for AlterPartitionReassignments."""
-
-    topic: str = Field(min_length=1)
-    partition: int = Field(ge=0)
-    replicas: tuple[int, ...] = Field(min_length=1)
-
-    @property
-    def name(self) -> str:
-        return f"{self.topic}-{self.partition}"
-
-
-class ReplicationThrottle(_Frozen):
-    """The throttle of a batch of moves, as ``kafka-reassign-partitions --throttle`` sets it: the rate
-    on every broker that sends or receives, each moving partition's current replicas in its topic's
-    leader list, and its new replicas in the follower list. Built with :meth:`for_moves`."""
-
-    rate_bytes_per_s: int = Field(gt=0)
-    brokers: tuple[int, ...]
-    leader_replicas: dict[str, tuple[tuple[int, int], ...]]  # topic -> (partition, broker)
-    follower_replicas: dict[str, tuple[tuple[int, int], ...]]
-
-    @classmethod
-    def for_moves(cls, moves: Sequence[PartitionMove], rate_bytes_per_s: int) -> ReplicationThrottle:
-        leaders: dict[str, set[tuple[int, int]]] = {}
-        followers: dict[str, set[tuple[int, int]]] = {}
-        brokers: set[int] = set()
-        for move in moves:
-            brokers.update(move.old, move.new)
-            leaders.setdefault(move.topic, set()).update((move.partition, b) for b in move.old)
-            followers.setdefault(move.topic, set()).update((move.partition, b) for b in move.adding)
-        return cls(rate_bytes_per_s=rate_bytes_per_s, brokers=tuple(sorted(brokers)),
-                   leader_replicas={t: tuple(sorted(r)) for t, r in sorted(leaders.items())},
-                   follower_replicas={t: tuple(sorted(r)) for t, r in sorted(followers.items()) if r})
-
-    @property
-    def topics(self) -> tuple[str, ...]:
-        return tuple(sorted(set(self.leader_replicas) | set(self.follower_replicas)))
-
-
-def throttled_replicas_text(replicas: Sequence[tuple[int, int]]) -> str:
-    """Kafka's list format for ``*.replication.throttled.replicas``: ``partition:broker,...``."""
-    return ",".join(f"{p}:{b}" for p, b in replicas)
-
-
-class ThrottlesPresent(_Frozen):
-    """Throttles found on a cluster: per broker its rate keys (key -> value), per topic its non-empty
-    throttled-replica lists (key -> Kafka's text). Empty dicts: no throttle anywhere."""
-
-    brokers: dict[int, dict[str, str]] = Field(default_factory=dict)
-    topics: dict[str, dict[str, str]] = Field(default_factory=dict)
-
-    @property
-    def empty(self) -> bool:
-        return not self.brokers and not self.topics
-
-
-class ReassignmentInFlight(_Frozen):
-    topic: str
-    partition: int
-    replicas: tuple[int, ...]  # the full set while moving: old and new together
-    adding: tuple[int, ...]
-    removing: tuple[int, ...]
-
-
-class MoveProgress(_Frozen):
-    topic: str
-    partition: int
-    in_flight: bool
-    leader: int | None
-    leader_bytes: int  # the leader's log size now
-    adding: tuple[int, ...] = ()
-    copied: dict[int, int] = Field(default_factory=dict)  # adding broker -> its replica's size now
-    bytes_left: int = 0

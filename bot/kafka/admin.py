@@ -54,9 +54,8 @@ from bot.kafka import reassignments as moves
 from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
 from bot.kafka.cluster_reads import elect_preferred, read_snapshot, retriable
 from bot.kafka.errors import KafkaUnavailable
-from handlers.ports import (
-    BrokerFeatures,
-    ClusterRef,
+from handlers.ports import BrokerFeatures, ClusterRef
+from handlers.replica_moves import (
     MoveProgress,
     ReassignmentInFlight,
     ReplicaLayout,

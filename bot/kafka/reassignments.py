@@ -24,7 +24,7 @@ from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, Kafka
 from bot.kafka.brokers import ensure_known
 from bot.kafka.cluster_reads import AdminCall
 from bot.kafka.parse import brokers_from, partitions_from
-from handlers.ports import (
+from handlers.replica_moves import (
     THROTTLE_RATE_KEYS,
     THROTTLED_REPLICAS_KEYS,
     MoveProgress,

@@ -17,7 +17,8 @@ import pytest
 import pytest_asyncio
 
 from bot.kafka.errors import KafkaUnavailable
-from handlers.ports import ClusterRef, KafkaAdmin, ReplicaTarget, ReplicationThrottle
+from handlers.ports import ClusterRef, KafkaAdmin
+from handlers.replica_moves import ReplicaTarget, ReplicationThrottle
 from runbooks.rules.reassignment import PartitionMove
 from tests.fakes import FakeStrimzi
 

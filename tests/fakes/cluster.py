@@ -11,12 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import (
-    BrokerFeatures,
-    BrokerPod,
-    ClusterRef,
-    KafkaResourceStatus,
-    KafkaSpecEdit,
+from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from handlers.replica_moves import (
     MoveProgress,
     ReassignmentInFlight,
     ReplicaLayout,

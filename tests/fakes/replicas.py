@@ -25,10 +25,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from bot.kafka.errors import KafkaUnavailable
-from handlers.ports import (
+from handlers.ports import ClusterRef
+from handlers.replica_moves import (
     THROTTLE_RATE_KEYS,
     THROTTLED_REPLICAS_KEYS,
-    ClusterRef,
     MoveProgress,
     ReassignmentInFlight,
     ReplicaLayout,
