@@ -278,10 +278,6 @@ def main(argv: list[str] | None = None) -> int:
         lock.release()
 
 
-if __name__ == "__main__":
-    sys.exit(main())
-
-
 def node_status(pod: BrokerPod) -> dict[str, Any]:
     """What ``sandbox status`` shows for one node."""
     return {
@@ -300,3 +296,8 @@ def node_status(pod: BrokerPod) -> dict[str, Any]:
         "client_port": pod.node.spec.client_port,
         "data_dir": str(pod.node.spec.data_dir),
     }
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
