@@ -21,9 +21,10 @@ import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
+from handlers.alerting.lag_models import LagReport
+from handlers.alerting.lag_snapshot import LagSnapshot, Readers, TopicPartition
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ConsumerGroup, GroupCommits, GroupMember, LagReader
+from handlers.ports import Clock, ConsumerGroup, GroupCommits, LagReader
 from runbooks.alerting.lag import (
     DEFAULT_TABLE_SIZE,
     Insert,
@@ -34,8 +35,6 @@ from runbooks.alerting.lag import (
 )
 from runbooks.alerting.lifecycle import LagRule
 
-TopicPartition = tuple[str, int]
-
 
 def selected(group: str, rule: LagRule) -> bool:
     if rule.include_groups and not re.fullmatch(rule.include_groups, group):
@@ -43,35 +42,28 @@ def selected(group: str, rule: LagRule) -> bool:
     return not (rule.exclude_groups and re.fullmatch(rule.exclude_groups, group))
 
 
-class _Readers:
-    """The groups reading one partition, in parallel lists (the batch form ``LagLines`` takes), and
-    what was computed for them."""
-
-    __slots__ = ("committed", "from_record", "groups", "lags", "position", "seconds")
-
-    def __init__(self) -> None:
-        self.groups: list[int] = []
-        self.committed: list[int] = []
-        self.position: dict[int, int] = {}  # group index -> its place in the lists
-        self.lags: list[int] = []
-        self.seconds: list[float] = []  # NaN: unknown
-        self.from_record: set[int] = set()  # places whose seconds came from a record's timestamp
-
-
 class LagPoller:
     def __init__(
         self, reader: LagReader, clock: Clock, *, table_size: int = DEFAULT_TABLE_SIZE,
-        timestamp_budget: int = 200, timestamp_cache_size: int = 20_000,
+        timestamp_budget: int = 200, timestamp_cache_size: int = 20_000, sample_spacing_s: float = 0.0,
     ) -> None:
+        """``sample_spacing_s``: the sample tables' spacing when polls come faster than the tables
+        should fill (``runbooks.alerting.lag.SampleTable.add``)."""
         self._reader = reader
         self._clock = clock
         self._table_size = table_size
         self._budget = timestamp_budget
         self._cache_size = timestamp_cache_size
+        self._spacing_s = sample_spacing_s
         self.tables: dict[TopicPartition, SampleTable] = {}
         self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
 
     async def poll(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagReport:
+        return (await self.measure(cluster, bootstrap, rule)).report()
+
+    async def measure(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagSnapshot:
+        """One poll's figures in flat lists (``LagSnapshot``); the report's models are built only
+        when asked for."""
         started = self._clock.now()
         ref = cluster.ref
         groups = [g for g in await self._reader.consumer_groups(ref, bootstrap) if selected(g.group, rule)]
@@ -87,15 +79,9 @@ class LagPoller:
         self._sample(wanted, ends, now)
         readers = self._readers(groups, commits, ends)
         await self._compute(cluster, bootstrap, readers, ends, now)
-        report_groups = tuple(
-            self._group_lag(index, group, commits.get(group.group), readers, ends)
-            for index, group in enumerate(groups)
-        )
-        return LagReport(
-            cluster=cluster.name, taken_at=sampled_at,
-            poll_seconds=(self._clock.now() - started).total_seconds(), groups=report_groups,
-            log_offsets=_nested(ends),
-        )
+        return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
+                           poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
+                           commits=commits, readers=readers, ends=ends)
 
     def _sample(
         self, wanted: Sequence[TopicPartition], ends: dict[TopicPartition, tuple[int, int]], now: float,
@@ -104,7 +90,7 @@ class LagPoller:
             table = self.tables.get(tp)
             if table is None:
                 table = self.tables[tp] = SampleTable(self._table_size)
-            if table.add(latest, now) is Insert.NON_MONOTONIC:
+            if table.add(latest, now, spacing_s=self._spacing_s) is Insert.NON_MONOTONIC:
                 table.reset()  # the log end went back: the topic was recreated or truncated
                 table.add(latest, now)
         # Forget partitions nobody reads any more (memory); a partition whose ListOffsets failed
@@ -115,8 +101,8 @@ class LagPoller:
     @staticmethod
     def _readers(
         groups: Sequence[ConsumerGroup], commits: dict[str, GroupCommits], ends: dict[TopicPartition, tuple[int, int]],
-    ) -> dict[TopicPartition, _Readers]:
-        readers: dict[TopicPartition, _Readers] = {}
+    ) -> dict[TopicPartition, Readers]:
+        readers: dict[TopicPartition, Readers] = {}
         for index, group in enumerate(groups):
             commit = commits.get(group.group)
             if commit is None or commit.error is not None:
@@ -128,14 +114,14 @@ class LagPoller:
                         continue
                     entry = readers.get(tp)
                     if entry is None:
-                        entry = readers[tp] = _Readers()
+                        entry = readers[tp] = Readers()
                     entry.position[index] = len(entry.groups)
                     entry.groups.append(index)
                     entry.committed.append(offset)
         return readers
 
     async def _compute(
-        self, cluster: ManagedCluster, bootstrap: str, readers: dict[TopicPartition, _Readers],
+        self, cluster: ManagedCluster, bootstrap: str, readers: dict[TopicPartition, Readers],
         ends: dict[TopicPartition, tuple[int, int]], now: float,
     ) -> None:
         missing: list[tuple[int, tuple[str, int, int]]] = []  # (lag, position) no table could place
@@ -161,7 +147,7 @@ class LagPoller:
 
     async def _fetch_timestamps(
         self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
-        readers: dict[TopicPartition, _Readers], now: float,
+        readers: dict[TopicPartition, Readers], now: float,
     ) -> None:
         worst_first = sorted(missing, key=lambda item: -item[0])
         positions = sorted({position for _, position in worst_first[: self._budget]})
@@ -183,45 +169,3 @@ class LagPoller:
                 if committed == offset and is_unknown(entry.seconds[i]):
                     entry.seconds[i] = seconds_from_timestamp(timestamp, now)
                     entry.from_record.add(i)
-
-    @staticmethod
-    def _group_lag(
-        index: int, group: ConsumerGroup, commit: GroupCommits | None, readers: dict[TopicPartition, _Readers],
-        ends: dict[TopicPartition, tuple[int, int]],
-    ) -> GroupLag:
-        if commit is None or commit.error is not None:
-            error = commit.error if commit is not None else "no answer for this group"
-            return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
-                            members=group.members, error=error)
-        owner: dict[TopicPartition, GroupMember] = {tp: m for m in group.members for tp in m.partitions}
-        partitions: list[PartitionLag] = []
-        for topic, parts in sorted(commit.offsets.items()):
-            for partition, offset in sorted(parts.items()):
-                tp = (topic, partition)
-                entry = readers.get(tp)
-                if entry is None:  # no commit (-1) or the end offset could not be read
-                    continue
-                i = entry.position[index]
-                lag, seconds = entry.lags[i], entry.seconds[i]
-                if lag == 0:
-                    source = SecondsFrom.CAUGHT_UP
-                elif is_unknown(seconds):
-                    source = SecondsFrom.UNKNOWN
-                else:
-                    source = SecondsFrom.RECORD if i in entry.from_record else SecondsFrom.TABLE
-                member = owner.get(tp)
-                partitions.append(PartitionLag(
-                    topic=topic, partition=partition, committed=offset, end=ends[tp][1], lag=lag,
-                    seconds=None if source is SecondsFrom.UNKNOWN else max(0.0, seconds), seconds_from=source,
-                    member_id=member.member_id if member else "", client_id=member.client_id if member else "",
-                    host=member.host if member else "",
-                ))
-        return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
-                        members=group.members, partitions=tuple(partitions))
-
-
-def _nested(ends: dict[TopicPartition, tuple[int, int]]) -> dict[str, dict[int, tuple[int, int]]]:
-    nested: dict[str, dict[int, tuple[int, int]]] = {}
-    for (topic, partition), offsets in ends.items():
-        nested.setdefault(topic, {})[partition] = offsets
-    return nested

@@ -1,0 +1,112 @@
+"""Lag rules on every poll (issue #17 §2): ``ClusterMonitor.check_lag`` evaluates the lag alerts
+each time it runs (every second when the offsets are streamed) while the report other replicas
+read is written once per ``lag_poll_s``; the growth rule keeps a bounded history; the flat
+figures (``LagSnapshot.stats``) agree with the report's models."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_poll import LagPoller
+from handlers.alerting.monitoring import GROWTH_BUCKETS, ClusterMonitor, KubeState
+from handlers.ports import ConsumerGroup, KafkaResourceStatus
+from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
+from tests.handlers.alert_fakes import (
+    FakeClock,
+    FakeLagReader,
+    MemoryAlertStore,
+    MemoryLagReports,
+    RecordingChannel,
+    cluster,
+)
+
+pytestmark = pytest.mark.timeout(20)
+BOOTSTRAP = "k:9092"
+
+
+def monitor_for(reader: FakeLagReader, clock: FakeClock, rule: LagRule,
+                lag_poll_s: float = 15.0) -> tuple[ClusterMonitor, RecordingChannel, MemoryLagReports]:
+    rules = AlertRules(lag_poll_s=lag_poll_s, consumer_lag=rule)
+    channel, reports = RecordingChannel(), MemoryLagReports()
+    evaluator = AlertEvaluator(clusters={"prod": cluster(rules=rules)}, store=MemoryAlertStore(), clock=clock,
+                               owner="a", channel=channel)
+    synced = KubeState(synced=True, kafka=KafkaResourceStatus(ready=True, bootstrap_servers=BOOTSTRAP))
+    monitor = ClusterMonitor(cluster(rules=rules), admin=None, gateway=None,  # type: ignore[arg-type]
+                             poller=LagPoller(reader, clock, sample_spacing_s=lag_poll_s), reports=reports,
+                             evaluator=evaluator, kube=lambda: synced, now=clock.now)
+    return monitor, channel, reports
+
+
+def one_group(name: str = "app") -> FakeLagReader:
+    reader = FakeLagReader()
+    reader.groups = [ConsumerGroup(group=name, state="Stable")]
+    reader.commits = {name: {"t": {0: 100}}}
+    reader.ends = {("t", 0): (0, 100)}
+    return reader
+
+
+async def test_an_alert_fires_on_the_next_poll_while_the_report_waits_for_its_interval() -> None:
+    reader, clock = one_group(), FakeClock()
+    monitor, channel, reports = monitor_for(reader, clock, LagRule(for_s=0, max_lag=50, max_lag_seconds=None))
+    await monitor.check_lag()
+    saved = await reports.latest("prod")
+    assert saved is not None and saved.groups[0].max_lag == 0
+    clock.advance(1)
+    reader.ends = {("t", 0): (0, 200)}  # a producer pushes the stopped group 100 records behind
+    await monitor.check_lag()
+    assert [v.condition for v in channel.posts] == [Condition.CONSUMER_LAG]  # one second later
+    assert "100 records" in channel.posts[0].text
+    still = await reports.latest("prod")
+    assert still is not None and still.taken_at == saved.taken_at  # the report is not rewritten every second
+    clock.advance(14)
+    await monitor.check_lag()
+    fresh = await reports.latest("prod")
+    assert fresh is not None and fresh.groups[0].max_lag == 100
+    assert len(channel.posts) == 1  # and nothing is posted twice
+
+
+async def test_the_growth_rule_keeps_a_bounded_history_polled_every_second() -> None:
+    """Ten minutes of one-second polls keep at most GROWTH_BUCKETS + 2 numbers per group, and a
+    spike over the window's smallest total still fires."""
+    reader, clock = one_group(), FakeClock()
+    rule = LagRule(for_s=0, max_lag=None, max_lag_seconds=None, growth_window_s=300, growth_min_increase=1000,
+                   growth_factor=3)
+    monitor, channel, _ = monitor_for(reader, clock, rule)
+    end = 100
+    for second in range(600):
+        end += 10
+        reader.ends = {("t", 0): (0, end)}
+        reader.commits = {"app": {"t": {0: end - 200 - (second % 7)}}}  # a healthy consumer, ~200 behind
+        await monitor.check_lag()
+        clock.advance(1)
+    assert channel.posts == []
+    assert len(monitor._lag_history["app"]) <= GROWTH_BUCKETS + 2
+    reader.ends = {("t", 0): (0, end + 5000)}  # the consumer stops; 5,000 records arrive
+    await monitor.check_lag()
+    assert [v.condition for v in channel.posts] == [Condition.CONSUMER_LAG]
+    assert "grew 3x" in channel.posts[0].text
+
+
+async def test_the_flat_figures_agree_with_the_report() -> None:
+    reader, clock = FakeLagReader(), FakeClock()
+    reader.groups = [ConsumerGroup(group=g, state="Empty") for g in ("a", "b", "broken", "idle")]
+    reader.commits = {"a": {"t": {0: 50, 1: 10}, "u": {0: 7}}, "b": {"t": {0: 100, 1: 3}},
+                      "broken": "CoordinatorNotAvailable", "idle": {}}
+    reader.ends = {("t", 0): (0, 100), ("t", 1): (0, 20), ("u", 0): (0, 7)}
+    reader.timestamps = {("t", 0, 50): int((clock.now().timestamp() - 30) * 1000)}
+    poller = LagPoller(reader, clock)
+    snapshot = await poller.measure(cluster(), BOOTSTRAP, LagRule())
+    stats, report = snapshot.stats(), snapshot.report()
+    assert set(stats) == {"a", "b", "idle"} and snapshot.failed() == {"broken": "CoordinatorNotAvailable"}
+    for group in report.groups:
+        if group.error is None:
+            figures = stats[group.group]
+            assert (figures.max_lag, figures.sum_lag) == (group.max_lag, group.sum_lag)
+            assert (figures.max_lag_seconds is None) == (group.max_lag_seconds is None)
+            if figures.max_lag_seconds is not None and group.max_lag_seconds is not None:
+                assert math.isclose(figures.max_lag_seconds, group.max_lag_seconds)
+    assert stats["a"].max_lag_seconds == pytest.approx(30.0)
+    assert snapshot.group_lag("a") == report.group("a")
