@@ -110,3 +110,13 @@ async def test_the_flat_figures_agree_with_the_report() -> None:
                 assert math.isclose(figures.max_lag_seconds, group.max_lag_seconds)
     assert stats["a"].max_lag_seconds == pytest.approx(30.0)
     assert snapshot.group_lag("a") == report.group("a")
+
+
+async def test_a_group_without_a_commit_on_a_partition_another_group_reads_is_reported() -> None:
+    """OffsetFetch answers -1 where a group never committed; the report skips that pair only."""
+    reader, clock = FakeLagReader(), FakeClock()
+    reader.groups = [ConsumerGroup(group=g, state="Empty") for g in ("fresh", "old")]
+    reader.commits = {"fresh": {"t": {0: -1}}, "old": {"t": {0: 5}}}
+    reader.ends = {("t", 0): (0, 10)}
+    report = await LagPoller(reader, clock).poll(cluster(), BOOTSTRAP, LagRule())
+    assert [(g.group, len(g.partitions)) for g in report.groups] == [("fresh", 0), ("old", 1)]
