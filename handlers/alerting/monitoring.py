@@ -28,6 +28,7 @@ from handlers.alerting.conditions import (
     unreachable_observation,
 )
 from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_document import lag_document
 from handlers.alerting.lag_models import LagReport
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.lag_snapshot import LagSnapshot
@@ -133,7 +134,7 @@ class ClusterMonitor:
         now = snapshot.taken_at.timestamp()
         if self._report_saved_at is None or now - self._report_saved_at >= 0.9 * self.cluster.alerts.lag_poll_s:
             try:
-                await self._reports.save(snapshot.report(), ttl_s=ttl)
+                await self._reports.save(lag_document(snapshot), ttl_s=ttl)
                 self._report_saved_at = now
             except Exception as exc:  # alerts still work from this process's own figures
                 log.warning("could not store the lag report of %s: %s", self.cluster.name, exc)

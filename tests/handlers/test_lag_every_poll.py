@@ -10,9 +10,11 @@ import math
 import pytest
 
 from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_document import lag_document
+from handlers.alerting.lag_models import LagReport, SecondsFrom
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.monitoring import GROWTH_BUCKETS, ClusterMonitor, KubeState
-from handlers.ports import ConsumerGroup, KafkaResourceStatus
+from handlers.ports import ConsumerGroup, GroupMember, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
 from tests.handlers.alert_fakes import (
     FakeClock,
@@ -120,3 +122,28 @@ async def test_a_group_without_a_commit_on_a_partition_another_group_reads_is_re
     reader.ends = {("t", 0): (0, 10)}
     report = await LagPoller(reader, clock).poll(cluster(), BOOTSTRAP, LagRule())
     assert [(g.group, len(g.partitions)) for g in report.groups] == [("fresh", 0), ("old", 1)]
+
+
+async def test_the_report_written_without_models_reads_back_as_the_models_report() -> None:
+    """``lag_document`` (what the monitor stores) parses into exactly the ``LagReport`` the models
+    give: names needing escapes, members and their partitions, an unreadable group, seconds from
+    the table, from a record and unknown, a group with no commit on a partition."""
+    reader, clock = FakeLagReader(), FakeClock()
+    member = GroupMember(member_id="m-1", client_id='cli "ent"', host="10.0.0.1", partitions=(("t\\ü", 0),))
+    reader.groups = [ConsumerGroup(group="a\nb", state="Stable", members=(member,)),
+                     ConsumerGroup(group="simple", state="Empty", protocol_type=""),
+                     ConsumerGroup(group="broken", state="Unknown"), ConsumerGroup(group="fresh", state="Empty")]
+    reader.commits = {"a\nb": {"t\\ü": {0: 50, 1: 10}, "u": {0: 7}}, "simple": {"t\\ü": {0: 100, 1: 3}},
+                      "broken": "CoordinatorNotAvailable", "fresh": {"t\\ü": {0: -1}}}
+    reader.ends = {("t\\ü", 0): (0, 100), ("t\\ü", 1): (2, 20), ("u", 0): (0, 7)}
+    reader.timestamps = {("t\\ü", 0, 50): int((clock.now().timestamp() - 30) * 1000)}
+    poller = LagPoller(reader, clock)
+    await poller.measure(cluster(), BOOTSTRAP, LagRule())
+    clock.advance(5)
+    reader.ends = {("t\\ü", 0): (0, 110), ("t\\ü", 1): (2, 40), ("u", 0): (0, 7)}
+    reader.commits["simple"] = {"t\\ü": {0: 105, 1: 30}}
+    snapshot = await poller.measure(cluster(), BOOTSTRAP, LagRule())
+    report = snapshot.report()
+    sources = {p.seconds_from for g in report.groups for p in g.partitions}
+    assert sources == set(SecondsFrom)  # every kind of seconds value is in the comparison
+    assert LagReport.model_validate_json(lag_document(snapshot).text) == report
