@@ -64,7 +64,7 @@ def lag_document(snapshot: LagSnapshot) -> LagDocument:
             qt = q(topic)
             for partition, offset in sorted(parts.items()):
                 entry = snapshot.readers.get((topic, partition))
-                i = entry.position.get(index) if entry is not None else None
+                i = entry.place(index) if entry is not None else None
                 if entry is None or i is None:
                     continue
                 lag, seconds = entry.lags[i], entry.seconds[i]

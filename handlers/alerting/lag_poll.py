@@ -22,7 +22,7 @@ from collections import OrderedDict
 from collections.abc import Sequence
 
 from handlers.alerting.lag_models import LagReport
-from handlers.alerting.lag_snapshot import LagSnapshot, Readers, TopicPartition
+from handlers.alerting.lag_snapshot import LagSnapshot, Readers, TopicPartition, paused_gc
 from handlers.clusters import ManagedCluster
 from handlers.ports import Clock, ConsumerGroup, GroupCommits, LagReader
 from runbooks.alerting.lag import (
@@ -76,9 +76,12 @@ class LagPoller:
         ends = await self._reader.log_offsets(ref, bootstrap, wanted) if wanted else {}
         sampled_at = self._clock.now()
         now = sampled_at.timestamp()
-        self._sample(wanted, ends, now)
-        readers = self._readers(groups, commits, ends)
-        await self._compute(cluster, bootstrap, readers, ends, now)
+        with paused_gc():
+            self._sample(wanted, ends, now)
+            readers = self._readers(groups, commits, ends)
+            missing = self._compute(readers, ends, now)
+        if missing:
+            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
         return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
                            poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
                            commits=commits, readers=readers, ends=ends)
@@ -102,28 +105,25 @@ class LagPoller:
     def _readers(
         groups: Sequence[ConsumerGroup], commits: dict[str, GroupCommits], ends: dict[TopicPartition, tuple[int, int]],
     ) -> dict[TopicPartition, Readers]:
-        readers: dict[TopicPartition, Readers] = {}
+        readers = {tp: Readers() for tp in ends}  # a partition whose end is unknown has no lag to compute
         for index, group in enumerate(groups):
             commit = commits.get(group.group)
             if commit is None or commit.error is not None:
                 continue
             for topic, parts in commit.offsets.items():
                 for partition, offset in parts.items():
-                    tp = (topic, partition)
-                    if offset < 0 or tp not in ends:
+                    entry = readers.get((topic, partition))
+                    if entry is None or offset < 0:
                         continue
-                    entry = readers.get(tp)
-                    if entry is None:
-                        entry = readers[tp] = Readers()
-                    entry.position[index] = len(entry.groups)
                     entry.groups.append(index)
                     entry.committed.append(offset)
-        return readers
+        return {tp: entry for tp, entry in readers.items() if entry.groups}
 
-    async def _compute(
-        self, cluster: ManagedCluster, bootstrap: str, readers: dict[TopicPartition, Readers],
-        ends: dict[TopicPartition, tuple[int, int]], now: float,
-    ) -> None:
+    def _compute(
+        self, readers: dict[TopicPartition, Readers], ends: dict[TopicPartition, tuple[int, int]], now: float,
+    ) -> list[tuple[int, tuple[str, int, int]]]:
+        """Offset and seconds lags for every pair; returns the pairs only a record's timestamp can
+        answer (not cached yet)."""
         missing: list[tuple[int, tuple[str, int, int]]] = []  # (lag, position) no table could place
         for tp, entry in readers.items():
             entry.lags = offset_lags(ends[tp][1], entry.committed)
@@ -142,8 +142,7 @@ class LagPoller:
                     self._timestamps.move_to_end(position)
                     entry.seconds[i] = seconds_from_timestamp(cached, now)
                     entry.from_record.add(i)
-        if missing:
-            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
+        return missing
 
     async def _fetch_timestamps(
         self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
