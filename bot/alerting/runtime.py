@@ -8,6 +8,7 @@ posts them in each cluster's channel. Without one, alerts are decided, stored an
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from kubernetes import client
 
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
+from bot.kafka.lag_stream import StreamingLagReader
 from bot.monitors.scheduler import Monitors
 from bot.observability.http import HttpServer
 from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
@@ -37,7 +39,7 @@ class Alerting:
     reports: RedisLagReports
     monitors: Monitors | None
     http: HttpServer | None
-    lag_reader: KafkaLagReader
+    lag_reader: StreamingLagReader
     monitor_admin: KafkaAdminAdapter
 
     def attach(self, channel: AlertChannel, *, mention: Callable[[str], str] | None = None) -> None:
@@ -72,7 +74,9 @@ def build_alerting(
     evaluator = AlertEvaluator(clusters=clusters, store=store, clock=clock, owner=owner, runs=runs)
     queries = AlertQueries(evaluator, store, reports, clock)
     monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S)
-    lag_reader = KafkaLagReader(monitor_admin)
+    # KAFKA_CHATOPS_LAG_STREAM=0: committed offsets from the admin API only (bot.kafka.lag_stream).
+    lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin),
+                                    stream=os.environ.get("KAFKA_CHATOPS_LAG_STREAM", "1") != "0")
     admin: KafkaAdmin = monitor_admin
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,

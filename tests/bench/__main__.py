@@ -6,7 +6,8 @@ import sys
 BENCHES = {"slack": "tests.bench.slack_ack", "engine": "tests.bench.engine_bench",
            "sandbox": "tests.bench.sandbox_bench",
            "lag-math": "tests.bench.lag_math_bench", "alerts": "tests.bench.alerts_bench",
-           "upgrade": "tests.bench.upgrade_bench", "lag-profile": "tests.bench.lag_profile"}
+           "upgrade": "tests.bench.upgrade_bench", "lag-profile": "tests.bench.lag_profile",
+           "lag-stream": "tests.bench.lag_stream_bench", "lag-cpu": "tests.bench.lag_cpu_bench"}
 
 names = sys.argv[1:] or list(BENCHES)
 for name in names:
