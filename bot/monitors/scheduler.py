@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 KUBE_DEBOUNCE_S = 0.3
 FAST_LAG_POLL_S = 1.0
+LAG_BUSY_FACTOR = 2.0  # a streamed cluster's lag job waits at least this many times its last duration
 LEASE_POLLS = 3  # the monitor lease lasts this many health intervals without renewal
 WATCH_JOIN_S = 3.0  # a watch whose request waits for the server's headers cannot be interrupted
 
@@ -207,6 +208,8 @@ class Monitors:
         last = self._lag_polled_at.get(name)
         if not streaming and last is not None and started - last < self._clusters[name].alerts.lag_poll_s - 0.05:
             return  # the admin API is polled at the configured interval only
+        if streaming and last is not None and started - last < LAG_BUSY_FACTOR * self.durations.get((name, "lag"), 0.0):
+            return  # an evaluation longer than half the cadence (a million pairs): spaced to keep a core free
         self._lag_polled_at[name] = started
         await self.monitors[name].check_lag()
         self.durations[(name, "lag")] = time.monotonic() - started

@@ -5,6 +5,7 @@ it falls back to the admin API, and the stream released when the lease goes."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 import pytest
@@ -13,7 +14,7 @@ import redis.asyncio as aioredis
 from bot.monitors.scheduler import Monitors
 from bot.store.alert_state import MonitorLease, RedisAlertStore
 from handlers.alerting.evaluator import AlertEvaluator
-from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus
+from handlers.ports import BrokerPod, ClusterRef, ConsumerGroup, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot
 from tests.handlers.alert_fakes import FakeLagReader, MemoryLagReports, RecordingChannel, cluster
@@ -105,3 +106,27 @@ async def test_losing_the_lease_releases_the_stream(redis_client: aioredis.Redis
         assert reader.released == ["prod"]
     finally:
         await scheduler.stop()
+
+
+class SlowStreamingReader(StreamingFakeReader):
+    """Evaluations that take 0.7 s (a cluster of a million pairs on a small CPU)."""
+
+    async def log_offsets(self, cluster: ClusterRef, bootstrap_servers: str,
+                          partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
+        await asyncio.sleep(0.7)
+        return await super().log_offsets(cluster, bootstrap_servers, partitions)
+
+
+async def test_slow_evaluations_are_spaced_not_run_back_to_back(redis_client: aioredis.Redis) -> None:
+    """Each evaluation waits twice the last one's duration: at most half the time is spent evaluating."""
+    reader = SlowStreamingReader(streaming=True)
+    reader.groups = [ConsumerGroup(group="g", state="Stable")]
+    reader.commits = {"g": {"t": {0: 1}}}
+    reader.ends = {("t", 0): (0, 1)}
+    scheduler = monitors(reader, redis_client)
+    await scheduler.start()
+    try:
+        await asyncio.sleep(6.2)
+    finally:
+        await scheduler.stop()
+    assert 2 <= lag_polls(reader) <= 4  # back to back, every second, would be 6 or 7
