@@ -41,10 +41,15 @@ class EndOffsets:
         self._topics: set[str] = set()
         self.requests = 0  # ListOffsets requests sent (one per leader per call)
 
-    async def _ready(self, topics: set[str]) -> None:
+    async def client(self) -> AIOKafkaClient:
+        """The cluster's aiokafka client, bootstrapped (also for ``bot.kafka.consumer_groups``)."""
         if not self._started:
             await self._client.bootstrap()
             self._started = True
+        return self._client
+
+    async def _ready(self, topics: set[str]) -> None:
+        await self.client()
         if not topics <= self._topics:
             self._topics |= topics
             await self._client.set_topics(sorted(self._topics))

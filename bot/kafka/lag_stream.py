@@ -17,21 +17,28 @@ The stream of a cluster starts on its first lag poll, which only the replica hol
 cluster's monitor lease makes, and ``release(cluster)`` stops it when the lease goes, so one
 replica streams a cluster. The group list (ListGroups + DescribeGroups: states and members) is
 refreshed every ``groups_refresh_s``; a group the stream sees commit in between is added at once
-(its state and members follow on the next refresh). Log-start offsets (only ``/metrics`` shows
-them) are refreshed every ``earliest_refresh_s``; log-end offsets are read on every poll.
+(its state and members follow on the next refresh); groups the stream saw on the consumer protocol
+(KIP-848) are described with ConsumerGroupDescribe (``bot.kafka.consumer_groups``), which
+DescribeGroups cannot do (while the admin API is the source, their members are not known).
+Log-start offsets (only ``/metrics`` shows them) are refreshed every ``earliest_refresh_s``;
+log-end offsets are read on every poll.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Sequence
 from typing import Any
 
+from bot.kafka import consumer_groups
 from bot.kafka.end_offsets import EARLIEST, LATEST, EndOffsets
 from bot.kafka.lag import KafkaLagReader
 from bot.kafka.offsets_stream import OffsetsStream
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits
+
+log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
 
@@ -97,17 +104,43 @@ class StreamingLagReader:
     async def consumer_groups(self, cluster: ClusterRef, bootstrap_servers: str) -> list[ConsumerGroup]:
         cached = self._groups.get(cluster.name)
         now = time.monotonic()
+        stream = self.streams.get(cluster.name)
         if cached is None or now - cached[0] >= self._groups_refresh_s:
-            cached = (now, await self._admin.consumer_groups(cluster, bootstrap_servers))
+            described = await self._admin.consumer_groups(cluster, bootstrap_servers)
+            if stream is not None and stream.caught_up:
+                described = await self._kip848(cluster, bootstrap_servers, described, stream.state.consumer_protocol)
+            cached = (now, described)
             self._groups[cluster.name] = cached
         groups = cached[1]
-        stream = self.streams.get(cluster.name)
         if stream is None or not stream.caught_up:
             return groups
         known = {g.group for g in groups}
         new = [ConsumerGroup(group=g, state="", protocol_type="consumer")
                for g in sorted(stream.state.offsets) if g not in known]
         return groups + new if new else groups
+
+    async def _kip848(self, cluster: ClusterRef, bootstrap: str, groups: list[ConsumerGroup],
+                      consumer_protocol: set[str]) -> list[ConsumerGroup]:
+        """DescribeGroups knows only classic groups: the groups the stream saw on the consumer
+        protocol get their state and members from ConsumerGroupDescribe instead."""
+        wanted = [g.group for g in groups if g.group in consumer_protocol]
+        if not wanted:
+            return groups
+        try:
+            client = await self._ends_for(cluster, bootstrap).client()
+            found = await consumer_groups.describe(client, wanted)
+        except Exception as exc:  # the classic answer stands (no members) until the next refresh
+            log.info("ConsumerGroupDescribe on %s failed: %s: %s", cluster.name, type(exc).__name__, exc)
+            return groups
+        return [found.get(g.group, g) for g in groups]
+
+    def _ends_for(self, cluster: ClusterRef, bootstrap: str) -> EndOffsets:
+        ends = self._ends.get(cluster.name)
+        if ends is None or ends.bootstrap != bootstrap:
+            if ends is not None:
+                asyncio.get_running_loop().create_task(ends.close())
+            ends = self._ends[cluster.name] = EndOffsets(bootstrap, client_config=self._config)
+        return ends
 
     async def committed_offsets(
         self, cluster: ClusterRef, bootstrap_servers: str, groups: Sequence[str],
@@ -122,11 +155,7 @@ class StreamingLagReader:
     async def log_offsets(
         self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[Partition],
     ) -> dict[Partition, tuple[int, int]]:
-        ends = self._ends.get(cluster.name)
-        if ends is None or ends.bootstrap != bootstrap_servers:
-            if ends is not None:
-                await ends.close()
-            ends = self._ends[cluster.name] = EndOffsets(bootstrap_servers, client_config=self._config)
+        ends = self._ends_for(cluster, bootstrap_servers)
         wanted = list(partitions)
         latest = await ends.offsets(wanted, LATEST)
         now = time.monotonic()
