@@ -8,7 +8,6 @@ posts them in each cluster's channel. Without one, alerts are decided, stored an
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -67,16 +66,15 @@ class Alerting:
 def build_alerting(
     *, clusters: Mapping[str, ManagedCluster], redis: aioredis.Redis, runs: RunRepository, gateway: ClusterGateway,
     clock: Clock, owner: str, monitors: bool, http_port: int | None, watch_api: Callable[[], client.ApiClient] | None,
-    http_host: str = "0.0.0.0", watch_timeout_s: int = 60,
+    http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
     evaluator = AlertEvaluator(clusters=clusters, store=store, clock=clock, owner=owner, runs=runs)
     queries = AlertQueries(evaluator, store, reports, clock)
     monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S)
-    # KAFKA_CHATOPS_LAG_STREAM=0: committed offsets from the admin API only (bot.kafka.lag_stream).
-    lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin),
-                                    stream=os.environ.get("KAFKA_CHATOPS_LAG_STREAM", "1") != "0")
+    # lag_stream=False (KAFKA_CHATOPS_LAG_STREAM=false): committed offsets from the admin API only.
+    lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin), stream=lag_stream)
     admin: KafkaAdmin = monitor_admin
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
