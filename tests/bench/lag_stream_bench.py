@@ -9,7 +9,8 @@ on a fresh sandbox with the workload of ``tests.bench.lag_workload``:
 3. steady CPU of that process over 30 s of one-second evaluations while another process commits
    for every group as fast as it can (its commit rate is reported: on this machine it is what
    the sandbox takes, not one commit per group per second at 100,000 pairs);
-4. the bot itself (``kafka-chatops console``, streaming): RSS monitoring the workload, and the
+4. the bot itself (``kafka-chatops console``, streaming): RSS with three small clusters (before the
+   workload is built), RSS monitoring the workload, and the
    time from a producer pushing a stopped group over ``max_lag`` to the alert posted (``for: 0s``),
    streamed and with ``KAFKA_CHATOPS_LAG_STREAM=0`` (the admin API every ``lag_poll_s``).
 """
@@ -184,11 +185,32 @@ def bot_figures(info: SandboxInfo, shape: Shape, workdir: Path) -> dict[str, Any
     return figures
 
 
+def idle_rss(info: SandboxInfo, workdir: Path) -> float:
+    """A bot (console front end, monitors and watches on, streaming) with three small clusters
+    (three entries on the fresh sandbox, before the workload exists), RSS after 30 s."""
+    redis = RedisServer(workdir / "idle-redis")
+    redis.start()
+    config = workdir / "idle.yaml"
+    config.write_text("clusters:\n" + "".join(
+        f"  {name}:\n    namespace: {info.namespace}\n    kafka: {info.cluster}\n    approvers: [console:bench]\n"
+        for name in ("east", "west", "north")))
+    process = BotProcess(user="console:idle", redis_url=redis.url, kubeconfig=info.kubeconfig, config_path=config,
+                         log_dir=workdir).start()
+    try:
+        time.sleep(30)
+        assert process._process is not None
+        return round(rss_mb(process._process.pid), 1)
+    finally:
+        process.stop()
+        redis.cleanup()
+
+
 def main() -> dict[str, Any]:
     shape: Shape = LARGE if "large" in sys.argv[1:] else SMALL
     figures: dict[str, Any] = {"shape": shape.__dict__, "pairs": shape.pairs, "load_average_start": load_average()}
     workdir = Path(tempfile.mkdtemp(prefix="kco-lag-stream-"))
     with sandbox("lstream") as info:
+        figures["idle_bot_three_clusters_rss_mb"] = idle_rss(info, workdir)
         started = time.perf_counter()
         populate(info.bootstrap_servers, shape)
         figures["populate_s"] = round(time.perf_counter() - started, 1)
