@@ -107,7 +107,8 @@ class Monitors:
                 kube = watches.state
             fast = isinstance(self._lag_reader, StreamingLag)
             # Read every second, the sample tables still keep one sample per lag_poll_s (60 of them).
-            poller = LagPoller(self._lag_reader, _Clock(), sample_spacing_s=cluster.alerts.lag_poll_s if fast else 0.0)
+            poller = LagPoller(self._lag_reader, _Clock(), sample_spacing_s=cluster.alerts.lag_poll_s if fast else 0.0,
+                               timestamps_in_background=fast)
             self.monitors[name] = ClusterMonitor(
                 cluster, admin=self._admin, gateway=self._gateway, poller=poller,
                 reports=self._reports, evaluator=self._evaluator, kube=kube, now=lambda: datetime.now(UTC),
@@ -137,6 +138,8 @@ class Monitors:
             await asyncio.wait(polls, timeout=5)
         for task in self._kube_pending.values():
             task.cancel()
+        for monitor in self.monitors.values():
+            monitor.stop()
         for watches in self.watches.values():
             watches.stop()
         if self.watches:  # their threads end before the interpreter does (bot.monitors.kube_watch)

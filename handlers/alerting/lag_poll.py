@@ -17,6 +17,7 @@ are computed as usual, and its alert is left as it was (never resolved by a fail
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -46,9 +47,13 @@ class LagPoller:
     def __init__(
         self, reader: LagReader, clock: Clock, *, table_size: int = DEFAULT_TABLE_SIZE,
         timestamp_budget: int = 200, timestamp_cache_size: int = 20_000, sample_spacing_s: float = 0.0,
+        timestamps_in_background: bool = False,
     ) -> None:
         """``sample_spacing_s``: the sample tables' spacing when polls come faster than the tables
-        should fill (``runbooks.alerting.lag.SampleTable.add``)."""
+        should fill (``runbooks.alerting.lag.SampleTable.add``). ``timestamps_in_background``: a
+        poll does not wait for the record timestamps it lacks (reading 200 records can take
+        seconds, and an evaluation every second must not): one fetch runs at a time beside the
+        polls, and the polls after it find the timestamps in the cache."""
         self._reader = reader
         self._clock = clock
         self._table_size = table_size
@@ -57,6 +62,8 @@ class LagPoller:
         self._spacing_s = sample_spacing_s
         self.tables: dict[TopicPartition, SampleTable] = {}
         self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+        self._background = timestamps_in_background
+        self._fetching: asyncio.Task[None] | None = None
 
     async def poll(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagReport:
         return (await self.measure(cluster, bootstrap, rule)).report()
@@ -80,7 +87,9 @@ class LagPoller:
             self._sample(wanted, ends, now)
             readers = self._readers(groups, commits, ends)
             missing = self._compute(readers, ends, now)
-        if missing:
+        if missing and self._background:
+            self._fetch_later(cluster, bootstrap, missing)
+        elif missing:
             await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
         return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
                            poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
@@ -144,21 +153,46 @@ class LagPoller:
                     entry.from_record.add(i)
         return missing
 
-    async def _fetch_timestamps(
-        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
-        readers: dict[TopicPartition, Readers], now: float,
-    ) -> None:
-        worst_first = sorted(missing, key=lambda item: -item[0])
-        positions = sorted({position for _, position in worst_first[: self._budget]})
+    def _fetch_later(self, cluster: ManagedCluster, bootstrap: str,
+                     missing: list[tuple[int, tuple[str, int, int]]]) -> None:
+        if self._fetching is not None and not self._fetching.done():
+            return  # one at a time; the next poll asks for what is still missing
+        positions = self._worst(missing)
+        self._fetching = asyncio.get_running_loop().create_task(self._remember(cluster, bootstrap, positions))
+
+    async def _remember(self, cluster: ManagedCluster, bootstrap: str, positions: list[tuple[str, int, int]]) -> None:
         try:
             found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
-        except Exception:  # seconds stay unknown this poll; the offsets are still reported
+        except Exception:  # asked again by a later poll
             return
+        self._cache(found)
+
+    def cancel(self) -> None:
+        """Stop a background timestamp fetch (the monitors stop)."""
+        if self._fetching is not None:
+            self._fetching.cancel()
+
+    def _worst(self, missing: list[tuple[int, tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
+        worst_first = sorted(missing, key=lambda item: -item[0])
+        return sorted({position for _, position in worst_first[: self._budget]})
+
+    def _cache(self, found: dict[tuple[str, int, int], int]) -> None:
         for position, stamp in found.items():
             self._timestamps[position] = stamp
             self._timestamps.move_to_end(position)
         while len(self._timestamps) > self._cache_size:
             self._timestamps.popitem(last=False)
+
+    async def _fetch_timestamps(
+        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
+        readers: dict[TopicPartition, Readers], now: float,
+    ) -> None:
+        positions = self._worst(missing)
+        try:
+            found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
+        except Exception:  # seconds stay unknown this poll; the offsets are still reported
+            return
+        self._cache(found)
         for topic, partition, offset in positions:
             timestamp = found.get((topic, partition, offset))
             if timestamp is None:

@@ -154,6 +154,10 @@ class ClusterMonitor:
                                        lag_observations(self.cluster.name, [g for g in over if g], rule, grew), unknown)
         return snapshot
 
+    def stop(self) -> None:
+        """The monitors stop: end what the lag poller runs beside the polls."""
+        self._poller.cancel()
+
     async def _lag_failed(self, reason: str, ttl: float) -> None:
         """A poll that could not be made. Lag alerts stay as they are (it says nothing about the
         groups). ``/kafka lag`` must not say "not polled yet" of a cluster that cannot be polled: the

@@ -5,7 +5,9 @@ figures (``LagSnapshot.stats``) agree with the report's models."""
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections.abc import Sequence
 
 import pytest
 
@@ -14,7 +16,7 @@ from handlers.alerting.lag_document import lag_document
 from handlers.alerting.lag_models import LagReport, SecondsFrom
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.monitoring import GROWTH_BUCKETS, ClusterMonitor, KubeState
-from handlers.ports import ConsumerGroup, GroupMember, KafkaResourceStatus
+from handlers.ports import ClusterRef, ConsumerGroup, GroupMember, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
 from tests.handlers.alert_fakes import (
     FakeClock,
@@ -147,3 +149,35 @@ async def test_the_report_written_without_models_reads_back_as_the_models_report
     sources = {p.seconds_from for g in report.groups for p in g.partitions}
     assert sources == set(SecondsFrom)  # every kind of seconds value is in the comparison
     assert LagReport.model_validate_json(lag_document(snapshot).text) == report
+
+
+class HeldTimestamps(FakeLagReader):
+    """Record timestamps that arrive only when the test lets them (a slow fetch of many records)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+
+    async def record_timestamps(self, cluster: ClusterRef, bootstrap_servers: str,
+                                positions: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
+        await self.release.wait()
+        return await super().record_timestamps(cluster, bootstrap_servers, positions)
+
+
+async def test_polls_every_second_do_not_wait_for_record_timestamps() -> None:
+    """In background mode an evaluation returns while the record fetch is under way (seconds
+    unknown meanwhile), polls do not start a second fetch, and the next poll after it uses the cache."""
+    reader, clock = HeldTimestamps(), FakeClock()
+    reader.groups = [ConsumerGroup(group="stuck", state="Empty")]
+    reader.commits = {"stuck": {"t": {0: 0}}}
+    reader.ends = {("t", 0): (0, 5000)}
+    reader.timestamps = {("t", 0, 0): int((clock.now().timestamp() - 900) * 1000)}
+    poller = LagPoller(reader, clock, timestamps_in_background=True)
+    first = await asyncio.wait_for(poller.measure(cluster(), BOOTSTRAP, LagRule()), timeout=2)
+    second = await asyncio.wait_for(poller.measure(cluster(), BOOTSTRAP, LagRule()), timeout=2)
+    assert first.stats()["stuck"].max_lag_seconds is None and second.stats()["stuck"].max_lag_seconds is None
+    reader.release.set()
+    await asyncio.sleep(0.05)
+    third = await poller.measure(cluster(), BOOTSTRAP, LagRule())
+    assert third.stats()["stuck"].max_lag_seconds == pytest.approx(900.0)
+    assert reader.fetched == [("t", 0, 0)]  # one fetch for the three polls
