@@ -60,7 +60,7 @@ def state_bytes(offsets: dict[str, dict[str, dict[int, int]]]) -> int:
 async def evaluations(bootstrap: str, shape: Shape, committer_s: float) -> dict[str, Any]:
     cluster = ManagedCluster(ref=ClusterRef(name="bench", namespace="kafka", kafka="bench"), policy=ApprovalPolicy())
     reader = StreamingLagReader(KafkaLagReader(KafkaAdminAdapter(client_id="bench-lag", call_deadline_s=30)))
-    poller = LagPoller(reader, SystemClock(), sample_spacing_s=15.0)
+    poller = LagPoller(reader, SystemClock(), sample_spacing_s=15.0, timestamps_in_background=True)  # as the monitor
     rule = cluster.alerts.consumer_lag
     figures: dict[str, Any] = {}
     try:
