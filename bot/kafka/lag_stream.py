@@ -29,7 +29,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.kafka import consumer_groups
@@ -58,6 +58,7 @@ class StreamingLagReader:
         self._ends: dict[str, EndOffsets] = {}
         self._groups: dict[str, tuple[float, list[ConsumerGroup]]] = {}
         self._earliest: dict[str, tuple[float, dict[Partition, int]]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # -- which source --------------------------------------------------------------------------
 
@@ -96,8 +97,15 @@ class StreamingLagReader:
         self._groups.pop(cluster_name, None)
         self._earliest.pop(cluster_name, None)
 
+    def _closing(self, done: Coroutine[Any, Any, None]) -> None:
+        """Close a client whose cluster moved to another bootstrap address, without waiting (the
+        task is kept so it is not collected half way)."""
+        task = asyncio.get_running_loop().create_task(done)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
     def _stop_later(self, stream: OffsetsStream) -> None:
-        asyncio.get_running_loop().create_task(stream.stop())
+        self._closing(stream.stop())
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -138,7 +146,7 @@ class StreamingLagReader:
         ends = self._ends.get(cluster.name)
         if ends is None or ends.bootstrap != bootstrap:
             if ends is not None:
-                asyncio.get_running_loop().create_task(ends.close())
+                self._closing(ends.close())
             ends = self._ends[cluster.name] = EndOffsets(bootstrap, client_config=self._config)
         return ends
 
