@@ -43,6 +43,9 @@ def selected(group: str, rule: LagRule) -> bool:
     return not (rule.exclude_groups and re.fullmatch(rule.exclude_groups, group))
 
 
+BACKGROUND_WAIT_S = 0.3  # how long a background-mode poll waits for a record-timestamp fetch
+
+
 class LagPoller:
     def __init__(
         self, reader: LagReader, clock: Clock, *, table_size: int = DEFAULT_TABLE_SIZE,
@@ -88,7 +91,12 @@ class LagPoller:
             readers = self._readers(groups, commits, ends)
             missing = self._compute(readers, ends, now)
         if missing and self._background:
-            self._fetch_later(cluster, bootstrap, missing)
+            # A short fetch (a few stuck consumers) still lands in this poll; a long one does not
+            # hold the evaluation up, and the polls after it find the timestamps in the cache.
+            fetching = self._fetch_later(cluster, bootstrap, missing)
+            await asyncio.wait({fetching}, timeout=BACKGROUND_WAIT_S)
+            if fetching.done():
+                self._fill_from_cache(missing, readers, now)
         elif missing:
             await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
         return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
@@ -154,11 +162,24 @@ class LagPoller:
         return missing
 
     def _fetch_later(self, cluster: ManagedCluster, bootstrap: str,
-                     missing: list[tuple[int, tuple[str, int, int]]]) -> None:
+                     missing: list[tuple[int, tuple[str, int, int]]]) -> asyncio.Task[None]:
         if self._fetching is not None and not self._fetching.done():
-            return  # one at a time; the next poll asks for what is still missing
+            return self._fetching  # one at a time; the next poll asks for what is still missing
         positions = self._worst(missing)
         self._fetching = asyncio.get_running_loop().create_task(self._remember(cluster, bootstrap, positions))
+        return self._fetching
+
+    def _fill_from_cache(self, missing: list[tuple[int, tuple[str, int, int]]],
+                         readers: dict[TopicPartition, Readers], now: float) -> None:
+        for _, (topic, partition, offset) in missing:
+            stamp = self._timestamps.get((topic, partition, offset))
+            if stamp is None:
+                continue
+            entry = readers[(topic, partition)]
+            for i, committed in enumerate(entry.committed):
+                if committed == offset and is_unknown(entry.seconds[i]):
+                    entry.seconds[i] = seconds_from_timestamp(stamp, now)
+                    entry.from_record.add(i)
 
     async def _remember(self, cluster: ManagedCluster, bootstrap: str, positions: list[tuple[str, int, int]]) -> None:
         try:

@@ -181,3 +181,16 @@ async def test_polls_every_second_do_not_wait_for_record_timestamps() -> None:
     third = await poller.measure(cluster(), BOOTSTRAP, LagRule())
     assert third.stats()["stuck"].max_lag_seconds == pytest.approx(900.0)
     assert reader.fetched == [("t", 0, 0)]  # one fetch for the three polls
+
+
+async def test_a_quick_record_fetch_still_lands_in_the_same_poll() -> None:
+    """Background mode waits a moment (BACKGROUND_WAIT_S): one stuck consumer's record is read and
+    used by the poll that found it missing, as without background mode."""
+    reader, clock = FakeLagReader(), FakeClock()
+    reader.groups = [ConsumerGroup(group="stuck", state="Empty")]
+    reader.commits = {"stuck": {"t": {0: 0}}}
+    reader.ends = {("t", 0): (0, 5000)}
+    reader.timestamps = {("t", 0, 0): int((clock.now().timestamp() - 900) * 1000)}
+    snapshot = await LagPoller(reader, clock, timestamps_in_background=True).measure(cluster(), BOOTSTRAP, LagRule())
+    assert snapshot.stats()["stuck"].max_lag_seconds == pytest.approx(900.0)
+    assert snapshot.report().groups[0].partitions[0].seconds_from is SecondsFrom.RECORD
