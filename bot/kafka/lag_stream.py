@@ -123,8 +123,9 @@ class StreamingLagReader:
         if stream is None or not stream.caught_up:
             return groups
         known = {g.group for g in groups}
-        new = [ConsumerGroup(group=g, state="", protocol_type="consumer")
-               for g in sorted(stream.state.offsets) if g not in known]
+        state = stream.state
+        new = [ConsumerGroup(group=g, state="", protocol_type=state.protocol_type(g))
+               for g in sorted(state.offsets) if g not in known and state.protocol_type(g) in ("consumer", "")]
         return groups + new if new else groups
 
     async def _kip848(self, cluster: ClusterRef, bootstrap: str, groups: list[ConsumerGroup],

@@ -47,11 +47,12 @@ BATCH_RECORDS = 20_000
 class OffsetsState:
     """What the stream knows: every group's committed offsets, and the groups on the consumer protocol."""
 
-    __slots__ = ("_known", "consumer_protocol", "names", "offsets", "records", "skipped")
+    __slots__ = ("_known", "classic_protocols", "consumer_protocol", "names", "offsets", "records", "skipped")
 
     def __init__(self) -> None:
         self.offsets: dict[str, dict[str, dict[int, int]]] = {}
         self.consumer_protocol: set[str] = set()
+        self.classic_protocols: dict[str, str] = {}  # classic group -> its protocol type (consumer, connect, ...)
         self.names: dict[str, str] = {}
         self.records = 0
         self.skipped = 0  # records of a version this decoder does not know, or cut short
@@ -100,6 +101,18 @@ class OffsetsState:
                 self.consumer_protocol.discard(record.group)
             else:
                 self.consumer_protocol.add(record.group)
+        elif isinstance(record, GroupRecord):
+            if record.protocol_type is None:
+                self.classic_protocols.pop(record.group, None)
+            else:
+                self.classic_protocols[record.group] = record.protocol_type
+
+    def protocol_type(self, group: str) -> str:
+        """As ListGroups says it: "consumer" for a group with members' metadata, "" for one that only
+        commits offsets (no group metadata record at all), or the classic group's own type."""
+        if group in self.consumer_protocol:
+            return "consumer"
+        return self.classic_protocols.get(group, "")
 
     def group_offsets(self, group: str) -> dict[str, dict[int, int]]:
         """A copy: the stream keeps changing the state between a poll's awaits."""

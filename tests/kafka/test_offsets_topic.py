@@ -113,3 +113,18 @@ def test_a_pair_deleted_then_committed_again_is_back_in_the_state() -> None:
     assert state.offsets == {"g": {"t": {0: 8}}}
     state.apply(key, b"\x00\x05" + bytes(30))  # an unknown value version never takes the shortcut
     assert state.offsets == {"g": {"t": {0: 8}}} and state.skipped == 1
+
+
+def test_a_groups_protocol_type_is_what_list_groups_would_say() -> None:
+    """Offsets only: "" (a simple consumer to Lag Exporter); a classic group: its metadata's type; a
+    consumer-protocol group: "consumer"; a deleted classic group's type is forgotten."""
+    state = OffsetsState()
+    for group in ("simple", "classic", "connect-worker", "kip848"):
+        state.apply(offset_key(group, "t", 0), offset_value(1, 3))
+    state.apply(group_key("classic"), group_value("consumer", 3))
+    state.apply(group_key("connect-worker"), group_value("connect", 4))
+    state.apply(group_key("kip848", kind=3), b"\x00\x00\x00\x00\x00\x01\x00")
+    assert [state.protocol_type(g) for g in ("simple", "classic", "connect-worker", "kip848")] == [
+        "", "consumer", "connect", "consumer"]
+    state.apply(group_key("classic"), None)
+    assert state.protocol_type("classic") == ""
