@@ -106,7 +106,7 @@ async def build_runtime(
         clusters=clusters, redis=client, runs=runs, gateway=gateway, clock=clock, owner=owner,
         monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
         http_host=settings.kafka_chatops_http_host, watch_api=lambda: load_api_client(settings.kubeconfig),
-        watch_timeout_s=settings.kafka_chatops_watch_timeout,
+        watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
                              clock=clock, ids=ids, alerts=alerting.queries)

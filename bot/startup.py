@@ -32,6 +32,8 @@ SETTING_RULES = {
     "kafka_chatops_http_port": "the port of /healthz, /readyz and /metrics: 0 to 65535 (0: any free port), or unset "
                                "for no server",
     "kafka_chatops_monitors": "true or false (also 1/0, yes/no, on/off; default true)",
+    "kafka_chatops_lag_stream": "true or false (also 1/0, yes/no, on/off; default true: committed offsets streamed "
+                                "from __consumer_offsets; false: the admin API only)",
 }
 SECRET_SETTINGS = frozenset({"slack_bot_token", "slack_app_token", "slack_signing_secret"})
 REDIS_URL_FORMS = "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock"

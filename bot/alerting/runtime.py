@@ -16,6 +16,7 @@ from kubernetes import client
 
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
+from bot.kafka.lag_stream import StreamingLagReader
 from bot.monitors.scheduler import Monitors
 from bot.observability.http import HttpServer
 from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
@@ -37,7 +38,7 @@ class Alerting:
     reports: RedisLagReports
     monitors: Monitors | None
     http: HttpServer | None
-    lag_reader: KafkaLagReader
+    lag_reader: StreamingLagReader
     monitor_admin: KafkaAdminAdapter
 
     def attach(self, channel: AlertChannel, *, mention: Callable[[str], str] | None = None) -> None:
@@ -65,14 +66,15 @@ class Alerting:
 def build_alerting(
     *, clusters: Mapping[str, ManagedCluster], redis: aioredis.Redis, runs: RunRepository, gateway: ClusterGateway,
     clock: Clock, owner: str, monitors: bool, http_port: int | None, watch_api: Callable[[], client.ApiClient] | None,
-    http_host: str = "0.0.0.0", watch_timeout_s: int = 60,
+    http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
     evaluator = AlertEvaluator(clusters=clusters, store=store, clock=clock, owner=owner, runs=runs)
     queries = AlertQueries(evaluator, store, reports, clock)
     monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S)
-    lag_reader = KafkaLagReader(monitor_admin)
+    # lag_stream=False (KAFKA_CHATOPS_LAG_STREAM=false): committed offsets from the admin API only.
+    lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin), stream=lag_stream)
     admin: KafkaAdmin = monitor_admin
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,

@@ -66,6 +66,8 @@ class Settings(BaseSettings):
     # The alert monitors (health and lag polls, Kubernetes watches) and the HTTP server for
     # /healthz, /readyz and /metrics (no port: no server; 0: any free port).
     kafka_chatops_monitors: bool = True
+    # Committed offsets streamed from __consumer_offsets (false: the admin API only; bot.kafka.lag_stream).
+    kafka_chatops_lag_stream: bool = True
     kafka_chatops_http_port: int | None = Field(default=None, ge=0, le=65535)
     kafka_chatops_http_host: str = "0.0.0.0"
     # Seconds a watch stream lasts before it resumes.

@@ -8,6 +8,11 @@ and a lag poll per cluster, plus the cluster's Kubernetes watches.
 - A poll that overruns its interval is reported, not stacked: ``max_instances=1`` and ``coalesce``
   make APScheduler skip the run that would overlap, and the listener logs it and counts it
   (``kafka_chatops_poll_overruns_total``).
+- Lag: where the lag reader streams a cluster's committed offsets (``bot.kafka.lag_stream``), the
+  lag job runs every ``FAST_LAG_POLL_S`` (end offsets, lag and the lag rules each time, so an alert
+  fires about a second after the data crosses its threshold, plus its ``for`` window); while it
+  cannot (the stream replays or is refused), the job polls the admin API every ``lag_poll_s`` as
+  before. Losing the lease stops the stream (``release``): one replica streams a cluster.
 - A Kubernetes change is evaluated within ``KUBE_DEBOUNCE_S`` (a burst of pod updates during a
   restart makes one evaluation), and again on every health poll for the ``for`` windows.
 """
@@ -20,7 +25,7 @@ import logging
 import time
 from collections.abc import Callable, Coroutine, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_MAX_INSTANCES, EVENT_JOB_MISSED, JobExecutionEvent
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -38,8 +43,19 @@ from handlers.ports import ClusterGateway, KafkaAdmin, LagReader
 log = logging.getLogger(__name__)
 
 KUBE_DEBOUNCE_S = 0.3
+FAST_LAG_POLL_S = 1.0
+LAG_BUSY_FACTOR = 2.0  # a streamed cluster's lag job waits at least this many times its last duration
 LEASE_POLLS = 3  # the monitor lease lasts this many health intervals without renewal
 WATCH_JOIN_S = 3.0  # a watch whose request waits for the server's headers cannot be interrupted
+
+
+@runtime_checkable
+class StreamingLag(Protocol):
+    """A lag reader that can stream a cluster's committed offsets (``bot.kafka.lag_stream``)."""
+
+    def streaming(self, cluster_name: str) -> bool: ...
+
+    async def release(self, cluster_name: str) -> None: ...
 
 
 class Monitors:
@@ -67,6 +83,7 @@ class Monitors:
         self._kube_pending: dict[str, asyncio.Task[None]] = {}
         self._api: client.ApiClient | None = None
         self._polls: set[asyncio.Task[Any]] = set()  # the polls in flight, cancelled by stop()
+        self._lag_polled_at: dict[str, float] = {}  # monotonic start of the last lag poll per cluster
         self._stopping = False
 
     async def start(self) -> None:
@@ -88,13 +105,17 @@ class Monitors:
                 watches.start()
                 self.watches[name] = watches
                 kube = watches.state
+            fast = isinstance(self._lag_reader, StreamingLag)
+            # Read every second, the sample tables still keep one sample per lag_poll_s (60 of them).
+            poller = LagPoller(self._lag_reader, _Clock(), sample_spacing_s=cluster.alerts.lag_poll_s if fast else 0.0,
+                               timestamps_in_background=fast)
             self.monitors[name] = ClusterMonitor(
-                cluster, admin=self._admin, gateway=self._gateway, poller=LagPoller(self._lag_reader, _Clock()),
+                cluster, admin=self._admin, gateway=self._gateway, poller=poller,
                 reports=self._reports, evaluator=self._evaluator, kube=kube, now=lambda: datetime.now(UTC),
             )
             rules = cluster.alerts
             self._add_job("health", name, rules.health_poll_s, now)
-            self._add_job("lag", name, rules.lag_poll_s, now)
+            self._add_job("lag", name, min(rules.lag_poll_s, FAST_LAG_POLL_S) if fast else rules.lag_poll_s, now)
         self.scheduler.start()
 
     def _add_job(self, job: str, cluster: str, interval_s: float, first: datetime) -> None:
@@ -117,10 +138,16 @@ class Monitors:
             await asyncio.wait(polls, timeout=5)
         for task in self._kube_pending.values():
             task.cancel()
+        for monitor in self.monitors.values():
+            monitor.stop()
         for watches in self.watches.values():
             watches.stop()
         if self.watches:  # their threads end before the interpreter does (bot.monitors.kube_watch)
             await asyncio.to_thread(self._join_watches, WATCH_JOIN_S)
+        if isinstance(self._lag_reader, StreamingLag):
+            for name in self._clusters:
+                with contextlib.suppress(Exception):
+                    await self._lag_reader.release(name)
         for name, leading in self.leading.items():
             if leading:  # hand over at once instead of after the TTL
                 with contextlib.suppress(Exception):
@@ -161,6 +188,9 @@ class Monitors:
             held = False
         if held != self.leading.get(name):
             log.info("%s the monitors of %s", "running" if held else "another replica runs", name)
+            if not held and isinstance(self._lag_reader, StreamingLag):
+                with contextlib.suppress(Exception):
+                    await self._lag_reader.release(name)
         self.leading[name] = held
         return held
 
@@ -177,6 +207,13 @@ class Monitors:
         if not self.leading.get(name) and not await self._hold(name):
             return
         started = time.monotonic()
+        streaming = isinstance(self._lag_reader, StreamingLag) and self._lag_reader.streaming(name)
+        last = self._lag_polled_at.get(name)
+        if not streaming and last is not None and started - last < self._clusters[name].alerts.lag_poll_s - 0.05:
+            return  # the admin API is polled at the configured interval only
+        if streaming and last is not None and started - last < LAG_BUSY_FACTOR * self.durations.get((name, "lag"), 0.0):
+            return  # an evaluation longer than half the cadence (a million pairs): spaced to keep a core free
+        self._lag_polled_at[name] = started
         await self.monitors[name].check_lag()
         self.durations[(name, "lag")] = time.monotonic() - started
 
@@ -214,6 +251,10 @@ class Monitors:
             log.warning("%s poll of %s started late and was skipped (the event loop was busy)", job, cluster)
         elif event.code == EVENT_JOB_ERROR and not isinstance(event.exception, asyncio.CancelledError):
             log.error("%s poll of %s failed: %s: %s", job, cluster, type(event.exception).__name__, event.exception)
+
+    def streaming(self, name: str) -> bool:
+        """Whether this replica reads the cluster's committed offsets from its stream right now."""
+        return isinstance(self._lag_reader, StreamingLag) and self._lag_reader.streaming(name)
 
     def relists(self) -> dict[str, int]:
         return {name: w.relists for name, w in self.watches.items()}

@@ -137,3 +137,6 @@ class HttpServer:
         out.declare("kafka_chatops_monitor_leader")
         for cluster in sorted(self._clusters):
             out.add("kafka_chatops_monitor_leader", {"cluster": cluster}, int(monitors.leading.get(cluster, False)))
+        out.declare("kafka_chatops_lag_offsets_streamed")
+        for cluster in sorted(self._clusters):
+            out.add("kafka_chatops_lag_offsets_streamed", {"cluster": cluster}, int(monitors.streaming(cluster)))

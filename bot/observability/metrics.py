@@ -36,6 +36,8 @@ _HELP = {
     "kafka_chatops_poll_overruns_total": "Monitor polls skipped because the previous one was still running",
     "kafka_chatops_watch_relists_total": "Kubernetes watches listed again (410 Gone or an error)",
     "kafka_chatops_monitor_leader": "1 when this replica runs the cluster's monitors",
+    "kafka_chatops_lag_offsets_streamed": "1 when this replica reads the cluster's committed offsets from "
+                                          "__consumer_offsets, 0 when from the admin API",
 }
 
 

@@ -22,6 +22,7 @@ from bot.store.codec import require_decoded
 from bot.store.errors import StoreUnavailable, translate_errors
 from bot.store.keys import check_id
 from handlers import ports
+from handlers.alerting.lag_document import LagDocument
 from handlers.alerting.lag_models import LagReport
 from runbooks.alerting.lifecycle import AlertState
 
@@ -142,7 +143,7 @@ class RedisLagReports:
     def _key(self, cluster: str) -> str:
         return f"{self._prefix}:lag:{check_id('cluster', cluster)}"
 
-    async def save(self, report: LagReport, *, ttl_s: float) -> None:
+    async def save(self, report: LagReport | LagDocument, *, ttl_s: float) -> None:
         with _translated(self._client):
             await self._client.set(self._key(report.cluster), report.model_dump_json(), px=max(1, round(ttl_s * 1000)))
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from handlers.alerting.alert_text import AlertView
+from handlers.alerting.lag_document import LagDocument
 from handlers.alerting.lag_models import LagReport
 from handlers.clusters import ManagedCluster
 from runbooks.alerting.lifecycle import AlertState, MessageRef
@@ -45,6 +46,8 @@ class AlertChannel(Protocol):
 class LagReports(Protocol):
     """The latest lag poll of each cluster, readable by any replica (``/kafka lag``, ``/metrics``)."""
 
-    async def save(self, report: LagReport, *, ttl_s: float) -> None: ...
+    async def save(self, report: LagReport | LagDocument, *, ttl_s: float) -> None:
+        """Store the report (a ``LagDocument`` is the same report already as JSON text)."""
+        ...
 
     async def latest(self, cluster: str) -> LagReport | None: ...

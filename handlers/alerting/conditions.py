@@ -172,6 +172,14 @@ def restart_observations(
     return found
 
 
+def lag_over(rule: LagRule, max_lag: int, max_lag_seconds: float | None) -> tuple[bool, bool]:
+    """Whether a group's worst partition is over the rule's threshold in offsets, and in seconds."""
+    over_offsets = rule.max_lag is not None and max_lag >= rule.max_lag
+    over_seconds = (rule.max_lag_seconds is not None and max_lag_seconds is not None
+                    and max_lag_seconds >= rule.max_lag_seconds)
+    return over_offsets, over_seconds
+
+
 def lag_observations(
     cluster: str, groups: Iterable[GroupLag], rule: LagRule, grew: Mapping[str, bool],
 ) -> list[Observation]:
@@ -182,17 +190,19 @@ def lag_observations(
     for group in groups:
         if group.error is not None:
             continue
-        over_offsets = rule.max_lag is not None and group.max_lag >= rule.max_lag
         seconds = group.max_lag_seconds
-        over_seconds = rule.max_lag_seconds is not None and seconds is not None and seconds >= rule.max_lag_seconds
+        over_offsets, over_seconds = lag_over(rule, group.max_lag, seconds)
         spike = grew.get(group.group, False)
         if not (over_offsets or over_seconds or spike):
             continue
-        reasons = [text for text, hit in (
-            (f"≥ {rule.max_lag} records", over_offsets),
-            (f"≥ {rule.max_lag_seconds:g} s", over_seconds),
-            (f"total lag grew {rule.growth_factor:g}x within {rule.growth_window_s:g} s", spike),
-        ) if hit]
+        # Only the thresholds that are hit are named (a rule may leave one of them unset: None).
+        reasons = []
+        if over_offsets:
+            reasons.append(f"≥ {rule.max_lag} records")
+        if over_seconds:
+            reasons.append(f"≥ {rule.max_lag_seconds:g} s")
+        if spike:
+            reasons.append(f"total lag grew {rule.growth_factor:g}x within {rule.growth_window_s:g} s")
         key = AlertKey(cluster=cluster, condition=Condition.CONSUMER_LAG, subject=f"group:{group.group}")
         found.append(Observation(
             key=key, value=round(seconds, 1) if seconds is not None else float(group.max_lag),

@@ -17,13 +17,15 @@ are computed as usual, and its alert is left as it was (never resolved by a fail
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
+from handlers.alerting.lag_models import LagReport
+from handlers.alerting.lag_snapshot import LagSnapshot, Readers, TopicPartition, paused_gc
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ConsumerGroup, GroupCommits, GroupMember, LagReader
+from handlers.ports import Clock, ConsumerGroup, GroupCommits, LagReader
 from runbooks.alerting.lag import (
     DEFAULT_TABLE_SIZE,
     Insert,
@@ -34,8 +36,6 @@ from runbooks.alerting.lag import (
 )
 from runbooks.alerting.lifecycle import LagRule
 
-TopicPartition = tuple[str, int]
-
 
 def selected(group: str, rule: LagRule) -> bool:
     if rule.include_groups and not re.fullmatch(rule.include_groups, group):
@@ -43,35 +43,37 @@ def selected(group: str, rule: LagRule) -> bool:
     return not (rule.exclude_groups and re.fullmatch(rule.exclude_groups, group))
 
 
-class _Readers:
-    """The groups reading one partition, in parallel lists (the batch form ``LagLines`` takes), and
-    what was computed for them."""
-
-    __slots__ = ("committed", "from_record", "groups", "lags", "position", "seconds")
-
-    def __init__(self) -> None:
-        self.groups: list[int] = []
-        self.committed: list[int] = []
-        self.position: dict[int, int] = {}  # group index -> its place in the lists
-        self.lags: list[int] = []
-        self.seconds: list[float] = []  # NaN: unknown
-        self.from_record: set[int] = set()  # places whose seconds came from a record's timestamp
+BACKGROUND_WAIT_S = 0.3  # how long a background-mode poll waits for a record-timestamp fetch
 
 
 class LagPoller:
     def __init__(
         self, reader: LagReader, clock: Clock, *, table_size: int = DEFAULT_TABLE_SIZE,
-        timestamp_budget: int = 200, timestamp_cache_size: int = 20_000,
+        timestamp_budget: int = 200, timestamp_cache_size: int = 20_000, sample_spacing_s: float = 0.0,
+        timestamps_in_background: bool = False,
     ) -> None:
+        """``sample_spacing_s``: the sample tables' spacing when polls come faster than the tables
+        should fill (``runbooks.alerting.lag.SampleTable.add``). ``timestamps_in_background``: a
+        poll does not wait for the record timestamps it lacks (reading 200 records can take
+        seconds, and an evaluation every second must not): one fetch runs at a time beside the
+        polls, and the polls after it find the timestamps in the cache."""
         self._reader = reader
         self._clock = clock
         self._table_size = table_size
         self._budget = timestamp_budget
         self._cache_size = timestamp_cache_size
+        self._spacing_s = sample_spacing_s
         self.tables: dict[TopicPartition, SampleTable] = {}
         self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
+        self._background = timestamps_in_background
+        self._fetching: asyncio.Task[None] | None = None
 
     async def poll(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagReport:
+        return (await self.measure(cluster, bootstrap, rule)).report()
+
+    async def measure(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagSnapshot:
+        """One poll's figures in flat lists (``LagSnapshot``); the report's models are built only
+        when asked for."""
         started = self._clock.now()
         ref = cluster.ref
         groups = [g for g in await self._reader.consumer_groups(ref, bootstrap) if selected(g.group, rule)]
@@ -84,18 +86,22 @@ class LagPoller:
         ends = await self._reader.log_offsets(ref, bootstrap, wanted) if wanted else {}
         sampled_at = self._clock.now()
         now = sampled_at.timestamp()
-        self._sample(wanted, ends, now)
-        readers = self._readers(groups, commits, ends)
-        await self._compute(cluster, bootstrap, readers, ends, now)
-        report_groups = tuple(
-            self._group_lag(index, group, commits.get(group.group), readers, ends)
-            for index, group in enumerate(groups)
-        )
-        return LagReport(
-            cluster=cluster.name, taken_at=sampled_at,
-            poll_seconds=(self._clock.now() - started).total_seconds(), groups=report_groups,
-            log_offsets=_nested(ends),
-        )
+        with paused_gc():
+            self._sample(wanted, ends, now)
+            readers = self._readers(groups, commits, ends)
+            missing = self._compute(readers, ends, now)
+        if missing and self._background:
+            # A short fetch (a few stuck consumers) still lands in this poll; a long one does not
+            # hold the evaluation up, and the polls after it find the timestamps in the cache.
+            fetching = self._fetch_later(cluster, bootstrap, missing)
+            await asyncio.wait({fetching}, timeout=BACKGROUND_WAIT_S)
+            if fetching.done():
+                self._fill_from_cache(missing, readers, now)
+        elif missing:
+            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
+        return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
+                           poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
+                           commits=commits, readers=readers, ends=ends)
 
     def _sample(
         self, wanted: Sequence[TopicPartition], ends: dict[TopicPartition, tuple[int, int]], now: float,
@@ -104,7 +110,7 @@ class LagPoller:
             table = self.tables.get(tp)
             if table is None:
                 table = self.tables[tp] = SampleTable(self._table_size)
-            if table.add(latest, now) is Insert.NON_MONOTONIC:
+            if table.add(latest, now, spacing_s=self._spacing_s) is Insert.NON_MONOTONIC:
                 table.reset()  # the log end went back: the topic was recreated or truncated
                 table.add(latest, now)
         # Forget partitions nobody reads any more (memory); a partition whose ListOffsets failed
@@ -115,29 +121,26 @@ class LagPoller:
     @staticmethod
     def _readers(
         groups: Sequence[ConsumerGroup], commits: dict[str, GroupCommits], ends: dict[TopicPartition, tuple[int, int]],
-    ) -> dict[TopicPartition, _Readers]:
-        readers: dict[TopicPartition, _Readers] = {}
+    ) -> dict[TopicPartition, Readers]:
+        readers = {tp: Readers() for tp in ends}  # a partition whose end is unknown has no lag to compute
         for index, group in enumerate(groups):
             commit = commits.get(group.group)
             if commit is None or commit.error is not None:
                 continue
             for topic, parts in commit.offsets.items():
                 for partition, offset in parts.items():
-                    tp = (topic, partition)
-                    if offset < 0 or tp not in ends:
+                    entry = readers.get((topic, partition))
+                    if entry is None or offset < 0:
                         continue
-                    entry = readers.get(tp)
-                    if entry is None:
-                        entry = readers[tp] = _Readers()
-                    entry.position[index] = len(entry.groups)
                     entry.groups.append(index)
                     entry.committed.append(offset)
-        return readers
+        return {tp: entry for tp, entry in readers.items() if entry.groups}
 
-    async def _compute(
-        self, cluster: ManagedCluster, bootstrap: str, readers: dict[TopicPartition, _Readers],
-        ends: dict[TopicPartition, tuple[int, int]], now: float,
-    ) -> None:
+    def _compute(
+        self, readers: dict[TopicPartition, Readers], ends: dict[TopicPartition, tuple[int, int]], now: float,
+    ) -> list[tuple[int, tuple[str, int, int]]]:
+        """Offset and seconds lags for every pair; returns the pairs only a record's timestamp can
+        answer (not cached yet)."""
         missing: list[tuple[int, tuple[str, int, int]]] = []  # (lag, position) no table could place
         for tp, entry in readers.items():
             entry.lags = offset_lags(ends[tp][1], entry.committed)
@@ -156,24 +159,61 @@ class LagPoller:
                     self._timestamps.move_to_end(position)
                     entry.seconds[i] = seconds_from_timestamp(cached, now)
                     entry.from_record.add(i)
-        if missing:
-            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
+        return missing
 
-    async def _fetch_timestamps(
-        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
-        readers: dict[TopicPartition, _Readers], now: float,
-    ) -> None:
-        worst_first = sorted(missing, key=lambda item: -item[0])
-        positions = sorted({position for _, position in worst_first[: self._budget]})
+    def _fetch_later(self, cluster: ManagedCluster, bootstrap: str,
+                     missing: list[tuple[int, tuple[str, int, int]]]) -> asyncio.Task[None]:
+        if self._fetching is not None and not self._fetching.done():
+            return self._fetching  # one at a time; the next poll asks for what is still missing
+        positions = self._worst(missing)
+        self._fetching = asyncio.get_running_loop().create_task(self._remember(cluster, bootstrap, positions))
+        return self._fetching
+
+    def _fill_from_cache(self, missing: list[tuple[int, tuple[str, int, int]]],
+                         readers: dict[TopicPartition, Readers], now: float) -> None:
+        for _, (topic, partition, offset) in missing:
+            stamp = self._timestamps.get((topic, partition, offset))
+            if stamp is None:
+                continue
+            entry = readers[(topic, partition)]
+            for i, committed in enumerate(entry.committed):
+                if committed == offset and is_unknown(entry.seconds[i]):
+                    entry.seconds[i] = seconds_from_timestamp(stamp, now)
+                    entry.from_record.add(i)
+
+    async def _remember(self, cluster: ManagedCluster, bootstrap: str, positions: list[tuple[str, int, int]]) -> None:
         try:
             found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
-        except Exception:  # seconds stay unknown this poll; the offsets are still reported
+        except Exception:  # asked again by a later poll
             return
+        self._cache(found)
+
+    def cancel(self) -> None:
+        """Stop a background timestamp fetch (the monitors stop)."""
+        if self._fetching is not None:
+            self._fetching.cancel()
+
+    def _worst(self, missing: list[tuple[int, tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
+        worst_first = sorted(missing, key=lambda item: -item[0])
+        return sorted({position for _, position in worst_first[: self._budget]})
+
+    def _cache(self, found: dict[tuple[str, int, int], int]) -> None:
         for position, stamp in found.items():
             self._timestamps[position] = stamp
             self._timestamps.move_to_end(position)
         while len(self._timestamps) > self._cache_size:
             self._timestamps.popitem(last=False)
+
+    async def _fetch_timestamps(
+        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
+        readers: dict[TopicPartition, Readers], now: float,
+    ) -> None:
+        positions = self._worst(missing)
+        try:
+            found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
+        except Exception:  # seconds stay unknown this poll; the offsets are still reported
+            return
+        self._cache(found)
         for topic, partition, offset in positions:
             timestamp = found.get((topic, partition, offset))
             if timestamp is None:
@@ -183,45 +223,3 @@ class LagPoller:
                 if committed == offset and is_unknown(entry.seconds[i]):
                     entry.seconds[i] = seconds_from_timestamp(timestamp, now)
                     entry.from_record.add(i)
-
-    @staticmethod
-    def _group_lag(
-        index: int, group: ConsumerGroup, commit: GroupCommits | None, readers: dict[TopicPartition, _Readers],
-        ends: dict[TopicPartition, tuple[int, int]],
-    ) -> GroupLag:
-        if commit is None or commit.error is not None:
-            error = commit.error if commit is not None else "no answer for this group"
-            return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
-                            members=group.members, error=error)
-        owner: dict[TopicPartition, GroupMember] = {tp: m for m in group.members for tp in m.partitions}
-        partitions: list[PartitionLag] = []
-        for topic, parts in sorted(commit.offsets.items()):
-            for partition, offset in sorted(parts.items()):
-                tp = (topic, partition)
-                entry = readers.get(tp)
-                if entry is None:  # no commit (-1) or the end offset could not be read
-                    continue
-                i = entry.position[index]
-                lag, seconds = entry.lags[i], entry.seconds[i]
-                if lag == 0:
-                    source = SecondsFrom.CAUGHT_UP
-                elif is_unknown(seconds):
-                    source = SecondsFrom.UNKNOWN
-                else:
-                    source = SecondsFrom.RECORD if i in entry.from_record else SecondsFrom.TABLE
-                member = owner.get(tp)
-                partitions.append(PartitionLag(
-                    topic=topic, partition=partition, committed=offset, end=ends[tp][1], lag=lag,
-                    seconds=None if source is SecondsFrom.UNKNOWN else max(0.0, seconds), seconds_from=source,
-                    member_id=member.member_id if member else "", client_id=member.client_id if member else "",
-                    host=member.host if member else "",
-                ))
-        return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
-                        members=group.members, partitions=tuple(partitions))
-
-
-def _nested(ends: dict[TopicPartition, tuple[int, int]]) -> dict[str, dict[int, tuple[int, int]]]:
-    nested: dict[str, dict[int, tuple[int, int]]] = {}
-    for (topic, partition), offsets in ends.items():
-        nested.setdefault(topic, {})[partition] = offsets
-    return nested

@@ -22,13 +22,16 @@ from handlers.alerting.conditions import (
     health_observations,
     kafka_observations,
     lag_observations,
+    lag_over,
     pod_observations,
     restart_observations,
     unreachable_observation,
 )
 from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.lag_document import lag_document
 from handlers.alerting.lag_models import LagReport
 from handlers.alerting.lag_poll import LagPoller
+from handlers.alerting.lag_snapshot import LagSnapshot
 from handlers.clusters import ManagedCluster
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
 from runbooks.alerting.lifecycle import HEALTH_CONDITIONS, Condition, lag_grew
@@ -38,6 +41,7 @@ log = logging.getLogger(__name__)
 KUBE_CONDITIONS = frozenset({Condition.KAFKA_NOT_READY, Condition.KAFKA_WARNING, Condition.POD_CRASHING,
                              Condition.STRIMZI_RESTART})
 REPORT_TTL_POLLS = 4  # a lag report older than this many poll intervals is gone: nobody is polling
+GROWTH_BUCKETS = 30  # a group's total-lag history for the growth rule: the minimum per 1/30 of the window
 
 
 class KubeState(BaseModel):
@@ -68,6 +72,7 @@ class ClusterMonitor:
         self._kube = kube
         self._now = now
         self._lag_history: dict[str, deque[tuple[float, int]]] = {}
+        self._report_saved_at: float | None = None
 
     async def _bootstrap_and_brokers(self, kube: KubeState) -> tuple[str | None, list[int]]:
         ref = self.cluster.ref
@@ -105,8 +110,9 @@ class ClusterMonitor:
             observations += kafka_observations(name, kafka, kube.kafka)
         await self._evaluator.evaluate(self.cluster, KUBE_CONDITIONS, observations)
 
-    async def check_lag(self) -> LagReport | None:
-        """One lag poll: offsets, seconds, the report for every replica, then the lag alerts."""
+    async def check_lag(self) -> LagSnapshot | None:
+        """One lag poll: offsets and seconds, the report for every replica (once per ``lag_poll_s``),
+        then the lag alerts (every poll: every second when the offsets are streamed)."""
         rule = self.cluster.alerts.consumer_lag
         resource = f"{self.cluster.ref.namespace}/{self.cluster.ref.kafka}"
         ttl = REPORT_TTL_POLLS * self.cluster.alerts.lag_poll_s
@@ -120,31 +126,37 @@ class ClusterMonitor:
             await self._lag_failed(f"the Kafka resource {resource} has no bootstrap address yet", ttl)
             return None
         try:
-            report = await self._poller.poll(self.cluster, bootstrap, rule)
+            snapshot = await self._poller.measure(self.cluster, bootstrap, rule)
         except Exception as exc:
             await self._lag_failed(f"the lag monitor cannot read Kafka at {bootstrap}: {type(exc).__name__}: {exc}",
                                    ttl)
             return None
-        try:
-            await self._reports.save(report, ttl_s=ttl)
-        except Exception as exc:  # alerts still work from this process's own report
-            log.warning("could not store the lag report of %s: %s", self.cluster.name, exc)
-        now = report.taken_at.timestamp()
+        now = snapshot.taken_at.timestamp()
+        if self._report_saved_at is None or now - self._report_saved_at >= 0.9 * self.cluster.alerts.lag_poll_s:
+            try:
+                await self._reports.save(lag_document(snapshot), ttl_s=ttl)
+                self._report_saved_at = now
+            except Exception as exc:  # alerts still work from this process's own figures
+                log.warning("could not store the lag report of %s: %s", self.cluster.name, exc)
+        stats = snapshot.stats()
         grew: dict[str, bool] = {}
-        for group in report.groups:
-            if group.error is not None:
-                continue
-            history = self._lag_history.setdefault(group.group, deque(maxlen=256))
-            history.append((now, group.sum_lag))
-            while history and now - history[0][0] > rule.growth_window_s:
-                history.popleft()
-            grew[group.group] = lag_grew(list(history), now, rule)
-        for gone in set(self._lag_history) - {g.group for g in report.groups}:
+        for group, figures in stats.items():
+            history = self._lag_history.setdefault(group, deque(maxlen=GROWTH_BUCKETS + 2))
+            grew[group] = lag_grew([*history, (now, figures.sum_lag)], now, rule)
+            _remember(history, now, figures.sum_lag, rule.growth_window_s / GROWTH_BUCKETS)
+        for gone in set(self._lag_history) - {g.group for g in snapshot.groups}:
             del self._lag_history[gone]
-        unknown = {f"group:{g.group}" for g in report.groups if g.error is not None}
+        # Models only for the groups an alert is about (their worst partitions and members).
+        over = [snapshot.group_lag(group) for group, figures in stats.items()
+                if grew[group] or any(lag_over(rule, figures.max_lag, figures.max_lag_seconds))]
+        unknown = {f"group:{group}" for group in snapshot.failed()}
         await self._evaluator.evaluate(self.cluster, {Condition.CONSUMER_LAG},
-                                       lag_observations(self.cluster.name, report.groups, rule, grew), unknown)
-        return report
+                                       lag_observations(self.cluster.name, [g for g in over if g], rule, grew), unknown)
+        return snapshot
+
+    def stop(self) -> None:
+        """The monitors stop: end what the lag poller runs beside the polls."""
+        self._poller.cancel()
 
     async def _lag_failed(self, reason: str, ttl: float) -> None:
         """A poll that could not be made. Lag alerts stay as they are (it says nothing about the
@@ -159,3 +171,16 @@ class ClusterMonitor:
                                                    error=reason), ttl_s=ttl)
         except Exception as exc:
             log.warning("could not store why the lag poll of %s failed: %s", self.cluster.name, exc)
+
+
+def _remember(history: deque[tuple[float, int]], now: float, total: int, bucket_s: float) -> None:
+    """One sample of a group's total lag, kept as the smallest per bucket of ``bucket_s`` seconds:
+    the growth rule compares with the smallest value in its window, so a poll every second keeps
+    30 numbers per group instead of one per second (the window's edge is then known within one
+    bucket)."""
+    if history and now - history[-1][0] < bucket_s:
+        at, smallest = history[-1]
+        if total < smallest:
+            history[-1] = (at, total)
+        return
+    history.append((now, total))

@@ -59,7 +59,11 @@ class SampleTable:
     def __len__(self) -> int:
         return len(self.offsets)
 
-    def add(self, offset: int, at: float) -> Insert:
+    def add(self, offset: int, at: float, *, spacing_s: float = 0.0) -> Insert:
+        """``spacing_s``: the samples' spacing when the log end is read more often than the table
+        should fill (every second, for a table meant to span 60 samples of the lag poll interval):
+        the newest sample then follows the log end, and becomes a kept sample once it is
+        ``spacing_s`` after the one before it. Interpolation stays exact up to the newest read."""
         offsets, times = self.offsets, self.times
         if offsets:
             if at < times[-1]:
@@ -68,6 +72,9 @@ class SampleTable:
                 return Insert.NON_MONOTONIC
             if len(offsets) >= 2 and offset == offsets[-1] == offsets[-2]:
                 times[-1] = at
+                return Insert.UPDATED
+            if spacing_s > 0 and len(offsets) >= 2 and at - times[-2] <= spacing_s:
+                offsets[-1], times[-1] = offset, at
                 return Insert.UPDATED
         offsets.append(offset)
         times.append(at)

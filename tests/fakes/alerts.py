@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from handlers.alerting.alert_text import AlertView
+from handlers.alerting.lag_document import LagDocument
 from handlers.alerting.lag_models import LagReport
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits, VersionConflict
@@ -86,7 +87,7 @@ class MemoryLagReports:
     def __init__(self) -> None:
         self.reports: dict[str, str] = {}
 
-    async def save(self, report: LagReport, *, ttl_s: float) -> None:
+    async def save(self, report: LagReport | LagDocument, *, ttl_s: float) -> None:
         self.reports[report.cluster] = report.model_dump_json()
 
     async def latest(self, cluster: str) -> LagReport | None:

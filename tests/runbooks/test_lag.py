@@ -61,6 +61,16 @@ def test_an_idle_stretch_costs_two_slots() -> None:
     assert (t.offsets, t.times) == ([10, 20, 20], [100.0, 105.0, 120.0])
 
 
+def test_read_every_second_a_table_keeps_samples_spaced_and_its_newest_fresh() -> None:
+    """With a spacing, reads closer than it to the previous kept sample move the newest sample
+    (so 60 slots still span 60 lag-poll intervals), and a read that far from it is kept."""
+    t = SampleTable()
+    for second in range(31):  # a topic writing 10 records a second, read every second, spacing 15 s
+        t.add(1000 + 10 * second, 100.0 + second, spacing_s=15.0)
+    assert (t.offsets, t.times) == ([1000, 1150, 1300], [100.0, 115.0, 130.0])
+    assert t.lag_seconds(1155, now=130.0) == pytest.approx(14.5)  # exact: the line holds everywhere
+
+
 def test_the_table_keeps_its_capacity_dropping_the_oldest() -> None:
     """Beyond capacity the oldest sample goes."""
     t = table(*((i * 10, float(i)) for i in range(5)), capacity=3)

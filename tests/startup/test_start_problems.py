@@ -85,6 +85,7 @@ def test_redis_down_names_redis_url(start: Start, command: str) -> None:
     ("KAFKA_CHATOPS_HTTP_PORT", "http", "0 to 65535 (0: any free port), or unset"),
     ("KAFKA_CHATOPS_HTTP_PORT", "70000", "0 to 65535 (0: any free port), or unset"),
     ("KAFKA_CHATOPS_MONITORS", "maybe", "true or false"),
+    ("KAFKA_CHATOPS_LAG_STREAM", "stream", "true or false"),
 ])
 def test_a_malformed_number_or_switch_names_the_setting_and_what_is_valid(
         start: Start, command: str, setting: str, value: str, valid: str) -> None:
