@@ -137,6 +137,11 @@ class StepSpec(_Frozen):
     skippable: bool = False
     timeout_s: float = 600.0
     compensation: str | None = None  # what undoing this step would mean; offered, never run silently
+    # A cleanup step runs however the run ends: on abort (and on an abort after a pause or a
+    # failure) the steps before it that have not run are skipped and it runs by itself, without
+    # approval, before the run is ABORTED. For the one compensation whose absence is the harm
+    # (a replication throttle left on, a reassignment left in flight).
+    cleanup: bool = False
     summary: str = ""  # what the approver must know, shown with the buttons
 
     @property
