@@ -19,6 +19,7 @@ from typing import Any
 
 from handlers.runs.run_text import STEP_ICONS, approval_summary, run_title
 from runbooks.catalogue.undo import SUPERSEDED, Footprint, undo_offered
+from runbooks.engine.aborting import stopping_line
 from runbooks.engine.models import Run, RunState, Step, StepState
 
 APPROVE_ACTION = "kco_approve"
@@ -256,7 +257,7 @@ def run_card_blocks(run: Run, now: datetime | None = None) -> list[Block]:
     elif run.state is RunState.PAUSED:
         tail = _paused_blocks(run)
     elif run.abort_requested_by:
-        tail = [_section(f"Abort requested by {who(run.abort_requested_by)}: stopping after the step in flight.")]
+        tail = [_section(stopping_line(run, who(run.abort_requested_by)))]
     room = MAX_BLOCKS - len(blocks) - len(tail)
     sections = [_section(chunk) for chunk in _chunks(step_lines(run), SECTION_LIMIT)]
     if len(sections) > room:  # unreachable with the text budget above, but never exceed the block cap

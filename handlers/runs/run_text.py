@@ -8,6 +8,7 @@ from typing import Any
 
 from handlers.replies import cap_echoes
 from runbooks.catalogue.undo import SUPERSEDED, undo_offered
+from runbooks.engine.aborting import stopping_line
 from runbooks.engine.events import Notify
 from runbooks.engine.models import Run, RunState, Step, StepSpec, StepState
 
@@ -102,7 +103,7 @@ def run_card(run: Run, now: datetime | None = None) -> str:
             lines.append(f"  undo {run.cluster} {run.id} (a new run, approved like any other, that puts back "
                          f"{change.diff()})")
     elif run.abort_requested_by and not run.state.terminal:
-        lines.append(f"Abort requested by {run.abort_requested_by}: stopping after the step in flight.")
+        lines.append(stopping_line(run, run.abort_requested_by))
     if run.state.terminal:
         lines.append(f"Finished: {run.state.value}. {run.outcome or ''}".rstrip())
         offered = [s for s in run.steps if s.state is StepState.DONE and s.spec.compensation]

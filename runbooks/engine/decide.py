@@ -11,8 +11,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Protocol
 
-from pydantic import BaseModel, ConfigDict
-
+from runbooks.engine.aborting import (
+    begin_cleanup,
+    cleaning_up,
+    continue_cleanup,
+    end_without_cleanup,
+    interrupted,
+    stop_on_failure,
+)
 from runbooks.engine.approvals import (
     Refusal,
     RefusalCode,
@@ -28,89 +34,29 @@ from runbooks.engine.events import (
     Approve,
     CheckGate,
     ConditionChecked,
-    Effect,
     Event,
     GateChecked,
-    Notify,
     Observed,
-    ReleaseLock,
     Retry,
     Skip,
     Start,
     Tick,
 )
 from runbooks.engine.models import (
-    Actor,
     Approval,
     ApprovalRequest,
-    AuditEntry,
     Run,
     RunState,
     Step,
     StepPhase,
     StepState,
 )
-from runbooks.engine.transitions import IllegalTransition, Trigger, transition
+from runbooks.engine.outcome import Decision, Outcome, finish, refuse, started
+from runbooks.engine.transitions import IllegalTransition, Trigger
 
 
 class IdFactory(Protocol):
     def nonce(self) -> str: ...
-
-
-class Decision(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    run: Run
-    effects: tuple[Effect, ...] = ()
-    audit: tuple[AuditEntry, ...] = ()
-    refusal: Refusal | None = None
-
-    @property
-    def changed(self) -> bool:
-        return self.refusal is None and bool(self.audit)
-
-
-class _Outcome:
-    """The pieces of one decision being assembled: keeps decide() readable."""
-
-    def __init__(self, run: Run, now: datetime, actor: str) -> None:
-        self.original = run
-        self.run = run
-        self.now = now
-        self.actor = actor
-        self.effects: list[Effect] = []
-        self.audit: list[AuditEntry] = []
-
-    def move(self, trigger: Trigger, *, step: Step | None = None, detail: str = "", **changes: object) -> None:
-        source = self.run.state
-        target = transition(source, trigger)
-        updates: dict[str, object] = {"state": target, "updated_at": self.now, **changes}
-        if step is not None:
-            updates["steps"] = self.run.with_step(self.run.current, step)
-        self.run = self.run.model_copy(update=updates)
-        self.audit.append(AuditEntry(
-            at=self.now, run_id=self.run.id, actor=self.actor, action=trigger.value, from_state=source,
-            to_state=target, step_id=step.id if step else _current_id(self.run), detail=detail,
-        ))
-
-    def notify(self, event: str, text: str, step_id: str | None = None) -> None:
-        self.effects.append(Notify(event=event, step_id=step_id, text=text))
-
-    def decision(self) -> Decision:
-        return Decision(run=self.run, effects=tuple(self.effects), audit=tuple(self.audit))
-
-
-def _current_id(run: Run) -> str | None:
-    step = run.current_step
-    return step.id if step else None
-
-
-def _refuse(run: Run, now: datetime, actor: Actor, action: str, refusal: Refusal) -> Decision:
-    entry = AuditEntry(
-        at=now, run_id=run.id, actor=actor.id, action=f"{action}_refused", from_state=run.state,
-        to_state=run.state, step_id=_current_id(run), detail=f"{refusal.code.value}: {refusal.message}",
-    )
-    return Decision(run=run, audit=(entry,), refusal=refusal)
 
 
 def decide(run: Run, event: Event, now: datetime, ids: IdFactory) -> Decision:
@@ -141,21 +87,20 @@ def decide(run: Run, event: Event, now: datetime, ids: IdFactory) -> Decision:
             return _on_tick(run, now)
 
 
-def _enter_step(out: _Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger, Trigger, Trigger]) -> None:
+def _enter_step(out: Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger, Trigger, Trigger]) -> None:
     """Move to step ``index``: ask for approval, run it, or finish the run when there is none."""
     awaiting, running, complete = via
     run = out.run
+    stopping = run.abort_requested_by is not None and index > 0 and via[0] is Trigger.NEXT_AWAITING
+    if stopping and (index < len(run.steps) or interrupted(run)):
+        # The cleanup steps left run by themselves, then the run ends (a skip from a paused step
+        # is a human decision point, not an action in flight: it ends the run the same way).
+        continue_cleanup(out, index)
+        return
     if index >= len(run.steps):
         # Also when an abort was asked during the last step: nothing is left to stop, so say so.
         out.move(complete, finished_at=out.now, outcome="All steps done.", approval=None)
-        _finish(out)
-        return
-    if run.abort_requested_by is not None and index > 0 and via[0] is Trigger.NEXT_AWAITING:
-        # A skip from a paused step is a human decision point, not an action in flight: plain abort.
-        trigger = Trigger.ABORT if run.state is RunState.PAUSED else Trigger.ABORT_AT_SAFE_POINT
-        out.move(trigger, detail=f"abort requested by {run.abort_requested_by}",
-                 finished_at=out.now, outcome=f"Aborted by {run.abort_requested_by} after the step in flight.")
-        _finish(out)
+        finish(out)
         return
     out.run = run.model_copy(update={"current": index})
     step = run.steps[index]
@@ -170,23 +115,11 @@ def _enter_step(out: _Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger
         out.effects.append(CheckGate(step_id=step.id, advisory=True))
         out.notify("step_awaiting_approval", f"Waiting for approval: {step.spec.title}", step.id)
     else:
-        out.move(running, step=_started(step, out.now), approval=None, pause_reason=None)
+        out.move(running, step=started(step, out.now), approval=None, pause_reason=None)
         out.notify("step_started", step.spec.title, step.id)
 
 
-def _started(step: Step, now: datetime) -> Step:
-    return step.model_copy(update={
-        "state": StepState.RUNNING, "phase": StepPhase.GATE, "attempt": step.attempt + 1,
-        "started_at": step.started_at or now, "deadline": now + timedelta(seconds=step.spec.timeout_s),
-    })
-
-
-def _finish(out: _Outcome) -> None:
-    out.effects.append(ReleaseLock())
-    out.notify("run_finished", f"Run {out.run.state.value}: {out.run.outcome or ''}".strip())
-
-
-def _advance(out: _Outcome, ids: IdFactory, *, finished: StepState, detail: str = "") -> None:
+def _advance(out: Outcome, ids: IdFactory, *, finished: StepState, detail: str = "") -> None:
     step = out.run.current_step
     assert step is not None
     done = step.model_copy(
@@ -198,7 +131,7 @@ def _advance(out: _Outcome, ids: IdFactory, *, finished: StepState, detail: str 
                 via=(Trigger.NEXT_AWAITING, Trigger.NEXT_RUNNING, Trigger.COMPLETE))
 
 
-def _pause(out: _Outcome, trigger: Trigger, reason: str) -> None:
+def _pause(out: Outcome, trigger: Trigger, reason: str) -> None:
     step = out.run.current_step
     assert step is not None
     paused = step.model_copy(update={"state": StepState.PAUSED, "detail": reason})
@@ -207,7 +140,7 @@ def _pause(out: _Outcome, trigger: Trigger, reason: str) -> None:
 
 
 def _on_start(run: Run, event: Start, now: datetime, ids: IdFactory) -> Decision:
-    out = _Outcome(run, now, run.requested_by)
+    out = Outcome(run, now, run.requested_by)
     out.notify("run_started", f"{run.runbook} on {run.cluster}")
     _enter_step(out, 0, ids, via=(Trigger.START_AWAITING, Trigger.START_RUNNING, Trigger.COMPLETE))
     return out.decision()
@@ -217,9 +150,9 @@ def _on_approve(run: Run, event: Approve, now: datetime, ids: IdFactory) -> Deci
     refusal = check_approval(run, event.actor, step_id=event.step_id, nonce=event.nonce, plan_hash=event.plan_hash,
                              now=now)
     if refusal is not None:
-        return _refuse(run, now, event.actor, "approve", refusal)
+        return refuse(run, now, event.actor, "approve", refusal)
     assert run.approval is not None
-    out = _Outcome(run, now, event.actor.id)
+    out = Outcome(run, now, event.actor.id)
     approval = Approval(by=event.actor.id, at=now, nonce=event.nonce, plan_hash=event.plan_hash)
     request = run.approval.model_copy(update={"approvals": (*run.approval.approvals, approval)})
     step = run.current_step
@@ -228,7 +161,7 @@ def _on_approve(run: Run, event: Approve, now: datetime, ids: IdFactory) -> Deci
         out.move(Trigger.APPROVE_PARTIAL, approval=request,
                  detail=f"{len(request.approvals)} of {request.required} approvals")
         return out.decision()
-    out.move(Trigger.APPROVE, step=_started(step, now), approval=None,
+    out.move(Trigger.APPROVE, step=started(step, now), approval=None,
              detail=f"approved by {', '.join(a.by for a in request.approvals)}")
     out.notify("step_started", step.spec.title, step.id)
     return out.decision()
@@ -236,40 +169,44 @@ def _on_approve(run: Run, event: Approve, now: datetime, ids: IdFactory) -> Deci
 
 def _on_abort(run: Run, event: Abort, now: datetime, ids: IdFactory) -> Decision:
     if run.state.terminal:
-        return _refuse(run, now, event.actor, "abort",
+        return refuse(run, now, event.actor, "abort",
                        Refusal(code=RefusalCode.FINISHED, message=f"Run {run.id} is already {run.state.value}."))
     refusal = authorize_abort(run, event.actor)
     if refusal is not None:
-        return _refuse(run, now, event.actor, "abort", refusal)
-    out = _Outcome(run, now, event.actor.id)
+        return refuse(run, now, event.actor, "abort", refusal)
+    out = Outcome(run, now, event.actor.id)
     step = run.current_step
     in_flight = (
         run.state is RunState.WAITING
         or (run.state is RunState.RUNNING and step is not None and step.phase is StepPhase.ACT and bool(step.observed))
     )
     if in_flight:
-        out.move(Trigger.ABORT_DEFERRED, abort_requested_by=event.actor.id,
+        out.move(Trigger.ABORT_DEFERRED, abort_requested_by=run.abort_requested_by or event.actor.id,
                  detail="abort requested: stopping after the step in flight")
         out.notify("abort_requested", "Abort requested: the run stops once the step in flight is safe.")
+        return out.decision()
+    if not cleaning_up(run) and begin_cleanup(
+            out, Trigger.ABORT_TO_CLEANUP, by=event.actor.id, detail=event.reason or "abort: cleanup steps run"):
         return out.decision()
     steps = run.steps
     if step is not None and step.state not in (StepState.DONE, StepState.SKIPPED):
         steps = run.with_step(run.current, step.model_copy(update={"state": StepState.ABORTED, "finished_at": now}))
+    outcome = f"Aborted by {event.actor.id}. {event.reason}".rstrip() + end_without_cleanup(run)
     out.move(Trigger.ABORT, steps=steps, approval=None, finished_at=now, abort_requested_by=event.actor.id,
-             outcome=f"Aborted by {event.actor.id}. {event.reason}".rstrip(), detail=event.reason)
-    _finish(out)
+             outcome=outcome, detail=event.reason)
+    finish(out)
     return out.decision()
 
 
 def _on_retry(run: Run, event: Retry, now: datetime, ids: IdFactory) -> Decision:
     step = run.current_step
     if run.state is not RunState.PAUSED or step is None:
-        return _refuse(run, now, event.actor, "retry",
+        return refuse(run, now, event.actor, "retry",
                        Refusal(code=RefusalCode.STALE, message=f"Run {run.id} is {run.state.value}, not paused."))
     refusal = check_button_step(run, event.step_id) or authorize_approval(run, event.actor)
     if refusal is not None:
-        return _refuse(run, now, event.actor, "retry", refusal)
-    out = _Outcome(run, now, event.actor.id)
+        return refuse(run, now, event.actor, "retry", refusal)
+    out = Outcome(run, now, event.actor.id)
     if step.applied:
         renewed = step.model_copy(update={
             "state": StepState.WAITING, "deadline": now + timedelta(seconds=step.spec.timeout_s)})
@@ -279,7 +216,7 @@ def _on_retry(run: Run, event: Retry, now: datetime, ids: IdFactory) -> Decision
     if step.spec.needs_approval and required > 1:
         _enter_step(out, run.current, ids, via=(Trigger.RETRY_AWAITING, Trigger.RETRY_RUNNING, Trigger.COMPLETE))
         return out.decision()
-    out.move(Trigger.RETRY_RUNNING, step=_started(step, now), pause_reason=None,
+    out.move(Trigger.RETRY_RUNNING, step=started(step, now), pause_reason=None,
              detail=f"retry by {event.actor.id}")
     out.notify("step_started", step.spec.title, step.id)
     return out.decision()
@@ -288,15 +225,15 @@ def _on_retry(run: Run, event: Retry, now: datetime, ids: IdFactory) -> Decision
 def _on_skip(run: Run, event: Skip, now: datetime, ids: IdFactory) -> Decision:
     step = run.current_step
     if run.state is not RunState.PAUSED or step is None:
-        return _refuse(run, now, event.actor, "skip",
+        return refuse(run, now, event.actor, "skip",
                        Refusal(code=RefusalCode.STALE, message=f"Run {run.id} is {run.state.value}, not paused."))
     if not step.spec.skippable:
-        return _refuse(run, now, event.actor, "skip",
+        return refuse(run, now, event.actor, "skip",
                        Refusal(code=RefusalCode.NOT_ALLOWED, message=f"Step {step.id} cannot be skipped."))
     refusal = authorize_approval(run, event.actor)
     if refusal is not None:
-        return _refuse(run, now, event.actor, "skip", refusal)
-    out = _Outcome(run, now, event.actor.id)
+        return refuse(run, now, event.actor, "skip", refusal)
+    out = Outcome(run, now, event.actor.id)
     _advance(out, ids, finished=StepState.SKIPPED, detail=f"skipped by {event.actor.id}")
     return out.decision()
 
@@ -313,7 +250,7 @@ def _require_current(run: Run, step_id: str, *states: RunState, phase: StepPhase
 
 
 def _on_gate(run: Run, event: GateChecked, now: datetime) -> Decision:
-    out = _Outcome(run, now, "worker")
+    out = Outcome(run, now, "worker")
     if run.state is RunState.AWAITING_APPROVAL:
         step = _require_current(run, event.step_id, RunState.AWAITING_APPROVAL)
         checked = step.model_copy(update={"findings": event.findings, "detail": event.reason or "gate checked"})
@@ -334,14 +271,14 @@ def _on_gate(run: Run, event: GateChecked, now: datetime) -> Decision:
 
 def _on_observed(run: Run, event: Observed, now: datetime) -> Decision:
     step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
-    out = _Outcome(run, now, "worker")
+    out = Outcome(run, now, "worker")
     out.move(Trigger.OBSERVED, step=step.model_copy(update={"observed": {**step.observed, **event.data}}))
     return out.decision()
 
 
 def _on_applied(run: Run, event: ActionApplied, now: datetime) -> Decision:
     step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
-    out = _Outcome(run, now, "worker")
+    out = Outcome(run, now, "worker")
     out.move(Trigger.APPLIED, step=step.model_copy(update={
         "state": StepState.WAITING, "applied": True, "detail": event.detail or step.detail}),
         detail=event.detail)
@@ -350,12 +287,14 @@ def _on_applied(run: Run, event: ActionApplied, now: datetime) -> Decision:
 
 def _on_failed(run: Run, event: ActionFailed, now: datetime) -> Decision:
     step = _require_current(run, event.step_id, RunState.RUNNING, phase=StepPhase.ACT)
-    out = _Outcome(run, now, "worker")
+    out = Outcome(run, now, "worker")
     if event.permanent:
         failed = step.model_copy(update={"state": StepState.FAILED, "detail": event.error, "finished_at": now})
+        if stop_on_failure(out, failed, event.error):
+            return out.decision()
         out.move(Trigger.ACTION_FAILED_PERMANENT, step=failed, finished_at=now,
                  outcome=f"{step.spec.title} failed: {event.error}", detail=event.error)
-        _finish(out)
+        finish(out)
         return out.decision()
     _pause(out, Trigger.ACTION_FAILED, f"{step.spec.title} failed: {event.error}")
     return out.decision()
@@ -363,7 +302,7 @@ def _on_failed(run: Run, event: ActionFailed, now: datetime) -> Decision:
 
 def _on_condition(run: Run, event: ConditionChecked, now: datetime, ids: IdFactory) -> Decision:
     step = _require_current(run, event.step_id, RunState.RUNNING, RunState.WAITING)
-    out = _Outcome(run, now, "worker")
+    out = Outcome(run, now, "worker")
     if run.state is RunState.RUNNING and step.phase is not StepPhase.ACT:
         raise IllegalTransition(run.state, Trigger.PROGRESS)
     if event.done:
@@ -380,7 +319,7 @@ def _on_condition(run: Run, event: ConditionChecked, now: datetime, ids: IdFacto
 
 
 def _on_tick(run: Run, now: datetime) -> Decision:
-    out = _Outcome(run, now, "clock")
+    out = Outcome(run, now, "clock")
     step = run.current_step
     if run.state is RunState.AWAITING_APPROVAL and run.approval is not None and now >= run.approval.expires_at:
         # Fails closed: an unanswered approval pauses the run; it never continues by itself.

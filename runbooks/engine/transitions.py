@@ -34,6 +34,10 @@ class Trigger(StrEnum):
     ABORT = "abort"
     ABORT_DEFERRED = "abort_deferred"  # abort asked while an action is in flight: stop after it
     ABORT_AT_SAFE_POINT = "abort_at_safe_point"  # the in-flight step finished; honour the abort
+    ABORT_TO_CLEANUP = "abort_to_cleanup"  # abort: the steps left are not run, the cleanup steps are
+    CLEANUP_NEXT = "cleanup_next"  # a step finished while the run is stopping: the next cleanup step
+    FAIL_TO_CLEANUP = "fail_to_cleanup"  # a step failed for good: the cleanup steps run, then FAILED
+    FAIL_AFTER_CLEANUP = "fail_after_cleanup"  # the last cleanup step after a failure finished
     RETRY_AWAITING = "retry_awaiting"
     RETRY_RUNNING = "retry_running"
     RETRY_WAITING = "retry_waiting"  # the action was applied already: wait for it again
@@ -54,6 +58,8 @@ _STEP_FINISHED = {
     T.NEXT_RUNNING: S.RUNNING,
     T.COMPLETE: S.SUCCEEDED,
     T.ABORT_AT_SAFE_POINT: S.ABORTED,
+    T.CLEANUP_NEXT: S.RUNNING,
+    T.FAIL_AFTER_CLEANUP: S.FAILED,
 }
 
 TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
@@ -69,6 +75,7 @@ TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
         T.GATE_ADVISORY: S.AWAITING_APPROVAL,
         T.APPROVAL_EXPIRED: S.PAUSED,
         T.ABORT: S.ABORTED,
+        T.ABORT_TO_CLEANUP: S.RUNNING,
     },
     S.RUNNING: {
         T.GATE_OK: S.RUNNING,
@@ -78,6 +85,8 @@ TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
         T.APPLIED: S.WAITING,
         T.ACTION_FAILED: S.PAUSED,
         T.ACTION_FAILED_PERMANENT: S.FAILED,
+        T.FAIL_TO_CLEANUP: S.RUNNING,
+        T.ABORT_TO_CLEANUP: S.RUNNING,
         T.CONDITION_FAILED: S.PAUSED,
         T.TIMEOUT: S.PAUSED,
         T.ABORT: S.ABORTED,
@@ -96,6 +105,7 @@ TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
         T.RETRY_RUNNING: S.RUNNING,
         T.RETRY_WAITING: S.WAITING,
         T.ABORT: S.ABORTED,
+        T.ABORT_TO_CLEANUP: S.RUNNING,
         **{t: s for t, s in _STEP_FINISHED.items() if t is not T.ABORT_AT_SAFE_POINT},  # skip
     },
     S.SUCCEEDED: {},

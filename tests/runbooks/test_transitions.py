@@ -97,9 +97,10 @@ def test_every_live_state_can_finish(state: RunState) -> None:
 
 
 def test_approval_is_the_only_way_from_awaiting_to_running() -> None:
-    """awaiting_approval goes to running only through APPROVE (never by a timer or a gate result)."""
+    """awaiting_approval goes to running only through APPROVE, or through an abort that runs the
+    cleanup steps (both human actions; never a timer or a gate result)."""
     into_running = [t for t, target in TRANSITIONS[S.AWAITING_APPROVAL].items() if target is S.RUNNING]
-    assert into_running == [T.APPROVE]
+    assert into_running == [T.APPROVE, T.ABORT_TO_CLEANUP]
 
 
 def test_timers_fail_closed() -> None:
@@ -111,9 +112,11 @@ def test_timers_fail_closed() -> None:
 
 
 def test_paused_is_left_only_by_human_decisions() -> None:
-    """A paused run moves only on retry, skip (next/complete) or abort, all of them human actions."""
+    """A paused run moves only on retry, skip (next/complete, or the next cleanup step or the end
+    of a run being stopped) or abort (at once, or through its cleanup steps), all human actions."""
     assert set(TRANSITIONS[S.PAUSED]) == {
-        T.RETRY_AWAITING, T.RETRY_RUNNING, T.RETRY_WAITING, T.ABORT, T.NEXT_AWAITING, T.NEXT_RUNNING, T.COMPLETE,
+        T.RETRY_AWAITING, T.RETRY_RUNNING, T.RETRY_WAITING, T.ABORT, T.ABORT_TO_CLEANUP, T.NEXT_AWAITING,
+        T.NEXT_RUNNING, T.COMPLETE, T.CLEANUP_NEXT, T.FAIL_AFTER_CLEANUP,
     }
 
 

@@ -1,0 +1,188 @@
+"""decide() for cleanup steps (``StepSpec.cleanup``): they run however the run ends (docs/engine.md,
+"Cleanup steps run however the run ends"). The plan used: two move steps that need approval,
+then two cleanup steps that run by themselves.
+"""
+
+from __future__ import annotations
+
+from runbooks.engine.aborting import stopping_line
+from runbooks.engine.events import Abort, ActionFailed, ConditionChecked, GateChecked, Retry, Skip
+from runbooks.engine.models import RunState, StepPhase, StepState
+from runbooks.engine.pending import pending_work
+
+from .builders import APPROVER, REQUESTER, Driver, assert_chain, make_run, spec
+
+S = RunState
+
+
+def with_cleanup() -> Driver:
+    steps = [
+        spec("move-1"), spec("move-2"),
+        spec("cancel", needs_approval=False, cleanup=True, title="Cancel moves in flight"),
+        spec("clear", needs_approval=False, cleanup=True, title="Clear replication throttles"),
+    ]
+    driver = Driver(make_run(specs=steps))
+    driver.start()
+    return driver
+
+
+def states(driver: Driver) -> dict[str, StepState]:
+    return {s.id: s.state for s in driver.run.steps}
+
+
+def finish_cleanup(driver: Driver) -> None:
+    for step_id in ("cancel", "clear"):
+        assert driver.step_id == step_id
+        assert driver.run.state is S.RUNNING
+        driver.finish_step()
+
+
+def test_abort_while_awaiting_the_second_approval_runs_the_cleanup_steps_then_aborts() -> None:
+    """Moves have started: the abort skips what is left and runs both cleanup steps without approval."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.finish_step()
+    assert driver.run.state is S.AWAITING_APPROVAL
+    decision = driver.send(Abort(actor=REQUESTER))
+    assert driver.run.state is S.RUNNING
+    assert driver.run.approval is None
+    assert driver.run.abort_requested_by == REQUESTER.id
+    assert states(driver) == {"move-1": StepState.DONE, "move-2": StepState.ABORTED,
+                              "cancel": StepState.RUNNING, "clear": StepState.PENDING}
+    assert pending_work(driver.run)[0].kind == "check_gate"
+    assert [e.action for e in decision.audit] == ["abort_to_cleanup"]
+    assert "ReleaseLock" not in [type(e).__name__ for e in decision.effects]
+    finish_cleanup(driver)
+    assert driver.run.state is S.ABORTED
+    assert driver.run.outcome == (f"Aborted by {REQUESTER.id}. Cleanup done: "
+                                  "Cancel moves in flight, Clear replication throttles.")
+    assert_chain(driver)
+
+
+def test_deferred_abort_runs_the_cleanup_steps_once_the_step_in_flight_is_done() -> None:
+    """An abort while a move is in flight waits for it, then runs the cleanup steps, then aborts."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=APPROVER))
+    assert driver.run.state is S.WAITING
+    driver.send(ConditionChecked(step_id="move-1", done=True, detail="moved"))
+    assert states(driver)["move-2"] is StepState.ABORTED
+    finish_cleanup(driver)
+    assert driver.run.state is S.ABORTED
+
+
+def test_abort_before_any_step_started_ends_at_once() -> None:
+    """Nothing has run (first approval pending): nothing to clean up, the run ends at once."""
+    driver = with_cleanup()
+    driver.send(Abort(actor=REQUESTER))
+    assert driver.run.state is S.ABORTED
+    assert driver.run.outcome == f"Aborted by {REQUESTER.id}."
+
+
+def test_a_second_abort_during_cleanup_ends_the_run_and_names_what_was_not_cleaned() -> None:
+    """A cleanup step that fails pauses; a second abort ends the run and says what is left behind."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.finish_step()
+    driver.send(Abort(actor=REQUESTER))
+    driver.send(GateChecked(step_id="cancel", ok=False, reason="Kafka unreachable"))
+    assert driver.run.state is S.PAUSED
+    driver.send(Abort(actor=APPROVER))
+    assert driver.run.state is S.ABORTED
+    assert driver.run.outcome is not None
+    assert driver.run.outcome.endswith(
+        "Cleanup not done: Cancel moves in flight, Clear replication throttles. Check the cluster by hand.")
+
+
+def test_retry_of_a_failed_cleanup_step_continues_the_cleanup() -> None:
+    """Retry of a paused cleanup step runs it again, then the next cleanup step, then the run aborts."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.finish_step()
+    driver.send(Abort(actor=REQUESTER))
+    driver.send(GateChecked(step_id="cancel", ok=False, reason="Kafka unreachable"))
+    driver.send(Retry(actor=APPROVER))
+    assert (driver.run.state, driver.step_id) == (S.RUNNING, "cancel")
+    finish_cleanup(driver)
+    assert driver.run.state is S.ABORTED
+
+
+def test_abort_while_paused_on_a_move_runs_the_cleanup() -> None:
+    """A move paused (say a broker died): the abort marks it aborted and runs the cleanup steps."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.send(GateChecked(step_id="move-1", ok=False, reason="broker 2 is down"))
+    driver.send(Abort(actor=REQUESTER))
+    assert states(driver)["move-1"] is StepState.ABORTED
+    assert (driver.run.state, driver.step_id) == (S.RUNNING, "cancel")
+
+
+def test_a_permanent_failure_runs_the_cleanup_and_ends_failed() -> None:
+    """A step that fails for good does not leave throttles on: the cleanup steps run, the run is FAILED."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.to_act()
+    driver.send(ActionFailed(step_id="move-1", error="plan and executors disagree", permanent=True))
+    assert (driver.run.state, driver.step_id) == (S.RUNNING, "cancel")
+    assert states(driver)["move-1"] is StepState.FAILED
+    assert states(driver)["move-2"] is StepState.ABORTED
+    finish_cleanup(driver)
+    assert driver.run.state is S.FAILED
+    assert driver.run.outcome == ("Restart broker move-1 failed: plan and executors disagree. Cleanup done: "
+                                  "Cancel moves in flight, Clear replication throttles.")
+    assert_chain(driver)
+
+
+def test_the_normal_course_runs_the_cleanup_steps_as_steps_and_succeeds() -> None:
+    """Without an abort, cleanup steps are ordinary steps at the end of the plan: the run succeeds."""
+    driver = with_cleanup()
+    for _ in range(2):
+        driver.approve()
+        driver.finish_step()
+    finish_cleanup(driver)
+    assert driver.run.state is S.SUCCEEDED
+
+
+def test_abort_during_the_last_cleanup_step_in_flight_still_succeeds_when_every_step_ran() -> None:
+    """An abort that lands while the last step is in flight has nothing left to stop: all steps ran."""
+    driver = with_cleanup()
+    for _ in range(2):
+        driver.approve()
+        driver.finish_step()
+    driver.finish_step()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    driver.send(ConditionChecked(step_id="clear", done=True, detail="no throttle left"))
+    assert driver.run.state is S.SUCCEEDED
+
+
+def test_skip_of_a_paused_step_while_stopping_goes_on_to_the_cleanup() -> None:
+    """A skippable move paused after a deferred abort: skipping it runs the cleanup steps."""
+    steps = [spec("move-1", skippable=True), spec("move-2"),
+             spec("clear", needs_approval=False, cleanup=True, title="Clear replication throttles")]
+    driver = Driver(make_run(specs=steps))
+    driver.start()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    driver.send(ConditionChecked(step_id="move-1", done=False, failure="broker 2 is down"))
+    assert driver.run.state is S.PAUSED
+    driver.send(Skip(actor=APPROVER))
+    assert (driver.run.state, driver.step_id) == (S.RUNNING, "clear")
+    assert driver.run.steps[2].phase is StepPhase.GATE
+    driver.finish_step()
+    assert driver.run.state is S.ABORTED
+
+
+def test_the_card_says_the_cleanup_steps_are_running_while_a_run_is_stopped() -> None:
+    """While stopping, the card says an abort waits for the step in flight, then names the cleanup steps left."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    assert stopping_line(driver.run, "@alice") == "Abort requested by @alice: stopping after the step in flight."
+    driver.send(ConditionChecked(step_id="move-1", done=True, detail="moved"))
+    assert stopping_line(driver.run, "@alice") == (
+        "Aborted by @alice: running the cleanup steps before the run ends "
+        "(Cancel moves in flight, Clear replication throttles).")
