@@ -102,14 +102,15 @@ bench: setup
 	$(PYTHON) -m tests.bench
 
 # Mutation testing of the safety rules (not CI: about 5 min on 2 busy cores). The modules and the
-# tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine/decide.py only the approval parts are
+# tests are in [tool.mutmut] of pyproject.toml; of runbooks/engine/decide.py only the approval and abort parts are
 # mutated (asking, approving, refusing, expiring, asking again). The score is kept in BENCHMARKS.md
 # (`make mutate-score` prints it); `mutants/` is the tool's work dir, wiped first so that a run
 # always judges the current code.
 MUTATE_CHILDREN ?= $(shell nproc)
 MUTATE_TARGETS := 'runbooks.engine.approvals.*' 'runbooks.rules.health.*' 'runbooks.catalogue.restart.*' 'runbooks.rules.rolls.*' \
 	'runbooks.catalogue.upgrade.*' 'runbooks.engine.decide.x__enter_step__*' 'runbooks.engine.decide.x__on_approve__*' \
-	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__refuse__*' \
+	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__on_abort__*' \
+	'runbooks.engine.outcome.*' 'runbooks.engine.aborting.*' \
 	'runbooks.rules.reassignment.*' 'runbooks.rules.reassignment_plan.*' 'runbooks.rules.reassignment_fill.*' \
 	'runbooks.rules.reassignment_batches.*'
 

@@ -3,7 +3,7 @@
 mutmut keeps one ``<module>.py.meta`` per mutated file, mapping each mutant to the exit code of the
 tests run against it. A mutant counts as killed when a test failed (or the run timed out: a mutant
 that makes the code loop is caught too); it survives when every test passed. Of runbooks/engine/decide.py
-only the approval parts are scored, the functions ``make mutate`` mutates.
+only the approval and abort parts are scored, the functions ``make mutate`` mutates.
 
     python -m tests.mutation_score [--survivors]
 """
@@ -17,11 +17,11 @@ from pathlib import Path
 
 MUTANTS = Path("mutants")
 # Paths under runbooks/, as [tool.mutmut] only_mutate lists them (the layout of issue 12).
-MODULES = ("engine/approvals", "engine/decide", "rules/health", "catalogue/restart", "rules/rolls",
+MODULES = ("engine/approvals", "engine/decide", "engine/aborting", "engine/outcome", "rules/health", "catalogue/restart", "rules/rolls",
            "catalogue/upgrade", "rules/reassignment", "rules/reassignment_plan", "rules/reassignment_fill",
            "rules/reassignment_batches")
 DECIDE = "engine/decide"
-ENGINE_APPROVAL_PARTS = ("_enter_step", "_on_approve", "_on_tick", "_on_retry", "_refuse")
+ENGINE_APPROVAL_PARTS = ("_enter_step", "_on_approve", "_on_tick", "_on_retry", "_on_abort")
 
 KILLED = {1, 3}
 TIMEOUT = {24, -24, 36, 152, 255}
@@ -67,7 +67,7 @@ def main(argv: list[str]) -> int:
               f"{total:>7}{_score(counts):>8}")
     print(f"{'all':<40}{totals['killed']:>8}{totals['timeout']:>9}{totals['survived']:>10}{totals['other']:>7}"
           f"{sum(totals.values()):>7}{_score(totals):>8}")
-    print(f"* approval parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; other: not checked, no tests or suspicious")
+    print(f"* approval and abort parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; other: not checked, no tests or suspicious")
     if "--survivors" in argv:
         print("\n".join(["", "survivors:", *survivors]))
     return 0

@@ -66,17 +66,22 @@ def begin_cleanup(out: Outcome, trigger: Trigger, *, by: str, detail: str) -> bo
     target = next_cleanup(run, run.current)
     if target is None or not has_started(run):
         return False
-    steps = list(run.steps)
-    for index in range(run.current, target):
-        if steps[index].state not in (StepState.DONE, StepState.SKIPPED, StepState.FAILED):
-            steps[index] = steps[index].model_copy(update={"state": StepState.ABORTED, "finished_at": out.now})
-    out.run = run.model_copy(update={"steps": tuple(steps), "current": target})
-    cleanup = out.run.steps[target]
-    out.move(trigger, step=started(cleanup, out.now), approval=None, pause_reason=None, abort_requested_by=by,
-             detail=detail)
+    _enter_cleanup(out, run.current, target, trigger, abort_requested_by=by, detail=detail)
     out.notify("cleanup_started", f"{_who(by)}: running the cleanup steps before the run ends "
-               f"({', '.join(cleanup_left(out.run))}).", cleanup.id)
+               f"({', '.join(cleanup_left(out.run))}).", out.run.steps[target].id)
     return True
+
+
+def _enter_cleanup(out: Outcome, start: int, target: int, trigger: Trigger, *, detail: str, **changes: object) -> None:
+    """Mark the steps from ``start`` up to the cleanup step ``target`` ABORTED (those not finished)
+    and start the cleanup step, without approval."""
+    steps = list(out.run.steps)
+    for index in range(start, target):
+        if steps[index].state not in _NOT_RUN:
+            steps[index] = steps[index].model_copy(update={"state": StepState.ABORTED, "finished_at": out.now})
+    out.run = out.run.model_copy(update={"steps": tuple(steps), "current": target})
+    cleanup = out.run.steps[target]
+    out.move(trigger, step=started(cleanup, out.now), approval=None, pause_reason=None, detail=detail, **changes)
 
 
 def continue_cleanup(out: Outcome, index: int) -> None:
@@ -99,18 +104,12 @@ def continue_cleanup(out: Outcome, index: int) -> None:
 def begin_cleanup_at(out: Outcome, index: int) -> bool:
     """From the step finished just before ``index``: mark the steps up to the next cleanup step
     ABORTED and start that cleanup step. False when no cleanup step is left to run."""
-    run = out.run
-    target = next_cleanup(run, index)
+    target = next_cleanup(out.run, index)
     if target is None:
         return False
-    steps = list(run.steps)
-    for skipped in range(index, target):
-        steps[skipped] = steps[skipped].model_copy(update={"state": StepState.ABORTED, "finished_at": out.now})
-    out.run = run.model_copy(update={"steps": tuple(steps), "current": target})
-    cleanup = out.run.steps[target]
-    out.move(Trigger.CLEANUP_NEXT, step=started(cleanup, out.now), approval=None, pause_reason=None,
-             detail=f"cleanup step after the abort by {_who(run.abort_requested_by or '')}")
-    out.notify("step_started", cleanup.spec.title, cleanup.id)
+    by = _who(out.run.abort_requested_by or "")
+    _enter_cleanup(out, index, target, Trigger.CLEANUP_NEXT, detail=f"cleanup step, the run is stopping ({by})")
+    out.notify("step_started", out.run.steps[target].spec.title, out.run.steps[target].id)
     return True
 
 

@@ -6,7 +6,7 @@ then two cleanup steps that run by themselves.
 from __future__ import annotations
 
 from runbooks.engine.aborting import stopping_line
-from runbooks.engine.events import Abort, ActionFailed, ConditionChecked, GateChecked, Retry, Skip
+from runbooks.engine.events import Abort, ActionFailed, ConditionChecked, GateChecked, Notify, Retry, Skip
 from runbooks.engine.models import RunState, StepPhase, StepState
 from runbooks.engine.pending import pending_work
 
@@ -50,7 +50,11 @@ def test_abort_while_awaiting_the_second_approval_runs_the_cleanup_steps_then_ab
     assert states(driver) == {"move-1": StepState.DONE, "move-2": StepState.ABORTED,
                               "cancel": StepState.RUNNING, "clear": StepState.PENDING}
     assert pending_work(driver.run)[0].kind == "check_gate"
-    assert [e.action for e in decision.audit] == ["abort_to_cleanup"]
+    assert [(e.action, e.detail) for e in decision.audit] == [("abort_to_cleanup", "abort: cleanup steps run")]
+    assert driver.run.steps[1].finished_at == driver.clock.now
+    assert [(n.event, n.text) for n in decision.effects if isinstance(n, Notify)] == [(
+        "cleanup_started", f"Aborted by {REQUESTER.id}: running the cleanup steps before the run ends "
+        "(Cancel moves in flight, Clear replication throttles).")]
     assert "ReleaseLock" not in [type(e).__name__ for e in decision.effects]
     finish_cleanup(driver)
     assert driver.run.state is S.ABORTED
@@ -127,8 +131,13 @@ def test_a_permanent_failure_runs_the_cleanup_and_ends_failed() -> None:
     assert (driver.run.state, driver.step_id) == (S.RUNNING, "cancel")
     assert states(driver)["move-1"] is StepState.FAILED
     assert states(driver)["move-2"] is StepState.ABORTED
+    assert [(e.action, e.detail) for e in driver.audit[-2:]] == [
+        ("fail_to_cleanup", "plan and executors disagree"),
+        ("cleanup_next", "cleanup step, the run is stopping (A step failed for good)")]
+    assert driver.run.steps[1].finished_at == driver.clock.now
     finish_cleanup(driver)
     assert driver.run.state is S.FAILED
+    assert driver.run.finished_at == driver.clock.now
     assert driver.run.outcome == ("Restart broker move-1 failed: plan and executors disagree. Cleanup done: "
                                   "Cancel moves in flight, Clear replication throttles.")
     assert_chain(driver)
@@ -186,3 +195,31 @@ def test_the_card_says_the_cleanup_steps_are_running_while_a_run_is_stopped() ->
     assert stopping_line(driver.run, "@alice") == (
         "Aborted by @alice: running the cleanup steps before the run ends "
         "(Cancel moves in flight, Clear replication throttles).")
+
+
+def test_a_permanent_failure_of_the_last_cleanup_step_fails_the_run_at_once() -> None:
+    """No cleanup step is left after it: the run is FAILED with the failure as its outcome."""
+    driver = with_cleanup()
+    for _ in range(2):
+        driver.approve()
+        driver.finish_step()
+    driver.finish_step()
+    driver.to_act()
+    driver.send(ActionFailed(step_id="clear", error="DescribeConfigs refused", permanent=True))
+    assert driver.run.state is S.FAILED
+    assert driver.run.outcome == "Clear replication throttles failed: DescribeConfigs refused"
+
+
+def test_a_deferred_abort_that_ends_in_cleanup_reports_each_step_it_skipped() -> None:
+    """The steps the abort skipped are ABORTED with the time they were given up, the audit names the stop."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=APPROVER))
+    decision = driver.send(ConditionChecked(step_id="move-1", done=True, detail="moved"))
+    assert driver.run.steps[1].finished_at == driver.clock.now
+    assert [(e.action, e.detail) for e in decision.audit] == [
+        ("cleanup_next", f"cleanup step, the run is stopping (Aborted by {APPROVER.id})")]
+    finish_cleanup(driver)
+    assert driver.run.finished_at == driver.clock.now
+    assert [e.action for e in driver.audit[-1:]] == ["abort_at_safe_point"]
