@@ -103,15 +103,18 @@ def throttled_replicas_text(replicas: Sequence[tuple[int, int]]) -> str:
 
 
 class ThrottlesPresent(_Frozen):
-    """Throttles found on a cluster: per broker its rate keys (key -> value), per topic its non-empty
-    throttled-replica lists (key -> Kafka's text). Empty dicts: no throttle anywhere."""
+    """Throttles found on a cluster: per broker its rate keys in effect (key -> value), the
+    cluster-wide default rate keys where a broker inherits them (``--entity-default``: deleting
+    them takes a command of their own), per topic its non-empty throttled-replica lists (key ->
+    Kafka's text). Empty dicts: no throttle anywhere."""
 
     brokers: dict[int, dict[str, str]] = Field(default_factory=dict)
     topics: dict[str, dict[str, str]] = Field(default_factory=dict)
+    default_rates: dict[str, str] = Field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
-        return not self.brokers and not self.topics
+        return not self.brokers and not self.topics and not self.default_rates
 
 
 class ReassignmentInFlight(_Frozen):

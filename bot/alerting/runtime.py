@@ -78,7 +78,7 @@ def build_alerting(
     admin: KafkaAdmin = monitor_admin
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
-        lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s,
+        lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s, runs=runs,
     ) if monitors else None
     http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
                       host=http_host, port=http_port) if http_port is not None else None

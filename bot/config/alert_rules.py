@@ -6,12 +6,14 @@ file (``30s``, ``10m``, ``2h``, or a number of seconds)::
     alerts:
       health_poll: 5s          # broker/URP/ISR/quorum poll
       lag_poll: 15s            # consumer lag poll
+      throttle_poll: 1m        # replication throttles no run owns (DescribeConfigs)
       update_interval: 30s     # at most one edit of an alert message per this
       during_run_for: 3m       # health conditions must hold this long while a runbook runs
       under_replicated: {for: 0s, cooldown: 10m}
       broker_down: {for: 0s}
       kafka_not_ready: {for: 1m}
       strimzi_restart: {enabled: false}
+      unowned_throttles: {for: 5m}
       consumer_lag:
         for: 1m
         max_lag: 100000        # records behind on the worst partition
@@ -99,7 +101,7 @@ class LagRuleConfig(RuleConfig):
 
 
 _CONDITIONS = ("broker_down", "under_replicated", "under_min_isr", "offline_partitions", "quorum", "kafka_unreachable",
-               "kafka_not_ready", "kafka_warning", "pod_crashing", "strimzi_restart")
+               "kafka_not_ready", "kafka_warning", "pod_crashing", "strimzi_restart", "unowned_throttles")
 
 
 class AlertsConfig(BaseModel):
@@ -107,6 +109,7 @@ class AlertsConfig(BaseModel):
 
     health_poll: Duration | None = None
     lag_poll: Duration | None = None
+    throttle_poll: Duration | None = None
     update_interval: Duration | None = None
     during_run_for: Duration | None = None
     broker_down: RuleConfig | None = None
@@ -119,9 +122,10 @@ class AlertsConfig(BaseModel):
     kafka_warning: RuleConfig | None = None
     pod_crashing: RuleConfig | None = None
     strimzi_restart: RuleConfig | None = None
+    unowned_throttles: RuleConfig | None = None
     consumer_lag: LagRuleConfig | None = None
 
-    @field_validator("health_poll", "lag_poll", "update_interval", "during_run_for")
+    @field_validator("health_poll", "lag_poll", "throttle_poll", "update_interval", "during_run_for")
     @classmethod
     def _duration(cls, value: Duration | None) -> Duration | None:
         if value is not None:
@@ -137,6 +141,7 @@ class AlertsConfig(BaseModel):
         base = AlertRules()
         values: dict[str, Any] = {}
         for field, target in (("health_poll", "health_poll_s"), ("lag_poll", "lag_poll_s"),
+                              ("throttle_poll", "throttle_poll_s"),
                               ("update_interval", "update_interval_s"), ("during_run_for", "during_run_for_s")):
             raw = getattr(self, field)
             if raw is not None:

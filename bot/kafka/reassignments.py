@@ -200,6 +200,7 @@ def read_throttles(call: AdminCall) -> ThrottlesPresent:
     described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
     live = [b.id for b in brokers_from(described) if not b.fenced]
     brokers: dict[int, dict[str, str]] = {}
+    defaults: dict[str, str] = {}
     for broker in live:
         def ask(admin: KafkaAdminClient, broker: int = broker) -> Any:
             ensure_known(admin, broker)
@@ -211,6 +212,8 @@ def read_throttles(call: AdminCall) -> ThrottlesPresent:
                  and _entry_source(e) in _DYNAMIC_BROKER_SOURCES}
         if found:
             brokers[broker] = found
+        defaults.update({k: found[k] for k, e in entries.items()
+                         if k in found and _entry_source(e) == "DYNAMIC_DEFAULT_BROKER_CONFIG"})
     names = call.retry("ListTopics", lambda a: a.list_topics())
     topics: dict[str, dict[str, str]] = {}
     if names:
@@ -222,7 +225,7 @@ def read_throttles(call: AdminCall) -> ThrottlesPresent:
                      if k in THROTTLED_REPLICAS_KEYS and e.get("value") and _entry_source(e) in _DYNAMIC_TOPIC_SOURCES}
             if found:
                 topics[str(topic)] = found
-    return ThrottlesPresent(brokers=brokers, topics=topics)
+    return ThrottlesPresent(brokers=brokers, topics=topics, default_rates=defaults)
 
 
 # -- reassignments -----------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The monitors of every managed cluster on an APScheduler 3 ``AsyncIOScheduler``: a health poll
-and a lag poll per cluster, plus the cluster's Kubernetes watches.
+"""The monitors of every managed cluster on an APScheduler 3 ``AsyncIOScheduler``: a health poll,
+a lag poll and a replication-throttle poll per cluster, plus the cluster's Kubernetes watches.
 
 - One replica polls a cluster at a time: each run first takes or renews the cluster's monitor
   lease in Redis (``MonitorLease``); the others skip, and take over within the lease's TTL when
@@ -38,7 +38,7 @@ from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterGateway, KafkaAdmin, LagReader
+from handlers.ports import ClusterGateway, KafkaAdmin, LagReader, RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -63,8 +63,10 @@ class Monitors:
         self, *, clusters: Mapping[str, ManagedCluster], admin: KafkaAdmin, gateway: ClusterGateway,
         lag_reader: LagReader, reports: LagReports, evaluator: AlertEvaluator, lease: MonitorLease, owner: str,
         watch_api: Callable[[], client.ApiClient] | None, watch_timeout_s: int = 60,
+        runs: RunRepository | None = None,
     ) -> None:
         self._clusters = dict(clusters)
+        self._runs = runs  # who owns a replication throttle; without it the throttle poll is off
         self._admin = admin
         self._gateway = gateway
         self._lag_reader = lag_reader
@@ -112,15 +114,20 @@ class Monitors:
             self.monitors[name] = ClusterMonitor(
                 cluster, admin=self._admin, gateway=self._gateway, poller=poller,
                 reports=self._reports, evaluator=self._evaluator, kube=kube, now=lambda: datetime.now(UTC),
+                runs=self._runs,
             )
             rules = cluster.alerts
             self._add_job("health", name, rules.health_poll_s, now)
             self._add_job("lag", name, min(rules.lag_poll_s, FAST_LAG_POLL_S) if fast else rules.lag_poll_s, now)
+            if self._runs is not None:
+                self._add_job("throttles", name, rules.throttle_poll_s, now)
         self.scheduler.start()
 
     def _add_job(self, job: str, cluster: str, interval_s: float, first: datetime) -> None:
         assert self.scheduler is not None
-        target: Callable[[str], Coroutine[Any, Any, None]] = self._health if job == "health" else self._lag
+        targets: dict[str, Callable[[str], Coroutine[Any, Any, None]]] = {
+            "health": self._health, "lag": self._lag, "throttles": self._throttles}
+        target = targets[job]
         self.scheduler.add_job(
             self._poll, "interval", seconds=interval_s, args=[target, cluster], id=f"{job}:{cluster}",
             name=f"{job} poll of {cluster}",
@@ -216,6 +223,13 @@ class Monitors:
         self._lag_polled_at[name] = started
         await self.monitors[name].check_lag()
         self.durations[(name, "lag")] = time.monotonic() - started
+
+    async def _throttles(self, name: str) -> None:
+        if not self.leading.get(name) and not await self._hold(name):
+            return
+        started = time.monotonic()
+        await self.monitors[name].check_throttles()
+        self.durations[(name, "throttles")] = time.monotonic() - started
 
     def _kube_changed(self, name: str) -> None:
         if not self.leading.get(name) or name in self._kube_pending:

@@ -85,6 +85,7 @@ def headline(state: AlertState) -> str:
         Condition.KAFKA_WARNING: f"Strimzi warning {subject}",
         Condition.POD_CRASHING: f"pod {subject} is crashing",
         Condition.STRIMZI_RESTART: f"Strimzi is restarting pod {subject}",
+        Condition.UNOWNED_THROTTLES: _throttles_headline(state),
     }
     return texts[state.key.condition]
 
@@ -110,6 +111,7 @@ def alert_view(state: AlertState, now: datetime, *, mention: Callable[[str], str
     if snoozed and state.snoozed_until is not None and state.snoozed_by is not None:
         lines.append(f"{SNOOZED_ICON} Snoozed by {mention(state.snoozed_by)} until {clock_time(state.snoozed_until)}.")
     lines += _lag_lines(state)
+    lines += _throttle_lines(state)
     lines.append(f"Alert {state.id} · /kafka snooze {state.id} 2h")
     buttons: list[AlertButton] = []
     if state.phase is not Phase.RESOLVED:
@@ -143,6 +145,26 @@ def _lag_lines(state: AlertState) -> list[str]:
     else:
         lines.append(f"Members: none (group {state.facts.get('state') or 'state unknown'}): nothing is consuming.")
     return lines
+
+
+def _throttles_headline(state: AlertState) -> str:
+    brokers, topics = state.facts.get("brokers", 0), state.facts.get("topics", 0)
+    on = [f"{brokers} broker{'s' if brokers != 1 else ''}"] if brokers else []
+    on += [f"{topics} topic{'s' if topics != 1 else ''}"] if topics else []
+    where = " and ".join(on) or "the cluster-wide default"
+    return f"replication throttles left on {where} with no run owning them"
+
+
+def _throttle_lines(state: AlertState) -> list[str]:
+    """What is throttled and the commands that clear it, while it fires: the bot clears nothing
+    itself (another tool may still need its throttle)."""
+    if state.key.condition is not Condition.UNOWNED_THROTTLES or state.phase is Phase.RESOLVED:
+        return []
+    summary = [line for line in state.facts.get("summary") or [] if isinstance(line, str)]
+    commands = [line for line in state.facts.get("commands") or [] if isinstance(line, str)]
+    if not commands:
+        return summary
+    return [*summary, "To clear them (the bot does not: check nobody still needs them):", *commands]
 
 
 def alerts_text(cluster: str, states: Sequence[AlertState], now: datetime) -> str:

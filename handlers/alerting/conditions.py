@@ -29,6 +29,7 @@ from runbooks.rules.health import (
     quorum_health,
     under_replicated,
 )
+from runbooks.rules.unowned_throttles import REPLICA_MOVING_RUNBOOKS, UnownedThrottles
 
 EXAMPLES = 5  # partitions named in a message; the count says how many more
 RESTART_EVENT_MAX_AGE = timedelta(minutes=15)  # a restart still unfinished after this is a crash alert's job
@@ -212,3 +213,24 @@ def lag_observations(
                    **group.facts()},
         ))
     return found
+
+
+THROTTLES_SUBJECT = "replication-throttles"
+
+
+def throttle_observations(cluster: str, found: UnownedThrottles | None) -> list[Observation]:
+    """Replication throttles no active run owns (``runbooks.rules.unowned_throttles``), one alert per
+    cluster: its value counts the throttled brokers and topics (and the cluster-wide default)."""
+    if found is None:
+        return []
+    runbooks = " or ".join(sorted(REPLICA_MOVING_RUNBOOKS))
+    value = found.broker_count + found.topic_count + (1 if found.seen.default_rates else 0)
+    key = AlertKey(cluster=cluster, condition=Condition.UNOWNED_THROTTLES, subject=THROTTLES_SUBJECT)
+    return [Observation(
+        key=key, value=value,
+        detail=f"replication throttles are set on {cluster} while no {runbooks} run is active there (left by hand, "
+               "by another tool, or by a run that ended without clearing them): they slow every out-of-sync "
+               "follower of the listed partitions until someone removes them",
+        facts={"brokers": found.broker_count, "topics": found.topic_count, "summary": list(found.summary),
+               "commands": list(found.commands)},
+    )]

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict
 
 from handlers.alerting.alert_ports import LagReports
 from handlers.alerting.conditions import (
+    THROTTLES_SUBJECT,
     PodSeen,
     RestartEvent,
     health_observations,
@@ -25,6 +26,7 @@ from handlers.alerting.conditions import (
     lag_over,
     pod_observations,
     restart_observations,
+    throttle_observations,
     unreachable_observation,
 )
 from handlers.alerting.evaluator import AlertEvaluator
@@ -33,8 +35,9 @@ from handlers.alerting.lag_models import LagReport
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.lag_snapshot import LagSnapshot
 from handlers.clusters import ManagedCluster
-from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
+from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus, RunRepository
 from runbooks.alerting.lifecycle import HEALTH_CONDITIONS, Condition, lag_grew
+from runbooks.rules.unowned_throttles import ThrottlesSeen, unowned_throttles
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +64,10 @@ class ClusterMonitor:
     def __init__(
         self, cluster: ManagedCluster, *, admin: KafkaAdmin, gateway: ClusterGateway, poller: LagPoller,
         reports: LagReports, evaluator: AlertEvaluator, kube: Callable[[], KubeState],
-        now: Callable[[], datetime],
+        now: Callable[[], datetime], runs: RunRepository | None = None,
     ) -> None:
         self.cluster = cluster
+        self._runs = runs
         self._admin = admin
         self._gateway = gateway
         self._poller = poller
@@ -109,6 +113,37 @@ class ClusterMonitor:
         if kube.kafka is not None:
             observations += kafka_observations(name, kafka, kube.kafka)
         await self._evaluator.evaluate(self.cluster, KUBE_CONDITIONS, observations)
+
+    async def check_throttles(self) -> None:
+        """One throttle poll: replication throttles set while no run that moves replicas is active
+        on the cluster. A poll that fails (Kafka, or the runs' store) leaves the alert as it is:
+        it says nothing about the throttles. Without a run repository nobody can tell who owns a
+        throttle, so nothing is checked."""
+        if self._runs is None:
+            return
+        name = self.cluster.name
+        try:
+            runbooks = await self._active_runbooks(self._runs)
+            bootstrap, _ = await self._bootstrap_and_brokers(self._kube())
+            if not bootstrap:
+                raise LookupError("the Kafka resource has no bootstrap address yet")
+            present = await self._admin.replication_throttles(self.cluster.ref, bootstrap)
+        except Exception as exc:
+            log.warning("throttle poll of %s failed: %s: %s", name, type(exc).__name__, exc)
+            await self._evaluator.evaluate(self.cluster, {Condition.UNOWNED_THROTTLES}, [], {THROTTLES_SUBJECT})
+            return
+        seen = ThrottlesSeen(brokers=present.brokers, default_rates=present.default_rates, topics=present.topics)
+        found = unowned_throttles(seen, runbooks, bootstrap)
+        await self._evaluator.evaluate(self.cluster, {Condition.UNOWNED_THROTTLES},
+                                       throttle_observations(name, found))
+
+    async def _active_runbooks(self, runs: RunRepository) -> list[str]:
+        names = []
+        for run_id in await runs.active(self.cluster.name):
+            loaded = await runs.load(run_id)
+            if loaded is not None:
+                names.append(loaded[0].runbook)
+        return names
 
     async def check_lag(self) -> LagSnapshot | None:
         """One lag poll: offsets and seconds, the report for every replica (once per ``lag_poll_s``),

@@ -46,6 +46,7 @@ class Condition(StrEnum):
     KAFKA_WARNING = "kafka_warning"  # subject the warning's reason
     POD_CRASHING = "pod_crashing"  # subject the pod: restarting or crash looping
     STRIMZI_RESTART = "strimzi_restart"  # subject the pod: the operator rolls it (an event)
+    UNOWNED_THROTTLES = "unowned_throttles"  # subject replication-throttles: set while no moving run is active
 
 
 HEALTH_CONDITIONS = frozenset({
@@ -107,6 +108,7 @@ class AlertRules(_Frozen):
 
     health_poll_s: float = Field(default=5.0, gt=0)
     lag_poll_s: float = Field(default=15.0, gt=0)
+    throttle_poll_s: float = Field(default=60.0, gt=0)  # DescribeConfigs of every broker and topic
     update_interval_s: float = Field(default=30.0, ge=0)  # at most one edit per alert message per this
     # While a runbook mutates the cluster, brokers go down and partitions lose replicas on purpose:
     # health conditions must then hold this long before they are posted.
@@ -122,6 +124,9 @@ class AlertRules(_Frozen):
     kafka_warning: ConditionRule = ConditionRule()
     pod_crashing: ConditionRule = ConditionRule()
     strimzi_restart: ConditionRule = ConditionRule(cooldown_s=0.0)
+    # A run that just ended clears its throttles in its cleanup step: 5 min lets it (and a human
+    # who set one a moment ago for a move of their own) finish before anyone is told.
+    unowned_throttles: ConditionRule = ConditionRule(for_s=300.0)
 
     def rule(self, condition: Condition) -> ConditionRule:
         rule: ConditionRule = getattr(self, condition.value)

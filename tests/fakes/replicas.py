@@ -64,11 +64,13 @@ class ReplicaMoves:
 
     topics: dict[str, dict[int, FakePartition]]
     broker_throttles: dict[int, dict[str, str]]
+    default_throttles: dict[str, str]  # the cluster-wide default rates (``--entity-default``), set by hand only
     topic_throttles: dict[str, dict[str, str]]
     racks: dict[int, str]
 
     def init_replica_moves(self) -> None:
         self.topics, self.broker_throttles, self.topic_throttles, self.racks = {}, {}, {}, {}
+        self.default_throttles = {}
 
     def live_brokers(self) -> list[int]:
         raise NotImplementedError
@@ -137,9 +139,13 @@ class ReplicaMoves:
             self.topic_throttles.pop(t, None)
 
     async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
-        live = set(self.live_brokers())
+        live = self.live_brokers()
+        # A broker's own rate keys hide the cluster-wide default's (Kafka's precedence).
+        effective = {b: {**self.default_throttles, **self.broker_throttles.get(b, {})} for b in live}
+        inherited = {k for b in live for k in self.default_throttles if k not in self.broker_throttles.get(b, {})}
         return ThrottlesPresent(
-            brokers={b: dict(c) for b, c in sorted(self.broker_throttles.items()) if c and b in live},
+            brokers={b: c for b, c in sorted(effective.items()) if c},
+            default_rates={k: v for k, v in self.default_throttles.items() if k in inherited},
             topics={t: {k: v for k, v in c.items() if v} for t, c in sorted(self.topic_throttles.items())
                     if any(c.values()) and t in self.topics})
 
@@ -216,7 +222,7 @@ class ReplicaMoves:
 
     def _throttle_rate(self, topic: str, partition: int, broker: int) -> int | None:
         listed = self.topic_throttles.get(topic, {}).get(FOLLOWER_REPLICAS, "").split(",")
-        rate = self.broker_throttles.get(broker, {}).get(FOLLOWER_RATE)
+        rate = self.broker_throttles.get(broker, {}).get(FOLLOWER_RATE, self.default_throttles.get(FOLLOWER_RATE))
         return int(rate) if rate is not None and f"{partition}:{broker}" in listed else None
 
     def _finish_if_caught_up(self, p: FakePartition) -> None:
