@@ -17,7 +17,8 @@ from pathlib import Path
 
 MUTANTS = Path("mutants")
 # Paths under runbooks/, as [tool.mutmut] only_mutate lists them (the layout of issue 12).
-MODULES = ("engine/approvals", "engine/decide", "engine/aborting", "engine/outcome", "rules/health", "catalogue/restart", "rules/rolls",
+MODULES = ("engine/approvals", "engine/decide", "engine/aborting", "engine/outcome",
+           "rules/health", "catalogue/restart", "rules/rolls",
            "catalogue/upgrade", "rules/reassignment", "rules/reassignment_plan", "rules/reassignment_fill",
            "rules/reassignment_batches")
 DECIDE = "engine/decide"
@@ -67,7 +68,8 @@ def main(argv: list[str]) -> int:
               f"{total:>7}{_score(counts):>8}")
     print(f"{'all':<40}{totals['killed']:>8}{totals['timeout']:>9}{totals['survived']:>10}{totals['other']:>7}"
           f"{sum(totals.values()):>7}{_score(totals):>8}")
-    print(f"* approval and abort parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; other: not checked, no tests or suspicious")
+    print(f"* approval and abort parts only: {', '.join(ENGINE_APPROVAL_PARTS)}; "
+          "other: not checked, no tests or suspicious")
     if "--survivors" in argv:
         print("\n".join(["", "survivors:", *survivors]))
     return 0

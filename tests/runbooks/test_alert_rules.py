@@ -182,6 +182,7 @@ def test_lag_growth_rule_needs_both_the_increase_and_the_factor() -> None:
 
 # -- properties over any history --------------------------------------------------------------------
 
+MICROSECOND = 1e-6
 _events = st.lists(st.tuples(st.booleans(), st.floats(0.5, 400)), min_size=1, max_size=40)
 
 
@@ -205,9 +206,11 @@ def test_posts_follow_the_rules_over_any_history(
             active_since = None
         d = run(state, seen() if active else None, clock, for_s=for_s, cooldown_s=cooldown_s)
         if d.action is Action.POST:
-            assert active_since is not None and clock - active_since >= for_s
+            # The rules measure in datetimes (microseconds), this model in float seconds: a sum of
+            # gaps may land a rounding below the bound that the datetimes reached exactly.
+            assert active_since is not None and clock - active_since >= for_s - MICROSECOND
             assert not posted_since_resolve
-            assert last_resolve is None or clock - last_resolve >= cooldown_s
+            assert last_resolve is None or clock - last_resolve >= cooldown_s - MICROSECOND
             posted_since_resolve = True
         if d.state is not None and d.state.phase is Phase.RESOLVED and (state is None or state.phase is Phase.FIRING):
             last_resolve = clock
