@@ -223,3 +223,56 @@ def test_a_deferred_abort_that_ends_in_cleanup_reports_each_step_it_skipped() ->
     finish_cleanup(driver)
     assert driver.run.finished_at == driver.clock.now
     assert [e.action for e in driver.audit[-1:]] == ["abort_at_safe_point"]
+
+
+def test_a_second_abort_ends_the_run_even_when_the_first_skipped_nothing() -> None:
+    """Abort deferred during the last move: the cleanup starts with nothing skipped; its failure and a
+    second abort end the run at once (the run is already stopping, the abort does not start over)."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.finish_step()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    driver.send(ConditionChecked(step_id="move-2", done=True, detail="moved"))
+    assert (driver.step_id, driver.run.state) == ("cancel", S.RUNNING)
+    driver.send(GateChecked(step_id="cancel", ok=False, reason="Kafka unreachable"))
+    driver.send(Abort(actor=APPROVER))
+    assert driver.run.state is S.ABORTED
+
+
+def test_abort_of_a_paused_move_clears_the_pause_reason() -> None:
+    """The cleanup step that starts after an abort of a paused run is not shown as paused."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.send(GateChecked(step_id="move-1", ok=False, reason="broker 2 is down"))
+    assert driver.run.pause_reason is not None
+    driver.send(Abort(actor=REQUESTER))
+    assert driver.run.pause_reason is None
+
+
+def test_a_failure_right_before_the_only_cleanup_step_still_runs_it_and_says_so() -> None:
+    """[move, clear]: the move fails for good, the cleanup runs (with notices for both), then FAILED."""
+    steps = [spec("move-1"), spec("clear", needs_approval=False, cleanup=True, title="Clear replication throttles")]
+    driver = Driver(make_run(specs=steps))
+    driver.start()
+    driver.approve()
+    driver.to_act()
+    decision = driver.send(ActionFailed(step_id="move-1", error="refused", permanent=True))
+    assert [(n.event, n.text, n.step_id) for n in decision.effects if isinstance(n, Notify)] == [
+        ("step_failed", "Restart broker move-1 failed: refused. Running the cleanup steps before the run ends.",
+         "move-1"),
+        ("step_started", "Clear replication throttles", "clear")]
+    finished = driver.finish_step()
+    assert driver.run.state is S.FAILED
+    assert [(e.action, e.detail) for e in finished.audit][-1] == (
+        "fail_after_cleanup", "the cleanup steps ran after the failure")
+
+
+def test_the_cleanup_notice_names_the_cleanup_step_it_starts() -> None:
+    """The notice of an abort that starts the cleanup is attached to the cleanup step it starts."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.finish_step()
+    decision = driver.send(Abort(actor=REQUESTER))
+    assert [n.step_id for n in decision.effects if isinstance(n, Notify)] == ["cancel"]

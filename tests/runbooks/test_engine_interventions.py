@@ -17,6 +17,7 @@ from runbooks.engine.events import (
     CheckGate,
     ConditionChecked,
     GateChecked,
+    Notify,
     ReleaseLock,
     Retry,
     Skip,
@@ -174,10 +175,26 @@ def test_abort_before_anything_in_flight_is_immediate(setup: Callable[[], Driver
     assert driver.run.finished_at == driver.clock.now
     assert driver.run.abort_requested_by == actor.id
     assert driver.run.steps[driver.run.current].state is StepState.ABORTED
+    assert driver.run.steps[driver.run.current].finished_at == driver.clock.now
     assert ReleaseLock() in decision.effects
     [entry] = decision.audit
     assert (entry.action, entry.actor, entry.from_state, entry.to_state) == ("abort", actor.id, source, S.ABORTED)
     assert pending_work(driver.run) == [ReleaseLock()]
+
+
+def test_an_abort_reason_is_said_in_the_outcome_and_the_audit() -> None:
+    """The reason given with an abort (say, the undo run that supersedes this one) is kept in both."""
+    driver = paused()
+    decision = driver.send(Abort(actor=APPROVER, reason="Superseded by undo run run-2."))
+    assert driver.run.outcome == f"Aborted by {APPROVER.id}. Superseded by undo run run-2."
+    assert [(e.action, e.detail) for e in decision.audit] == [("abort", "Superseded by undo run run-2.")]
+
+
+def test_abort_of_a_planned_run_without_steps_keeps_its_empty_plan() -> None:
+    """A run planned with no step is aborted with its (empty) steps intact."""
+    driver = Driver(make_run(specs=[]))
+    driver.send(Abort(actor=REQUESTER))
+    assert (driver.run.state, driver.run.steps) == (S.ABORTED, ())
 
 
 def test_abort_by_outsider_is_refused() -> None:
@@ -197,6 +214,8 @@ def test_abort_of_finished_run_is_refused() -> None:
     decision = driver.send(Abort(actor=APPROVER))
     assert decision.run is before
     assert decision.refusal is not None and decision.refusal.code is RefusalCode.FINISHED
+    assert [(e.action, e.detail) for e in decision.audit] == [
+        ("abort_refused", "finished: Run run-1 is already succeeded.")]
 
 
 def test_abort_while_waiting_is_deferred_to_the_next_safe_point() -> None:
@@ -207,7 +226,10 @@ def test_abort_while_waiting_is_deferred_to_the_next_safe_point() -> None:
     assert driver.run.state is S.WAITING
     assert driver.run.abort_requested_by == REQUESTER.id
     assert ReleaseLock() not in deferred.effects
-    assert [e.action for e in deferred.audit] == ["abort_deferred"]
+    assert [(e.action, e.detail) for e in deferred.audit] == [
+        ("abort_deferred", "abort requested: stopping after the step in flight")]
+    assert [(n.event, n.text) for n in deferred.effects if isinstance(n, Notify)] == [
+        ("abort_requested", "Abort requested: the run stops once the step in flight is safe.")]
     assert pending_work(driver.run) == [CheckCondition(step_id="b0")]
 
     driver.send(ConditionChecked(step_id="b0", done=False, detail="pod starting"))
