@@ -181,7 +181,10 @@ def cmd_up(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"Sandbox {state.name} is ready: {state.brokers} broker(s), Kafka {state.kafka_version}, "
+        extras = "".join([f" + {state.broker_only} broker-only" if args.broker_only is not None else "",
+                          f", {state.racks} rack(s)" if state.racks else "",
+                          ", Cruise Control" if state.cruise_control else ""])
+        print(f"Sandbox {state.name} is ready: {state.brokers} broker(s){extras}, Kafka {state.kafka_version}, "
               f"{elapsed:.1f} s\n"
               f"  Kubernetes API   {state.api_url}\n"
               f"  kubeconfig       export KUBECONFIG={state.kubeconfig}\n"

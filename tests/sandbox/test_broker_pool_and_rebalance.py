@@ -195,3 +195,30 @@ def test_refreshed_rebalance_drains_the_broker_and_the_scale_down_then_happens(c
                message="broker 3 unregistered from KRaft")
     assert state(cluster, "drain") == "Ready"
     assert cluster.get(REBALANCES, "drain")["metadata"]["annotations"]["strimzi.io/rebalance"] == "approve"
+
+
+def test_auto_approved_full_rebalance_runs_without_an_approval(cluster: StrimziCluster) -> None:
+    """strimzi.io/rebalance-auto-approval: mode full goes from the proposal to Ready with no annotation."""
+    body = {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaRebalance",
+            "metadata": {"name": "even", "labels": {"strimzi.io/cluster": cluster.name},
+                         "annotations": {"strimzi.io/rebalance-auto-approval": "true"}},
+            "spec": {"mode": "full"}}
+    cluster.custom.create_namespaced_custom_object("kafka.strimzi.io", "v1", cluster.namespace, REBALANCES, body)
+    done = wait_state(cluster, "even", "Ready")
+    assert "numReplicaMovements" in done["status"]["optimizationResult"]
+    counts: dict[int, int] = {}
+    for t in with_admin(cluster.bootstrap(), lambda a: a.describe_topics()):
+        for p in t["partitions"]:
+            for r in p["replica_nodes"]:
+                counts[r] = counts.get(r, 0) + 1
+    assert max(counts.values()) - min(counts.values()) <= 1, counts
+
+
+def test_rebalance_on_a_kafka_without_cruise_control_is_not_ready(cluster: StrimziCluster) -> None:
+    """Without spec.cruiseControl: NotReady InvalidResourceException, as Strimzi says it."""
+    generation = cluster.patch_kafka({"spec": {"cruiseControl": None}})
+    cluster.wait_reconciled(generation)
+    create_rebalance(cluster, "no-cc", {"mode": "full"})
+    condition = wait_state(cluster, "no-cc", "NotReady")["status"]["conditions"][0]
+    assert condition["reason"] == "InvalidResourceException"
+    assert condition["message"] == "Kafka resource lacks 'cruiseControl' declaration"

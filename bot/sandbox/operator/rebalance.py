@@ -210,6 +210,8 @@ class RebalanceOperator:
             partitions = await admin.partitions()
             sizes = await admin.partition_sizes(racks)
         except AdminError as e:
+            if e.transient:  # a broker restarting: ask again on the next pass rather than fail the resource
+                raise
             raise ProposalError("CruiseControlRestException", f"Cruise Control cannot read the cluster: {e}") from e
         loads = [PartitionLoad(p.topic, p.partition, p.replicas,
                                max((sizes.get((p.topic, p.partition)) or {0: 0}).values()))
