@@ -312,6 +312,7 @@ def node_status(pod: BrokerPod) -> dict[str, Any]:
         "pid": pod.node.pid,
         "version": pod.version,
         "roles": sorted(pod.roles),
+        "rack": pod.config.static.get("broker.rack"),  # None without spec.kafka.rack
         "ready": pod.is_ready(),
         "crash_looping": pod.is_crash_looping(),
         "restart_count": pod.restart_count,

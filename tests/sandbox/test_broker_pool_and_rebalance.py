@@ -117,6 +117,20 @@ def test_scaling_the_broker_pool_up_adds_a_broker_only_node_in_its_zone(cluster:
     assert racks(cluster.bootstrap())[3] == "zone-0"
 
 
+def test_replaced_broker_only_node_comes_back_empty_in_the_same_zone(cluster: StrimziCluster,
+                                                                    sbx: SandboxInfo) -> None:
+    """strimzi.io/delete-pod-and-pvc on broker 3: a new pod (new uid), same id, still zone-0 (status shows it)."""
+    old_uid = cluster.pods()["cc-brokers-3"].metadata.uid
+    cluster.annotate_pod("cc-brokers-3", "strimzi.io/delete-pod-and-pvc")
+    wait_until(lambda: (p := cluster.pods().get("cc-brokers-3")) is not None and p.metadata.uid != old_uid
+               and pod_ready(p), timeout=180, interval=0.5, message="broker 3 replaced and Ready")
+    assert cluster.pods()["cc-brokers-3"].metadata.labels[ZONE_LABEL] == "zone-0"
+    wait_until(lambda: racks(cluster.bootstrap()).get(3) == "zone-0", timeout=60, interval=0.5,
+               message="broker 3 registered again with rack zone-0")
+    node = next(n for n in sbx.status()["nodes"] if n["id"] == 3)
+    assert (node["pool"], node["roles"], node["rack"]) == ("brokers", ["broker"], "zone-0")
+
+
 def test_scaling_the_broker_pool_down_is_reverted_while_the_broker_holds_replicas(cluster: StrimziCluster) -> None:
     """1 -> 0 with replicas on broker 3: ScaleDownPreventionCheck, the pod stays."""
     cluster.create_topic(TOPIC, partitions=4, replicas=2)
