@@ -185,6 +185,22 @@ def test_throttled_remove_brokers_rebalance_stops_mid_move(cluster: StrimziClust
     assert replicas_on(boot, 3), "a stopped drain leaves the broker partly full"
 
 
+def test_deleting_a_rebalance_mid_move_cancels_its_moves_and_throttles(cluster: StrimziCluster) -> None:
+    """A KafkaRebalance deleted while Rebalancing: its in-flight reassignments and throttles do not outlive it."""
+    boot = cluster.bootstrap()
+    create_rebalance(cluster, "gone", {"mode": "remove-brokers", "brokers": [3], "replicationThrottle": THROTTLE,
+                                       "concurrentPartitionMovementsPerBroker": 1})
+    wait_state(cluster, "gone", "ProposalReady")
+    annotate(cluster, "gone", "approve")
+    wait_state(cluster, "gone", "Rebalancing")
+    wait_until(lambda: in_flight(boot), timeout=30, interval=0.3, message="a reassignment in flight")
+    cluster.custom.delete_namespaced_custom_object("kafka.strimzi.io", "v1", cluster.namespace, REBALANCES, "gone")
+    wait_until(lambda: not in_flight(boot) and throttle_configs(boot, 3) == {}, timeout=30, interval=0.3,
+               message="no reassignment in flight and no throttle left")
+    configmaps = cluster.core.list_namespaced_config_map(cluster.namespace).items
+    assert "gone" not in {c.metadata.name for c in configmaps}, "the progress ConfigMap goes with its owner"
+
+
 def test_refreshed_rebalance_drains_the_broker_and_the_scale_down_then_happens(cluster: StrimziCluster) -> None:
     """refresh -> ProposalReady -> approve -> Rebalancing -> Ready: broker 3 empty; then pod 3 goes away."""
     boot = cluster.bootstrap()

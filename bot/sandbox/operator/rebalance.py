@@ -64,6 +64,7 @@ class RebalanceOperator:
         self._runtime = runtime
         self._admin: OperatorAdmin | None = None
         self.executions: dict[str, Execution] = {}
+        self._orphans: list[Execution] = []  # executions of deleted KafkaRebalances, still winding down
 
     def _cruise_control(self) -> OperatorAdmin | None:
         runtime = self._runtime()
@@ -74,11 +75,13 @@ class RebalanceOperator:
         return self._admin
 
     async def shutdown(self) -> None:
-        for execution in self.executions.values():
+        running = [*self.executions.values(), *self._orphans]
+        for execution in running:
             execution.task.cancel()
-        for execution in self.executions.values():
+        for execution in running:
             await execution.wait()
         self.executions.clear()
+        self._orphans.clear()
         if self._admin is not None:
             await asyncio.to_thread(self._admin.close)
 
@@ -88,7 +91,10 @@ class RebalanceOperator:
                                    label_selector=f"{names.LABEL_CLUSTER}={self.cluster}")
         present = {i["metadata"]["name"] for i in items}
         for gone in [n for n in self.executions if n not in present]:  # deleted while Rebalancing
-            self.executions.pop(gone).stop()
+            orphan = self.executions.pop(gone)
+            orphan.stop()  # it cancels its in-flight moves and clears its throttles by itself
+            self._orphans.append(orphan)
+        self._orphans = [o for o in self._orphans if not o.task.done()]
         for item in sorted(items, key=lambda i: i["metadata"]["name"]):
             try:
                 await self.reconcile(item)
