@@ -61,6 +61,14 @@ def register(subparsers: Any) -> None:
     _name_arg(p)
     p.add_argument("--namespace", default=DEFAULT_NAMESPACE)
     p.add_argument("--brokers", type=int, default=3, help="dual-role (broker+controller) nodes (default 3)")
+    p.add_argument("--broker-only", type=int, default=None, metavar="M",
+                   help="add the broker-only KafkaNodePool 'brokers' with M replicas (0 allowed): the pool a "
+                        "static quorum can scale; its node ids follow the dual-role ones")
+    p.add_argument("--racks", type=int, default=0, metavar="K",
+                   help="spread the nodes over K zones (zone-0..zone-K-1, node id modulo K) through "
+                        "spec.kafka.rack (topology.kubernetes.io/zone); default: no racks")
+    p.add_argument("--cruise-control", action="store_true",
+                   help="set spec.cruiseControl: the operator then handles KafkaRebalance resources")
     p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, metavar="V")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Ready (default 300)")
@@ -137,6 +145,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                            f"{OPERATOR_VERSION}, which supports {lines}")
     if not 1 <= args.brokers <= 9:
         raise SandboxError(f"--brokers must be between 1 and 9 (got {args.brokers})")
+    if args.broker_only is not None and not 0 <= args.broker_only <= 6:
+        raise SandboxError(f"--broker-only must be between 0 and 6 (got {args.broker_only})")
+    if not 0 <= args.racks <= 9:
+        raise SandboxError(f"--racks must be between 0 (no racks) and 9 (got {args.racks})")
     directory = sandbox_dir(args.name)
     if daemon_alive(directory):
         state = read_state(directory)
@@ -162,13 +174,17 @@ def cmd_up(args: argparse.Namespace) -> int:
     result = {
         "name": state.name, "namespace": state.namespace, "cluster": state.cluster,
         "kubeconfig": state.kubeconfig, "api_url": state.api_url, "bootstrap_servers": state.bootstrap_servers,
-        "kafka_version": state.kafka_version, "brokers": state.brokers, "state_dir": state.state_dir,
+        "kafka_version": state.kafka_version, "brokers": state.brokers, "broker_only": state.broker_only,
+        "racks": state.racks, "cruise_control": state.cruise_control, "state_dir": state.state_dir,
         "daemon_pid": state.daemon_pid, "startup_seconds": round(elapsed, 1), "nodes": info.get("nodes", []),
     }
     if args.json:
         print(json.dumps(result))
     else:
-        print(f"Sandbox {state.name} is ready: {state.brokers} broker(s), Kafka {state.kafka_version}, "
+        extras = "".join([f" + {state.broker_only} broker-only" if args.broker_only is not None else "",
+                          f", {state.racks} rack(s)" if state.racks else "",
+                          ", Cruise Control" if state.cruise_control else ""])
+        print(f"Sandbox {state.name} is ready: {state.brokers} broker(s){extras}, Kafka {state.kafka_version}, "
               f"{elapsed:.1f} s\n"
               f"  Kubernetes API   {state.api_url}\n"
               f"  kubeconfig       export KUBECONFIG={state.kubeconfig}\n"
@@ -186,7 +202,12 @@ def _spawn_daemon(args: argparse.Namespace, directory: Path) -> subprocess.Popen
     cmd = [sys.executable, "-m", "bot.sandbox.daemon", "--name", args.name, "--namespace", args.namespace,
            "--brokers", str(args.brokers), "--kafka-version", args.kafka_version, "--state-dir", str(directory),
            "--reconcile-interval", str(args.reconcile_interval), "--heap-mb", str(args.heap_mb),
-           "--ready-timeout", str(args.timeout), "--roll-attempts", str(args.roll_attempts)]
+           "--ready-timeout", str(args.timeout), "--roll-attempts", str(args.roll_attempts),
+           "--racks", str(args.racks)]
+    if args.broker_only is not None:
+        cmd += ["--broker-only", str(args.broker_only)]
+    if args.cruise_control:
+        cmd.append("--cruise-control")
     with (directory / LOG_FILE).open("ab") as log:
         # Own session: the daemon outlives this command and a Ctrl-C in the user's terminal.
         return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,

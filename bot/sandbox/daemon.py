@@ -50,35 +50,54 @@ from bot.sandbox.state import (
 
 log = logging.getLogger("bot.sandbox.daemon")
 POOL_NAME = "dual-role"
+BROKER_POOL_NAME = "brokers"
+RACK_TOPOLOGY_KEY = "topology.kubernetes.io/zone"
+LAST_BROKER_ID = 99  # the broker pool's ids run from the dual-role nodes' count up to this
 
 
-def kafka_resources(*, name: str, namespace: str, brokers: int, version: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """The Kafka and KafkaNodePool a user would apply (Strimzi's kafka-with-dual-role-nodes example)."""
+def kafka_resources(*, name: str, namespace: str, brokers: int, version: str, broker_only: int | None = None,
+                    racks: int = 0, cruise_control: bool = False) -> list[dict[str, Any]]:
+    """The Kafka and KafkaNodePools a user would apply (Strimzi's kafka-with-dual-role-nodes example).
+
+    ``broker_only`` (None: no such pool) adds the pool ``brokers`` with roles [broker]: the pool a
+    static quorum can scale. Its ids start after the dual-role nodes' (``strimzi.io/next-node-ids``),
+    so the dual-role nodes keep ids 0..brokers-1 whatever the pools' names sort like.
+    """
     rf, isr = min(3, brokers), min(2, brokers)
-    pool = {
+    storage = {"type": "persistent-claim", "size": "1Gi", "deleteClaim": False}
+    pools = [{
         "apiVersion": names.KAFKA_API_VERSION, "kind": "KafkaNodePool",
         "metadata": {"name": POOL_NAME, "namespace": namespace, "labels": {names.LABEL_CLUSTER: name}},
-        "spec": {"replicas": brokers, "roles": ["controller", "broker"],
-                 # One volume, so PVCs are data-<cluster>-<pool>-<id> (JBOD would add the volume id).
-                 "storage": {"type": "persistent-claim", "size": "1Gi", "deleteClaim": False}},
-    }
-    kafka = {
-        "apiVersion": names.KAFKA_API_VERSION, "kind": "Kafka",
-        "metadata": {"name": name, "namespace": namespace},
-        "spec": {
-            "kafka": {
-                "version": version,
-                "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
-                "config": {
-                    "offsets.topic.replication.factor": rf, "transaction.state.log.replication.factor": rf,
-                    "transaction.state.log.min.isr": isr, "default.replication.factor": rf,
-                    "min.insync.replicas": isr,
-                },
+        # One volume, so PVCs are data-<cluster>-<pool>-<id> (JBOD would add the volume id).
+        "spec": {"replicas": brokers, "roles": ["controller", "broker"], "storage": dict(storage)},
+    }]
+    if broker_only is not None:
+        pools.append({
+            "apiVersion": names.KAFKA_API_VERSION, "kind": "KafkaNodePool",
+            "metadata": {"name": BROKER_POOL_NAME, "namespace": namespace, "labels": {names.LABEL_CLUSTER: name},
+                         "annotations": {names.ANNO_NEXT_NODE_IDS: f"[{brokers}-{LAST_BROKER_ID}]"}},
+            # deleteClaim: a broker scaled away leaves no disk behind, so scaling back up starts empty.
+            "spec": {"replicas": broker_only, "roles": ["broker"], "storage": {**storage, "deleteClaim": True}},
+        })
+    kafka_spec: dict[str, Any] = {
+        "kafka": {
+            "version": version,
+            "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+            "config": {
+                "offsets.topic.replication.factor": rf, "transaction.state.log.replication.factor": rf,
+                "transaction.state.log.min.isr": isr, "default.replication.factor": rf,
+                "min.insync.replicas": isr,
             },
-            "entityOperator": {"topicOperator": {}, "userOperator": {}},
         },
+        "entityOperator": {"topicOperator": {}, "userOperator": {}},
     }
-    return kafka, pool
+    if racks:
+        kafka_spec["kafka"]["rack"] = {"topologyKey": RACK_TOPOLOGY_KEY}
+    if cruise_control:
+        kafka_spec["cruiseControl"] = {}
+    kafka = {"apiVersion": names.KAFKA_API_VERSION, "kind": "Kafka",
+             "metadata": {"name": name, "namespace": namespace}, "spec": kafka_spec}
+    return [*pools, kafka]
 
 
 class Daemon:
@@ -88,13 +107,14 @@ class Daemon:
         self.store = ObjectStore()
         self.stopping = asyncio.Event()
         settings = OperatorSettings(reconcile_interval_s=args.reconcile_interval, heap_mb=args.heap_mb,
-                                    roll=RollSettings(backoff_attempts=args.roll_attempts))
+                                    roll=RollSettings(backoff_attempts=args.roll_attempts), zones=max(1, args.racks))
         self.faults = FaultRules()
         self.operator = Operator(self.store, work_root=self.directory / "clusters", settings=settings,
                                  faults=self.faults)
         self.state = SandboxState(
             name=args.name, namespace=args.namespace, cluster=args.name, state_dir=str(self.directory),
             kafka_version=args.kafka_version, brokers=args.brokers, daemon_pid=os.getpid(), started_at=time.time(),
+            broker_only=args.broker_only or 0, racks=args.racks, cruise_control=args.cruise_control,
         )
 
     async def run(self) -> int:
@@ -137,10 +157,11 @@ class Daemon:
         with contextlib.suppress(ApiError):
             self.store.create("", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace",
                                                        "metadata": {"name": namespace}})
-        kafka, pool = kafka_resources(name=self.args.name, namespace=namespace, brokers=self.args.brokers,
-                                      version=self.args.kafka_version)
-        self.store.create(names.KAFKA_GROUP, names.NODE_POOLS, namespace, pool)
-        self.store.create(names.KAFKA_GROUP, names.KAFKAS, namespace, kafka)
+        for resource in kafka_resources(name=self.args.name, namespace=namespace, brokers=self.args.brokers,
+                                        version=self.args.kafka_version, broker_only=self.args.broker_only,
+                                        racks=self.args.racks, cruise_control=self.args.cruise_control):
+            plural = names.KAFKAS if resource["kind"] == "Kafka" else names.NODE_POOLS
+            self.store.create(names.KAFKA_GROUP, plural, namespace, resource)
 
     def _kafka(self) -> dict[str, Any]:
         return self.store.get(names.KAFKA_GROUP, names.KAFKAS, self.args.namespace, self.args.name)
@@ -258,6 +279,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--heap-mb", type=int, default=384)
     p.add_argument("--ready-timeout", type=float, default=300.0)
     p.add_argument("--roll-attempts", type=int, default=RollSettings.backoff_attempts)
+    p.add_argument("--broker-only", type=int, default=None, help="replicas of the broker-only pool (none: no pool)")
+    p.add_argument("--racks", type=int, default=0)
+    p.add_argument("--cruise-control", action="store_true")
     return p.parse_args(argv)
 
 
@@ -288,6 +312,7 @@ def node_status(pod: BrokerPod) -> dict[str, Any]:
         "pid": pod.node.pid,
         "version": pod.version,
         "roles": sorted(pod.roles),
+        "rack": pod.config.static.get("broker.rack"),  # None without spec.kafka.rack
         "ready": pod.is_ready(),
         "crash_looping": pod.is_crash_looping(),
         "restart_count": pod.restart_count,

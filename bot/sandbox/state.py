@@ -67,6 +67,9 @@ class SandboxState:
     state_dir: str
     kafka_version: str
     brokers: int
+    broker_only: int = 0  # replicas of the broker-only KafkaNodePool ``brokers`` (``up --broker-only``)
+    racks: int = 0  # zones the brokers are spread over (``up --racks``); 0: no rack awareness
+    cruise_control: bool = False  # the Kafka has spec.cruiseControl (``up --cruise-control``)
     phase: str = PHASE_STARTING
     daemon_pid: int | None = None
     api_url: str | None = None

@@ -53,6 +53,18 @@ def test_up_refuses_a_kafka_version_it_cannot_run(sandbox_home: Path, version: s
     assert not (sandbox_home / "never").exists()
 
 
+@pytest.mark.parametrize(("flags", "expected"), [
+    (("--broker-only", "-1"), "--broker-only must be between 0 and 6 (got -1)"),
+    (("--racks", "10"), "--racks must be between 0 (no racks) and 9 (got 10)"),
+])
+def test_up_refuses_a_bad_pool_or_rack_count(sandbox_home: Path, flags: tuple[str, ...], expected: str) -> None:
+    """`up` with an impossible --broker-only or --racks fails at once, saying what is valid, and starts nothing."""
+    proc = run_sandbox_cli("up", "--name", "never", *flags, check=False)
+    assert proc.returncode == 1
+    assert proc.stderr.startswith("error: ") and expected in proc.stderr
+    assert not (sandbox_home / "never").exists()
+
+
 def test_unknown_sandbox_is_an_error_that_lists_the_running_ones(sandbox: SandboxInfo) -> None:
     """status / kill-broker on a name that does not run say so and name the sandboxes that do."""
     for args in (("status",), ("kill-broker", "0")):

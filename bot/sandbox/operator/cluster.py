@@ -31,9 +31,14 @@ def pod_revision(version: str, roles: frozenset[str]) -> str:
     return hashlib.sha256(f"{version}|{','.join(sorted(roles))}".encode()).hexdigest()[:8]
 
 
+def zone_of(node_id: int, zones: int) -> str:
+    """The zone (rack) the twin schedules node ``node_id`` in."""
+    return f"zone-{node_id % max(1, zones)}"
+
+
 class ClusterRuntime:
     def __init__(self, store: ObjectStore, *, namespace: str, name: str, work_dir: Path, heap_mb: int,
-                 faults: FaultRules | None = None) -> None:
+                 faults: FaultRules | None = None, zones: int = 1) -> None:
         self.store = store
         self.faults = faults
         self.namespace = namespace
@@ -44,6 +49,8 @@ class ClusterRuntime:
         self.voters = ""  # static quorum, fixed when the cluster is created
         self.voter_ids: frozenset[int] = frozenset()
         self.pods: dict[int, BrokerPod] = {}
+        self.zones = max(1, zones)
+        self.rack_topology_key: str | None = None  # spec.kafka.rack.topologyKey; None: no broker.rack
         self.admin = OperatorAdmin(self.bootstrap, client_id="strimzi-cluster-operator")
         self.topic_admin = OperatorAdmin(self.bootstrap, client_id="strimzi-topic-operator")
 
@@ -85,6 +92,11 @@ class ClusterRuntime:
         """The user's config plus what the node's roles demand of listeners (Strimzi owns those)."""
         cfg = dict(user_config)
         spec = pod.node.spec
+        if self.rack_topology_key:
+            # Strimzi's init container copies the zone label of the Kubernetes node the pod runs on
+            # into broker.rack; the twin's "nodes" are zone-<id % zones>, so a replaced or restarted
+            # node keeps its rack.
+            cfg["broker.rack"] = zone_of(pod.node_id, self.zones)
         if pod.is_broker and pod.is_controller:
             return cfg
         if pod.is_broker:

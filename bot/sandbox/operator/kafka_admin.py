@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
+from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
 from kafka.errors import (
     BrokerNotAvailableError,
@@ -109,6 +110,51 @@ class OperatorAdmin:
         desc = await self._call("describeCluster", lambda a: a.describe_cluster())
         return sorted(int(b["broker_id"]) for b in desc["brokers"])
 
+    async def broker_racks(self) -> dict[int, str | None]:
+        """Live (unfenced) broker id -> broker.rack, from DescribeCluster."""
+        desc = await self._call("describeCluster", lambda a: a.describe_cluster())
+        return {int(b["broker_id"]): (b.get("rack") or None) for b in desc["brokers"] if not b.get("is_fenced")}
+
+    async def partition_sizes(self, brokers: Iterable[int]) -> dict[tuple[str, int], dict[int, int]]:
+        """(topic, partition) -> broker -> bytes on that broker (DescribeLogDirs, one broker at a time)."""
+        sizes: dict[tuple[str, int], dict[int, int]] = {}
+        for broker in sorted(brokers):
+            def ask(a: KafkaAdminClient, broker: int = broker) -> list[dict[str, Any]]:
+                answers: list[dict[str, Any]] = a.describe_log_dirs(brokers=[broker])
+                return answers
+
+            answers = await self._call(f"describeLogDirs (broker {broker})", ask)
+            for answer in answers:
+                for log_dir in answer.get("log_dirs") or []:
+                    for topic in log_dir.get("topics") or []:
+                        for p in topic.get("partitions") or []:
+                            if not p.get("is_future_key"):
+                                key = (str(topic["name"]), int(p["partition_index"]))
+                                sizes.setdefault(key, {})[int(answer.get("broker", broker))] = \
+                                    int(p.get("partition_size") or 0)
+        return sizes
+
+    async def reassign(self, targets: Mapping[tuple[str, int], list[int] | None]) -> dict[str, str]:
+        """AlterPartitionReassignments (None cancels); the partitions Kafka refused, with its error."""
+        if not targets:
+            return {}
+        wanted = {TopicPartition(t, p): replicas for (t, p), replicas in targets.items()}
+        answer = await self._call("alterPartitionReassignments", lambda a: a.alter_partition_reassignments(wanted))
+        return {f"{tp.topic}-{tp.partition}": getattr(error, "__name__", str(error))
+                for tp, error in answer.items()
+                if error is not None and getattr(error, "__name__", "") != "NoReassignmentInProgressError"}
+
+    async def reassignments_in_flight(self) -> set[tuple[str, int]]:
+        moving = await self._call("listPartitionReassignments", lambda a: a.list_partition_reassignments())
+        return {(tp.topic, tp.partition) for tp in moving}
+
+    async def elect_preferred_leaders(self, partitions: Iterable[tuple[str, int]]) -> None:
+        wanted: dict[str, list[int]] = {}
+        for topic, partition in partitions:
+            wanted.setdefault(topic, []).append(partition)
+        if wanted:
+            await self._call("electLeaders", lambda a: a.elect_leaders(0, wanted, raise_errors=False))
+
     async def quorum(self) -> tuple[int, list[VoterState]]:
         """(leader id, voters) of the KRaft metadata quorum."""
         desc = await self._call("describeMetadataQuorum", lambda a: a.describe_metadata_quorum())
@@ -197,6 +243,17 @@ class OperatorAdmin:
         _raise_on_config_errors(result)
 
     # -- broker configs ----------------------------------------------------------------------
+    async def alter_configs(self, rtype: ConfigResourceType, name: str, to_set: Mapping[str, str],
+                            to_delete: Iterable[str] = ()) -> None:
+        """IncrementalAlterConfigs on one broker or topic (throttles, for the Cruise Control twin)."""
+        ops: dict[str, Any] = dict(to_set)
+        ops.update({k: ("DELETE", None) for k in to_delete})
+        if ops:
+            res = [ConfigResource(rtype, name, ops)]
+            result = await self._call("incrementalAlterConfigs",
+                                      lambda a: a.alter_configs(res, raise_on_unknown=False, incremental=True))
+            _raise_on_config_errors(result)
+
     async def alter_broker_configs(self, node_id: int, to_set: Mapping[str, str], to_delete: Iterable[str]) -> None:
         """Per-broker dynamic config through IncrementalAlterConfigs (Strimzi's dynamic reconfiguration)."""
         ops: dict[str, Any] = dict(to_set)

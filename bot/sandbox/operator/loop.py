@@ -24,11 +24,13 @@ from bot.sandbox.operator.config_check import KafkaConfigChecker
 from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
 from bot.sandbox.operator.pods import BrokerPod
+from bot.sandbox.operator.rebalance import RebalanceOperator
 from bot.sandbox.operator.reconciler import KafkaReconciler, OperatorSettings
 from bot.sandbox.operator.topics import TopicOperator
 
 log = logging.getLogger(__name__)
 ClusterKey = tuple[str, str]  # (namespace, name)
+REBALANCE_POLL_S = 1.0  # Strimzi polls Cruise Control every 5 s (cruiseControl.*.rebalance polling); tests want less
 
 
 class ClusterWorker:
@@ -41,13 +43,17 @@ class ClusterWorker:
         self.reconciler = KafkaReconciler(store, namespace=key[0], name=key[1], work_root=work_root,
                                           settings=settings, faults=faults, config_checker=config_checker)
         self.topics = TopicOperator(store, namespace=key[0], cluster=key[1])
+        self.rebalances = RebalanceOperator(store, namespace=key[0], cluster=key[1],
+                                            runtime=lambda: self.reconciler.runtime)
         self.wake = asyncio.Event()
         self.topic_wake = asyncio.Event()
+        self.rebalance_wake = asyncio.Event()
         self.wake.set()
         self.topic_wake.set()
         self.reconciliations = 0
         self._tasks = [asyncio.create_task(self._cluster_loop(), name=f"reconcile-{key[1]}"),
-                       asyncio.create_task(self._topic_loop(), name=f"topics-{key[1]}")]
+                       asyncio.create_task(self._topic_loop(), name=f"topics-{key[1]}"),
+                       asyncio.create_task(self._rebalance_loop(), name=f"rebalances-{key[1]}")]
 
     @property
     def done(self) -> bool:
@@ -83,12 +89,28 @@ class ClusterWorker:
             except Exception:
                 log.exception("topic reconciliation of %s/%s failed unexpectedly", *self.key)
 
+    async def _rebalance_loop(self) -> None:
+        """KafkaRebalances: on a change, and every second while anything may be in progress."""
+        while not self.done:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.rebalance_wake.wait(), timeout=REBALANCE_POLL_S)
+            await asyncio.sleep(self.settings.debounce_s)
+            self.rebalance_wake.clear()
+            runtime = self.reconciler.runtime
+            if runtime is None or not any(p.is_ready() for p in runtime.broker_pods()):
+                continue
+            try:
+                await self.rebalances.reconcile_all()
+            except Exception:
+                log.exception("KafkaRebalance reconciliation of %s/%s failed unexpectedly", *self.key)
+
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.rebalances.shutdown()
         await self.reconciler.shutdown()
 
 
@@ -152,7 +174,8 @@ class Operator:
             self.store.unsubscribe(queue)
 
     def _dispatch(self, event: WatchEvent) -> None:
-        if event.group != names.KAFKA_GROUP or event.plural not in (names.KAFKAS, names.NODE_POOLS, names.TOPICS):
+        if event.group != names.KAFKA_GROUP or event.plural not in (names.KAFKAS, names.NODE_POOLS, names.TOPICS,
+                                                                     names.REBALANCES):
             return
         meta = event.object.get("metadata") or {}
         ident = (event.plural, meta.get("namespace", ""), meta.get("name", ""))
@@ -178,6 +201,8 @@ class Operator:
             return
         if event.plural == names.NODE_POOLS:
             existing.wake.set()
+        elif event.plural == names.REBALANCES:
+            existing.rebalance_wake.set()
         else:
             existing.topic_wake.set()
 

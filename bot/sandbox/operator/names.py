@@ -20,6 +20,8 @@ CORE_GROUP = ""
 KAFKAS = "kafkas"
 NODE_POOLS = "kafkanodepools"
 TOPICS = "kafkatopics"
+REBALANCES = "kafkarebalances"
+CONFIG_MAPS = "configmaps"
 PODSETS = "strimzipodsets"
 PODS = "pods"
 PVCS = "persistentvolumeclaims"
@@ -36,6 +38,7 @@ LABEL_CONTROLLER_ROLE = "strimzi.io/controller-role"
 LABEL_POD_NAME = "strimzi.io/pod-name"
 LABEL_CONTROLLER = "strimzi.io/controller"
 LABEL_CONTROLLER_NAME = "strimzi.io/controller-name"
+LABEL_ZONE = "topology.kubernetes.io/zone"  # the twin's broker pods carry their node's zone (rack)
 
 # Annotations (ResourceAnnotations.java, Annotations.java).
 ANNO_KAFKA_VERSION = "strimzi.io/kafka-version"

@@ -52,11 +52,16 @@ def pvc_body(pod: PodIdentity) -> dict[str, Any]:
 
 
 def pod_body(pod: PodIdentity, *, version: str, revision: str, config_hash: str, client_port: int,
-             owner: dict[str, Any] | None) -> dict[str, Any]:
+             owner: dict[str, Any] | None, rack: str | None = None) -> dict[str, Any]:
+    labels = pod.labels()
+    if rack:
+        # On a real cluster the zone is a label of the Kubernetes node and Strimzi's init container
+        # copies it into broker.rack; the twin has no nodes, so the pod carries the label itself.
+        labels[names.LABEL_ZONE] = rack
     metadata: dict[str, Any] = {
         "name": pod.name,
         "namespace": pod.namespace,
-        "labels": pod.labels(),
+        "labels": labels,
         "annotations": {
             names.ANNO_KAFKA_VERSION: version,
             names.ANNO_REVISION: revision,
@@ -74,8 +79,15 @@ def pod_body(pod: PodIdentity, *, version: str, revision: str, config_hash: str,
                             "ports": [{"name": "tcp-clients", "containerPort": client_port}]}],
             "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": pod.pvc}}],
             "restartPolicy": "Always",
+            **({"affinity": _rack_affinity()} if rack else {}),
         },
     }
+
+
+def _rack_affinity() -> dict[str, Any]:
+    # What Strimzi adds with spec.kafka.rack: run only on nodes that carry the topology label.
+    return {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {"nodeSelectorTerms": [
+        {"matchExpressions": [{"key": names.LABEL_ZONE, "operator": "Exists"}]}]}}}
 
 
 @dataclass(frozen=True)

@@ -298,7 +298,7 @@ class BrokerPod:
     def _pod_body(self, owner: dict[str, Any] | None) -> dict[str, Any]:
         return pod_body(self._identity(), version=self.version, revision=self.revision,
                         config_hash=config_hash(self.config.static), client_port=self.node.spec.client_port,
-                        owner=owner)
+                        owner=owner, rack=self.config.static.get("broker.rack"))
 
     def _ensure_monitor(self) -> None:
         if self._monitor is None or self._monitor.done():

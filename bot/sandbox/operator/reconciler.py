@@ -27,6 +27,7 @@ from bot.sandbox.operator.config_check import KafkaConfigChecker, invalid_config
 from bot.sandbox.operator.events import RestartReason, publish_restart_events
 from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
+from bot.sandbox.operator.nodepools import PoolRequest, assign_node_ids
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.roller import Roller, RollSettings
 from bot.sandbox.operator.scaling import NodePoolScaler, pool_roles
@@ -50,6 +51,8 @@ class OperatorSettings:
     ready_timeout_s: float = 300.0
     heap_mb: int = 384
     roll: RollSettings = field(default_factory=RollSettings)
+    # Zones of the emulated Kubernetes nodes: with spec.kafka.rack, node <id> runs in zone-<id % zones>.
+    zones: int = 1
 
 
 @dataclass
@@ -74,6 +77,8 @@ class KafkaReconciler:
         self.faults = faults
         self.config_checker = config_checker or KafkaConfigChecker()
         self.runtime: ClusterRuntime | None = None
+        self._rack_key: str | None = None  # spec.kafka.rack.topologyKey as of this reconciliation
+        self._declared_pools: set[str] = set()
 
     # -- entry point -------------------------------------------------------------------------
     async def reconcile(self) -> bool:
@@ -135,7 +140,10 @@ class KafkaReconciler:
         state.listener_names = [str(lst.get("name")) for lst in spec.get("listeners") or [] if lst.get("name")] \
             or ["plain"]
         pools = self._node_pools()
-
+        self._declared_pools = {str(p["metadata"]["name"]) for p in pools}  # an empty pool is listed too
+        self._rack_key = str((spec.get("rack") or {}).get("topologyKey") or "") or None
+        if self.runtime is not None:
+            self.runtime.rack_topology_key = self._rack_key
         if self.runtime is None:
             await self._create_cluster(pools, version, cfg, desired_md)
         runtime = self.runtime
@@ -178,13 +186,16 @@ class KafkaReconciler:
                               desired_md: str | None) -> None:
         """A new cluster: format every node with one cluster id, start them together, wait for all."""
         plan = plan_version_change([], version, desired_md, None)
-        nodes: list[tuple[str, int, frozenset[str]]] = []
-        next_id = 0
-        for pool in sorted(pools, key=lambda p: p["metadata"]["name"]):
-            roles = pool_roles(pool)
-            for _ in range(int((pool.get("spec") or {}).get("replicas") or 0)):
-                nodes.append((pool["metadata"]["name"], next_id, roles))
-                next_id += 1
+        # Strimzi's NodeIdAssignor at creation too: strimzi.io/next-node-ids first, else the lowest free id.
+        warnings: list[dict[str, Any]] = []
+        assignment = assign_node_ids(PoolRequest(
+            name=pool["metadata"]["name"], replicas=int((pool.get("spec") or {}).get("replicas") or 0),
+            current_ids=(), next_ids=tuple(NodePoolScaler.ids_annotation(
+                pool["metadata"].get("annotations") or {}, names.ANNO_NEXT_NODE_IDS, pool["metadata"]["name"],
+                warnings))) for pool in pools)
+        roles_of = {pool["metadata"]["name"]: pool_roles(pool) for pool in pools}
+        nodes = sorted(((pool_name, nid, roles_of[pool_name]) for pool_name, a in assignment.items()
+                        for nid in a.node_ids), key=lambda node: node[1])
         if not any(names.ROLE_CONTROLLER in r for _, _, r in nodes):
             raise st.ReconcileFailure("InvalidResourceException", f"The Kafka cluster {self.name} is invalid: [At "
                                       "least one KafkaNodePool with the controller role and at least one replica "
@@ -197,7 +208,8 @@ class KafkaReconciler:
         # carry another cluster id and the brokers would refuse to start.
         shutil.rmtree(self.work_dir, ignore_errors=True)
         runtime = ClusterRuntime(self.store, namespace=self.namespace, name=self.name, work_dir=self.work_dir,
-                                 heap_mb=self.settings.heap_mb, faults=self.faults)
+                                 heap_mb=self.settings.heap_mb, faults=self.faults, zones=self.settings.zones)
+        runtime.rack_topology_key = self._rack_key
         ports = free_ports(2 * len(nodes))
         port_of = {nid: (ports[2 * i], ports[2 * i + 1]) for i, (_, nid, _) in enumerate(nodes)}
         runtime.set_quorum([(nid, port_of[nid][1]) for _, nid, r in nodes if names.ROLE_CONTROLLER in r])
@@ -366,7 +378,7 @@ class KafkaReconciler:
             conditions=conditions,
             observed_generation=generation,
             listeners=st.listener_status(state.listener_names, runtime.broker_addresses()) if runtime else [],
-            pools=sorted(runtime.pools()) if runtime else [],
+            pools=sorted(runtime.pools() | self._declared_pools) if runtime else [],
             cluster_id=runtime.cluster_id if runtime else None,
             kafka_version=state.kafka_version,
             metadata_version=state.metadata_version,

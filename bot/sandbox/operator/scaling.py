@@ -57,15 +57,15 @@ class NodePoolScaler:
                 name=name,
                 replicas=int((pool.get("spec") or {}).get("replicas") or 0),
                 current_ids=tuple(p.node_id for p in self.runtime.pool_pods(name)),
-                next_ids=tuple(self._ids(annotations, names.ANNO_NEXT_NODE_IDS, name, warnings)),
-                remove_ids=tuple(self._ids(annotations, names.ANNO_REMOVE_NODE_IDS, name, warnings)),
+                next_ids=tuple(self.ids_annotation(annotations, names.ANNO_NEXT_NODE_IDS, name, warnings)),
+                remove_ids=tuple(self.ids_annotation(annotations, names.ANNO_REMOVE_NODE_IDS, name, warnings)),
             ))
         for gone in sorted(self.runtime.pools() - set(self.pools)):  # a deleted pool scales to zero
             requests.append(PoolRequest(gone, 0, tuple(p.node_id for p in self.runtime.pool_pods(gone))))
         return requests
 
     @staticmethod
-    def _ids(annotations: dict[str, str], key: str, pool: str, warnings: list[dict[str, Any]]) -> list[int]:
+    def ids_annotation(annotations: dict[str, str], key: str, pool: str, warnings: list[dict[str, Any]]) -> list[int]:
         raw = annotations.get(key)
         if not raw:
             return []
