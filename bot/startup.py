@@ -19,6 +19,7 @@ from redis.connection import parse_url
 
 from bot.config.settings import ConfigError, Settings
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
+from bot.observability.logs import log_settings_problem
 from bot.store import StoreError, StoreUnavailable, redact_url
 
 # What each environment setting takes, said when its value is refused.
@@ -74,7 +75,8 @@ def settings_problems(settings: Settings) -> list[str]:
     problems = []
     if not settings.kafka_chatops_config:
         problems.append("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
-    for problem in (redis_url_problem(settings.redis_url), kubeconfig_problem(settings.kubeconfig)):
+    for problem in (redis_url_problem(settings.redis_url), kubeconfig_problem(settings.kubeconfig),
+                    log_settings_problem(settings.kafka_chatops_log_format, settings.log_level)):
         if problem is not None:
             problems.append(problem)
     return problems

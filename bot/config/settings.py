@@ -72,6 +72,9 @@ class Settings(BaseSettings):
     kafka_chatops_http_host: str = "0.0.0.0"
     # Seconds a watch stream lasts before it resumes.
     kafka_chatops_watch_timeout: int = Field(default=60, ge=1, le=3600)
+    # Logs: text (the default) or json, one object per line (bot.observability.logs).
+    kafka_chatops_log_format: str = "text"
+    log_level: str = "INFO"
 
 
 class ClusterConfig(BaseModel):

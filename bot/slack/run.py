@@ -15,7 +15,6 @@ import contextlib
 import gc
 import logging
 import signal
-import sys
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +32,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.app import build_runtime
 from bot.config.settings import ConfigError, Settings
 from bot.kube.errors import KubeError
+from bot.observability.logs import configure_logging
 from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
@@ -246,15 +246,6 @@ def serving_what(slack: SlackSettings, host: str, port: int) -> str:
     return "connected to Slack in Socket Mode"
 
 
-def configure_logging() -> None:
-    # The process id tells replicas' lines apart when they share a log.
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s",
-                        stream=sys.stderr)
-    # The SDK logs request details (headers included) at DEBUG; keep it above that in every case.
-    for noisy in ("slack_sdk", "slack_bolt", "aiohttp.access", "kafka", "aiokafka", "kubernetes"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
-
-
 def cmd_run(args: argparse.Namespace) -> int:
     if args.processes is not None:  # the command line first, as argparse's own errors come first
         return refuse("run", PROCESSES_RETIRED)
@@ -263,7 +254,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         slack = check_settings(settings, http=args.http, port=args.port)
     except ConfigError as exc:
         return refuse("run", exc)
-    configure_logging()
+    configure_logging(settings.kafka_chatops_log_format, settings.log_level)
     try:
         asyncio.run(serve(settings, slack, host=args.host, port=args.port))
     except ConfigError as exc:

@@ -10,6 +10,7 @@ together or not at all.
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections.abc import Iterator, Sequence
 
 from bot import store
@@ -20,6 +21,18 @@ from runbooks.engine.events import Notify
 from runbooks.engine.models import AuditEntry, Run
 
 _TOKEN_FIELD = "fencing_token"
+# Every audit entry is also a log line on this logger (bot.observability.logs.AUDIT_LOGGER), once
+# it is stored: a SIEM that reads the logs sees who did what to which run without reading Redis.
+audit_log = logging.getLogger("kafka_chatops.audit")
+
+
+def _log_audit(entries: Sequence[AuditEntry], cluster: str | None) -> None:
+    for e in entries:
+        audit_log.info("%s %s: %s -> %s%s", e.run_id, e.action, e.from_state.value, e.to_state.value,
+                       f" ({e.detail})" if e.detail else "",
+                       extra={"run_id": e.run_id, "cluster": cluster, "step_id": e.step_id, "actor": e.actor,
+                              "action": e.action, "from_state": e.from_state.value, "to_state": e.to_state.value,
+                              "detail": e.detail, "at": e.at.isoformat()})
 
 
 def _audit_docs(entries: Sequence[AuditEntry]) -> list[store.JsonText]:
@@ -41,21 +54,26 @@ class RedisRunRepository:
         # The store writes the lock's token into the document as it takes the lock.
         document = run_record(run, exclude={_TOKEN_FIELD})
         with _translated():
-            return await self._runs.create_run_holding_lock(
+            version = await self._runs.create_run_holding_lock(
                 run.id, run.cluster, document, token_field=_TOKEN_FIELD, audit=_audit_docs(audit),
                 event=self._event(run, notes))
+        _log_audit(audit, run.cluster)
+        return version
 
     async def supersede(self, run: Run, audit: Sequence[AuditEntry], *, notes: Sequence[Notify] = (),
                         old: Run, old_version: int, old_audit: Sequence[AuditEntry],
                         old_notes: Sequence[Notify] = ()) -> int:
         new_event, old_event = self._event(run, notes), self._event(old, old_notes)
         with _translated():
-            return await self._supersessions.create_run_superseding(
+            version = await self._supersessions.create_run_superseding(
                 run.id, run.cluster, run_record(run, exclude={_TOKEN_FIELD}),
                 token_field=_TOKEN_FIELD, audit=_audit_docs(audit), superseded_id=old.id,
                 superseded_document=run_record(old), superseded_version=old_version,
                 superseded_audit=_audit_docs(old_audit),
                 events=(new_event, old_event) if new_event is not None and old_event is not None else None)
+        _log_audit(old_audit, old.cluster)
+        _log_audit(audit, run.cluster)
+        return version
 
     async def load(self, run_id: str) -> tuple[Run, int] | None:
         with _translated():
@@ -68,15 +86,18 @@ class RedisRunRepository:
     async def save(self, run: Run, *, expected_version: int, audit: Sequence[AuditEntry],
                    notes: Sequence[Notify] = ()) -> int:
         with _translated():
-            return await self._runs.save_run(
+            version = await self._runs.save_run(
                 run.id, run_record(run), expected_version=expected_version,
                 audit=_audit_docs(audit) or None, active=not run.state.terminal, event=self._event(run, notes),
             )
+        _log_audit(audit, run.cluster)
+        return version
 
     async def append_audit(self, run_id: str, entries: Sequence[AuditEntry]) -> None:
         with _translated():
             for doc in _audit_docs(entries):
                 await self._runs.append_audit(run_id, doc)
+        _log_audit(entries, None)
 
     async def audit(self, run_id: str) -> list[AuditEntry]:
         with _translated():

@@ -12,6 +12,7 @@ from datetime import datetime
 
 from handlers.ports import Clock, Ids, RunRepository, VersionConflict
 from handlers.replies import Reply, quote
+from handlers.runs import log_context
 from handlers.runs.run_text import run_card
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Abort, Approve, Event, Notify, Retry
@@ -45,19 +46,24 @@ class RunActions:
                 plan_hash=plan_hash if plan_hash is not None else run.plan_hash,
             )
 
-        return await self._apply(run_id, event, verb="approve", step=(step_id, actor) if step_id else None)
+        return await self._apply(run_id, event, verb="approve", actor=actor, step=(step_id, actor) if step_id else None)
 
     async def abort(self, run_id: str, actor: Actor) -> Reply:
-        return await self._apply(run_id, lambda run: Abort(actor=actor), verb="abort")
+        return await self._apply(run_id, lambda run: Abort(actor=actor), verb="abort", actor=actor)
 
     async def resume(self, run_id: str, actor: Actor, *, step_id: str | None = None) -> Reply:
         """Resume the paused step. A Retry button carries the step it was shown for: the engine refuses
         it once the run is paused on another step; a typed resume (None) means the current one."""
-        return await self._apply(run_id, lambda run: Retry(actor=actor, step_id=step_id), verb="resume")
+        return await self._apply(run_id, lambda run: Retry(actor=actor, step_id=step_id), verb="resume", actor=actor)
 
-    async def _apply(self, run_id: str, make_event: _EventFactory, *, verb: str,
+    async def _apply(self, run_id: str, make_event: _EventFactory, *, verb: str, actor: Actor,
                      step: tuple[str, Actor] | None = None) -> Reply:
         """``step``: the step id the actor named, checked against the run's steps first."""
+        with log_context.bound(run_id=run_id, step_id=step[0] if step else None, actor=actor.id):
+            return await self._apply_once_settled(run_id, make_event, verb=verb, step=step)
+
+    async def _apply_once_settled(self, run_id: str, make_event: _EventFactory, *, verb: str,
+                                  step: tuple[str, Actor] | None) -> Reply:
         for _ in range(_CAS_ATTEMPTS):
             loaded = await self._runs.load(run_id)
             if loaded is None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from handlers.clusters import ManagedCluster
 from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, RunRepository, VersionConflict
+from handlers.runs import log_context
 from handlers.runs.execute import StepExecution, unchecked
 from runbooks.engine.decide import decide
 from runbooks.engine.events import CheckCondition, CheckGate, Effect, GateChecked, Notify, ReleaseLock, Tick
@@ -74,6 +75,11 @@ class RunStepper:
         if loaded is None:
             return FINISHED
         run, version = loaded
+        step = run.current_step
+        with log_context.bound(run_id=run.id, cluster=run.cluster, step_id=step.id if step else None):
+            return await self._step(run, version)
+
+    async def _step(self, run: Run, version: int) -> Next:
         if run.state.terminal:
             await self._release_lock(run)
             return FINISHED

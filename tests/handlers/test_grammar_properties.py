@@ -90,7 +90,7 @@ def _check_total(text: str) -> None:
         assert isinstance(command, get_args(Command))
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(st.text())
 def test_parse_raises_only_parse_error_on_arbitrary_text(text: str) -> None:
     """Any text parses to a command or raises ParseError with a non-empty rendering."""
@@ -103,7 +103,7 @@ _WORDS = [*VERBS, "/kafka", "kafka", "set", "unset", "a.b=1", "a.b", "a=", "=1",
           "-h", "--help", "--", "-", "=", '"', "'", "\\", "“", "\u00a0", "--step", "0" * 5000]
 
 
-@settings(max_examples=1000)
+@settings(max_examples=1000, deadline=None)
 @given(st.lists(st.sampled_from(_WORDS), max_size=7), st.sampled_from([" ", "\t", "  "]))
 def test_parse_raises_only_parse_error_on_near_miss_commands(words: list[str], sep: str) -> None:
     """Sequences of plausible words, which reach deep into the grammar, behave the same way."""
