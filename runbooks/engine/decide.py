@@ -91,7 +91,7 @@ def _enter_step(out: Outcome, index: int, ids: IdFactory, *, via: tuple[Trigger,
     """Move to step ``index``: ask for approval, run it, or finish the run when there is none."""
     awaiting, running, complete = via
     run = out.run
-    stopping = run.abort_requested_by is not None and index > 0 and via[0] is Trigger.NEXT_AWAITING
+    stopping = run.abort_requested_by is not None and via[0] is Trigger.NEXT_AWAITING  # a step just finished
     if stopping and (index < len(run.steps) or interrupted(run)):
         # The cleanup steps left run by themselves, then the run ends (a skip from a paused step
         # is a human decision point, not an action in flight: it ends the run the same way).

@@ -35,7 +35,6 @@ class Outcome:
     """The pieces of one decision being assembled: keeps decide() readable."""
 
     def __init__(self, run: Run, now: datetime, actor: str) -> None:
-        self.original = run
         self.run = run
         self.now = now
         self.actor = actor

@@ -276,3 +276,20 @@ def test_the_cleanup_notice_names_the_cleanup_step_it_starts() -> None:
     driver.finish_step()
     decision = driver.send(Abort(actor=REQUESTER))
     assert [n.step_id for n in decision.effects if isinstance(n, Notify)] == ["cancel"]
+
+
+def test_every_move_stamps_the_run_and_a_finished_run_says_so() -> None:
+    """The run's updated_at is the decision's time; the end of a run is one run_finished notice."""
+    driver = with_cleanup()
+    driver.clock.advance(7)
+    driver.approve()
+    assert driver.run.updated_at == driver.clock.now
+    driver.finish_step()
+    decision = driver.send(Abort(actor=REQUESTER))
+    assert driver.run.updated_at == driver.clock.now
+    finish_cleanup(driver)
+    assert driver.last is not None
+    assert [(n.event, n.text) for n in driver.last.effects if isinstance(n, Notify)][-1] == (
+        "run_finished", f"Run aborted: Aborted by {REQUESTER.id}. Cleanup done: Cancel moves in flight, "
+        "Clear replication throttles.")
+    assert decision.audit[0].step_id == "cancel"
