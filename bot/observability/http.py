@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
 import redis.asyncio as aioredis
 from aiohttp import web
@@ -87,9 +88,17 @@ class HttpServer:
             return web.Response(status=503, text="not ready: " + "; ".join(problems) + "\n")
         return web.Response(text="ready\n")
 
+    def _leads(self, cluster: str) -> bool:
+        """Whether this replica exports the series about ``cluster`` (lag, runs, alerts): only the
+        holder of its monitor lease does, so ``sum()`` over any number of replicas counts each once.
+        A process without monitors exports none of them."""
+        return self._monitors is not None and self._monitors.leading.get(cluster, False)
+
     async def metrics(self, request: web.Request) -> web.Response:
         out = Exposition()
         for name in sorted(self._clusters):
+            if not self._leads(name):
+                continue
             try:
                 report = await self._reports.latest(name)
             except Exception as exc:  # the bot's own metrics still answer
@@ -100,7 +109,8 @@ class HttpServer:
         await self._add_runs(out)
         try:
             states = [(s.key.cluster, s.key.condition.value, s.phase.value)
-                      for name in sorted(self._clusters) for s, _ in await self._alerts.load_cluster(name)]
+                      for name in sorted(self._clusters) if self._leads(name)
+                      for s, _ in await self._alerts.load_cluster(name)]
             add_alerts(out, states)
         except Exception as exc:
             log.warning("/metrics: alerts unavailable: %s", exc)
@@ -110,12 +120,12 @@ class HttpServer:
     async def _add_runs(self, out: Exposition) -> None:
         try:
             ids = list(dict.fromkeys([*await self._runs.active(None), *await self._runs.recent(None, RECENT_RUNS)]))
-            states = []
+            runs = []
             for run_id in ids:
                 loaded = await self._runs.load(run_id)
-                if loaded is not None:
-                    states.append((loaded[0].cluster, loaded[0].state.value))
-            add_runs(out, states)
+                if loaded is not None and self._leads(loaded[0].cluster):
+                    runs.append(loaded[0])
+            add_runs(out, runs, now=datetime.now(UTC))
         except Exception as exc:
             log.warning("/metrics: runs unavailable: %s", exc)
 

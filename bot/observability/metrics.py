@@ -14,8 +14,10 @@ from __future__ import annotations
 import math
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from datetime import datetime
 
 from handlers.alerting.lag_models import LagReport
+from runbooks.engine.models import Run, RunState, StepState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -111,11 +113,28 @@ def add_lag_report(out: Exposition, report: LagReport) -> None:
     out.add("kafka_consumergroup_poll_time_ms", {"cluster_name": cluster}, round(report.poll_seconds * 1000, 1))
 
 
-def add_runs(out: Exposition, states: Iterable[tuple[str, str]]) -> None:
-    """``states``: (cluster, state) of each run counted."""
+def add_runs(out: Exposition, runs: Iterable[Run], *, now: datetime) -> None:
+    """The runs counted by cluster and state, and for each run in progress: its step, the steps
+    left, and how long its approval has been waiting (the gauges people asked Strimzi for)."""
+    runs = list(runs)
     out.declare("kafka_chatops_runs")
-    for (cluster, state), count in sorted(Counter(states).items()):
+    for (cluster, state), count in sorted(Counter((r.cluster, r.state.value) for r in runs).items()):
         out.add("kafka_chatops_runs", {"cluster": cluster, "state": state}, count)
+    active = sorted((r for r in runs if not r.state.terminal), key=lambda r: (r.cluster, r.id))
+    for name in ("kafka_chatops_run_in_progress", "kafka_chatops_run_steps_left",
+                 "kafka_chatops_approval_waiting_seconds"):
+        out.declare(name)
+    for run in active:
+        step = run.current_step
+        labels = {"cluster": run.cluster, "run_id": run.id, "runbook": run.runbook}
+        out.add("kafka_chatops_run_in_progress",
+                {**labels, "state": run.state.value, "step": step.id if step else ""}, 1)
+        left = sum(1 for s in run.steps if s.state not in (StepState.DONE, StepState.SKIPPED))
+        out.add("kafka_chatops_run_steps_left", labels, left)
+        if run.state is RunState.AWAITING_APPROVAL and run.approval is not None:
+            waited = max((now - run.approval.requested_at).total_seconds(), 0.0)
+            out.add("kafka_chatops_approval_waiting_seconds", {**labels, "step": run.approval.step_id},
+                    round(waited, 1))
 
 
 def add_alerts(out: Exposition, alerts: Iterable[tuple[str, str, str]]) -> None:

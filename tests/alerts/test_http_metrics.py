@@ -3,20 +3,24 @@ report in a real Redis, the bot's own metrics, and the probes."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import aiohttp
 import redis.asyncio as aioredis
 
 from bot.observability.http import HttpServer
-from bot.observability.metrics import Exposition, add_lag_report
+from bot.observability.metrics import Exposition, add_lag_report, add_runs
 from bot.store import RunStore
 from bot.store.alert_state import RedisAlertStore, RedisLagReports
 from bot.store.repository import RedisRunRepository
 from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.ports import GroupMember
 from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, Phase
+from runbooks.catalogue.restart import RestartBrokerArgs
+from tests.alerts.test_scheduler import SlowKafka, monitors
 from tests.fakes.alerts import cluster
+from tests.fixtures.waiting import wait_for
+from tests.runbooks.builders import make_run, spec, started
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
@@ -80,6 +84,59 @@ async def test_the_http_server_serves_probes_and_metrics(redis_client: aioredis.
                 text = await metrics.text()
     finally:
         await server.stop()
-    assert "kafka_consumergroup_group_lag{" in text
-    assert 'kafka_chatops_alerts{cluster="prod",condition="consumer_lag",phase="firing"} 1' in text
+    # Without monitors this process leads no cluster: the series about clusters come from the leader.
+    assert "kafka_consumergroup_group_lag{" not in text
+    assert "kafka_chatops_alerts{" not in text
     assert "# TYPE kafka_chatops_runs gauge" in text
+
+
+async def fetch_metrics(server: HttpServer) -> str:
+    async with aiohttp.ClientSession(f"http://127.0.0.1:{server.port}") as http, http.get("/metrics") as metrics:
+        return await metrics.text()
+
+
+async def test_two_replicas_export_each_lag_series_and_run_gauge_once(redis_client: aioredis.Redis) -> None:
+    """Two replicas with monitors on one Redis: only the monitor-lease holder exports the cluster's lag
+    series, alerts and run gauges, so sum() over both counts each once (Kafka Lag Exporter's dashboards)."""
+    reports, alerts = RedisLagReports(redis_client), RedisAlertStore(redis_client)
+    await reports.save(report(), ttl_s=60)
+    key = AlertKey(cluster="prod", condition=Condition.CONSUMER_LAG, subject="group:x")
+    await alerts.save(AlertState(key=key, phase=Phase.FIRING, since=NOW), expected_version=0)
+    runs = RedisRunRepository(RunStore(redis_client))
+    restarts = [spec(f"restart-{b}", args=RestartBrokerArgs(broker=b, pod=f"prod-kafka-{b}")) for b in range(3)]
+    run = make_run(specs=restarts)
+    await runs.create(run.model_copy(update={"cluster": "prod"}), [])
+    replicas = [monitors(SlowKafka(0.01), redis_client, owner) for owner in ("a", "b")]
+    servers = [HttpServer(clusters={"prod": cluster()}, redis=redis_client, runs=runs, alerts=alerts, reports=reports,
+                          monitors=m, host="127.0.0.1", port=0) for m in replicas]
+    for replica, server in zip(replicas, servers, strict=True):
+        await replica.start()
+        await server.start()
+    try:
+        await wait_for(lambda: sum(m.leading.get("prod", False) for m in replicas) == 1, timeout=10,
+                       message="one replica leading prod's monitor")
+        texts = [await fetch_metrics(server) for server in servers]
+    finally:
+        for replica, server in zip(replicas, servers, strict=True):
+            await server.stop()
+            await replica.stop()
+    series = 'kafka_consumergroup_group_lag{cluster_name="prod",group="app \\"one\\"",topic="orders",partition="0"'
+    assert sum(text.count(series) for text in texts) == 1
+    assert sum(text.count('kafka_chatops_alerts{cluster="prod"') for text in texts) == 1
+    assert sum(text.count(f'kafka_chatops_run_in_progress{{cluster="prod",run_id="{run.id}"') for text in texts) == 1
+    leader = texts[[m.leading.get("prod", False) for m in replicas].index(True)]
+    assert f'kafka_chatops_run_steps_left{{cluster="prod",run_id="{run.id}",runbook="restart"}} 3' in leader
+    assert "kafka_chatops_run_in_progress{" in leader
+
+
+def test_run_gauges_say_the_step_the_steps_left_and_how_long_an_approval_has_waited() -> None:
+    """A run waiting 95 s for its first approval: in progress on b0, 3 steps left, waited 95 s."""
+    driver = started(3)
+    out = Exposition()
+    add_runs(out, [driver.run], now=driver.clock.now + timedelta(seconds=95))
+    text = out.text()
+    labels = 'cluster="prod-east",run_id="run-1",runbook="restart"'
+    assert f'kafka_chatops_run_in_progress{{{labels},state="awaiting_approval",step="b0"}} 1' in text
+    assert f"kafka_chatops_run_steps_left{{{labels}}} 3" in text
+    assert f'kafka_chatops_approval_waiting_seconds{{{labels},step="b0"}} 95.0' in text
+    assert 'kafka_chatops_runs{cluster="prod-east",state="awaiting_approval"} 1' in text
