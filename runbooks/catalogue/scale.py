@@ -143,7 +143,7 @@ def _scale_up(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: int)
         StepSpec(id="await-brokers", title=f"Wait for brokers {ids(new)}: Ready and registered",
                  args=AwaitPoolNodesArgs(pool=pool.name, replicas=params.replicas, added=tuple(new),
                                           before=pool.node_ids),
-                 needs_approval=False, timeout_s=1800.0),
+                 needs_approval=False, timeout_s=1800.0, compensation="None needed: it only waits."),
     ]
     steps += phase_steps(fill.moves, prefix="fill", what=f"Fill brokers {ids(new)}", rate=rate, plan=fill,
                          risk="while they copy, the moving partitions lean on their current replicas.",
@@ -187,7 +187,7 @@ def _scale_down(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: in
         StepSpec(id="await-scale-down", title=f"Wait until brokers {ids(leaving)} are gone and Strimzi kept the "
                  "scale-down",
                  args=AwaitPoolNodesArgs(pool=pool.name, replicas=params.replicas, removed=tuple(leaving)),
-                 needs_approval=False, timeout_s=1800.0),
+                 needs_approval=False, timeout_s=1800.0, compensation="None needed: it only waits."),
     ]
     if moves:
         steps.append(elect_step())
