@@ -170,7 +170,9 @@ class ClearThrottlesStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: ClearThrottlesArgs) -> dict[str, Any]:
-        return {}
+        present = await ctx.admin.replication_throttles(ctx.cluster, await ctx.bootstrap())
+        return {"brokers": sorted(set(args.brokers) & set(present.brokers)),
+                "topics": sorted(set(args.topics) & set(present.topics))}
 
     async def act(self, ctx: StepContext, step: Step, args: ClearThrottlesArgs) -> str:
         now = await layout(ctx)
@@ -202,7 +204,7 @@ class CatchUpStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: CatchUpArgs) -> dict[str, Any]:
-        return {}
+        return {"checked": True}  # an empty observation reads as none yet
 
     async def act(self, ctx: StepContext, step: Step, args: CatchUpArgs) -> str:
         followers: dict[str, list[tuple[int, int]]] = {}
@@ -232,7 +234,7 @@ class VerifyReplicasStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: VerifyReplicasArgs) -> dict[str, Any]:
-        return {}
+        return {"checked": True}  # an empty observation reads as none yet
 
     async def act(self, ctx: StepContext, step: Step, args: VerifyReplicasArgs) -> str:
         return "checking replicas and ISR"

@@ -177,7 +177,7 @@ async def test_a_wiped_broker_catches_up_under_its_follower_throttle_then_is_in_
 
 
 async def test_the_replacement_waits_until_the_drained_broker_holds_nothing() -> None:
-    fake, ctx = cluster()
+    _, ctx = cluster()
     gate = await Driver(ctx, ReplacePodAndPvcArgs(broker=1, pod="c-kafka-1")).gate()
     assert not gate.ok and gate.reason == ("broker 1 still holds 3 replicas (t-0, t-1, t-2): wiping its disk now "
                                            "would lose them")
