@@ -139,3 +139,38 @@ async def test_scale_up_fills_the_new_broker_with_its_share(make_bot: Any) -> No
     held = sum(4 in p.replicas for p in fake.topics["t"].values())
     assert held == 2  # floor(12 replicas / 5 brokers)
     assert fake.broker_throttles == {} and fake.topic_throttles == {}
+
+
+async def test_a_dead_broker_is_replaced_and_back_in_every_isr_before_done(make_bot: Any) -> None:
+    fake = four_brokers()
+    fake.crash(3)
+    bot = await make_bot(fake)
+    reply = await bot.say("replace-broker c 3 --throttle 2MiB/s")
+    assert reply.run is not None, reply.text
+    assert [s.id for s in reply.run.steps] == ["replace", "catch-up", "clear-throttles", "elect-leaders", "verify"]
+    async with copying(fake):
+        run = await bot.drive(reply.run.id)
+    assert run.state is RunState.SUCCEEDED, run.pause_reason
+    assert fake.replacements == {3: 1}
+    assert all(not p.lagging for p in fake.topics["t"].values())  # caught up: in every ISR again
+    assert layout_of(fake) == {0: [0, 1, 2], 1: [1, 2, 3], 2: [2, 3, 0], 3: [3, 0, 1]}
+    assert fake.broker_throttles == {} and fake.topic_throttles == {}
+
+
+async def test_a_broker_dying_mid_drain_pauses_the_run_and_submits_no_new_batch(make_bot: Any) -> None:
+    """12 partitions on broker 3: three drain batches. Broker 0 dies while the first is copying."""
+    fake = FakeStrimzi("c", version="4.3.1", zookeeper=False, brokers=5, instant_rolls=True)
+    del fake.topics["orders"]
+    fake.create_topic("t", {i: [3, i % 3, (i + 1) % 3 if i % 2 else 4] for i in range(12)},
+                      dict.fromkeys(range(12), 10 * MiB))
+    bot = await make_bot(fake)
+    reply = await bot.say("replace-broker c 3 --throttle 1MiB/s")
+    assert reply.run is not None, reply.text
+    run = await bot.drive(reply.run.id, until=lambda r: r.current_step is not None
+                          and r.current_step.id == "drain-1" and r.current_step.applied)
+    first = {(m.topic, m.partition) for m in run.steps[1].spec.args.moves}  # type: ignore[attr-defined]
+    fake.crash(0)
+    paused = await bot.drive(reply.run.id, until=lambda r: r.state is RunState.PAUSED)
+    assert paused.pause_reason is not None and "a broker died mid-move: no new batch submitted" in paused.pause_reason
+    moving = {(r.topic, r.partition) for r in await fake.reassignments_in_flight(bot.service.clusters["c"].ref, "")}
+    assert moving <= first  # only the first batch was ever submitted
