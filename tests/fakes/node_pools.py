@@ -52,6 +52,7 @@ class NodePools:
         for pool in self.pools.values():
             pool.node_ids = [n for n in pool.node_ids if n not in node_ids]
             pool.replicas = len(pool.node_ids)
+        self.pools = {k: p for k, p in self.pools.items() if p.node_ids}
         self.pools[name] = FakePool(name, roles, len(node_ids), list(node_ids))
 
     # -- the host's -----------------------------------------------------------------------------
