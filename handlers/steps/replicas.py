@@ -107,7 +107,7 @@ class MoveReplicasStep:
         lost = [m for m in args.moves if (m.topic, m.partition) not in moving | at_target]
         if lost and step.applied:
             return DoneResult(done=False, failure=_changed_text(lost, placed))
-        return DoneResult(done=False, detail=await _progress(ctx, args, moving, at_target))
+        return DoneResult(done=False, detail=await _progress(ctx, step, args, moving, at_target))
 
 
 def _changed_text(lost: Sequence[PartitionMove], placed: dict[Key, ReplicaPlacement]) -> str:
@@ -117,12 +117,22 @@ def _changed_text(lost: Sequence[PartitionMove], placed: dict[Key, ReplicaPlacem
             "them again, Abort cleans up")
 
 
-async def _progress(ctx: StepContext, args: MoveReplicasArgs, moving: set[Key], at_target: set[Key]) -> str:
+async def _progress(ctx: StepContext, step: Step, args: MoveReplicasArgs, moving: set[Key],
+                    at_target: set[Key]) -> str:
+    """Bytes left (in-flight moves' missing bytes, plus the whole of moves not started), the rate
+    achieved since this attempt began (when it has run a while), and the ETA at the throttle."""
     progress = await ctx.admin.reassignment_progress(ctx.cluster, await ctx.bootstrap(), sorted(moving))
-    left = sum(p.bytes_left for p in progress)
+    left = sum(p.bytes_left for p in progress) + sum(
+        m.bytes_to_copy for m in args.moves if (m.topic, m.partition) not in moving | at_target)
     rate = args.throttle_bytes_per_s
-    return (f"{len(at_target)}/{len(args.moves)} partitions moved, {len(moving)} in flight; {human_bytes(left)} left "
+    text = (f"{len(at_target)}/{len(args.moves)} partitions moved, {len(moving)} in flight; {human_bytes(left)} left "
             f"at {human_bytes(rate)}/s, ETA about {human_duration(left / rate)}")
+    began = step.attempt_started_at
+    elapsed = (ctx.clock.now() - began).total_seconds() if began is not None else 0.0
+    copied = sum(m.bytes_to_copy for m in args.moves) - left
+    if elapsed >= 1 and copied > 0:
+        text += f" (achieved {human_bytes(copied / elapsed)}/s)"
+    return text
 
 
 class CancelMovesStep:
@@ -191,8 +201,11 @@ class ClearThrottlesStep:
         if brokers or topics:
             return DoneResult(done=False, detail=f"throttles still on brokers {ids(brokers) or 'none'}, topics "
                               f"{', '.join(topics) or 'none'}")
-        return DoneResult(done=True, detail=f"no throttle left on brokers {ids(args.brokers)} or the run's "
-                          f"{len(args.topics)} topics")
+        down = sorted(set(args.brokers) - alive(await layout(ctx)))
+        checked = sorted(set(args.brokers) - set(down))
+        return DoneResult(done=True, detail=f"no throttle left on brokers {ids(checked)} or the run's "
+                          f"{len(args.topics)} topics" + (f"; brokers {ids(down)} are down and could not be cleared: "
+                                                          "check them when they return" if down else ""))
 
 
 class CatchUpStep:

@@ -204,3 +204,29 @@ async def test_a_scale_up_waits_for_the_predicted_brokers_and_notices_other_ids(
     wrong = await Driver(ctx, AwaitPoolNodesArgs(pool="brokers", replicas=5, added=(7,), before=(0, 1, 2, 3))).done()
     assert wrong.failure == ("Strimzi gave the new nodes ids 4, not the predicted 7: the fill was planned for those "
                              "ids. Abort (nothing has moved yet) and plan the fill again")
+
+
+async def test_progress_shows_the_rate_achieved_since_the_batch_began() -> None:
+    fake, ctx = cluster()
+    clock = FakeClock()
+    ctx = StepContext(cluster=REF, gateway=fake, admin=fake, clock=clock)
+    move = Driver(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE))
+    move.step = move.step.model_copy(update={"started_at": clock.now()})
+    await move.observe_and_act()
+    fake.advance_moves(4)  # 40 MiB of each 100 MiB copied
+    clock.advance(8)  # ... in 8 s: 80 MiB / 8 s
+    assert (await move.done()).detail == ("0/2 partitions moved, 2 in flight; 120 MiB left at 10 MiB/s, ETA about "
+                                          "12 s (achieved 10 MiB/s)")
+
+
+async def test_clear_throttles_says_which_brokers_it_could_not_reach() -> None:
+    fake, ctx = cluster()
+    await Driver(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE)).observe_and_act()
+    fake.crash(3)
+    clear = Driver(ctx, ClearThrottlesArgs(brokers=(0, 1, 2, 3), topics=("t",)))
+    assert await clear.observe_and_act() == ("removed the throttles of brokers 0, 1, 2 and 1 topics; brokers 3 are "
+                                             "down: cleared when this step is retried after they return")
+    done = await clear.done()
+    assert done.done and done.detail == ("no throttle left on brokers 0, 1, 2 or the run's 1 topics; brokers 3 are "
+                                         "down and could not be cleared: check them when they return")
+    assert fake.broker_throttles[3]  # still there: a down broker cannot be asked
