@@ -28,6 +28,12 @@ from runbooks.rules.reassignment import PartitionMove, ids, named
 from runbooks.rules.reassignment_batches import human_bytes, human_duration
 
 Key = tuple[str, int]
+CHANGED_GRACE_S = 60.0  # how long a move may look cancelled before the run pauses saying so
+
+
+def _waited_s(ctx: StepContext, step: Step) -> float:
+    began = step.attempt_started_at
+    return (ctx.clock.now() - began).total_seconds() if began is not None else 0.0
 
 
 async def layout(ctx: StepContext) -> ReplicaLayout:
@@ -104,8 +110,14 @@ class MoveReplicasStep:
         dead = {b for m in args.moves for b in (*m.old, *m.new)} - alive(now)
         if dead and step.applied:
             return DoneResult(done=False, failure=_dead_text(dead))
-        lost = [m for m in args.moves if (m.topic, m.partition) not in moving | at_target]
-        if lost and step.applied:
+        # Neither in flight nor at target. Right after a move completes, a broker's metadata can still
+        # list the target with the dropped replicas (the controller no longer lists the move): that
+        # is a move finishing. A partition without every target broker is a move cancelled or
+        # changed outside the run; metadata can lag that way too for a moment, hence the grace.
+        lost = [m for m in args.moves if (m.topic, m.partition) not in moving | at_target
+                and not set(m.new) <= set(placed[(m.topic, m.partition)].replicas
+                                          if (m.topic, m.partition) in placed else ())]
+        if lost and step.applied and _waited_s(ctx, step) >= CHANGED_GRACE_S:
             return DoneResult(done=False, failure=_changed_text(lost, placed))
         return DoneResult(done=False, detail=await _progress(ctx, step, args, moving, at_target))
 
@@ -127,8 +139,7 @@ async def _progress(ctx: StepContext, step: Step, args: MoveReplicasArgs, moving
     rate = args.throttle_bytes_per_s
     text = (f"{len(at_target)}/{len(args.moves)} partitions moved, {len(moving)} in flight; {human_bytes(left)} left "
             f"at {human_bytes(rate)}/s, ETA about {human_duration(left / rate)}")
-    began = step.attempt_started_at
-    elapsed = (ctx.clock.now() - began).total_seconds() if began is not None else 0.0
+    elapsed = _waited_s(ctx, step)
     copied = sum(m.bytes_to_copy for m in args.moves) - left
     if elapsed >= 1 and copied > 0:
         text += f" (achieved {human_bytes(copied / elapsed)}/s)"

@@ -230,3 +230,19 @@ async def test_clear_throttles_says_which_brokers_it_could_not_reach() -> None:
     assert done.done and done.detail == ("no throttle left on brokers 0, 1, 2 or the run's 1 topics; brokers 3 are "
                                          "down and could not be cleared: check them when they return")
     assert fake.broker_throttles[3]  # still there: a down broker cannot be asked
+
+
+async def test_a_move_cancelled_outside_the_run_pauses_it_after_a_grace_for_lagging_metadata() -> None:
+    fake, ctx = cluster()
+    clock = FakeClock()
+    ctx = StepContext(cluster=REF, gateway=fake, admin=fake, clock=clock)
+    move = Driver(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE))
+    move.step = move.step.model_copy(update={"started_at": clock.now()})
+    await move.observe_and_act()
+    await fake.cancel_reassignments(REF, "", [("t", 0)])  # someone else's cancel
+    early = await move.done()
+    assert not early.done and early.failure is None  # could be metadata behind a finished move: wait
+    clock.advance(61)
+    late = await move.done()
+    assert late.failure == ("moves of this run were cancelled or changed outside it (t-0 has [0, 1, 2], target "
+                            "[0, 1, 3]): Retry submits them again, Abort cleans up")
