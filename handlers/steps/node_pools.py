@@ -104,10 +104,6 @@ class AwaitPoolNodesStep:
         return "waiting for Strimzi"
 
     async def done(self, ctx: StepContext, step: Step, args: AwaitPoolNodesArgs) -> DoneResult:
-        status = await ctx.gateway.kafka_status(ctx.cluster)
-        reverted = [w for w in status.warnings if SCALE_DOWN_WARNING in w]
-        if args.removed and reverted:
-            return DoneResult(done=False, failure=f"Strimzi reverted the scale-down: {reverted[0]}")
         pool = await _pool(ctx, args.pool)
         pods = {p.node_id: p for p in await ctx.gateway.broker_pods(ctx.cluster)}
         if args.added:
@@ -124,6 +120,12 @@ class AwaitPoolNodesStep:
             return DoneResult(done=True, detail=f"brokers {ids(args.added)} Ready and registered")
         staying = sorted(set(args.removed) & (set(pool.node_ids) | set(pods)))
         if staying:
+            # Only a warning about this pool, while its leaving nodes are still there, is this scale-down
+            # reverted (one left from an earlier attempt is replaced at the operator's next reconciliation).
+            status = await ctx.gateway.kafka_status(ctx.cluster)
+            reverted = [w for w in status.warnings if SCALE_DOWN_WARNING in w and f"KafkaNodePool {args.pool} " in w]
+            if reverted:
+                return DoneResult(done=False, failure=f"Strimzi reverted the scale-down: {reverted[0]}")
             return DoneResult(done=False, detail=f"waiting for Strimzi to remove brokers {ids(staying)}")
         if pool.replicas != args.replicas:
             return DoneResult(done=False, failure=f"pool {args.pool} asks for {pool.replicas} nodes again, not "

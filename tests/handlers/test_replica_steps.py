@@ -246,3 +246,14 @@ async def test_a_move_cancelled_outside_the_run_pauses_it_after_a_grace_for_lagg
     late = await move.done()
     assert late.failure == ("moves of this run were cancelled or changed outside it (t-0 has [0, 1, 2], target "
                             "[0, 1, 3]): Retry submits them again, Abort cleans up")
+
+
+async def test_a_warning_about_another_pool_does_not_read_as_this_scale_down_reverted() -> None:
+    fake, ctx = cluster()
+    fake.scale_warnings.append("ScaleDownPreventionCheck: Reverting scale-down of KafkaNodePool other by changing "
+                               "number of replicas to 2")
+    patch = Driver(ctx, PatchNodePoolArgs(pool="brokers", replicas=3, from_replicas=4, remove_ids=(3,)))
+    assert (await patch.gate()).ok  # broker 3 holds no replica
+    await patch.observe_and_act()
+    done = await Driver(ctx, AwaitPoolNodesArgs(pool="brokers", replicas=3, removed=(3,))).done()
+    assert done.done and done.detail == "brokers 3 removed; pool brokers has 3 nodes, no scale-down revert"
