@@ -25,6 +25,7 @@ from runbooks.engine.models import AuditEntry, Run
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.harm import STUCK_REASONS
 from runbooks.rules.health import ClusterSnapshot
+from runbooks.rules.node_pools import NodePool
 
 
 class _Frozen(BaseModel):
@@ -157,6 +158,17 @@ class ClusterGateway(Protocol):
         """Apply ``edits`` to spec.kafka in one atomic write, only if every ``expect`` value is still
         there and the generation is still ``expected_generation`` (when given); otherwise raise
         PatchRejected and change nothing. Returns the resource's new generation."""
+        ...
+
+    async def request_pod_and_pvc_replacement(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        """``strimzi.io/delete-pod-and-pvc=true`` on the pod if it still has ``expected_uid``, else False."""
+        ...
+
+    async def node_pools(self, cluster: ClusterRef) -> list[NodePool]: ...
+
+    async def patch_node_pool(self, cluster: ClusterRef, pool: str, *, replicas: int, expected_replicas: int,
+                              annotations: Mapping[str, str | None] | None = None) -> None:
+        """spec.replicas (and annotations, None removes) while it is ``expected_replicas``, else PatchRejected."""
         ...
 
 

@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
+from bot.kube.node_pools import NodePoolCalls
 from bot.kube.parse import broker_pod_from, kafka_status_from
 from bot.kube.versions import GROUP, choose_version
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
@@ -39,7 +40,7 @@ from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpec
 log = logging.getLogger(__name__)
 
 ROLL_ANNOTATION = "strimzi.io/manual-rolling-update"
-_ROLL_PATH = "/metadata/annotations/" + ROLL_ANNOTATION.replace("~", "~0").replace("/", "~1")
+DELETE_POD_AND_PVC_ANNOTATION = "strimzi.io/delete-pod-and-pvc"
 _JSON_PATCH = "application/json-patch+json"
 _PATCH_ATTEMPTS = 3
 _THREADS = 8  # Kubernetes calls in flight at once; a read takes milliseconds on a healthy API server
@@ -111,7 +112,7 @@ def load_api_client(kubeconfig: str | None = None, *, context: str | None = None
     return client.ApiClient(configuration=cfg)
 
 
-class KubeClusterGateway:
+class KubeClusterGateway(NodePoolCalls):
     """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``."""
 
     def __init__(
@@ -253,7 +254,15 @@ class KubeClusterGateway:
         return sorted((p for p in pods if p is not None), key=lambda p: p.node_id)
 
     async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
-        """Ask Strimzi to roll one pod (docs/strimzi.md §3) unless it was already replaced.
+        """Ask Strimzi to roll one pod (docs/strimzi.md §3) unless it was already replaced."""
+        return await self._annotate_pod(cluster, pod_name, expected_uid, ROLL_ANNOTATION)
+
+    async def request_pod_and_pvc_replacement(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        """Ask Strimzi to delete one pod and its PVC (docs/strimzi.md §7) unless it was already replaced."""
+        return await self._annotate_pod(cluster, pod_name, expected_uid, DELETE_POD_AND_PVC_ANNOTATION)
+
+    async def _annotate_pod(self, cluster: ClusterRef, pod_name: str, expected_uid: str, annotation: str) -> bool:
+        """Set ``annotation=true`` on the pod while it has ``expected_uid``; False if it is gone or replaced.
 
         The ``test`` of the uid inside the patch makes the check and the write one atomic step: a
         retried runbook step can never annotate the pod that replaced the one it meant.
@@ -271,7 +280,7 @@ class KubeClusterGateway:
             if metadata.get("uid") != expected_uid:
                 return False
             annotations = metadata.get("annotations")
-            if isinstance(annotations, dict) and annotations.get(ROLL_ANNOTATION) == "true":
+            if isinstance(annotations, dict) and annotations.get(annotation) == "true":
                 return True  # already requested: annotating again would be a no-op at best
             patch: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": expected_uid}]
             if annotations is None:
@@ -280,16 +289,16 @@ class KubeClusterGateway:
                 patch += [
                     {"op": "test", "path": "/metadata/resourceVersion",
                      "value": metadata.get("resourceVersion", "")},
-                    {"op": "add", "path": "/metadata/annotations", "value": {ROLL_ANNOTATION: "true"}},
+                    {"op": "add", "path": "/metadata/annotations", "value": {annotation: "true"}},
                 ]
             else:
-                patch.append({"op": "add", "path": _ROLL_PATH, "value": "true"})
+                patch.append({"op": "add", "path": _pointer("metadata", "annotations", annotation), "value": "true"})
             try:
                 await self._call(
                     f"annotate {what}", self._core.patch_namespaced_pod,
                     pod_name, cluster.namespace, patch, _content_type=_JSON_PATCH,
                 )
-                log.info("requested a roll of %s (uid %s)", what, expected_uid)
+                log.info("set %s on %s (uid %s)", annotation, what, expected_uid)
                 return True
             except KubeNotFound:
                 return False

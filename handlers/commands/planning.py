@@ -21,8 +21,10 @@ from handlers.clusters import ManagedCluster
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
 from handlers.steps.pod_health import not_ready_reason, pod_states
 from runbooks.catalogue.config import CONFIG, ConfigInput, ConfigParams, broker_validation
+from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplaceBrokerInput, ReplaceBrokerParams
 from runbooks.catalogue.restart import RESTART, RestartInput, RestartParams
 from runbooks.catalogue.runbook import P, Runbook, W
+from runbooks.catalogue.scale import SCALE, ScaleInput, ScaleParams
 from runbooks.catalogue.upgrade import UPGRADE, UpgradeInput, UpgradeParams
 from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.config_keys import ConfigEntryInfo
@@ -57,6 +59,8 @@ class Planner:
         self.restart = Planning(RESTART, self._restart_world)
         self.upgrade = Planning(UPGRADE, self._upgrade_world)
         self.config = Planning(CONFIG, self._config_world, self._config_check)
+        self.replace_broker = Planning(REPLACE_BROKER, self._replace_world)
+        self.scale = Planning(SCALE, self._scale_world)
 
     async def _restart_world(self, cluster: ManagedCluster, params: RestartParams) -> RestartInput:
         status = await self._gateway.kafka_status(cluster.ref)
@@ -65,6 +69,28 @@ class Planner:
             raise Unplannable(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
         pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
         return RestartInput(snapshot=await self._admin.snapshot(cluster.ref, bootstrap), pod_names=pods)
+
+    async def _bootstrap(self, cluster: ManagedCluster) -> str:
+        status = await self._gateway.kafka_status(cluster.ref)
+        bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
+        if not bootstrap:
+            raise Unplannable(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
+        return bootstrap
+
+    async def _replace_world(self, cluster: ManagedCluster, params: ReplaceBrokerParams) -> ReplaceBrokerInput:
+        bootstrap = await self._bootstrap(cluster)
+        layout = await self._admin.replica_layout(cluster.ref, bootstrap)
+        pools = await self._gateway.node_pools(cluster.ref)
+        return ReplaceBrokerInput(
+            brokers=layout.brokers, partitions=layout.request().partitions,
+            pods={p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)},
+            controllers=tuple(sorted({n for p in pools if "controller" in p.roles for n in p.node_ids})),
+            snapshot=await self._admin.snapshot(cluster.ref, bootstrap))
+
+    async def _scale_world(self, cluster: ManagedCluster, params: ScaleParams) -> ScaleInput:
+        layout = await self._admin.replica_layout(cluster.ref, await self._bootstrap(cluster))
+        return ScaleInput(pools=tuple(await self._gateway.node_pools(cluster.ref)), brokers=layout.brokers,
+                          partitions=layout.request().partitions)
 
     async def _read(self, cluster: ManagedCluster) -> tuple[KafkaResourceStatus, list[BrokerPod],
                                                              ClusterSnapshot | None, str, str | None]:

@@ -23,9 +23,11 @@ from handlers.commands.verbs import (
     ConfigCommand,
     HelpCommand,
     LagCommand,
+    ReplaceBrokerCommand,
     RestartCommand,
     ResumeCommand,
     RunsCommand,
+    ScaleCommand,
     ShowRunCommand,
     SnoozeCommand,
     StatusCommand,
@@ -46,8 +48,11 @@ from handlers.replies import Reply, cap_echoes
 from handlers.runs.actions import RunActions
 from handlers.runs.run_text import plan_text, run_card, run_row
 from runbooks.catalogue.config import ConfigParams
+from runbooks.catalogue.replace_broker import ReplaceBrokerParams
+from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RestartParams
 from runbooks.catalogue.runbook import P, W
+from runbooks.catalogue.scale import ScaleParams
 from runbooks.catalogue.upgrade import UpgradeParams
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Notify, Start
@@ -127,6 +132,15 @@ class CommandService:
             case ConfigCommand(cluster=name, dry_run=dry_run) as config:
                 return await self.start(self._planner.config, self.cluster(name), config_params(config), actor,
                                         channel=channel, dry_run=dry_run)
+            case ReplaceBrokerCommand(cluster=name, broker=broker, throttle=throttle, keep_data=keep, dry_run=dry_run):
+                replace = ReplaceBrokerParams(broker=broker, throttle=throttle or DEFAULT_THROTTLE, keep_data=keep)
+                return await self.start(self._planner.replace_broker, self.cluster(name), replace, actor,
+                                        channel=channel, dry_run=dry_run)
+            case ScaleCommand(cluster=name, dry_run=dry_run) as scale:
+                resize = ScaleParams(pool=scale.pool, replicas=scale.replicas, remove_ids=scale.remove_ids,
+                                     throttle=scale.throttle or DEFAULT_THROTTLE)
+                return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
+                                        dry_run=dry_run)
             case RunsCommand(cluster=name):
                 return await self.list_runs(self.cluster(name).name if name else None)
             case ShowRunCommand(run_id=run_id):

@@ -39,7 +39,10 @@ from handlers.commands.values import (
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.replace_broker import REPLACE_BROKER
+from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RESTART
+from runbooks.catalogue.scale import SCALE
 from runbooks.catalogue.upgrade import UPGRADE
 
 __all__ = [
@@ -62,6 +65,30 @@ def _broker_tuple(value: tuple[int, ...] | None) -> tuple[int, ...] | None:
         if broker in value[:index]:
             raise InvalidValue(f"broker {broker} is listed twice")
     return value
+
+
+def _broker_id(token: str) -> int:
+    return non_negative_int(token, "broker id")
+
+
+def _replica_count(token: str) -> int:
+    return non_negative_int(token, "number of nodes")
+
+
+def _pool_name(token: str) -> str:
+    """A KafkaNodePool's name: a Kubernetes name like a cluster's."""
+    try:
+        return cluster_name(token)
+    except InvalidValue:
+        raise InvalidValue(f"{quote(token)} is not a valid node pool name: use lowercase letters, digits, '-' and "
+                           "'.' (/kafka status <cluster> shows the brokers)") from None
+
+
+def _throttle_text(token: str) -> str:
+    """Kept as typed: the runbook's plan reads it and refuses a rate that is 0 or not a rate, saying why."""
+    if not token.strip():
+        raise InvalidValue(f"the throttle is empty: give a rate like {DEFAULT_THROTTLE}")
+    return token
 
 
 def _verb_name(token: str) -> str:
@@ -142,6 +169,25 @@ class RestartCommand(_Command):
     kind: Literal["restart"] = "restart"
     cluster: ClusterName
     brokers: BrokerIds = None  # None: every broker of the cluster
+    dry_run: bool = False
+
+
+class ReplaceBrokerCommand(_Command):
+    kind: Literal["replace-broker"] = "replace-broker"
+    cluster: ClusterName
+    broker: Annotated[int, AfterValidator(lambda v: _broker_id(str(v)))]
+    throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None  # None: the default rate
+    keep_data: bool = False
+    dry_run: bool = False
+
+
+class ScaleCommand(_Command):
+    kind: Literal["scale"] = "scale"
+    cluster: ClusterName
+    pool: Annotated[str, AfterValidator(_pool_name)]
+    replicas: Annotated[int, AfterValidator(lambda v: _replica_count(str(v)))]
+    remove_ids: BrokerIds = None
+    throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None
     dry_run: bool = False
 
 
@@ -227,6 +273,8 @@ Command: TypeAlias = (
     | RestartCommand
     | UpgradeCommand
     | ConfigCommand
+    | ReplaceBrokerCommand
+    | ScaleCommand
     | RunsCommand
     | ShowRunCommand
     | AbortCommand
@@ -240,6 +288,11 @@ Command: TypeAlias = (
 
 _CLUSTER_ARG = ArgSpec(name="cluster", convert=cluster_name, hint="/kafka clusters lists them")
 _RUN_ID_ARG = ArgSpec(name="run-id", convert=run_id, hint="/kafka runs lists them")
+_THROTTLE = OptionSpec(
+    name="--throttle", kind=OptionKind.STRING, metavar="50MiB/s", convert=_throttle_text,
+    help=f"Replication rate per broker while replicas move, e.g. 100MiB/s, 10MB/s or bytes. Default "
+    f"{DEFAULT_THROTTLE}: most of a 1 Gbit/s link stays free for producers and consumers (100 GiB moves in "
+    "about 35 min).")
 
 VERBS: Mapping[str, VerbSpec] = verb_table(
     VerbSpec(
@@ -332,6 +385,39 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         examples=("/kafka config prod-east set log.retention.ms=86400000 --dry-run",
                   "/kafka config prod-east set num.replica.fetchers=2 log.cleaner.threads=2",
                   "/kafka config prod-east unset log.retention.ms"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name=REPLACE_BROKER.verb,
+        summary=REPLACE_BROKER.summary,
+        description=REPLACE_BROKER.description,
+        command=ReplaceBrokerCommand,
+        args=(_CLUSTER_ARG, ArgSpec(name="broker", convert=_broker_id, hint="/kafka status <cluster> lists them")),
+        options=(
+            _THROTTLE,
+            OptionSpec(name="--keep-data", kind=OptionKind.FLAG,
+                       help="Replace the pod only, on the same disk (a restart with the restart's health gates)."),
+            OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
+        ),
+        examples=("/kafka replace-broker prod-east 3 --dry-run",
+                  "/kafka replace-broker prod-east 3 --throttle 100MiB/s",
+                  "/kafka replace-broker prod-east 3 --keep-data"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name=SCALE.verb,
+        summary=SCALE.summary,
+        description=SCALE.description,
+        command=ScaleCommand,
+        args=(_CLUSTER_ARG, ArgSpec(name="pool", convert=_pool_name, hint="the KafkaNodePool's name"),
+              ArgSpec(name="replicas", convert=_replica_count, hint="the pool's new number of nodes")),
+        options=(
+            OptionSpec(name="--remove-ids", kind=OptionKind.INT_LIST, metavar="3,4", convert=broker_ids,
+                       help="Scale-down: remove these nodes of the pool first (default: its highest ids)."),
+            _THROTTLE,
+            OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
+        ),
+        examples=("/kafka scale prod-east brokers 4 --dry-run", "/kafka scale prod-east brokers 3 --remove-ids 1"),
         mutating=True,
     ),
     VerbSpec(

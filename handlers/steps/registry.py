@@ -25,11 +25,28 @@ from handlers.steps.base import (
     StepExecutor,
 )
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
+from handlers.steps.replicas import (
+    CancelMovesStep,
+    CatchUpStep,
+    ClearThrottlesStep,
+    MoveReplicasStep,
+    VerifyReplicasStep,
+)
 from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBrokerStep
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
+from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
+from runbooks.catalogue.replica_steps import (
+    CancelMovesArgs,
+    CatchUpArgs,
+    ClearThrottlesArgs,
+    MoveReplicasArgs,
+    VerifyReplicasArgs,
+)
 from runbooks.catalogue.restart import ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
+from runbooks.catalogue.scale import AwaitPoolNodesArgs, PatchNodePoolArgs
 from runbooks.catalogue.step_args import (
     AwaitOperatorArgs,
     ClusterCheckArgs,
@@ -73,5 +90,15 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(VerifyConfigArgs, VerifyConfigStep()),
     # the undo of a paused config change or upgrade (its other steps are the kinds above)
     register(RevertKafkaArgs, RevertKafkaStep()),
+    # moving replicas (replace-broker, scale)
+    register(MoveReplicasArgs, MoveReplicasStep()),
+    register(CancelMovesArgs, CancelMovesStep()),
+    register(ClearThrottlesArgs, ClearThrottlesStep()),
+    register(CatchUpArgs, CatchUpStep()),
+    register(VerifyReplicasArgs, VerifyReplicasStep()),
+    # nodes through Strimzi (replace-broker, scale)
+    register(ReplacePodAndPvcArgs, ReplacePodAndPvcStep()),
+    register(PatchNodePoolArgs, PatchNodePoolStep()),
+    register(AwaitPoolNodesArgs, AwaitPoolNodesStep()),
 )
 EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

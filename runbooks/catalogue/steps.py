@@ -19,8 +19,17 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
+from runbooks.catalogue.replica_steps import (
+    CancelMovesArgs,
+    CatchUpArgs,
+    ClearThrottlesArgs,
+    MoveReplicasArgs,
+    VerifyReplicasArgs,
+)
 from runbooks.catalogue.restart import RESTART, ElectLeadersArgs, PreflightArgs, RestartBrokerArgs
 from runbooks.catalogue.runbook import Runbook
+from runbooks.catalogue.scale import SCALE, AwaitPoolNodesArgs, PatchNodePoolArgs
 from runbooks.catalogue.step_args import (
     AwaitOperatorArgs,
     ClusterCheckArgs,
@@ -33,7 +42,7 @@ from runbooks.catalogue.undo import RevertKafkaArgs
 from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
 
-RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG)}
+RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE)}
 
 AnyStepArgs = (
     PreflightArgs
@@ -46,6 +55,14 @@ AnyStepArgs = (
     | VerifyUpgradeArgs
     | VerifyConfigArgs
     | RevertKafkaArgs
+    | MoveReplicasArgs
+    | CancelMovesArgs
+    | ClearThrottlesArgs
+    | CatchUpArgs
+    | VerifyReplicasArgs
+    | ReplacePodAndPvcArgs
+    | PatchNodePoolArgs
+    | AwaitPoolNodesArgs
 )
 
 _ADAPTER: TypeAdapter[AnyStepArgs] = TypeAdapter(Annotated[AnyStepArgs, Field(discriminator="kind")])

@@ -16,6 +16,7 @@ import pytest_asyncio
 
 from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, KafkaSpecEdit, PatchRejected
 from runbooks.rules.health import under_replicated
+from runbooks.rules.node_pools import NodePool
 from tests.fakes import FakeStrimzi
 
 if TYPE_CHECKING:
@@ -41,6 +42,7 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
     sandbox: SandboxInfo = request.getfixturevalue("sandbox")
     if request.param == "fake":
         fake = FakeStrimzi(sandbox.cluster, version=sandbox.kafka_version, zookeeper=False, brokers=sandbox.brokers)
+        fake.add_pool("dual-role", ("controller", "broker"), list(range(sandbox.brokers)))  # the sandbox's pool
         ref = ClusterRef(name=fake.name, namespace="kafka", kafka=fake.name)
         yield Cluster(ref, fake, fake, f"{fake.name}:9092", sandbox.brokers, sandbox.kafka_version)
         return
@@ -113,4 +115,31 @@ async def test_a_roll_for_a_replaced_pod_and_a_patch_at_a_stale_generation_chang
             expect=[KafkaSpecEdit(path=("version",), value="0.0.1")])
     after = await cluster.gateway.kafka_status(cluster.ref)
     assert after.generation == status.generation and after.spec == status.spec
+    assert [(p.name, p.uid) for p in await cluster.gateway.broker_pods(cluster.ref)] == [(p.name, p.uid) for p in pods]
+
+
+def pool_shape(pools: list[NodePool]) -> list[tuple[str, frozenset[str], int, tuple[int, ...]]]:
+    return [(p.name, frozenset(p.roles), p.replicas, p.node_ids) for p in pools]
+
+
+async def test_node_pools_are_listed_with_their_roles_replicas_and_node_ids(cluster: Cluster) -> None:
+    pools = await cluster.gateway.node_pools(cluster.ref)
+    assert pool_shape(pools) == [("dual-role", frozenset({"controller", "broker"}), cluster.brokers,
+                                  tuple(range(cluster.brokers)))]
+
+
+async def test_a_node_pool_patch_at_a_stale_replica_count_is_refused_and_changes_nothing(cluster: Cluster) -> None:
+    before = await cluster.gateway.node_pools(cluster.ref)
+    with pytest.raises(PatchRejected):
+        await cluster.gateway.patch_node_pool(cluster.ref, "dual-role", replicas=cluster.brokers + 1,
+                                              expected_replicas=cluster.brokers + 5,
+                                              annotations={"strimzi.io/next-node-ids": "[10]"})
+    after = await cluster.gateway.node_pools(cluster.ref)
+    assert after == before
+
+
+async def test_a_pod_and_pvc_replacement_for_a_stale_uid_changes_nothing(cluster: Cluster) -> None:
+    pods = await cluster.gateway.broker_pods(cluster.ref)
+    assert await cluster.gateway.request_pod_and_pvc_replacement(cluster.ref, pods[0].name, "not-its-uid") is False
+    assert await cluster.gateway.request_pod_and_pvc_replacement(cluster.ref, "no-such-pod", pods[0].uid) is False
     assert [(p.name, p.uid) for p in await cluster.gateway.broker_pods(cluster.ref)] == [(p.name, p.uid) for p in pods]

@@ -23,6 +23,7 @@ from handlers.replica_moves import (
 from runbooks.engine.models import ApprovalPolicy
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import ClusterSnapshot
+from runbooks.rules.node_pools import NodePool
 from tests.fakes.strimzi import FakeStrimzi
 
 REQUESTER = "U0REQ"
@@ -83,6 +84,17 @@ class FakeCluster:
                                expect: Sequence[KafkaSpecEdit] = (), expected_generation: int | None = None) -> int:
         return await self.cluster(cluster.name).patch_kafka_spec(cluster, edits, expect=expect,
                                                                  expected_generation=expected_generation)
+
+    async def request_pod_and_pvc_replacement(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        return await self.cluster(cluster.name).request_pod_and_pvc_replacement(cluster, pod_name, expected_uid)
+
+    async def node_pools(self, cluster: ClusterRef) -> list[NodePool]:
+        return await self.cluster(cluster.name).node_pools(cluster)
+
+    async def patch_node_pool(self, cluster: ClusterRef, pool: str, *, replicas: int, expected_replicas: int,
+                              annotations: Mapping[str, str | None] | None = None) -> None:
+        await self.cluster(cluster.name).patch_node_pool(cluster, pool, replicas=replicas,
+                                                         expected_replicas=expected_replicas, annotations=annotations)
 
     # -- KafkaAdmin ---------------------------------------------------------------------------
     async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:

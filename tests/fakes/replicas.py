@@ -52,6 +52,7 @@ class FakePartition:
     copied: dict[int, int] = field(default_factory=dict)  # adding broker -> bytes it has
     target: list[int] | None = None  # the move in flight
     before: list[int] = field(default_factory=list)  # the replicas before the move
+    lagging: dict[int, int] = field(default_factory=dict)  # a wiped replica catching up -> bytes it has
 
     def __post_init__(self) -> None:
         if self.leader is None:
@@ -82,10 +83,24 @@ class ReplicaMoves:
         sizes = size_bytes or {}
         self.topics[name] = {p: FakePartition(list(r), size=sizes.get(p, 0)) for p, r in assignment.items()}
 
+    def wipe_replicas(self, broker: int) -> None:
+        """``broker`` lost its disk: each of its replicas copies the leader's log again (out of the ISR)."""
+        for partitions in self.topics.values():
+            for p in partitions.values():
+                if broker in self._replicas(p):
+                    p.lagging[broker] = 0
+                    if p.leader == broker:
+                        p.leader = next((b for b in p.replicas if b != broker), broker)
+
     def advance_moves(self, seconds: float) -> None:
         """Let throttled replicas copy for ``seconds``; moves whose replicas all caught up finish."""
         for topic, partitions in self.topics.items():
             for index, p in partitions.items():
+                for b in list(p.lagging):
+                    rate = self._throttle_rate(topic, index, b)
+                    p.lagging[b] = p.size if rate is None else min(p.size, p.lagging[b] + int(rate * seconds))
+                    if p.lagging[b] >= p.size:
+                        del p.lagging[b]
                 if p.target is None:
                     continue
                 for b in p.copied:
@@ -101,8 +116,8 @@ class ReplicaMoves:
         for topic, partitions in sorted(self.topics.items()):
             for index, p in sorted(partitions.items()):
                 leader = p.leader if p.leader in live else None
-                sizes = {b: p.copied.get(b, p.size) for b in self._replicas(p) if b in live}
-                isr = tuple(b for b in self._replicas(p) if b in live and b not in p.copied)
+                sizes = {b: p.lagging.get(b, p.copied.get(b, p.size)) for b in self._replicas(p) if b in live}
+                isr = tuple(b for b in self._replicas(p) if b in live and b not in p.copied and b not in p.lagging)
                 placements.append(ReplicaPlacement(topic=topic, partition=index, replicas=tuple(self._replicas(p)),
                                                    leader=leader, isr=isr, sizes=sizes))
         return ReplicaLayout(brokers=tuple(ReassignmentBroker(id=b, rack=self.racks.get(b), alive=b in live)

@@ -45,6 +45,7 @@ from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
 from tests.fakes.broker_configs import CATALOGUE, DEFAULTS, judge_live_update
+from tests.fakes.node_pools import NodePools
 from tests.fakes.replicas import ReplicaMoves
 
 
@@ -75,7 +76,7 @@ class _ReconcileFailure(Exception):
         self.message = message
 
 
-class FakeStrimzi(ReplicaMoves):
+class FakeStrimzi(ReplicaMoves, NodePools):
     """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task.
     Replica moves and throttles are :class:`~tests.fakes.replicas.ReplicaMoves`'s; its topic "orders"
     is the snapshot's."""
@@ -119,6 +120,7 @@ class FakeStrimzi(ReplicaMoves):
         self.under_replicated = False  # broker 0 is out of the ISR of orders-0
         self.delay_s = delay_s  # a slow Kubernetes API and Kafka (kafka_status, validations)
         self.init_replica_moves()
+        self.init_node_pools(sorted(self.pods))
         self.create_topic("orders", {i: sorted(self.pods) for i in range(3)})
         for i, partition in self.topics["orders"].items():
             partition.leader = i % brokers
@@ -222,6 +224,30 @@ class FakeStrimzi(ReplicaMoves):
         pod.ready, pod.crashed, pod.ready_since = True, False, self.clock()
         self._look_again = True
 
+    # -- node pools (tests.fakes.node_pools) ------------------------------------------------------
+    def add_node(self, node: int) -> None:
+        now = self.clock()
+        self.pods[node] = FakePod(node, self.spec["version"], self._rendered(), created_at=now, started_at=now,
+                                  ready_since=now)
+
+    def remove_node(self, node: int) -> None:
+        self.pods.pop(node, None)
+        self.broker_throttles.pop(node, None)
+
+    def replace_node(self, node: int) -> None:
+        pod = self.pods[node]
+        pod.uid, pod.incarnations = str(uuid.uuid4()), pod.incarnations + 1
+        pod.ready, pod.crashed, pod.restart_count = True, False, 0
+        pod.created_at = pod.started_at = pod.ready_since = self.clock()
+        self.wipe_replicas(node)
+
+    def pod_uid(self, pod_name: str) -> tuple[int, str] | None:
+        pod = next((p for p in self.pods.values() if self._name(p) == pod_name), None)
+        return None if pod is None else (pod.node, pod.uid)
+
+    def brokers_in_use(self) -> set[int]:
+        return {b for ps in self.topics.values() for p in ps.values() for b in (*p.replicas, *(p.target or ()))}
+
     # -- ClusterGateway -----------------------------------------------------------------------
     async def _slow(self) -> None:
         if self.delay_s:
@@ -235,7 +261,7 @@ class FakeStrimzi(ReplicaMoves):
             kafka_version=self.kafka_version, metadata_version=self.metadata,
             spec_kafka_version=self.spec["version"], spec_metadata_version=self.spec.get("metadataVersion"),
             operator_version="0.45.0" if self.zookeeper else "1.2.0", bootstrap_servers=f"{self.name}:9092",
-            spec={**self.spec, "config": dict(self.spec.get("config") or {})},
+            spec={**self.spec, "config": dict(self.spec.get("config") or {})}, warnings=tuple(self.scale_warnings),
         )
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
