@@ -125,6 +125,7 @@ def phase_steps(moves: Sequence[PartitionMove], *, prefix: str, what: str, rate:
             id=f"{prefix}-{n}", title=f"{what}: batch {n} of {len(batches)} ({len(batch.moves)} partitions, "
             f"{human_bytes(batch.bytes_to_copy)})",
             args=MoveReplicasArgs(moves=batch.moves, throttle_bytes_per_s=rate), needs_approval=first,
+            interruptible=True,  # an abort need not wait for the batch: cancel-moves cancels it
             timeout_s=max(MOVE_TIMEOUT_S, 4 * batch.seconds_at(rate)),
             compensation=compensation,
             summary=(f"{shown}\nAt risk: {risk} Brokers {', '.join(map(str, involved))} replicate at up to "

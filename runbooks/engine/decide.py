@@ -180,6 +180,10 @@ def _on_abort(run: Run, event: Abort, now: datetime, ids: IdFactory) -> Decision
         run.state is RunState.WAITING
         or (run.state is RunState.RUNNING and step is not None and step.phase is StepPhase.ACT and bool(step.observed))
     )
+    if in_flight and step is not None and step.spec.interruptible and not cleaning_up(run) and begin_cleanup(
+            out, Trigger.ABORT_TO_CLEANUP, by=event.actor.id, detail=event.reason or "abort: the step in flight is "
+            "stopped, the cleanup steps run"):
+        return out.decision()
     if in_flight:
         out.move(Trigger.ABORT_DEFERRED, abort_requested_by=run.abort_requested_by or event.actor.id,
                  detail="abort requested: stopping after the step in flight")

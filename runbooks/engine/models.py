@@ -142,6 +142,9 @@ class StepSpec(_Frozen):
     # approval, before the run is ABORTED. For the one compensation whose absence is the harm
     # (a replication throttle left on, a reassignment left in flight).
     cleanup: bool = False
+    # An abort may stop this step while its action is in flight, instead of waiting for it, when a
+    # cleanup step follows that undoes it safely (a partition move, which cancel-moves cancels).
+    interruptible: bool = False
     summary: str = ""  # what the approver must know, shown with the buttons
 
     @property

@@ -98,6 +98,7 @@ TRANSITIONS: dict[RunState, dict[Trigger, RunState]] = {
         T.CONDITION_FAILED: S.PAUSED,
         T.TIMEOUT: S.PAUSED,
         T.ABORT_DEFERRED: S.WAITING,
+        T.ABORT_TO_CLEANUP: S.RUNNING,  # only a step marked interruptible, with a cleanup step after it
         **_STEP_FINISHED,
     },
     S.PAUSED: {

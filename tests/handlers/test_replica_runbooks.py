@@ -174,3 +174,27 @@ async def test_a_broker_dying_mid_drain_pauses_the_run_and_submits_no_new_batch(
     assert paused.pause_reason is not None and "a broker died mid-move: no new batch submitted" in paused.pause_reason
     moving = {(r.topic, r.partition) for r in await fake.reassignments_in_flight(bot.service.clusters["c"].ref, "")}
     assert moving <= first  # only the first batch was ever submitted
+
+
+async def test_an_abort_mid_batch_cancels_the_moves_in_flight_and_clears_the_throttles(make_bot: Any) -> None:
+    """Abort while the first drain batch is copying: the batch is not waited for (it is interruptible),
+    cancel-moves cancels it, clear-throttles removes the throttles, and the run ends aborted saying so."""
+    fake = four_brokers()
+    bot = await make_bot(fake)
+    reply = await bot.say("replace-broker c 3 --throttle 1MiB/s")
+    assert reply.run is not None, reply.text
+    ref = bot.service.clusters["c"].ref
+    await bot.drive(reply.run.id, until=lambda r: r.current_step is not None
+                    and r.current_step.id == "drain-1" and r.current_step.applied)
+    assert await fake.reassignments_in_flight(ref, "") != []
+    assert fake.broker_throttles != {}
+    aborted = await bot.say(f"abort {reply.run.id}")
+    assert aborted.ok, aborted.text
+    run = await bot.drive(reply.run.id, approve=False)
+    assert run.state is RunState.ABORTED, run.pause_reason
+    assert run.outcome == ("Aborted by U_REQ. Cleanup done: Cancel any move of this run still in flight, Remove the "
+                           "replication throttles.")
+    assert await fake.reassignments_in_flight(ref, "") == []
+    assert fake.broker_throttles == {} and fake.topic_throttles == {}
+    assert layout_of(fake) == {0: [0, 1, 2], 1: [1, 2, 3], 2: [2, 3, 0], 3: [3, 0, 1]}  # the moves were undone
+    assert fake.replacements == {}  # the replace step never ran

@@ -293,3 +293,47 @@ def test_every_move_stamps_the_run_and_a_finished_run_says_so() -> None:
         "run_finished", f"Run aborted: Aborted by {REQUESTER.id}. Cleanup done: Cancel moves in flight, "
         "Clear replication throttles.")
     assert decision.audit[0].step_id == "cancel"
+
+
+def interruptible_moves() -> Driver:
+    steps = [
+        spec("move-1", interruptible=True), spec("move-2", interruptible=True, needs_approval=False),
+        spec("cancel", needs_approval=False, cleanup=True, title="Cancel moves in flight"),
+        spec("clear", needs_approval=False, cleanup=True, title="Clear replication throttles"),
+    ]
+    driver = Driver(make_run(specs=steps))
+    driver.start()
+    return driver
+
+
+def test_an_abort_stops_an_interruptible_step_in_flight_at_once_and_runs_the_cleanup() -> None:
+    """A partition move in flight is not waited for: the abort marks it aborted and cancel-moves runs."""
+    driver = interruptible_moves()
+    driver.approve()
+    driver.to_waiting()
+    decision = driver.send(Abort(actor=REQUESTER))
+    assert (driver.run.state, driver.step_id) == (S.RUNNING, "cancel")
+    assert states(driver)["move-1"] is StepState.ABORTED
+    assert states(driver)["move-2"] is StepState.ABORTED
+    assert [(e.action, e.from_state) for e in decision.audit] == [("abort_to_cleanup", S.WAITING)]
+    finish_cleanup(driver)
+    assert driver.run.state is S.ABORTED
+
+
+def test_a_step_not_marked_interruptible_is_still_waited_for() -> None:
+    """Without the mark, the abort is deferred until the step in flight is done (a broker restart)."""
+    driver = with_cleanup()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    assert (driver.run.state, driver.step_id) == (S.WAITING, "move-1")
+
+
+def test_an_interruptible_step_without_cleanup_after_it_is_waited_for() -> None:
+    """Nothing would undo it: the abort is deferred as for any step in flight."""
+    driver = Driver(make_run(specs=[spec("move-1", interruptible=True)]))
+    driver.start()
+    driver.approve()
+    driver.to_waiting()
+    driver.send(Abort(actor=REQUESTER))
+    assert driver.run.state is S.WAITING

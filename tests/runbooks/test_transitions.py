@@ -121,8 +121,10 @@ def test_paused_is_left_only_by_human_decisions() -> None:
 
 
 def test_waiting_cannot_abort_immediately() -> None:
-    """While an action is in flight (waiting) abort is only deferred; it lands at the next safe point."""
+    """While an action is in flight (waiting) abort never ends the run: it is deferred to the next safe
+    point, or (a step marked interruptible) goes on to the cleanup steps that undo it."""
     assert T.ABORT not in TRANSITIONS[S.WAITING]
+    assert TRANSITIONS[S.WAITING][T.ABORT_TO_CLEANUP] is S.RUNNING
     assert TRANSITIONS[S.WAITING][T.ABORT_DEFERRED] is S.WAITING
     assert TRANSITIONS[S.WAITING][T.ABORT_AT_SAFE_POINT] is S.ABORTED
 
