@@ -1,0 +1,180 @@
+"""replace-broker and scale on real brokers, through bot processes as users start them (issue 13 §5).
+
+One sandbox for the module: 3 dual-role nodes (the controllers) and an empty broker-only pool
+``brokers``, so the broker pool can grow to 4 and shrink back, and its broker can be replaced. A
+topic of RF 3 and min.insync.replicas 2 holds incompressible data (the moves copy real bytes at a
+real throttle), and an idempotent ``acks=all`` producer with a consumer runs through every change
+(``tests/upgrade/traffic.py``). The tests run in file order: scale up 3 → 4, replace broker 3
+(the bot SIGKILLed mid-move), stop a replacement (a broker killed mid-move, an abort), scale down
+4 → 3.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.engine.harness import APPROVER, REQUESTER, bot, read_audit, read_run, run_id_of, write_clusters_file
+from tests.fixtures.bot_process import BotProcess, Event
+from tests.fixtures.sandbox import SandboxInfo, start_sandbox
+from tests.fixtures.waiting import wait_until
+from tests.reassign.cluster_reads import layout, load, moves_in_flight, replicas_on, throttles
+from tests.upgrade.scenario import console_bots, make_topic, run_with_approvals
+from tests.upgrade.traffic import Traffic
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(900)]
+
+DATA, TRAFFIC = "moves", "traffic"
+PARTITIONS = 6
+DATA_MB = 96
+THROTTLE_MIB = 8
+MiB = 1024 * 1024
+NEW = 3  # the broker-only node's id (the dual-role nodes are 0-2)
+
+
+@pytest.fixture(scope="module")
+def grown(sandbox_home: Path) -> Iterator[SandboxInfo]:
+    info = start_sandbox("reassign", brokers=3, extra_args=("--broker-only", "0"))
+    try:
+        make_topic(info, DATA, partitions=PARTITIONS)
+        make_topic(info, TRAFFIC, partitions=3)
+        load(info, DATA, megabytes=DATA_MB, partitions=PARTITIONS)
+        yield info
+    finally:
+        info.down()  # free the cores for the next module
+
+
+def approve_until(approver: BotProcess, requester: BotProcess, run_id: str, *, stop: str | None = None,
+                  timeout: float = 600.0, since: int = 0) -> Event:
+    """Approve every step of ``run_id`` that asks, until it finishes or an event ``stop`` arrives."""
+    seen = since
+    while True:
+        event = approver.expect(lambda e: e.get("run_id") == run_id, timeout=timeout, since=seen,
+                                what=f"the next event of {run_id}")
+        seen = approver.events.index(event) + 1
+        if event["event"] in ("run_finished", stop):
+            return event
+        if event["event"] == "step_awaiting_approval":
+            approver.send(f"approve {run_id} {event['step_id']}")
+
+
+def pod_uid(sandbox: SandboxInfo, node: int) -> str:
+    return next(str(n["uid"]) for n in sandbox.status()["nodes"] if n["id"] == node)
+
+
+def test_scale_up_gives_the_new_broker_its_share_under_traffic(
+        grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
+    """3 → 4: the pool grows, broker 3 gets its fair share, no record is lost or doubled, no throttle left."""
+    with console_bots(grown, redis_url, tmp_path) as bots, \
+            Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
+        run_id, last, _ = run_with_approvals(bots, f"scale {grown.cluster} brokers 1 --throttle {THROTTLE_MIB}MiB/s")
+    assert last["final_state"] == "succeeded", read_run(redis_url, run_id).get("pause_reason")
+    traffic.report().assert_exactly_once()
+    now = layout(grown)
+    replicas = sum(len(p.replicas) for p in now.partitions)
+    assert len(replicas_on(grown, NEW)) >= replicas // 4
+    assert throttles(grown).empty and moves_in_flight(grown) == []
+
+
+def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
+        grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
+    """Broker 3 drained, wiped through Strimzi, and given back exactly its partitions, under traffic;
+    the bot is SIGKILLed while a drain batch copies and the resumed run submits no move twice; the move
+    back runs at 80-100 % of the throttle; no throttle is left."""
+    before = replicas_on(grown, NEW)
+    uid = pod_uid(grown, NEW)
+    config = write_clusters_file(tmp_path / "clusters.yaml", grown)
+    alice = bot(REQUESTER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
+    bob = bot(APPROVER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
+    timings: dict[str, float] = {}
+    try:
+        with Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
+            run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle {THROTTLE_MIB}MiB/s"))
+            approve_until(bob, alice, run_id, stop="step_started")  # preflight
+            approve_until(bob, alice, run_id, stop="step_started")  # drain-1, approved
+            wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
+            alice.kill()
+            bob.kill()
+            time.sleep(1)
+            alice = bot(REQUESTER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
+            bob = bot(APPROVER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
+            seen = 0
+            while True:
+                event = approve_until(bob, alice, run_id, stop="step_started", since=seen)
+                seen = bob.events.index(event) + 1
+                if event["event"] == "run_finished":
+                    break
+                timings.setdefault(f"{event['step_id']}:started", time.monotonic())
+                if event["step_id"] == "cancel-moves":
+                    timings["back:done"] = time.monotonic()
+    finally:
+        alice.stop()
+        bob.stop()
+    assert event["final_state"] == "succeeded", read_run(redis_url, run_id).get("pause_reason")
+    traffic.report().assert_exactly_once()
+    assert pod_uid(grown, NEW) != uid  # a new pod, on an empty disk
+    after = replicas_on(grown, NEW)
+    assert set(after) == set(before)  # exactly its partitions back
+    assert throttles(grown).empty and moves_in_flight(grown) == []
+    applied = [e.step_id for e in read_audit(redis_url, run_id) if e.action == "applied"]
+    moves = [s for s in applied if s and s.startswith(("drain-", "back-"))]
+    assert len(moves) == len(set(moves)), f"a batch was submitted twice: {moves}"
+    seconds = timings["back:done"] - timings["back-1:started"]
+    rate = sum(after.values()) / seconds
+    print(f"move back: {sum(after.values()) / MiB:.1f} MiB in {seconds:.1f} s = {rate / MiB:.2f} MiB/s "
+          f"at a throttle of {THROTTLE_MIB} MiB/s ({rate / (THROTTLE_MIB * MiB):.0%})")
+    # Kafka's quota averages over 11 one-second windows: a few per cent above the rate at the start.
+    assert 0.8 * THROTTLE_MIB * MiB <= rate <= 1.05 * THROTTLE_MIB * MiB
+
+
+def test_a_broker_dying_mid_move_pauses_and_an_abort_cancels_and_clears(
+        grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
+    """A broker killed while a drain batch copies pauses the run (no new batch); Retry once it is back
+    waits on the batch again; an abort of the batch in flight cancels it and clears the throttles."""
+    before = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
+    with console_bots(grown, redis_url, tmp_path) as bots:
+        alice, bob = bots.requester, bots.approver
+        run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle 1MiB/s"))
+        approve_until(bob, alice, run_id, stop="step_started")
+        approve_until(bob, alice, run_id, stop="step_started")  # drain-1 approved
+        wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
+        victim = next(b for b in (0, 1, 2) if b != layout(grown).partitions[0].leader)
+        grown.cli("kill-broker", str(victim), "--down-for", "20")
+        paused = approve_until(bob, alice, run_id, stop="step_paused", timeout=120)
+        assert paused["event"] == "step_paused", paused
+        assert "a broker died mid-move: no new batch submitted" in paused["text"], paused
+        wait_until(lambda: all(b.alive for b in layout(grown).brokers), timeout=120, message="the broker back")
+        assert bob.command(f"resume {run_id}")["event"] == "reply"
+        assert read_run(redis_url, run_id)["state"] == "waiting"
+        assert bob.command(f"abort {run_id}")["event"] == "reply"
+        done = approve_until(bob, alice, run_id, timeout=300)
+    run = read_run(redis_url, run_id)
+    assert done["final_state"] == "aborted", run.get("pause_reason")
+    assert run["outcome"].endswith("Cleanup done: Cancel any move of this run still in flight, Remove the "
+                                   "replication throttles."), run["outcome"]
+    assert moves_in_flight(grown) == [] and throttles(grown).empty
+    after = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
+    changed = {k for k in before if set(after[k]) != set(before[k])}
+    assert all(NEW not in after[k] for k in changed)  # only finished moves (off broker 3) remain
+
+
+def test_scale_down_empties_the_broker_before_the_pool_shrinks_under_traffic(
+        grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
+    """4 → 3: broker 3 is drained first, then the pool shrinks, and Strimzi never reverted it."""
+    with console_bots(grown, redis_url, tmp_path) as bots, \
+            Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
+        run_id, last, _ = run_with_approvals(bots, f"scale {grown.cluster} brokers 0 --throttle {THROTTLE_MIB}MiB/s")
+    assert last["final_state"] == "succeeded", read_run(redis_url, run_id).get("pause_reason")
+    traffic.report().assert_exactly_once()
+    assert NEW not in {b.id for b in layout(grown).brokers}
+    audit = read_audit(redis_url, run_id)
+    drained = max(e.at for e in audit if (e.step_id or "").startswith("drain-"))
+    patched = min(e.at for e in audit if e.step_id == "scale-pool" and e.action == "applied")
+    assert drained < patched  # every drain batch was done before the pool was patched
+    warnings = [c for c in (grown.status().get("kafka", {}).get("conditions") or [])
+                if c.get("reason") == "ScaleDownPreventionCheck"]
+    assert warnings == []
+    assert throttles(grown).empty
