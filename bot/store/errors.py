@@ -61,8 +61,9 @@ class NotReplicated(StoreUnavailable):
         self.wanted = wanted
         self.confirmed = confirmed
         StoreError.__init__(
-            self, f"Redis at {address} took a write but only {confirmed} of the {wanted} replica(s) asked for "
-                  f"confirmed it within {timeout_ms} ms: not acted on until it is replicated")
+            self, f"Redis at {address} could not confirm the write on a replica (only {confirmed} of the {wanted} "
+                  f"replica(s) asked for within {timeout_ms} ms, as during a failover): it stands on the master "
+                  "but a failover could still lose it; look at the run again before repeating")
 
 
 class VersionConflict(StoreError):

@@ -173,7 +173,7 @@ async def test_without_a_replica_a_write_is_not_acknowledged(sentinel_cluster: S
         try:
             with pytest.raises(NotReplicated) as refused:
                 await store.save_run(RUN, {"step": 1, "approvals": []}, expected_version=1)
-            assert "only 0 of the 1 replica(s)" in str(refused.value)
+            assert "could not confirm the write on a replica (only 0 of the 1 replica(s)" in str(refused.value)
             assert f"master 'mymaster' via Sentinel 127.0.0.1:{sentinel_cluster.sentinels[0].port}" \
                    in str(refused.value)
         finally:
