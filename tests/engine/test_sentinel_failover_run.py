@@ -22,6 +22,7 @@ from tests.engine.harness import (
     write_clusters_file,
 )
 from tests.fixtures.bot_process import BotProcess
+from tests.fixtures.redis_server import RedisServer
 from tests.fixtures.sandbox import SandboxInfo
 from tests.store.sentinel_cluster import SentinelCluster
 
@@ -113,3 +114,21 @@ def test_a_rolling_restart_survives_redis_failovers(sandbox: SandboxInfo, tmp_pa
 
     assert pods.restarts() == {name: 1 for name in pods.restarts()}, pods.restarts()
     assert len(pods.restarts()) == 3
+
+
+def test_with_a_replica_wait_and_no_replica_a_request_is_not_confirmed(
+        sandbox: SandboxInfo, isolated_redis_server: RedisServer, tmp_path: Path) -> None:
+    """REDIS_WAIT_REPLICAS reaches the bot's store: against a Redis with no replica, a run request is
+    answered "Not done" naming the missing confirmation, instead of being confirmed."""
+    config = write_clusters_file(tmp_path / "clusters.yaml", sandbox)
+    alice = BotProcess(
+        user=REQUESTER, redis_url=isolated_redis_server.url, kubeconfig=sandbox.kubeconfig, config_path=config,
+        log_dir=tmp_path, extra_env={"REDIS_WAIT_REPLICAS": "1", "REDIS_WAIT_TIMEOUT_MS": "100"},
+    ).start()
+    try:
+        reply = alice.command(f"restart {sandbox.cluster}")
+    finally:
+        alice.stop()
+    assert reply["event"] == "error", reply
+    assert "could not confirm the write on a replica (only 0 of the 1 replica(s) asked for within 100 ms" \
+        in reply["text"]
