@@ -7,8 +7,11 @@ timeouts are small (down after 1 s, failover timeout 3 s) so a test sees a failo
 
 from __future__ import annotations
 
+import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -21,16 +24,58 @@ FAILOVER_TIMEOUT_MS = 3000
 QUORUM = 2
 
 
+@dataclass(frozen=True)
+class TlsFiles:
+    """A CA and a certificate for 127.0.0.1 it signed (openssl), for servers that speak only TLS."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, directory: Path) -> TlsFiles:
+        directory.mkdir(parents=True, exist_ok=True)
+        files = cls(directory / "ca.crt", directory / "server.crt", directory / "server.key")
+        ca_key, csr, ext = directory / "ca.key", directory / "server.csr", directory / "san.ext"
+        ext.write_text("subjectAltName=IP:127.0.0.1\n")
+        for command in (
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=kafka-chatops test CA",
+             "-keyout", str(ca_key), "-out", str(files.ca)],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1", "-keyout", str(files.key),
+             "-out", str(csr)],
+            ["x509", "-req", "-in", str(csr), "-CA", str(files.ca), "-CAkey", str(ca_key), "-CAcreateserial",
+             "-days", "1", "-extfile", str(ext), "-out", str(files.cert)],
+        ):
+            subprocess.run(["openssl", *command], check=True, capture_output=True, timeout=60)
+        return files
+
+    def server_options(self) -> list[str]:
+        """``port 0``: nothing in clear; replication and Sentinel's own links in TLS too."""
+        return ["port 0", f"tls-cert-file {self.cert}", f"tls-key-file {self.key}", f"tls-ca-cert-file {self.ca}",
+                "tls-auth-clients no", "tls-replication yes"]
+
+    def client_options(self) -> dict[str, Any]:
+        return {"ssl": True, "ssl_ca_certs": str(self.ca)}
+
+
 class DataNode(RedisServer):
     """A Redis data node; ``replica_of`` makes it start as a replica of that port."""
 
-    def __init__(self, directory: Path, *, replica_of: int | None = None, password: str | None = None) -> None:
+    def __init__(self, directory: Path, *, replica_of: int | None = None, password: str | None = None,
+                 tls: TlsFiles | None = None) -> None:
         super().__init__(directory)
         self.replica_of = replica_of
         self.password = password
+        self.tls = tls
 
     def _command(self) -> list[str]:
         command = super()._command()
+        if self.tls:
+            port = command.index("--port")
+            command[port:port + 2] = ["--tls-port", str(self.port)]
+            for option in self.tls.server_options():
+                name, value = option.split(" ", 1)
+                command += [f"--{name}", value]
         if self.password:
             # masterauth too: after a failover the old master replicates from the new one.
             command += ["--requirepass", self.password, "--masterauth", self.password]
@@ -39,28 +84,31 @@ class DataNode(RedisServer):
         return command
 
     def _ready(self, probe: redis.Redis) -> bool:
-        if self.password:
-            probe.connection_pool.connection_kwargs["password"] = self.password
-        return super()._ready(probe)
+        with self.client(timeout=1.0) as own:
+            return super()._ready(own)
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host=HOST, port=self.port, password=self.password, socket_timeout=5,
-                           decode_responses=True)
+    def client(self, timeout: float = 5) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.port, password=self.password, socket_timeout=timeout,
+                           socket_connect_timeout=timeout, decode_responses=True,
+                           **(self.tls.client_options() if self.tls else {}))
 
 
 class SentinelNode(RedisServer):
     """A Sentinel watching ``master_port`` under :data:`MASTER_NAME` (it rewrites its own config file)."""
 
-    def __init__(self, directory: Path, *, master_port: int, password: str | None = None) -> None:
+    def __init__(self, directory: Path, *, master_port: int, password: str | None = None,
+                 tls: TlsFiles | None = None) -> None:
         super().__init__(directory)
         self.master_port = master_port
         self.password = password
+        self.tls = tls
 
     def _command(self) -> list[str]:
         conf = self.directory / "sentinel.conf"
         if not conf.exists():  # a restarted Sentinel keeps what it learnt
             lines = [
-                f"port {self.port}", f"bind {HOST}", f"dir {self.directory}", f"logfile {self.log_path}",
+                f"tls-port {self.port}" if self.tls else f"port {self.port}", f"bind {HOST}",
+                *(self.tls.server_options() if self.tls else []), f"dir {self.directory}", f"logfile {self.log_path}",
                 f"sentinel monitor {MASTER_NAME} {HOST} {self.master_port} {QUORUM}",
                 f"sentinel down-after-milliseconds {MASTER_NAME} {DOWN_AFTER_MS}",
                 f"sentinel failover-timeout {MASTER_NAME} {FAILOVER_TIMEOUT_MS}",
@@ -71,21 +119,27 @@ class SentinelNode(RedisServer):
             conf.write_text("\n".join(lines) + "\n")
         return [self._binary, str(conf), "--sentinel"]
 
-    def client(self) -> redis.Redis:
-        return redis.Redis(host=HOST, port=self.port, socket_timeout=5, decode_responses=True)
+    def _ready(self, probe: redis.Redis) -> bool:
+        with self.client(timeout=1.0) as own:
+            return super()._ready(own)
+
+    def client(self, timeout: float = 5) -> redis.Redis:
+        return redis.Redis(host=HOST, port=self.port, socket_timeout=timeout, socket_connect_timeout=timeout,
+                           decode_responses=True, **(self.tls.client_options() if self.tls else {}))
 
 
 class SentinelCluster:
     """The five processes, started in order and torn down together."""
 
-    def __init__(self, directory: Path, *, password: str | None = None) -> None:
+    def __init__(self, directory: Path, *, password: str | None = None, tls: bool = False) -> None:
         self.password = password
-        self.master = DataNode(directory / "node-a", password=password)
+        self.tls = TlsFiles.make(directory / "tls") if tls else None
+        self.master = DataNode(directory / "node-a", password=password, tls=self.tls)
         self.master.start()
-        self.replica = DataNode(directory / "node-b", replica_of=self.master.port, password=password)
+        self.replica = DataNode(directory / "node-b", replica_of=self.master.port, password=password, tls=self.tls)
         self.replica.start()
-        self.sentinels = [SentinelNode(directory / f"sentinel-{i}", master_port=self.master.port, password=password)
-                          for i in range(3)]
+        self.sentinels = [SentinelNode(directory / f"sentinel-{i}", master_port=self.master.port, password=password,
+                                       tls=self.tls) for i in range(3)]
         for sentinel in self.sentinels:
             sentinel.start()
         self.nodes = [self.master, self.replica]
@@ -94,6 +148,8 @@ class SentinelCluster:
     def url(self, *, db: int = 0, password: bool = True) -> str:
         auth = f":{self.password}@" if self.password and password else ""
         hosts = ",".join(f"{HOST}:{s.port}" for s in self.sentinels)
+        if self.tls:
+            return f"rediss+sentinel://{auth}{hosts}/{MASTER_NAME}/{db}?ssl_ca_certs={self.tls.ca}"
         return f"redis+sentinel://{auth}{hosts}/{MASTER_NAME}/{db}"
 
     def master_port(self) -> int:

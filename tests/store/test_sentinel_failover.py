@@ -14,11 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from bot.store import ClusterLock, RunStore, StoreUnavailable, VersionConflict, connect
+from bot.store import ClusterLock, RunStore, SentinelUnavailable, StoreUnavailable, VersionConflict, connect
 from bot.store.replication import ReplicaWait
 from tests.store.sentinel_cluster import SentinelCluster
 
@@ -185,3 +186,40 @@ async def test_without_a_replica_a_write_is_not_acknowledged(sentinel_cluster: S
     finally:
         with contextlib.suppress(Exception):
             await client.aclose()
+
+
+async def test_tls_to_the_sentinels_and_the_master_follows_a_failover(tmp_path: Path) -> None:
+    """rediss+sentinel:// against Sentinels and Redis servers that speak only TLS (``port 0``): the
+    client asks the Sentinels over TLS, writes to the master over TLS, and follows a failover; the
+    same URL in clear (redis+sentinel://) finds no Sentinel that answers."""
+    cluster = SentinelCluster(tmp_path / "tls-sentinel", tls=True)
+    try:
+        with pytest.raises(SentinelUnavailable):
+            await connect(cluster.url().replace("rediss+sentinel://", "redis+sentinel://").split("?")[0])
+        client = await connect(cluster.url())
+        try:
+            store = RunStore(client, replica_wait=WAIT)
+            await _create(store)
+            old = await asyncio.to_thread(cluster.failover)
+            version = await _save_until_it_stands(store)
+            assert version == 2 and cluster.master_port() != old
+            with cluster.node_on(cluster.master_port()).client() as direct:
+                assert direct.hget(f"kco:run:{RUN}", "version") == "2"
+        finally:
+            await client.aclose()
+    finally:
+        cluster.cleanup()
+
+
+async def _save_until_it_stands(store: RunStore) -> int:
+    """One save, retried the way the bot's worker does while the master changes."""
+    for _ in range(200):
+        try:
+            loaded = await store.load_run(RUN)
+            assert loaded is not None
+            if loaded[1] >= 2:
+                return loaded[1]
+            return await store.save_run(RUN, {**loaded[0], "step": 1}, expected_version=loaded[1])
+        except (StoreUnavailable, VersionConflict):
+            await asyncio.sleep(0.1)
+    raise AssertionError("the save never went through after the failover")
