@@ -1,6 +1,7 @@
 # The project's commands. `make demo` and `make test` each do their own set-up on a fresh machine:
 # the system packages (redis-server, openssl for the Redis TLS tests' certificates, a JDK, Maven:
-# installed with apt-get where we may, named otherwise), a virtual environment in .venv with the project and its dev tools, and the Kafka jars.
+# installed with apt-get where we may, named otherwise), a virtual environment in .venv with the
+# project and its dev tools, and the Kafka jars.
 # CI (.ci/run) runs `make lint test`.
 SYSTEM_PYTHON ?= python3
 VENV ?= .venv
