@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,7 +99,6 @@ def _check_nothing_lost(cluster: SentinelCluster, acked: Acknowledged) -> None:
         clients = direct.client_list()
     versions = [int(fields["version"]) for fields in audit]
     assert versions == list(range(1, version + 1)), "a version is missing from the audit, or written twice"
-    import json
     by_version = {int(f["version"]): json.loads(f["entry"]) for f in audit}
     lost = [(kind, value, v) for (kind, value), v in acked.writes.items()
             if v > version or by_version[v] != {"kind": kind, "value": value}]
