@@ -1,6 +1,7 @@
 # The project's commands. `make demo` and `make test` each do their own set-up on a fresh machine:
-# the system packages (redis-server, a JDK, Maven: installed with apt-get where we may, named
-# otherwise), a virtual environment in .venv with the project and its dev tools, and the Kafka jars.
+# the system packages (redis-server, openssl for the Redis TLS tests' certificates, a JDK, Maven:
+# installed with apt-get where we may, named otherwise), a virtual environment in .venv with the
+# project and its dev tools, and the Kafka jars.
 # CI (.ci/run) runs `make lint test`.
 SYSTEM_PYTHON ?= python3
 VENV ?= .venv
@@ -20,6 +21,7 @@ setup: system-packages venv fetch
 system-packages:
 	@missing=""; \
 	command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	command -v openssl >/dev/null || missing="$$missing openssl"; \
 	command -v java >/dev/null || missing="$$missing openjdk-17-jdk-headless"; \
 	command -v mvn >/dev/null || missing="$$missing maven"; \
 	$(SYSTEM_PYTHON) -c 'import ensurepip, venv' 2>/dev/null || missing="$$missing python3-venv"; \

@@ -23,9 +23,11 @@ from bot.startup import (
     REDIS_URL_FORMS,
     kubeconfig_load_problem,
     kubeconfig_problem,
+    read_secret_file,
     redis_problem,
     redis_url_problem,
 )
+from bot.store.replication import ReplicaWait
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from bot.store.run_events import RunEventBus
 from bot.worker import Worker
@@ -94,8 +96,11 @@ async def build_runtime(
             raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
         clusters = load_clusters(Path(settings.kafka_chatops_config))
     gateway = KubeClusterGateway(kube_api_client(settings.kubeconfig))
-    client = await connect_redis(settings.redis_url)
-    runs = RedisRunRepository(store.RunStore(client))
+    client = await connect_redis(settings.redis_url, password_file=settings.redis_password_file,
+                                 sentinel_password_file=settings.redis_sentinel_password_file)
+    replica_wait = (ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
+                    if settings.redis_wait_replicas else None)
+    runs = RedisRunRepository(store.RunStore(client, replica_wait=replica_wait))
     locks = RedisClusterLocks(store.ClusterLock(client))
     owner = owner or default_owner()
     admin = KafkaAdminAdapter()
@@ -135,13 +140,17 @@ def kube_api_client(kubeconfig: str | None) -> kube_client.ApiClient:
         raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
 
 
-async def connect_redis(url: str) -> aioredis.Redis:
-    """The store's Redis client, checked with a PING; ConfigError naming REDIS_URL otherwise."""
+async def connect_redis(url: str, *, password_file: str | None = None,
+                        sentinel_password_file: str | None = None) -> aioredis.Redis:
+    """The store's Redis client, checked with a PING (and, through Sentinel, every Sentinel asked for
+    the master); ConfigError naming REDIS_URL or the password file otherwise."""
     problem = redis_url_problem(url)
     if problem is not None:
         raise ConfigError(problem)
+    password = read_secret_file("REDIS_PASSWORD_FILE", password_file)
+    sentinel_password = read_secret_file("REDIS_SENTINEL_PASSWORD_FILE", sentinel_password_file)
     try:
-        return await store.connect(url)
+        return await store.connect(url, password=password, sentinel_password=sentinel_password)
     except ValueError:
         raise ConfigError(f"REDIS_URL {store.redact_url(url)} is malformed: give {REDIS_URL_FORMS}") from None
     except store.StoreError as exc:

@@ -20,7 +20,14 @@ from redis.connection import parse_url
 from bot.config.settings import ConfigError, Settings
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
 from bot.observability.logs import log_settings_problem
-from bot.store import StoreError, StoreUnavailable, redact_url
+from bot.store import (
+    SentinelUnavailable,
+    StoreError,
+    StoreUnavailable,
+    UnknownSentinelMaster,
+    redact_url,
+)
+from bot.store.sentinel_url import SENTINEL_URL_FORM, SentinelUrlError, is_sentinel_url, parse_sentinel_url
 
 # What each environment setting takes, said when its value is refused.
 SETTING_RULES = {
@@ -33,11 +40,16 @@ SETTING_RULES = {
     "kafka_chatops_http_port": "the port of /healthz, /readyz and /metrics: 0 to 65535 (0: any free port), or unset "
                                "for no server",
     "kafka_chatops_monitors": "true or false (also 1/0, yes/no, on/off; default true)",
+    "redis_wait_replicas": "a whole number of replicas from 0 to 10 that must confirm each run write before the "
+                           "bot acts on it (0: do not wait; default 0)",
+    "redis_wait_timeout_ms": "a whole number of milliseconds from 1 to 60000 (how long a run write waits for "
+                             "REDIS_WAIT_REPLICAS; default 500)",
     "kafka_chatops_lag_stream": "true or false (also 1/0, yes/no, on/off; default true: committed offsets streamed "
                                 "from __consumer_offsets; false: the admin API only)",
 }
 SECRET_SETTINGS = frozenset({"slack_bot_token", "slack_app_token", "slack_signing_secret"})
-REDIS_URL_FORMS = "redis://[:password@]host:port/db, rediss://… or unix:///path/to/redis.sock"
+REDIS_URL_FORMS = ("redis://[:password@]host:port/db, rediss://…, unix:///path/to/redis.sock, or "
+                   f"{SENTINEL_URL_FORM}")
 KUBECONFIG_FORM = "a kubeconfig file (a YAML mapping with clusters, users, contexts and current-context)"
 
 
@@ -75,7 +87,8 @@ def settings_problems(settings: Settings) -> list[str]:
     problems = []
     if not settings.kafka_chatops_config:
         problems.append("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
-    for problem in (redis_url_problem(settings.redis_url), kubeconfig_problem(settings.kubeconfig),
+    for problem in (redis_url_problem(settings.redis_url), *redis_password_problems(settings),
+                    kubeconfig_problem(settings.kubeconfig),
                     log_settings_problem(settings.kafka_chatops_log_format, settings.log_level)):
         if problem is not None:
             problems.append(problem)
@@ -84,13 +97,19 @@ def settings_problems(settings: Settings) -> list[str]:
 
 def redis_url_problem(url: str) -> str | None:
     shown = redact_url(url)
+    if is_sentinel_url(url):
+        try:
+            parse_sentinel_url(url)
+        except SentinelUrlError as exc:
+            return f"REDIS_URL {shown} is not a valid Sentinel URL: {exc}: give {SENTINEL_URL_FORM}"
+        return None
     try:
         parts = urlsplit(url)
     except ValueError:
         return f"REDIS_URL {shown} is malformed: give {REDIS_URL_FORMS}"
     if parts.scheme not in ("redis", "rediss", "unix"):
-        return (f"REDIS_URL {shown} is not a URL of a Redis server the bot can use (Sentinel and Cluster URLs "
-                f"are not supported): give {REDIS_URL_FORMS}")
+        return (f"REDIS_URL {shown} is not a URL of a Redis server or Sentinel the bot can use (Redis Cluster "
+                f"is not supported): give {REDIS_URL_FORMS}")
     database = parts.path.strip("/") if parts.scheme != "unix" else ""
     try:
         parse_url(url)  # type: ignore[no-untyped-call]
@@ -103,13 +122,67 @@ def redis_url_problem(url: str) -> str | None:
     return None
 
 
+def redis_password_problems(settings: Settings) -> list[str]:
+    """What is wrong with REDIS_PASSWORD_FILE / REDIS_SENTINEL_PASSWORD_FILE (never their content)."""
+    problems = []
+    for setting, path in (("REDIS_PASSWORD_FILE", settings.redis_password_file),
+                          ("REDIS_SENTINEL_PASSWORD_FILE", settings.redis_sentinel_password_file)):
+        try:
+            read_secret_file(setting, path)
+        except ConfigError as exc:
+            problems.append(str(exc))
+    if settings.redis_password_file and _url_has_password(settings.redis_url):
+        problems.append(f"REDIS_URL {redact_url(settings.redis_url)} has a password and REDIS_PASSWORD_FILE names "
+                        "another: give the password in one place (the file, with a URL without one)")
+    return problems
+
+
+def read_secret_file(setting: str, path: str | None) -> str | None:
+    """The secret in the file ``path`` (one trailing newline dropped, as ``echo`` and editors add),
+    None when the setting is unset; ConfigError naming the setting otherwise."""
+    if not path:
+        return None
+    try:
+        value = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        why = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({type(exc).__name__})"
+        raise ConfigError(f"{setting} {path} {why}: point it at a file holding the password, as a Kubernetes "
+                          "Secret mounts it") from None
+    value = value.removesuffix("\n").removesuffix("\r")
+    if not value or "\n" in value:
+        raise ConfigError(f"{setting} {path} is {'empty' if not value else 'more than one line'}: "
+                          "the file must hold the password alone")
+    return value
+
+
+def _url_has_password(url: str) -> bool:
+    if is_sentinel_url(url):
+        try:
+            return parse_sentinel_url(url).password is not None
+        except SentinelUrlError:
+            return False
+    try:
+        return urlsplit(url).password is not None
+    except ValueError:
+        return False
+
+
 def redis_problem(url: str, exc: StoreError) -> str:
-    """A Redis that does not answer, or answers no, at start."""
+    """A Redis (or its Sentinels) that does not answer, or answers no, at start."""
     shown = redact_url(url)
+    if isinstance(exc, SentinelUnavailable) and "Authentication" in str(exc):
+        return (f"REDIS_URL {shown}: the Sentinels refused the bot ({exc}): give their password in the file "
+                "REDIS_SENTINEL_PASSWORD_FILE names")
+    if isinstance(exc, SentinelUnavailable):
+        return (f"REDIS_URL {shown}: {exc}: check the Sentinel hosts and ports (26379 by default), or point "
+                "REDIS_URL at Sentinels that run")
+    if isinstance(exc, UnknownSentinelMaster):
+        return (f"REDIS_URL {shown}: {exc}: give the master name the Sentinels monitor (`sentinel monitor <name> …` "
+                "in their configuration) after the hosts")
     cause = type(exc.__cause__).__name__ if exc.__cause__ is not None else type(exc).__name__
     if "Authentication" in cause:
         return (f"REDIS_URL {shown}: Redis refused the password ({cause}): give the password in the URL "
-                f"(redis://:password@host:port/db)")
+                f"(redis://:password@host:port/db) or in the file REDIS_PASSWORD_FILE names")
     if isinstance(exc, StoreUnavailable):
         return (f"REDIS_URL {shown}: Redis does not answer ({cause}): start Redis or point REDIS_URL at a "
                 "running one")

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = None
     slack_api_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
+    # Secrets as Kubernetes mounts them: the Redis servers' password, and the Sentinels' own if they
+    # require one (bot.store.sentinel_url).
+    redis_password_file: str | None = None
+    redis_sentinel_password_file: str | None = None
+    # Replicas that must confirm each run write (WAIT) before the bot acts on it; 0: do not wait.
+    redis_wait_replicas: int = Field(default=0, ge=0, le=10)
+    redis_wait_timeout_ms: int = Field(default=500, ge=1, le=60_000)
     kubeconfig: str | None = None
     kafka_chatops_config: str | None = None
     # How long a replica's claim on a run lasts without renewal: the takeover delay after a crash.

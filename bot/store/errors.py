@@ -34,6 +34,38 @@ class StoreUnavailable(StoreError):
         )
 
 
+class SentinelUnavailable(StoreUnavailable):
+    """No Sentinel of a ``redis+sentinel://`` URL answered, so the master cannot be found."""
+
+    def __init__(self, sentinels: str, causes: list[str]) -> None:
+        self.address = sentinels
+        StoreError.__init__(self, f"no Sentinel answers at {sentinels} ({'; '.join(causes) or 'no reply'})")
+
+
+class UnknownSentinelMaster(StoreError):
+    """The Sentinels answer, but none of them watches a master by the URL's name (or it is down)."""
+
+    def __init__(self, master: str, sentinels: str, known: list[str]) -> None:
+        self.master = master
+        known_text = ", ".join(repr(k) for k in sorted(known)) or "none"
+        super().__init__(f"the Sentinels at {sentinels} know no usable master named {master!r} "
+                         f"(the masters they watch: {known_text})")
+
+
+class NotReplicated(StoreUnavailable):
+    """A write the master took but fewer replicas than asked confirmed in time (``WAIT``): a failover
+    now could lose it, so the caller must not act on it yet (it reloads and retries later)."""
+
+    def __init__(self, address: str, wanted: int, confirmed: int, timeout_ms: int) -> None:
+        self.address = address
+        self.wanted = wanted
+        self.confirmed = confirmed
+        StoreError.__init__(
+            self, f"Redis at {address} could not confirm the write on a replica (only {confirmed} of the {wanted} "
+                  f"replica(s) asked for within {timeout_ms} ms, as during a failover): it stands on the master "
+                  "but a failover could still lose it; look at the run again before repeating")
+
+
 class VersionConflict(StoreError):
     """A compare-and-set lost: the stored version is not the one the caller read."""
 
@@ -97,6 +129,10 @@ def redact_url(url: str) -> str:
 
 def describe_address(client: Any) -> str:
     """``host:port`` (or the unix socket path) of a redis-py client, without credentials."""
+    pool: Any = getattr(client, "connection_pool", None)
+    service = getattr(pool, "service_name", None)
+    if service is not None:  # a Sentinel-managed pool: the master moves, so name the group
+        return f"master {service!r} via Sentinel {sentinel_hosts(pool.sentinel_manager)}"
     try:
         kwargs = client.connection_pool.connection_kwargs
     except AttributeError:
@@ -104,6 +140,15 @@ def describe_address(client: Any) -> str:
     if kwargs.get("path"):
         return str(kwargs["path"])
     return f"{kwargs.get('host', 'localhost')}:{kwargs.get('port', 6379)}"
+
+
+def sentinel_hosts(manager: Any) -> str:
+    """``h1:26379,h2:26379`` of a redis-py Sentinel manager."""
+    parts = []
+    for sentinel in getattr(manager, "sentinels", ()):
+        kwargs = sentinel.connection_pool.connection_kwargs
+        parts.append(f"{kwargs.get('host')}:{kwargs.get('port')}")
+    return ",".join(parts) or "<no sentinels>"
 
 
 @contextmanager

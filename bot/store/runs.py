@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from bot.store.codec import JsonText, from_json, new_op_token, require_decoded, to_json
 from bot.store.errors import ClusterHeld, RunExists, VersionConflict, translate_errors
 from bot.store.keys import Keys
+from bot.store.replication import ReplicaWait, run_script
 
 Document = dict[str, Any]
 Writable = Document | JsonText  # what a write takes: a dict, or its JSON text already encoded
@@ -125,13 +126,16 @@ _FIELD_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 class RunStore:
     """Versioned run documents, active/recent indexes and per-run audit streams."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco", recent_cap: int = 1000) -> None:
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco", recent_cap: int = 1000,
+                 replica_wait: ReplicaWait | None = None) -> None:
         require_decoded(client)
         if recent_cap < 1:
             raise ValueError("recent_cap must be at least 1")
         self._client = client
         self._keys = Keys(prefix)
         self._recent_cap = recent_cap
+        # Set: every run write waits for that many replicas (bot.store.replication), or fails.
+        self.replica_wait = replica_wait
         self._create = client.register_script(_CREATE)
         self._save = client.register_script(_SAVE)
         # run_id -> cluster. A run never changes cluster, so this cache cannot go stale; it
@@ -186,10 +190,11 @@ class RunStore:
         if token_field:
             keys += [k.lock(cluster), k.fence(cluster)]
         with translate_errors(self._client):
-            status, value = await self._create(
-                keys=keys,
-                args=[run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *_event_args(event),
-                      token_field, *more],
+            status, value = await run_script(
+                self._client, self._create, keys,
+                [run_id, doc, cluster, entry, new_op_token(), self._recent_cap, *_event_args(event), token_field,
+                 *more],
+                self.replica_wait,
             )
         if int(status) == -1:
             raise ClusterHeld(cluster, str(value))
@@ -233,10 +238,11 @@ class RunStore:
         if cluster is None:
             raise VersionConflict(run_id, expected_version, None)
         with translate_errors(self._client):
-            status, version = await self._save(
-                keys=[k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster)],
-                args=[run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token(),
-                      *_event_args(event), *more],
+            status, version = await run_script(
+                self._client, self._save, [k.run(run_id), k.audit(run_id), k.active_all, k.active_cluster(cluster)],
+                [run_id, doc, int(expected_version), entry, "1" if active else "0", new_op_token(),
+                 *_event_args(event), *more],
+                self.replica_wait,
             )
         status, version = int(status), int(version)
         if status == 1:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 from bot.store.codec import new_op_token, to_json
 from bot.store.errors import ClusterHeld, RunExists, VersionConflict, translate_errors
+from bot.store.replication import run_script
 from bot.store.runs import _FIELD_NAME, Event, RunStore, Writable
 
 # KEYS: new run, new audit, active_all, active_cluster, recent_all, recent_cluster, seq, lock, fence,
@@ -98,13 +99,15 @@ class Supersessions:
         channel = events[0].channel if events else ""
         headers = (events[0].header, events[1].header) if events else ("", "")
         with translate_errors(self._client):
-            status, value = await self._script(
-                keys=[keys.run(run_id), keys.audit(run_id), keys.active_all, keys.active_cluster(cluster),
-                      keys.recent_all, keys.recent_cluster(cluster), keys.run_seq, keys.lock(cluster),
-                      keys.fence(cluster), keys.run(superseded_id), keys.audit(superseded_id)],
-                args=[run_id, doc, cluster, new_op_token(), self._runs.recent_cap, channel, headers[0], token_field,
-                      superseded_id, to_json(superseded_document, "run document"), int(superseded_version),
-                      headers[1], len(new_entries), *new_entries, *old_entries],
+            status, value = await run_script(
+                self._client, self._script,
+                [keys.run(run_id), keys.audit(run_id), keys.active_all, keys.active_cluster(cluster),
+                 keys.recent_all, keys.recent_cluster(cluster), keys.run_seq, keys.lock(cluster),
+                 keys.fence(cluster), keys.run(superseded_id), keys.audit(superseded_id)],
+                [run_id, doc, cluster, new_op_token(), self._runs.recent_cap, channel, headers[0], token_field,
+                 superseded_id, to_json(superseded_document, "run document"), int(superseded_version),
+                 headers[1], len(new_entries), *new_entries, *old_entries],
+                self._runs.replica_wait,
             )
         status = int(status)
         if status == 1:

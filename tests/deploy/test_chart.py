@@ -84,21 +84,25 @@ def test_the_probe_paths_are_the_bots() -> None:
 
 def test_every_environment_variable_is_a_bot_setting() -> None:
     """The chart sets only variables the bot reads (a typo would be ignored silently by pydantic-settings)."""
-    for option in ("default", "http-with-ingress"):
+    for option in ("default", "http-with-ingress", "redis-sentinel"):
         names = {e["name"] for e in container(render(OPTIONS[option]))["env"]}
         unknown = {n for n in names if n.lower() not in Settings.model_fields}
         assert not unknown, f"{option}: {unknown}"
 
 
 def test_secrets_are_referenced_never_inline() -> None:
-    """Slack tokens and the Redis URL come from existing Secrets by name; the chart renders no Secret."""
+    """Slack tokens and the Redis URL (or, with Sentinel, the Redis password) come from existing Secrets by
+    name; the chart renders no Secret."""
     for option, values in OPTIONS.items():
         objects = render(values)
         assert not of_kind(objects, "Secret"), option
         env = {e["name"]: e for e in container(objects)["env"]}
-        for name in ("SLACK_BOT_TOKEN", "REDIS_URL"):
+        secret_vars = ("SLACK_BOT_TOKEN", "REDIS_URL") if option != "redis-sentinel" else ("SLACK_BOT_TOKEN",)
+        for name in secret_vars:
             assert set(env[name]) == {"name", "valueFrom"}, (option, name)
             assert env[name]["valueFrom"]["secretKeyRef"]["name"], (option, name)
+        if option == "redis-sentinel":  # hosts and master name only; the password is a mounted Secret file
+            assert "@" not in env["REDIS_URL"]["value"] and "REDIS_PASSWORD_FILE" in env
 
 
 def test_socket_mode_and_http_mode_get_their_own_secrets_and_ports() -> None:
@@ -171,7 +175,12 @@ def test_network_policy_admits_only_the_ports_the_mode_serves() -> None:
     ({"slack.mode": "websocket"}, 'slack.mode is "websocket": give socket (Socket Mode) or http'),
     ({"slack.existingSecret": ""}, "slack.existingSecret is empty"),
     ({"redis.existingSecret": ""}, "redis.existingSecret is empty"),
-    ({"redis.sentinel.enabled": "true"}, "Redis Sentinel is not supported yet"),
+    ({"redis.sentinel.enabled": "true"}, "redis.sentinel.hosts is empty: give the Sentinels' addresses"),
+    ({"redis.sentinel.enabled": "true", "redis.sentinel.hosts[0]": "a:26379", "redis.sentinel.masterName": "my master"},
+     'redis.sentinel.masterName is "my master": give the name the Sentinels monitor'),
+    ({"redis.sentinel.enabled": "true", "redis.sentinel.hosts[0]": "redis://a:26379"},
+     'redis.sentinel.hosts has "redis://a:26379": give host or host:port'),
+    ({"redis.waitReplicas": "11"}, "redis.waitReplicas is 11: give 0 (do not wait) to 10"),
     ({"ingress.enabled": "true"}, "ingress.enabled needs slack.mode=http"),
     ({"clusters": "null"}, "clusters is empty"),
     ({"podAntiAffinity": "hard"}, 'podAntiAffinity is "hard": give soft, required or none'),

@@ -95,10 +95,12 @@ def test_a_malformed_number_or_switch_names_the_setting_and_what_is_valid(
 
 @pytest.mark.parametrize("command", ["console", "run"])
 def test_a_redis_url_of_another_kind_is_named(start: Start, command: str) -> None:
-    """Sentinel and Cluster URLs, and a URL redis-py cannot read: named, with the forms accepted."""
-    for url in ("redis+sentinel://127.0.0.1:26379/mymaster", "redis://127.0.0.1:port/0", "redis://127.0.0.1:6379/db"):
+    """A URL of another kind (Cluster, HTTP), and a URL redis-py cannot read: named, with the forms accepted."""
+    for url in ("redis+cluster://127.0.0.1:7000/0", "http://127.0.0.1:6379/0", "redis://127.0.0.1:port/0",
+                "redis://127.0.0.1:6379/db"):
         code, err = start([command], REDIS_URL=url)
-        refused(code, err, command, "REDIS_URL", "redis://[:password@]host:port/db, rediss://… or unix:///path")
+        refused(code, err, command, "REDIS_URL", "redis://[:password@]host:port/db, rediss://…, unix:///path",
+                "redis+sentinel://[:password@]host:26379,host2:26379/master-name/db")
 
 
 def test_a_redis_url_is_named_without_its_password(start: Start) -> None:

@@ -52,11 +52,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if not .Values.slack.existingSecret }}
 {{- fail "slack.existingSecret is empty: create a Secret with the Slack tokens (README: Deploy to Kubernetes) and give its name" }}
 {{- end }}
-{{- if not .Values.redis.existingSecret }}
-{{- fail "redis.existingSecret is empty: create a Secret holding REDIS_URL (redis:// or rediss://) and give its name" }}
-{{- end }}
 {{- if .Values.redis.sentinel.enabled }}
-{{- fail "redis.sentinel.enabled: Redis Sentinel is not supported yet (issue 16 §3); give one Redis by URL in redis.existingSecret" }}
+{{- if not .Values.redis.sentinel.hosts }}
+{{- fail "redis.sentinel.hosts is empty: give the Sentinels' addresses (host:26379), or turn redis.sentinel.enabled off and give REDIS_URL in redis.existingSecret" }}
+{{- end }}
+{{- if not (regexMatch "^[A-Za-z0-9._-]+$" (toString .Values.redis.sentinel.masterName)) }}
+{{- fail (printf "redis.sentinel.masterName is %q: give the name the Sentinels monitor (letters, digits, '.', '_', '-')" (toString .Values.redis.sentinel.masterName)) }}
+{{- end }}
+{{- range .Values.redis.sentinel.hosts }}
+{{- if not (regexMatch "^[A-Za-z0-9._-]+(:[0-9]{1,5})?$" (toString .)) }}
+{{- fail (printf "redis.sentinel.hosts has %q: give host or host:port" (toString .)) }}
+{{- end }}
+{{- end }}
+{{- else if not .Values.redis.existingSecret }}
+{{- fail "redis.existingSecret is empty: create a Secret holding REDIS_URL (redis://, rediss:// or redis+sentinel://) and give its name, or set redis.sentinel.enabled with its hosts" }}
+{{- end }}
+{{- if not (and (ge (int .Values.redis.waitReplicas) 0) (le (int .Values.redis.waitReplicas) 10)) }}
+{{- fail (printf "redis.waitReplicas is %v: give 0 (do not wait) to 10" .Values.redis.waitReplicas) }}
 {{- end }}
 {{- if and .Values.ingress.enabled (ne .Values.slack.mode "http") }}
 {{- fail "ingress.enabled needs slack.mode=http: in Socket Mode the bot connects out to Slack and serves no Slack requests" }}
@@ -70,4 +82,10 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if eq (int .Values.metrics.port) (int .Values.slack.port) }}
 {{- fail "metrics.port and slack.port are the same port: give them different ones" }}
 {{- end }}
+{{- end }}
+
+{{/* REDIS_URL of redis.sentinel: no password in it (that comes from a file). */}}
+{{- define "kafka-chatops.sentinelUrl" -}}
+{{- $s := .Values.redis.sentinel -}}
+{{- printf "%s://%s/%s/%v" (ternary "rediss+sentinel" "redis+sentinel" $s.tls) (join "," $s.hosts) $s.masterName (int $s.db) -}}
 {{- end }}
