@@ -144,3 +144,20 @@ def test_without_the_keys_kubeconfig_or_the_service_account_is_used(tmp_path: Pa
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
     message = refusal(clusters_file(tmp_path, prod={}))
     assert "KUBECONFIG is not set, and there is neither an in-cluster service account nor a ~/.kube/config" in message
+
+
+def test_the_readme_examples_load(tmp_path: Path) -> None:
+    """README's Configuration examples, as written: the keys with their defaults, and prod-east on the
+    pod's service account beside prod-west on a kubeconfig and context of its own."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]]
+    documented, two = (b for b in blocks if "kubeconfig:" in b)
+    for number, text in enumerate((documented, two)):
+        path = tmp_path / f"clusters-{number}.yaml"
+        path.write_text(text)
+        load_clusters_file(path)
+    _, kube = load_clusters_file(tmp_path / "clusters-1.yaml")
+    assert kube["prod-east"].kubeconfig is None and kube["prod-east"].context is None
+    assert (kube["prod-west"].kubeconfig, kube["prod-west"].context) == (
+        "/etc/kafka-chatops-kubeconfigs/prod-west", "prod-west")
