@@ -5,6 +5,9 @@ client; without the keys, KUBECONFIG's current context or the pod's service acco
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +16,7 @@ import yaml
 from bot.app import cluster_gateways
 from bot.config.kube_targets import KubeTarget
 from bot.config.settings import ConfigError, load_clusters_file
+from tests.fixtures.redis_server import free_port
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -161,3 +165,21 @@ def test_the_readme_examples_load(tmp_path: Path) -> None:
     assert kube["prod-east"].kubeconfig is None and kube["prod-east"].context is None
     assert (kube["prod-west"].kubeconfig, kube["prod-west"].context) == (
         "/etc/kafka-chatops-kubeconfigs/prod-west", "prod-west")
+
+
+@pytest.mark.parametrize("command", ["console", "run"])
+def test_the_commands_refuse_to_start_naming_the_cluster_and_key(tmp_path: Path, command: str) -> None:
+    """`console` and `run`, started as a user starts them: a context prod-west's kubeconfig lacks ends
+    the start with one message and exit code 2, listing the contexts, never the token."""
+    kubeconfig(tmp_path / "west.yaml", "east", "west")
+    path = clusters_file(tmp_path, prod_east={}, prod_west={"kubeconfig": "west.yaml", "context": "prod-wset"})
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith(("SLACK_", "REDIS_", "KAFKA_CHATOPS_"))},
+           "KAFKA_CHATOPS_CONFIG": str(path), "KUBECONFIG": str(kubeconfig(tmp_path / "env.yaml", "here")),
+           "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0", "SLACK_BOT_TOKEN": "xoxb-1-2-kubetargets",
+           "SLACK_APP_TOKEN": "xapp-1-A0-1-kubetargets", "SLACK_API_URL": f"http://127.0.0.1:{free_port()}/api/"}
+    result = subprocess.run([sys.executable, "-m", "bot", command], env=env, capture_output=True, text=True,
+                            timeout=60, cwd=Path(__file__).resolve().parents[2], check=False)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and TOKEN not in result.stderr + result.stdout
+    assert f"kafka-chatops {command}: cannot start: clusters.prod-west.context 'prod-wset' is not a context of " \
+           f"{tmp_path / 'west.yaml'}: give one of east, west" in result.stderr
