@@ -100,7 +100,11 @@ async def build_runtime(
         clusters, kube = load_clusters_file(Path(settings.kafka_chatops_config))
         base_dir = Path(settings.kafka_chatops_config).parent
     gateway = cluster_gateways(settings.kubeconfig, kube or {}, clusters, base_dir=base_dir)
-    client = await connect_redis(settings.redis_url)
+    try:
+        client = await connect_redis(settings.redis_url)
+    except BaseException:
+        gateway.close()
+        raise
     runs = RedisRunRepository(store.RunStore(client))
     locks = RedisClusterLocks(store.ClusterLock(client))
     owner = owner or default_owner()

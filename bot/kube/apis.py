@@ -42,9 +42,13 @@ class ClusterGateways:
         self._default = default
         self._load = load
         self._gateways: dict[KubeTarget, KubeClusterGateway] = {}
-        for target in [*self._targets.values(), *([default] if default is not None else [])]:
-            if target not in self._gateways:
-                self._gateways[target] = KubeClusterGateway(load(target))
+        try:
+            for target in [*self._targets.values(), *([default] if default is not None else [])]:
+                if target not in self._gateways:
+                    self._gateways[target] = KubeClusterGateway(load(target))
+        except BaseException:
+            self.close()  # the threads of those already made must not outlive a refused start
+            raise
         if len(self._gateways) > 1:
             log.info("%d Kubernetes APIs for %d clusters", len(self._gateways), len(self._targets))
 
