@@ -14,13 +14,15 @@ from kubernetes import client as kube_client
 from bot import store
 from bot.alerting.runtime import Alerting, build_alerting
 from bot.clock import RandomIds, SystemClock
-from bot.config.settings import ConfigError, Settings, load_clusters
+from bot.config.kube_targets import ClusterKube, KubeTarget, KubeTargetProblems, resolve_kube_targets
+from bot.config.settings import ConfigError, Settings, load_clusters_file
 from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
+from bot.kube.apis import ClusterGateways, load_target
 from bot.kube.errors import KubeError
-from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.startup import (
     REDIS_URL_FORMS,
+    kube_load_problem,
     kubeconfig_load_problem,
     kubeconfig_problem,
     read_secret_file,
@@ -49,7 +51,7 @@ class Runtime:
     alerting: Alerting | None = None  # monitors, alert state and channel, /metrics (bot.alerting.runtime)
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
-    gateway: KubeClusterGateway | None = None  # closed last: its threads must not outlive the runtime
+    gateway: ClusterGateways | None = None  # closed last: its threads must not outlive the runtime
 
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -88,16 +90,24 @@ def default_owner() -> str:
 async def build_runtime(
     settings: Settings, *, clusters: dict[str, ManagedCluster] | None = None, owner: str | None = None,
     poll_interval_s: float | None = None, lease_ttl_s: float | None = None,
+    kube: dict[str, ClusterKube] | None = None,
 ) -> Runtime:
     """Everything the front ends share. The files the settings name are read first and Redis is asked
-    last; each problem is a ConfigError naming the setting."""
+    last; each problem is a ConfigError naming the setting. ``clusters`` given without ``kube``: all
+    on KUBECONFIG's current context (or the pod's service account)."""
+    base_dir = Path.cwd()
     if clusters is None:
         if not settings.kafka_chatops_config:
             raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
-        clusters = load_clusters(Path(settings.kafka_chatops_config))
-    gateway = KubeClusterGateway(kube_api_client(settings.kubeconfig))
-    client = await connect_redis(settings.redis_url, password_file=settings.redis_password_file,
-                                 sentinel_password_file=settings.redis_sentinel_password_file)
+        clusters, kube = load_clusters_file(Path(settings.kafka_chatops_config))
+        base_dir = Path(settings.kafka_chatops_config).parent
+    gateway = cluster_gateways(settings.kubeconfig, kube or {}, clusters, base_dir=base_dir)
+    try:
+        client = await connect_redis(settings.redis_url, password_file=settings.redis_password_file,
+                                     sentinel_password_file=settings.redis_sentinel_password_file)
+    except BaseException:
+        gateway.close()
+        raise
     replica_wait = (ReplicaWait(settings.redis_wait_replicas, settings.redis_wait_timeout_ms)
                     if settings.redis_wait_replicas else None)
     runs = RedisRunRepository(store.RunStore(client, replica_wait=replica_wait))
@@ -110,7 +120,7 @@ async def build_runtime(
     alerting = build_alerting(
         clusters=clusters, redis=client, runs=runs, gateway=gateway, clock=clock, owner=owner,
         monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
-        http_host=settings.kafka_chatops_http_host, watch_api=lambda: load_api_client(settings.kubeconfig),
+        http_host=settings.kafka_chatops_http_host, watch_api=gateway.watch_clients(),
         watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
@@ -125,19 +135,36 @@ async def build_runtime(
                    foreground=foreground, gateway=gateway)
 
 
-def kube_api_client(kubeconfig: str | None) -> kube_client.ApiClient:
-    """The Kubernetes client for KUBECONFIG (or in-cluster config); ConfigError naming KUBECONFIG
-    when it cannot be loaded."""
-    problem = kubeconfig_problem(kubeconfig)
-    if problem is not None:
-        raise ConfigError(problem)
+def cluster_gateways(kubeconfig: str | None, kube: dict[str, ClusterKube], clusters: dict[str, ManagedCluster],
+                     *, base_dir: Path) -> ClusterGateways:
+    """The Kubernetes API of every cluster (its ``kubeconfig``/``context``, else KUBECONFIG or the pod's
+    service account); ConfigError naming the cluster and key, or KUBECONFIG, when one cannot be used."""
+    on_default = [name for name in clusters if kube.get(name, ClusterKube()) == ClusterKube()]
+    if on_default:
+        problem = kubeconfig_problem(kubeconfig)
+        if problem is not None:
+            raise ConfigError(problem)
     try:
-        return load_api_client(kubeconfig)
-    except KubeError as exc:
-        raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
-    except (TypeError, ValueError, KeyError, AttributeError) as exc:
+        targets = resolve_kube_targets({name: kube.get(name, ClusterKube()) for name in clusters},
+                                       default_kubeconfig=kubeconfig, base_dir=base_dir)
+    except KubeTargetProblems as exc:
+        raise ConfigError.of(exc.problems) from None
+    default = targets[on_default[0]] if on_default else None
+    loading: KubeTarget | None = None
+
+    def load(target: KubeTarget) -> kube_client.ApiClient:
+        nonlocal loading
+        loading = target
+        return load_target(target)
+
+    try:
+        return ClusterGateways(targets, default=default, load=load)
+    except (KubeError, TypeError, ValueError, KeyError, AttributeError) as exc:
         # The client's loader trusts the file's shape (a list where it wants a mapping raised TypeError).
-        raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
+        users = sorted(name for name, target in targets.items() if target == loading)
+        if loading is None or loading == default:
+            raise ConfigError(kubeconfig_load_problem(kubeconfig, exc)) from None
+        raise ConfigError(f"clusters.{users[0] if users else '?'}: {kube_load_problem(loading, exc)}") from None
 
 
 async def connect_redis(url: str, *, password_file: str | None = None,

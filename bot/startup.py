@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from pydantic import ValidationError
 from redis.connection import parse_url
 
+from bot.config.kube_targets import KUBECONFIG_FORM, KubeTarget
 from bot.config.settings import ConfigError, Settings
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
 from bot.observability.logs import log_settings_problem
@@ -50,7 +51,6 @@ SETTING_RULES = {
 SECRET_SETTINGS = frozenset({"slack_bot_token", "slack_app_token", "slack_signing_secret"})
 REDIS_URL_FORMS = ("redis://[:password@]host:port/db, rediss://…, unix:///path/to/redis.sock, or "
                    f"{SENTINEL_URL_FORM}")
-KUBECONFIG_FORM = "a kubeconfig file (a YAML mapping with clusters, users, contexts and current-context)"
 
 
 def refuse(command: str, exc: BaseException | str) -> int:
@@ -218,3 +218,12 @@ def kubeconfig_load_problem(value: str | None, exc: BaseException) -> str:
         return (f"KUBECONFIG is not set, and there is neither an in-cluster service account nor a ~/.kube/config "
                 f"({reason}): point KUBECONFIG at {KUBECONFIG_FORM}")
     return f"KUBECONFIG {value} cannot be used ({type(cause).__name__}: {reason}): give {KUBECONFIG_FORM}"
+
+
+def kube_load_problem(target: KubeTarget, exc: BaseException) -> str:
+    """A cluster's own kubeconfig/context that the Kubernetes client could not load."""
+    cause = exc.__cause__ or exc
+    reason = str(cause).strip() or type(cause).__name__
+    reason = reason if len(reason) <= 200 else reason[:200] + "…"
+    return (f"kubeconfig {target.kubeconfig} context {target.context} cannot be used ({type(cause).__name__}: "
+            f"{reason}): give {KUBECONFIG_FORM}")

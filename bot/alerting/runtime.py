@@ -23,7 +23,7 @@ from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, KafkaAdmin, RunRepository
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
 # calls, and a short deadline keeps a poll within a few intervals when a broker dies.
@@ -65,7 +65,8 @@ class Alerting:
 
 def build_alerting(
     *, clusters: Mapping[str, ManagedCluster], redis: aioredis.Redis, runs: RunRepository, gateway: ClusterGateway,
-    clock: Clock, owner: str, monitors: bool, http_port: int | None, watch_api: Callable[[], client.ApiClient] | None,
+    clock: Clock, owner: str, monitors: bool, http_port: int | None,
+    watch_api: Callable[[ClusterRef], client.ApiClient] | None,
     http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
 ) -> Alerting:
     store = RedisAlertStore(redis)

@@ -26,6 +26,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from bot.config.alert_rules import AlertsConfig
 from bot.config.durations import parse_duration
+from bot.config.kube_targets import ClusterKube
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
@@ -98,6 +99,10 @@ class ClusterConfig(BaseModel):
     approval_timeout: str | int | float = "30m"
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     allowed_class_keys: list[str] = Field(default_factory=list)  # plugin keys the config runbook may change
+    # The cluster's Kubernetes API (bot.config.kube_targets): default KUBECONFIG's current context,
+    # or the pod's service account.
+    kubeconfig: str | None = Field(default=None, min_length=1)
+    context: str | None = Field(default=None, min_length=1)
 
     @field_validator("allowed_class_keys")
     @classmethod
@@ -159,6 +164,12 @@ class FileConfig(BaseModel):
 
 
 def load_clusters(path: str | Path) -> dict[str, ManagedCluster]:
+    return load_clusters_file(path)[0]
+
+
+def load_clusters_file(path: str | Path) -> tuple[dict[str, ManagedCluster], dict[str, ClusterKube]]:
+    """The managed clusters, and what each says about its Kubernetes API (resolved by
+    bot.config.kube_targets, which reads the kubeconfigs)."""
     name = f"the clusters file {path} (KAFKA_CHATOPS_CONFIG)"
     try:
         raw: Any = read_yaml(Path(path), name=name, valid=CLUSTERS_FILE)
@@ -180,7 +191,8 @@ def load_clusters(path: str | Path) -> dict[str, ManagedCluster]:
         parsed = FileConfig.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(f"{name} is invalid: {_problems(exc)}") from None
-    return {name: managed_cluster(name, c) for name, c in parsed.clusters.items()}
+    return ({name: managed_cluster(name, c) for name, c in parsed.clusters.items()},
+            {name: ClusterKube(kubeconfig=c.kubeconfig, context=c.context) for name, c in parsed.clusters.items()})
 
 
 def _shown(value: object, limit: int = 40) -> str:

@@ -113,7 +113,8 @@ def load_api_client(kubeconfig: str | None = None, *, context: str | None = None
 
 
 class KubeClusterGateway(NodePoolCalls):
-    """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``."""
+    """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``
+    (``bot.kube.apis.ClusterGateways`` holds one per Kubernetes API)."""
 
     def __init__(
         self,
@@ -170,8 +171,10 @@ class KubeClusterGateway(NodePoolCalls):
             raise ApiException.from_response(http_resp=response, body=None, data=None)
         return response
 
-    async def strimzi_api_version(self, *, refresh: bool = False) -> str:
-        """The ``kafka.strimzi.io`` version to use (``v1`` or ``v1beta2``), cached per gateway."""
+    async def strimzi_api_version(self, cluster: ClusterRef | None = None, *, refresh: bool = False) -> str:
+        """The ``kafka.strimzi.io`` version to use (``v1`` or ``v1beta2``), cached per gateway: one
+        gateway is one API server, so ``cluster`` (taken as ``ClusterGateways`` routes by it) does
+        not change the answer."""
         if self._version is None or refresh:
             try:
                 discovery = await self._call(f"discover {GROUP}", self._discover)

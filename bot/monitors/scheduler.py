@@ -38,7 +38,7 @@ from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterGateway, KafkaAdmin, LagReader, RunRepository
+from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class Monitors:
     def __init__(
         self, *, clusters: Mapping[str, ManagedCluster], admin: KafkaAdmin, gateway: ClusterGateway,
         lag_reader: LagReader, reports: LagReports, evaluator: AlertEvaluator, lease: MonitorLease, owner: str,
-        watch_api: Callable[[], client.ApiClient] | None, watch_timeout_s: int = 60,
+        watch_api: Callable[[ClusterRef], client.ApiClient] | None, watch_timeout_s: int = 60,
         runs: RunRepository | None = None,
     ) -> None:
         self._clusters = dict(clusters)
@@ -83,7 +83,7 @@ class Monitors:
         self.durations: dict[tuple[str, str], float] = {}  # (cluster, job) -> seconds of the last run
         self.overruns: dict[tuple[str, str], int] = {}
         self._kube_pending: dict[str, asyncio.Task[None]] = {}
-        self._api: client.ApiClient | None = None
+        self._apis: dict[int, client.ApiClient] = {}  # the distinct watch clients, closed by stop()
         self._polls: set[asyncio.Task[Any]] = set()  # the polls in flight, cancelled by stop()
         self._lag_polled_at: dict[str, float] = {}  # monotonic start of the last lag poll per cluster
         self._stopping = False
@@ -92,16 +92,17 @@ class Monitors:
         loop = asyncio.get_running_loop()
         self.scheduler = AsyncIOScheduler(event_loop=loop, timezone=UTC)
         self.scheduler.add_listener(self._on_job_event, EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_ERROR)
-        strimzi_version = "v1"
-        if self._watch_api is not None and self._clusters:
-            self._api = self._watch_api()
-            with contextlib.suppress(Exception):  # no discovery: v1, and the watch says so if wrong
-                strimzi_version = await self._gateway.strimzi_api_version()  # type: ignore[attr-defined]
         now = datetime.now(UTC)
         for name, cluster in self._clusters.items():
             kube: Callable[[], KubeState] = KubeState
-            if self._api is not None:
-                watches = ClusterWatches(cluster.ref, self._api, loop=loop, timeout_s=self._watch_timeout_s,
+            if self._watch_api is not None:
+                # Each cluster's watches use its own Kubernetes API (clusters sharing one share a client).
+                api = self._watch_api(cluster.ref)
+                self._apis.setdefault(id(api), api)
+                strimzi_version = "v1"
+                with contextlib.suppress(Exception):  # no discovery: v1, and the watch says so if wrong
+                    strimzi_version = await self._gateway.strimzi_api_version(cluster.ref)  # type: ignore[attr-defined]
+                watches = ClusterWatches(cluster.ref, api, loop=loop, timeout_s=self._watch_timeout_s,
                                          strimzi_version=strimzi_version,
                                          on_change=lambda name=name: self._kube_changed(name))  # type: ignore[misc]
                 watches.start()
@@ -159,9 +160,9 @@ class Monitors:
             if leading:  # hand over at once instead of after the TTL
                 with contextlib.suppress(Exception):
                     await self._lease.release(name, self.owner)
-        if self._api is not None:
+        for api in self._apis.values():
             with contextlib.suppress(Exception):
-                self._api.close()  # type: ignore[no-untyped-call]
+                api.close()  # type: ignore[no-untyped-call]
 
     def _join_watches(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout

@@ -135,7 +135,7 @@ async def test_a_kubernetes_change_during_an_evaluation_is_evaluated_after_it(
     kafka = SlowKafka(0.0)
     scheduler = Monitors(clusters={"prod": prod}, admin=kafka, gateway=kafka, lag_reader=FakeLagReader(),  # type: ignore[arg-type]
                          reports=MemoryLagReports(), evaluator=evaluator, lease=MonitorLease(redis_client), owner="a",
-                         watch_api=lambda: load_api_client(str(kubeconfig)))
+                         watch_api=lambda ref: load_api_client(str(kubeconfig)))
     caplog.set_level(logging.ERROR, logger="bot.monitors.scheduler")
     await scheduler.start()
 

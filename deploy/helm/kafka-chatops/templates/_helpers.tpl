@@ -32,11 +32,15 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 
-{{/* The namespaces the bot manages: each cluster's `namespace` (the bot's default: kafka), plus rbac.extraNamespaces. */}}
+{{/* The namespaces the bot manages in this Kubernetes cluster: each cluster's `namespace` (the bot's
+default: kafka), except clusters reached through a kubeconfig of their own (another Kubernetes
+cluster), plus rbac.extraNamespaces. */}}
 {{- define "kafka-chatops.managedNamespaces" -}}
 {{- $seen := dict }}
 {{- range $name, $cluster := .Values.clusters }}
+{{- if not ($cluster | default dict).kubeconfig }}
 {{- $_ := set $seen (default "kafka" ($cluster | default dict).namespace) true }}
+{{- end }}
 {{- end }}
 {{- range .Values.rbac.extraNamespaces }}
 {{- $_ := set $seen . true }}
@@ -75,6 +79,13 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- if not .Values.clusters }}
 {{- fail "clusters is empty: name at least one Kafka cluster (its namespace, channel and approvers)" }}
+{{- end }}
+{{- $kubeconfigs := .Values.kubeconfigs }}
+{{- range $name, $cluster := .Values.clusters }}
+{{- $path := toString (($cluster | default dict).kubeconfig | default "") }}
+{{- if and $path (hasPrefix (printf "%s/" $kubeconfigs.mountPath) $path) (not $kubeconfigs.existingSecret) }}
+{{- fail (printf "clusters.%s.kubeconfig is %s, under kubeconfigs.mountPath, but kubeconfigs.existingSecret is empty: create a Secret whose keys are kubeconfig files and give its name" $name $path) }}
+{{- end }}
 {{- end }}
 {{- if not (has .Values.podAntiAffinity (list "soft" "required" "none")) }}
 {{- fail (printf "podAntiAffinity is %q: give soft, required or none" .Values.podAntiAffinity) }}

@@ -1,0 +1,119 @@
+"""The Kubernetes API of every managed cluster: one ``ApiClient`` per distinct target (kubeconfig
+files and context, ``bot.config.kube_targets``), shared by the clusters that name the same one.
+
+``ClusterGateways`` is the ``ClusterGateway`` port for all clusters: every call takes a
+``ClusterRef`` already, so it hands the call to the gateway of that cluster's API. Handlers,
+executors, the console and the monitors never know there is more than one Kubernetes cluster.
+The watches get clients of their own (``watch_clients``): their long polls must not hold the
+connections the gateway's short calls use.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping, Sequence
+
+from kubernetes import client
+
+from bot.config.kube_targets import KubeTarget
+from bot.kube.errors import KubeError
+from bot.kube.gateway import KubeClusterGateway, load_api_client
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from runbooks.rules.node_pools import NodePool
+
+log = logging.getLogger(__name__)
+
+ClientLoader = Callable[[KubeTarget], client.ApiClient]
+
+
+def load_target(target: KubeTarget) -> client.ApiClient:
+    return load_api_client(target.kubeconfig, context=target.context)
+
+
+class ClusterGateways:
+    """``ClusterGateway`` over several Kubernetes APIs, chosen by the cluster's name."""
+
+    def __init__(self, targets: Mapping[str, KubeTarget], *, default: KubeTarget | None = None,
+                 load: ClientLoader = load_target) -> None:
+        """``targets``: cluster name -> its API; ``default``: the API of a cluster not named there (a
+        ref built by a test, say). Every distinct target is loaded now, so a kubeconfig the client
+        cannot use stops the start rather than the first command."""
+        self._targets = dict(targets)
+        self._default = default
+        self._load = load
+        self._gateways: dict[KubeTarget, KubeClusterGateway] = {}
+        try:
+            for target in [*self._targets.values(), *([default] if default is not None else [])]:
+                if target not in self._gateways:
+                    self._gateways[target] = KubeClusterGateway(load(target))
+        except BaseException:
+            self.close()  # the threads of those already made must not outlive a refused start
+            raise
+        if len(self._gateways) > 1:
+            log.info("%d Kubernetes APIs for %d clusters", len(self._gateways), len(self._targets))
+
+    def target_of(self, cluster: ClusterRef | str) -> KubeTarget:
+        name = cluster if isinstance(cluster, str) else cluster.name
+        target = self._targets.get(name, self._default)
+        if target is None:
+            raise KubeError(f"no Kubernetes API is configured for cluster {name!r}: it is not in the clusters file")
+        return target
+
+    def for_cluster(self, cluster: ClusterRef) -> KubeClusterGateway:
+        return self._gateways[self.target_of(cluster)]
+
+    @property
+    def distinct(self) -> int:
+        """How many API clients the clusters share out (one per distinct target)."""
+        return len(self._gateways)
+
+    def watch_clients(self) -> Callable[[ClusterRef], client.ApiClient]:
+        """A loader of the watches' clients: one per distinct target, made on first use; the caller
+        closes each distinct client it got."""
+        made: dict[KubeTarget, client.ApiClient] = {}
+
+        def client_for(cluster: ClusterRef) -> client.ApiClient:
+            target = self.target_of(cluster)
+            if target not in made:
+                made[target] = self._load(target)
+            return made[target]
+
+        return client_for
+
+    def close(self) -> None:
+        for gateway in self._gateways.values():
+            gateway.close()
+
+    # -- the port, routed ----------------------------------------------------------------------
+
+    async def strimzi_api_version(self, cluster: ClusterRef | None = None, *, refresh: bool = False) -> str:
+        if cluster is None:
+            raise KubeError("which cluster's Strimzi API version? each Kubernetes API may serve its own")
+        return await self.for_cluster(cluster).strimzi_api_version(cluster, refresh=refresh)
+
+    async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
+        return await self.for_cluster(cluster).kafka_status(cluster)
+
+    async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
+        return await self.for_cluster(cluster).broker_pods(cluster)
+
+    async def request_pod_roll(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        return await self.for_cluster(cluster).request_pod_roll(cluster, pod_name, expected_uid)
+
+    async def patch_kafka_spec(
+        self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *, expect: Sequence[KafkaSpecEdit] = (),
+        expected_generation: int | None = None,
+    ) -> int:
+        return await self.for_cluster(cluster).patch_kafka_spec(
+            cluster, edits, expect=expect, expected_generation=expected_generation)
+
+    async def request_pod_and_pvc_replacement(self, cluster: ClusterRef, pod_name: str, expected_uid: str) -> bool:
+        return await self.for_cluster(cluster).request_pod_and_pvc_replacement(cluster, pod_name, expected_uid)
+
+    async def node_pools(self, cluster: ClusterRef) -> list[NodePool]:
+        return await self.for_cluster(cluster).node_pools(cluster)
+
+    async def patch_node_pool(self, cluster: ClusterRef, pool: str, *, replicas: int, expected_replicas: int,
+                              annotations: Mapping[str, str | None] | None = None) -> None:
+        await self.for_cluster(cluster).patch_node_pool(
+            cluster, pool, replicas=replicas, expected_replicas=expected_replicas, annotations=annotations)
