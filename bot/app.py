@@ -19,6 +19,8 @@ from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
+from bot.kube.rebalances import KubeRebalances
+from bot.monitors.rebalances import RebalanceMonitor
 from bot.startup import (
     REDIS_URL_FORMS,
     kubeconfig_load_problem,
@@ -26,11 +28,14 @@ from bot.startup import (
     redis_problem,
     redis_url_problem,
 )
+from bot.store.alert_state import MonitorLease
+from bot.store.rebalance_cards import RedisRebalanceCards
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
+from handlers.rebalance_cards import RebalanceCards
 
 
 class Closing(Protocol):
@@ -48,6 +53,7 @@ class Runtime:
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
     gateway: KubeClusterGateway | None = None  # closed last: its threads must not outlive the runtime
+    rebalances: RebalanceMonitor | None = None  # the KafkaRebalance cards (bot.monitors.rebalances)
 
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -61,6 +67,8 @@ class Runtime:
             await self.worker.start()
             if self.alerting is not None:
                 await self.alerting.start()
+            if self.rebalances is not None:
+                await self.rebalances.start()
         except BaseException:
             await self.close()
             raise
@@ -69,6 +77,8 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.rebalances is not None:
+            await self.rebalances.stop()
         if self.alerting is not None:
             await self.alerting.close()
         await self.worker.stop()
@@ -93,7 +103,8 @@ async def build_runtime(
         if not settings.kafka_chatops_config:
             raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
         clusters = load_clusters(Path(settings.kafka_chatops_config))
-    gateway = KubeClusterGateway(kube_api_client(settings.kubeconfig))
+    api = kube_api_client(settings.kubeconfig)
+    gateway = KubeClusterGateway(api)
     client = await connect_redis(settings.redis_url)
     runs = RedisRunRepository(store.RunStore(client))
     locks = RedisClusterLocks(store.ClusterLock(client))
@@ -116,8 +127,15 @@ async def build_runtime(
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
     )
+    rebalances = None
+    if settings.kafka_chatops_monitors:
+        kube_rebalances = KubeRebalances(api, strimzi_version=gateway.strimzi_api_version)
+        rebalances = RebalanceMonitor(
+            RebalanceCards(clusters=clusters, rebalances=kube_rebalances, store=RedisRebalanceCards(client),
+                           clock=clock, owner=owner),
+            MonitorLease(client), owner=owner, on_stop=kube_rebalances.close)
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
-                   foreground=foreground, gateway=gateway)
+                   foreground=foreground, gateway=gateway, rebalances=rebalances)
 
 
 def kube_api_client(kubeconfig: str | None) -> kube_client.ApiClient:
