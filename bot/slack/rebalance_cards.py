@@ -41,10 +41,16 @@ REBALANCE_ACTIONS = re.compile(rf"^{ACTION_PREFIX}({'|'.join(a.value for a in Re
 TEXT_LIMIT = 2900
 FALLBACK_LIMIT = 3000
 MALFORMED = "This rebalance button could not be read; nothing was changed."
+# The mentions the card's own lines hold (``who``): kept, everything else escaped.
+_MENTION = re.compile(r"(<@[UW][A-Z0-9]+>|<!subteam\^S[A-Z0-9]+>)")
+
+
+def _escape_line(line: str) -> str:
+    return "".join(part if _MENTION.fullmatch(part) else escape(part) for part in _MENTION.split(line))
 
 
 def rebalance_blocks(card_id: str, view: RebalanceCardView) -> list[dict[str, Any]]:
-    body = "\n".join(escape(line) for line in view.lines)
+    body = "\n".join(_escape_line(line) for line in view.lines)
     blocks: list[dict[str, Any]] = [
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(f"*{escape(view.headline)}*", TEXT_LIMIT)}},
         {"type": "section", "text": {"type": "mrkdwn", "text": clip(body, TEXT_LIMIT)}},
