@@ -6,7 +6,7 @@ Keys (``<prefix>:<kind>:<id>``; a card id is ``<cluster>/<namespace>/<name>/<uid
 - ``rebalance-card:<card id>``: hash ``doc`` (the RebalanceCard as JSON), ``version``;
 - ``rebalance-cards:<cluster>``: set of that cluster's card ids;
 - ``rebalance-post:<card id>``: the post claim, SET NX PX;
-- ``monitor:rebalances-<cluster>`` (``MonitorLease`` with ``REBALANCE_LEASE``): which replica polls.
+- ``monitor:rebalances:<cluster>`` (``MonitorLease``, named by ``lease_name``): which replica polls.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ CARD_TTL_S = 30 * 86400  # a record whose resource nobody deletes still goes, a 
 
 def lease_name(cluster: str) -> str:
     """The ``MonitorLease`` name of a cluster's rebalance poll (its own lease: it runs without the monitors)."""
-    return f"rebalances-{cluster}"
+    return f"rebalances:{cluster}"  # ":" is in no cluster name (Kubernetes names): no clash with a monitor lease
 
 
 class RedisRebalanceCards:

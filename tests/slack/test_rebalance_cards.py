@@ -18,8 +18,9 @@ from bot.slack.rebalance_cards import ACTION_PREFIX, attach_rebalance_cards
 from bot.store.alert_state import MonitorLease
 from bot.store.rebalance_cards import RedisRebalanceCards
 from handlers.clusters import ManagedCluster
+from handlers.ports import ClusterRef
 from handlers.rebalance_cards import RebalanceCards
-from runbooks.rules.rebalance import OptimizationSummary, RebalanceState
+from runbooks.rules.rebalance import KafkaRebalanceView, OptimizationSummary, RebalanceState
 from tests.fakes.cluster import APPROVER, GROUP_MEMBER, OUTSIDER, REQUESTER, FakeCluster, managed
 from tests.fakes.rebalances import FakeRebalances
 from tests.slack.harness import CHANNEL, InProcessBot, in_process_bot
@@ -196,3 +197,39 @@ async def test_auto_approved_rebalances_show_without_approve_and_two_replicas_po
         await r.monitor.poll_once()
         assert "on east: deleted" in card_text(r.card().blocks)
         assert await RedisRebalanceCards(r.bot.runtime.redis).load_cluster(CLUSTER) == []  # the record is gone
+
+
+async def test_one_replica_polls_a_cluster_and_a_failing_cluster_does_not_stop_the_others(
+        redis_url: str, slack_api: StubWebApi) -> None:
+    """Under the lease, a second replica's poll posts nothing; a cluster whose API refuses is skipped."""
+    async with rig(redis_url, slack_api) as r:
+        proposal(r.fake)
+        broken = managed("west", channel=CHANNEL)
+        clusters = {"west": broken, CLUSTER: cluster()}
+        cards = RebalanceCards(clusters=clusters, rebalances=RefusingWest(r.fake),
+                               store=RedisRebalanceCards(r.bot.runtime.redis), clock=SystemClock(), owner="replica-b",
+                               channel=r.monitor.cards.channel)
+        second = RebalanceMonitor(cards, MonitorLease(r.bot.runtime.redis), owner="replica-b")
+        await r.monitor.poll_once()
+        await second.poll_once()
+        assert r.monitor.leading == {CLUSTER: True} and second.leading[CLUSTER] is False
+        assert len(slack_api.calls_to("chat.postMessage")) == 1
+        await r.monitor.stop()  # hands the lease over at once
+        r.fake.operator_moves("kafka", "drain-3", RebalanceState.REBALANCING)
+        await second.poll_once()  # west fails first, east is still synced
+        assert second.leading == {"west": True, CLUSTER: True}
+        assert len(slack_api.calls_to("chat.postMessage")) == 1  # the card exists: edited, not re-posted
+        assert "on east: Rebalancing" in card_text(r.card().blocks)
+
+
+class RefusingWest(FakeRebalances):
+    """The port as an API server answers a cluster the bot has no RBAC for."""
+
+    def __init__(self, inner: FakeRebalances) -> None:
+        super().__init__()
+        self.objects = inner.objects
+
+    async def list_rebalances(self, cluster: ClusterRef) -> list[KafkaRebalanceView]:
+        if cluster.name == "west":
+            raise PermissionError("Kubernetes API: list KafkaRebalances kafka: HTTP 403 Forbidden")
+        return await super().list_rebalances(cluster)
