@@ -52,6 +52,7 @@ log = logging.getLogger(__name__)
 
 POST_CLAIM_TTL_S = 600.0  # a replica that died mid-post blocks a re-post this long
 CAS_ATTEMPTS = 5
+MAX_REFUSALS = 50  # refused presses kept in a card's record, newest last
 
 
 def card_id(cluster: str, rebalance: KafkaRebalanceView) -> str:
@@ -181,7 +182,7 @@ class RebalanceCards:
         card = loaded[0]
         name = f"{card.namespace}/{card.name}"
         if not policy_approver(cluster.policy, actor):
-            log.info("refused %s on %s by %s: not an approver", action.value, cid, actor.id)
+            await self._audit_refusal(cid, actor, action, "not_approver")
             return Reply.error(f"{actor.id} is not an approver for cluster {cluster.name}: nothing was changed.")
         rebalance = await self._rebalances.get_rebalance(cluster.ref, card.name)
         if rebalance is None or rebalance.uid != card.uid:
@@ -190,7 +191,7 @@ class RebalanceCards:
         refusal = check_press(rebalance, action, actor, cluster.policy, cluster=cluster.name, shown=shown,
                               approved_by=approved)
         if refusal is not None:
-            log.info("refused %s on %s by %s: %s", action.value, cid, actor.id, refusal.code.value)
+            await self._audit_refusal(cid, actor, action, refusal.code.value)
             await self._show_current(cluster, cid, rebalance)
             return Reply.error(refusal.message)
         now = self._clock.now()
@@ -222,6 +223,13 @@ class RebalanceCards:
             await self._show(cluster, updated, written)
         return Reply(text=f"Set {REBALANCE_ANNOTATION}={action.value} on KafkaRebalance {name}: the operator acts "
                           f"on it at its next reconciliation, and the card follows.")
+
+    async def _audit_refusal(self, cid: str, actor: Actor, action: RebalanceAction, code: str) -> None:
+        """A refused press is kept in the card's record (not shown on the card) and logged."""
+        log.info("refused %s on %s by %s: %s", action.value, cid, actor.id, code)
+        now = self._clock.now()
+        await self._record(cid, lambda c: c.model_copy(update={"refused": (*c.refused, Press(
+            by=actor.id, action=action, at=now, outcome=code))[-MAX_REFUSALS:]}))
 
     async def _show_current(self, cluster: ManagedCluster, cid: str, rebalance: KafkaRebalanceView) -> None:
         """Redraw a card a refused press found out of date, so the next press is on the right buttons."""

@@ -44,7 +44,8 @@ class Press(BaseModel):
     by: str
     action: RebalanceAction
     at: datetime
-    outcome: str  # "set" (the annotation was written) or "counted" (an approval short of N-of-M)
+    # "set" (the annotation was written), "counted" (an approval short of N-of-M), or a refusal's code
+    outcome: str
 
 
 class RebalanceCard(BaseModel):
@@ -62,6 +63,7 @@ class RebalanceCard(BaseModel):
     proposal: str = ""  # which proposal ``approved_by`` counts for (the ProposalReady transition time)
     approved_by: tuple[str, ...] = ()
     presses: tuple[Press, ...] = ()
+    refused: tuple[Press, ...] = ()  # the audit of refused presses: kept, not shown on the card
 
     @property
     def id(self) -> str:

@@ -114,6 +114,9 @@ async def test_an_outsider_is_refused_with_the_reason_and_nothing_is_annotated(
         assert r.answers(OUTSIDER) == [f"{OUTSIDER} is not an approver for cluster {CLUSTER}: nothing was changed."]
         assert r.fake.annotations_written == []
         assert r.fake.objects[("kafka", "drain-3")].pending_action == ""
+        (record, _), = await RedisRebalanceCards(r.bot.runtime.redis).load_cluster(CLUSTER)
+        assert [(p.by, p.action.value, p.outcome) for p in record.refused] == [(OUTSIDER, "approve", "not_approver")]
+        assert record.presses == () and OUTSIDER not in card_text(r.card().blocks)
 
 
 async def test_a_click_on_a_stale_card_is_refused_and_the_card_redrawn(redis_url: str, slack_api: StubWebApi) -> None:
