@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 
 REBALANCE_POLL_S = 10.0
 LEASE_POLLS = 3
+STOP_WITHIN_S = 10.0
 
 
 class RebalanceMonitor:
@@ -34,15 +35,20 @@ class RebalanceMonitor:
         self.leading: dict[str, bool] = {}
         self._failing: dict[str, str] = {}  # cluster -> the last error logged, so a lasting one logs once
         self._on_stop = on_stop  # closes the adapter's threads
+        self._stopping = False
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._forever(), name="rebalance-cards")
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        self._stopping = True
+        task = self._task
+        # Cancel until done, bounded: on 3.11 a timeout inside a Redis call can swallow a cancel
+        # (as ``bot.worker.Worker.stop`` says), and the poll would go on holding the shutdown.
+        deadline = asyncio.get_running_loop().time() + STOP_WITHIN_S
+        while task is not None and not task.done() and asyncio.get_running_loop().time() < deadline:
+            task.cancel()
+            await asyncio.wait([task], timeout=0.5)
         for name, leading in self.leading.items():
             if leading:  # hand over at once instead of after the TTL
                 with contextlib.suppress(Exception):
@@ -51,7 +57,7 @@ class RebalanceMonitor:
             self._on_stop()
 
     async def _forever(self) -> None:
-        while True:
+        while not self._stopping:
             await self.poll_once()
             await asyncio.sleep(self._interval)
 
