@@ -172,8 +172,9 @@ class RebalanceCards:
     # -- people's presses ------------------------------------------------------------------------
 
     async def press(self, cid: str, action: RebalanceAction, shown: RebalanceState, actor: Actor) -> Reply:
-        """A button press on card ``cid`` drawn for state ``shown``. Judged, then written, then the card
-        edited; a refusal changes nothing and says why."""
+        """A button press on card ``cid`` drawn for state ``shown``: judged, then written. A refusal
+        changes nothing and says why. The card is edited by ``redraw`` (the front end calls it after
+        answering Slack, so a slow ``chat.update`` never holds the ack)."""
         loaded = await self._store.load(cid)
         cluster = self.clusters.get(loaded[0].cluster) if loaded is not None else None
         if loaded is None or cluster is None:
@@ -187,42 +188,59 @@ class RebalanceCards:
         rebalance = await self._rebalances.get_rebalance(cluster.ref, card.name)
         if rebalance is None or rebalance.uid != card.uid:
             return Reply.error(f"KafkaRebalance {name} was deleted (or replaced by a new one): nothing was changed.")
-        approved = approvals_for(card, rebalance)
         refusal = check_press(rebalance, action, actor, cluster.policy, cluster=cluster.name, shown=shown,
-                              approved_by=approved)
+                              approved_by=approvals_for(card, rebalance))
         if refusal is not None:
             await self._audit_refusal(cid, actor, action, refusal.code.value)
-            await self._show_current(cluster, cid, rebalance)
             return Reply.error(refusal.message)
         now = self._clock.now()
         if action is RebalanceAction.APPROVE:
-            counted = (*approved, actor.id)
+            # The approval is recorded first (compare-and-set), and only the press whose write completes
+            # the N-of-M count sets the annotation: two approvers pressing at once make one write, not none.
+            proposal = proposal_id(rebalance)
+            updated = await self._record(cid, lambda c: c.model_copy(update={
+                "proposal": proposal,
+                "approved_by": tuple(dict.fromkeys((*approvals_for(c, rebalance), actor.id)))}))
+            if updated is None:
+                return Reply.error(f"Your approval of KafkaRebalance {name} could not be recorded (the card's record "
+                                   "kept changing): nothing was changed; press again.")
+            counted = approvals_for(updated, rebalance)
             missing = approvals_missing(cluster.policy, counted)
             if missing:
-                proposal = proposal_id(rebalance)
-                updated = await self._record(cid, lambda c: c.model_copy(update={
-                    "proposal": proposal, "approved_by": (*approvals_for(c, rebalance), actor.id),
+                await self._record(cid, lambda c: c.model_copy(update={
                     "presses": (*c.presses, Press(by=actor.id, action=action, at=now, outcome="counted"))}))
-                if updated is not None:
-                    await self._show(cluster, updated, rebalance)
                 return Reply(text=f"Approval {len(counted)} of {cluster.policy.approvals_required} recorded for "
                                   f"KafkaRebalance {name}; {missing} more approver(s) needed before the bot "
                                   f"sets {REBALANCE_ANNOTATION}=approve.")
         try:
-            written = await self._rebalances.annotate(cluster.ref, card.name, action, expected_state=shown,
-                                                      expected_uid=card.uid)
+            await self._rebalances.annotate(cluster.ref, card.name, action, expected_state=shown,
+                                            expected_uid=card.uid)
         except RebalanceMoved as exc:
-            await self._show_current(cluster, cid, exc.current)
+            await self._audit_refusal(cid, actor, action, "moved")
             return Reply.error(f"{exc} Nothing was changed; use the updated card.")
         except RebalanceGone:
             return Reply.error(f"KafkaRebalance {name} was deleted (or replaced by a new one): nothing was changed.")
         log.info("%s set %s=%s on %s", actor.id, REBALANCE_ANNOTATION, action.value, cid)
-        updated = await self._record(cid, lambda c: c.model_copy(update={
+        await self._record(cid, lambda c: c.model_copy(update={
             "presses": (*c.presses, Press(by=actor.id, action=action, at=now, outcome="set"))}))
-        if updated is not None:
-            await self._show(cluster, updated, written)
         return Reply(text=f"Set {REBALANCE_ANNOTATION}={action.value} on KafkaRebalance {name}: the operator acts "
                           f"on it at its next reconciliation, and the card follows.")
+
+    async def redraw(self, cid: str) -> None:
+        """Show card ``cid`` as its resource is now (after a press, so the next press is on the right
+        buttons); a failure is logged and the next sync draws it."""
+        try:
+            loaded = await self._store.load(cid)
+            cluster = self.clusters.get(loaded[0].cluster) if loaded is not None else None
+            if loaded is None or cluster is None:
+                return
+            rebalance = await self._rebalances.get_rebalance(cluster.ref, loaded[0].name)
+            if rebalance is None or rebalance.uid != loaded[0].uid:
+                await self._close(cluster, loaded[0])
+            else:
+                await self._show(cluster, loaded[0], rebalance)
+        except Exception as exc:
+            log.warning("could not redraw rebalance card %s: %s: %s", cid, type(exc).__name__, exc)
 
     async def _audit_refusal(self, cid: str, actor: Actor, action: RebalanceAction, code: str) -> None:
         """A refused press is kept in the card's record (not shown on the card) and logged."""
@@ -230,12 +248,3 @@ class RebalanceCards:
         now = self._clock.now()
         await self._record(cid, lambda c: c.model_copy(update={"refused": (*c.refused, Press(
             by=actor.id, action=action, at=now, outcome=code))[-MAX_REFUSALS:]}))
-
-    async def _show_current(self, cluster: ManagedCluster, cid: str, rebalance: KafkaRebalanceView) -> None:
-        """Redraw a card a refused press found out of date, so the next press is on the right buttons."""
-        loaded = await self._store.load(cid)
-        if loaded is not None:
-            try:
-                await self._show(cluster, loaded[0], rebalance)
-            except Exception as exc:  # the refusal stands; the next sync redraws
-                log.warning("could not redraw rebalance card %s: %s: %s", cid, type(exc).__name__, exc)

@@ -140,11 +140,12 @@ class RebalanceButtons:
             return
         card, pressed, shown = decoded
 
-        async def late(reply: Reply) -> None:
+        async def answer(reply: Reply) -> None:
             await _tell(respond, reply.text)
+            await self._cards.redraw(card)  # after the ack: a slow chat.update never holds it
 
         try:
-            reply = await within_budget(self.press(card, pressed, shown, user), budget_s=self._budget, late=late,
+            reply = await within_budget(self.press(card, pressed, shown, user), budget_s=self._budget, late=answer,
                                         background=self._background, name=f"rebalance {pressed.value} {card}")
         except Exception as exc:
             log.exception("%s on rebalance card %s by %s failed", pressed.value, card, user)
@@ -154,7 +155,7 @@ class RebalanceButtons:
             return
         await ack()
         if reply is not None:
-            self._after_ack(_tell(respond, reply.text))
+            self._after_ack(answer(reply))
 
     async def press(self, card: str, action: RebalanceAction, shown: RebalanceState, user: str) -> Reply:
         actor = Actor(id=user, groups=await self._groups.groups_of(user, self._approver_groups))

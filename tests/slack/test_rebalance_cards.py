@@ -6,6 +6,7 @@ reason and nothing is written; Stop during Rebalancing; the card follows the res
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -20,7 +21,8 @@ from bot.store.rebalance_cards import RedisRebalanceCards
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
 from handlers.rebalance_cards import RebalanceCards
-from runbooks.rules.rebalance import KafkaRebalanceView, OptimizationSummary, RebalanceState
+from runbooks.engine.models import Actor
+from runbooks.rules.rebalance import KafkaRebalanceView, OptimizationSummary, RebalanceAction, RebalanceState
 from tests.fakes.cluster import APPROVER, GROUP_MEMBER, OUTSIDER, REQUESTER, FakeCluster, managed
 from tests.fakes.rebalances import FakeRebalances
 from tests.slack.harness import CHANNEL, InProcessBot, in_process_bot
@@ -236,3 +238,23 @@ class RefusingWest(FakeRebalances):
         if cluster.name == "west":
             raise PermissionError("Kubernetes API: list KafkaRebalances kafka: HTTP 403 Forbidden")
         return await super().list_rebalances(cluster)
+
+
+@pytest.mark.parametrize("approvals", [1, 2])
+async def test_approvers_pressing_at_once_make_exactly_one_write(redis_url: str, slack_api: StubWebApi,
+                                                                 approvals: int) -> None:
+    """Two approvers' presses judged at the same time: with 2-of-2 the one completing the count sets
+    approve (never neither); with 1-of-1 one sets it and the other is told it is already pending."""
+    async with rig(redis_url, slack_api, approvals=approvals) as r:
+        proposal(r.fake)
+        await r.monitor.poll_once()
+        (record, _), = await RedisRebalanceCards(r.bot.runtime.redis).load_cluster(CLUSTER)
+        replies = await asyncio.gather(*(
+            r.monitor.cards.press(record.id, RebalanceAction.APPROVE, RebalanceState.PROPOSAL_READY, Actor(id=user))
+            for user in (APPROVER, REQUESTER)))
+        assert r.fake.annotations_written == [("kafka", "drain-3", "approve")], [x.text for x in replies]
+        if approvals == 1:
+            assert sorted(x.ok for x in replies) == [False, True]
+            assert "already carries strimzi.io/rebalance=approve" in next(x.text for x in replies if not x.ok)
+        else:
+            assert all(x.ok for x in replies)
