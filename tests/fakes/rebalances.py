@@ -6,6 +6,7 @@ one contract). ``operator_moves`` plays Strimzi's part: a new state, and the ann
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import uuid
 from datetime import UTC, datetime
@@ -28,6 +29,7 @@ class FakeRebalances:
         self.progress_maps: dict[tuple[str, str], RebalanceProgress] = {}
         self.annotations_written: list[tuple[str, str, str]] = []  # (namespace, name, value), in order
         self._versions = itertools.count(1)
+        self.delay_s = 0.0  # a slow API server: reads take this long, so concurrent presses overlap
 
     def _bump(self, view: KafkaRebalanceView, **changes: object) -> KafkaRebalanceView:
         updated = view.model_copy(update={**changes, "resource_version": str(next(self._versions))})
@@ -64,6 +66,8 @@ class FakeRebalances:
                        if ns == cluster.namespace and v.cluster_label == cluster.kafka), key=lambda v: v.name)
 
     async def get_rebalance(self, cluster: ClusterRef, name: str) -> KafkaRebalanceView | None:
+        if self.delay_s:
+            await asyncio.sleep(self.delay_s)
         view = self.objects.get((cluster.namespace, name))
         return view if view is not None and view.cluster_label == cluster.kafka else None
 

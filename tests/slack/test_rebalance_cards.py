@@ -249,6 +249,7 @@ async def test_approvers_pressing_at_once_make_exactly_one_write(redis_url: str,
         proposal(r.fake)
         await r.monitor.poll_once()
         (record, _), = await RedisRebalanceCards(r.bot.runtime.redis).load_cluster(CLUSTER)
+        r.fake.delay_s = 0.05  # both presses read the card's record before either writes
         replies = await asyncio.gather(*(
             r.monitor.cards.press(record.id, RebalanceAction.APPROVE, RebalanceState.PROPOSAL_READY, Actor(id=user))
             for user in (APPROVER, REQUESTER)))
