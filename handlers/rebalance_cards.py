@@ -126,7 +126,7 @@ class RebalanceCards:
         """Post the card if it has no message yet, else edit it if what it says changed."""
         view = await self._view(cluster, card, rebalance)
         shown = _fingerprint(view)
-        if card.message is not None and card.shown_version == shown:
+        if card.message is not None and card.shown_fingerprint == shown:
             return
         if card.message is None:
             if not await self._store.claim_post(card.id, self._owner, POST_CLAIM_TTL_S):
@@ -138,14 +138,15 @@ class RebalanceCards:
                 await self._store.release_post(card.id, self._owner)
                 return
             await self._record(card.id, lambda c: c.model_copy(update={
-                "message": c.message or ref, "shown_version": shown, "shown_state": view.state}))
+                "message": c.message or ref, "shown_fingerprint": shown, "shown_state": view.state}))
             return
         try:
             await self.channel.update(card.message, card.id, view)
         except Exception as exc:  # the record is not marked: the next sync edits again
             log.warning("could not update rebalance card %s: %s: %s", card.id, type(exc).__name__, exc)
             return
-        await self._record(card.id, lambda c: c.model_copy(update={"shown_version": shown, "shown_state": view.state}))
+        await self._record(card.id, lambda c: c.model_copy(update={"shown_fingerprint": shown,
+                                                                   "shown_state": view.state}))
 
     async def _close(self, cluster: ManagedCluster, card: RebalanceCard) -> None:
         if card.message is not None:

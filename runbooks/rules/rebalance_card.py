@@ -59,7 +59,7 @@ class RebalanceCard(BaseModel):
     uid: str
     message: CardMessage | None = None
     shown_state: RebalanceState | None = None
-    shown_version: str = ""  # a fingerprint of what the message shows: edited only when it changes
+    shown_fingerprint: str = ""  # a fingerprint of what the message shows: edited only when it changes
     proposal: str = ""  # which proposal ``approved_by`` counts for (the ProposalReady transition time)
     approved_by: tuple[str, ...] = ()
     presses: tuple[Press, ...] = ()
