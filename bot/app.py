@@ -20,6 +20,7 @@ from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kube.apis import ClusterGateways, load_target
 from bot.kube.errors import KubeError
+from bot.monitors.rebalances import RebalanceMonitor
 from bot.startup import (
     REDIS_URL_FORMS,
     kube_load_problem,
@@ -29,12 +30,15 @@ from bot.startup import (
     redis_problem,
     redis_url_problem,
 )
+from bot.store.alert_state import MonitorLease
+from bot.store.rebalance_cards import RedisRebalanceCards
 from bot.store.replication import ReplicaWait
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
+from handlers.rebalance_cards import RebalanceCards
 
 
 class Closing(Protocol):
@@ -52,6 +56,7 @@ class Runtime:
     # Shared by the front ends (requests in flight) and the background work that yields to them.
     foreground: Foreground = field(default_factory=Foreground)
     gateway: ClusterGateways | None = None  # closed last: its threads must not outlive the runtime
+    rebalances: RebalanceMonitor | None = None  # the KafkaRebalance cards (bot.monitors.rebalances)
 
     _closed: bool = field(default=False, init=False, repr=False)
 
@@ -65,6 +70,8 @@ class Runtime:
             await self.worker.start()
             if self.alerting is not None:
                 await self.alerting.start()
+            if self.rebalances is not None:
+                await self.rebalances.start()
         except BaseException:
             await self.close()
             raise
@@ -73,6 +80,8 @@ class Runtime:
         if self._closed:
             return
         self._closed = True
+        if self.rebalances is not None:
+            await self.rebalances.stop()
         if self.alerting is not None:
             await self.alerting.close()
         await self.worker.stop()
@@ -131,8 +140,15 @@ async def build_runtime(
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
     )
+    rebalances = None
+    if settings.kafka_chatops_monitors:
+        kube_rebalances = gateway.rebalances()
+        rebalances = RebalanceMonitor(
+            RebalanceCards(clusters=clusters, rebalances=kube_rebalances, store=RedisRebalanceCards(client),
+                           clock=clock, owner=owner),
+            MonitorLease(client), owner=owner, on_stop=kube_rebalances.close)
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
-                   foreground=foreground, gateway=gateway)
+                   foreground=foreground, gateway=gateway, rebalances=rebalances)
 
 
 def cluster_gateways(kubeconfig: str | None, kube: dict[str, ClusterKube], clusters: dict[str, ManagedCluster],

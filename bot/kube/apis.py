@@ -18,8 +18,11 @@ from kubernetes import client
 from bot.config.kube_targets import KubeTarget
 from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
+from bot.kube.rebalances import KubeRebalances
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from handlers.rebalances import RebalanceProgress
 from runbooks.rules.node_pools import NodePool
+from runbooks.rules.rebalance import KafkaRebalanceView, RebalanceAction, RebalanceState
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,11 @@ class ClusterGateways:
     def distinct(self) -> int:
         """How many API clients the clusters share out (one per distinct target)."""
         return len(self._gateways)
+
+    def rebalances(self) -> ClusterRebalances:
+        """The KafkaRebalance port over the same APIs: each cluster's rebalances read and annotated
+        through its own gateway's client."""
+        return ClusterRebalances(self)
 
     def watch_clients(self) -> Callable[[ClusterRef], client.ApiClient]:
         """A loader of the watches' clients: one per distinct target, made on first use; the caller
@@ -117,3 +125,38 @@ class ClusterGateways:
                               annotations: Mapping[str, str | None] | None = None) -> None:
         await self.for_cluster(cluster).patch_node_pool(
             cluster, pool, replicas=replicas, expected_replicas=expected_replicas, annotations=annotations)
+
+
+class ClusterRebalances:
+    """``handlers.rebalances.KafkaRebalances`` for every cluster: one ``KubeRebalances`` per distinct
+    Kubernetes API, made on first use from that API's gateway."""
+
+    def __init__(self, gateways: ClusterGateways) -> None:
+        self._gateways = gateways
+        self._by_gateway: dict[int, KubeRebalances] = {}
+
+    def _for(self, cluster: ClusterRef) -> KubeRebalances:
+        gateway = self._gateways.for_cluster(cluster)
+        made = self._by_gateway.get(id(gateway))
+        if made is None:
+            made = KubeRebalances(gateway.api_client, strimzi_version=gateway.strimzi_api_version)
+            self._by_gateway[id(gateway)] = made
+        return made
+
+    def close(self) -> None:
+        for rebalances in self._by_gateway.values():
+            rebalances.close()
+
+    async def list_rebalances(self, cluster: ClusterRef) -> list[KafkaRebalanceView]:
+        return await self._for(cluster).list_rebalances(cluster)
+
+    async def get_rebalance(self, cluster: ClusterRef, name: str) -> KafkaRebalanceView | None:
+        return await self._for(cluster).get_rebalance(cluster, name)
+
+    async def annotate(self, cluster: ClusterRef, name: str, action: RebalanceAction, *,
+                       expected_state: RebalanceState, expected_uid: str) -> KafkaRebalanceView:
+        return await self._for(cluster).annotate(cluster, name, action, expected_state=expected_state,
+                                                 expected_uid=expected_uid)
+
+    async def progress(self, cluster: ClusterRef, rebalance: KafkaRebalanceView) -> RebalanceProgress | None:
+        return await self._for(cluster).progress(cluster, rebalance)

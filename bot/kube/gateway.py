@@ -130,6 +130,10 @@ class KubeClusterGateway(NodePoolCalls):
         self._version: str | None = None
         self._threads = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="kco-kube")
 
+    @property
+    def api_client(self) -> client.ApiClient:
+        return self._api
+
     @classmethod
     def from_kubeconfig(cls, kubeconfig: str | None = None, **kwargs: float) -> KubeClusterGateway:
         return cls(load_api_client(kubeconfig), **kwargs)

@@ -36,6 +36,7 @@ from bot.observability.logs import configure_logging
 from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
+from bot.slack.rebalance_cards import attach_rebalance_cards
 from bot.slack.signing import is_ssl_check, signed_by_slack
 from bot.startup import load_settings, refuse, settings_problems
 from bot.store import StoreError
@@ -186,6 +187,7 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     runtime = await build_runtime(settings)
     front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
     attach_slack_alerts(runtime, front)  # alerts post to the clusters' channels, with their buttons
+    attach_rebalance_cards(runtime, front)  # so do KafkaRebalance proposals, with Approve / Refresh / Stop
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):

@@ -11,7 +11,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict
 
-from runbooks.engine.models import Actor, Run, RunState
+from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 
 
 class RefusalCode(StrEnum):
@@ -32,7 +32,11 @@ class Refusal(BaseModel):
 
 
 def is_approver(run: Run, actor: Actor) -> bool:
-    policy = run.policy
+    return policy_approver(run.policy, actor)
+
+
+def policy_approver(policy: ApprovalPolicy, actor: Actor) -> bool:
+    """An approver of ``policy``, by user id or user group (also judges rebalance cards, which have no run)."""
     return actor.id in policy.approvers or any(g in policy.approver_groups for g in actor.groups)
 
 
