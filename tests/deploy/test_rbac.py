@@ -111,7 +111,7 @@ CLIENT_CALLS: dict[str, tuple[str, str, frozenset[str]]] = {
     "read_namespaced_config_map": ("", "configmaps", frozenset({"get"})),
 }
 # The custom resources the adapters name besides kafkas; each custom-object call on them is granted too.
-OTHER_PLURALS = {"kafkarebalances"}
+OTHER_PLURALS = {"kafkanodepools", "kafkarebalances"}  # scale reads and patches pools
 RUNTIME_ADAPTERS = [ROOT / "bot" / "kube", ROOT / "bot" / "monitors"]
 
 
