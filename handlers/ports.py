@@ -12,14 +12,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from handlers.replica_moves import (
-    MoveProgress,
-    ReassignmentInFlight,
-    ReplicaLayout,
-    ReplicaTarget,
-    ReplicationThrottle,
-    ThrottlesPresent,
-)
+from handlers.replica_moves import ReplicaMoves
 from runbooks.engine.events import Notify
 from runbooks.engine.models import AuditEntry, Run
 from runbooks.rules.config_keys import ConfigEntryInfo
@@ -172,7 +165,7 @@ class ClusterGateway(Protocol):
         ...
 
 
-class KafkaAdmin(Protocol):
+class KafkaAdmin(ReplicaMoves, Protocol):
     """The Kafka side: metadata, ISR, quorum, leadership."""
 
     async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot: ...
@@ -201,65 +194,6 @@ class KafkaAdmin(Protocol):
         with validate_only on BROKER "<id>", sent to that broker, which runs the checks of a live
         update (types, validators, and its reconfigurable components' own limits). Per broker: None
         if it would take them, else its own error message. Changes nothing."""
-        ...
-
-    # -- replica moves (broker replacement and scaling) --------------------------------------------
-
-    async def replica_layout(self, cluster: ClusterRef, bootstrap_servers: str) -> ReplicaLayout:
-        """Every broker (id, rack, alive) and every partition's replicas, leader, ISR and each
-        replica's size on disk (DescribeCluster, Metadata, DescribeLogDirs to every live broker):
-        what :meth:`ReplicaLayout.request` turns into the planner's request. A broker that still holds
-        replicas but is fenced or no longer registered is listed with ``alive`` False."""
-        ...
-
-    async def set_replication_throttles(
-        self, cluster: ClusterRef, bootstrap_servers: str, throttle: ReplicationThrottle,
-    ) -> None:
-        """IncrementalAlterConfigs: SET both rates on each of ``throttle.brokers`` (sent to that
-        broker), APPEND the moving replicas to each topic's leader/follower throttled-replica lists
-        (other partitions' entries stay). Idempotent. Raises KafkaUnavailable naming what failed."""
-        ...
-
-    async def remove_replication_throttles(
-        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], topics: Sequence[str],
-    ) -> None:
-        """IncrementalAlterConfigs: DELETE both rates on each broker and both throttled-replica lists
-        on each topic. Idempotent: a key or a topic already without throttles is fine."""
-        ...
-
-    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
-        """Every throttle set on the cluster: the rates on each live broker (its own or the cluster-wide
-        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs)."""
-        ...
-
-    async def submit_reassignments(
-        self, cluster: ClusterRef, bootstrap_servers: str, targets: Sequence[ReplicaTarget],
-    ) -> dict[str, str]:
-        """AlterPartitionReassignments with each target's full replica list (its first broker becomes
-        the preferred leader). Returns the partitions the controller refused ("topic-p" -> its error);
-        empty when every one was accepted. Resubmitting an accepted target is harmless."""
-        ...
-
-    async def cancel_reassignments(
-        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]],
-    ) -> dict[str, str]:
-        """AlterPartitionReassignments with a null replica list for each partition: the controller
-        reverts it to its replicas before the move. A partition with no move in flight is fine (not
-        an error: cancelling twice is harmless). Returns the refused ones, as ``submit_reassignments``."""
-        ...
-
-    async def reassignments_in_flight(
-        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]] | None = None,
-    ) -> list[ReassignmentInFlight]:
-        """ListPartitionReassignments (all, or only ``partitions``): the moves not finished yet."""
-        ...
-
-    async def reassignment_progress(
-        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]],
-    ) -> list[MoveProgress]:
-        """For each partition: whether its move is still in flight and the bytes its adding replicas
-        still lack, from log-dir sizes (DescribeLogDirs on the leader and on each adding broker):
-        bytes left = sum over adding replicas of (leader's size - that replica's size, at least 0)."""
         ...
 
 

@@ -8,10 +8,14 @@ scale runbooks build on, and so the ports module stays readable.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from runbooks.rules.reassignment import PartitionMove, PartitionPlacement, ReassignmentBroker, ReassignmentRequest
+
+if TYPE_CHECKING:  # ports imports this module's values; the port below only names ClusterRef in annotations
+    from handlers.ports import ClusterRef
 
 
 class _Frozen(BaseModel):
@@ -134,3 +138,65 @@ class MoveProgress(_Frozen):
     adding: tuple[int, ...] = ()
     copied: dict[int, int] = Field(default_factory=dict)  # adding broker -> its replica's size now
     bytes_left: int = 0
+
+
+class ReplicaMoves(Protocol):
+    """The KafkaAdmin port's reads and writes for moving replicas (``handlers.ports.KafkaAdmin``
+    includes them): the layout, throttles, and reassignments submitted, cancelled and followed."""
+
+    async def replica_layout(self, cluster: ClusterRef, bootstrap_servers: str) -> ReplicaLayout:
+        """Every broker (id, rack, alive) and every partition's replicas, leader, ISR and each
+        replica's size on disk (DescribeCluster, Metadata, DescribeLogDirs to every live broker):
+        what :meth:`ReplicaLayout.request` turns into the planner's request. A broker that still holds
+        replicas but is fenced or no longer registered is listed with ``alive`` False."""
+        ...
+
+    async def set_replication_throttles(
+        self, cluster: ClusterRef, bootstrap_servers: str, throttle: ReplicationThrottle,
+    ) -> None:
+        """IncrementalAlterConfigs: SET both rates on each of ``throttle.brokers`` (sent to that
+        broker), APPEND the moving replicas to each topic's leader/follower throttled-replica lists
+        (other partitions' entries stay). Idempotent. Raises KafkaUnavailable naming what failed."""
+        ...
+
+    async def remove_replication_throttles(
+        self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int], topics: Sequence[str],
+    ) -> None:
+        """IncrementalAlterConfigs: DELETE both rates on each broker and both throttled-replica lists
+        on each topic. Idempotent: a key or a topic already without throttles is fine."""
+        ...
+
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
+        """Every throttle set on the cluster: the rates on each live broker (its own or the cluster-wide
+        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs)."""
+        ...
+
+    async def submit_reassignments(
+        self, cluster: ClusterRef, bootstrap_servers: str, targets: Sequence[ReplicaTarget],
+    ) -> dict[str, str]:
+        """AlterPartitionReassignments with each target's full replica list (its first broker becomes
+        the preferred leader). Returns the partitions the controller refused ("topic-p" -> its error);
+        empty when every one was accepted. Resubmitting an accepted target is harmless."""
+        ...
+
+    async def cancel_reassignments(
+        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]],
+    ) -> dict[str, str]:
+        """AlterPartitionReassignments with a null replica list for each partition: the controller
+        reverts it to its replicas before the move. A partition with no move in flight is fine (not
+        an error: cancelling twice is harmless). Returns the refused ones, as ``submit_reassignments``."""
+        ...
+
+    async def reassignments_in_flight(
+        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]] | None = None,
+    ) -> list[ReassignmentInFlight]:
+        """ListPartitionReassignments (all, or only ``partitions``): the moves not finished yet."""
+        ...
+
+    async def reassignment_progress(
+        self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[tuple[str, int]],
+    ) -> list[MoveProgress]:
+        """For each partition: whether its move is still in flight and the bytes its adding replicas
+        still lack, from log-dir sizes (DescribeLogDirs on the leader and on each adding broker):
+        bytes left = sum over adding replicas of (leader's size - that replica's size, at least 0)."""
+        ...
