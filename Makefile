@@ -114,7 +114,9 @@ MUTATE_TARGETS := 'runbooks.engine.approvals.*' 'runbooks.rules.health.*' 'runbo
 	'runbooks.engine.decide.x__on_tick__*' 'runbooks.engine.decide.x__on_retry__*' 'runbooks.engine.decide.x__on_abort__*' \
 	'runbooks.engine.outcome.*' 'runbooks.engine.aborting.*' \
 	'runbooks.rules.reassignment.*' 'runbooks.rules.reassignment_plan.*' 'runbooks.rules.reassignment_fill.*' \
-	'runbooks.rules.reassignment_batches.*'
+	'runbooks.rules.reassignment_batches.*' 'runbooks.catalogue.replace_broker.*' 'runbooks.catalogue.scale.*' \
+	'runbooks.catalogue.replica_steps.*' 'runbooks.rules.node_pools.*' 'runbooks.rules.unowned_throttles.*' \
+	'runbooks.rules.rebalance.*'
 
 mutate: venv
 	rm -rf mutants

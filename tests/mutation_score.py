@@ -20,7 +20,8 @@ MUTANTS = Path("mutants")
 MODULES = ("engine/approvals", "engine/decide", "engine/aborting", "engine/outcome",
            "rules/health", "catalogue/restart", "rules/rolls",
            "catalogue/upgrade", "rules/reassignment", "rules/reassignment_plan", "rules/reassignment_fill",
-           "rules/reassignment_batches")
+           "rules/reassignment_batches", "catalogue/replace_broker", "catalogue/scale", "catalogue/replica_steps",
+           "rules/node_pools", "rules/unowned_throttles", "rules/rebalance")
 DECIDE = "engine/decide"
 ENGINE_APPROVAL_PARTS = ("_enter_step", "_on_approve", "_on_tick", "_on_retry", "_on_abort")
 
