@@ -47,13 +47,24 @@ def grown(sandbox_home: Path) -> Iterator[SandboxInfo]:
         info.down()  # free the cores for the next module
 
 
-def approve_until(approver: BotProcess, requester: BotProcess, run_id: str, *, stop: str | None = None,
+def approve_until(approver: BotProcess, redis_url: str, run_id: str, *, stop: str | None = None,
                   timeout: float = 600.0, since: int = 0) -> Event:
-    """Approve every step of ``run_id`` that asks, until it finishes or an event ``stop`` arrives."""
+    """Approve every step of ``run_id`` that asks, until it finishes or an event ``stop`` arrives.
+    A bot started after the run last asked has seen no request: the stored run is read when no event
+    comes for a while, and a waiting approval is given from it."""
     seen = since
+    deadline = time.monotonic() + timeout
     while True:
-        event = approver.expect(lambda e: e.get("run_id") == run_id, timeout=timeout, since=seen,
-                                what=f"the next event of {run_id}")
+        try:
+            event = approver.expect(lambda e: e.get("run_id") == run_id, timeout=10, since=seen,
+                                    what=f"the next event of {run_id}")
+        except AssertionError:
+            run = read_run(redis_url, run_id)
+            if time.monotonic() > deadline:
+                raise AssertionError(f"run {run_id} stuck: {run['state']}, {run.get('pause_reason')}") from None
+            if run["state"] == "awaiting_approval":
+                approver.send(f"approve {run_id} {run['approval']['step_id']}")
+            continue
         seen = approver.events.index(event) + 1
         if event["event"] in ("run_finished", stop):
             return event
@@ -93,8 +104,8 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     try:
         with Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
             run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle {THROTTLE_MIB}MiB/s"))
-            approve_until(bob, alice, run_id, stop="step_started")  # preflight
-            approve_until(bob, alice, run_id, stop="step_started")  # drain-1, approved
+            approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
+            approve_until(bob, redis_url, run_id, stop="step_started")  # drain-1, approved
             wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
             alice.kill()
             bob.kill()
@@ -103,7 +114,7 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
             bob = bot(APPROVER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
             seen = 0
             while True:
-                event = approve_until(bob, alice, run_id, stop="step_started", since=seen)
+                event = approve_until(bob, redis_url, run_id, stop="step_started", since=seen)
                 seen = bob.events.index(event) + 1
                 if event["event"] == "run_finished":
                     break
@@ -140,19 +151,19 @@ def test_a_broker_dying_mid_move_pauses_and_an_abort_cancels_and_clears(
     with console_bots(grown, redis_url, tmp_path) as bots:
         alice, bob = bots.requester, bots.approver
         run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle 1MiB/s"))
-        approve_until(bob, alice, run_id, stop="step_started")
-        approve_until(bob, alice, run_id, stop="step_started")  # drain-1 approved
+        approve_until(bob, redis_url, run_id, stop="step_started")
+        approve_until(bob, redis_url, run_id, stop="step_started")  # drain-1 approved
         wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
         victim = next(b for b in (0, 1, 2) if b != layout(grown).partitions[0].leader)
         grown.cli("kill-broker", str(victim), "--down-for", "20")
-        paused = approve_until(bob, alice, run_id, stop="step_paused", timeout=120)
+        paused = approve_until(bob, redis_url, run_id, stop="step_paused", timeout=120)
         assert paused["event"] == "step_paused", paused
         assert "a broker died mid-move: no new batch submitted" in paused["text"], paused
         wait_until(lambda: all(b.alive for b in layout(grown).brokers), timeout=120, message="the broker back")
         assert bob.command(f"resume {run_id}")["event"] == "reply"
         assert read_run(redis_url, run_id)["state"] == "waiting"
         assert bob.command(f"abort {run_id}")["event"] == "reply"
-        done = approve_until(bob, alice, run_id, timeout=300)
+        done = approve_until(bob, redis_url, run_id, timeout=300)
     run = read_run(redis_url, run_id)
     assert done["final_state"] == "aborted", run.get("pause_reason")
     assert run["outcome"].endswith("Cleanup done: Cancel any move of this run still in flight, Remove the "
