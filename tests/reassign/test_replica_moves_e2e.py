@@ -31,6 +31,7 @@ DATA, TRAFFIC = "moves", "traffic"
 PARTITIONS = 6
 DATA_MB = 96
 THROTTLE_MIB = 8
+REPLACE_MIB = 4  # slower, so the bot is killed while a drain batch copies and the move back is measured longer
 MiB = 1024 * 1024
 NEW = 3  # the broker-only node's id (the dual-role nodes are 0-2)
 
@@ -72,6 +73,12 @@ def approve_until(approver: BotProcess, redis_url: str, run_id: str, *, stop: st
             approver.send(f"approve {run_id} {event['step_id']}")
 
 
+def submitted(redis_url: str, run_id: str, prefix: str) -> bool:
+    """Whether the run's current step is a batch of ``prefix`` whose moves were submitted (waiting)."""
+    run = read_run(redis_url, run_id)
+    return run["state"] == "waiting" and str(run["steps"][run["current"]]["spec"]["id"]).startswith(prefix)
+
+
 def pod_uid(sandbox: SandboxInfo, node: int) -> str:
     return next(str(n["uid"]) for n in sandbox.status()["nodes"] if n["id"] == node)
 
@@ -103,12 +110,14 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     sampler: BrokerBytes | None = None
     try:
         with Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
-            run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle {THROTTLE_MIB}MiB/s"))
+            run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle {REPLACE_MIB}MiB/s"))
             approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
             approve_until(bob, redis_url, run_id, stop="step_started")  # drain-1, approved
-            wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
+            wait_until(lambda: submitted(redis_url, run_id, "drain-"), timeout=120, interval=0.05,
+                       message="a drain batch submitted")
             alice.kill()
             bob.kill()
+            print(f"bots killed with {len(moves_in_flight(grown))} moves in flight")
             time.sleep(1)
             alice = bot(REQUESTER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
             bob = bot(APPROVER, redis_url=redis_url, sandbox=grown, config=config, log_dir=tmp_path).start()
@@ -137,14 +146,14 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     assert sampler is not None, "the move back never started"
     rate, copied, seconds = sampler.rate()
     print(f"move back: {copied / MiB:.1f} MiB in {seconds:.1f} s = {rate / MiB:.2f} MiB/s "
-          f"at a throttle of {THROTTLE_MIB} MiB/s ({rate / (THROTTLE_MIB * MiB):.0%}), from 10 % to 90 % of "
+          f"at a throttle of {REPLACE_MIB} MiB/s ({rate / (REPLACE_MIB * MiB):.0%}), from 10 % to 90 % of "
           f"what broker {NEW} ended with, sampled on it every 0.5 s")
     # Held: never above the rate (Kafka's quota averages over 11 one-second windows, so a few per cent
     # over it at the start is its own tolerance). Below it: the follower stops fetching its throttled
     # partitions whenever the window's average reaches the rate and backs off before it asks again,
     # so it loses time at every pause; measured here 75 % of 8 MiB/s on 2 busy cores (BENCHMARKS.md),
     # under the issue's 80 %: the floor below says the throttle left the move most of its rate.
-    assert 0.6 * THROTTLE_MIB * MiB <= rate <= 1.05 * THROTTLE_MIB * MiB
+    assert 0.6 * REPLACE_MIB * MiB <= rate <= 1.05 * REPLACE_MIB * MiB
 
 
 def test_a_broker_dying_mid_move_pauses_and_an_abort_cancels_and_clears(

@@ -125,6 +125,9 @@ REFUSALS = [
     (ScaleParams(pool="brokers", replicas=4, throttle="fast"), THREE,
      '"fast" is not a throttle rate: write bytes per second like 50MiB/s, 10MB/s or 52428800 (units B, KB, MB, '
      "GB, KiB, MiB, GiB)"),
+    (ScaleParams(pool="brokers", replicas=3), FOUR.model_copy(update={"brokers": tuple(
+        b.model_copy(update={"alive": b.id != 6}) for b in FOUR.brokers)}),
+     "broker(s) 6 are down and hold replicas: bring them back first"),
     (ScaleParams(pool="brokers", replicas=4), cluster((3, 4, 5), THREE.partitions, racks="abc"),
      "the brokers have racks, and a new broker's rack is only known once it runs, so the fill cannot be planned "
      "in advance: scale the pool, then rebalance"),
