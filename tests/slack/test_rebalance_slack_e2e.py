@@ -258,6 +258,8 @@ def test_throttled_add_brokers_stopped_from_the_card_ends_stopped(rig: Rig) -> N
     boot = rig.cluster.bootstrap()
     rig.create_rebalance("fill-3", {"mode": "add-brokers", "brokers": [3], "replicationThrottle": 20_000,
                                     "concurrentPartitionMovementsPerBroker": 1})
+    planned = rig.wait_state("fill-3", "ProposalReady")["status"]["optimizationResult"]["numReplicaMovements"]
+    assert planned > 0 and replicas_on(boot, 3) == []
     card = rig.wait_card("fill-3", ": ProposalReady")
     rig.press(card, APPROVE, REQUESTER)
     rig.wait_state("fill-3", "Rebalancing")
@@ -270,6 +272,7 @@ def test_throttled_add_brokers_stopped_from_the_card_ends_stopped(rig: Rig) -> N
                                                    f"{rig.cluster.namespace}/fill-3")
     rig.wait_state("fill-3", "Stopped")
     assert not with_admin(boot, lambda a: a.list_partition_reassignments()), "stop cancels the moves in flight"
+    assert len(replicas_on(boot, 3)) < planned, "stopped before the proposal was carried out"
 
     stopped = card_text(rig.wait_card("fill-3", ": Stopped").blocks)
     assert "left partly rebalanced" in stopped
