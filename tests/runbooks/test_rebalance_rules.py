@@ -170,3 +170,16 @@ def test_optimization_result_fields_missing_or_malformed_stay_unknown() -> None:
     assert summary.replica_movements is None and summary.data_to_move_mb is None
     view = card_view(rebalance(optimization=summary), card(), POLICY, NOW)
     assert view.lines[1] == "Proposal: unknown replica movements, unknown leader movements, unknown to move"
+
+
+def test_a_press_on_a_resource_that_lost_its_status_or_by_a_second_approval_is_refused_saying_so() -> None:
+    """A resource without a status is not what the card showed; an approver who already approved this
+    proposal cannot count twice towards N-of-M."""
+    gone = check_press(rebalance(None), A, APPROVER, POLICY, cluster="east", shown=RebalanceState.PROPOSAL_READY)
+    assert gone is not None and gone.message == (
+        "This card is stale: KafkaRebalance kafka/drain-3 is now without a status, not ProposalReady as shown. "
+        "Nothing was changed; use the updated card.")
+    twice = check_press(rebalance(), A, APPROVER, POLICY, cluster="east", shown=RebalanceState.PROPOSAL_READY,
+                        approved_by=(APPROVER.id,))
+    assert twice is not None and twice.code is RefusalCode.ALREADY_APPROVED
+    assert twice.message == "You already approved this proposal."
