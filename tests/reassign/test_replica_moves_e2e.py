@@ -73,6 +73,11 @@ def approve_until(approver: BotProcess, redis_url: str, run_id: str, *, stop: st
             approver.send(f"approve {run_id} {event['step_id']}")
 
 
+def after(process: BotProcess, event: Event) -> int:
+    """The index in ``process.events`` just past ``event``: where the next wait starts."""
+    return process.events.index(event) + 1
+
+
 def submitted(redis_url: str, run_id: str, prefix: str) -> bool:
     """Whether the run's current step is a batch of ``prefix`` whose moves were submitted (waiting)."""
     run = read_run(redis_url, run_id)
@@ -111,8 +116,8 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     try:
         with Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
             run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle {REPLACE_MIB}MiB/s"))
-            approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
-            approve_until(bob, redis_url, run_id, stop="step_started")  # drain-1, approved
+            started = approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
+            approve_until(bob, redis_url, run_id, stop="step_started", since=after(bob, started))  # drain-1
             wait_until(lambda: submitted(redis_url, run_id, "drain-"), timeout=120, interval=0.05,
                        message="a drain batch submitted")
             alice.kill()
@@ -137,8 +142,8 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     assert event["final_state"] == "succeeded", read_run(redis_url, run_id).get("pause_reason")
     traffic.report().assert_exactly_once()
     assert pod_uid(grown, NEW) != uid  # a new pod, on an empty disk
-    after = replicas_on(grown, NEW)
-    assert set(after) == set(before)  # exactly its partitions back
+    held = replicas_on(grown, NEW)
+    assert set(held) == set(before)  # exactly its partitions back
     assert throttles(grown).empty and moves_in_flight(grown) == []
     applied = [e.step_id for e in read_audit(redis_url, run_id) if e.action == "applied"]
     moves = [s for s in applied if s and s.startswith(("drain-", "back-"))]
@@ -164,27 +169,28 @@ def test_a_broker_dying_mid_move_pauses_and_an_abort_cancels_and_clears(
     with console_bots(grown, redis_url, tmp_path) as bots:
         alice, bob = bots.requester, bots.approver
         run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle 1MiB/s"))
-        approve_until(bob, redis_url, run_id, stop="step_started")
-        approve_until(bob, redis_url, run_id, stop="step_started")  # drain-1 approved
-        wait_until(lambda: moves_in_flight(grown), timeout=60, message="the first drain batch copying")
+        started = approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
+        approve_until(bob, redis_url, run_id, stop="step_started", since=after(bob, started))  # drain-1
+        wait_until(lambda: submitted(redis_url, run_id, "drain-"), timeout=120, interval=0.05,
+                   message="a drain batch submitted")
         victim = next(b for b in (0, 1, 2) if b != layout(grown).partitions[0].leader)
         grown.cli("kill-broker", str(victim), "--down-for", "20")
-        paused = approve_until(bob, redis_url, run_id, stop="step_paused", timeout=120)
+        paused = approve_until(bob, redis_url, run_id, stop="step_paused", timeout=120, since=len(bob.events))
         assert paused["event"] == "step_paused", paused
         assert "a broker died mid-move: no new batch submitted" in paused["text"], paused
         wait_until(lambda: all(b.alive for b in layout(grown).brokers), timeout=120, message="the broker back")
         assert bob.command(f"resume {run_id}")["event"] == "reply"
         assert read_run(redis_url, run_id)["state"] == "waiting"
         assert bob.command(f"abort {run_id}")["event"] == "reply"
-        done = approve_until(bob, redis_url, run_id, timeout=300)
+        done = approve_until(bob, redis_url, run_id, timeout=300, since=len(bob.events))
     run = read_run(redis_url, run_id)
     assert done["final_state"] == "aborted", run.get("pause_reason")
     assert run["outcome"].endswith("Cleanup done: Cancel any move of this run still in flight, Remove the "
                                    "replication throttles."), run["outcome"]
     assert moves_in_flight(grown) == [] and throttles(grown).empty
-    after = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
-    changed = {k for k in before if set(after[k]) != set(before[k])}
-    assert all(NEW not in after[k] for k in changed)  # only finished moves (off broker 3) remain
+    now = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
+    changed = {k for k in before if set(now[k]) != set(before[k])}
+    assert all(NEW not in now[k] for k in changed)  # only finished moves (off broker 3) remain
 
 
 def test_scale_down_empties_the_broker_before_the_pool_shrinks_under_traffic(
