@@ -193,3 +193,19 @@ async def test_progress_comes_from_the_configmap_named_after_the_rebalance(world
     world.set_progress("drain-3", 37.5, 12)
     progress = await world.port.progress(ref(world), rebalance)
     assert progress is not None and (progress.completed_percent, progress.eta_minutes) == (37.5, 12)
+
+
+async def test_create_makes_one_labelled_rebalance_without_annotations(world: World) -> None:
+    """What --engine cruise-control creates: mode and brokers, the cluster label, no annotation (never
+    auto-approval); asked again (a resumed run) it returns the same resource; a name another cluster's
+    rebalance holds is refused, not taken over."""
+    name = "east-kco-r-0000abcd-drain"
+    made = await world.port.create_rebalance(ref(world), name, mode="remove-brokers", brokers=(3,))
+    assert (made.name, made.namespace, made.cluster_label) == (name, world.ns, "east")
+    assert (made.mode, made.brokers, made.annotations, made.state) == ("remove-brokers", (3,), {}, None)
+    again = await world.port.create_rebalance(ref(world), name, mode="remove-brokers", brokers=(3,))
+    assert again.uid == made.uid
+    assert [r.name for r in await world.port.list_rebalances(ref(world))] == [name]
+    world.create("taken", cluster="west")
+    with pytest.raises(RebalanceMoved, match="exists for cluster west, not east"):
+        await world.port.create_rebalance(ref(world), "taken", mode="full")
