@@ -32,6 +32,7 @@ from handlers.ports import ClusterRef
 from handlers.rebalances import RebalanceGone, RebalanceMoved
 from runbooks.rules.rebalance import (
     REBALANCE_ANNOTATION,
+    RUN_LABEL,
     KafkaRebalanceView,
     OptimizationSummary,
     RebalanceAction,
@@ -81,6 +82,7 @@ def rebalance_from(obj: dict[str, Any]) -> KafkaRebalanceView:
         generation=int(metadata.get("generation") or 0), resource_version=str(metadata.get("resourceVersion", "")),
         progress_config_map=str(progress.get("rebalanceProgressConfigMap") or "") if isinstance(progress, dict)
         else "",
+        run_id=str((metadata.get("labels") or {}).get(RUN_LABEL, "")),
     )
 
 
@@ -148,14 +150,15 @@ class KubeRebalances:
         return found if found.cluster_label == cluster.kafka else None
 
     async def create_rebalance(
-        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (),
+        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (), run_id: str = "",
     ) -> KafkaRebalanceView:
         version = await self._version()
+        labels = {CLUSTER_LABEL: cluster.kafka, **({RUN_LABEL: run_id} if run_id else {})}
         spec: dict[str, Any] = {"mode": mode}
         if brokers:
             spec["brokers"] = list(brokers)
         body = {"apiVersion": f"{GROUP}/{version}", "kind": "KafkaRebalance",
-                "metadata": {"name": name, "namespace": cluster.namespace, "labels": {CLUSTER_LABEL: cluster.kafka}},
+                "metadata": {"name": name, "namespace": cluster.namespace, "labels": labels},
                 "spec": spec}
         try:
             created = await self._call(f"create KafkaRebalance {cluster.namespace}/{name}",

@@ -94,7 +94,8 @@ class CreateRebalanceStep:
     async def act(self, ctx: StepContext, step: Step, args: CreateRebalanceArgs) -> str:
         name = _name(ctx, args.label)
         try:
-            await _port(ctx).create_rebalance(ctx.cluster, name, mode=args.mode, brokers=args.brokers)
+            await _port(ctx).create_rebalance(ctx.cluster, name, mode=args.mode, brokers=args.brokers,
+                                              run_id=ctx.run_id)
         except RebalanceMoved as exc:
             raise StepError(str(exc), permanent=True) from None
         return f"created KafkaRebalance {name} ({args.mode})"

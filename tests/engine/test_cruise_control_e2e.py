@@ -61,7 +61,7 @@ def test_scale_down_through_cruise_control_empties_broker_3_before_the_pool_shri
         bob.expect(lambda e: e.get("event") == "step_awaiting_approval" and e.get("run_id") == run_id
                    and e.get("step_id") == "drain-rebalance", timeout=180, what="the proposal to ask for approval")
         proposal = cluster.get("kafkarebalances", name)
-        assert proposal["metadata"]["labels"] == {"strimzi.io/cluster": sbx.cluster}
+        assert proposal["metadata"]["labels"] == {"strimzi.io/cluster": sbx.cluster, "kafka-chatops.io/run": run_id}
         assert "strimzi.io/rebalance-auto-approval" not in (proposal["metadata"].get("annotations") or {})
         assert proposal["spec"] == {"mode": "remove-brokers", "brokers": [3]}
         assert proposal["status"]["optimizationResult"]["numReplicaMovements"] == len(replicas_on(boot, 3))

@@ -73,7 +73,7 @@ class FakeRebalances:
         return view if view is not None and view.cluster_label == cluster.kafka else None
 
     async def create_rebalance(
-        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (),
+        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (), run_id: str = "",
     ) -> KafkaRebalanceView:
         existing = self.objects.get((cluster.namespace, name))
         if existing is not None:
@@ -82,7 +82,8 @@ class FakeRebalances:
                                      f"{existing.cluster_label or '(none)'}, not {cluster.kafka}", existing)
             return existing
         self.created.append((cluster.namespace, name))
-        return self.create(cluster.namespace, name, cluster=cluster.kafka, mode=mode, brokers=brokers)
+        made = self.create(cluster.namespace, name, cluster=cluster.kafka, mode=mode, brokers=brokers)
+        return self._bump(made, run_id=run_id)
 
     async def annotate(
         self, cluster: ClusterRef, name: str, action: RebalanceAction, *, expected_state: RebalanceState,

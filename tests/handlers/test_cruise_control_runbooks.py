@@ -72,6 +72,7 @@ async def test_scale_down_drains_through_cruise_control_before_the_pool_shrinks(
     made = port.objects[("kafka", name)]
     assert (made.mode, made.brokers, made.cluster_label, made.state) == ("remove-brokers", (3,), "c",
                                                                           RebalanceState.READY)
+    assert made.run_id == reply.run.id
     assert port.annotations_written == [("kafka", name, "approve")]  # never auto-approval, no stop at the end
     drain = run.step("drain-rebalance")
     assert drain is not None and drain.findings == FIGURES

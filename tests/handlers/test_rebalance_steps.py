@@ -60,6 +60,7 @@ async def test_create_makes_the_runs_rebalance_once_and_is_done_at_proposal_read
     assert port.created == [("kafka", NAME)]
     made = port.objects[("kafka", NAME)]
     assert (made.cluster_label, made.mode, made.brokers, made.annotations) == ("c", "remove-brokers", (2,), {})
+    assert made.run_id == "r-0000abcd"  # labelled as the run's: no separate rebalance card
     waiting = await executor.done(ctx, step(CREATE), CREATE)
     assert not waiting.done and waiting.detail == "waiting for the operator to ask Cruise Control for a proposal"
     port.operator_moves("kafka", NAME, RebalanceState.PENDING_PROPOSAL)

@@ -18,6 +18,7 @@ from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.health import ClusterSnapshot
 from runbooks.rules.node_pools import NodePool
 from runbooks.rules.reassignment import ReassignmentBroker
+from runbooks.rules.rebalance import KafkaRebalanceView, RebalanceState, wants_card
 from tests.runbooks.reassignment_builders import MiB, brokers, part
 
 pytestmark = pytest.mark.timeout(10)
@@ -161,3 +162,11 @@ def test_replace_with_too_few_brokers_left_for_the_replication_factor_is_refused
 
 def test_a_runs_rebalance_is_named_after_the_cluster_the_run_and_the_phase() -> None:
     assert rebalance_name("prod", "r-7f3a09bc", "drain") == "prod-kco-r-7f3a09bc-drain"
+
+
+def test_a_runs_own_rebalance_gets_no_rebalance_card_its_run_card_asks() -> None:
+    """One approval path per rebalance: the run's (its approvers, four-eyes, plan), not a second card."""
+    mine = KafkaRebalanceView(name="c-kco-r-1-drain", namespace="kafka", uid="u", cluster_label="c",
+                              state=RebalanceState.PROPOSAL_READY, run_id="r-1")
+    assert not wants_card(mine)
+    assert wants_card(mine.model_copy(update={"run_id": ""}))
