@@ -69,10 +69,11 @@ class StopRebalanceArgs(StepArgs):
 
 
 def _described(mode: RebalanceMode, brokers: tuple[int, ...]) -> str:
+    named = f"broker{'s' if len(brokers) > 1 else ''} {ids(brokers)}"
     if mode == "remove-brokers":
-        return f"move every replica off brokers {ids(brokers)}"
+        return f"move every replica off {named}"
     if mode == "add-brokers":
-        return f"move replicas onto brokers {ids(brokers)}"
+        return f"move replicas onto {named}"
     return "balance the whole cluster"
 
 

@@ -59,6 +59,24 @@ async def test_an_unknown_engine_is_refused_naming_the_valid_ones(make_bot: Any)
     assert await bot.runs.active("c") == [] and port.objects == {}
 
 
+async def test_the_dry_run_shows_the_cruise_control_plan_and_creates_nothing(make_bot: Any) -> None:
+    fake, port, _ = with_cruise_control()
+    bot = await make_bot(fake, rebalances=port)
+    reply = await bot.say("replace-broker c 3 --engine cruise-control --dry-run")
+    assert reply.ok and reply.run is None, reply.text
+    assert [line for line in reply.text.splitlines() if line.startswith("  ") and not line.startswith("     ")] == [
+        "  1. Pre-flight: Kafka Ready, 0 URP, 0 offline, no reassignment [automatic]",
+        "  2. Drain broker 3: ask Cruise Control for a proposal (remove-brokers) [automatic]",
+        "  3. Drain broker 3: execute Cruise Control's proposal [approval]",
+        "  4. Replace broker 3: new pod and empty disk through Strimzi [approval]",
+        "  5. Move replicas back to broker 3: ask Cruise Control for a proposal (add-brokers) [automatic]",
+        "  6. Move replicas back to broker 3: execute Cruise Control's proposal [approval]",
+        "  7. Stop any Cruise Control rebalance of this run still running [automatic]",
+    ]
+    assert "Cruise Control chooses which replicas it receives (not necessarily the ones it had)" in reply.text
+    assert await bot.runs.active("c") == [] and port.objects == {} and fake.replacements == {}
+
+
 async def test_scale_down_drains_through_cruise_control_before_the_pool_shrinks(make_bot: Any) -> None:
     fake, port, cruise = with_cruise_control()
     bot = await make_bot(fake, rebalances=port)
