@@ -139,6 +139,7 @@ async def build_runtime(
         clock=clock, ids=ids, owner=owner,
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
+        rebalances=gateway.rebalances(),  # the runbooks' --engine cruise-control
     )
     rebalances = None
     if settings.kafka_chatops_monitors:

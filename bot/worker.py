@@ -30,6 +30,7 @@ from handlers.ports import (
     RunRepository,
     StoreUnavailable,
 )
+from handlers.rebalances import KafkaRebalances
 from handlers.runs.stepper import ADVISORY_RECHECK_S, RunStepper
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,7 @@ class Worker:
         clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin,
         clock: Clock, ids: Ids, owner: str, lease_ttl_s: float = 10.0, poll_interval_s: float = 0.5,
         scan_interval_s: float = 1.0, foreground: Foreground | None = None,
-        advisory_recheck_s: float = ADVISORY_RECHECK_S,
+        advisory_recheck_s: float = ADVISORY_RECHECK_S, rebalances: KafkaRebalances | None = None,
     ) -> None:
         self._runs = runs
         self._leases = leases
@@ -56,7 +57,7 @@ class Worker:
         self._stepper = RunStepper(
             runs=runs, locks=locks, clusters=clusters, gateway=gateway, admin=admin, clock=clock, ids=ids,
             owner=owner, poll_interval_s=poll_interval_s, advisory_recheck_s=advisory_recheck_s,
-            monotonic=lambda: asyncio.get_running_loop().time())
+            monotonic=lambda: asyncio.get_running_loop().time(), rebalances=rebalances)
         # Each look at a run first lets in-flight requests (Slack acks) finish: bot.foreground.
         self._foreground = foreground or Foreground()
 

@@ -48,6 +48,7 @@ class KafkaResourceStatus(_Frozen):
     warnings: tuple[str, ...] = ()
     bootstrap_servers: str | None = None
     paused: bool = False
+    cruise_control: bool = False  # the Kafka resource has spec.cruiseControl (Strimzi deploys Cruise Control)
     spec: dict[str, Any] = Field(default_factory=dict)  # spec.kafka as written (version, config, ...)
 
     @property

@@ -42,6 +42,15 @@ class KafkaRebalances(Protocol):
 
     async def get_rebalance(self, cluster: ClusterRef, name: str) -> KafkaRebalanceView | None: ...
 
+    async def create_rebalance(
+        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (), run_id: str = "",
+    ) -> KafkaRebalanceView:
+        """Create ``name`` with ``spec.mode``/``spec.brokers``, labelled ``strimzi.io/cluster`` (and
+        ``kafka-chatops.io/run: <run_id>``: no rebalance card, the run's card approves it), with no
+        annotation (never ``strimzi.io/rebalance-auto-approval``). One that exists already is returned
+        as it is (the step is asked again after a crash); one of another cluster raises ``RebalanceMoved``."""
+        ...
+
     async def annotate(
         self, cluster: ClusterRef, name: str, action: RebalanceAction, *, expected_state: RebalanceState,
         expected_uid: str,

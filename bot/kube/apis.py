@@ -153,6 +153,10 @@ class ClusterRebalances:
     async def get_rebalance(self, cluster: ClusterRef, name: str) -> KafkaRebalanceView | None:
         return await self._for(cluster).get_rebalance(cluster, name)
 
+    async def create_rebalance(self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (),
+                               run_id: str = "") -> KafkaRebalanceView:
+        return await self._for(cluster).create_rebalance(cluster, name, mode=mode, brokers=brokers, run_id=run_id)
+
     async def annotate(self, cluster: ClusterRef, name: str, action: RebalanceAction, *,
                        expected_state: RebalanceState, expected_uid: str) -> KafkaRebalanceView:
         return await self._for(cluster).annotate(cluster, name, action, expected_state=expected_state,

@@ -70,6 +70,7 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         warnings=warnings,
         bootstrap_servers=_str_or_none(bootstrap),
         paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
+        cruise_control=(kafka.get("spec") or {}).get("cruiseControl") is not None,
         spec=dict(spec_kafka) if isinstance(spec_kafka, dict) else {},
     )
 

@@ -7,8 +7,9 @@ raw JSON (Strimzi CRs have no generated models), errors translated by ``bot.kube
 The one write is the ``strimzi.io/rebalance`` annotation, as a JSON patch whose first operations
 ``test`` the uid and the resourceVersion read: the state check and the write are one step, and a
 change in between (the operator moved the resource on) is refused by the server and judged again.
-Nothing here sets ``strimzi.io/rebalance-auto-approval``. RBAC: get/list/patch on
-``kafkarebalances``, get on ``configmaps`` (the progress ConfigMap).
+Nothing here sets ``strimzi.io/rebalance-auto-approval``. RBAC: get/list/patch/create on
+``kafkarebalances`` (create: the runbooks' ``--engine cruise-control``), get on ``configmaps`` (the
+progress ConfigMap).
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from handlers.ports import ClusterRef
 from handlers.rebalances import RebalanceGone, RebalanceMoved
 from runbooks.rules.rebalance import (
     REBALANCE_ANNOTATION,
+    RUN_LABEL,
     KafkaRebalanceView,
     OptimizationSummary,
     RebalanceAction,
@@ -80,6 +82,7 @@ def rebalance_from(obj: dict[str, Any]) -> KafkaRebalanceView:
         generation=int(metadata.get("generation") or 0), resource_version=str(metadata.get("resourceVersion", "")),
         progress_config_map=str(progress.get("rebalanceProgressConfigMap") or "") if isinstance(progress, dict)
         else "",
+        run_id=str((metadata.get("labels") or {}).get(RUN_LABEL, "")),
     )
 
 
@@ -145,6 +148,35 @@ class KubeRebalances:
             return None
         found = rebalance_from(body)
         return found if found.cluster_label == cluster.kafka else None
+
+    async def create_rebalance(
+        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (), run_id: str = "",
+    ) -> KafkaRebalanceView:
+        version = await self._version()
+        labels = {CLUSTER_LABEL: cluster.kafka, **({RUN_LABEL: run_id} if run_id else {})}
+        spec: dict[str, Any] = {"mode": mode}
+        if brokers:
+            spec["brokers"] = list(brokers)
+        body = {"apiVersion": f"{GROUP}/{version}", "kind": "KafkaRebalance",
+                "metadata": {"name": name, "namespace": cluster.namespace, "labels": labels},
+                "spec": spec}
+        try:
+            created = await self._call(f"create KafkaRebalance {cluster.namespace}/{name}",
+                                       self._custom.create_namespaced_custom_object, GROUP, version,
+                                       cluster.namespace, PLURAL, body)
+        except KubeError as exc:
+            if exc.status != 409:
+                raise
+            existing = await self._get(cluster, name)  # created before a crash: the same step asked again
+            if existing is None:
+                raise
+            found = rebalance_from(existing)
+            if found.cluster_label != cluster.kafka:
+                raise RebalanceMoved(f"KafkaRebalance {cluster.namespace}/{name} exists for cluster "
+                                     f"{found.cluster_label or '(none)'}, not {cluster.kafka}", found) from None
+            return found
+        log.info("created KafkaRebalance %s/%s (%s %s)", cluster.namespace, name, mode, list(brokers))
+        return rebalance_from(created)
 
     async def annotate(
         self, cluster: ClusterRef, name: str, action: RebalanceAction, *, expected_state: RebalanceState,

@@ -79,18 +79,20 @@ class Planner:
 
     async def _replace_world(self, cluster: ManagedCluster, params: ReplaceBrokerParams) -> ReplaceBrokerInput:
         bootstrap = await self._bootstrap(cluster)
+        status = await self._gateway.kafka_status(cluster.ref)
         layout = await self._admin.replica_layout(cluster.ref, bootstrap)
         pools = await self._gateway.node_pools(cluster.ref)
         return ReplaceBrokerInput(
             brokers=layout.brokers, partitions=layout.request().partitions,
             pods={p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)},
             controllers=tuple(sorted({n for p in pools if "controller" in p.roles for n in p.node_ids})),
-            snapshot=await self._admin.snapshot(cluster.ref, bootstrap))
+            snapshot=await self._admin.snapshot(cluster.ref, bootstrap), cruise_control=status.cruise_control)
 
     async def _scale_world(self, cluster: ManagedCluster, params: ScaleParams) -> ScaleInput:
         layout = await self._admin.replica_layout(cluster.ref, await self._bootstrap(cluster))
+        status = await self._gateway.kafka_status(cluster.ref)
         return ScaleInput(pools=tuple(await self._gateway.node_pools(cluster.ref)), brokers=layout.brokers,
-                          partitions=layout.request().partitions)
+                          partitions=layout.request().partitions, cruise_control=status.cruise_control)
 
     async def _read(self, cluster: ManagedCluster) -> tuple[KafkaResourceStatus, list[BrokerPod],
                                                              ClusterSnapshot | None, str, str | None]:

@@ -132,13 +132,16 @@ class CommandService:
             case ConfigCommand(cluster=name, dry_run=dry_run) as config:
                 return await self.start(self._planner.config, self.cluster(name), config_params(config), actor,
                                         channel=channel, dry_run=dry_run)
-            case ReplaceBrokerCommand(cluster=name, broker=broker, throttle=throttle, keep_data=keep, dry_run=dry_run):
-                replace = ReplaceBrokerParams(broker=broker, throttle=throttle or DEFAULT_THROTTLE, keep_data=keep)
+            case ReplaceBrokerCommand(cluster=name, broker=broker, throttle=throttle, keep_data=keep, dry_run=dry_run,
+                                      engine=engine):
+                replace = ReplaceBrokerParams(broker=broker, throttle=throttle or DEFAULT_THROTTLE, keep_data=keep,
+                                              engine="cruise-control" if engine == "cruise-control" else "bot")
                 return await self.start(self._planner.replace_broker, self.cluster(name), replace, actor,
                                         channel=channel, dry_run=dry_run)
             case ScaleCommand(cluster=name, dry_run=dry_run) as scale:
                 resize = ScaleParams(pool=scale.pool, replicas=scale.replicas, remove_ids=scale.remove_ids,
-                                     throttle=scale.throttle or DEFAULT_THROTTLE)
+                                     throttle=scale.throttle or DEFAULT_THROTTLE,
+                                     engine="cruise-control" if scale.engine == "cruise-control" else "bot")
                 return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
                                         dry_run=dry_run)
             case RunsCommand(cluster=name):

@@ -39,6 +39,7 @@ from handlers.commands.values import (
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, ENGINES, WHY_BOT_DEFAULT
 from runbooks.catalogue.replace_broker import REPLACE_BROKER
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RESTART
@@ -89,6 +90,13 @@ def _throttle_text(token: str) -> str:
     if not token.strip():
         raise InvalidValue(f"the throttle is empty: give a rate like {DEFAULT_THROTTLE}")
     return token
+
+
+def _engine_name(token: str) -> str:
+    if token in ENGINES:
+        return token
+    raise InvalidValue(f"unknown engine {quote(token)}: the engines are bot (the default: the bot's own planner) and "
+                       "cruise-control (a KafkaRebalance, where the Kafka resource has spec.cruiseControl)")
 
 
 def _verb_name(token: str) -> str:
@@ -178,6 +186,7 @@ class ReplaceBrokerCommand(_Command):
     broker: Annotated[int, AfterValidator(lambda v: _broker_id(str(v)))]
     throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None  # None: the default rate
     keep_data: bool = False
+    engine: Annotated[str, AfterValidator(_engine_name)] | None = None  # None: the default engine
     dry_run: bool = False
 
 
@@ -188,6 +197,7 @@ class ScaleCommand(_Command):
     replicas: Annotated[int, AfterValidator(lambda v: _replica_count(str(v)))]
     remove_ids: BrokerIds = None
     throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None
+    engine: Annotated[str, AfterValidator(_engine_name)] | None = None
     dry_run: bool = False
 
 
@@ -293,6 +303,11 @@ _THROTTLE = OptionSpec(
     help=f"Replication rate per broker while replicas move, e.g. 100MiB/s, 10MB/s or bytes. Default "
     f"{DEFAULT_THROTTLE}: most of a 1 Gbit/s link stays free for producers and consumers (100 GiB moves in "
     "about 35 min).")
+_ENGINE = OptionSpec(
+    name="--engine", kind=OptionKind.STRING, metavar="bot|cruise-control", convert=_engine_name,
+    help=f"Who plans the moves. Default {DEFAULT_ENGINE}: {WHY_BOT_DEFAULT}. cruise-control: "
+    "a KafkaRebalance approved from Cruise Control's proposal (the Kafka resource needs spec.cruiseControl; "
+    "Cruise Control's own throttle applies, not --throttle).")
 
 VERBS: Mapping[str, VerbSpec] = verb_table(
     VerbSpec(
@@ -397,11 +412,13 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
             _THROTTLE,
             OptionSpec(name="--keep-data", kind=OptionKind.FLAG,
                        help="Replace the pod only, on the same disk (a restart with the restart's health gates)."),
+            _ENGINE,
             OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
         ),
         examples=("/kafka replace-broker prod-east 3 --dry-run",
                   "/kafka replace-broker prod-east 3 --throttle 100MiB/s",
-                  "/kafka replace-broker prod-east 3 --keep-data"),
+                  "/kafka replace-broker prod-east 3 --keep-data",
+                  "/kafka replace-broker prod-east 3 --engine cruise-control"),
         mutating=True,
     ),
     VerbSpec(
@@ -415,9 +432,11 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
             OptionSpec(name="--remove-ids", kind=OptionKind.INT_LIST, metavar="3,4", convert=broker_ids,
                        help="Scale-down: remove these nodes of the pool first (default: its highest ids)."),
             _THROTTLE,
+            _ENGINE,
             OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
         ),
-        examples=("/kafka scale prod-east brokers 4 --dry-run", "/kafka scale prod-east brokers 3 --remove-ids 1"),
+        examples=("/kafka scale prod-east brokers 4 --dry-run", "/kafka scale prod-east brokers 3 --remove-ids 1",
+                  "/kafka scale prod-east brokers 5 --engine cruise-control"),
         mutating=True,
     ),
     VerbSpec(

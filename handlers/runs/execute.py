@@ -14,6 +14,7 @@ from collections.abc import Mapping
 
 from handlers.clusters import ManagedCluster
 from handlers.ports import Clock, ClusterGateway, ClusterLocks, KafkaAdmin, StoreUnavailable
+from handlers.rebalances import KafkaRebalances
 from handlers.steps.registry import EXECUTORS, StepContext, StepError
 from runbooks.engine.events import (
     ActionApplied,
@@ -40,8 +41,9 @@ class StepExecution:
     """Runs the effects the engine asks for (gate, observe, act, check) against the cluster ports."""
 
     def __init__(self, *, clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin,
-                 locks: ClusterLocks, clock: Clock) -> None:
+                 locks: ClusterLocks, clock: Clock, rebalances: KafkaRebalances | None = None) -> None:
         self._clusters = clusters
+        self._rebalances = rebalances
         self._gateway = gateway
         self._admin = admin
         self._locks = locks
@@ -51,7 +53,8 @@ class StepExecution:
         cluster = self._clusters.get(run.cluster)
         if cluster is None:
             raise StepError(f"cluster {run.cluster} is no longer in the configuration", permanent=True)
-        return StepContext(cluster=cluster.ref, gateway=self._gateway, admin=self._admin, clock=self._clock)
+        return StepContext(cluster=cluster.ref, gateway=self._gateway, admin=self._admin, clock=self._clock,
+                           rebalances=self._rebalances, run_id=run.id)
 
     async def holds_lock(self, run: Run) -> bool:
         """Whether the run's fencing token is still its cluster lock's (asked right before acting)."""

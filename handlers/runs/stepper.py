@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from handlers.clusters import ManagedCluster
 from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, RunRepository, VersionConflict
+from handlers.rebalances import KafkaRebalances
 from handlers.runs import log_context
 from handlers.runs.execute import StepExecution, unchecked
 from runbooks.engine.decide import decide
@@ -51,7 +52,7 @@ class RunStepper:
         self, *, runs: RunRepository, locks: ClusterLocks, clusters: Mapping[str, ManagedCluster],
         gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids, owner: str,
         poll_interval_s: float = 0.5, advisory_recheck_s: float = ADVISORY_RECHECK_S,
-        monotonic: Callable[[], float] = time.monotonic,
+        monotonic: Callable[[], float] = time.monotonic, rebalances: KafkaRebalances | None = None,
     ) -> None:
         self._runs = runs
         self._locks = locks
@@ -62,7 +63,8 @@ class RunStepper:
         self._advisory_recheck_s = advisory_recheck_s
         self._monotonic = monotonic
         self._advised: dict[str, float] = {}  # run id -> monotonic time of its last advisory check
-        self._execution = StepExecution(clusters=clusters, gateway=gateway, admin=admin, locks=locks, clock=clock)
+        self._execution = StepExecution(clusters=clusters, gateway=gateway, admin=admin, locks=locks, clock=clock,
+                                        rebalances=rebalances)
 
     def forget(self, run_id: str) -> None:
         """The driver stopped driving the run: drop its advisory schedule."""

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin
+from handlers.rebalances import KafkaRebalances
 from runbooks.engine.models import Step, StepArgs
 
 
@@ -48,6 +49,8 @@ class StepContext:
     gateway: ClusterGateway
     admin: KafkaAdmin
     clock: Clock  # the worker's: a step that measures how long a broker has been down reads it here
+    rebalances: KafkaRebalances | None = None  # Cruise Control's KafkaRebalances (--engine cruise-control)
+    run_id: str = ""  # names what a run creates (its KafkaRebalances)
 
     async def bootstrap(self) -> str:
         if self.cluster.bootstrap_servers:

@@ -26,6 +26,7 @@ from handlers.steps.base import (
 )
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
 from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
+from handlers.steps.rebalance import CreateRebalanceStep, RunRebalanceStep, StopRebalanceStep
 from handlers.steps.replicas import (
     CancelMovesStep,
     CatchUpStep,
@@ -37,6 +38,7 @@ from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBroke
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
+from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
     CancelMovesArgs,
@@ -100,5 +102,9 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(ReplacePodAndPvcArgs, ReplacePodAndPvcStep()),
     register(PatchNodePoolArgs, PatchNodePoolStep()),
     register(AwaitPoolNodesArgs, AwaitPoolNodesStep()),
+    # Cruise Control's KafkaRebalance (replace-broker, scale with --engine cruise-control)
+    register(CreateRebalanceArgs, CreateRebalanceStep()),
+    register(RunRebalanceArgs, RunRebalanceStep()),
+    register(StopRebalanceArgs, StopRebalanceStep()),
 )
 EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

@@ -23,6 +23,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.catalogue.rebalance_steps import (
+    DEFAULT_ENGINE,
+    NO_CRUISE_CONTROL,
+    WHY_BOT_DEFAULT,
+    Engine,
+    rebalance_steps,
+    stop_rebalance_step,
+)
 from runbooks.catalogue.replica_steps import (
     DEFAULT_THROTTLE,
     CatchUpArgs,
@@ -53,6 +61,7 @@ class ReplaceBrokerParams(BaseModel):
     broker: int
     throttle: str = DEFAULT_THROTTLE  # as typed: the plan parses it and refuses a bad one
     keep_data: bool = False
+    engine: Engine = DEFAULT_ENGINE
 
 
 class ReplaceBrokerInput(BaseModel):
@@ -66,6 +75,7 @@ class ReplaceBrokerInput(BaseModel):
     pods: dict[int, str]
     controllers: tuple[int, ...] = ()
     snapshot: ClusterSnapshot
+    cruise_control: bool = False  # the Kafka resource has spec.cruiseControl
 
 
 class ReplacePodAndPvcArgs(StepArgs):
@@ -152,8 +162,40 @@ def verify_step(broker: int, targets: tuple[PartitionTarget, ...]) -> StepSpec:
                     compensation="None needed: it only reads.")
 
 
+def _cruise_control_plan(params: ReplaceBrokerParams, world: ReplaceBrokerInput) -> list[StepSpec]:
+    """Cruise Control drains the broker (remove-brokers) and, after the replacement, moves replicas onto
+    it again (add-brokers): which replicas come back is Cruise Control's choice, not the old lists."""
+    broker = params.broker
+    others = [b.id for b in world.brokers if b.alive and b.id != broker]
+    widest = max(world.partitions, key=lambda p: (len(p.replicas), p.name), default=None)
+    if widest is not None and len(others) < len(widest.replicas):
+        raise PlanRefused(f"draining broker {broker} leaves {len(others)} live brokers, fewer than the largest "
+                          f"replication factor ({len(widest.replicas)}, topic {widest.topic})")
+    steps = [preflight_step()]
+    steps += rebalance_steps("drain", "remove-brokers", (broker,), what=f"Drain broker {broker}",
+                             risk=f"while they copy, the moving partitions lean on their current replicas; broker "
+                             f"{broker}'s replicas stay in sync until each move completes.",
+                             compensation=f"Move replicas back onto broker {broker} (the run's add-brokers "
+                             "rebalance does, by Cruise Control's choice).")
+    steps.append(_replace_step(broker, world.pods[broker], expect_empty=True,
+                               risk=f"nothing is lost if broker {broker} is empty (the step refuses to start "
+                               "otherwise); until the move back the cluster runs one broker short."))
+    steps += rebalance_steps("back", "add-brokers", (broker,), what=f"Move replicas back to broker {broker}",
+                             risk=f"broker {broker} is new and empty; Cruise Control chooses which replicas it "
+                             "receives (not necessarily the ones it had).",
+                             compensation="Drain the broker again (a new replace-broker run plans it).")
+    steps.append(stop_rebalance_step(("drain", "back")))
+    return steps
+
+
 def plan(params: ReplaceBrokerParams, world: ReplaceBrokerInput) -> list[StepSpec]:
     broker = params.broker
+    cruise = params.engine == "cruise-control"
+    if cruise and not world.cruise_control:
+        raise PlanRefused(NO_CRUISE_CONTROL)
+    if cruise and params.keep_data:
+        raise PlanRefused("--keep-data moves no replica, so there is nothing for --engine cruise-control to do: "
+                          "leave out --engine")
     known = sorted(set(world.pods) | {b.id for b in world.brokers})
     if broker not in known or broker not in world.pods:
         raise PlanRefused(f"no broker {broker} in this cluster; its brokers are {ids(known)}")
@@ -165,8 +207,13 @@ def plan(params: ReplaceBrokerParams, world: ReplaceBrokerInput) -> list[StepSpe
     rate = parse_rate(params.throttle)
     _refuse_unreplaceable(params, world)
     me = next((b for b in world.brokers if b.id == broker), None)
+    if (me is None or not me.alive) and cruise:
+        raise PlanRefused(f"broker {broker} is down, so there is nothing to drain: it is replaced and re-replicates "
+                          "from the leaders, which --engine cruise-control does not do. Leave out --engine")
     if me is None or not me.alive:
         return _dead_plan(params, world, rate)
+    if cruise:
+        return _cruise_control_plan(params, world)
     drain = plan_reassignment(ReassignmentRequest(brokers=world.brokers, partitions=world.partitions,
                                                   drain=frozenset({broker})))
     back = [_move_back(m) for m in drain.moves]
@@ -201,7 +248,10 @@ REPLACE_BROKER = Runbook(
     "moved partition's exact replica list, clears the throttles, elects preferred leaders and verifies. A dead "
     "broker is replaced then re-replicates under a follower throttle. --keep-data: a new pod on the same disk "
     "(the restart's gates). Refused: an unknown broker, a KRaft controller node, the last broker of a rack, too "
-    "few brokers for the replication factor, a throttle of 0 or not a rate. --dry-run shows the plan.",
+    "few brokers for the replication factor, a throttle of 0 or not a rate. --engine cruise-control (where the Kafka "
+    "resource has spec.cruiseControl): Cruise Control drains it (a KafkaRebalance remove-brokers) and moves replicas "
+    "back after (add-brokers, its choice of replicas), each approved from its proposal. The default engine is "
+    f"bot: {WHY_BOT_DEFAULT}. --dry-run shows the plan.",
     params=ReplaceBrokerParams,
     world=ReplaceBrokerInput,
     plan=plan,

@@ -26,6 +26,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from runbooks.catalogue.rebalance_steps import (
+    DEFAULT_ENGINE,
+    NO_CRUISE_CONTROL,
+    WHY_BOT_DEFAULT,
+    Engine,
+    rebalance_steps,
+    stop_rebalance_step,
+)
 from runbooks.catalogue.replace_broker import elect_step
 from runbooks.catalogue.replica_steps import (
     DEFAULT_THROTTLE,
@@ -51,6 +59,7 @@ class ScaleParams(BaseModel):
     replicas: int
     remove_ids: tuple[int, ...] | None = None
     throttle: str = DEFAULT_THROTTLE
+    engine: Engine = DEFAULT_ENGINE
 
 
 class ScaleInput(BaseModel):
@@ -59,6 +68,7 @@ class ScaleInput(BaseModel):
     pools: tuple[NodePool, ...]
     brokers: tuple[ReassignmentBroker, ...]
     partitions: tuple[PartitionPlacement, ...]
+    cruise_control: bool = False  # the Kafka resource has spec.cruiseControl
 
 
 class PatchNodePoolArgs(StepArgs):
@@ -127,11 +137,10 @@ def _scale_up(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: int)
     except ValueError as exc:
         raise PlanRefused(f"the new node ids cannot be predicted ({exc}): fix the pool's strimzi.io/next-node-ids "
                           "annotation") from None
-    if any(b.rack is not None for b in world.brokers):
+    cruise = params.engine == "cruise-control"
+    if not cruise and any(b.rack is not None for b in world.brokers):
         raise PlanRefused("the brokers have racks, and a new broker's rack is only known once it runs, so the fill "
                           "cannot be planned in advance: scale the pool, then rebalance")
-    brokers = (*world.brokers, *(ReassignmentBroker(id=i) for i in new))
-    fill = plan_reassignment(ReassignmentRequest(brokers=brokers, partitions=world.partitions, fill=frozenset(new)))
     steps = [
         preflight_step(),
         StepSpec(id="scale-pool", title=f"Scale pool {pool.name}: {current} → {params.replicas} nodes",
@@ -145,6 +154,14 @@ def _scale_up(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: int)
                                           before=pool.node_ids),
                  needs_approval=False, timeout_s=1800.0, compensation="None needed: it only waits."),
     ]
+    if cruise:
+        steps += rebalance_steps("fill", "add-brokers", tuple(new), what=f"Fill brokers {ids(new)}",
+                                 risk="while they copy, the moving partitions lean on their current replicas.",
+                                 compensation="Move replicas off these brokers again (a Cruise Control "
+                                 "remove-brokers, or a scale-down of the same nodes).")
+        return [*steps, stop_rebalance_step(("fill",))]
+    brokers = (*world.brokers, *(ReassignmentBroker(id=i) for i in new))
+    fill = plan_reassignment(ReassignmentRequest(brokers=brokers, partitions=world.partitions, fill=frozenset(new)))
     steps += phase_steps(fill.moves, prefix="fill", what=f"Fill brokers {ids(new)}", rate=rate, plan=fill,
                          risk="while they copy, the moving partitions lean on their current replicas.",
                          compensation="Move these partitions back to their replicas before the fill (plan it with "
@@ -166,6 +183,13 @@ def _scale_down(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: in
         dead = sorted(set(holding) - alive)
         if dead:
             raise PlanRefused(f"broker(s) {ids(dead)} are down and hold replicas: bring them back first")
+    if holding and params.engine == "cruise-control":
+        steps += rebalance_steps("drain", "remove-brokers", tuple(leaving), what=f"Drain brokers {ids(leaving)}",
+                                 risk="while they copy, the moving partitions lean on their current replicas.",
+                                 compensation="Move replicas back onto the leaving brokers (a Cruise Control "
+                                 "add-brokers), or keep them where they are: nothing is lost.")
+        steps.append(stop_rebalance_step(("drain",)))
+    elif holding:
         drain = plan_reassignment(ReassignmentRequest(brokers=world.brokers, partitions=world.partitions,
                                                       drain=frozenset(holding)))
         moves = drain.moves
@@ -195,6 +219,8 @@ def _scale_down(params: ScaleParams, world: ScaleInput, pool: NodePool, rate: in
 
 
 def plan(params: ScaleParams, world: ScaleInput) -> list[StepSpec]:
+    if params.engine == "cruise-control" and not world.cruise_control:
+        raise PlanRefused(NO_CRUISE_CONTROL)
     pool = _pool(params, world)
     rate = parse_rate(params.throttle)
     _check_size(params, world, pool)
@@ -211,7 +237,10 @@ SCALE = Runbook(
     f"to them at --throttle (default {DEFAULT_THROTTLE}). Down: drain the leaving brokers first (--remove-ids, "
     "else the pool's highest ids), then patch the pool and check that Strimzi did not revert the scale-down. "
     "Refused: controller and dual-role pools (static quorum), fewer brokers than the largest replication factor, "
-    "an unknown pool or node, the same size, a throttle of 0 or not a rate. --dry-run shows the plan.",
+    "an unknown pool or node, the same size, a throttle of 0 or not a rate. --engine cruise-control (where the Kafka "
+    "resource has spec.cruiseControl) has Cruise Control move the replicas through a KafkaRebalance (add-brokers, "
+    "remove-brokers) approved from its proposal. The default engine is bot: "
+    f"{WHY_BOT_DEFAULT}. --dry-run shows the plan.",
     params=ScaleParams,
     world=ScaleInput,
     plan=plan,

@@ -19,6 +19,7 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
     CancelMovesArgs,
@@ -63,6 +64,9 @@ AnyStepArgs = (
     | ReplacePodAndPvcArgs
     | PatchNodePoolArgs
     | AwaitPoolNodesArgs
+    | CreateRebalanceArgs
+    | RunRebalanceArgs
+    | StopRebalanceArgs
 )
 
 _ADAPTER: TypeAdapter[AnyStepArgs] = TypeAdapter(Annotated[AnyStepArgs, Field(discriminator="kind")])

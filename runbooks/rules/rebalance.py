@@ -25,6 +25,7 @@ from runbooks.engine.models import Actor, ApprovalPolicy
 REBALANCE_ANNOTATION = "strimzi.io/rebalance"
 AUTO_APPROVAL_ANNOTATION = "strimzi.io/rebalance-auto-approval"
 TEMPLATE_ANNOTATION = "strimzi.io/rebalance-template"
+RUN_LABEL = "kafka-chatops.io/run"  # on the KafkaRebalance a run creates (--engine cruise-control): its run id
 STALE_PROPOSAL = timedelta(minutes=15)  # older than this, the card suggests Refresh before Approve
 
 
@@ -133,6 +134,7 @@ class KafkaRebalanceView(BaseModel):
     generation: int = 0
     resource_version: str = ""
     progress_config_map: str = ""  # status.progress.rebalanceProgressConfigMap
+    run_id: str = ""  # metadata.labels[RUN_LABEL]: created by this run of the bot, approved on its run card
 
     @property
     def auto_approved(self) -> bool:
@@ -156,8 +158,8 @@ class KafkaRebalanceView(BaseModel):
 def wants_card(rebalance: KafkaRebalanceView) -> bool:
     """Whether a rebalance without a card gets one: a proposal waiting for approval, or one the
     resource approved itself and that is moving data now (so people see it, and can stop it)."""
-    if rebalance.template:
-        return False
+    if rebalance.template or rebalance.run_id:
+        return False  # a run's own is approved on the run's card, under the run's approvals
     if rebalance.state is RebalanceState.PROPOSAL_READY:
         return True
     return rebalance.auto_approved and rebalance.state is RebalanceState.REBALANCING

@@ -18,7 +18,7 @@ from kubernetes import client
 
 from handlers.ports import ClusterRef
 from handlers.rebalances import KafkaRebalances, RebalanceGone, RebalanceMoved
-from runbooks.rules.rebalance import OptimizationSummary, RebalanceAction, RebalanceState
+from runbooks.rules.rebalance import OptimizationSummary, RebalanceAction, RebalanceState, wants_card
 from tests.fakes.rebalances import FakeRebalances
 from tests.sandbox.conftest import RunningEmulator
 
@@ -193,3 +193,25 @@ async def test_progress_comes_from_the_configmap_named_after_the_rebalance(world
     world.set_progress("drain-3", 37.5, 12)
     progress = await world.port.progress(ref(world), rebalance)
     assert progress is not None and (progress.completed_percent, progress.eta_minutes) == (37.5, 12)
+
+
+async def test_create_makes_one_labelled_rebalance_without_annotations(world: World) -> None:
+    """What --engine cruise-control creates: mode and brokers, the cluster label and the run's (so no
+    rebalance card: the run's card approves it), no annotation (never auto-approval); asked again (a
+    resumed run) it returns the same resource; a name another cluster's rebalance holds is refused,
+    not taken over."""
+    name = "east-kco-r-0000abcd-drain"
+    made = await world.port.create_rebalance(ref(world), name, mode="remove-brokers", brokers=(3,),
+                                             run_id="r-0000abcd")
+    assert (made.name, made.namespace, made.cluster_label, made.run_id) == (name, world.ns, "east", "r-0000abcd")
+    assert not wants_card(made.model_copy(update={"state": RebalanceState.PROPOSAL_READY}))  # the run's card asks
+    assert (made.mode, made.brokers, made.annotations, made.state) == ("remove-brokers", (3,), {}, None)
+    again = await world.port.create_rebalance(ref(world), name, mode="remove-brokers", brokers=(3,),
+                                              run_id="r-0000abcd")
+    assert again.uid == made.uid and again.run_id == "r-0000abcd"
+    listed = await world.port.list_rebalances(ref(world))
+    assert [r.run_id for r in listed] == ["r-0000abcd"]
+    assert [r.name for r in await world.port.list_rebalances(ref(world))] == [name]
+    world.create("taken", cluster="west")
+    with pytest.raises(RebalanceMoved, match="exists for cluster west, not east"):
+        await world.port.create_rebalance(ref(world), "taken", mode="full")

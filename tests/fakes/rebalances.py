@@ -28,6 +28,7 @@ class FakeRebalances:
         self.objects: dict[tuple[str, str], KafkaRebalanceView] = {}  # (namespace, name) -> resource
         self.progress_maps: dict[tuple[str, str], RebalanceProgress] = {}
         self.annotations_written: list[tuple[str, str, str]] = []  # (namespace, name, value), in order
+        self.created: list[tuple[str, str]] = []  # (namespace, name) created through the port, in order
         self._versions = itertools.count(1)
         self.delay_s = 0.0  # a slow API server: reads take this long, so concurrent presses overlap
 
@@ -70,6 +71,19 @@ class FakeRebalances:
             await asyncio.sleep(self.delay_s)
         view = self.objects.get((cluster.namespace, name))
         return view if view is not None and view.cluster_label == cluster.kafka else None
+
+    async def create_rebalance(
+        self, cluster: ClusterRef, name: str, *, mode: str, brokers: tuple[int, ...] = (), run_id: str = "",
+    ) -> KafkaRebalanceView:
+        existing = self.objects.get((cluster.namespace, name))
+        if existing is not None:
+            if existing.cluster_label != cluster.kafka:
+                raise RebalanceMoved(f"KafkaRebalance {cluster.namespace}/{name} exists for cluster "
+                                     f"{existing.cluster_label or '(none)'}, not {cluster.kafka}", existing)
+            return existing
+        self.created.append((cluster.namespace, name))
+        made = self.create(cluster.namespace, name, cluster=cluster.kafka, mode=mode, brokers=brokers)
+        return self._bump(made, run_id=run_id)
 
     async def annotate(
         self, cluster: ClusterRef, name: str, action: RebalanceAction, *, expected_state: RebalanceState,

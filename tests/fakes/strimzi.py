@@ -93,6 +93,7 @@ class FakeStrimzi(ReplicaMoves, NodePools):
         self.kafka_version = version
         self.metadata = None if zookeeper else default_metadata(version)
         self.ready = True
+        self.cruise_control = False  # spec.cruiseControl
         self.reason = ""
         self.message = ""
         self.clock = clock
@@ -262,6 +263,7 @@ class FakeStrimzi(ReplicaMoves, NodePools):
             spec_kafka_version=self.spec["version"], spec_metadata_version=self.spec.get("metadataVersion"),
             operator_version="0.45.0" if self.zookeeper else "1.2.0", bootstrap_servers=f"{self.name}:9092",
             spec={**self.spec, "config": dict(self.spec.get("config") or {})}, warnings=tuple(self.scale_warnings),
+            cruise_control=self.cruise_control,
         )
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:

@@ -20,6 +20,7 @@ from bot.worker import Worker
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
+from handlers.rebalances import KafkaRebalances
 from handlers.replies import Reply
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.fakes.strimzi import FakeStrimzi
@@ -65,7 +66,8 @@ class Bot:
 async def make_bot(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
     started: list[tuple[Bot, Any]] = []
 
-    async def build(fake: FakeStrimzi, *, allowed_class_keys: frozenset[str] = frozenset()) -> Bot:
+    async def build(fake: FakeStrimzi, *, allowed_class_keys: frozenset[str] = frozenset(),
+                    rebalances: KafkaRebalances | None = None) -> Bot:
         client = await store.connect(redis_url)
         cluster = ManagedCluster(ref=ClusterRef(name=fake.name, namespace="kafka", kafka=fake.name),
                                  policy=ApprovalPolicy(approvers=(REQUESTER.id, APPROVER.id)),
@@ -78,7 +80,7 @@ async def make_bot(redis_url: str) -> AsyncIterator[Callable[..., Any]]:
                                  clock=clock, ids=ids)
         worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=fake,
                         admin=fake, clock=clock, ids=ids, owner="test", poll_interval_s=0.02,
-                        scan_interval_s=0.1)
+                        scan_interval_s=0.1, rebalances=rebalances)
         bus.add_listener(worker.on_run_event)
         await bus.start()
         await worker.start()
