@@ -134,6 +134,8 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
                     break
                 if event["step_id"] == "back-1":  # broker 3 is back, empty: watch it fill
                     sampler = BrokerBytes(grown, NEW, DATA).__enter__()
+                if event["step_id"] == "back-2" or event["step_id"] == "cancel-moves":
+                    print("throttles while moving back:", throttles(grown))
                 if event["step_id"] == "cancel-moves" and sampler is not None:
                     sampler.__exit__()
     finally:
@@ -149,6 +151,7 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     moves = [s for s in applied if s and s.startswith(("drain-", "back-"))]
     assert len(moves) == len(set(moves)), f"a batch was submitted twice: {moves}"
     assert sampler is not None, "the move back never started"
+    print("samples (s, MiB):", [(round(t - sampler.samples[0][0], 1), round(b / MiB, 1)) for t, b in sampler.samples])
     rate, copied, seconds = sampler.rate()
     print(f"move back: {copied / MiB:.1f} MiB in {seconds:.1f} s = {rate / MiB:.2f} MiB/s "
           f"at a throttle of {REPLACE_MIB} MiB/s ({rate / (REPLACE_MIB * MiB):.0%}), from 10 % to 90 % of "
