@@ -112,8 +112,11 @@ class Traffic:
             self.failed.append(f"{seq}: {type(exc).__name__}: {exc}")
 
     def _consume(self) -> None:
+        # auto_offset_reset "none": an offset out of range raises (and the report says so) instead of
+        # jumping to the end, which would count the records skipped as lost.
         consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
-                                 client_id="upgrade-traffic-consumer", request_timeout_ms=30_000)
+                                 client_id="upgrade-traffic-consumer", request_timeout_ms=30_000,
+                                 auto_offset_reset="none")
         try:
             consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
             consumer.seek_to_beginning()
