@@ -1,26 +1,56 @@
-"""The `/kafka` verbs: their command models, the rules for their values, and the table of verbs.
+"""The `/kafka` verbs: the table of verbs (``VERBS``), each entry naming its command model
+(``handlers.commands.command_models``) and its arguments and options.
 
-Adding a verb is one model below, one entry in `VERBS` and one member of `Command` (a runbook's
-entry takes its verb and help texts from its declaration in `runbooks.catalogue`); `verb_table`
-checks at import that each entry agrees with its model, so a mismatch fails the bot's start, not
-a user's command. Reading and writing command lines lives in `handlers.commands.grammar`.
-
-The models re-check their values with the rules the grammar applies to typed text, so a command
-built from elsewhere (an alert's button payload, a console JSON line) cannot carry a value the
-grammar would refuse. A rule raises `InvalidValue` with text written for the person who typed it.
+Adding a verb is one model in ``command_models``, one entry in `VERBS` and one member of `Command`
+(a runbook's entry takes its verb and help texts from its declaration in `runbooks.catalogue`);
+`verb_table` checks at import that each entry agrees with its model, so a mismatch fails the bot's
+start, not a user's command. Reading and writing command lines lives in `handlers.commands.grammar`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import timedelta
-from typing import Annotated, Literal, TypeAlias
-
-from pydantic import AfterValidator, BaseModel, ConfigDict, model_validator
 
 from handlers.commands.alert_values import alert_id, group_id, snooze_duration
+from handlers.commands.command_models import (
+    MAX_CONFIG_KEYS,
+    AbortCommand,
+    AlertId,
+    AlertsCommand,
+    ApproveCommand,
+    BrokerIds,
+    ClusterName,
+    ClustersCommand,
+    Command,
+    ConfigAction,
+    ConfigCommand,
+    ConfigEntry,
+    GroupId,
+    HelpCommand,
+    KafkaVersion,
+    LagCommand,
+    ReplaceBrokerCommand,
+    RestartCommand,
+    ResumeCommand,
+    RunId,
+    RunsCommand,
+    ScaleCommand,
+    ShowRunCommand,
+    SnoozeCommand,
+    SnoozeDuration,
+    StatusCommand,
+    StepId,
+    UndoCommand,
+    UpgradeCommand,
+    _broker_id,
+    _engine_name,
+    _pool_name,
+    _replica_count,
+    _throttle_text,
+    _undo_cluster,
+    _verb_name,
+)
 from handlers.commands.values import (
-    _INT32_MAX,
     Converter,
     InvalidValue,
     broker_ids,
@@ -33,13 +63,12 @@ from handlers.commands.values import (
     kafka_version,
     non_negative_int,
     run_id,
-    shown,
     step_id,
 )
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
-from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, ENGINES, WHY_BOT_DEFAULT
+from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, WHY_BOT_DEFAULT
 from runbooks.catalogue.replace_broker import REPLACE_BROKER
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RESTART
@@ -47,251 +76,54 @@ from runbooks.catalogue.scale import SCALE
 from runbooks.catalogue.upgrade import UPGRADE
 
 __all__ = [
-    "RESERVED_OPTIONS", "VERBS", "ArgSpec", "Command", "Converter", "InvalidValue", "OptionKind", "OptionSpec",
-    "VerbSpec", "broker_ids", "closest", "cluster_name", "duration", "format_duration", "non_negative_int", "quote",
-    "run_id", "step_id", "verb_table",
+    "MAX_CONFIG_KEYS",
+    "RESERVED_OPTIONS",
+    "VERBS",
+    "AbortCommand",
+    "AlertId",
+    "AlertsCommand",
+    "ApproveCommand",
+    "ArgSpec",
+    "BrokerIds",
+    "ClusterName",
+    "ClustersCommand",
+    "Command",
+    "ConfigAction",
+    "ConfigCommand",
+    "ConfigEntry",
+    "Converter",
+    "GroupId",
+    "HelpCommand",
+    "InvalidValue",
+    "KafkaVersion",
+    "LagCommand",
+    "OptionKind",
+    "OptionSpec",
+    "ReplaceBrokerCommand",
+    "RestartCommand",
+    "ResumeCommand",
+    "RunId",
+    "RunsCommand",
+    "ScaleCommand",
+    "ShowRunCommand",
+    "SnoozeCommand",
+    "SnoozeDuration",
+    "StatusCommand",
+    "StepId",
+    "UndoCommand",
+    "UpgradeCommand",
+    "VerbSpec",
+    "broker_ids",
+    "closest",
+    "cluster_name",
+    "duration",
+    "format_duration",
+    "non_negative_int",
+    "quote",
+    "run_id",
+    "step_id",
+    "verb_table",
 ]
-
-MAX_CONFIG_KEYS = 50  # per change: each key is a line of the diff the approver reads
-
-
-def _broker_tuple(value: tuple[int, ...] | None) -> tuple[int, ...] | None:
-    if value is None:
-        return None
-    if not value:
-        raise InvalidValue("the broker list is empty: leave out --brokers to mean every broker")
-    for index, broker in enumerate(value):
-        if not 0 <= broker <= _INT32_MAX:
-            raise InvalidValue(f"{broker} is not a valid broker id: it must be 0 or more")
-        if broker in value[:index]:
-            raise InvalidValue(f"broker {broker} is listed twice")
-    return value
-
-
-def _broker_id(token: str) -> int:
-    return non_negative_int(token, "broker id")
-
-
-def _replica_count(token: str) -> int:
-    return non_negative_int(token, "number of nodes")
-
-
-def _pool_name(token: str) -> str:
-    """A KafkaNodePool's name: a Kubernetes name like a cluster's."""
-    try:
-        return cluster_name(token)
-    except InvalidValue:
-        raise InvalidValue(f"{quote(token)} is not a valid node pool name: use lowercase letters, digits, '-' and "
-                           "'.' (/kafka status <cluster> shows the brokers)") from None
-
-
-def _throttle_text(token: str) -> str:
-    """Kept as typed: the runbook's plan reads it and refuses a rate that is 0 or not a rate, saying why."""
-    if not token.strip():
-        raise InvalidValue(f"the throttle is empty: give a rate like {DEFAULT_THROTTLE}")
-    return token
-
-
-def _engine_name(token: str) -> str:
-    if token in ENGINES:
-        return token
-    raise InvalidValue(f"unknown engine {quote(token)}: the engines are bot (the default: the bot's own planner) and "
-                       "cruise-control (a KafkaRebalance, where the Kafka resource has spec.cruiseControl)")
-
-
-def _verb_name(token: str) -> str:
-    name = token.lower()
-    if name in VERBS:
-        return name
-    suggestion = closest(name, list(VERBS))
-    guess = f" (did you mean {quote(suggestion)}?)" if suggestion else ""
-    raise InvalidValue(f"unknown command {quote(token)}{guess}; the commands are {', '.join(VERBS)}")
-
-
-def _undo_cluster(token: str) -> str:
-    """Undo names the cluster before the run, like every verb that changes a cluster: a run id in
-    the cluster's place is the common slip, so say that instead of "needs <run-id>"."""
-    try:
-        run_id(token)
-    except InvalidValue:
-        return cluster_name(token)
-    raise InvalidValue(f"{quote(token)} is a run id, but undo names the cluster first: undo <cluster> {token}")
-
-
-# -- command models -------------------------------------------------------------------------------
-
-ClusterName = Annotated[str, AfterValidator(cluster_name)]
-RunId = Annotated[str, AfterValidator(run_id)]
-StepId = Annotated[str, AfterValidator(step_id)]
-BrokerIds = Annotated[tuple[int, ...] | None, AfterValidator(_broker_tuple)]
-KafkaVersion = Annotated[str, AfterValidator(kafka_version)]
-ConfigAction = Annotated[Literal["set", "unset"], AfterValidator(config_action)]
-ConfigEntry = Annotated[str, AfterValidator(config_entry)]
-GroupId = Annotated[str, AfterValidator(group_id)]
-AlertId = Annotated[str, AfterValidator(alert_id)]
-SnoozeDuration = Annotated[str, AfterValidator(snooze_duration)]
-
-
-class _Command(BaseModel):
-    # Every model has `kind`, the verb's name, so a command round-trips through JSON (console
-    # --json, audit) and an adapter can find its VerbSpec (console_only, mutating) from it alone.
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class HelpCommand(_Command):
-    kind: Literal["help"] = "help"
-    verb: str | None = None  # None: the overview of every verb
-
-
-class ClustersCommand(_Command):
-    kind: Literal["clusters"] = "clusters"
-
-
-class StatusCommand(_Command):
-    kind: Literal["status"] = "status"
-    cluster: ClusterName
-
-
-class LagCommand(_Command):
-    kind: Literal["lag"] = "lag"
-    cluster: ClusterName
-    group: GroupId | None = None  # None: every group, the most behind first
-
-
-class AlertsCommand(_Command):
-    kind: Literal["alerts"] = "alerts"
-    cluster: ClusterName
-
-
-class SnoozeCommand(_Command):
-    kind: Literal["snooze"] = "snooze"
-    alert_id: AlertId
-    duration: SnoozeDuration  # as text (2h, 1h30m): the model round-trips through a command line
-
-    @property
-    def length(self) -> timedelta:
-        return duration(self.duration)
-
-
-class RestartCommand(_Command):
-    kind: Literal["restart"] = "restart"
-    cluster: ClusterName
-    brokers: BrokerIds = None  # None: every broker of the cluster
-    dry_run: bool = False
-
-
-class ReplaceBrokerCommand(_Command):
-    kind: Literal["replace-broker"] = "replace-broker"
-    cluster: ClusterName
-    broker: Annotated[int, AfterValidator(lambda v: _broker_id(str(v)))]
-    throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None  # None: the default rate
-    keep_data: bool = False
-    engine: Annotated[str, AfterValidator(_engine_name)] | None = None  # None: the default engine
-    dry_run: bool = False
-
-
-class ScaleCommand(_Command):
-    kind: Literal["scale"] = "scale"
-    cluster: ClusterName
-    pool: Annotated[str, AfterValidator(_pool_name)]
-    replicas: Annotated[int, AfterValidator(lambda v: _replica_count(str(v)))]
-    remove_ids: BrokerIds = None
-    throttle: Annotated[str, AfterValidator(_throttle_text)] | None = None
-    engine: Annotated[str, AfterValidator(_engine_name)] | None = None
-    dry_run: bool = False
-
-
-class UpgradeCommand(_Command):
-    kind: Literal["upgrade"] = "upgrade"
-    cluster: ClusterName
-    version: KafkaVersion
-    dry_run: bool = False
-
-
-class ConfigCommand(_Command):
-    kind: Literal["config"] = "config"
-    cluster: ClusterName
-    action: ConfigAction
-    entries: tuple[ConfigEntry, ...]  # key=value for set, key for unset
-    dry_run: bool = False
-
-    @model_validator(mode="after")
-    def _entries_fit_the_action(self) -> ConfigCommand:
-        if not self.entries:
-            raise InvalidValue(f"{self.action} needs at least one key")
-        if len(self.entries) > MAX_CONFIG_KEYS:
-            raise InvalidValue(f"a config change takes at most {MAX_CONFIG_KEYS} keys at once, this one has "
-                               f"{len(self.entries):,}: split it into smaller changes")
-        seen: set[str] = set()
-        for entry in self.entries:
-            key, has_value, _ = entry.partition("=")
-            if self.action == "set" and not has_value:
-                raise InvalidValue(f"set takes key=value pairs, e.g. {key}=<value>; {shown(entry)} has no value "
-                                   f"(to remove a setting use unset {key})")
-            if self.action == "unset" and has_value:
-                raise InvalidValue(f"unset takes key names only, e.g. unset {key}; to give {key} a value use "
-                                   f"set {shown(entry)}")
-            if key in seen:
-                raise InvalidValue(f"{key} is given twice: give each key once")
-            seen.add(key)
-        return self
-
-    @property
-    def values(self) -> dict[str, str]:
-        return dict(entry.partition("=")[::2] for entry in self.entries)
-
-
-class RunsCommand(_Command):
-    kind: Literal["runs"] = "runs"
-    cluster: ClusterName | None = None
-
-
-class ShowRunCommand(_Command):
-    kind: Literal["run"] = "run"
-    run_id: RunId
-
-
-class AbortCommand(_Command):
-    kind: Literal["abort"] = "abort"
-    run_id: RunId
-
-
-class ResumeCommand(_Command):
-    kind: Literal["resume"] = "resume"
-    run_id: RunId
-
-
-class UndoCommand(_Command):
-    kind: Literal["undo"] = "undo"
-    cluster: ClusterName
-    run_id: RunId
-
-
-class ApproveCommand(_Command):
-    kind: Literal["approve"] = "approve"
-    run_id: RunId
-    step_id: StepId | None = None  # None: whichever step the run waits on when this is handled
-
-
-Command: TypeAlias = (
-    HelpCommand
-    | ClustersCommand
-    | StatusCommand
-    | LagCommand
-    | AlertsCommand
-    | SnoozeCommand
-    | RestartCommand
-    | UpgradeCommand
-    | ConfigCommand
-    | ReplaceBrokerCommand
-    | ScaleCommand
-    | RunsCommand
-    | ShowRunCommand
-    | AbortCommand
-    | ResumeCommand
-    | UndoCommand
-    | ApproveCommand
-)
 
 
 # -- the table ------------------------------------------------------------------------------------
