@@ -147,7 +147,8 @@ async def build_runtime(
         rebalances = RebalanceMonitor(
             RebalanceCards(clusters=clusters, rebalances=kube_rebalances, store=RedisRebalanceCards(client),
                            clock=clock, owner=owner),
-            MonitorLease(client), owner=owner, on_stop=kube_rebalances.close)
+            MonitorLease(client), owner=owner, interval_s=settings.kafka_chatops_rebalance_poll_interval,
+            on_stop=kube_rebalances.close)
     return Runtime(service=service, worker=worker, bus=bus, redis=client, admin=admin, alerting=alerting,
                    foreground=foreground, gateway=gateway, rebalances=rebalances)
 

@@ -36,6 +36,8 @@ SETTING_RULES = {
                                "lasts without renewal; default 10)",
     "kafka_chatops_poll_interval": "a number of seconds above 0 and at most 60 (how often a running step is "
                                    "checked; default 0.5)",
+    "kafka_chatops_rebalance_poll_interval": "a number of seconds from 1 to 300 (how often the KafkaRebalance "
+                                             "cards look at their resources; default 10)",
     "kafka_chatops_watch_timeout": "a whole number of seconds from 1 to 3600 (how long a Kubernetes watch lasts "
                                    "before it resumes; default 60)",
     "kafka_chatops_http_port": "the port of /healthz, /readyz and /metrics: 0 to 65535 (0: any free port), or unset "

@@ -71,6 +71,8 @@ class Settings(BaseSettings):
     # How long a replica's claim on a run lasts without renewal: the takeover delay after a crash.
     kafka_chatops_lease_ttl: float = Field(default=10.0, gt=0.5, le=3600, allow_inf_nan=False)
     kafka_chatops_poll_interval: float = Field(default=0.5, gt=0, le=60, allow_inf_nan=False)
+    # How often the KafkaRebalance cards look at the resources (bot.monitors.rebalances).
+    kafka_chatops_rebalance_poll_interval: float = Field(default=10.0, ge=1, le=300, allow_inf_nan=False)
     # The alert monitors (health and lag polls, Kubernetes watches) and the HTTP server for
     # /healthz, /readyz and /metrics (no port: no server; 0: any free port).
     kafka_chatops_monitors: bool = True

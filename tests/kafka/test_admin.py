@@ -168,6 +168,15 @@ async def test_preferred_election_on_a_balanced_cluster_moves_nothing(
 ) -> None:
     """Every leader already preferred: "election not needed" everywhere is no error, and 0 moved."""
     await wait_healthy(adapter, cluster)
+    # An earlier test on the shared sandbox may have restarted a broker, which leaves leaders off their
+    # preferred replica until auto.leader.rebalance (5 min): balance first, then elect again.
+    await adapter.elect_preferred_leaders(REF, cluster.bootstrap_servers)
+
+    async def balanced() -> bool:
+        snap = await adapter.snapshot(REF, cluster.bootstrap_servers)
+        return all(p.leader == p.replicas[0] for p in snap.partitions)
+
+    await wait_for(balanced, timeout=30, interval=0.5, message="every leader on its preferred replica")
     assert await adapter.elect_preferred_leaders(REF, cluster.bootstrap_servers) == 0
 
 

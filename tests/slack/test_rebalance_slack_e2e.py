@@ -50,7 +50,8 @@ RECORDS_PER_PARTITION = 1000  # of 1 kB: 1 MB a partition, RF 3 over 4 brokers: 
 APPROVE, REFRESH, STOP = (f"{ACTION_PREFIX}{a}" for a in ("approve", "refresh", "stop"))
 REBALANCE_ANNOTATION = "strimzi.io/rebalance"
 AUTO_APPROVAL = "strimzi.io/rebalance-auto-approval"
-CARD_WAIT_S = 40.0  # the cards follow the resources by a poll every 10 s
+CARD_POLL_S = 2  # KAFKA_CHATOPS_REBALANCE_POLL_INTERVAL: a move at 20 kB/s lasts long enough to be seen
+CARD_WAIT_S = 40.0
 
 
 class AnnotationRecorder:
@@ -196,7 +197,8 @@ def rig(sandbox_factory: Callable[..., SandboxInfo], redis_server: RedisServer, 
                                         approver_groups=[APPROVER_GROUP]) + f"    channel: {CHANNEL}\n")
         env = bot_env(SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_SIGNING_SECRET=SIGNING_SECRET,
                       SLACK_API_URL=stub_api_server.url, REDIS_URL=redis_server.url,
-                      KAFKA_CHATOPS_CONFIG=str(config), KUBECONFIG=sandbox.kubeconfig, KAFKA_CHATOPS_MONITORS="true")
+                      KAFKA_CHATOPS_CONFIG=str(config), KUBECONFIG=sandbox.kubeconfig, KAFKA_CHATOPS_MONITORS="true",
+                      KAFKA_CHATOPS_REBALANCE_POLL_INTERVAL=str(CARD_POLL_S))
         bot = SlackBotProcess(env, workdir / "bot.log", http=True).start()
         with AnnotationRecorder(cluster) as annotations:
             yield Rig(bot, stub_api_server, cluster, annotations)

@@ -81,6 +81,7 @@ def test_redis_down_names_redis_url(start: Start, command: str) -> None:
     ("KAFKA_CHATOPS_LEASE_TTL", "inf", "a number of seconds above 0.5 and at most 3600"),
     ("KAFKA_CHATOPS_LEASE_TTL", "0.1", "a number of seconds above 0.5 and at most 3600"),
     ("KAFKA_CHATOPS_POLL_INTERVAL", "nan", "a number of seconds above 0 and at most 60"),
+    ("KAFKA_CHATOPS_REBALANCE_POLL_INTERVAL", "0.5", "a number of seconds from 1 to 300"),
     ("KAFKA_CHATOPS_WATCH_TIMEOUT", "1.5", "a whole number of seconds from 1 to 3600"),
     ("KAFKA_CHATOPS_HTTP_PORT", "http", "0 to 65535 (0: any free port), or unset"),
     ("KAFKA_CHATOPS_HTTP_PORT", "70000", "0 to 65535 (0: any free port), or unset"),
