@@ -139,7 +139,7 @@ def redis_password_problems(settings: Settings) -> list[str]:
     return problems
 
 
-def read_secret_file(setting: str, path: str | None) -> str | None:
+def read_secret_file(setting: str, path: str | None, what: str = "the password") -> str | None:
     """The secret in the file ``path`` (one trailing newline dropped, as ``echo`` and editors add),
     None when the setting is unset; ConfigError naming the setting otherwise."""
     if not path:
@@ -148,13 +148,23 @@ def read_secret_file(setting: str, path: str | None) -> str | None:
         value = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         why = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be read ({type(exc).__name__})"
-        raise ConfigError(f"{setting} {path} {why}: point it at a file holding the password, as a Kubernetes "
+        raise ConfigError(f"{setting} {path} {why}: point it at a file holding {what}, as a Kubernetes "
                           "Secret mounts it") from None
     value = value.removesuffix("\n").removesuffix("\r")
     if not value or "\n" in value:
         raise ConfigError(f"{setting} {path} is {'empty' if not value else 'more than one line'}: "
-                          "the file must hold the password alone")
+                          f"the file must hold {what} alone")
     return value
+
+
+def secret_setting(setting: str, value: str | None, path: str | None, what: str) -> str | None:
+    """A secret given as ``SETTING`` or as ``SETTING_FILE`` (a mounted Secret), never both: two
+    places that can disagree would leave the reader guessing which one the bot used."""
+    if not path:
+        return value
+    if value:
+        raise ConfigError(f"{setting} and {setting}_FILE are both set: give {what} in one place")
+    return read_secret_file(f"{setting}_FILE", path, what)
 
 
 def _url_has_password(url: str) -> bool:

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
     slack_signing_secret: str | None = None
+    # The same three as files, as Kubernetes mounts a Secret (bot.slack.run.check_settings reads them).
+    slack_bot_token_file: str | None = None
+    slack_app_token_file: str | None = None
+    slack_signing_secret_file: str | None = None
     slack_api_url: str | None = None
     redis_url: str = "redis://127.0.0.1:6379/0"
     # Secrets as Kubernetes mounts them: the Redis servers' password, and the Sentinels' own if they

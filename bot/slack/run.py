@@ -38,7 +38,7 @@ from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
 from bot.slack.rebalance_cards import attach_rebalance_cards
 from bot.slack.signing import is_ssl_check, signed_by_slack
-from bot.startup import load_settings, refuse, settings_problems
+from bot.startup import load_settings, refuse, secret_setting, settings_problems
 from bot.store import StoreError
 
 log = logging.getLogger("bot.slack.run")
@@ -81,24 +81,43 @@ class SlackSettings:
 def check_settings(settings: Settings, *, http: bool, port: int = DEFAULT_PORT) -> SlackSettings:
     """The Slack settings for the chosen transport; ConfigError naming every problem otherwise."""
     problems: list[str] = []
-    bot_token = (settings.slack_bot_token or "").strip()
-    if not bot_token:
+    given: dict[str, str | None] = {}
+    unreadable: set[str] = set()  # said once: not also "not set" or "malformed"
+    for setting, value, path, what in (
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token, settings.slack_bot_token_file, "the bot token"),
+            ("SLACK_APP_TOKEN", settings.slack_app_token, settings.slack_app_token_file, "the app-level token"),
+            ("SLACK_SIGNING_SECRET", settings.slack_signing_secret, settings.slack_signing_secret_file,
+             "the signing secret")):
+        try:
+            given[setting] = secret_setting(setting, value, path, what)
+        except ConfigError as exc:
+            problems.append(str(exc))
+            unreadable.add(setting)
+            given[setting] = None
+    bot_token = (given["SLACK_BOT_TOKEN"] or "").strip()
+    if "SLACK_BOT_TOKEN" in unreadable:
+        pass
+    elif not bot_token:
         problems.append("SLACK_BOT_TOKEN is not set: give the app's Bot User OAuth Token (xoxb-…)")
     elif not bot_token.startswith("xoxb-"):
         problems.append("SLACK_BOT_TOKEN does not start with xoxb-: give the Bot User OAuth Token, "
                         "not a user (xoxp-) or app-level (xapp-) token")
     elif not _token_text(bot_token):
         problems.append(f"SLACK_BOT_TOKEN has characters no Slack token has: {TOKEN_CHARACTERS}")
-    app_token = (settings.slack_app_token or "").strip() or None
-    secret = (settings.slack_signing_secret or "").strip() or None
+    app_token = (given["SLACK_APP_TOKEN"] or "").strip() or None
+    secret = (given["SLACK_SIGNING_SECRET"] or "").strip() or None
     if http:
-        if secret is None:
+        if "SLACK_SIGNING_SECRET" in unreadable:
+            pass
+        elif secret is None:
             problems.append("SLACK_SIGNING_SECRET is not set: --http needs it to verify that requests come "
                             "from Slack (Basic Information > App Credentials)")
         elif len(secret) < 16 or not secret.isascii() or not secret.isalnum():
             problems.append("SLACK_SIGNING_SECRET is malformed: Slack's signing secrets are 32 letters and digits")
         if not 0 < port < 65536:
             problems.append(f"--port {port} is not a TCP port (1-65535)")
+    elif "SLACK_APP_TOKEN" in unreadable:
+        pass
     elif app_token is None:
         problems.append("SLACK_APP_TOKEN is not set: Socket Mode needs the app-level token (xapp-…) with "
                         "connections:write; or serve HTTP with --http and SLACK_SIGNING_SECRET")

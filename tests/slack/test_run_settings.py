@@ -129,3 +129,33 @@ def test_the_real_command_names_the_settings_it_cannot_read(tmp_path: Path) -> N
                           check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "KAFKA_CHATOPS_LEASE_TTL='ten' is not valid: give a number of seconds above 0.5" in proc.stderr
+
+
+def test_tokens_and_secret_are_read_from_files_as_kubernetes_mounts_them(tmp_path: Path) -> None:
+    """SLACK_*_FILE: the file's content, one trailing newline dropped, is the token or secret."""
+    files = {}
+    for name, value in (("bot", BOT_TOKEN), ("app", APP_TOKEN), ("secret", SIGNING_SECRET)):
+        files[name] = tmp_path / name
+        files[name].write_text(value + "\n")
+    socket = check_settings(Settings(**BASE, slack_bot_token_file=str(files["bot"]),
+                                     slack_app_token_file=str(files["app"])), http=False)
+    assert (socket.bot_token, socket.app_token) == (BOT_TOKEN, APP_TOKEN)
+    http = check_settings(Settings(**BASE, slack_bot_token_file=str(files["bot"]),
+                                   slack_signing_secret_file=str(files["secret"])), http=True)
+    assert http.signing_secret == SIGNING_SECRET
+
+
+def test_a_secret_file_missing_empty_or_given_twice_is_named_once_without_its_content(tmp_path: Path) -> None:
+    """Each problem names the setting and what is valid; nothing else is said about that setting."""
+    empty, token = tmp_path / "empty", tmp_path / "token"
+    empty.write_text("\n")
+    token.write_text(BOT_TOKEN)
+    text = problems(False, slack_bot_token_file=str(tmp_path / "missing"), slack_app_token_file=str(empty))
+    assert f"SLACK_BOT_TOKEN_FILE {tmp_path / 'missing'} does not exist: point it at a file holding the bot " \
+           "token, as a Kubernetes Secret mounts it" in text
+    assert f"SLACK_APP_TOKEN_FILE {empty} is empty: the file must hold the app-level token alone" in text
+    assert "SLACK_BOT_TOKEN is not set" not in text and "SLACK_APP_TOKEN is not set" not in text
+    text = problems(True, slack_bot_token=BOT_TOKEN, slack_bot_token_file=str(token),
+                    slack_signing_secret=SIGNING_SECRET)
+    assert text == "SLACK_BOT_TOKEN and SLACK_BOT_TOKEN_FILE are both set: give the bot token in one place"
+    assert BOT_TOKEN not in text
