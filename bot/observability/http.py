@@ -108,10 +108,9 @@ class HttpServer:
                 add_lag_report(out, report)
         await self._add_runs(out)
         try:
-            states = [(s.key.cluster, s.key.condition.value, s.phase.value)
-                      for name in sorted(self._clusters) if self._leads(name)
-                      for s, _ in await self._alerts.load_cluster(name)]
-            add_alerts(out, states)
+            led = [name for name in sorted(self._clusters) if self._leads(name)]
+            states = [s for name in led for s, _ in await self._alerts.load_cluster(name)]
+            add_alerts(out, states, led, now=datetime.now(UTC))
         except Exception as exc:
             log.warning("/metrics: alerts unavailable: %s", exc)
         self._add_monitors(out)

@@ -5,8 +5,9 @@ dashboards and alert rules people already have for it work unchanged; they are r
 latest lag report in Redis, so every replica answers the same whichever one polls. A seconds
 value the bot could not tell is exported as NaN, as Lag Exporter does.
 
-The bot's own: runs by state, alerts by condition and phase, and per cluster the monitors' last
-poll durations, skipped (overrun) polls, watch re-lists and which replica runs the monitors.
+The bot's own: runs by state, alerts by condition and phase and those whose post failed, and per
+cluster the monitors' last poll durations, skipped (overrun) polls, watch re-lists and which replica
+runs the monitors.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 
 from handlers.alerting.lag_models import LagReport
+from runbooks.alerting.lifecycle import AlertState, Phase
 from runbooks.engine.models import Run, RunState, StepState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -34,6 +36,7 @@ _HELP = {
     "kafka_consumergroup_poll_time_ms": "Group poll time (ms)",
     "kafka_chatops_runs": "Runbook runs by state (active runs, and the most recent finished ones)",
     "kafka_chatops_alerts": "Alerts known to the bot, by cluster, condition and phase",
+    "kafka_chatops_alerts_unposted": "Alerts firing, not snoozed, whose message is not in Slack (the post failed)",
     "kafka_chatops_poll_duration_seconds": "Duration of the last monitor poll",
     "kafka_chatops_poll_overruns_total": "Monitor polls skipped because the previous one was still running",
     "kafka_chatops_watch_relists_total": "Kubernetes watches listed again (410 Gone or an error)",
@@ -137,8 +140,16 @@ def add_runs(out: Exposition, runs: Iterable[Run], *, now: datetime) -> None:
                     round(waited, 1))
 
 
-def add_alerts(out: Exposition, alerts: Iterable[tuple[str, str, str]]) -> None:
-    """``alerts``: (cluster, condition, phase) of each stored alert."""
+def add_alerts(out: Exposition, alerts: Iterable[AlertState], clusters: Iterable[str], *, now: datetime) -> None:
+    """The stored alerts of ``clusters`` by condition and phase, and per cluster how many fire without
+    a message: a post that failed is retried at each evaluation, and this says that it keeps failing."""
+    alerts = list(alerts)
     out.declare("kafka_chatops_alerts")
-    for (cluster, condition, phase), count in sorted(Counter(alerts).items()):
+    for (cluster, condition, phase), count in sorted(
+            Counter((a.key.cluster, a.key.condition.value, a.phase.value) for a in alerts).items()):
         out.add("kafka_chatops_alerts", {"cluster": cluster, "condition": condition, "phase": phase}, count)
+    out.declare("kafka_chatops_alerts_unposted")
+    for cluster in sorted(clusters):
+        unposted = sum(1 for a in alerts if a.key.cluster == cluster and a.phase is Phase.FIRING
+                       and a.message is None and not a.snoozed(now))
+        out.add("kafka_chatops_alerts_unposted", {"cluster": cluster}, unposted)

@@ -9,13 +9,13 @@ import aiohttp
 import redis.asyncio as aioredis
 
 from bot.observability.http import HttpServer
-from bot.observability.metrics import Exposition, add_lag_report, add_runs
+from bot.observability.metrics import Exposition, add_alerts, add_lag_report, add_runs
 from bot.store import RunStore
 from bot.store.alert_state import RedisAlertStore, RedisLagReports
 from bot.store.repository import RedisRunRepository
 from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.ports import GroupMember
-from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, Phase
+from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, MessageRef, Phase
 from runbooks.catalogue.restart import RestartBrokerArgs
 from tests.alerts.test_scheduler import SlowKafka, monitors
 from tests.fakes.alerts import cluster
@@ -123,6 +123,7 @@ async def test_two_replicas_export_each_lag_series_and_run_gauge_once(redis_clie
     series = 'kafka_consumergroup_group_lag{cluster_name="prod",group="app \\"one\\"",topic="orders",partition="0"'
     assert sum(text.count(series) for text in texts) == 1
     assert sum(text.count('kafka_chatops_alerts{cluster="prod"') for text in texts) == 1
+    assert sum(text.count('kafka_chatops_alerts_unposted{cluster="prod"}') for text in texts) == 1
     assert sum(text.count(f'kafka_chatops_run_in_progress{{cluster="prod",run_id="{run.id}"') for text in texts) == 1
     leader = texts[[m.leading.get("prod", False) for m in replicas].index(True)]
     assert f'kafka_chatops_run_steps_left{{cluster="prod",run_id="{run.id}",runbook="restart"}} 3' in leader
@@ -140,3 +141,21 @@ def test_run_gauges_say_the_step_the_steps_left_and_how_long_an_approval_has_wai
     assert f"kafka_chatops_run_steps_left{{{labels}}} 3" in text
     assert f'kafka_chatops_approval_waiting_seconds{{{labels},step="b0"}} 95.0' in text
     assert 'kafka_chatops_runs{cluster="prod-east",state="awaiting_approval"} 1' in text
+
+
+def test_alerts_firing_without_a_message_are_counted_per_cluster() -> None:
+    """A firing alert whose post failed counts as unposted; one posted, one snoozed, one pending, and
+    one resolved do not; a cluster with none says 0, so an alert rule can tell "none" from "no data"."""
+    def alert(subject: str, **changes: object) -> AlertState:
+        key = AlertKey(cluster="prod", condition=Condition.CONSUMER_LAG, subject=subject)
+        return AlertState(key=key, phase=Phase.FIRING, since=NOW).model_copy(update=changes)
+
+    alerts = [alert("group:failed"), alert("group:posted", message=MessageRef(channel="C1", id="1.2")),
+              alert("group:snoozed", snoozed_until=NOW + timedelta(hours=1)),
+              alert("group:pending", phase=Phase.PENDING), alert("group:over", phase=Phase.RESOLVED)]
+    out = Exposition()
+    add_alerts(out, alerts, ["prod", "staging"], now=NOW)
+    text = out.text()
+    assert 'kafka_chatops_alerts_unposted{cluster="prod"} 1' in text
+    assert 'kafka_chatops_alerts_unposted{cluster="staging"} 0' in text
+    assert 'kafka_chatops_alerts{cluster="prod",condition="consumer_lag",phase="firing"} 3' in text

@@ -152,7 +152,7 @@ def test_prometheus_rules_name_only_metrics_the_bot_exports() -> None:
     (rule,) = of_kind(objects, "PrometheusRule")
     rules = rule["spec"]["groups"][0]["rules"]
     assert {r["alert"] for r in rules} == {"KafkaChatopsDown", "KafkaChatopsNoMonitorLeader",
-                                           "KafkaChatopsRunPausedLong"}
+                                           "KafkaChatopsRunPausedLong", "KafkaChatopsAlertsNotPosted"}
     for r in rules:
         names = set(re.findall(r"\b([a-z_]+)\{", r["expr"]))
         assert names and names <= exported | {"up"}, (r["alert"], names)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from bot.observability.metrics import Exposition, add_alerts, add_lag_report, add_runs
-from tests.alerts.test_http_metrics import report
+from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, Phase
+from tests.alerts.test_http_metrics import NOW, report
 from tests.runbooks.builders import started
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +32,8 @@ def exported_labels() -> dict[str, set[str]]:
     add_lag_report(out, report())
     driver = started(3)
     add_runs(out, [driver.run], now=driver.clock.now + timedelta(seconds=5))
-    add_alerts(out, [("prod", "lag", "firing")])
+    key = AlertKey(cluster="prod", condition=Condition.CONSUMER_LAG, subject="group:x")
+    add_alerts(out, [AlertState(key=key, phase=Phase.FIRING, since=NOW)], ["prod"], now=NOW)
     found: dict[str, set[str]] = {}
     for line in out.text().splitlines():
         if match := re.match(r"([a-z_]+)\{(.*)\} ", line):
