@@ -58,3 +58,16 @@ def test_a_malformed_operator_key_is_refused_naming_it_and_what_is_valid(tmp_pat
                                                                         said: str) -> None:
     message = refusal(tmp_path, extra)
     assert said in message, message
+
+
+def test_the_readme_example_of_the_operator_keys_loads_as_documented(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    (block,) = [b.split("```", 1)[0] for b in section.split("```yaml\n")[1:]
+                if "supported_kafka_versions: [4.2.2, 4.3.1]" in b and "kubeconfig:" not in b]
+    path = tmp_path / "clusters.yaml"
+    path.write_text(block)
+    clusters = load_clusters(path)
+    east, lab = clusters["prod-east"], clusters["lab"]
+    assert (east.operator.namespace_for(east.ref), east.supported_kafka_versions) == ("strimzi", None)
+    assert (lab.operator.namespace_for(lab.ref), lab.supported_kafka_versions) == ("lab", ("4.2.2", "4.3.1"))
