@@ -133,7 +133,7 @@ async def build_runtime(
         watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
-                             clock=clock, ids=ids, alerts=alerting.queries)
+                             clock=clock, ids=ids, alerts=alerting.queries, operator=gateway)
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
         clock=clock, ids=ids, owner=owner,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from handlers.operator_deployment import OperatorLocation
 from handlers.ports import ClusterRef
 from runbooks.alerting.lifecycle import AlertRules
 from runbooks.engine.models import ApprovalPolicy
@@ -19,6 +20,10 @@ class ManagedCluster(BaseModel):
     # Broker config keys naming classes the brokers load (metric.reporters, ...) that the config
     # runbook may change on this cluster: the clusters file's `allowed_class_keys:`.
     allowed_class_keys: frozenset[str] = frozenset()
+    # Where its Strimzi operator's Deployment is (the Kafka versions it supports), and the clusters
+    # file's `supported_kafka_versions:`, which overrides what the Deployment says.
+    operator: OperatorLocation = Field(default_factory=OperatorLocation)
+    supported_kafka_versions: tuple[str, ...] | None = None
 
     @property
     def name(self) -> str:

@@ -27,6 +27,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.config.alert_rules import AlertsConfig
 from bot.config.durations import parse_duration
 from bot.config.kube_targets import ClusterKube
+from bot.config.operator_versions import OperatorConfig, check_supported_versions
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef
@@ -109,6 +110,14 @@ class ClusterConfig(BaseModel):
     # or the pod's service account.
     kubeconfig: str | None = Field(default=None, min_length=1)
     context: str | None = Field(default=None, min_length=1)
+    # The Strimzi operator's Deployment (the Kafka versions it supports), and an override of its list.
+    operator: OperatorConfig = Field(default_factory=OperatorConfig)
+    supported_kafka_versions: list[str] | None = None
+
+    @field_validator("supported_kafka_versions", mode="before")
+    @classmethod
+    def _supported_versions(cls, value: Any) -> list[str] | None:
+        return check_supported_versions(value)
 
     @field_validator("allowed_class_keys")
     @classmethod
@@ -255,4 +264,7 @@ def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
         channel=c.channel,
         alerts=c.alerts.rules(),
         allowed_class_keys=frozenset(c.allowed_class_keys),
+        operator=c.operator.location(),
+        supported_kafka_versions=tuple(c.supported_kafka_versions) if c.supported_kafka_versions is not None
+        else None,
     )

@@ -19,6 +19,7 @@ from bot.config.kube_targets import KubeTarget
 from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.kube.rebalances import KubeRebalances
+from handlers.operator_deployment import OperatorDeployment
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
 from handlers.rebalances import RebalanceProgress
 from runbooks.rules.node_pools import NodePool
@@ -125,6 +126,9 @@ class ClusterGateways:
                               annotations: Mapping[str, str | None] | None = None) -> None:
         await self.for_cluster(cluster).patch_node_pool(
             cluster, pool, replicas=replicas, expected_replicas=expected_replicas, annotations=annotations)
+
+    async def operator_deployment(self, cluster: ClusterRef, namespace: str, name: str) -> OperatorDeployment:
+        return await self.for_cluster(cluster).operator_deployment(cluster, namespace, name)
 
 
 class ClusterRebalances:

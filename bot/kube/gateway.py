@@ -14,7 +14,7 @@ Design notes (docs/design.md §2, §4; docs/strimzi.md §1-§3, §9, §10):
   drops ``v1beta2`` looks like.
 - Reads, one pod annotation, and patches of ``spec.kafka``. Nothing here deletes a pod or a PVC
   (docs/design.md §4); the RBAC this needs is get/list on kafkas and pods, patch on pods and kafkas
-  (docs/strimzi.md §10).
+  (docs/strimzi.md §10), and get on the operator's Deployment (bot.kube.operator_deployment).
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
 from bot.kube.node_pools import NodePoolCalls
+from bot.kube.operator_deployment import OperatorDeploymentCalls
 from bot.kube.parse import broker_pod_from, kafka_status_from
 from bot.kube.versions import GROUP, choose_version
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
@@ -112,7 +113,7 @@ def load_api_client(kubeconfig: str | None = None, *, context: str | None = None
     return client.ApiClient(configuration=cfg)
 
 
-class KubeClusterGateway(NodePoolCalls):
+class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls):
     """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``
     (``bot.kube.apis.ClusterGateways`` holds one per Kubernetes API)."""
 
@@ -125,6 +126,7 @@ class KubeClusterGateway(NodePoolCalls):
     ) -> None:
         self._api = api_client
         self._core = client.CoreV1Api(api_client)
+        self._apps = client.AppsV1Api(api_client)
         self._custom = client.CustomObjectsApi(api_client)
         self._timeout = (connect_timeout, read_timeout)
         self._version: str | None = None

@@ -32,6 +32,7 @@ from bot.sandbox.kube.kubeconfig import write_kubeconfig
 from bot.sandbox.kube.server import create_app, start_server
 from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.operator import names
+from bot.sandbox.operator.deployment import APPS_GROUP, DEPLOYMENTS, operator_deployment
 from bot.sandbox.operator.faults import FaultRules, parse_condition
 from bot.sandbox.operator.loop import Operator
 from bot.sandbox.operator.pods import BrokerPod
@@ -157,6 +158,8 @@ class Daemon:
         with contextlib.suppress(ApiError):
             self.store.create("", "namespaces", None, {"apiVersion": "v1", "kind": "Namespace",
                                                        "metadata": {"name": namespace}})
+        with contextlib.suppress(ApiError):  # the operator's own Deployment: the versions it runs
+            self.store.create(APPS_GROUP, DEPLOYMENTS, namespace, operator_deployment(namespace))
         for resource in kafka_resources(name=self.args.name, namespace=namespace, brokers=self.args.brokers,
                                         version=self.args.kafka_version, broker_only=self.args.broker_only,
                                         racks=self.args.racks, cruise_control=self.args.cruise_control):

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Generic
 
 from handlers.clusters import ManagedCluster
+from handlers.operator_deployment import OperatorDeployments, supported_kafka_versions
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
 from handlers.steps.pod_health import not_ready_reason, pod_states
 from runbooks.catalogue.config import CONFIG, ConfigInput, ConfigParams, broker_validation
@@ -53,9 +54,11 @@ class Planning(Generic[P, W]):
 
 
 class Planner:
-    def __init__(self, gateway: ClusterGateway, admin: KafkaAdmin) -> None:
+    def __init__(self, gateway: ClusterGateway, admin: KafkaAdmin,
+                 operator: OperatorDeployments | None = None) -> None:
         self._gateway = gateway
         self._admin = admin
+        self._operator = operator  # the operator Deployment, for the versions an upgrade may target
         self.restart = Planning(RESTART, self._restart_world)
         self.upgrade = Planning(UPGRADE, self._upgrade_world)
         self.config = Planning(CONFIG, self._config_world, self._config_check)
@@ -109,8 +112,12 @@ class Planner:
 
     async def _upgrade_world(self, cluster: ManagedCluster, params: UpgradeParams) -> UpgradeInput:
         status, pods, snapshot, error, _ = await self._read(cluster)
+        mode = detect_mode(status.metadata_version, snapshot is not None and snapshot.quorum is not None)
+        supported = await supported_kafka_versions(
+            self._operator, cluster.ref, location=cluster.operator, mode=mode,
+            override=cluster.supported_kafka_versions, status_operator_version=status.operator_version)
         return UpgradeInput(
-            mode=detect_mode(status.metadata_version, snapshot is not None and snapshot.quorum is not None),
+            mode=mode, supported=supported,
             ready=status.ready, not_ready_reason=not_ready_reason(status), settled=status.settled,
             kafka_version=status.kafka_version, metadata_version=status.metadata_version,
             spec_metadata_version=status.spec_metadata_version, spec_config=status.spec_config,

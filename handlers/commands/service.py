@@ -34,6 +34,7 @@ from handlers.commands.verbs import (
     UndoCommand,
     UpgradeCommand,
 )
+from handlers.operator_deployment import OperatorDeployments
 from handlers.ports import (
     Clock,
     ClusterGateway,
@@ -77,7 +78,7 @@ class CommandService:
     def __init__(
         self, *, clusters: Mapping[str, ManagedCluster], runs: RunRepository, locks: ClusterLocks,
         gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids,
-        alerts: AlertQueries | None = None,
+        alerts: AlertQueries | None = None, operator: OperatorDeployments | None = None,
     ) -> None:
         self.clusters = dict(clusters)
         self.alerts = alerts  # lag, alerts and snooze; None where no alert store is wired
@@ -88,7 +89,7 @@ class CommandService:
         self._clock = clock
         self._ids = ids
         self.actions = RunActions(runs=runs, clock=clock, ids=ids)
-        self._planner = Planner(gateway, admin)
+        self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:

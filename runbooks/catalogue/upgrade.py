@@ -32,6 +32,7 @@ from runbooks.catalogue.step_args import (
 from runbooks.engine.models import PlanRefused, StepSpec
 from runbooks.rules.health import ClusterSnapshot, assess
 from runbooks.rules.rolls import SETTLE_TIMEOUT_S, BrokerPodState, roll_summary
+from runbooks.rules.strimzi_releases import SupportedKafkaVersions, resolve_supported
 from runbooks.rules.versions import (
     ClusterMode,
     VersionError,
@@ -40,7 +41,6 @@ from runbooks.rules.versions import (
     metadata_level,
     parse_version,
     release_line,
-    supported_versions,
 )
 
 RUNBOOK = "upgrade"
@@ -70,20 +70,32 @@ class UpgradeInput(BaseModel):
     brokers: tuple[BrokerPodState, ...]
     snapshot: ClusterSnapshot | None = None
     snapshot_error: str = ""
+    # What the cluster's operator supports (runbooks.rules.strimzi_releases); None: the shipped table's
+    # newest release (the last with ZooKeeper for a ZooKeeper cluster), nothing read.
+    supported: SupportedKafkaVersions | None = None
+
+    def supported_versions(self) -> SupportedKafkaVersions:
+        if self.supported is not None:
+            return self.supported
+        return resolve_supported(mode=self.mode, unread="the operator Deployment was not read")
 
 
 def check_upgrade(params: UpgradeParams, world: UpgradeInput) -> str:
     """The running version, or PlanRefused with the reason (unsupported, downgrade, not Ready, sick)."""
-    supported = supported_versions(world.mode)
+    supported = world.supported_versions()
     try:
         target = parse_version(params.version)
     except VersionError as exc:
         raise PlanRefused(str(exc)) from None
-    if params.version not in supported:
-        raise PlanRefused(
-            f"Kafka {params.version} is not supported by this cluster's operator "
-            f"({'Strimzi 1.2, KRaft' if world.mode is ClusterMode.KRAFT else 'Strimzi 0.45, ZooKeeper'}); "
-            f"supported versions: {', '.join(supported)}")
+    if not supported.supports(params.version):
+        raise PlanRefused(supported.refusal(params.version))
+    if world.mode is ClusterMode.KRAFT:
+        try:
+            default_metadata(params.version)
+        except VersionError:
+            raise PlanRefused(f"the operator supports Kafka {params.version}, but the bot does not know the "
+                              f"metadata version of the {release_line(params.version)} line, so it cannot plan "
+                              "the metadata raise: upgrade the bot first") from None
     if not world.ready:
         raise PlanRefused(f"the Kafka resource is not Ready ({world.not_ready_reason or 'no reason given'}): "
                           "an upgrade starts only from a Ready cluster; `/kafka status` shows what is wrong")

@@ -17,7 +17,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-# Strimzi 1.2.0 (kafka-versions.yaml@1.2.0): the 4.2.x and 4.3.x lines, KRaft only.
+# Strimzi 1.2.0 (kafka-versions.yaml@1.2.0): the 4.2.x and 4.3.x lines, KRaft only. The other releases,
+# and how the bot learns which one runs a cluster: runbooks.rules.strimzi_releases.
 KRAFT_SUPPORTED: tuple[str, ...] = ("4.2.0", "4.2.1", "4.2.2", "4.3.0", "4.3.1")
 # Strimzi 0.45 (the last release with ZooKeeper, kafka-versions.yaml@0.45.0): the 3.8.x and 3.9.x lines.
 ZOOKEEPER_SUPPORTED: tuple[str, ...] = ("3.8.0", "3.8.1", "3.9.0")
@@ -70,10 +71,6 @@ def line_key(line: str) -> tuple[int, int]:
     if match is None:
         raise VersionError(f"{line!r} is not a release line like 3.9 or 4.2-IV1")
     return int(match.group(1)), int(match.group(2))
-
-
-def supported_versions(mode: ClusterMode) -> tuple[str, ...]:
-    return KRAFT_SUPPORTED if mode is ClusterMode.KRAFT else ZOOKEEPER_SUPPORTED
 
 
 def detect_mode(metadata_version: str | None, has_quorum: bool) -> ClusterMode:

@@ -27,7 +27,10 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("", "secrets"): frozenset({"get"}),
     ("", "events"): frozenset({"list", "watch"}),
     ("events.k8s.io", "events"): frozenset({"list", "watch"}),
+    # the Strimzi operator's Deployment, by name: the Kafka versions it supports
+    ("apps", "deployments"): frozenset({"get"}),
 }
+BY_NAME_ONLY = {"secrets", "deployments"}  # never granted without resourceNames
 # Only by value: granted when rbac.mirrorMaker2 is on (no runbook uses it yet). rbac.rebalance is on by
 # default (the rebalance cards use it) and can be turned off.
 OPT_IN = {(STRIMZI, "kafkamirrormaker2s")}
@@ -56,8 +59,8 @@ def test_roles_grant_nothing_outside_the_allowed_list(option: str) -> None:
             assert (group, resource) in ALLOWED, f"{role['metadata']['namespace']}: {group}/{resource}"
             assert verb in ALLOWED[(group, resource)], f"{verb} on {group}/{resource}"
         for rule in role["rules"]:
-            if "secrets" in rule["resources"]:
-                assert rule.get("resourceNames"), "secrets granted without resourceNames"
+            if BY_NAME_ONLY & set(rule["resources"]):
+                assert rule.get("resourceNames"), f"{rule['resources']} granted without resourceNames"
 
 
 def test_default_role_is_exactly_the_base_set() -> None:
@@ -85,10 +88,31 @@ def test_opt_in_resources_and_named_secrets_in_every_managed_namespace() -> None
     roles = {r["metadata"]["namespace"]: r for r in of_kind(objects, "Role")}
     assert sorted(roles) == ["kafka", "kafka-east", "kafka-west"]
     assert sorted(b["metadata"]["namespace"] for b in of_kind(objects, "RoleBinding")) == sorted(roles)
-    for role in roles.values():
-        assert {(g, r) for g, r, _ in grants(role)} == set(ALLOWED)
+    for namespace, role in roles.items():
+        # the operator's Deployment is read where a cluster's operator runs: kafka, my-cluster's namespace
+        operator = set() if namespace == "kafka" else {("apps", "deployments")}
+        assert {(g, r) for g, r, _ in grants(role)} == set(ALLOWED) - operator, namespace
         (secrets,) = [rule for rule in role["rules"] if rule["resources"] == ["secrets"]]
         assert secrets["resourceNames"] == ["my-cluster-cluster-ca-cert"] and secrets["verbs"] == ["get"]
+
+
+def test_the_operator_deployment_is_readable_by_name_only_where_each_operator_runs() -> None:
+    """Default: get on strimzi-cluster-operator in the cluster's namespace. An operator elsewhere (the
+    clusters file's `operator:` block) gets a Role of its own there granting that get alone."""
+    (role,) = of_kind(render(), "Role")
+    (rule,) = [r for r in role["rules"] if r["resources"] == ["deployments"]]
+    assert rule == {"apiGroups": ["apps"], "resources": ["deployments"], "resourceNames": ["strimzi-cluster-operator"],
+                    "verbs": ["get"]}
+    objects = render({"clusters.my-cluster.operator.namespace": "strimzi",
+                      "clusters.my-cluster.operator.deployment": "cluster-operator"})
+    roles = {r["metadata"]["namespace"]: r for r in of_kind(objects, "Role")}
+    assert sorted(roles) == ["kafka", "strimzi"]
+    assert ("apps", "deployments", "get") not in grants(roles["kafka"])
+    assert roles["strimzi"]["rules"] == [{"apiGroups": ["apps"], "resources": ["deployments"],
+                                          "resourceNames": ["cluster-operator"], "verbs": ["get"]}]
+    bindings = {b["metadata"]["namespace"]: b for b in of_kind(objects, "RoleBinding")}
+    assert bindings["strimzi"]["roleRef"]["name"] == roles["strimzi"]["metadata"]["name"]
+    assert bindings["strimzi"]["subjects"][0]["namespace"] == NAMESPACE
 
 
 def test_no_rbac_when_turned_off() -> None:
@@ -110,6 +134,7 @@ CLIENT_CALLS: dict[str, tuple[str, str, frozenset[str]]] = {
     "list_namespaced_custom_object": (STRIMZI, "kafkas", frozenset({"list", "watch"})),
     "patch_namespaced_custom_object": (STRIMZI, "kafkas", frozenset({"patch"})),
     "read_namespaced_config_map": ("", "configmaps", frozenset({"get"})),
+    "read_namespaced_deployment": ("apps", "deployments", frozenset({"get"})),
     # the one create: a run's KafkaRebalance (--engine cruise-control); no other resource is created
     "create_namespaced_custom_object": (STRIMZI, "kafkarebalances", frozenset({"create"})),
 }

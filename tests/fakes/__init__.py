@@ -9,9 +9,11 @@ below make mypy check that each fake satisfies its Protocol as declared in ``han
 from __future__ import annotations
 
 from handlers.alerting.alert_ports import AlertChannel, AlertStore, LagReports
+from handlers.operator_deployment import OperatorDeployments
 from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, LagReader, RunLease, RunRepository
 from tests.fakes.alerts import FakeLagReader, MemoryAlertStore, MemoryLagReports, RecordingChannel
 from tests.fakes.cluster import FakeCluster
+from tests.fakes.operator import FakeOperatorDeployments
 from tests.fakes.store import MemoryClusterLocks, MemoryRunLease, MemoryRunRepository, MemoryRunStore
 from tests.fakes.strimzi import FakeStrimzi
 from tests.fakes.time import FakeClock, SequentialIds
@@ -20,6 +22,7 @@ __all__ = [
     "FakeClock",
     "FakeCluster",
     "FakeLagReader",
+    "FakeOperatorDeployments",
     "FakeStrimzi",
     "MemoryAlertStore",
     "MemoryClusterLocks",
@@ -46,3 +49,4 @@ def _conforms() -> None:
     _channel: AlertChannel = RecordingChannel()
     _reports: LagReports = MemoryLagReports()
     _lag: LagReader = FakeLagReader()
+    _operator: OperatorDeployments = FakeOperatorDeployments()

@@ -159,15 +159,17 @@ async def test_kraft_upgrade_pins_rolls_once_raises_metadata_live(make_bot) -> N
 
 
 @pytest.mark.parametrize(("setup", "command", "reason"), [
-    ({}, "upgrade prod 4.4.0", "Kafka 4.4.0 is not supported by this cluster's operator (Strimzi 1.2, KRaft); "
-                               "supported versions: 4.2.0, 4.2.1, 4.2.2, 4.3.0, 4.3.1"),
+    ({}, "upgrade prod 4.4.0", "Kafka 4.4.0 is not supported by the Strimzi operator 1.2.0 running this cluster "
+                               "(Strimzi 1.2's list: reading the operator Deployment kafka/strimzi-cluster-operator "
+                               "is not wired in): supported 4.2.0, 4.2.1, 4.2.2, 4.3.0, 4.3.1"),
     ({}, "upgrade prod 4.2.1", "4.2.1 is older than the running 4.2.2: this command only upgrades"),
     ({}, "upgrade prod 4.2.2", "already runs Kafka 4.2.2 with metadata 4.2-IV1: nothing to upgrade"),
     ({"ready": False, "reason": "FatalProblem"}, "upgrade prod 4.3.1",
      "the Kafka resource is not Ready (FatalProblem)"),
     ({"crash": 1}, "upgrade prod 4.3.1", "the cluster is not healthy: brokers missing: 1; 3 under-replicated"),
     ({"zookeeper": True, "version": "3.8.1"}, "upgrade prod 4.3.1",
-     "(Strimzi 0.45, ZooKeeper); supported versions: 3.8.0, 3.8.1, 3.9.0"),
+     "by the Strimzi operator 0.45.0 running this cluster (Strimzi 0.45's list: reading the operator "
+     "Deployment kafka/strimzi-cluster-operator is not wired in): supported 3.8.0, 3.8.1, 3.9.0"),
 ])
 async def test_upgrade_refusals_say_why_and_change_nothing(make_bot, setup: dict[str, Any], command: str,  # type: ignore[no-untyped-def]
                                                           reason: str) -> None:

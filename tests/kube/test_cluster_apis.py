@@ -22,6 +22,7 @@ from bot.kube.apis import ClusterGateways
 from bot.kube.gateway import ROLL_ANNOTATION
 from bot.monitors.scheduler import Monitors
 from bot.sandbox.kube import ObjectStore, start_server, write_kubeconfig
+from bot.sandbox.operator.deployment import APPS_GROUP, DEPLOYMENTS, operator_deployment
 from bot.store.alert_state import MonitorLease, RedisAlertStore
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.clusters import ManagedCluster
@@ -87,6 +88,18 @@ async def test_status_and_pods_of_each_cluster_come_from_its_own_api(two: TwoClu
     assert [p.name for p in await two.gateways.broker_pods(east)] == ["prod-brokers-0"]
     assert [p.name for p in await two.gateways.broker_pods(west)] == ["prod-brokers-0", "prod-brokers-1"]
     assert await two.gateways.strimzi_api_version(west) == "v1"
+
+
+async def test_each_clusters_operator_deployment_is_read_from_its_own_api(two: TwoClusters) -> None:
+    """Strimzi 1.2 runs east, 0.49 runs west: each cluster's Deployment comes from its own API."""
+    two.east.create(APPS_GROUP, DEPLOYMENTS, NS, operator_deployment(NS, ["4.1.1"]))
+    west = operator_deployment(NS, ["4.3.1"])
+    west["spec"]["template"]["spec"]["containers"][0]["image"] = "quay.io/strimzi/operator:0.49.0"
+    two.west.create(APPS_GROUP, DEPLOYMENTS, NS, west)
+    east_found = await two.gateways.operator_deployment(two.clusters["prod-east"].ref, NS, "strimzi-cluster-operator")
+    west_found = await two.gateways.operator_deployment(two.clusters["prod-west"].ref, NS, "strimzi-cluster-operator")
+    assert (east_found.image, west_found.image) == ("quay.io/strimzi/operator:1.2.0", "quay.io/strimzi/operator:0.49.0")
+    assert "4.1.1=" in (east_found.kafka_images or "") and "4.3.1=" in (west_found.kafka_images or "")
 
 
 async def test_a_roll_and_a_patch_on_one_cluster_touch_only_that_cluster(two: TwoClusters) -> None:

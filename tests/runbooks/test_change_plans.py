@@ -93,7 +93,8 @@ def test_binaries_already_upgraded_but_metadata_behind_plans_only_the_raise() ->
 
 
 @pytest.mark.parametrize(("version", "world", "reason"), [
-    ("4.4.0", {}, "supported versions: 4.2.0, 4.2.1, 4.2.2, 4.3.0, 4.3.1"),
+    ("4.4.0", {}, "Kafka 4.4.0 is not supported by Strimzi 1.2 (Strimzi 1.2's list, as the operator's version is "
+                  "unknown: the operator Deployment was not read): supported 4.2.0, 4.2.1, 4.2.2, 4.3.0, 4.3.1"),
     ("latest", {}, "'latest' is not a Kafka version: write it like 4.3.1"),
     ("4.2.0", {}, "4.2.0 is older than the running 4.2.2: this command only upgrades"),
     ("4.3.1", {"ready": False, "not_ready_reason": "UnforceableProblem: pod x"},

@@ -143,7 +143,7 @@ def test_openapi_v3_serves_the_strimzi_schemas_by_group_version_kind(emulator: R
     """/openapi/v3 points at one document per group-version; Strimzi's hold the schemas explain looks up."""
     status, root = raw_request(emulator.url, "GET", "/openapi/v3")
     assert status == 200
-    assert set(root["paths"]) == {"api/v1", "apis/events.k8s.io/v1", "apis/kafka.strimzi.io/v1",
+    assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/events.k8s.io/v1", "apis/kafka.strimzi.io/v1",
                                   "apis/kafka.strimzi.io/v1beta2", "apis/core.strimzi.io/v1"}
     url = root["paths"]["apis/kafka.strimzi.io/v1"]["serverRelativeURL"]
     status, document = raw_request(emulator.url, "GET", url)

@@ -132,6 +132,16 @@ def test_a_clusters_file_that_cannot_be_read_is_named(start: Start, files: Path,
         refused(code, err, command, "KAFKA_CHATOPS_CONFIG", why)
 
 
+@pytest.mark.parametrize("command", ["console", "run"])
+def test_a_malformed_supported_versions_override_stops_the_start(start: Start, files: Path, command: str) -> None:
+    """An override the upgrade runbook would judge by, written wrong: refused before anything starts,
+    naming the cluster, the key, the value and the form of a version."""
+    (files / "clusters.yaml").write_text(CLUSTERS + "    supported_kafka_versions: [4.3.1, 4.4]\n")
+    code, err = start([command])
+    refused(code, err, command, "clusters.prod.supported_kafka_versions: '4.4' is not a Kafka version",
+            "like 4.3.1")
+
+
 def test_a_redis_that_refuses_the_database_is_named(start: Start, redis_url: str) -> None:
     """A database number the server does not have: Redis answers, and refuses."""
     code, err = start(["console"], REDIS_URL=redis_url.rsplit("/", 1)[0] + "/99")

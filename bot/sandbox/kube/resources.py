@@ -14,6 +14,7 @@ CORE_GROUP = ""
 STRIMZI_GROUP = "kafka.strimzi.io"
 STRIMZI_CORE_GROUP = "core.strimzi.io"
 EVENTS_GROUP = "events.k8s.io"
+APPS_GROUP = "apps"
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -124,6 +125,12 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group=EVENTS_GROUP, plural="events", kind="Event", singular="event", short_names=("ev",),
         returns_deleted_object=False, stored_as=(CORE_GROUP, "events"),
+    ),
+    # Only the Strimzi cluster operator's own Deployment lives here (the daemon applies it): nothing
+    # reconciles Deployments, the bot reads its STRIMZI_KAFKA_IMAGES.
+    ResourceType(
+        group=APPS_GROUP, plural="deployments", kind="Deployment", singular="deployment",
+        has_status_subresource=True, short_names=("deploy",), categories=("all",),
     ),
     _strimzi("kafkas", "Kafka", "k"),
     _strimzi("kafkanodepools", "KafkaNodePool", "knp", scale=True),

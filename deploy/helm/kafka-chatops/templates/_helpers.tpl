@@ -48,6 +48,25 @@ cluster), plus rbac.extraNamespaces. */}}
 {{- keys $seen | sortAlpha | join "," }}
 {{- end }}
 
+{{/*
+The Strimzi operator Deployments the bot reads (the Kafka versions each operator supports), as YAML:
+namespace -> sorted Deployment names. Each cluster's `operator:` block, else the cluster's namespace
+and Strimzi's `strimzi-cluster-operator`; clusters behind a kubeconfig of their own are not here.
+*/}}
+{{- define "kafka-chatops.operatorDeployments" -}}
+{{- $byNamespace := dict }}
+{{- range $name, $cluster := .Values.clusters }}
+{{- $c := $cluster | default dict }}
+{{- if not $c.kubeconfig }}
+{{- $operator := $c.operator | default dict }}
+{{- $ns := default (default "kafka" $c.namespace) $operator.namespace }}
+{{- $deployment := default "strimzi-cluster-operator" $operator.deployment }}
+{{- $_ := set $byNamespace $ns (append (get $byNamespace $ns | default list) $deployment | uniq | sortAlpha) }}
+{{- end }}
+{{- end }}
+{{- toYaml $byNamespace }}
+{{- end }}
+
 {{/* Refuse values the bot cannot run with, naming the value and what is valid. */}}
 {{- define "kafka-chatops.validate" -}}
 {{- if not (has .Values.slack.mode (list "socket" "http")) }}
