@@ -14,6 +14,7 @@ DescribeLogDirs reports each replica's size on the broker that holds it, a new o
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -22,7 +23,7 @@ from kafka import TopicPartition
 from kafka.admin import AlterConfigOp, ConfigResource, ConfigResourceType, KafkaAdminClient
 
 from bot.kafka.brokers import ensure_known
-from bot.kafka.cluster_reads import AdminCall
+from bot.kafka.cluster_reads import AdminCall, retriable
 from bot.kafka.parse import brokers_from, partitions_from
 from handlers.replica_moves import (
     THROTTLE_RATE_KEYS,
@@ -39,6 +40,7 @@ from handlers.replica_moves import (
 from runbooks.rules.reassignment import ReassignmentBroker
 
 _NO_REASSIGNMENT = kerrors.NoReassignmentInProgressError
+QUICK_TRIES = 3  # a broker's size read, before the layout calls it unanswering (about 0.6 s of waits)
 # Where a broker's throttle rate can come from: its own dynamic value or the cluster-wide default.
 _DYNAMIC_BROKER_SOURCES = {"DYNAMIC_BROKER_CONFIG", "DYNAMIC_DEFAULT_BROKER_CONFIG"}
 _DYNAMIC_TOPIC_SOURCES = {"DYNAMIC_TOPIC_CONFIG"}
@@ -65,27 +67,57 @@ def log_dir_sizes(described: Sequence[Mapping[str, Any]]) -> dict[tuple[str, int
     return sizes
 
 
-def _sizes(call: AdminCall, brokers: Sequence[int],
-           partitions: Mapping[str, Sequence[int]] | None = None) -> dict[tuple[str, int], dict[int, int]]:
+def _sizes(call: AdminCall, brokers: Sequence[int], partitions: Mapping[str, Sequence[int]] | None = None,
+           *, unanswered: set[int] | None = None) -> dict[tuple[str, int], dict[int, int]]:
+    """Each broker's replica sizes. With ``unanswered``, a broker that does not answer after a few quick
+    tries is put there and skipped, instead of retried to the call's deadline: a broker that just died
+    stays registered and unfenced for broker.session.timeout.ms, and a read waiting on it for 25 s
+    would hide its death from a run checking its moves (the broker could even be back by then)."""
     answers: list[Mapping[str, Any]] = []
     for broker in brokers:
         def ask(admin: KafkaAdminClient, broker: int = broker) -> Any:
             ensure_known(admin, broker)
             wanted = {t: list(ps) for t, ps in partitions.items()} if partitions is not None else None
             return admin.describe_log_dirs(topic_partitions=wanted, brokers=[broker])
-        answers.extend(call.retry(f"DescribeLogDirs (broker {broker})", ask))
+        request = f"DescribeLogDirs (broker {broker})"
+        if unanswered is None:
+            answers.extend(call.retry(request, ask))
+            continue
+        answer = _quick(call, request, ask)
+        if answer is None:
+            unanswered.add(broker)
+        else:
+            answers.extend(answer)
     return log_dir_sizes(answers)
 
 
+def _quick(call: AdminCall, request: str, fn: Any) -> Any:
+    """``fn``'s answer, or None when it failed in a way another try might cure, QUICK_TRIES times."""
+    for attempt in range(QUICK_TRIES):
+        try:
+            return call.once(fn)
+        except Exception as exc:
+            if not retriable(exc):
+                raise call.unavailable(request, exc) from exc
+            if attempt + 1 < QUICK_TRIES:
+                time.sleep(0.2 * (attempt + 1))
+    return None
+
+
 def read_layout(call: AdminCall) -> ReplicaLayout:
+    """Brokers, replicas and sizes. A broker that is registered and unfenced but does not answer is
+    reported not alive: for moving replicas it is as good as dead, and saying so at once lets a run
+    pause before it submits anything more."""
     described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
     brokers = brokers_from(described)
     topics = call.retry("Metadata (describe topics)", lambda a: a.describe_topics())
     topics = [t for t in topics if not t.get("error_code")]
     partitions = partitions_from(topics, {})
     live = [b.id for b in brokers if not b.fenced]
-    sizes = _sizes(call, live)
-    known = {b.id: ReassignmentBroker(id=b.id, rack=b.rack, alive=not b.fenced) for b in brokers}
+    unanswered: set[int] = set()
+    sizes = _sizes(call, live, unanswered=unanswered)
+    known = {b.id: ReassignmentBroker(id=b.id, rack=b.rack, alive=not b.fenced and b.id not in unanswered)
+             for b in brokers}
     # A broker that left the cluster (unregistered) still holds replicas in the metadata: the planner
     # must see it, dead, to drain it rather than refuse its id as unknown.
     for p in partitions:
@@ -126,7 +158,7 @@ def read_progress(call: AdminCall, partitions: Sequence[tuple[str, int]]) -> lis
             brokers.add(leader)
         if key in moving:
             brokers.update(moving[key].adding)
-    sizes = _sizes(call, sorted(brokers), ask)
+    sizes = _sizes(call, sorted(brokers), ask, unanswered=set())  # a dead receiver: its bytes unknown
     result = []
     for key in wanted:
         leader = leaders.get(key)

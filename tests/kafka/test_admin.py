@@ -191,6 +191,13 @@ async def test_killed_broker_shows_fenced_with_urp_then_election_restores_leader
     victim_id = before.quorum.leader_id
     # SIGKILL; the twin holds the pod down for a while (a crash loop), then Strimzi-style restarts it.
     cluster.cli("kill-broker", str(victim_id), "--down-for", str(DOWN_FOR_S))
+    # Until broker.session.timeout.ms (9 s) fences it, the victim is registered and unfenced; the
+    # replica layout already calls it not alive, because it does not answer, so a run checking its
+    # moves pauses at once instead of after a 25 s read (or never, if the broker is back by then).
+    layout = await adapter.replica_layout(REF, cluster.bootstrap_servers)
+    early = await adapter.snapshot(REF, cluster.bootstrap_servers)
+    assert [b.alive for b in layout.brokers if b.id == victim_id] == [False]
+    assert [b.fenced for b in early.brokers if b.id == victim_id] == [False], "the layout was read before fencing"
 
     async def victim_down() -> ClusterSnapshot | None:
         snap = await adapter.snapshot(REF, cluster.bootstrap_servers)

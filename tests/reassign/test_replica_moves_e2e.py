@@ -5,8 +5,8 @@ One sandbox for the module: 3 dual-role nodes (the controllers) and an empty bro
 topic of RF 3 and min.insync.replicas 2 holds incompressible data (the moves copy real bytes at a
 real throttle), and an idempotent ``acks=all`` producer with a consumer runs through every change
 (``tests/upgrade/traffic.py``). The tests run in file order: scale up 3 → 4, replace broker 3
-(the bot SIGKILLed mid-move), scale down 4 → 3. A broker dying mid-move and an abort mid-move are
-proven against the fakes (tests/handlers/test_replica_runbooks.py), not here yet.
+(the bot SIGKILLed mid-move), a replacement aborted mid-move, scale down 4 → 3 with a receiving
+broker SIGKILLed mid-move.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import itertools
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -34,6 +35,8 @@ DATA_MB = 96
 THROTTLE_MIB = 8
 QUOTA_HISTORY_S = 10.0  # Kafka's replication quota: 11 windows of 1 s, the 10 before the current one
 SAMPLE_S = 0.5  # the sampler's interval: a sample's time is known to this
+SCALE_DOWN_KIB = 512  # a 16 MB move copies for about 20 s after Kafka's burst: the kill lands mid-move
+LONG_MOVE_BYTES = 8 * 1024 * 1024
 REPLACE_MIB = 1  # slow enough that the moves outlast Kafka's burst allowance (below), so the throttle shows
 FETCH_OVERSHOOT = 3 * 10 * 1024 * 1024  # one fetch response (replica.fetch.response.max.bytes) per leader's fetcher
 MiB = 1024 * 1024
@@ -171,13 +174,80 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     assert copied <= budget * (seconds + QUOTA_HISTORY_S + SAMPLE_S) + FETCH_OVERSHOOT
 
 
-def test_scale_down_empties_the_broker_before_the_pool_shrinks_under_traffic(
+def test_an_abort_mid_move_cancels_the_batch_and_clears_the_throttles(
         grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
-    """4 → 3: broker 3 is drained first, then the pool shrinks, and Strimzi never reverted it."""
+    """A replacement at 100 KiB/s aborted while its first drain batch copies: the cleanup cancels the
+    moves in flight (those partitions keep their replicas) and removes every throttle; no record lost."""
+    before = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
     with console_bots(grown, redis_url, tmp_path) as bots, \
             Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
-        run_id, last, _ = run_with_approvals(bots, f"scale {grown.cluster} brokers 0 --throttle {THROTTLE_MIB}MiB/s")
+        alice, bob = bots.requester, bots.approver
+        run_id = run_id_of(alice.command(f"replace-broker {grown.cluster} {NEW} --throttle 100KiB/s"))
+        started = approve_until(bob, redis_url, run_id, stop="step_started")  # preflight
+        approve_until(bob, redis_url, run_id, stop="step_started", since=after(bob, started))  # drain-1
+        wait_until(lambda: submitted(redis_url, run_id, "drain-"), timeout=120, interval=0.05,
+                   message="a drain batch submitted")
+        batch = current_moves(redis_url, run_id)
+        copying = moves_in_flight(grown)
+        assert copying and not throttles(grown).empty, "at 100 KiB/s the batch is still copying, throttled"
+        assert bob.command(f"abort {run_id}")["event"] == "reply"
+        done = approve_until(bob, redis_url, run_id, timeout=300, since=len(bob.events), approve=False)
+    run = read_run(redis_url, run_id)
+    assert done["final_state"] == "aborted", run.get("pause_reason")
+    assert run["outcome"].endswith("Cleanup done: Cancel any move of this run still in flight, Remove the "
+                                   "replication throttles."), run["outcome"]
+    traffic.report().assert_exactly_once()
+    assert moves_in_flight(grown) == [] and throttles(grown).empty
+    now = {f"{p.topic}-{p.partition}": p.replicas for p in layout(grown).partitions}
+    for name in copying:
+        assert set(now[name]) == set(before[name]), f"{name}: its cancelled move left {now[name]}"
+    changed = {name for name in before if set(now[name]) != set(before[name])}
+    assert changed <= {f"{m['topic']}-{m['partition']}" for m in batch}, "only the batch's moves ran"
+    assert all(NEW not in now[name] for name in changed), "a move that finished took its replica off broker 3"
+
+
+def test_scale_down_survives_a_receiver_killed_mid_move_and_empties_the_broker_first(
+        grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
+    """4 → 3 at 512 KiB/s: the broker receiving the batch's largest move is SIGKILLed while it copies; the
+    run pauses saying so and submits nothing more; Retry once it is back finishes. Broker 3 is drained
+    before the pool shrinks, Strimzi never reverted it, no throttle is left, no record lost."""
+    killed: dict[str, Any] = {}
+
+    def on_event(event: Event) -> str | None:
+        run_id = event["run_id"]
+        if event["event"] == "step_started" and str(event.get("step_id")).startswith("drain-") and not killed:
+            # A batch of the small traffic partitions is done at once: wait for one that copies for a while.
+            largest = max(current_moves(redis_url, run_id), key=lambda m: m["size_bytes"])
+            if largest["size_bytes"] < LONG_MOVE_BYTES:
+                return None
+            wait_until(lambda: submitted(redis_url, run_id, "drain-"), timeout=120, interval=0.05,
+                       message="a drain batch submitted")
+            killed["victim"] = next(b for b in largest["new"] if b not in largest["old"])
+            killed["largest"] = f"{largest['topic']}-{largest['partition']}"
+            grown.cli("kill-broker", str(killed["victim"]), "--down-for", "20")
+            killed["moving"] = moves_in_flight(grown)
+        elif event["event"] == "step_paused":
+            assert "victim" in killed and "paused" not in killed, f"a pause before the kill, or a second: {event}"
+            killed["paused"] = event
+            killed["applied_while_paused"] = applied_steps(redis_url, run_id)
+            wait_until(lambda: killed["victim"] in {b.id for b in layout(grown).brokers if b.alive}, timeout=120,
+                       interval=0.5,
+                       message=f"broker {killed['victim']} back")
+            assert applied_steps(redis_url, run_id) == killed["applied_while_paused"], "nothing submitted"
+            assert bots.approver.command(f"resume {run_id}")["event"] == "reply"
+        return None
+
+    with console_bots(grown, redis_url, tmp_path) as bots, \
+            Traffic(grown.bootstrap_servers, TRAFFIC, partitions=3) as traffic:
+        run_id, last, _ = run_with_approvals(bots, f"scale {grown.cluster} brokers 0 --throttle {SCALE_DOWN_KIB}KiB/s",
+                                             on_event=on_event)
     assert last["final_state"] == "succeeded", read_run(redis_url, run_id).get("pause_reason")
+    assert "victim" in killed, "no drain batch held a partition of the data topic"
+    assert killed["largest"] in killed["moving"], f"the move was done before the kill: {killed}"
+    paused = killed.get("paused")
+    assert paused is not None, f"the run never paused after broker {killed['victim']} was killed"
+    assert f"broker(s) {killed['victim']} not registered and alive: a broker died mid-move: no new batch " \
+           "submitted" in paused["text"], paused
     traffic.report().assert_exactly_once()
     assert NEW not in {b.id for b in layout(grown).brokers}
     audit = read_audit(redis_url, run_id)
@@ -187,4 +257,14 @@ def test_scale_down_empties_the_broker_before_the_pool_shrinks_under_traffic(
     warnings = [c for c in (grown.status().get("kafka", {}).get("conditions") or [])
                 if c.get("reason") == "ScaleDownPreventionCheck"]
     assert warnings == []
-    assert throttles(grown).empty
+    assert throttles(grown).empty and moves_in_flight(grown) == []
+
+
+def current_moves(redis_url: str, run_id: str) -> list[dict[str, Any]]:
+    """The moves of the batch the stored run is on."""
+    run = read_run(redis_url, run_id)
+    return list(run["steps"][run["current"]]["spec"]["args"]["moves"])
+
+
+def applied_steps(redis_url: str, run_id: str) -> list[str | None]:
+    return [e.step_id for e in read_audit(redis_url, run_id) if e.action == "applied"]

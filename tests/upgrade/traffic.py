@@ -31,6 +31,9 @@ class TrafficReport:
     consumed: list[tuple[str, int]]
     longest_ack_gap_s: float
     errors: list[str] = field(default_factory=list)
+    # When records went missing: which of them a fresh read of the whole topic finds in the log
+    # (then the consumer skipped them; else Kafka lost acknowledged records).
+    missing_in_log: list[int] | None = None
 
     @property
     def duplicates(self) -> list[int]:
@@ -45,7 +48,9 @@ class TrafficReport:
         assert not self.errors, self.errors
         assert not self.failed, f"{len(self.failed)} sends failed, first: {self.failed[:3]}"
         assert len(self.acked) == self.sent, f"{self.sent - len(self.acked)} sends never completed"
-        assert not self.missing, f"{len(self.missing)} acknowledged records never consumed: {self.missing[:10]}"
+        assert not self.missing, (f"{len(self.missing)} acknowledged records never consumed: {self.missing[:10]}; "
+                                  f"a fresh read of the topic finds {len(self.missing_in_log or [])} of them in "
+                                  "the log")
         assert not self.duplicates, f"records consumed twice: {self.duplicates[:10]}"
         assert all(key == f"k{seq % 16}" for key, seq in self.consumed), "a record came back under another key"
         assert {seq for _, seq in self.consumed} == set(self.acked), "consumed records that were never sent"
@@ -143,5 +148,29 @@ class Traffic:
         with self._lock:
             times = sorted(self.ack_times)
             gap = max((b - a for a, b in itertools.pairwise(times)), default=0.0)
-            return TrafficReport(sent=self.sent, acked=list(self.acked), failed=list(self.failed),
-                                 consumed=list(self.consumed), longest_ack_gap_s=gap, errors=list(self.errors))
+            report = TrafficReport(sent=self.sent, acked=list(self.acked), failed=list(self.failed),
+                                   consumed=list(self.consumed), longest_ack_gap_s=gap, errors=list(self.errors))
+        if report.missing:
+            report.missing_in_log = sorted(set(report.missing) & self._read_all())
+        return report
+
+    def _read_all(self) -> set[int]:
+        """This run's sequence numbers in the log now, read from the start by a fresh consumer."""
+        consumer = KafkaConsumer(bootstrap_servers=self.bootstrap, group_id=None, enable_auto_commit=False,
+                                 client_id="upgrade-traffic-reread", auto_offset_reset="none")
+        try:
+            partitions = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+            consumer.assign(partitions)
+            consumer.seek_to_beginning()
+            ends = consumer.end_offsets(partitions)
+            found: set[int] = set()
+            deadline = time.monotonic() + 60
+            while any(consumer.position(tp) < ends[tp] for tp in partitions) and time.monotonic() < deadline:
+                for batch in consumer.poll(timeout_ms=500).values():
+                    for record in batch:
+                        token, _, seq = record.value.decode().partition(":")
+                        if token == self.token:
+                            found.add(int(seq))
+            return found
+        finally:
+            consumer.close()
