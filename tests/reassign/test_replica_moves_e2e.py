@@ -31,13 +31,13 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.timeout(900)]
 
 DATA, TRAFFIC = "moves", "traffic"
 PARTITIONS = 6
-DATA_MB = 96
+DATA_MB = 192  # 32 MB a partition, 576 MB on disk at RF 3
 THROTTLE_MIB = 8
 QUOTA_HISTORY_S = 10.0  # Kafka's replication quota: 11 windows of 1 s, the 10 before the current one
 SAMPLE_S = 0.5  # the sampler's interval: a sample's time is known to this
-SCALE_DOWN_KIB = 512  # a 16 MB move copies for about 20 s after Kafka's burst: the kill lands mid-move
-LONG_MOVE_BYTES = 8 * 1024 * 1024
-REPLACE_MIB = 1  # slow enough that the moves outlast Kafka's burst allowance (below), so the throttle shows
+SCALE_DOWN_KIB = 1024  # a 32 MB move copies for about 20 s after Kafka's burst: the kill lands mid-move
+LONG_MOVE_BYTES = 16 * 1024 * 1024
+REPLACE_MIB = 2  # slow enough that the moves outlast Kafka's burst allowance (below), so the throttle shows
 FETCH_OVERSHOOT = 3 * 10 * 1024 * 1024  # one fetch response (replica.fetch.response.max.bytes) per leader's fetcher
 MiB = 1024 * 1024
 NEW = 3  # the broker-only node's id (the dual-role nodes are 0-2)
@@ -166,7 +166,7 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
     # Held, as Kafka's quota defines it: the rate is measured over 11 one-second windows, and a window
     # with little history counts as 10 full seconds; the check comes before each fetch, so one response
     # per fetcher thread can go past it. Any stretch of the copy may therefore move at most the throttle
-    # times (its length + 10 s), plus one response per leader: unthrottled, the 64 MiB took 1 s.
+    # times (its length + 10 s), plus one response per leader (unthrottled, such a move takes a few seconds).
     budget = REPLACE_MIB * MiB
     for (t0, b0), (t1, b1) in itertools.combinations(sampler.samples, 2):
         allowed = budget * (t1 - t0 + QUOTA_HISTORY_S + SAMPLE_S) + FETCH_OVERSHOOT
@@ -208,7 +208,7 @@ def test_an_abort_mid_move_cancels_the_batch_and_clears_the_throttles(
 
 def test_scale_down_survives_a_receiver_killed_mid_move_and_empties_the_broker_first(
         grown: SandboxInfo, redis_url: str, tmp_path: Path) -> None:
-    """4 → 3 at 512 KiB/s: the broker receiving the batch's largest move is SIGKILLed while it copies; the
+    """4 → 3 at 1 MiB/s: the broker receiving the batch's largest move is SIGKILLed while it copies; the
     run pauses saying so and submits nothing more; Retry once it is back finishes. Broker 3 is drained
     before the pool shrinks, Strimzi never reverted it, no throttle is left, no record lost."""
     killed: dict[str, Any] = {}
