@@ -70,3 +70,15 @@ def test_a_malformed_access_key_is_refused_naming_it_and_what_is_valid(tmp_path:
     message = refusal(tmp_path, keys)
     assert expected in message, message
     assert "KAFKA_CHATOPS_CONFIG" in message
+
+
+def test_the_readmes_access_example_loads_as_it_says(tmp_path: Path) -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    blocks = [b.split("```", 1)[0] for b in readme.split("```yaml\n")[1:]]
+    example = next(b for b in blocks if "requester_groups:" in b)
+    path = tmp_path / "clusters.yaml"
+    path.write_text(example)
+    access = load_clusters(path)["prod-east"].access
+    assert access.requesters == People(users=("U03CARL",), groups=("S0ONCALL",))
+    assert access.runbooks == {"upgrade": People(groups=("S0KAFKATEAM",)), "scale": People()}
+    assert access.channels == ("C0KAFKAPROD", "console")
