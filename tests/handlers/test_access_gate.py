@@ -9,9 +9,13 @@ from typing import Any
 import pytest
 
 from handlers.clusters import ManagedCluster
+from handlers.commands.access_gate import asked
+from handlers.commands.grammar import parse
 from handlers.commands.service import CommandService
+from handlers.commands.verbs import VERBS
 from handlers.ports import ClusterRef
-from runbooks.engine.access import CONSOLE, AccessPolicy, People
+from runbooks.catalogue.steps import RUNBOOKS
+from runbooks.engine.access import CONSOLE, AccessPolicy, Need, People
 from runbooks.engine.models import Actor, ApprovalPolicy
 from tests.fakes.store import MemoryClusterLocks, MemoryRunRepository
 from tests.fakes.strimzi import FakeStrimzi
@@ -178,3 +182,24 @@ async def test_help_and_clusters_are_open_to_anyone_anywhere() -> None:
     service, _ = make_service(TEAMS.model_copy(update={"channels": ("C0PROD",), "viewers": People(users=("U0V",))}))
     assert (await service.handle_text("help", OUTSIDER, channel="D0DM")).ok
     assert (await service.handle_text("clusters", OUTSIDER, channel="D0DM")).ok
+
+
+UNGATED = {"help", "clusters", "snooze", "abort"}
+
+
+@pytest.mark.parametrize(("verb", "example"), [(s.name, e) for s in VERBS.values() for e in s.examples])
+def test_every_verb_that_names_a_cluster_or_a_run_is_gated_and_every_runbook_needs_a_requester(
+        verb: str, example: str) -> None:
+    """A verb added to the table cannot slip past the rule: each example of each verb is classified,
+    and a runbook's verb without --dry-run asks for a requester."""
+    what = asked(parse(example))
+    if verb in UNGATED:
+        assert what is None
+        return
+    if verb == "runs" and example == "/kafka runs":
+        assert what is None, "runs over every cluster is filtered instead"
+        return
+    assert what is not None and what.verb == verb
+    if verb in RUNBOOKS:
+        assert what.need is (Need.VIEW if "--dry-run" in example else Need.REQUEST)
+    assert what.need is not Need.REQUEST or VERBS[verb].mutating
