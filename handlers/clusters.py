@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from handlers.operator_deployment import OperatorLocation
 from handlers.ports import ClusterRef
 from runbooks.alerting.lifecycle import AlertRules
+from runbooks.engine.access import AccessPolicy
 from runbooks.engine.models import ApprovalPolicy
 
 
@@ -15,7 +16,10 @@ class ManagedCluster(BaseModel):
 
     ref: ClusterRef
     policy: ApprovalPolicy
-    channel: str | None = None
+    channel: str | None = None  # where its run cards and alerts are posted
+    # Who may ask for what, and in which channels (runbooks.engine.access): the clusters file's
+    # requesters, runbooks, viewers and channels.
+    access: AccessPolicy = Field(default_factory=AccessPolicy)
     alerts: AlertRules = Field(default_factory=AlertRules)  # the clusters file's `alerts:` block
     # Broker config keys naming classes the brokers load (metric.reporters, ...) that the config
     # runbook may change on this cluster: the clusters file's `allowed_class_keys:`.

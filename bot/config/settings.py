@@ -24,6 +24,7 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from bot.config.access import AccessConfig
 from bot.config.alert_rules import AlertsConfig
 from bot.config.durations import parse_duration
 from bot.config.kube_targets import ClusterKube
@@ -92,7 +93,8 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
 
 
-class ClusterConfig(BaseModel):
+class ClusterConfig(AccessConfig):
+    # The access keys (requesters, runbooks, viewers, channels) come from AccessConfig.
     model_config = ConfigDict(extra="forbid")
 
     namespace: str = "kafka"
@@ -262,6 +264,7 @@ def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
             approvals_required=c.approvals_required, approval_timeout_s=parse_duration(c.approval_timeout),
         ),
         channel=c.channel,
+        access=c.access_policy(),
         alerts=c.alerts.rules(),
         allowed_class_keys=frozenset(c.allowed_class_keys),
         operator=c.operator.location(),

@@ -2,7 +2,9 @@
 
 Text mode prints replies and the run card whenever a run needs a human or finishes; ``--json``
 prints one JSON object per line (replies, errors and every run event) for scripts. Approvals
-typed here pass the same checks as Slack buttons: the console user is just another id.
+typed here pass the same checks as Slack buttons: the console user is just another id. Its commands
+come from the place ``console`` (``runbooks.engine.access``): a cluster bound to channels takes them
+only when its ``channels`` list ``console``.
 """
 
 from __future__ import annotations
@@ -66,7 +68,7 @@ class Console:
         line = line.strip()
         if not line or line.startswith("#"):
             return
-        reply = await self._runtime.service.handle_text(line, self._actor)
+        reply = await self._runtime.service.handle_text(line, self._actor, console=True)
         self.reply(reply)
 
     async def run(self, stdin: IO[str] = sys.stdin) -> None:

@@ -11,7 +11,7 @@ already written it to the audit stream.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -53,8 +53,9 @@ class CardButtons:
         self._background = background
         self._budget = ack_budget_s
 
-    def prefetch_groups(self) -> None:
-        self._groups.prefetch(self._approver_groups)
+    def prefetch_groups(self, groups: Iterable[str] | None = None) -> None:
+        """Read ``groups`` (default: every approver group) in the background, before the first click."""
+        self._groups.prefetch(self._approver_groups if groups is None else groups)
 
     async def on_click(self, ack: AsyncAck, body: dict[str, Any], action: dict[str, Any], respond: AsyncRespond,
                        client: AsyncWebClient) -> None:

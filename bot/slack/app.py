@@ -75,6 +75,7 @@ class SlackFrontEnd:
         """Read the approver groups, and render whatever cards a previous process left behind
         (call after ``Runtime.start``)."""
         self.buttons.prefetch_groups()
+        self.buttons.prefetch_groups(g for c in self.commands.clusters.values() for g in c.access.groups())
         await self.cards.catch_up()
 
     async def close(self) -> None:
@@ -97,7 +98,11 @@ def build_front_end(
                              foreground=runtime.foreground)
     approver_groups = tuple(dict.fromkeys(
         g for cluster in runtime.service.clusters.values() for g in cluster.policy.approver_groups))
-    buttons = CardButtons(actions=runtime.service.actions, runs=runs, groups=ApproverGroups(client),
+    # One cache of group members for clicks and commands: a command's requester and viewer groups
+    # (runbooks.engine.access) are looked up the same way as a click's approver groups.
+    groups = ApproverGroups(client)
+    runtime.service.access.groups = groups
+    buttons = CardButtons(actions=runtime.service.actions, runs=runs, groups=groups,
                           approver_groups=approver_groups, cards=cards, background=background,
                           ack_budget_s=ack_budget_s, undo=runtime.service.undo.undo)
     app = AsyncApp(

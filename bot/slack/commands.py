@@ -9,6 +9,7 @@ publisher posts (and then edits), because a slash command's response cannot be e
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.context.ack.async_ack import AsyncAck
@@ -18,6 +19,7 @@ from bot.foreground import Foreground
 from bot.slack.acking import ACK_BUDGET_S, Background, within_budget
 from bot.slack.blocks import clip
 from bot.slack.cards import CardStore
+from handlers.clusters import ManagedCluster
 from handlers.commands.grammar import VERBS, ParseError, help_text, parse
 from handlers.commands.service import CommandService
 from handlers.commands.verbs import HelpCommand
@@ -62,6 +64,10 @@ class SlashCommands:
         self._cards = cards
         self._background = background
         self._budget = ack_budget_s
+
+    @property
+    def clusters(self) -> Mapping[str, ManagedCluster]:
+        return self._service.clusters
 
     async def on_command(self, ack: AsyncAck, command: dict[str, Any], respond: AsyncRespond) -> None:
         """The Bolt listener for ``/kafka``."""

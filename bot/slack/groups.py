@@ -86,7 +86,7 @@ class ApproverGroups:
         try:
             response = await self._client.usergroups_users_list(usergroup=group)
         except SlackApiError as exc:
-            log.warning("usergroups.users.list for %s failed (%s): its members cannot approve until it answers",
+            log.warning("usergroups.users.list for %s failed (%s): its members are not recognised until it answers",
                         group, slack_error(exc))
             return None
         except (aiohttp.ClientError, OSError, TimeoutError) as exc:

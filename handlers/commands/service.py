@@ -12,6 +12,7 @@ from datetime import datetime
 
 from handlers.alerting.evaluator import AlertQueries
 from handlers.clusters import ManagedCluster, UnknownCluster
+from handlers.commands.access_gate import AccessGate
 from handlers.commands.grammar import ParseError, help_text, parse
 from handlers.commands.planning import Planner, Planning, Unplannable
 from handlers.commands.undo import UndoRequests
@@ -55,6 +56,7 @@ from runbooks.catalogue.restart import RestartParams
 from runbooks.catalogue.runbook import P, W
 from runbooks.catalogue.scale import ScaleParams
 from runbooks.catalogue.upgrade import UpgradeParams
+from runbooks.engine.access import CONSOLE
 from runbooks.engine.decide import decide
 from runbooks.engine.events import Notify, Start
 from runbooks.engine.models import Actor, AuditEntry, PlanRefused, Run, RunState, Step, StepSpec, plan_hash
@@ -90,18 +92,25 @@ class CommandService:
         self._ids = ids
         self.actions = RunActions(runs=runs, clock=clock, ids=ids)
         self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
+        self.access = AccessGate(self.clusters, runs)  # who may ask for what, and where
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
-    async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None) -> Reply:
+    async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None,
+                          console: bool = False) -> Reply:
         try:
             command = parse(text)
         except ParseError as exc:
             return Reply.error(exc.render())
-        return await self.handle(command, actor, channel=channel, text=text)
+        return await self.handle(command, actor, channel=channel, text=text, console=console)
 
-    async def handle(self, command: object, actor: Actor, *, channel: str | None = None, text: str = "") -> Reply:
-        """A command ``handlers.commands.grammar.parse`` returned (``text``, what was typed, is for the log)."""
+    async def handle(self, command: object, actor: Actor, *, channel: str | None = None, text: str = "",
+                     console: bool = False) -> Reply:
+        """A command ``handlers.commands.grammar.parse`` returned (``text``, what was typed, is for the log),
+        typed in Slack channel ``channel`` or in the console (``console``: it has no channel)."""
         try:
+            refused = await self.access.refusal(command, actor, CONSOLE if console else channel)
+            if refused is not None:  # before anything is read from the cluster or written
+                return refused
             return await self._dispatch(command, actor, channel)
         except UnknownCluster as exc:
             return Reply.error(f"{exc}. `/kafka clusters` lists them.")
@@ -146,7 +155,7 @@ class CommandService:
                 return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
                                         dry_run=dry_run)
             case RunsCommand(cluster=name):
-                return await self.list_runs(self.cluster(name).name if name else None)
+                return await self.list_runs(self.cluster(name).name if name else None, actor)
             case ShowRunCommand(run_id=run_id):
                 return await self.show_run(run_id)
             case AbortCommand(run_id=run_id):
@@ -275,13 +284,17 @@ class CommandService:
                 f"`/kafka abort {active.id}` first.")
         return Reply.error(f"{run.cluster} is locked by run {holder}; try again in a moment.")
 
-    async def list_runs(self, cluster: str | None) -> Reply:
+    async def list_runs(self, cluster: str | None, actor: Actor | None = None) -> Reply:
         ids = await self._runs.recent(cluster, limit=20)
         rows = []
         for run_id in ids:
             loaded = await self._runs.load(run_id)
-            if loaded is not None:
-                rows.append(run_row(loaded[0]))
+            if loaded is None:
+                continue
+            # Listing every cluster: runs of a cluster with viewers the actor is not one of are left out.
+            if actor is not None and cluster is None and not await self.access.may_view(loaded[0].cluster, actor):
+                continue
+            rows.append(run_row(loaded[0]))
         scope = f" on {cluster}" if cluster else ""
         if not rows:
             return Reply(text=f"No runs{scope} yet.", ephemeral=True)

@@ -22,6 +22,10 @@ class RefusalCode(StrEnum):
     ALREADY_APPROVED = "already_approved"
     NOT_ALLOWED = "not_allowed"
     FINISHED = "finished"
+    # a command refused before it reads or writes anything (runbooks.engine.access)
+    NOT_REQUESTER = "not_requester"
+    NOT_VIEWER = "not_viewer"
+    WRONG_CHANNEL = "wrong_channel"
 
 
 class Refusal(BaseModel):

@@ -12,6 +12,7 @@ from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
+from runbooks.engine.access import AccessPolicy, People
 from runbooks.engine.models import Actor, ApprovalPolicy
 from tests.fakes.strimzi import FakeStrimzi
 from tests.fixtures.redis_server import RedisServer
@@ -28,7 +29,8 @@ async def test_status_answers_without_redis_and_says_runs_are_unknown(isolated_r
     client = await store.connect(isolated_redis_server.url)
     fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
     cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
-                             policy=ApprovalPolicy(approvers=("U_APP",)))
+                             policy=ApprovalPolicy(approvers=("U_APP",)),
+                             access=AccessPolicy(requesters=People(users=(USER.id,))))
     service = CommandService(clusters={CLUSTER: cluster}, runs=RedisRunRepository(store.RunStore(client)),
                              locks=RedisClusterLocks(store.ClusterLock(client)), gateway=fake, admin=fake,
                              clock=SystemClock(), ids=RandomIds())

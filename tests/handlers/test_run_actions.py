@@ -13,6 +13,7 @@ from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
+from runbooks.engine.access import AccessPolicy, People
 from runbooks.engine.models import Actor, ApprovalPolicy
 from tests.fakes.strimzi import FakeStrimzi
 
@@ -31,7 +32,8 @@ def runs(redis_client: aioredis.Redis) -> RedisRunRepository:
 def service(redis_client: aioredis.Redis, runs: RedisRunRepository) -> CommandService:
     fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
     cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
-                             policy=ApprovalPolicy(approvers=(APPROVER.id,)))
+                             policy=ApprovalPolicy(approvers=(APPROVER.id,)),
+                             access=AccessPolicy(requesters=People(users=(REQUESTER.id,))))
     locks = RedisClusterLocks(store.ClusterLock(redis_client))
     return CommandService(clusters={CLUSTER: cluster}, runs=runs, locks=locks, gateway=fake, admin=fake,
                           clock=SystemClock(), ids=RandomIds())

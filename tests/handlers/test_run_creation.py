@@ -17,6 +17,7 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.replies import Reply
+from runbooks.engine.access import AccessPolicy, People
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.fakes.strimzi import FakeStrimzi
 
@@ -43,7 +44,8 @@ class Service:
 def bot(redis_client: aioredis.Redis) -> Service:
     fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
     cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
-                             policy=ApprovalPolicy(approvers=("U_APP",)))
+                             policy=ApprovalPolicy(approvers=("U_APP",)),
+                             access=AccessPolicy(requesters=People(users=(REQUESTER.id,))))
     runs = RedisRunRepository(store.RunStore(redis_client))
     lock = store.ClusterLock(redis_client)
     service = CommandService(clusters={CLUSTER: cluster}, runs=runs, locks=RedisClusterLocks(lock), gateway=fake,

@@ -20,6 +20,7 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.runs import log_context
+from runbooks.engine.access import AccessPolicy, People
 from runbooks.engine.models import Actor, ApprovalPolicy
 from tests.fakes.strimzi import FakeStrimzi
 
@@ -110,7 +111,8 @@ async def test_every_audit_entry_is_logged_once_stored_with_who_did_what(
     """A restart created and its first step approved: each audit entry is one line on kafka_chatops.audit."""
     fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
     cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
-                             policy=ApprovalPolicy(approvers=(APPROVER.id,)))
+                             policy=ApprovalPolicy(approvers=(APPROVER.id,)),
+                             access=AccessPolicy(requesters=People(users=(REQUESTER.id,))))
     runs = RedisRunRepository(store.RunStore(redis_client))
     service = CommandService(clusters={CLUSTER: cluster}, runs=runs, locks=RedisClusterLocks(
         store.ClusterLock(redis_client)), gateway=fake, admin=fake, clock=SystemClock(), ids=RandomIds())
@@ -124,3 +126,27 @@ async def test_every_audit_entry_is_logged_once_stored_with_who_did_what(
     assert audit[-1]["action"] == "abort" and audit[-1]["actor"] == APPROVER.id
     assert {a["run_id"] for a in audit} == {created.run.id}
     assert audit[-1]["cluster"] == CLUSTER
+
+
+async def test_a_refused_command_is_one_audit_line_saying_who_what_where_and_why(
+        json_lines: io.StringIO, redis_client: aioredis.Redis) -> None:
+    """An outsider's restart in the wrong channel: one kafka_chatops.audit line with the actor, the
+    verb, the cluster, the channel and the reason; no run is written."""
+    fake = FakeStrimzi(CLUSTER, version="4.2.0", zookeeper=False)
+    cluster = ManagedCluster(ref=ClusterRef(name=CLUSTER, namespace="kafka", kafka=CLUSTER),
+                             policy=ApprovalPolicy(approvers=(APPROVER.id,)),
+                             access=AccessPolicy(requesters=People(users=(REQUESTER.id,)), channels=("C0OPS",)))
+    runs = RedisRunRepository(store.RunStore(redis_client))
+    service = CommandService(clusters={CLUSTER: cluster}, runs=runs, locks=RedisClusterLocks(
+        store.ClusterLock(redis_client)), gateway=fake, admin=fake, clock=SystemClock(), ids=RandomIds())
+    outsider = Actor(id="U_OUT")
+    refused = await service.handle_text(f"restart {CLUSTER}", outsider, channel="C0OPS")
+    assert not refused.ok and refused.ephemeral
+    misplaced = await service.handle_text(f"restart {CLUSTER}", REQUESTER, channel="D0DM")
+    assert not misplaced.ok and "taken in #C0OPS only (this was #D0DM)" in misplaced.text
+    audit = [line for line in lines(json_lines) if line["logger"] == "kafka_chatops.audit"]
+    assert [(a["action"], a["actor"], a["verb"], a["cluster"], a["channel"], a["code"]) for a in audit] == [
+        ("refused", "U_OUT", "restart", CLUSTER, "C0OPS", "not_requester"),
+        ("refused", REQUESTER.id, "restart", CLUSTER, "D0DM", "wrong_channel")]
+    assert audit[0]["detail"] == refused.text and audit[1]["detail"] == misplaced.text
+    assert await runs.recent(CLUSTER, limit=5) == [], "refused before any run was written"

@@ -142,6 +142,21 @@ def test_a_malformed_supported_versions_override_stops_the_start(start: Start, f
             "like 4.3.1")
 
 
+@pytest.mark.parametrize("command", ["console", "run"])
+@pytest.mark.parametrize(("key", "expected"), [
+    ("channels: 5", "clusters.prod.channels: 5 is not a list of channel ids: give Slack channel ids"),
+    ("runbooks: {upgrad: {requesters: [U01ANA]}}",
+     "clusters.prod.runbooks: 'upgrad': no such runbook; the runbooks are config, replace-broker, restart, scale, "
+     "upgrade"),
+])
+def test_a_malformed_access_key_is_refused_at_start(start: Start, files: Path, command: str, key: str,
+                                                    expected: str) -> None:
+    """Who may ask for what, and where: a key the bot could only misread stops it before it connects."""
+    (files / "clusters.yaml").write_text(CLUSTERS + f"    {key}\n")
+    code, err = start([command])
+    refused(code, err, command, "KAFKA_CHATOPS_CONFIG", expected)
+
+
 def test_a_redis_that_refuses_the_database_is_named(start: Start, redis_url: str) -> None:
     """A database number the server does not have: Redis answers, and refuses."""
     code, err = start(["console"], REDIS_URL=redis_url.rsplit("/", 1)[0] + "/99")
