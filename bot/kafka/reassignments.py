@@ -15,7 +15,7 @@ DescribeLogDirs reports each replica's size on the broker that holds it, a new o
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import kafka.errors as kerrors
@@ -91,7 +91,7 @@ def _sizes(call: AdminCall, brokers: Sequence[int], partitions: Mapping[str, Seq
     return log_dir_sizes(answers)
 
 
-def _quick(call: AdminCall, request: str, fn: Any) -> Any:
+def _quick(call: AdminCall, request: str, fn: Callable[[KafkaAdminClient], Any]) -> Any:
     """``fn``'s answer, or None when it failed in a way another try might cure, QUICK_TRIES times."""
     for attempt in range(QUICK_TRIES):
         try:
