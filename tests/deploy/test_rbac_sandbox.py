@@ -2,7 +2,7 @@
 
 The chart is rendered with the sandbox's namespace as the managed one; its ServiceAccount, Roles and
 RoleBindings are created through the sandbox's admin kubeconfig; a token is minted for the
-ServiceAccount (TokenRequest, as ``kubectl create token`` does) and every request below is made with
+ServiceAccount (the TokenRequest subresource, as on a real cluster) and every request below is made with
 it, so the emulator authorizes each one by the rendered RBAC (docs/sandbox.md, "RBAC"). What a
 rolling restart does, the rebalance cards' calls and the operator Deployment read succeed through
 the bot's own adapters; exec, deletes of pods and PVCs, Secrets and writes the chart does not grant

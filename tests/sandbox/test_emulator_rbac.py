@@ -126,8 +126,9 @@ def test_a_minted_token_is_held_to_its_bindings_and_the_sandbox_kubeconfig_is_no
     kube_emulator: RunningEmulator, tmp_path: Path,
 ) -> None:
     """The TokenRequest subresource mints a token for an existing ServiceAccount (404 for a missing one,
-    422 below 600 s). With it, what the Role grants succeeds and the rest is 403 with the API server's
-    Status; a token the emulator did not mint is 401; the admin kubeconfig can still do anything."""
+    422 below 600 s, 415 for a protobuf body). With it, what the Role grants succeeds and the rest is 403
+    with the API server's Status; a token the emulator did not mint is 401; the admin kubeconfig can still
+    do anything."""
     admin_client = kube_emulator.api_client(tmp_path)
     admin = client.CoreV1Api(admin_client)
     rbac = client.RbacAuthorizationV1Api(admin_client)
@@ -145,6 +146,12 @@ def test_a_minted_token_is_held_to_its_bindings_and_the_sandbox_kubeconfig_is_no
     with pytest.raises(ApiException) as short:
         admin.create_namespaced_service_account_token("bot", "ops", {"spec": {"expirationSeconds": 60}})
     assert short.value.status == 422
+    protobuf = urllib.request.Request(kube_emulator.url + "/api/v1/namespaces/ops/serviceaccounts/bot/token",
+                                      data=b"k8s\x00", method="POST",
+                                      headers={"Content-Type": "application/vnd.kubernetes.protobuf"})
+    with pytest.raises(urllib.error.HTTPError) as unreadable:  # kubectl create token's body: say so, 415
+        urllib.request.urlopen(protobuf, timeout=5)
+    assert unreadable.value.code == 415
     minted = admin.create_namespaced_service_account_token("bot", "ops", {"spec": {"expirationSeconds": 1200}})
     token = minted.status.token
     assert minted.status.expiration_timestamp is not None

@@ -1,10 +1,11 @@
 """ServiceAccount tokens and the requests made with them.
 
 A token is minted as on a real cluster, through the TokenRequest subresource
-(``POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token``, what ``kubectl create token``
-sends). It is an opaque string, not a JWT: nothing outside the emulator verifies it. It is bound to
-the ServiceAccount's uid (deleting the account revokes it), expires after ``expirationSeconds``
-(default one hour), and lives in the server's memory: a restarted sandbox forgets it.
+(``POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token``) with a JSON body (``kubectl create
+token`` sends protobuf, which the sandbox does not read: 415). It is an opaque string, not a JWT:
+nothing outside the emulator verifies it. It is bound to the ServiceAccount's uid (deleting the
+account revokes it), expires after ``expirationSeconds`` (default one hour), and lives in the
+server's memory: a restarted sandbox forgets it.
 
 A request whose bearer token is such a token acts as ``system:serviceaccount:<ns>:<name>`` and is
 authorized by RBAC (``rbac.py``): 403 Forbidden when no binding grants it, 401 Unauthorized for a
@@ -22,7 +23,7 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.sandbox.kube.api_errors import ApiError, bad_request, invalid
+from bot.sandbox.kube.api_errors import ApiError, bad_request, invalid, unsupported_media_type
 from bot.sandbox.kube.rbac import Identity, authorized, forbidden, request_attributes
 from bot.sandbox.kube.resources import CORE_GROUP, lookup_resource_type
 from bot.sandbox.kube.store import ObjectStore
@@ -110,6 +111,8 @@ def token_request_handler(store: ObjectStore, tokens: TokenRegistry) -> Any:
 async def _create_token(request: web.Request, store: ObjectStore, tokens: TokenRegistry) -> web.Response:
     """The TokenRequest subresource: 201 with the TokenRequest, its ``status.token`` filled in."""
     namespace, name = request.match_info["namespace"], request.match_info["name"]
+    if request.content_type.startswith("application/vnd.kubernetes.protobuf"):  # kubectl create token
+        raise unsupported_media_type(request.content_type, ["application/json"])
     raw = await request.read()
     try:
         body = await request.json() if raw.strip() else {}
