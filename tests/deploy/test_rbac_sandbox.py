@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,10 @@ def _apply(api: client.ApiClient, obj: dict[str, Any]) -> None:
             raise
 
 
-@pytest.fixture(scope="module")
-def bot_kubeconfig(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A kubeconfig whose user is the chart's ServiceAccount, by a token the sandbox minted for it."""
-    objects = render({"clusters.my-cluster.namespace": sandbox.namespace})
+def chart_identity(sandbox: SandboxInfo, directory: Path, values: dict[str, str] | None = None) -> Path:
+    """A kubeconfig whose user is the chart's ServiceAccount, by a token the sandbox minted for it, after
+    the chart's RBAC (rendered with ``values`` and the sandbox's namespace as the managed one) is applied."""
+    objects = render({"clusters.my-cluster.namespace": sandbox.namespace, **(values or {})})
     rbac_kinds = ("ServiceAccount", "Role", "RoleBinding", "ClusterRole", "ClusterRoleBinding")
     admin = sandbox.api_client()
     try:
@@ -72,10 +72,16 @@ def bot_kubeconfig(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactor
         (account,) = of_kind(objects, "ServiceAccount")
         minted = client.CoreV1Api(admin).create_namespaced_service_account_token(
             account["metadata"]["name"], NAMESPACE, {"spec": {"expirationSeconds": 3600}})
-        yield write_kubeconfig(tmp_path_factory.mktemp("rbac") / "kubeconfig", sandbox.api_url,
-                               namespace=sandbox.namespace, context_name="kafka-chatops", token=minted.status.token)
     finally:
         admin.close()
+    return write_kubeconfig(directory / "kubeconfig", sandbox.api_url, namespace=sandbox.namespace,
+                            context_name=account["metadata"]["name"], token=minted.status.token)
+
+
+@pytest.fixture(scope="module")
+def bot_kubeconfig(sandbox: SandboxInfo, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The chart with its default values (issue 16's least-privilege Role)."""
+    return chart_identity(sandbox, tmp_path_factory.mktemp("rbac"))
 
 
 def _cluster(sandbox: SandboxInfo) -> ClusterRef:
@@ -240,3 +246,25 @@ def test_exec_deletes_secrets_and_ungranted_writes_are_forbidden(sandbox: Sandbo
     finally:
         bot_api.close()
         admin_api.close()
+
+
+async def test_a_chart_value_that_withdraws_a_grant_withdraws_it_from_the_bot(
+    sandbox: SandboxInfo, tmp_path: Path,
+) -> None:
+    """rbac.rebalance=false (another release, fullnameOverride, so another ServiceAccount and Role): the
+    rebalance cards' list is refused, and the bot's error names the call and the 403, while what the
+    Role still grants (broker pods) is allowed: the sandbox follows the rendered Role, not a fixed list."""
+    kubeconfig = chart_identity(sandbox, tmp_path, {"rbac.rebalance": "false",
+                                                    "fullnameOverride": "kafka-chatops-no-rebalance"})
+    gateway = KubeClusterGateway(load_api_client(str(kubeconfig)))
+    rebalances = KubeRebalances(gateway.api_client, strimzi_version=gateway.strimzi_api_version)
+    cluster = _cluster(sandbox)
+    try:
+        assert len(await gateway.broker_pods(cluster)) == sandbox.brokers
+        with pytest.raises(KubeError) as refused:
+            await rebalances.list_rebalances(cluster)
+        assert refused.value.status == 403
+        assert "list KafkaRebalances" in str(refused.value) and "forbidden" in str(refused.value)
+    finally:
+        rebalances.close()
+        gateway.close()
