@@ -144,7 +144,8 @@ def test_openapi_v3_serves_the_strimzi_schemas_by_group_version_kind(emulator: R
     status, root = raw_request(emulator.url, "GET", "/openapi/v3")
     assert status == 200
     assert set(root["paths"]) == {"api/v1", "apis/apps/v1", "apis/events.k8s.io/v1", "apis/kafka.strimzi.io/v1",
-                                  "apis/kafka.strimzi.io/v1beta2", "apis/core.strimzi.io/v1"}
+                                  "apis/kafka.strimzi.io/v1beta2", "apis/core.strimzi.io/v1",
+                                  "apis/rbac.authorization.k8s.io/v1"}
     url = root["paths"]["apis/kafka.strimzi.io/v1"]["serverRelativeURL"]
     status, document = raw_request(emulator.url, "GET", url)
     assert status == 200

@@ -8,11 +8,13 @@ selectors and never answers 409 or 410, and those are exactly the behaviours the
 
 Modules:
 - ``resources``: the served types (Strimzi CRs in v1 and v1beta2, StrimziPodSet, pods, PVCs,
-  configmaps, events, namespaces) and their write rules;
+  configmaps, events, namespaces, secrets, serviceaccounts, RBAC objects) and their write rules;
 - ``store``: ``ObjectStore``, the objects and the API server's semantics, also used in-process by
   the simulated Strimzi operator; ``history``: the change history watches replay;
 - ``selectors``, ``patching``, ``scale``, ``objects``, ``api_errors``: the pieces of those semantics;
-- ``server``, ``watch_stream``, ``discovery``: the HTTP face; ``kubeconfig``: the file clients load.
+- ``server``, ``watch_stream``, ``discovery``: the HTTP face; ``kubeconfig``: the file clients load;
+- ``service_accounts``, ``rbac``: ServiceAccount tokens (TokenRequest) and the RBAC that requests
+  made with one answer to (Roles, bindings; everyone else keeps full access).
 """
 
 from bot.sandbox.kube.api_errors import ApiError

@@ -8,17 +8,22 @@ from pathlib import Path
 
 import yaml
 
-# The emulator accepts any credentials; a token keeps clients that insist on one happy.
+# The emulator gives any credentials but a ServiceAccount's token full access; a token keeps clients
+# that insist on one happy.
 SANDBOX_TOKEN = "kafka-chatops-sandbox"
 
 
-def write_kubeconfig(path: Path, server_url: str, *, namespace: str, context_name: str) -> Path:
-    """Write (atomically, mode 0600) a kubeconfig whose current context is ``context_name``."""
+def write_kubeconfig(path: Path, server_url: str, *, namespace: str, context_name: str,
+                     token: str = SANDBOX_TOKEN) -> Path:
+    """Write (atomically, mode 0600) a kubeconfig whose current context is ``context_name``.
+
+    ``token``: a ServiceAccount's (from its TokenRequest) makes every request answer to RBAC.
+    """
     config = {
         "apiVersion": "v1",
         "kind": "Config",
         "clusters": [{"name": context_name, "cluster": {"server": server_url}}],
-        "users": [{"name": context_name, "user": {"token": SANDBOX_TOKEN}}],
+        "users": [{"name": context_name, "user": {"token": token}}],
         "contexts": [
             {"name": context_name, "context": {"cluster": context_name, "user": context_name, "namespace": namespace}}
         ],

@@ -15,6 +15,7 @@ STRIMZI_GROUP = "kafka.strimzi.io"
 STRIMZI_CORE_GROUP = "core.strimzi.io"
 EVENTS_GROUP = "events.k8s.io"
 APPS_GROUP = "apps"
+RBAC_GROUP = "rbac.authorization.k8s.io"
 
 ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
 SUBRESOURCE_VERBS = ("get", "patch", "update")
@@ -100,6 +101,11 @@ def _strimzi(plural: str, kind: str, short: str, *, scale: bool = False) -> Reso
     )
 
 
+def _rbac(plural: str, kind: str, *, namespaced: bool = True) -> ResourceType:
+    return ResourceType(group=RBAC_GROUP, plural=plural, kind=kind, singular=kind.lower(), namespaced=namespaced,
+                        returns_deleted_object=False)
+
+
 RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group=CORE_GROUP, plural="pods", kind="Pod", singular="pod", has_status_subresource=True,
@@ -122,6 +128,19 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         group=CORE_GROUP, plural="namespaces", kind="Namespace", singular="namespace", namespaced=False,
         has_status_subresource=True, short_names=("ns",), initial_status={"phase": "Active"},
     ),
+    ResourceType(
+        group=CORE_GROUP, plural="secrets", kind="Secret", singular="secret", returns_deleted_object=False,
+    ),
+    # A ServiceAccount's token comes from its TokenRequest subresource (``service_accounts.py``); requests
+    # bearing one are authorized by the RBAC objects below (``rbac.py``).
+    ResourceType(
+        group=CORE_GROUP, plural="serviceaccounts", kind="ServiceAccount", singular="serviceaccount",
+        short_names=("sa",), returns_deleted_object=False,
+    ),
+    _rbac("roles", "Role"),
+    _rbac("rolebindings", "RoleBinding"),
+    _rbac("clusterroles", "ClusterRole", namespaced=False),
+    _rbac("clusterrolebindings", "ClusterRoleBinding", namespaced=False),
     ResourceType(
         group=EVENTS_GROUP, plural="events", kind="Event", singular="event", short_names=("ev",),
         returns_deleted_object=False, stored_as=(CORE_GROUP, "events"),

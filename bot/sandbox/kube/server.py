@@ -11,8 +11,10 @@ one storage). A GET, list or watch whose Accept header asks for a ``meta.k8s.io`
 Patch types: merge patch, JSON patch, and strategic merge patch served as a merge patch (lists are
 replaced, not merged by key) for built-in types only: custom resources answer 415 to it, as a real
 API server does. Server-side apply (``apply-patch+yaml``) answers 415. Writes honour
-``fieldValidation`` (``field_validation.py``) and refuse ``dryRun``. Authentication is accepted and
-ignored.
+``fieldValidation`` (``field_validation.py``) and refuse ``dryRun``. A request bearing a
+ServiceAccount token (minted by ``POST .../serviceaccounts/<name>/token``) is authorized by the
+stored Roles and bindings (``service_accounts.py``, ``rbac.py``); any other credentials are accepted
+with full access.
 
 A daemon that wants routes of its own (``/sandbox/...``) adds them to the app ``create_app``
 returns and hands it to ``start_server``; ``STORE_KEY`` gets the store back from a request. Whoever
@@ -42,6 +44,7 @@ from bot.sandbox.kube.api_errors import (
 from bot.sandbox.kube.field_validation import check_fields, field_validation_mode, warning_headers
 from bot.sandbox.kube.pod_logs import PodLogSource, serve_pod_log
 from bot.sandbox.kube.resources import CORE_GROUP, ResourceType, lookup_resource_type
+from bot.sandbox.kube.service_accounts import TOKEN_PATH, TokenRegistry, access_control, token_request_handler
 from bot.sandbox.kube.store import ObjectStore
 from bot.sandbox.kube.tables import TableRequest, table_request, to_table
 from bot.sandbox.kube.watch_stream import WatchRequest, WatchSettings, serve_watch
@@ -52,6 +55,7 @@ STORE_KEY = web.AppKey("kube_store", ObjectStore)
 WATCH_SETTINGS_KEY = web.AppKey("kube_watch_settings", WatchSettings)
 _STOPPING_KEY = web.AppKey("kube_stopping", asyncio.Event)
 _POD_LOGS_KEY = web.AppKey("kube_pod_logs", object)
+TOKENS_KEY = web.AppKey("kube_service_account_tokens", TokenRegistry)
 
 MERGE_PATCH = "application/merge-patch+json"
 JSON_PATCH = "application/json-patch+json"
@@ -72,8 +76,10 @@ class ResourcePath:
 def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = None,
                pod_logs: PodLogSource | None = None) -> web.Application:
     """The API app, not started: add routes to it, then pass it to ``start_server``."""
-    app = web.Application(middlewares=[_errors_as_status])
+    tokens = TokenRegistry()
+    app = web.Application(middlewares=[_errors_as_status, access_control(store, tokens)])
     app[STORE_KEY] = store
+    app[TOKENS_KEY] = tokens
     app[WATCH_SETTINGS_KEY] = watch_settings or WatchSettings()
     app[_STOPPING_KEY] = asyncio.Event()
     app[_POD_LOGS_KEY] = pod_logs
@@ -82,6 +88,7 @@ def create_app(store: ObjectStore, *, watch_settings: WatchSettings | None = Non
     app.router.add_get("/version/", _version)  # VersionApi asks with the slash
     for probe in ("/healthz", "/readyz", "/livez"):
         app.router.add_get(probe, _healthy)
+    app.router.add_post(TOKEN_PATH, token_request_handler(store, tokens))  # before /api/..., which would 404
     app.router.add_route("*", "/api", _core_api)
     app.router.add_route("*", "/api/{path:.*}", _core_api)
     app.router.add_route("*", "/apis", _named_apis)
