@@ -63,13 +63,16 @@ class SlackBotProcess:
     def events_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    def start(self) -> SlackBotProcess:
+    def start(self, *, wait: bool = True) -> SlackBotProcess:
+        """Start the process; with ``wait``, return once it serves Slack (else at once: a test of the start)."""
         args = run_command()
         if self.http:
             args += ["--http", "--port", str(self.port), "--host", "127.0.0.1"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log,
                                             stdin=subprocess.DEVNULL)
+        if not wait:
+            return self
         # The bot says so once it listens (or is connected).
         ready = "serving Slack over HTTP on" if self.http else "connected to Slack in Socket Mode"
         wait_until(lambda: self._running() and ready in self.log(), timeout=60, interval=0.1,
