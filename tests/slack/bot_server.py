@@ -51,6 +51,18 @@ def bot_env(**settings: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", **settings}
 
 
+def readyz(port: int) -> tuple[int, str]:
+    """``/readyz`` of a bot whose KAFKA_CHATOPS_HTTP_PORT is ``port``: (status, body); (0, why) while
+    nothing listens there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
 class SlackBotProcess:
     def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None) -> None:
         self.env = env

@@ -5,8 +5,6 @@ every ping interval: 10 s). HTTP mode: ready once the ``/slack/events`` listener
 
 from __future__ import annotations
 
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +13,7 @@ import pytest
 from tests.fakes.cluster import APPROVER, REQUESTER
 from tests.fixtures.redis_server import free_port
 from tests.fixtures.waiting import wait_until
-from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml
+from tests.slack.bot_server import UNREACHABLE_KUBECONFIG, SlackBotProcess, bot_env, clusters_yaml, readyz
 from tests.slack.payloads import APP_TOKEN, BOT_TOKEN, SIGNING_SECRET
 from tests.slack.stub_socket_mode import StubSocketMode
 from tests.slack.stub_web_api import StubWebApi
@@ -33,16 +31,6 @@ def socket_server(slack_api: StubWebApi) -> Iterator[StubSocketMode]:
         yield server
     finally:
         server.stop()
-
-
-def readyz(port: int) -> tuple[int, str]:
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
-            return answer.status, answer.read().decode()
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read().decode()
-    except OSError as exc:  # not listening yet
-        return 0, str(exc)
 
 
 def environment(tmp_path: Path, redis_url: str, slack_api: StubWebApi, health_port: int,
