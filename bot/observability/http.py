@@ -1,5 +1,6 @@
-"""The bot's small HTTP server: ``/healthz`` (the process answers), ``/readyz`` (Redis answers and
-the monitors run) and ``/metrics`` (Prometheus text: see ``bot.observability.metrics``).
+"""The bot's small HTTP server: ``/healthz`` (the process answers), ``/readyz`` (Redis answers, the
+monitors run, and the front end's checks pass: Slack connected, see ``bot.observability.readiness``)
+and ``/metrics`` (Prometheus text: see ``bot.observability.metrics``).
 
 Kept apart from Slack's ``/slack/events`` server on purpose: probes and scrapes must work in Socket
 Mode too, and a scrape must never share a port (or a queue) with Slack's 3-second acks.
@@ -18,6 +19,7 @@ from aiohttp import web
 from bot.config.settings import ConfigError
 from bot.monitors.scheduler import Monitors
 from bot.observability.metrics import CONTENT_TYPE, Exposition, add_alerts, add_lag_report, add_runs
+from bot.observability.readiness import ReadinessCheck
 from bot.store.alert_state import RedisAlertStore, RedisLagReports
 from handlers.clusters import ManagedCluster
 from handlers.ports import RunRepository
@@ -42,7 +44,13 @@ class HttpServer:
         self._host = host
         self._port = port
         self._runner: web.AppRunner | None = None
+        self._checks: list[ReadinessCheck] = []
         self.port: int | None = None
+
+    def add_check(self, check: ReadinessCheck) -> None:
+        """One more thing ``/readyz`` waits for (a front end's transport); added before ``start``, so
+        the process is never reported ready before it is."""
+        self._checks.append(check)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -84,6 +92,13 @@ class HttpServer:
             problems.append(f"redis: {type(exc).__name__}")
         if self._monitors is not None and (self._monitors.scheduler is None or not self._monitors.scheduler.running):
             problems.append("monitors: not running")
+        for check in self._checks:
+            try:
+                problem = await asyncio.wait_for(check.problem(), timeout=2)
+            except Exception as exc:
+                problem = f"{type(check).__name__}: {type(exc).__name__}"
+            if problem is not None:
+                problems.append(problem)
         if problems:
             return web.Response(status=503, text="not ready: " + "; ".join(problems) + "\n")
         return web.Response(text="ready\n")

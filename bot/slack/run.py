@@ -33,6 +33,7 @@ from bot.app import build_runtime
 from bot.config.settings import ConfigError, Settings
 from bot.kube.errors import KubeError
 from bot.observability.logs import configure_logging
+from bot.observability.readiness import SlackReadiness
 from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
@@ -207,6 +208,9 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
     front = build_front_end(runtime, client, signing_secret=slack.signing_secret, socket_mode=not slack.http)
     attach_slack_alerts(runtime, front)  # alerts post to the clusters' channels, with their buttons
     attach_rebalance_cards(runtime, front)  # so do KafkaRebalance proposals, with Approve / Refresh / Stop
+    readiness = SlackReadiness()
+    if runtime.alerting is not None and runtime.alerting.http is not None:
+        runtime.alerting.http.add_check(readiness)  # before it serves: never ready before Slack is
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -218,7 +222,7 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
         # the process: keep it out of the collector's reach, so a full collection scans only what requests
         # allocate. Without it a gen-2 collection pauses the event loop ~70 ms, inside some request's ack.
         gc.freeze()
-        async with slack_transport(front.app, client, slack, host=host, port=port):
+        async with slack_transport(front.app, client, slack, host=host, port=port, readiness=readiness):
             log.info("%s", serving_what(slack, host, port))
             await stop.wait()
     finally:
@@ -234,8 +238,10 @@ async def serve(settings: Settings, slack: SlackSettings, *, host: str, port: in
 
 @contextlib.asynccontextmanager
 async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSettings, *, host: str,
-                          port: int) -> AsyncIterator[None]:
-    """Slack's requests reaching ``app`` while inside: HTTP on ``host:port``, or one Socket Mode connection."""
+                          port: int, readiness: SlackReadiness | None = None) -> AsyncIterator[None]:
+    """Slack's requests reaching ``app`` while inside: HTTP on ``host:port``, or one Socket Mode connection.
+    ``readiness`` (for ``/readyz``) is told when the transport serves and when it stops."""
+    readiness = readiness or SlackReadiness()
     if slack.http:
         assert slack.signing_secret is not None  # check_settings: --http needs it
         runner = web.AppRunner(http_app(app, slack.signing_secret), access_log=None)
@@ -248,16 +254,21 @@ async def slack_transport(app: AsyncApp, client: AsyncWebClient, slack: SlackSet
             except OSError as exc:
                 raise ConfigError(f"--host/--port {host}:{port}: cannot serve Slack's requests there "
                                   f"({exc.strerror or exc}): give an address of this machine and a free port") from None
+            readiness.http_serving()
             yield
         finally:
+            readiness.stopped()
             await runner.cleanup()
     else:
         assert slack.app_token is not None
         handler = AsyncSocketModeHandler(app, slack.app_token, web_client=client)
         await handler.connect_async()  # type: ignore[no-untyped-call]
+        # The SDK reconnects on its own when Slack drops the websocket; readiness follows its view.
+        readiness.socket_mode(handler.client.is_connected)
         try:
             yield
         finally:
+            readiness.stopped()
             await handler.close_async()  # type: ignore[no-untyped-call]
 
 

@@ -54,10 +54,12 @@ def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
 
 def test_defaults_two_replicas_spread_probed_and_limited() -> None:
     """Two replicas, preferring different nodes; readiness on /readyz and liveness on /healthz, both on the
-    port the bot serves them on (KAFKA_CHATOPS_HTTP_PORT); requests and a memory limit; non-root."""
+    port the bot serves them on (KAFKA_CHATOPS_HTTP_PORT); requests and a memory limit; non-root; a
+    rolling update that starts the new pod before it stops an old one (the README's upgrade note)."""
     objects = render()
     spec = deployment(objects)["spec"]
     assert spec["replicas"] == 2
+    assert spec["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxSurge": 1, "maxUnavailable": 0}}
     anti = spec["template"]["spec"]["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"]
     assert anti[0]["podAffinityTerm"]["topologyKey"] == "kubernetes.io/hostname"
     assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == spec["selector"]["matchLabels"]

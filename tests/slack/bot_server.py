@@ -51,6 +51,18 @@ def bot_env(**settings: str) -> dict[str, str]:
     return {**keep, "PYTHONUNBUFFERED": "1", **settings}
 
 
+def readyz(port: int) -> tuple[int, str]:
+    """``/readyz`` of a bot whose KAFKA_CHATOPS_HTTP_PORT is ``port``: (status, body); (0, why) while
+    nothing listens there."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=5) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+    except OSError as exc:
+        return 0, str(exc)
+
+
 class SlackBotProcess:
     def __init__(self, env: dict[str, str], log_path: Path, *, http: bool, port: int | None = None) -> None:
         self.env = env
@@ -63,13 +75,16 @@ class SlackBotProcess:
     def events_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/slack/events"
 
-    def start(self) -> SlackBotProcess:
+    def start(self, *, wait: bool = True) -> SlackBotProcess:
+        """Start the process; with ``wait``, return once it serves Slack (else at once: a test of the start)."""
         args = run_command()
         if self.http:
             args += ["--http", "--port", str(self.port), "--host", "127.0.0.1"]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(args, env=self.env, cwd=PROJECT_ROOT, stdout=log, stderr=log,
                                             stdin=subprocess.DEVNULL)
+        if not wait:
+            return self
         # The bot says so once it listens (or is connected).
         ready = "serving Slack over HTTP on" if self.http else "connected to Slack in Socket Mode"
         wait_until(lambda: self._running() and ready in self.log(), timeout=60, interval=0.1,

@@ -4,7 +4,8 @@ The bot asks the stub Web API's ``apps.connections.open`` for a URL and gets thi
 ``ws://127.0.0.1:<port>/link``. On connect the server sends ``hello``; then a test pushes envelopes
 (``slash_commands`` or ``interactive``, each with an ``envelope_id``) and waits for the client's
 ack, ``{"envelope_id": ..., "payload": {...}}``, which it returns. Runs in its own thread, like the
-stub Web API, so the bot may be in-process or a subprocess.
+stub Web API, so the bot may be in-process or a subprocess. ``drop(refuse=True)`` closes every
+websocket and turns new ones away (503 at the upgrade) until ``allow()``: Slack going away.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ class StubSocketMode:
         self._acks: dict[str, asyncio.Future[dict[str, Any]]] = {}
         self._lock = threading.Lock()
         self.connections = 0
+        self.refused = 0  # upgrades turned away while refusing
+        self._refusing = False
         self.received: list[dict[str, Any]] = []
         app = web.Application()
         app.router.add_get("/link", self._link)
@@ -50,7 +53,21 @@ class StubSocketMode:
         for ws in list(self._sockets):
             await ws.close()
 
-    async def _link(self, request: web.Request) -> web.WebSocketResponse:
+    def drop(self, *, refuse: bool) -> None:
+        """Close every open websocket; with ``refuse``, answer new upgrades 503 until ``allow()``."""
+        with self._lock:
+            self._refusing = refuse
+        self._server.call(self._close_all())
+
+    def allow(self) -> None:
+        with self._lock:
+            self._refusing = False
+
+    async def _link(self, request: web.Request) -> web.StreamResponse:
+        with self._lock:
+            if self._refusing:
+                self.refused += 1
+                return web.Response(status=503, text="stub: Socket Mode unavailable")
         ws = web.WebSocketResponse(autoping=True)  # answers the SDK's pings with pongs
         await ws.prepare(request)
         with self._lock:
