@@ -122,7 +122,7 @@ def _members(members: list[Any]) -> tuple[GroupMember, ...]:
     for member_id, _, _, _, client_id, host, _, _, assignment, _, _ in members:
         partitions = [(str(name), int(p)) for _, name, parts, _ in assignment[0] for p in parts]
         found.append(GroupMember(member_id=member_id or "", client_id=client_id or "",
-                                 host=(host or "").lstrip("/"), partitions=tuple(sorted(partitions))))
+                                 host=host or "", partitions=tuple(sorted(partitions))))
     return tuple(found)
 
 

@@ -55,7 +55,7 @@ def _members(described: dict[str, Any]) -> tuple[GroupMember, ...]:
                 partitions += [(str(entry["topic"]), int(p)) for p in entry.get("partitions") or []]
         members.append(GroupMember(
             member_id=str(member.get("member_id") or ""), client_id=str(member.get("client_id") or ""),
-            host=str(member.get("client_host") or "").lstrip("/"), partitions=tuple(sorted(partitions)),
+            host=str(member.get("client_host") or ""), partitions=tuple(sorted(partitions)),
         ))
     return tuple(members)
 

@@ -22,6 +22,7 @@ from runbooks.alerting.lifecycle import AlertState, Phase
 from runbooks.engine.models import Run, RunState, StepState
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+UNKNOWN = "unknown"  # Lag Exporter's value for a member label of a partition no member holds
 
 _HELP = {
     "kafka_consumergroup_group_offset": "Last group consumed (committed) offset of a partition",
@@ -94,14 +95,16 @@ def add_lag_report(out: Exposition, report: LagReport) -> None:
     for group in report.groups:
         if group.error is not None:
             continue  # Lag Exporter drops the series of a group it could not read
-        simple = "true" if group.simple_consumer else "false"
         for p in group.partitions:
+            # As Lag Exporter's source does: the member's host as the client reports it ("/10.0.0.7"),
+            # and "unknown" where no member holds the partition.
             labels = {"cluster_name": cluster, "group": group.group, "topic": p.topic, "partition": p.partition,
-                      "member_host": p.host, "consumer_id": p.member_id, "client_id": p.client_id}
+                      "member_host": p.host or UNKNOWN, "consumer_id": p.member_id or UNKNOWN,
+                      "client_id": p.client_id or UNKNOWN}
             out.add("kafka_consumergroup_group_offset", labels, p.committed)
             out.add("kafka_consumergroup_group_lag", labels, p.lag)
             out.add("kafka_consumergroup_group_lag_seconds", labels, p.seconds)
-        group_labels = {"cluster_name": cluster, "group": group.group, "is_simple_consumer": simple}
+        group_labels = {"cluster_name": cluster, "group": group.group}  # no is_simple_consumer: its README's only
         out.add("kafka_consumergroup_group_max_lag", group_labels, group.max_lag)
         out.add("kafka_consumergroup_group_max_lag_seconds", group_labels, group.max_lag_seconds)
         out.add("kafka_consumergroup_group_sum_lag", {"cluster_name": cluster, "group": group.group}, group.sum_lag)

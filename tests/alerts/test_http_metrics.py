@@ -26,10 +26,10 @@ NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 
 def report() -> LagReport:
-    member = GroupMember(member_id="c-1-abc", client_id="c-1", host="10.0.0.7", partitions=(("orders", 0),))
+    member = GroupMember(member_id="c-1-abc", client_id="c-1", host="/10.0.0.7", partitions=(("orders", 0),))
     partitions = (
         PartitionLag(topic="orders", partition=0, committed=90, end=100, lag=10, seconds=2.5,
-                     seconds_from=SecondsFrom.TABLE, member_id="c-1-abc", client_id="c-1", host="10.0.0.7"),
+                     seconds_from=SecondsFrom.TABLE, member_id="c-1-abc", client_id="c-1", host="/10.0.0.7"),
         PartitionLag(topic="orders", partition=1, committed=5, end=50, lag=45, seconds=None,
                      seconds_from=SecondsFrom.UNKNOWN),
     )
@@ -39,21 +39,23 @@ def report() -> LagReport:
 
 
 def test_lag_metrics_keep_kafka_lag_exporters_names_and_labels() -> None:
-    """Per partition: offset, lag, lag_seconds (NaN when unknown); per group: max, sum; per partition offsets."""
+    """Per partition: offset, lag, lag_seconds (NaN when unknown), the member's host as the client reports it and
+    "unknown" where no member holds the partition; per group: max, sum (no is_simple_consumer, as in Lag
+    Exporter's source); per partition offsets."""
     out = Exposition()
     add_lag_report(out, report())
     text = out.text()
-    labels = ('cluster_name="prod",group="app \\"one\\"",topic="orders",partition="0",member_host="10.0.0.7",'
+    labels = ('cluster_name="prod",group="app \\"one\\"",topic="orders",partition="0",member_host="/10.0.0.7",'
               'consumer_id="c-1-abc",client_id="c-1"')
     assert f"kafka_consumergroup_group_offset{{{labels}}} 90" in text
     assert f"kafka_consumergroup_group_lag{{{labels}}} 10" in text
     assert f"kafka_consumergroup_group_lag_seconds{{{labels}}} 2.5" in text
     assert 'kafka_consumergroup_group_lag_seconds{cluster_name="prod",group="app \\"one\\"",topic="orders",' \
-           'partition="1",member_host="",consumer_id="",client_id=""} NaN' in text
+           'partition="1",member_host="unknown",consumer_id="unknown",client_id="unknown"} NaN' in text
     group = 'cluster_name="prod",group="app \\"one\\""'
-    assert f'kafka_consumergroup_group_max_lag{{{group},is_simple_consumer="false"}} 45' in text
-    assert 'kafka_consumergroup_group_max_lag_seconds{cluster_name="prod",group="app \\"one\\"",' \
-           'is_simple_consumer="false"} 2.5' in text
+    assert f'kafka_consumergroup_group_max_lag{{{group}}} 45' in text
+    assert 'kafka_consumergroup_group_max_lag_seconds{cluster_name="prod",group="app \\"one\\""} 2.5' in text
+    assert "is_simple_consumer" not in text
     assert 'kafka_consumergroup_group_sum_lag{cluster_name="prod",group="app \\"one\\""} 55' in text
     assert f'kafka_consumergroup_group_topic_sum_lag{{{group},topic="orders"}} 55' in text
     assert 'kafka_partition_latest_offset{cluster_name="prod",topic="orders",partition="0"} 100' in text

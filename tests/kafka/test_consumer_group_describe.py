@@ -31,5 +31,5 @@ def test_a_response_decodes_into_state_and_members() -> None:
     (error_code, _, group_id, state, *_rest) = decoded.groups[0]
     assert (error_code, group_id, state) == (0, "app", "Stable")
     assert _members(decoded.groups[0][7]) == (
-        GroupMember(member_id="m-1", client_id="client-1", host="10.0.0.7", partitions=(("orders", 0), ("orders", 2))),
+        GroupMember(member_id="m-1", client_id="client-1", host="/10.0.0.7", partitions=(("orders", 0), ("orders", 2))),
     )
