@@ -139,3 +139,13 @@ def test_the_build_context_holds_what_pip_install_needs(steps: list[Instruction]
     packages = re.search(r'include = \[(.*?)\]', (ROOT / "pyproject.toml").read_text())
     assert packages is not None
     assert {p.strip(' "*') for p in packages.group(1).split(",")} == {"bot", "handlers", "runbooks"} <= set(copied)
+
+
+def test_the_bot_never_loads_the_sandbox() -> None:
+    """The sandbox (its Maven POM, its Java helper, the Kafka twin) ships in the wheel as files, but
+    what the image runs never imports it: `kafka-chatops run` needs no JVM and no sandbox code."""
+    probe = ("import sys, bot.cli, bot.app, bot.slack.run, bot.console.console; "
+             "print(sorted(m for m in sys.modules if m.startswith('bot.sandbox')))")
+    found = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+                           timeout=60)
+    assert found.stdout.strip() == "[]", found.stdout
