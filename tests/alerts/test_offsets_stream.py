@@ -50,14 +50,16 @@ def topic(sandbox: SandboxInfo) -> str:
 
 @pytest.fixture
 async def readers(sandbox: SandboxInfo) -> AsyncIterator[tuple[StreamingLagReader, KafkaLagReader]]:
-    admin = KafkaLagReader(KafkaAdminAdapter(client_id="test-admin-truth", call_deadline_s=20))
-    streaming = StreamingLagReader(KafkaLagReader(KafkaAdminAdapter(client_id="test-stream", call_deadline_s=20)),
-                                   groups_refresh_s=0.0)
+    adapters = [KafkaAdminAdapter(client_id=name, call_deadline_s=20) for name in ("test-admin-truth", "test-stream")]
+    admin = KafkaLagReader(adapters[0])
+    streaming = StreamingLagReader(KafkaLagReader(adapters[1]), groups_refresh_s=0.0)
     try:
         yield streaming, admin
     finally:
         await streaming.close()
         await admin.close()
+        for adapter in adapters:  # the readers close their consumers; the admin clients are the owner's
+            await adapter.close()
 
 
 async def caught_up(reader: StreamingLagReader, sandbox: SandboxInfo, within_s: float = 60) -> None:
@@ -131,12 +133,14 @@ async def test_streamed_offsets_agree_with_the_admin_api_through_commits_deletio
     assert after[deleted] == {}
 
     # A bot restarting mid-stream replays the topic from its start, tombstones included.
-    fresh = StreamingLagReader(KafkaLagReader(KafkaAdminAdapter(client_id="test-restart", call_deadline_s=20)))
+    restarted = KafkaAdminAdapter(client_id="test-restart", call_deadline_s=20)
+    fresh = StreamingLagReader(KafkaLagReader(restarted))
     try:
         await caught_up(fresh, sandbox)
         assert await agree(fresh, admin, sandbox, groups) == after
     finally:
         await fresh.close()
+        await restarted.close()
 
 
 @pytest.fixture
