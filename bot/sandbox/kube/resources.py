@@ -114,6 +114,10 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         group=CORE_GROUP, plural="configmaps", kind="ConfigMap", singular="configmap",
         short_names=("cm",), returns_deleted_object=False,
     ),
+    # The CA and KafkaUser Secrets the operator writes (the bot reads them for TLS and SASL).
+    ResourceType(
+        group=CORE_GROUP, plural="secrets", kind="Secret", singular="secret", returns_deleted_object=False,
+    ),
     ResourceType(
         group=CORE_GROUP, plural="events", kind="Event", singular="event", short_names=("ev",),
         returns_deleted_object=False,
