@@ -11,7 +11,8 @@ For every KafkaUser labelled ``strimzi.io/cluster=<cluster>``:
 
 Status: ``Ready`` with ``username`` (``CN=<user>`` for certificate users) and ``secret``. The
 Secrets are owned by their KafkaUser, so deleting the KafkaUser deletes its Secret; SCRAM
-credentials on the brokers without a KafkaUser are deleted, as the UO does. ACLs and quotas are
+credentials on the brokers without a KafkaUser are deleted, as the UO does (once the cluster has had
+a KafkaUser: until then the UO twin does not even connect). ACLs and quotas are
 not modelled.
 """
 
@@ -64,6 +65,10 @@ class UserOperator:
     async def reconcile_all(self, admin: OperatorAdmin, security: ClusterSecurity) -> None:
         users, _ = self.store.list(names.KAFKA_GROUP, names.USERS, self.namespace,
                                    label_selector=f"{names.LABEL_CLUSTER}={self.cluster}")
+        if not users and not self._applied:
+            # Nothing to do, and no admin connection for it: most sandboxes never have a KafkaUser.
+            # (Strimzi's UO would also delete SCRAM credentials made by hand; this twin only those it set.)
+            return
         on_brokers = await admin.scram_users()
         wanted_scram: set[str] = set()
         with_secret: set[str] = set()
