@@ -251,3 +251,25 @@ def test_deleting_a_kafka_user_removes_its_secret_and_its_credential(
     refused(caplog, **scram_config(cluster, files, "carol", password))
     assert failed_logins(cluster) > before
 
+
+
+def test_a_kafka_with_only_the_tls_listener_rolls_and_serves_it(cluster: StrimziCluster, files: Path) -> None:
+    """Dropping `mtls` and `plain` rolls the broker (its listeners change); the status lists `tls` only.
+
+    (Dropping `plain` alone would not roll: the brokers keep their internal PLAINTEXT listener.)"""
+    create_user(cluster, "alice", "scram-sha-512")
+    uid = cluster.core.read_namespaced_pod(f"{NAME}-dual-role-0", cluster.namespace).metadata.uid
+    listeners = [lst for lst in cluster.kafka()["spec"]["kafka"]["listeners"] if lst["name"] == "tls"]
+    generation = cluster.patch_kafka({"spec": {"kafka": {"listeners": listeners}}})
+
+    def reconciled() -> dict[str, Any] | None:
+        status = cluster.kafka().get("status") or {}
+        done = status.get("observedGeneration") == generation and any(
+            c["type"] == "Ready" for c in status.get("conditions") or [])
+        return status if done else None
+
+    status = wait_until(reconciled, timeout=180, message="Kafka reconciled with the tls listener only")
+    assert [lst["name"] for lst in status["listeners"]] == ["tls"]
+    assert cluster.core.read_namespaced_pod(f"{NAME}-dual-role-0", cluster.namespace).metadata.uid != uid
+    password = secret(cluster, "alice")["password"].decode()
+    assert connect(**scram_config(cluster, files, "alice", password)) == status["clusterId"]
