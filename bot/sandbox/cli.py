@@ -25,6 +25,7 @@ import bot
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
 from bot.sandbox.operator.faults import KINDS, parse_condition
+from bot.sandbox.operator.listeners import listener_lines, validate_listener_choice
 from bot.sandbox.operator.names import OPERATOR_VERSION
 from bot.sandbox.operator.versions import DEFAULT_KAFKA_VERSION, SUPPORTED_LINES, release_line
 from bot.sandbox.state import (
@@ -69,6 +70,9 @@ def register(subparsers: Any) -> None:
                         "spec.kafka.rack (topology.kubernetes.io/zone); default: no racks")
     p.add_argument("--cruise-control", action="store_true",
                    help="set spec.cruiseControl: the operator then handles KafkaRebalance resources")
+    p.add_argument("--listeners", default="plain", metavar="L,...",
+                   help="the Kafka's listeners, from: plain (9092, no TLS), tls (9093, TLS + SCRAM-SHA-512), "
+                        "mtls (9094, TLS + client certificates); default plain. TLS ones need openssl")
     p.add_argument("--kafka-version", default=DEFAULT_KAFKA_VERSION, metavar="V")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds to wait for Ready (default 300)")
@@ -149,6 +153,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise SandboxError(f"--broker-only must be between 0 and 6 (got {args.broker_only})")
     if not 0 <= args.racks <= 9:
         raise SandboxError(f"--racks must be between 0 (no racks) and 9 (got {args.racks})")
+    args.listeners = validate_listener_choice(args.listeners)
     directory = sandbox_dir(args.name)
     if daemon_alive(directory):
         state = read_state(directory)
@@ -177,6 +182,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         "kafka_version": state.kafka_version, "brokers": state.brokers, "broker_only": state.broker_only,
         "racks": state.racks, "cruise_control": state.cruise_control, "state_dir": state.state_dir,
         "daemon_pid": state.daemon_pid, "startup_seconds": round(elapsed, 1), "nodes": info.get("nodes", []),
+        "listeners": state.listeners,
     }
     if args.json:
         print(json.dumps(result))
@@ -190,6 +196,7 @@ def cmd_up(args: argparse.Namespace) -> int:
               f"  kubeconfig       export KUBECONFIG={state.kubeconfig}\n"
               f"  Kafka resource   {state.namespace}/{state.cluster}\n"
               f"  bootstrap        {state.bootstrap_servers}\n"
+              f"{listener_lines(state.listeners, state.cluster)}"
               f"  state dir        {state.state_dir} (daemon pid {state.daemon_pid})\n"
               f"Stop it with: kafka-chatops sandbox down --name {state.name}")
     return 0
@@ -203,7 +210,7 @@ def _spawn_daemon(args: argparse.Namespace, directory: Path) -> subprocess.Popen
            "--brokers", str(args.brokers), "--kafka-version", args.kafka_version, "--state-dir", str(directory),
            "--reconcile-interval", str(args.reconcile_interval), "--heap-mb", str(args.heap_mb),
            "--ready-timeout", str(args.timeout), "--roll-attempts", str(args.roll_attempts),
-           "--racks", str(args.racks)]
+           "--racks", str(args.racks), "--listeners", args.listeners]
     if args.broker_only is not None:
         cmd += ["--broker-only", str(args.broker_only)]
     if args.cruise_control:

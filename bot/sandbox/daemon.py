@@ -34,6 +34,7 @@ from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.operator import names
 from bot.sandbox.operator.deployment import APPS_GROUP, DEPLOYMENTS, operator_deployment
 from bot.sandbox.operator.faults import FaultRules, parse_condition
+from bot.sandbox.operator.listeners import PRESETS
 from bot.sandbox.operator.loop import Operator
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.reconciler import OperatorSettings
@@ -57,12 +58,15 @@ LAST_BROKER_ID = 99  # the broker pool's ids run from the dual-role nodes' count
 
 
 def kafka_resources(*, name: str, namespace: str, brokers: int, version: str, broker_only: int | None = None,
-                    racks: int = 0, cruise_control: bool = False) -> list[dict[str, Any]]:
+                    racks: int = 0, cruise_control: bool = False,
+                    listeners: tuple[str, ...] = ("plain",)) -> list[dict[str, Any]]:
     """The Kafka and KafkaNodePools a user would apply (Strimzi's kafka-with-dual-role-nodes example).
 
     ``broker_only`` (None: no such pool) adds the pool ``brokers`` with roles [broker]: the pool a
     static quorum can scale. Its ids start after the dual-role nodes' (``strimzi.io/next-node-ids``),
-    so the dual-role nodes keep ids 0..brokers-1 whatever the pools' names sort like.
+    so the dual-role nodes keep ids 0..brokers-1 whatever the pools' names sort like. ``listeners``
+    names entries of ``listeners.PRESETS`` (plain; tls: TLS + SCRAM-SHA-512; mtls: TLS + client
+    certificates).
     """
     rf, isr = min(3, brokers), min(2, brokers)
     storage = {"type": "persistent-claim", "size": "1Gi", "deleteClaim": False}
@@ -83,7 +87,7 @@ def kafka_resources(*, name: str, namespace: str, brokers: int, version: str, br
     kafka_spec: dict[str, Any] = {
         "kafka": {
             "version": version,
-            "listeners": [{"name": "plain", "port": 9092, "type": "internal", "tls": False}],
+            "listeners": [dict(PRESETS[name]) for name in listeners],
             "config": {
                 "offsets.topic.replication.factor": rf, "transaction.state.log.replication.factor": rf,
                 "transaction.state.log.min.isr": isr, "default.replication.factor": rf,
@@ -117,6 +121,7 @@ class Daemon:
             kafka_version=args.kafka_version, brokers=args.brokers, daemon_pid=os.getpid(), started_at=time.time(),
             broker_only=args.broker_only or 0, racks=args.racks, cruise_control=args.cruise_control,
         )
+        self.listener_names = tuple(n for n in args.listeners.split(",") if n)
 
     async def run(self) -> int:
         loop = asyncio.get_running_loop()
@@ -162,7 +167,8 @@ class Daemon:
             self.store.create(APPS_GROUP, DEPLOYMENTS, namespace, operator_deployment(namespace))
         for resource in kafka_resources(name=self.args.name, namespace=namespace, brokers=self.args.brokers,
                                         version=self.args.kafka_version, broker_only=self.args.broker_only,
-                                        racks=self.args.racks, cruise_control=self.args.cruise_control):
+                                        racks=self.args.racks, cruise_control=self.args.cruise_control,
+                                        listeners=self.listener_names):
             plural = names.KAFKAS if resource["kind"] == "Kafka" else names.NODE_POOLS
             self.store.create(names.KAFKA_GROUP, plural, namespace, resource)
 
@@ -198,6 +204,7 @@ class Daemon:
         listeners = status.get("listeners") or []
         if listeners:
             self.state.bootstrap_servers = listeners[0].get("bootstrapServers")
+            self.state.listeners = {str(lst.get("name")): str(lst.get("bootstrapServers")) for lst in listeners}
         pods = self.operator.pods()
         self.state.broker_pids = {str(p.node_id): p.node.pid for p in pods if p.node.pid}
         self.state.ports["brokers"] = {str(p.node_id): p.node.spec.client_port for p in pods}
@@ -285,6 +292,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--broker-only", type=int, default=None, help="replicas of the broker-only pool (none: no pool)")
     p.add_argument("--racks", type=int, default=0)
     p.add_argument("--cruise-control", action="store_true")
+    p.add_argument("--listeners", default="plain", help="comma-separated names of listeners.PRESETS")
     return p.parse_args(argv)
 
 

@@ -70,6 +70,8 @@ class SandboxState:
     broker_only: int = 0  # replicas of the broker-only KafkaNodePool ``brokers`` (``up --broker-only``)
     racks: int = 0  # zones the brokers are spread over (``up --racks``); 0: no rack awareness
     cruise_control: bool = False  # the Kafka has spec.cruiseControl (``up --cruise-control``)
+    # listener name -> its bootstrap servers, from the Kafka status (``up --listeners``)
+    listeners: dict[str, str] = field(default_factory=dict)
     phase: str = PHASE_STARTING
     daemon_pid: int | None = None
     api_url: str | None = None

@@ -193,6 +193,10 @@ _NAMESPACE_COLUMNS = [column("Name", NAME_DESCRIPTION, format="name"),
 _CONFIGMAP_COLUMNS = [column("Name", NAME_DESCRIPTION, format="name"),
                       column("Data", "The number of keys in data and binaryData.", type="integer"),
                       column("Age", AGE_DESCRIPTION)]
+_SECRET_COLUMNS = [column("Name", NAME_DESCRIPTION, format="name"),
+                   column("Type", "The type of the secret"),
+                   column("Data", "The number of keys in data and stringData.", type="integer"),
+                   column("Age", AGE_DESCRIPTION)]
 _PVC_COLUMNS = [column("Name", NAME_DESCRIPTION, format="name"),
                 column("Status", "The current phase of the claim."),
                 column("Volume", "The binding reference to the PersistentVolume backing this claim."),
@@ -217,6 +221,12 @@ def _configmap_cells(configmap: dict[str, Any]) -> Cells:
             age(metadata.get("creationTimestamp"))]
 
 
+def _secret_cells(secret: dict[str, Any]) -> Cells:  # printSecret
+    metadata = secret["metadata"]
+    return [metadata["name"], secret.get("type") or "", len(secret.get("data") or {}),
+            age(metadata.get("creationTimestamp"))]
+
+
 def _pvc_cells(claim: dict[str, Any]) -> Cells:
     metadata, spec, status = claim["metadata"], claim.get("spec") or {}, claim.get("status") or {}
     phase = "Terminating" if metadata.get("deletionTimestamp") else status.get("phase") or ""
@@ -238,5 +248,6 @@ _PRINTERS: dict[tuple[str, str], tuple[list[dict[str, Any]], Callable[[dict[str,
         {EVENTS_V1_TO_CORE.get(key, key): value for key, value in event.items()})),
     ("", "namespaces"): (_NAMESPACE_COLUMNS, _namespace_cells),
     ("", "configmaps"): (_CONFIGMAP_COLUMNS, _configmap_cells),
+    ("", "secrets"): (_SECRET_COLUMNS, _secret_cells),
     ("", "persistentvolumeclaims"): (_PVC_COLUMNS, _pvc_cells),
 }

@@ -120,6 +120,11 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
         group=CORE_GROUP, plural="configmaps", kind="ConfigMap", singular="configmap",
         short_names=("cm",), returns_deleted_object=False,
     ),
+    # The CA and KafkaUser Secrets the operator writes (the bot reads them for TLS and SASL); a
+    # ServiceAccount token may read them only by name (the chart's rbac.secretNames).
+    ResourceType(
+        group=CORE_GROUP, plural="secrets", kind="Secret", singular="secret", returns_deleted_object=False,
+    ),
     ResourceType(
         group=CORE_GROUP, plural="events", kind="Event", singular="event", short_names=("ev",),
         returns_deleted_object=False,
@@ -127,9 +132,6 @@ RESOURCE_TYPES: tuple[ResourceType, ...] = (
     ResourceType(
         group=CORE_GROUP, plural="namespaces", kind="Namespace", singular="namespace", namespaced=False,
         has_status_subresource=True, short_names=("ns",), initial_status={"phase": "Active"},
-    ),
-    ResourceType(
-        group=CORE_GROUP, plural="secrets", kind="Secret", singular="secret", returns_deleted_object=False,
     ),
     # A ServiceAccount's token comes from its TokenRequest subresource (``service_accounts.py``); requests
     # bearing one are authorized by the RBAC objects below (``rbac.py``).

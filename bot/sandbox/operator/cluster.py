@@ -22,6 +22,7 @@ from bot.sandbox.operator import names
 from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import OperatorAdmin
 from bot.sandbox.operator.pods import BrokerPod
+from bot.sandbox.operator.security import ClusterSecurity
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,9 @@ class ClusterRuntime:
         self.rack_topology_key: str | None = None  # spec.kafka.rack.topologyKey; None: no broker.rack
         self.admin = OperatorAdmin(self.bootstrap, client_id="strimzi-cluster-operator")
         self.topic_admin = OperatorAdmin(self.bootstrap, client_id="strimzi-topic-operator")
+        self.user_admin = OperatorAdmin(self.bootstrap, client_id="strimzi-user-operator")
+        # Listeners, CAs, broker certificates (the operator's admin clients stay on the internal listener).
+        self.security = ClusterSecurity(store, namespace=namespace, cluster=name, directory=work_dir / "security")
 
     # -- views -------------------------------------------------------------------------------
     def broker_pods(self) -> list[BrokerPod]:
@@ -98,10 +102,11 @@ class ClusterRuntime:
             # node keeps its rack.
             cfg["broker.rack"] = zone_of(pod.node_id, self.zones)
         if pod.is_broker and pod.is_controller:
-            return cfg
+            return {**cfg, **self.security.broker_config(pod, cfg)}
         if pod.is_broker:
             cfg["process.roles"] = "broker"
             cfg["listeners"] = f"PLAINTEXT://{spec.host}:{spec.client_port}"
+            cfg.update(self.security.broker_config(pod, cfg))
         else:
             cfg["process.roles"] = "controller"
             cfg["listeners"] = f"CONTROLLER://{spec.host}:{spec.controller_port}"
@@ -225,6 +230,7 @@ class ClusterRuntime:
         """Stop every JVM (SIGTERM together, SIGKILL stragglers); objects stay."""
         self.admin.close()
         self.topic_admin.close()
+        self.user_admin.close()
         # Together, not one by one: the sandbox is going away, nobody needs the data moved. 20 s is
         # plenty for a controlled shutdown; stragglers get SIGKILL.
         await asyncio.gather(*(p.shutdown(20.0) for p in self.pods.values()), return_exceptions=True)

@@ -16,7 +16,14 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any, TypeVar
 
 from kafka import TopicPartition
-from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient
+from kafka.admin import (
+    ConfigResource,
+    ConfigResourceType,
+    KafkaAdminClient,
+    ScramMechanism,
+    UserScramCredentialDeletion,
+    UserScramCredentialUpsertion,
+)
 from kafka.errors import (
     BrokerNotAvailableError,
     KafkaConnectionError,
@@ -264,6 +271,31 @@ class OperatorAdmin:
         result = await self._call("incrementalAlterConfigs",
                                   lambda a: a.alter_configs(res, raise_on_unknown=False, incremental=True))
         _raise_on_config_errors(result)
+
+    # -- SCRAM credentials (the User Operator's) ---------------------------------------------
+    async def scram_users(self) -> set[str]:
+        """Users with a SCRAM-SHA-512 credential (DescribeUserScramCredentials)."""
+        described = await self._call("describeUserScramCredentials",
+                                     lambda a: a.describe_user_scram_credentials())
+        return {user for user, info in described.items() if not info.get("error") and any(
+            c["mechanism"] == ScramMechanism.SCRAM_SHA_512 for c in info.get("credential_infos") or [])}
+
+    async def set_scram_password(self, user: str, password: str) -> None:
+        """AlterUserScramCredentials upsert: SCRAM-SHA-512, 4096 iterations (Strimzi's and Kafka's default)."""
+        change = [UserScramCredentialUpsertion(user, ScramMechanism.SCRAM_SHA_512, password, iterations=4096)]
+        self._raise_on_user_errors(await self._call(
+            "alterUserScramCredentials", lambda a: a.alter_user_scram_credentials(change)))
+
+    async def delete_scram_user(self, user: str) -> None:
+        change = [UserScramCredentialDeletion(user, ScramMechanism.SCRAM_SHA_512)]
+        self._raise_on_user_errors(await self._call(
+            "alterUserScramCredentials", lambda a: a.alter_user_scram_credentials(change)))
+
+    @staticmethod
+    def _raise_on_user_errors(result: Mapping[str, str | None]) -> None:
+        errors = [f"user {user}: {error}" for user, error in result.items() if error]
+        if errors:
+            raise AdminError("alterUserScramCredentials: " + "; ".join(errors))
 
 
 def _raise_on_config_errors(result: Mapping[str, Mapping[str, Any]]) -> None:

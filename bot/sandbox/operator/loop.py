@@ -27,6 +27,7 @@ from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.rebalance import RebalanceOperator
 from bot.sandbox.operator.reconciler import KafkaReconciler, OperatorSettings
 from bot.sandbox.operator.topics import TopicOperator
+from bot.sandbox.operator.users import UserOperator
 
 log = logging.getLogger(__name__)
 ClusterKey = tuple[str, str]  # (namespace, name)
@@ -43,16 +44,20 @@ class ClusterWorker:
         self.reconciler = KafkaReconciler(store, namespace=key[0], name=key[1], work_root=work_root,
                                           settings=settings, faults=faults, config_checker=config_checker)
         self.topics = TopicOperator(store, namespace=key[0], cluster=key[1])
+        self.users = UserOperator(store, namespace=key[0], cluster=key[1])
         self.rebalances = RebalanceOperator(store, namespace=key[0], cluster=key[1],
                                             runtime=lambda: self.reconciler.runtime)
         self.wake = asyncio.Event()
         self.topic_wake = asyncio.Event()
+        self.user_wake = asyncio.Event()
         self.rebalance_wake = asyncio.Event()
         self.wake.set()
         self.topic_wake.set()
+        self.user_wake.set()
         self.reconciliations = 0
         self._tasks = [asyncio.create_task(self._cluster_loop(), name=f"reconcile-{key[1]}"),
                        asyncio.create_task(self._topic_loop(), name=f"topics-{key[1]}"),
+                       asyncio.create_task(self._user_loop(), name=f"users-{key[1]}"),
                        asyncio.create_task(self._rebalance_loop(), name=f"rebalances-{key[1]}")]
 
     @property
@@ -88,6 +93,22 @@ class ClusterWorker:
                 log.info("topic reconciliation of %s/%s postponed: %s", *self.key, e)
             except Exception:
                 log.exception("topic reconciliation of %s/%s failed unexpectedly", *self.key)
+
+    async def _user_loop(self) -> None:
+        """KafkaUsers: the User Operator is a process of its own in Strimzi, like the Topic Operator."""
+        while not self.done:
+            await self.user_wake.wait()
+            await asyncio.sleep(self.settings.debounce_s)
+            self.user_wake.clear()
+            runtime = self.reconciler.runtime
+            if runtime is None or not any(p.is_ready() for p in runtime.broker_pods()):
+                continue
+            try:
+                await self.users.reconcile_all(runtime.user_admin, runtime.security)
+            except AdminError as e:
+                log.info("user reconciliation of %s/%s postponed: %s", *self.key, e)
+            except Exception:
+                log.exception("user reconciliation of %s/%s failed unexpectedly", *self.key)
 
     async def _rebalance_loop(self) -> None:
         """KafkaRebalances: on a change, and every second while anything may be in progress."""
@@ -161,6 +182,7 @@ class Operator:
                     continue
                 worker.wake.set()
                 worker.topic_wake.set()
+                worker.user_wake.set()
 
     async def _watch(self, queue: asyncio.Queue[WatchEvent]) -> None:
         try:
@@ -175,7 +197,7 @@ class Operator:
 
     def _dispatch(self, event: WatchEvent) -> None:
         if event.group != names.KAFKA_GROUP or event.plural not in (names.KAFKAS, names.NODE_POOLS, names.TOPICS,
-                                                                     names.REBALANCES):
+                                                                     names.USERS, names.REBALANCES):
             return
         meta = event.object.get("metadata") or {}
         ident = (event.plural, meta.get("namespace", ""), meta.get("name", ""))
@@ -192,6 +214,7 @@ class Operator:
             worker = self._worker(_key(event.object))
             worker.wake.set()
             worker.topic_wake.set()
+            worker.user_wake.set()
             return
         cluster = (meta.get("labels") or {}).get(names.LABEL_CLUSTER)
         if not cluster:
@@ -203,6 +226,8 @@ class Operator:
             existing.wake.set()
         elif event.plural == names.REBALANCES:
             existing.rebalance_wake.set()
+        elif event.plural == names.USERS:
+            existing.user_wake.set()
         else:
             existing.topic_wake.set()
 

@@ -20,6 +20,8 @@ CORE_GROUP = ""
 KAFKAS = "kafkas"
 NODE_POOLS = "kafkanodepools"
 TOPICS = "kafkatopics"
+USERS = "kafkausers"
+SECRETS = "secrets"
 REBALANCES = "kafkarebalances"
 CONFIG_MAPS = "configmaps"
 PODSETS = "strimzipodsets"
@@ -102,6 +104,16 @@ def pod_labels(cluster: str, pool: str, node_id: int, *, broker: bool, controlle
         "app.kubernetes.io/part-of": f"strimzi-{cluster}",
         "app.kubernetes.io/managed-by": "strimzi-cluster-operator",
     }
+
+
+def cluster_ca_cert_secret(cluster: str) -> str:
+    """``<cluster>-cluster-ca-cert``: the CA that signed the brokers' certificates (``ca.crt``)."""
+    return f"{cluster}-cluster-ca-cert"
+
+
+def clients_ca_cert_secret(cluster: str) -> str:
+    """``<cluster>-clients-ca-cert``: the CA that signs the KafkaUsers' certificates (``ca.crt``)."""
+    return f"{cluster}-clients-ca-cert"
 
 
 def selector_string(labels: dict[str, str]) -> str:

@@ -27,6 +27,7 @@ from bot.sandbox.operator.config_check import KafkaConfigChecker, invalid_config
 from bot.sandbox.operator.events import RestartReason, publish_restart_events
 from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
+from bot.sandbox.operator.listeners import Listener, ListenerError, parse_listeners
 from bot.sandbox.operator.nodepools import PoolRequest, assign_node_ids
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.roller import Roller, RollSettings
@@ -60,7 +61,6 @@ class ReconcileState:
     """What the final status is made of, filled in as the reconciliation goes."""
 
     warnings: list[dict[str, Any]] = field(default_factory=list)
-    listener_names: list[str] = field(default_factory=lambda: ["plain"])
     kafka_version: str | None = None
     metadata_version: str | None = None
 
@@ -78,6 +78,7 @@ class KafkaReconciler:
         self.config_checker = config_checker or KafkaConfigChecker()
         self.runtime: ClusterRuntime | None = None
         self._rack_key: str | None = None  # spec.kafka.rack.topologyKey as of this reconciliation
+        self._listeners: list[Listener] = parse_listeners(None)
         self._declared_pools: set[str] = set()
 
     # -- entry point -------------------------------------------------------------------------
@@ -137,13 +138,17 @@ class KafkaReconciler:
                 metadata_level(desired_md)
             except ValueError as e:
                 raise st.ReconcileFailure("InvalidResourceException", f"Invalid metadataVersion: {e}") from e
-        state.listener_names = [str(lst.get("name")) for lst in spec.get("listeners") or [] if lst.get("name")] \
-            or ["plain"]
+        try:
+            self._listeners = parse_listeners(spec.get("listeners"))
+        except ListenerError as e:
+            raise st.ReconcileFailure("InvalidResourceException", f"The Kafka cluster {self.name} is invalid: "
+                                      f"[{e}]") from e
         pools = self._node_pools()
         self._declared_pools = {str(p["metadata"]["name"]) for p in pools}  # an empty pool is listed too
         self._rack_key = str((spec.get("rack") or {}).get("topologyKey") or "") or None
         if self.runtime is not None:
             self.runtime.rack_topology_key = self._rack_key
+            self.runtime.security.set_listeners(self._listeners)
         if self.runtime is None:
             await self._create_cluster(pools, version, cfg, desired_md)
         runtime = self.runtime
@@ -210,6 +215,7 @@ class KafkaReconciler:
         runtime = ClusterRuntime(self.store, namespace=self.namespace, name=self.name, work_dir=self.work_dir,
                                  heap_mb=self.settings.heap_mb, faults=self.faults, zones=self.settings.zones)
         runtime.rack_topology_key = self._rack_key
+        runtime.security.set_listeners(self._listeners)  # the CAs, before any broker config is rendered
         ports = free_ports(2 * len(nodes))
         port_of = {nid: (ports[2 * i], ports[2 * i + 1]) for i, (_, nid, _) in enumerate(nodes)}
         runtime.set_quorum([(nid, port_of[nid][1]) for _, nid, r in nodes if names.ROLE_CONTROLLER in r])
@@ -243,7 +249,8 @@ class KafkaReconciler:
         configs = [p.node.rendered_config(runtime.node_config(p, cfg)) for p in pods]
         # Keyed by what can change the verdict: ports, paths and cluster ids differ between creation
         # attempts, and a retried failed creation must not start a JVM every pass.
-        key = (version, sorted(cfg.items()), sorted((sorted(p.roles), p.node_id) for p in pods))
+        key = (version, sorted(cfg.items()), sorted((sorted(p.roles), p.node_id) for p in pods),
+               runtime.security.listeners)
         problems = await self.config_checker.problems(version, configs, cache_key=repr(key))
         if problems:
             raise invalid_config(self.namespace, self.name, problems)
@@ -377,13 +384,14 @@ class KafkaReconciler:
         self._write_status(st.kafka_status(
             conditions=conditions,
             observed_generation=generation,
-            listeners=st.listener_status(state.listener_names, runtime.broker_addresses()) if runtime else [],
+            listeners=runtime.security.status(runtime.broker_pods()) if runtime else [],
             pools=sorted(runtime.pools() | self._declared_pools) if runtime else [],
             cluster_id=runtime.cluster_id if runtime else None,
             kafka_version=state.kafka_version,
             metadata_version=state.metadata_version,
         ))
         if runtime is not None:
+            runtime.security.publish_ca_secrets(runtime.kafka_owner())
             self._write_pool_statuses(runtime)
 
     def _write_pool_statuses(self, runtime: ClusterRuntime) -> None:

@@ -86,18 +86,6 @@ class ReconcileFailure(Exception):
         self.strimzi_reason = strimzi_reason
 
 
-def listener_status(listener_names: list[str], broker_addresses: list[tuple[str, int]]) -> list[dict[str, Any]]:
-    bootstrap = ",".join(f"{h}:{p}" for h, p in broker_addresses)
-    return [
-        {
-            "name": name,
-            "addresses": [{"host": h, "port": p} for h, p in broker_addresses],
-            "bootstrapServers": bootstrap,
-        }
-        for name in listener_names
-    ]
-
-
 def kafka_status(
     *,
     conditions: list[dict[str, Any]],
