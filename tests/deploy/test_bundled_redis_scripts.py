@@ -1,0 +1,144 @@
+"""The bundled Redis's start scripts, with real redis-server processes and no Kubernetes: three
+"pods" form one master, two replicas and three agreeing Sentinels; a killed master is replaced by a
+promoted replica; and the killed pod, started again, rejoins as a replica of the new master instead
+of coming back as a second master."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.deploy.bundled_redis_pods import MASTER_NAME, Pod
+from tests.fixtures.redis_server import HOST
+from tests.fixtures.waiting import wait_until
+
+pytestmark = pytest.mark.timeout(90)
+
+
+@pytest.fixture
+def pods(tmp_path: Path) -> Iterator[list[Pod]]:
+    started = [Pod(tmp_path / f"pod-{i}", i) for i in range(3)]
+    try:
+        yield started
+    finally:
+        for pod in started:
+            pod.cleanup()
+
+
+def _answer(call: Callable[[], Any]) -> Any:
+    """The reply, or None from a server that is down or refuses (a process killed or still starting)."""
+    try:
+        return call()
+    except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError):
+        return None
+
+
+def _role(pod: Pod) -> dict[str, Any] | None:
+    with pod.redis() as client:
+        info: dict[str, Any] | None = _answer(lambda: client.info("replication"))
+    return info
+
+
+def _ask_sentinel(pod: Pod, *command: str) -> Any:
+    with pod.sentinel() as client:
+        return _answer(lambda: client.execute_command("SENTINEL", *command, MASTER_NAME))
+
+
+def _masters_seen(pods: list[Pod]) -> set[tuple[str, str] | None]:
+    """The master address each live Sentinel gives (None for one that does not answer)."""
+    seen: set[tuple[str, str] | None] = set()
+    for pod in pods:
+        if "sentinel" in pod.processes:
+            address = _ask_sentinel(pod, "GET-MASTER-ADDR-BY-NAME")
+            seen.add((str(address[0]), str(address[1])) if address else None)
+    return seen
+
+
+def _settled(pods: list[Pod], master: Pod) -> bool:
+    """Every Sentinel names `master`, knows the two other Sentinels, and `master` has two replicas in sync."""
+    if _masters_seen(pods) != {(HOST, str(master.redis_port))}:
+        return False
+    for pod in pods:
+        others = _ask_sentinel(pod, "SENTINELS")
+        if not others or len(others) != len(pods) - 1:
+            return False
+    info = _role(master)
+    if not info or info.get("role") != "master" or int(str(info.get("connected_slaves", 0))) != len(pods) - 1:
+        return False
+    replicas = [_role(p) for p in pods if p is not master]
+    return all(r and r.get("role") == "slave" and r.get("master_link_status") == "up"
+               and int(str(r.get("master_port"))) == master.redis_port for r in replicas)
+
+
+def _wait_settled(pods: list[Pod], master: Pod, what: str) -> None:
+    try:
+        wait_until(lambda: _settled(pods, master), timeout=30, interval=0.2, message=what)
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n" + "\n".join(p.logs() for p in pods)) from exc
+
+
+def _assert_configured(pod: Pod) -> None:
+    """What docs/redis.md says the bot relies on, as the running servers report it; both need the password."""
+    with pod.redis() as client:
+        config = client.config_get("*")
+    assert (config["appendonly"], config["appendfsync"]) == ("yes", "always")
+    assert config["min-replicas-to-write"] == "1"
+    sentinel_conf = (pod.directory / "conf-sentinel" / "sentinel.conf").read_text()
+    for line in ("sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
+                 f"sentinel monitor {MASTER_NAME} {HOST} {pod.redis_port} 2"):
+        assert line in sentinel_conf, line
+    for port in (pod.redis_port, pod.sentinel_port):
+        with redis.Redis(host=HOST, port=port, socket_timeout=2) as anonymous, pytest.raises(redis.AuthenticationError):
+            anonymous.ping()
+
+
+def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pods: list[Pod]) -> None:
+    # All six scripts at once, as a StatefulSet with Parallel pod management starts them: no Sentinel
+    # knows a master yet, so pod 0 is the master, and every Sentinel monitors it.
+    for pod in pods:
+        pod.start("sentinel", pods)
+        pod.start("redis", pods)
+    _wait_settled(pods, pods[0], "pod 0 as master with pods 1 and 2 in sync, and three Sentinels agreeing")
+    _assert_configured(pods[0])
+    with pods[0].redis() as client:
+        client.set("before", "failover")
+        assert client.wait(2, 2000) == 2  # replicated to both
+
+    # The master's Redis dies (its Sentinel stays): the other Sentinels promote a replica.
+    pods[0].kill("redis")
+    old = (HOST, str(pods[0].redis_port))
+
+    def promoted() -> tuple[str, str] | None:
+        seen = _masters_seen(pods)
+        return next(iter(seen)) if len(seen) == 1 and old not in seen else None
+    try:
+        address = wait_until(promoted, timeout=30, interval=0.2,
+                                message="the Sentinels to agree on a promoted replica")
+    except AssertionError as exc:
+        raise AssertionError(f"{exc}\n" + "\n".join(p.logs() for p in pods)) from exc
+    new_master = next(p for p in pods if (HOST, str(p.redis_port)) == address)
+    assert new_master is not pods[0]
+    wait_until(lambda: (_role(new_master) or {}).get("role") == "master", timeout=10, interval=0.1,
+               message="the promoted replica to take the master role")
+
+    # The killed pod's container restarts: its script asks the Sentinels and starts as a replica of the
+    # new master. Every answer it gives from its first PING on says replica, never master.
+    pods[0].start("redis", pods)
+    roles: list[object] = []
+
+    def rejoined() -> bool:
+        info = _role(pods[0])
+        if info is None:
+            return False
+        roles.append(info.get("role"))
+        return info.get("master_link_status") == "up"
+    wait_until(rejoined, timeout=30, interval=0.05, message="pod 0 to come back as a replica in sync")
+    assert set(roles) == {"slave"}, roles
+    assert "replicaof" in (pods[0].directory / "conf-redis" / "redis.conf").read_text()
+    _wait_settled(pods, new_master, "the new master with both other pods as replicas, three Sentinels agreeing")
+    with pods[0].redis() as client:
+        assert client.get("before") == "failover"  # the data survived the switch
