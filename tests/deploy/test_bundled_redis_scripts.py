@@ -5,6 +5,7 @@ of coming back as a second master."""
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ from typing import Any
 import pytest
 import redis
 
-from tests.deploy.bundled_redis_pods import MASTER_NAME, Pod
+from tests.deploy.bundled_redis_pods import MASTER_NAME, SCRIPTS, Pod
 from tests.fixtures.redis_server import HOST
 from tests.fixtures.waiting import wait_until
 
@@ -142,3 +143,20 @@ def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pod
     _wait_settled(pods, new_master, "the new master with both other pods as replicas, three Sentinels agreeing")
     with pods[0].redis() as client:
         assert client.get("before") == "failover"  # the data survived the switch
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize("password", ['with"quote', "with\\backslash", ""])
+@pytest.mark.parametrize("container", ["redis", "sentinel"])
+def test_a_password_the_config_cannot_hold_stops_the_script_saying_why(
+        tmp_path: Path, password: str, container: str) -> None:
+    """Redis would read \\ and " in the quoted password as escapes and run with another password: the
+    script refuses, names the file, and writes no config."""
+    pod = Pod(tmp_path, 0)
+    env = pod.env([pod], container)
+    Path(env["REDIS_PASSWORD_FILE"]).write_text(password + "\n")
+    result = subprocess.run(["sh", str(SCRIPTS / f"{container}.sh")], env=env, capture_output=True, text=True,
+                            timeout=10, check=False)
+    assert result.returncode == 2
+    assert f"the password in {env['REDIS_PASSWORD_FILE']} is empty or has" in result.stderr
+    assert not list(Path(env["CONF_DIR"]).iterdir())

@@ -18,6 +18,13 @@ BIND="${BIND:-* -::*}"
 REDISCLI_AUTH="$(cat "$REDIS_PASSWORD_FILE")"
 export REDISCLI_AUTH
 PASSWORD="$REDISCLI_AUTH"
+# The configs quote it ("..."), where Redis reads \ and " as escapes: refuse them rather than start
+# servers whose password is not the Secret's.
+case "$PASSWORD" in
+    "" | *'"'* | *'\'*)
+        echo "the password in $REDIS_PASSWORD_FILE is empty or has \" or \\: give one without (e.g. openssl rand -base64 24)" >&2
+        exit 2 ;;
+esac
 
 log() { echo "$(date -u +%Y-%m-%dT%H:%M:%SZ) $*" >&2; }
 
