@@ -5,6 +5,7 @@ of coming back as a second master."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 import redis
 
+from bot.app import connect_redis
 from tests.deploy.bundled_redis_pods import MASTER_NAME, SCRIPTS, Pod
 from tests.fixtures.redis_server import HOST
 from tests.fixtures.waiting import wait_until
@@ -97,13 +99,19 @@ def _assert_configured(pod: Pod) -> None:
             anonymous.ping()
 
 
-def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pods: list[Pod]) -> None:
-    # All six scripts at once, as a StatefulSet with Parallel pod management starts them: no Sentinel
-    # knows a master yet, so pod 0 is the master, and every Sentinel monitors it.
+def _start_all(pods: list[Pod]) -> None:
     for pod in pods:
         pod.start("sentinel", pods)
         pod.start("redis", pods)
     _wait_settled(pods, pods[0], "pod 0 as master with pods 1 and 2 in sync, and three Sentinels agreeing")
+
+
+def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pods: list[Pod]) -> None:
+    """Pod 0 the first master; a promoted replica in its place when its Redis dies; its Sentinel and
+    its Redis, started again, follow the new master (a replica, never a second master)."""
+    # All six scripts at once, as a StatefulSet with Parallel pod management starts them: no Sentinel
+    # knows a master yet, so pod 0 is the master, and every Sentinel monitors it.
+    _start_all(pods)
     _assert_configured(pods[0])
     with pods[0].redis() as client:
         client.set("before", "failover")
@@ -118,13 +126,22 @@ def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pod
         return next(iter(seen)) if len(seen) == 1 and old not in seen else None
     try:
         address = wait_until(promoted, timeout=30, interval=0.2,
-                                message="the Sentinels to agree on a promoted replica")
+                             message="the Sentinels to agree on a promoted replica")
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n" + "\n".join(p.logs() for p in pods)) from exc
+    assert address is not None
     new_master = next(p for p in pods if (HOST, str(p.redis_port)) == address)
     assert new_master is not pods[0]
     wait_until(lambda: (_role(new_master) or {}).get("role") == "master", timeout=10, interval=0.1,
                message="the promoted replica to take the master role")
+
+    # The killed pod's Sentinel restarts too: its script finds the new master through the others and
+    # monitors it, not pod 0 (which is down).
+    pods[0].kill("sentinel")
+    pods[0].start("sentinel", pods)
+    wait_until(lambda: _masters_seen(pods) == {address}, timeout=15, interval=0.1,
+               message="pod 0's restarted Sentinel to monitor the new master")
+    assert f"{address[1]} 2" in (pods[0].directory / "conf-sentinel" / "sentinel.conf").read_text()
 
     # The killed pod's container restarts: its script asks the Sentinels and starts as a replica of the
     # new master. Every answer it gives from its first PING on says replica, never master.
@@ -160,3 +177,23 @@ def test_a_password_the_config_cannot_hold_stops_the_script_saying_why(
     assert result.returncode == 2
     assert f"the password in {env['REDIS_PASSWORD_FILE']} is empty or has" in result.stderr
     assert not list(Path(env["CONF_DIR"]).iterdir())
+
+
+def test_the_bot_reaches_the_master_through_the_pods_sentinels_with_one_password_file(pods: list[Pod]) -> None:
+    """As the chart configures it: REDIS_URL naming every pod's Sentinel, and the one password file as
+    both REDIS_PASSWORD_FILE and REDIS_SENTINEL_PASSWORD_FILE. The bot's own connect finds the master
+    and its write reaches a replica (WAIT 1, as REDIS_WAIT_REPLICAS=1 asks)."""
+    _start_all(pods)
+    password_file = pods[0].env(pods, "redis")["REDIS_PASSWORD_FILE"]
+    url = f"redis+sentinel://{','.join(f'{HOST}:{p.sentinel_port}' for p in pods)}/{MASTER_NAME}/0"
+
+    async def write() -> int:
+        client = await connect_redis(url, password_file=password_file, sentinel_password_file=password_file)
+        try:
+            await client.set("written-by", "the bot")
+            return int(await client.wait(1, 2000))
+        finally:
+            await client.aclose()
+    assert asyncio.run(write()) >= 1
+    with pods[0].redis() as master:
+        assert master.get("written-by") == "the bot"
