@@ -1,9 +1,11 @@
 """The bundled Redis's start scripts (deploy/helm/kafka-chatops/files/redis/) run as local "pods".
 
 A pod is its two containers' scripts, run with ``sh`` as subprocesses, with the environment the
-StatefulSet gives them except that every pod's host is 127.0.0.1 and each has its own free ports
-(in Kubernetes: its FQDN, and ports 6379 and 26379). Each script execs ``redis-server``, so the
-subprocess is the server itself: killing it is killing the container's process.
+StatefulSet gives them except that every pod's host name is ``localhost`` and each has its own free
+ports (in Kubernetes: its FQDN, and ports 6379 and 26379). A name, not an address, as in Kubernetes:
+the Sentinels resolve and announce host names (``resolve-hostnames``, ``announce-hostnames``).
+Each script execs ``redis-server``, so the subprocess is the server itself: killing it is killing
+the container's process.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ MASTER_NAME = "mymaster"
 PASSWORD = "bundled-test-password"
 DOWN_AFTER_MS = 1000
 FAILOVER_TIMEOUT_MS = 3000
+POD_HOST = "localhost"
 
 
 class Pod:
@@ -42,10 +45,10 @@ class Pod:
         password_file = self.directory / "password"
         password_file.write_text(PASSWORD + "\n")  # as a Secret mounts it, with a newline
         return {
-            "PATH": os.environ["PATH"], "POD_HOST": HOST, "BIND": HOST,
+            "PATH": os.environ["PATH"], "POD_HOST": POD_HOST, "BIND": HOST,
             "REDIS_PORT": str(self.redis_port), "SENTINEL_PORT": str(self.sentinel_port),
-            "SENTINEL_ADDRESSES": " ".join(f"{HOST}:{p.sentinel_port}" for p in pods),
-            "FIRST_POD_ADDRESS": f"{HOST}:{pods[0].redis_port}", "MASTER_NAME": MASTER_NAME,
+            "SENTINEL_ADDRESSES": " ".join(f"{POD_HOST}:{p.sentinel_port}" for p in pods),
+            "FIRST_POD_ADDRESS": f"{POD_HOST}:{pods[0].redis_port}", "MASTER_NAME": MASTER_NAME,
             "REDIS_PASSWORD_FILE": str(password_file), "CONF_DIR": str(conf), "DATA_DIR": str(data),
             "QUORUM": "2", "DOWN_AFTER_MILLISECONDS": str(DOWN_AFTER_MS), "FAILOVER_TIMEOUT": str(FAILOVER_TIMEOUT_MS),
         }

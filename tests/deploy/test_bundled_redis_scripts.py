@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from bot.app import connect_redis
-from tests.deploy.bundled_redis_pods import MASTER_NAME, SCRIPTS, Pod
+from tests.deploy.bundled_redis_pods import MASTER_NAME, POD_HOST, SCRIPTS, Pod
 from tests.fixtures.redis_server import HOST
 from tests.fixtures.waiting import wait_until
 
@@ -63,7 +63,7 @@ def _masters_seen(pods: list[Pod]) -> set[tuple[str, str] | None]:
 
 def _settled(pods: list[Pod], master: Pod) -> bool:
     """Every Sentinel names `master`, knows the two other Sentinels, and `master` has two replicas in sync."""
-    if _masters_seen(pods) != {(HOST, str(master.redis_port))}:
+    if _masters_seen(pods) != {(POD_HOST, str(master.redis_port))}:
         return False
     for pod in pods:
         others = _ask_sentinel(pod, "SENTINELS")
@@ -92,7 +92,7 @@ def _assert_configured(pod: Pod) -> None:
     assert config["min-replicas-to-write"] == "1"
     sentinel_conf = (pod.directory / "conf-sentinel" / "sentinel.conf").read_text()
     for line in ("sentinel resolve-hostnames yes", "sentinel announce-hostnames yes",
-                 f"sentinel monitor {MASTER_NAME} {HOST} {pod.redis_port} 2"):
+                 f"sentinel monitor {MASTER_NAME} {POD_HOST} {pod.redis_port} 2"):
         assert line in sentinel_conf, line
     for port in (pod.redis_port, pod.sentinel_port):
         with redis.Redis(host=HOST, port=port, socket_timeout=2) as anonymous, pytest.raises(redis.AuthenticationError):
@@ -119,7 +119,7 @@ def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pod
 
     # The master's Redis dies (its Sentinel stays): the other Sentinels promote a replica.
     pods[0].kill("redis")
-    old = (HOST, str(pods[0].redis_port))
+    old = (POD_HOST, str(pods[0].redis_port))
 
     def promoted() -> tuple[str, str] | None:
         seen = _masters_seen(pods)
@@ -130,7 +130,7 @@ def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pod
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n" + "\n".join(p.logs() for p in pods)) from exc
     assert address is not None
-    new_master = next(p for p in pods if (HOST, str(p.redis_port)) == address)
+    new_master = next(p for p in pods if (POD_HOST, str(p.redis_port)) == address)
     assert new_master is not pods[0]
     wait_until(lambda: (_role(new_master) or {}).get("role") == "master", timeout=10, interval=0.1,
                message="the promoted replica to take the master role")
@@ -185,7 +185,7 @@ def test_the_bot_reaches_the_master_through_the_pods_sentinels_with_one_password
     and its write reaches a replica (WAIT 1, as REDIS_WAIT_REPLICAS=1 asks)."""
     _start_all(pods)
     password_file = pods[0].env(pods, "redis")["REDIS_PASSWORD_FILE"]
-    url = f"redis+sentinel://{','.join(f'{HOST}:{p.sentinel_port}' for p in pods)}/{MASTER_NAME}/0"
+    url = f"redis+sentinel://{','.join(f'{POD_HOST}:{p.sentinel_port}' for p in pods)}/{MASTER_NAME}/0"
 
     async def write() -> int:
         client = await connect_redis(url, password_file=password_file, sentinel_password_file=password_file)
