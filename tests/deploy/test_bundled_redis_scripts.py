@@ -19,7 +19,7 @@ from tests.deploy.bundled_redis_pods import MASTER_NAME, POD_HOST, SCRIPTS, Pod
 from tests.fixtures.redis_server import HOST
 from tests.fixtures.waiting import wait_until
 
-pytestmark = pytest.mark.timeout(90)
+pytestmark = pytest.mark.timeout(150)
 
 
 @pytest.fixture
@@ -79,7 +79,7 @@ def _settled(pods: list[Pod], master: Pod) -> bool:
 
 def _wait_settled(pods: list[Pod], master: Pod, what: str) -> None:
     try:
-        wait_until(lambda: _settled(pods, master), timeout=30, interval=0.2, message=what)
+        wait_until(lambda: _settled(pods, master), timeout=45, interval=0.2, message=what)
     except AssertionError as exc:
         raise AssertionError(f"{exc}\n" + "\n".join(p.logs() for p in pods)) from exc
 
@@ -160,6 +160,28 @@ def test_three_pods_form_a_master_two_replicas_and_survive_losing_the_master(pod
     _wait_settled(pods, new_master, "the new master with both other pods as replicas, three Sentinels agreeing")
     with pods[0].redis() as client:
         assert client.get("before") == "failover"  # the data survived the switch
+
+
+def test_a_stopping_master_hands_over_to_a_replica_and_a_stopping_replica_does_not(pods: list[Pod]) -> None:
+    """prestop.sh (the redis container's preStop): on the master it has the Sentinels fail over and
+    returns once they name another master, well before down-after-milliseconds would have passed
+    after a plain stop; the old master, still running, is made a replica. On a replica it returns at
+    once and the master stays."""
+    _start_all(pods)
+
+    def prestop(pod: Pod) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(["sh", str(SCRIPTS / "prestop.sh")], env=pod.env(pods, "redis"), capture_output=True,
+                              text=True, timeout=30, check=False)
+    replica = prestop(pods[1])
+    assert replica.returncode == 0 and not replica.stderr
+    assert _masters_seen(pods) == {(POD_HOST, str(pods[0].redis_port))}
+
+    master = prestop(pods[0])
+    assert master.returncode == 0 and "handed over to" in master.stderr, master.stderr
+    (address,) = _masters_seen(pods)
+    new_master = next(p for p in pods if (POD_HOST, str(p.redis_port)) == address)
+    assert new_master is not pods[0]
+    _wait_settled(pods, new_master, "the old master reconfigured as a replica of the new one")
 
 
 @pytest.mark.timeout(20)

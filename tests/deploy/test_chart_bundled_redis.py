@@ -120,6 +120,9 @@ def test_the_scripts_configmap_holds_the_tested_scripts_and_gets_the_env_they_re
     for container in sts["spec"]["template"]["spec"]["containers"]:
         env = _env(container)
         script = (SCRIPTS / f"{container['name']}.sh").read_text()
+        if container["name"] == "redis":  # its preStop runs prestop.sh with the container's environment
+            assert container["lifecycle"]["preStop"]["exec"]["command"] == ["sh", "/scripts/prestop.sh"]
+            script += (SCRIPTS / "prestop.sh").read_text()
         required = required_by_all | set(re.findall(r"\$\{(\w+):[?=]", script))
         assert required <= set(env), (container["name"], required - set(env))
         assert env["POD_HOST"] == f"$(POD_NAME).{sts['spec']['serviceName']}.{NAMESPACE}.svc.cluster.local"
