@@ -12,6 +12,15 @@ else
     log "no Sentinel knows a master: monitoring pod 0 ($master)"
 fi
 
+# A Sentinel refuses to start on a master name it cannot resolve: give a just-created pod's DNS
+# record (published before the pod is ready) a moment to appear rather than crash-loop.
+set -- $master
+waited=0
+until getent hosts "$1" >/dev/null 2>&1 || [ "$waited" -ge 30 ]; do
+    sleep 1
+    waited=$((waited + 1))
+done
+
 conf="$CONF_DIR/sentinel.conf"
 umask 077
 cat > "$conf" <<CONF
@@ -26,7 +35,7 @@ sentinel resolve-hostnames yes
 sentinel announce-hostnames yes
 sentinel announce-ip $POD_HOST
 sentinel announce-port $SENTINEL_PORT
-sentinel monitor $MASTER_NAME $master $QUORUM
+sentinel monitor $MASTER_NAME $1 $2 $QUORUM
 sentinel auth-pass $MASTER_NAME "$PASSWORD"
 sentinel down-after-milliseconds $MASTER_NAME $DOWN_AFTER_MILLISECONDS
 sentinel failover-timeout $MASTER_NAME $FAILOVER_TIMEOUT
