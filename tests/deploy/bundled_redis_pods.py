@@ -22,8 +22,9 @@ from tests.fixtures.redis_server import HOST, free_port
 SCRIPTS = CHART / "files" / "redis"
 MASTER_NAME = "mymaster"
 PASSWORD = "bundled-test-password"
-DOWN_AFTER_MS = 1000
-FAILOVER_TIMEOUT_MS = 3000
+# Short, for a failover within seconds; not so short that a loaded machine's slow reply looks like a death.
+DOWN_AFTER_MS = 2000
+FAILOVER_TIMEOUT_MS = 5000
 POD_HOST = "localhost"
 
 
