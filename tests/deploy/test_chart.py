@@ -86,7 +86,7 @@ def test_the_probe_paths_are_the_bots() -> None:
 
 def test_every_environment_variable_is_a_bot_setting() -> None:
     """The chart sets only variables the bot reads (a typo would be ignored silently by pydantic-settings)."""
-    for option in ("default", "http-with-ingress", "redis-sentinel"):
+    for option in ("default", "http-with-ingress", "redis-sentinel", "redis-bundled"):
         names = {e["name"] for e in container(render(OPTIONS[option]))["env"]}
         unknown = {n for n in names if n.lower() not in Settings.model_fields}
         assert not unknown, f"{option}: {unknown}"
@@ -99,11 +99,12 @@ def test_secrets_are_referenced_never_inline() -> None:
         objects = render(values)
         assert not of_kind(objects, "Secret"), option
         env = {e["name"]: e for e in container(objects)["env"]}
-        secret_vars = ("SLACK_BOT_TOKEN", "REDIS_URL") if option != "redis-sentinel" else ("SLACK_BOT_TOKEN",)
+        by_parts = option.startswith(("redis-sentinel", "redis-bundled"))
+        secret_vars = ("SLACK_BOT_TOKEN",) if by_parts else ("SLACK_BOT_TOKEN", "REDIS_URL")
         for name in secret_vars:
             assert set(env[name]) == {"name", "valueFrom"}, (option, name)
             assert env[name]["valueFrom"]["secretKeyRef"]["name"], (option, name)
-        if option == "redis-sentinel":  # hosts and master name only; the password is a mounted Secret file
+        if by_parts:  # hosts and master name only; the password is a mounted Secret file
             assert "@" not in env["REDIS_URL"]["value"] and "REDIS_PASSWORD_FILE" in env
 
 

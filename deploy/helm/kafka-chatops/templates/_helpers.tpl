@@ -75,6 +75,7 @@ and Strimzi's `strimzi-cluster-operator`; clusters behind a kubeconfig of their 
 {{- if not .Values.slack.existingSecret }}
 {{- fail "slack.existingSecret is empty: create a Secret with the Slack tokens (README: Deploy to Kubernetes) and give its name" }}
 {{- end }}
+{{- include "kafka-chatops.validateBundledRedis" . }}
 {{- if .Values.redis.sentinel.enabled }}
 {{- if not .Values.redis.sentinel.hosts }}
 {{- fail "redis.sentinel.hosts is empty: give the Sentinels' addresses (host:26379), or turn redis.sentinel.enabled off and give REDIS_URL in redis.existingSecret" }}
@@ -87,7 +88,7 @@ and Strimzi's `strimzi-cluster-operator`; clusters behind a kubeconfig of their 
 {{- fail (printf "redis.sentinel.hosts has %q: give host or host:port" (toString .)) }}
 {{- end }}
 {{- end }}
-{{- else if not .Values.redis.existingSecret }}
+{{- else if and (not .Values.redis.existingSecret) (not .Values.redis.bundled.enabled) }}
 {{- fail "redis.existingSecret is empty: create a Secret holding REDIS_URL (redis://, rediss:// or redis+sentinel://) and give its name, or set redis.sentinel.enabled with its hosts" }}
 {{- end }}
 {{- if not (and (ge (int .Values.redis.waitReplicas) 0) (le (int .Values.redis.waitReplicas) 10)) }}
