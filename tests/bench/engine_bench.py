@@ -70,7 +70,7 @@ def bot_restart(sandbox: SandboxInfo, redis_url: str, workdir: Path) -> float:
         while True:
             event = bob.expect(lambda e: e.get("run_id") == run_id and e.get("event") in (
                 "step_awaiting_approval", "run_finished"), timeout=300, what="the next step", since=seen)
-            seen = bob.events.index(event) + 1
+            seen = bob.past(event, seen)
             if event["event"] == "run_finished":
                 assert event["final_state"] == "succeeded", event
                 return time.monotonic() - start

@@ -124,7 +124,7 @@ def upgrade(sandbox: SandboxInfo, redis_url: str, workdir: Path) -> dict[str, An
                 event = bob.expect(lambda e: e.get("run_id") == run_id and e.get("event") in (
                     "step_awaiting_approval", "run_finished", "step_paused"), timeout=900, what="the next step",
                     since=seen)
-                seen = bob.events.index(event) + 1
+                seen = bob.past(event, seen)
                 if event["event"] != "step_awaiting_approval":
                     break
                 bob.send(f"approve {run_id} {event['step_id']}")

@@ -73,7 +73,7 @@ def approve_until(approver: BotProcess, redis_url: str, run_id: str, *, stop: st
             if approve and run["state"] == "awaiting_approval":
                 approver.send(f"approve {run_id} {run['approval']['step_id']}")
             continue
-        seen = approver.events.index(event) + 1
+        seen = approver.past(event, seen)
         if event["event"] in ("run_finished", stop):
             return event
         if approve and event["event"] == "step_awaiting_approval":
@@ -82,7 +82,7 @@ def approve_until(approver: BotProcess, redis_url: str, run_id: str, *, stop: st
 
 def after(process: BotProcess, event: Event) -> int:
     """The index in ``process.events`` just past ``event``: where the next wait starts."""
-    return process.events.index(event) + 1
+    return process.past(event)
 
 
 def submitted(redis_url: str, run_id: str, prefix: str) -> bool:
@@ -136,7 +136,7 @@ def test_replace_broker_moves_off_replaces_and_moves_back_at_the_throttle(
             seen = 0
             while True:
                 event = approve_until(bob, redis_url, run_id, stop="step_started", since=seen)
-                seen = bob.events.index(event) + 1
+                seen = bob.past(event, seen)
                 if event["event"] == "run_finished":
                     break
                 if event["step_id"] == "back-1":  # broker 3 is back, empty: watch it fill

@@ -79,7 +79,7 @@ def run_with_approvals(bots: Bots, command: str, *, on_event: Callable[[Event], 
     while True:
         event = bots.approver.expect(lambda e: e.get("run_id") == run_id, timeout=timeout_s,
                                      what=f"the next event of {run_id}", since=seen)
-        seen = bots.approver.events.index(event) + 1
+        seen = bots.approver.past(event, seen)
         bots.events.append(event)
         if on_event is not None and on_event(event) == "stop":
             return run_id, event, time.monotonic() - start

@@ -120,7 +120,7 @@ def _finish(bots: Bots, run_id: str) -> tuple[str, Event, float]:
     while True:
         event = bots.approver.expect(lambda e: e.get("run_id") == run_id, timeout=900, what="the run to end",
                                      since=seen)
-        seen = bots.approver.events.index(event) + 1
+        seen = bots.approver.past(event, seen)
         if event["event"] in ("run_finished", "step_paused"):
             return run_id, event, time.monotonic() - start
         if event["event"] == "step_awaiting_approval":
