@@ -46,11 +46,15 @@ pytestmark = pytest.mark.sandbox
 REBALANCES = "kafkarebalances"
 TOPIC = "payload"
 PARTITIONS = 4
-RECORDS_PER_PARTITION = 1000  # of 1 kB: 1 MB a partition, RF 3 over 4 brokers: about 3 MB on broker 3
+# Records of 1 kB: 4 MB a partition. A throttled move is not 4 MB at 20 kB/s: Kafka's replication
+# quota lets one fetch of up to replica.fetch.max.bytes (1 MB) through and then waits for it to leave
+# the 11 s quota window, so a move runs at about 1 MB per 11 s. A 1 MB partition moved in one fetch
+# and the whole proposal could finish before Stop was pressed; a 4 MB one takes about 35 s.
+RECORDS_PER_PARTITION = 4000
 APPROVE, REFRESH, STOP = (f"{ACTION_PREFIX}{a}" for a in ("approve", "refresh", "stop"))
 REBALANCE_ANNOTATION = "strimzi.io/rebalance"
 AUTO_APPROVAL = "strimzi.io/rebalance-auto-approval"
-CARD_POLL_S = 2  # KAFKA_CHATOPS_REBALANCE_POLL_INTERVAL: a move at 20 kB/s lasts long enough to be seen
+CARD_POLL_S = 2  # KAFKA_CHATOPS_REBALANCE_POLL_INTERVAL: a throttled move lasts long enough to be seen
 CARD_WAIT_S = 40.0
 
 
