@@ -141,7 +141,10 @@ class ResourceWatch:
         self._stop.wait(seconds)
 
     def _stream(self) -> None:
-        self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+        # Only the raw objects are used. Deserializing into the client's models is not only wasted:
+        # an events.k8s.io/v1 Event recorded through the core/v1 API has no eventTime, which the
+        # client's EventsV1Event model requires, and the stream raised on it forever.
+        self._watch = watch.Watch(return_type="object")  # type: ignore[no-untyped-call]
         for event in self._watch.stream(  # type: ignore[no-untyped-call]
             self._list_call, resource_version=self.resource_version, timeout_seconds=self._timeout_s,
             _request_timeout=(5, self._timeout_s + 10), **self._list_kwargs,
