@@ -64,7 +64,7 @@ lint: venv
 	$(VENV)/bin/lint-imports
 
 test: setup
-	$(PYTHON) -m pytest -q
+	$(PYTHON) -m pytest -q --durations=15
 
 # helm for the chart tests (tests/deploy), built from the Go module proxy at the release in
 # .ci/helm/VERSION and cached in ~/.cache/kafka-chatops/helm, never in the repository (about 4 min

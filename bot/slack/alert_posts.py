@@ -33,7 +33,8 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.alert_values import alert_id as check_alert_id
 from handlers.commands.alert_values import snooze_duration
 from handlers.commands.service import CommandService
-from handlers.commands.values import InvalidValue, duration
+from handlers.commands.values import InvalidValue
+from handlers.commands.verbs import SnoozeCommand
 from handlers.replies import Reply
 from runbooks.alerting.lifecycle import MessageRef, Phase
 from runbooks.engine.models import Actor
@@ -134,18 +135,21 @@ class AlertButtons:
             self._after_ack(_tell(respond, "This Snooze button could not be read; nothing was snoozed."))
             return
         try:
-            length = duration(snooze_duration(data.get("for", "")))
+            length = snooze_duration(data.get("for", ""))  # normalised text, as /kafka snooze takes it
         except InvalidValue as exc:
             await ack()
             self._after_ack(_tell(respond, f"This Snooze button is malformed ({exc}); nothing was snoozed."))
             return
-        alerts = self._service.alerts
+        channel = str((body.get("channel") or {}).get("id", "")) or None
+        # Through the command service, so the cluster's channel and viewers rules apply as to /kafka snooze.
+        command = SnoozeCommand(alert_id=data["alert"], duration=length)
 
         async def late(reply: Reply) -> None:
             await _tell(respond, reply.text)
 
-        reply = await within_budget(alerts.snooze(data["alert"], length, Actor(id=user)), budget_s=self._budget,
-                                    late=late, background=self._background, name=f"snooze {data['alert']}")
+        reply = await within_budget(self._service.handle(command, Actor(id=user), channel=channel),
+                                    budget_s=self._budget, late=late, background=self._background,
+                                    name=f"snooze {data['alert']}")
         await ack()
         if reply is not None:
             self._after_ack(_tell(respond, reply.text))

@@ -198,6 +198,11 @@ class AlertQueries:
     async def snooze(self, alert_id: str, duration: timedelta, actor: Actor) -> Reply:
         return await self._evaluator.snooze(alert_id, duration, actor)
 
+    async def cluster_of(self, alert_id: str) -> str | None:
+        """The cluster alert ``alert_id`` is about; None for an unknown id (the snooze says so)."""
+        loaded = await self._store.load(alert_id)
+        return loaded[0].key.cluster if loaded is not None else None
+
     async def lag(self, cluster_name: str, group: str | None) -> Reply:
         cluster = self._cluster(cluster_name)
         report = await self._reports.latest(cluster.name)

@@ -5,8 +5,10 @@ The rule is ``runbooks.engine.access``; this module finds what a command asks of
 not enough, and audits each refusal as one line on the audit logger (who, which verb, which
 cluster, where, why). A refusal has no run, so it has no place in a run's audit stream.
 
-``help``, ``clusters``, ``snooze`` and ``abort`` are not gated: the first two name no cluster, a
-snooze mutes a notification, and stopping a run is always open to its requester and approvers.
+``help``, ``clusters`` and ``abort`` are not gated: the first two name no cluster, and stopping a
+run is always open to its requester and approvers. ``snooze`` (typed, or an alert's Snooze button)
+is judged like a view of the alert's cluster: its channel rule and its viewers. Muting an alert is
+not a change to the cluster, but it hides it from everyone, so it is not open wider than reading it.
 """
 
 from __future__ import annotations
@@ -39,12 +41,14 @@ class MemberGroups(Protocol):
 
 @dataclass(frozen=True)
 class Asked:
-    """What a command asks: ``need`` of cluster ``cluster`` (named, or ``run_id``'s cluster) by ``verb``."""
+    """What a command asks: ``need`` of cluster ``cluster`` (named, or ``run_id``'s or ``alert_id``'s
+    cluster) by ``verb``."""
 
     verb: str
     need: Need
     cluster: str | None = None
     run_id: str | None = None
+    alert_id: str | None = None
 
 
 def asked(command: object) -> Asked | None:
@@ -56,15 +60,25 @@ def asked(command: object) -> Asked | None:
         return Asked(verb=verb, need=need, cluster=cluster)
     if verb in _RUN_ACTIONS:
         return Asked(verb=verb, need=Need.RUN_ACTION, cluster=cluster, run_id=None if cluster else run_id)
+    if verb == "snooze":
+        return Asked(verb=verb, need=Need.VIEW, alert_id=str(getattr(command, "alert_id", "")))
     if verb in _VIEWS and (cluster or run_id):
         return Asked(verb=verb, need=Need.VIEW, cluster=cluster, run_id=None if cluster else run_id)
     return None
 
 
+class AlertClusters(Protocol):
+    """Which cluster an alert is about (``handlers.alerting.evaluator.AlertQueries``)."""
+
+    async def cluster_of(self, alert_id: str) -> str | None: ...
+
+
 class AccessGate:
-    def __init__(self, clusters: Mapping[str, ManagedCluster], runs: RunRepository) -> None:
+    def __init__(self, clusters: Mapping[str, ManagedCluster], runs: RunRepository,
+                 alerts: AlertClusters | None = None) -> None:
         self._clusters = clusters
         self._runs = runs
+        self._alerts = alerts
         self.groups: MemberGroups | None = None  # set by a chat front end; the console has no user groups
 
     async def refusal(self, command: object, actor: Actor, place: str | None) -> Reply | None:
@@ -77,6 +91,8 @@ class AccessGate:
         if name is None and what.run_id is not None:
             loaded = await self._runs.load(what.run_id)
             name = loaded[0].cluster if loaded is not None else None
+        if name is None and what.alert_id is not None and self._alerts is not None:
+            name = await self._alerts.cluster_of(what.alert_id)
         cluster = self._clusters.get(name) if name else None
         if cluster is None:
             return None

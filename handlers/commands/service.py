@@ -92,7 +92,7 @@ class CommandService:
         self._ids = ids
         self.actions = RunActions(runs=runs, clock=clock, ids=ids)
         self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
-        self.access = AccessGate(self.clusters, runs)  # who may ask for what, and where
+        self.access = AccessGate(self.clusters, runs, alerts)  # who may ask for what, and where
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None,

@@ -35,6 +35,7 @@ from tests.slack.payloads import (
 from tests.slack.stub_web_api import StubWebApi
 
 ONCALL = "U0ONCALL"
+OUTSIDER = "U0OUTSIDER"
 
 
 @pytest.fixture(scope="module")
@@ -96,8 +97,9 @@ async def replica(
     return runtime, front
 
 
-async def click(front: SlackFrontEnd, stub: StubWebApi, action_id: str, value: str, key: str) -> None:
-    payload = block_actions_payload(action_id, value, ONCALL, response_url=stub.response_url(key))
+async def click(front: SlackFrontEnd, stub: StubWebApi, action_id: str, value: str, key: str,
+                user: str = ONCALL) -> None:
+    payload = block_actions_payload(action_id, value, user, response_url=stub.response_url(key))
     body = block_actions_body(payload)
     response = await front.app.async_dispatch(AsyncBoltRequest(body=body, headers=signed_headers(body)))
     assert response.status == 200, response.body
@@ -111,6 +113,7 @@ async def two_replicas(sandbox: SandboxInfo, redis_url: str, stub: StubWebApi, t
     config = clusters_file(tmp_path / "clusters.yaml", sandbox, {
         "lagslack": "{health_poll: 1s, lag_poll: 1s, update_interval: 1s, consumer_lag: {for: 0s, max_lag: 10, "
                     "growth: {enabled: false}, include_groups: 'slack-.*'}}"}, channel=CHANNEL)
+    config.write_text(config.read_text() + f"    viewers: [{ONCALL}]\n")  # a snooze is judged like a view
     settings = Settings(redis_url=redis_url, kubeconfig=sandbox.kubeconfig, kafka_chatops_config=str(config),
                         kafka_chatops_watch_timeout=20)
     async with AsyncExitStack() as stack:
@@ -121,9 +124,10 @@ async def two_replicas(sandbox: SandboxInfo, redis_url: str, stub: StubWebApi, t
 async def test_two_replicas_post_one_slack_message_and_its_buttons_work(
     sandbox: SandboxInfo, stub: StubWebApi, two_replicas: list[tuple[Runtime, SlackFrontEnd]],
 ) -> None:
-    """A lagging group: one chat.postMessage from two replicas. Snooze 2 h clicked on the other
-    replica: stored, answered privately, and the message edited to say who. "Show the group"
-    answers with its partitions."""
+    """A lagging group: one chat.postMessage from two replicas. Snooze 2 h clicked by someone who may
+    not view the cluster: refused privately, nothing muted. Clicked by a viewer on the other replica:
+    stored, answered privately, and the message edited to say who. "Show the group" answers with its
+    partitions."""
     topic = group = f"slack-{secrets.token_hex(3)}"
     create_topic(sandbox.bootstrap_servers, topic)
     produce(sandbox.bootstrap_servers, topic, 50)
@@ -143,6 +147,11 @@ async def test_two_replicas_post_one_slack_message_and_its_buttons_work(
                      if e["action_id"] == f"{SNOOZE_ACTION}-2h")
     leader = two_replicas[0][0].alerting.monitors.leading.get("lagslack")  # type: ignore[union-attr]
     clicked_on = two_replicas[1][1] if leader else two_replicas[0][1]  # the replica that did not post
+    await click(clicked_on, stub, snooze_2h["action_id"], snooze_2h["value"], "outsider", user=OUTSIDER)
+    refused = stub.calls_to("response_url")[-1].args
+    assert refused["response_type"] == "ephemeral"
+    assert refused["text"].startswith(f"{OUTSIDER} may not use snooze on lagslack: only its viewers ({ONCALL})")
+    assert "Snoozed by" not in (stub.message(CHANNEL, ts) or message).text
     await click(clicked_on, stub, snooze_2h["action_id"], snooze_2h["value"], "snooze")
     answer = stub.calls_to("response_url")[-1].args
     assert answer["response_type"] == "ephemeral" and "Snoozed" in answer["text"]

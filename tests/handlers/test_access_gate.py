@@ -8,15 +8,20 @@ from typing import Any
 
 import pytest
 
+from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
 from handlers.commands.access_gate import asked
 from handlers.commands.grammar import parse
 from handlers.commands.service import CommandService
 from handlers.commands.verbs import VERBS
 from handlers.ports import ClusterRef
+from runbooks.alerting.lifecycle import AlertKey, Condition, Observation
 from runbooks.catalogue.steps import RUNBOOKS
 from runbooks.engine.access import CONSOLE, AccessPolicy, Need, People
 from runbooks.engine.models import Actor, ApprovalPolicy
+from tests.fakes.alerts import FakeClock as AlertClock
+from tests.fakes.alerts import MemoryAlertStore, MemoryLagReports, RecordingChannel
+from tests.fakes.alerts import cluster as alert_cluster
 from tests.fakes.store import MemoryClusterLocks, MemoryRunRepository
 from tests.fakes.strimzi import FakeStrimzi
 from tests.fakes.time import FakeClock, SequentialIds
@@ -58,7 +63,8 @@ class Members:
         return tuple(g for g in groups if user_id in self.groups.get(g, ()))
 
 
-def make_service(access: AccessPolicy, *, other: AccessPolicy | None = None) -> tuple[CommandService, RecordingPort]:
+def make_service(access: AccessPolicy, *, other: AccessPolicy | None = None,
+                 alerts: AlertQueries | None = None) -> tuple[CommandService, RecordingPort]:
     port = RecordingPort(FakeStrimzi(PROD, version="4.2.0", zookeeper=False, instant_rolls=True))
     policy = ApprovalPolicy(approvers=(APPROVER.id,))
     clusters = {PROD: ManagedCluster(ref=ClusterRef(name=PROD, namespace="kafka", kafka=PROD), policy=policy,
@@ -68,7 +74,7 @@ def make_service(access: AccessPolicy, *, other: AccessPolicy | None = None) -> 
                                          access=other)
     runs = MemoryRunRepository()
     service = CommandService(clusters=clusters, runs=runs, locks=MemoryClusterLocks(runs.state), gateway=port,
-                             admin=port, clock=FakeClock(), ids=SequentialIds())
+                             admin=port, clock=FakeClock(), ids=SequentialIds(), alerts=alerts)
     return service, port
 
 
@@ -178,13 +184,41 @@ async def test_typed_resume_of_a_bound_clusters_run_is_refused_elsewhere_while_a
     assert aborted.ok, "stopping a run is never bound to a channel"
 
 
+async def firing_alert() -> tuple[AlertQueries, str]:
+    """Alert queries over an in-memory store holding one firing under-replication alert on prod."""
+    store, clock = MemoryAlertStore(), AlertClock()
+    evaluator = AlertEvaluator(clusters={PROD: alert_cluster(PROD)}, store=store, clock=clock, owner="a",
+                               channel=RecordingChannel())
+    key = AlertKey(cluster=PROD, condition=Condition.UNDER_REPLICATED, subject="broker-2")
+    await evaluator.evaluate(evaluator.clusters[PROD], {Condition.UNDER_REPLICATED},
+                             [Observation(key=key, value=3, detail="3 partitions")])
+    return AlertQueries(evaluator, store, MemoryLagReports(), clock), key.id
+
+
+async def test_a_snooze_meets_its_alerts_cluster_channel_and_viewers_rules() -> None:
+    """Muting a prod alert hides it from everyone: it is refused where prod's commands are not taken
+    and to those who may not view prod, and the alert stays unmuted."""
+    queries, alert = await firing_alert()
+    access = TEAMS.model_copy(update={"channels": ("C0PROD",), "viewers": People(users=(VIEWER.id,))})
+    service, _ = make_service(access, alerts=queries)
+    elsewhere = await service.handle_text(f"snooze {alert} 2h", VIEWER, channel="D0DM")
+    assert not elsewhere.ok and elsewhere.text == "Commands for prod are taken in #C0PROD only (this was #D0DM)."
+    outsider = await service.handle_text(f"snooze {alert} 2h", OUTSIDER, channel="C0PROD")
+    assert not outsider.ok and outsider.text.startswith("U0OUT may not use snooze on prod: only its viewers (U0VIEW)")
+    assert "snoozed" not in (await queries.alerts(PROD)).text, "nothing was muted"
+    allowed = await service.handle_text(f"snooze {alert} 2h", VIEWER, channel="C0PROD")
+    assert allowed.ok and allowed.text.startswith(f"Snoozed {alert} (prod, ")
+    unknown = await service.handle_text("snooze a-00000000 2h", OUTSIDER, channel="D0DM")
+    assert not unknown.ok and unknown.text.startswith("No alert a-00000000"), "an unknown id names no cluster"
+
+
 async def test_help_and_clusters_are_open_to_anyone_anywhere() -> None:
     service, _ = make_service(TEAMS.model_copy(update={"channels": ("C0PROD",), "viewers": People(users=("U0V",))}))
     assert (await service.handle_text("help", OUTSIDER, channel="D0DM")).ok
     assert (await service.handle_text("clusters", OUTSIDER, channel="D0DM")).ok
 
 
-UNGATED = {"help", "clusters", "snooze", "abort"}
+UNGATED = {"help", "clusters", "abort"}
 
 
 @pytest.mark.parametrize(("verb", "example"), [(s.name, e) for s in VERBS.values() for e in s.examples])
