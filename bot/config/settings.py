@@ -164,6 +164,16 @@ class ClusterConfig(AccessConfig):
                              "or user-group ids (S…) in approver_groups")
         return self
 
+    @model_validator(mode="after")
+    def _cards_where_commands_are_taken(self) -> ClusterConfig:
+        # A card's buttons count as pressed in the card's channel: posted outside `channels`, its
+        # Approve would be refused and no run could ever go on.
+        if self.channel is not None and self.channels is not None and self.channel not in self.channels:
+            raise ValueError(f"channel {self.channel} (where run cards and alerts are posted) is not in channels "
+                             f"{self.channels}: their buttons would be refused there; add {self.channel} to "
+                             "channels, or post the cards in one of them")
+        return self
+
 
 class FileConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")

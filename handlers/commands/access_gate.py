@@ -22,7 +22,7 @@ from handlers.clusters import ManagedCluster
 from handlers.ports import RunRepository
 from handlers.replies import Reply
 from runbooks.catalogue.steps import RUNBOOKS
-from runbooks.engine.access import CONSOLE, Need, authorize_request, may_view, place_name
+from runbooks.engine.access import CONSOLE, Need, authorize_channel, authorize_request, may_view, place_name
 from runbooks.engine.approvals import Refusal, RefusalCode
 from runbooks.engine.models import Actor
 
@@ -119,10 +119,15 @@ class AccessGate:
         member_of = await self.groups.groups_of(actor.id, tuple(dict.fromkeys(named)))
         return judge(actor.model_copy(update={"groups": tuple(dict.fromkeys((*actor.groups, *member_of)))}))
 
-    async def may_view(self, cluster_name: str, actor: Actor) -> bool:
-        """For listings over every cluster (``/kafka runs``): is a run of ``cluster_name`` shown to ``actor``?"""
+    async def may_view(self, cluster_name: str, actor: Actor, place: str | None) -> bool:
+        """For listings over every cluster (``/kafka runs``): is a run of ``cluster_name`` shown to ``actor``
+        asking in ``place`` (a channel id, ``CONSOLE``, None for no channel), as ``runs <cluster>`` would be judged?"""
         cluster = self._clusters.get(cluster_name)
-        if cluster is None or may_view(cluster.access, cluster.policy, actor):
+        if cluster is None:
+            return True
+        if authorize_channel(cluster.name, cluster.access, place) is not None:
+            return False
+        if may_view(cluster.access, cluster.policy, actor):
             return True
         named = (*cluster.access.groups(), *cluster.policy.approver_groups)
         if self.groups is None or not named:

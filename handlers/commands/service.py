@@ -108,10 +108,11 @@ class CommandService:
         """A command ``handlers.commands.grammar.parse`` returned (``text``, what was typed, is for the log),
         typed in Slack channel ``channel`` or in the console (``console``: it has no channel)."""
         try:
-            refused = await self.access.refusal(command, actor, CONSOLE if console else channel)
+            place = CONSOLE if console else channel
+            refused = await self.access.refusal(command, actor, place)
             if refused is not None:  # before anything is read from the cluster or written
                 return refused
-            return await self._dispatch(command, actor, channel)
+            return await self._dispatch(command, actor, channel, place)
         except UnknownCluster as exc:
             return Reply.error(f"{exc}. `/kafka clusters` lists them.")
         except StoreUnavailable as exc:
@@ -122,7 +123,7 @@ class CommandService:
             log.exception("command %r failed", text)
             return Reply.error(cap_echoes(f"Could not do that: {type(exc).__name__}: {exc}"))
 
-    async def _dispatch(self, command: object, actor: Actor, channel: str | None) -> Reply:
+    async def _dispatch(self, command: object, actor: Actor, channel: str | None, place: str | None) -> Reply:
         match command:
             case HelpCommand(verb=verb):
                 return Reply(text=help_text(verb), ephemeral=True)
@@ -155,7 +156,7 @@ class CommandService:
                 return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
                                         dry_run=dry_run)
             case RunsCommand(cluster=name):
-                return await self.list_runs(self.cluster(name).name if name else None, actor)
+                return await self.list_runs(self.cluster(name).name if name else None, actor, place=place)
             case ShowRunCommand(run_id=run_id):
                 return await self.show_run(run_id)
             case AbortCommand(run_id=run_id):
@@ -284,15 +285,17 @@ class CommandService:
                 f"`/kafka abort {active.id}` first.")
         return Reply.error(f"{run.cluster} is locked by run {holder}; try again in a moment.")
 
-    async def list_runs(self, cluster: str | None, actor: Actor | None = None) -> Reply:
+    async def list_runs(self, cluster: str | None, actor: Actor | None = None, *, place: str | None = None) -> Reply:
         ids = await self._runs.recent(cluster, limit=20)
         rows = []
         for run_id in ids:
             loaded = await self._runs.load(run_id)
             if loaded is None:
                 continue
-            # Listing every cluster: runs of a cluster with viewers the actor is not one of are left out.
-            if actor is not None and cluster is None and not await self.access.may_view(loaded[0].cluster, actor):
+            # Listing every cluster: runs of a cluster the actor may not view, or whose commands are not
+            # taken in this place, are left out (as `runs <cluster>` there would be refused).
+            if actor is not None and cluster is None and not await self.access.may_view(loaded[0].cluster, actor,
+                                                                                         place):
                 continue
             rows.append(run_row(loaded[0]))
         scope = f" on {cluster}" if cluster else ""

@@ -156,6 +156,20 @@ async def test_runs_across_clusters_leave_out_the_clusters_one_may_not_view() ->
     assert sorted(clusters_listed(viewer.text)) == ["dev", "prod"]
 
 
+async def test_runs_across_clusters_leave_out_the_clusters_not_commanded_from_here() -> None:
+    """`runs` names no cluster, so it is not refused; but a bound cluster's runs are listed only where
+    `runs prod` would be answered, not in a DM or the console."""
+    service, _ = make_service(AccessPolicy(channels=("C0PROD",)), other=AccessPolicy())
+    await service.handle_text(f"restart {PROD}", APPROVER, channel="C0PROD")
+    await service.handle_text("restart dev", APPROVER, channel="C0PROD")
+
+    def clusters_listed(text: str) -> list[str]:
+        return sorted(row.split()[1] for row in text.splitlines()[1:])
+    assert clusters_listed((await service.handle_text("runs", APPROVER, channel="C0PROD")).text) == ["dev", "prod"]
+    assert clusters_listed((await service.handle_text("runs", APPROVER, channel="D0DM")).text) == ["dev"]
+    assert clusters_listed((await service.handle_text("runs", APPROVER, console=True)).text) == ["dev"]
+
+
 async def test_a_cluster_bound_to_channels_refuses_every_command_from_elsewhere() -> None:
     service, port = make_service(TEAMS.model_copy(update={"channels": ("C0PROD",)}))
     for text in (f"restart {PROD}", f"status {PROD}", f"runs {PROD}"):

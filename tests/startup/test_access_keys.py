@@ -64,6 +64,9 @@ def test_requester_groups_alone_name_the_requesters(tmp_path: Path) -> None:
     ("    runbooks: {upgrade: {viewers: [U1]}}\n", "clusters.prod.runbooks.upgrade.viewers: unknown key (valid "
                                                  "here: requesters, requester_groups)"),
     ("    requesters: U0ONC\n", "clusters.prod.requesters"),
+    ("    channel: C0OPS\n    channels: [C0PROD]\n", "clusters.prod: channel C0OPS (where run cards and alerts "
+                                                    "are posted) is not in channels ['C0PROD']: their buttons "
+                                                    "would be refused there"),
 ])
 def test_a_malformed_access_key_is_refused_naming_it_and_what_is_valid(tmp_path: Path, keys: str,
                                                                        expected: str) -> None:
