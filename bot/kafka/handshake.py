@@ -108,9 +108,11 @@ def _tls_alert_failure(address: _Address, alert: str) -> str:
         return (f"TLS: the broker at {address} requires a client certificate (mTLS) and the bot sent none: "
                 "configure the KafkaUser's certificate (user.crt, user.key) for this listener.")
     if any(alert.endswith(name) for name in _CLIENT_CERT_ALERTS):
-        return (f"TLS: the broker refused our client certificate ({alert}): the broker at {address} does not "
-                "accept the certificate the bot presented; check the KafkaUser's Secret (user.crt, user.key: "
-                "current, not expired) and that the clients CA (<cluster>-clients-ca-cert) signed it.")
+        # Java brokers answer an empty client certificate with bad_certificate, so that one may mean none.
+        none = ", or found none (an mTLS listener needs one)" if alert.endswith("BAD_CERTIFICATE") else ""
+        return (f"TLS: the broker refused our client certificate ({alert}): the broker at {address} did not "
+                f"accept the certificate the bot presented{none}; check the KafkaUser's Secret (user.crt, "
+                "user.key: current, not expired) and that the clients CA (<cluster>-clients-ca-cert) signed it.")
     return f"TLS: the broker at {address} ended the handshake with the alert {alert}."
 
 
@@ -233,6 +235,46 @@ def _sasl_failure(address: _Address, wire: KafkaWire, mechanism_name: str, usern
     return None
 
 
+@dataclass(frozen=True)
+class _Settings:
+    ssl_context: ssl.SSLContext | None
+    sasl_mechanism: str | None
+    username: str | None
+    password: str | None
+    timeout_s: float
+
+
+def _await_alert(channel: ssl.SSLSocket, wait_s: float, timeout_s: float) -> None:
+    """Read before writing, so that a TLS alert the server sends after our handshake is not lost.
+
+    In TLS 1.3 the server judges our certificate after our side of the handshake is done; if our
+    first request crosses its alert, its close answers the request with a reset, and Linux drops
+    the alert still unread."""
+    channel.settimeout(wait_s)
+    try:
+        if not channel.recv(1):  # a broker sends nothing unasked
+            raise ConnectionEnded("closed")
+    except TimeoutError:
+        pass
+    finally:
+        channel.settimeout(timeout_s)
+
+
+def _converse(address: _Address, sock: socket.socket, settings: _Settings, alert_wait_s: float) -> str | None:
+    sock.settimeout(settings.timeout_s)
+    channel: socket.socket = sock
+    if settings.ssl_context is not None:
+        channel = settings.ssl_context.wrap_socket(sock, server_hostname=address.host)
+        if alert_wait_s:
+            _await_alert(channel, alert_wait_s, settings.timeout_s)
+    with channel:
+        wire = KafkaWire(channel)
+        wire.api_versions()  # in TLS 1.3, a refused client certificate shows here, not in the handshake
+        if settings.sasl_mechanism is None:
+            return _sasl_required_without_credentials(address, wire)
+        return _sasl_failure(address, wire, settings.sasl_mechanism.upper(), settings.username, settings.password)
+
+
 def explain_connection_failure(bootstrap: str, *, ssl_context: ssl.SSLContext | None, sasl_mechanism: str | None,
                                username: str | None, password: str | None, timeout_s: float = 5.0) -> str | None:
     """One sentence saying why the listener at ``bootstrap`` refuses the bot, or None if it does not.
@@ -241,19 +283,19 @@ def explain_connection_failure(bootstrap: str, *, ssl_context: ssl.SSLContext | 
     TCP connection is probed. None means TCP, TLS and SASL all succeeded there, so the failure being
     explained lies elsewhere (a request, a broker, an ACL).
     """
+    settings = _Settings(ssl_context, sasl_mechanism, username, password, timeout_s)
     try:
         address, sock = _connect(_parse_bootstrap(bootstrap), timeout_s)
-        tls = ssl_context is not None
-        with sock, _exchange(address, tls, timeout_s):
-            sock.settimeout(timeout_s)
-            channel: socket.socket = sock
-            if ssl_context is not None:
-                channel = ssl_context.wrap_socket(sock, server_hostname=address.host)
-            with channel:
-                wire = KafkaWire(channel)
-                wire.api_versions()  # in TLS 1.3, a refused client certificate shows here, not in the handshake
-                if sasl_mechanism is None:
-                    return _sasl_required_without_credentials(address, wire)
-                return _sasl_failure(address, wire, sasl_mechanism.upper(), username, password)
+        with _exchange(address, ssl_context is not None, timeout_s):
+            try:
+                with sock:
+                    return _converse(address, sock, settings, alert_wait_s=0)
+            except (ConnectionEnded, ConnectionError, ssl.SSLEOFError):
+                if ssl_context is None:
+                    raise
+            # Closed after a TLS handshake: once more, waiting for the alert a reset may have hidden.
+            _, sock = _connect([address], timeout_s)
+            with sock:
+                return _converse(address, sock, settings, alert_wait_s=min(timeout_s, 2.0))
     except _Explained as e:
         return str(e)
