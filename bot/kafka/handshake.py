@@ -163,26 +163,31 @@ def _exchange(address: _Address, tls: bool, timeout_s: float) -> Iterator[None]:
             raise _Explained(_tls_alert_failure(address, alert)) from e
         if _answers_in_plaintext(address, timeout_s):
             raise _Explained(_tls_to_plaintext_listener(address)) from e
-        raise _Explained(f"TLS: the handshake with {address} failed ({e.reason or e}).") from e
+        raise _Explained(f"TLS: the connection to {address} failed ({e.reason or e}).") from e
     except NotKafka as e:
         if not tls and (looks_like_tls(e.first_bytes) or _speaks_tls(address, timeout_s)):
             raise _Explained(_plaintext_to_tls_listener(address)) from e
         raise _Explained(f"Kafka: {address} answered with something that is not Kafka's protocol: "
                          "check that the address is a Kafka listener.") from e
     except (ConnectionEnded, ConnectionError) as e:
-        if tls and _answers_in_plaintext(address, timeout_s):
-            raise _Explained(_tls_to_plaintext_listener(address)) from e
-        if not tls and _speaks_tls(address, timeout_s):
-            raise _Explained(_plaintext_to_tls_listener(address)) from e
-        raise _Explained(f"Kafka: {address} closed the connection without answering: check that it is a "
-                         "Kafka listener and the broker's log.") from e
+        raise _Explained(_mismatch(address, tls, timeout_s) or (
+            f"Kafka: {address} closed the connection without answering: check that it is a Kafka listener "
+            "and the broker's log.")) from e
     except TimeoutError as e:
-        if tls and _answers_in_plaintext(address, timeout_s):
-            raise _Explained(_tls_to_plaintext_listener(address)) from e
-        if not tls and _speaks_tls(address, timeout_s):
-            raise _Explained(_plaintext_to_tls_listener(address)) from e
-        raise _Explained(f"Kafka: {address} accepted the connection but did not answer within {timeout_s:g} s: "
-                         "check that it is a Kafka listener and that the broker is not overloaded.") from e
+        raise _Explained(_mismatch(address, tls, timeout_s) or (
+            f"Kafka: {address} accepted the connection but did not answer within {timeout_s:g} s: check that "
+            "it is a Kafka listener and that the broker is not overloaded.")) from e
+    except (OSError, ValueError) as e:  # anything else the network or a garbled answer may raise
+        raise _Explained(f"Kafka: the exchange with {address} failed ({type(e).__name__}: {e}).") from e
+
+
+def _mismatch(address: _Address, tls: bool, timeout_s: float) -> str | None:
+    """After a silent close or timeout: does the listener speak the other protocol (TLS or plaintext)?"""
+    if tls and _answers_in_plaintext(address, timeout_s):
+        return _tls_to_plaintext_listener(address)
+    if not tls and _speaks_tls(address, timeout_s):
+        return _plaintext_to_tls_listener(address)
+    return None
 
 
 def _sasl_required_without_credentials(address: _Address, wire: KafkaWire) -> str | None:
@@ -265,9 +270,9 @@ def _converse(address: _Address, sock: socket.socket, settings: _Settings, alert
     channel: socket.socket = sock
     if settings.ssl_context is not None:
         channel = settings.ssl_context.wrap_socket(sock, server_hostname=address.host)
-        if alert_wait_s:
-            _await_alert(channel, alert_wait_s, settings.timeout_s)
     with channel:
+        if isinstance(channel, ssl.SSLSocket) and alert_wait_s:
+            _await_alert(channel, alert_wait_s, settings.timeout_s)
         wire = KafkaWire(channel)
         wire.api_versions()  # in TLS 1.3, a refused client certificate shows here, not in the handshake
         if settings.sasl_mechanism is None:
