@@ -208,11 +208,11 @@ def _sasl_failure(address: _Address, wire: KafkaWire, mechanism_name: str, usern
         return (f"SASL: the listener at {address} does not use SASL authentication, but the bot is configured "
                 f"for {mechanism_name} as user {username}: choose the listener that authenticates with SASL, "
                 "or drop the SASL settings.")
+    if response.error_code not in (0, _ERR_UNSUPPORTED_SASL_MECHANISM):
+        return f"SASL: the handshake with {address} failed ({for_code(response.error_code).__name__})."
     if response.error_code == _ERR_UNSUPPORTED_SASL_MECHANISM or mechanism_name not in response.mechanisms:
         return (f"SASL: the listener at {address} does not enable {mechanism_name} (it offers {offered}): "
                 "configure one of those mechanisms.")
-    if response.error_code != 0:
-        return f"SASL: the handshake with {address} failed ({for_code(response.error_code).__name__})."
     if mechanism_name not in _SASL_MECHANISMS_PROBED:
         return None  # offered; logging in with it (OAUTHBEARER, GSSAPI) is beyond this probe
     if not username or password is None:
