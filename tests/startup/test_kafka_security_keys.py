@@ -104,3 +104,16 @@ def test_a_password_written_in_the_file_is_not_a_key_and_is_not_echoed(tmp_path:
                                 "password: hunter2-secret}\n")
     assert "clusters.prod.authentication.password: unknown key" in message
     assert "hunter2-secret" not in message
+
+
+def test_the_readme_examples_load_as_documented(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("**Kafka security (TLS and SASL).**", 1)[1]
+    block = section.split("```yaml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "clusters.yaml"
+    path.write_text(block)
+    clusters, _, security = load_clusters_config(path)
+    kinds = {name: (s.listener, s.authentication.type if s.authentication else None) for name, s in security.items()}
+    assert kinds == {"prod-east": ("tls", None), "prod-east-mtls": ("mtls", "tls"), "lab": ("external", "plain"),
+                     "sso": ("oauth", "oauthbearer")}
+    assert clusters["prod-east-mtls"].ref.kafka == "prod-east"
