@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import json
 import ssl
+import threading
 import time
 import urllib.request
 import uuid
@@ -31,6 +32,11 @@ from kafka.structs import OffsetAndMetadata
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from bot.config.kafka_security import AuthenticationConfig, KafkaSecurityConfig
+from bot.kafka.admin import KafkaAdminAdapter
+from bot.kafka.security import KafkaSecurityResolver
+from bot.kube.gateway import KubeClusterGateway
+from handlers.ports import ClusterRef
 from tests.alerts.harness import group_in, lag_report
 from tests.fixtures.bot_process import BotProcess
 from tests.fixtures.redis_server import RedisServer, free_port
@@ -234,3 +240,60 @@ def test_a_broker_restart_completes_through_the_tls_listener(bot: BotProcess, sb
     assert core.read_namespaced_pod(pod, sbx.namespace).metadata.uid != uid
     # The bot reached the restarted broker again, through the mTLS listener too.
     assert "controller 0" in bot.command("status sec-mtls", timeout=60)["text"]
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_a_rotated_password_is_read_again_and_the_old_client_is_closed(
+        sbx: SandboxInfo, kube: client.ApiClient) -> None:
+    """The resolver on the sandbox's Kubernetes API and the admin adapter on its TLS listener: the
+    KafkaUser is recreated (a new password; the old credential is gone from the broker), and once
+    the 30 s are up the next call connects with the new password on a new client, the old one closed."""
+    user, probe = "rotating", f"rotation-probe-{uuid.uuid4().hex[:4]}"
+    create_user(kube, sbx, user, "scram-sha-512")
+    ref = ClusterRef(name="rot", namespace=sbx.namespace, kafka=sbx.cluster, listener="tls")
+    gateway = KubeClusterGateway(sbx.api_client())
+    clock = Clock()
+    resolver = KafkaSecurityResolver(
+        {"rot": KafkaSecurityConfig(listener="tls", authentication=AuthenticationConfig(kafka_user=user))},
+        gateway, clock=clock)
+    admin = KafkaAdminAdapter(client_id=probe, request_timeout_ms=5000, call_deadline_s=15, security=resolver)
+    try:
+        bootstrap = (await gateway.kafka_status(ref)).bootstrap_servers
+        assert bootstrap is not None
+        first = await resolver.security(ref)
+        assert (await admin.snapshot(ref, bootstrap)).brokers
+        (old_io,) = io_threads(probe)
+        old_password = secret(kube, sbx, user)["password"]
+        client.CustomObjectsApi(kube).delete_namespaced_custom_object("kafka.strimzi.io", "v1", sbx.namespace,
+                                                                      "kafkausers", user)
+        wait_until(lambda: _gone(kube, sbx, user), timeout=30, message=f"Secret {user} deleted")
+        create_user(kube, sbx, user, "scram-sha-512")
+        assert secret(kube, sbx, user)["password"] != old_password
+        clock.now += 30
+        assert (await admin.snapshot(ref, bootstrap)).brokers  # a new client, with the new password
+        assert (await resolver.security(ref)).fingerprint != first.fingerprint  # cached: what the call used
+        wait_until(lambda: not old_io.is_alive(), timeout=10, message="the old client's I/O thread stopped")
+        assert len(io_threads(probe)) == 1  # the new client's
+    finally:
+        await admin.close()
+        gateway.close()
+
+
+def io_threads(client_id: str) -> list[threading.Thread]:
+    """kafka-python's per-client I/O threads are named after the client id."""
+    return [t for t in threading.enumerate() if client_id in t.name and t.is_alive()]
+
+
+def _gone(kube: client.ApiClient, sbx: SandboxInfo, name: str) -> bool:
+    try:
+        client.CoreV1Api(kube).read_namespaced_secret(name, sbx.namespace)
+    except ApiException as exc:
+        return exc.status == 404
+    return False
