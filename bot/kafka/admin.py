@@ -330,6 +330,7 @@ class _Call:
             return body(self)
         except KafkaUnavailable:
             self.adapter._evict(self.key, self.admin)
+            self.adapter.security.failed(self.cluster)  # a reconnect may have met renewed credentials
             raise
 
     def once(self, fn: Callable[[KafkaAdminClient], T]) -> T:
