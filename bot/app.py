@@ -14,10 +14,12 @@ from kubernetes import client as kube_client
 from bot import store
 from bot.alerting.runtime import Alerting, build_alerting
 from bot.clock import RandomIds, SystemClock
+from bot.config.kafka_security import KafkaSecurityConfig
 from bot.config.kube_targets import ClusterKube, KubeTarget, KubeTargetProblems, resolve_kube_targets
-from bot.config.settings import ConfigError, Settings, load_clusters_file
+from bot.config.settings import ConfigError, Settings, load_clusters_config
 from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
+from bot.kafka.security import KafkaSecurityResolver
 from bot.kube.apis import ClusterGateways, load_target
 from bot.kube.errors import KubeError
 from bot.monitors.rebalances import RebalanceMonitor
@@ -99,16 +101,16 @@ def default_owner() -> str:
 async def build_runtime(
     settings: Settings, *, clusters: dict[str, ManagedCluster] | None = None, owner: str | None = None,
     poll_interval_s: float | None = None, lease_ttl_s: float | None = None,
-    kube: dict[str, ClusterKube] | None = None,
+    kube: dict[str, ClusterKube] | None = None, security: dict[str, KafkaSecurityConfig] | None = None,
 ) -> Runtime:
     """Everything the front ends share. The files the settings name are read first and Redis is asked
     last; each problem is a ConfigError naming the setting. ``clusters`` given without ``kube``: all
-    on KUBECONFIG's current context (or the pod's service account)."""
+    on KUBECONFIG's current context (or the pod's service account); without ``security``, in plaintext."""
     base_dir = Path.cwd()
     if clusters is None:
         if not settings.kafka_chatops_config:
             raise ConfigError("KAFKA_CHATOPS_CONFIG is not set: point it at the clusters YAML file")
-        clusters, kube = load_clusters_file(Path(settings.kafka_chatops_config))
+        clusters, kube, security = load_clusters_config(Path(settings.kafka_chatops_config))
         base_dir = Path(settings.kafka_chatops_config).parent
     gateway = cluster_gateways(settings.kubeconfig, kube or {}, clusters, base_dir=base_dir)
     try:
@@ -122,7 +124,9 @@ async def build_runtime(
     runs = RedisRunRepository(store.RunStore(client, replica_wait=replica_wait))
     locks = RedisClusterLocks(store.ClusterLock(client))
     owner = owner or default_owner()
-    admin = KafkaAdminAdapter()
+    # Every Kafka client of a cluster (admin, lag consumer, offsets stream) connects with its settings.
+    securities = KafkaSecurityResolver(security or {}, gateway, base_dir=base_dir)
+    admin = KafkaAdminAdapter(security=securities)
     bus = RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
     foreground = Foreground()
@@ -131,6 +135,7 @@ async def build_runtime(
         monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
         http_host=settings.kafka_chatops_http_host, watch_api=gateway.watch_clients(),
         watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
+        security=securities,
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
                              clock=clock, ids=ids, alerts=alerting.queries, operator=gateway)

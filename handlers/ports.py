@@ -32,6 +32,7 @@ class ClusterRef(_Frozen):
     namespace: str
     kafka: str  # the Kafka custom resource's name
     bootstrap_servers: str | None = None  # override; else read from the Kafka status
+    listener: str | None = None  # the listener (spec name) whose status address to use; None: the first
 
 
 class KafkaResourceStatus(_Frozen):
@@ -47,6 +48,7 @@ class KafkaResourceStatus(_Frozen):
     operator_version: str | None = None
     warnings: tuple[str, ...] = ()
     bootstrap_servers: str | None = None
+    bootstrap_problem: str = ""  # why there is no bootstrap address (the named listener is missing)
     paused: bool = False
     cruise_control: bool = False  # the Kafka resource has spec.cruiseControl (Strimzi deploys Cruise Control)
     spec: dict[str, Any] = Field(default_factory=dict)  # spec.kafka as written (version, config, ...)

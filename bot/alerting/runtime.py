@@ -17,6 +17,7 @@ from kubernetes import client
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
 from bot.kafka.lag_stream import StreamingLagReader
+from bot.kafka.security import ClientSecurities
 from bot.monitors.scheduler import Monitors
 from bot.observability.http import HttpServer
 from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
@@ -68,12 +69,14 @@ def build_alerting(
     clock: Clock, owner: str, monitors: bool, http_port: int | None,
     watch_api: Callable[[ClusterRef], client.ApiClient] | None,
     http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
+    security: ClientSecurities | None = None,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
     evaluator = AlertEvaluator(clusters=clusters, store=store, clock=clock, owner=owner, runs=runs)
     queries = AlertQueries(evaluator, store, reports, clock)
-    monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S)
+    monitor_admin = KafkaAdminAdapter(client_id="kafka-chatops-monitor", call_deadline_s=MONITOR_CALL_DEADLINE_S,
+                                      security=security)
     # lag_stream=False (KAFKA_CHATOPS_LAG_STREAM=false): committed offsets from the admin API only.
     lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin), stream=lag_stream)
     admin: KafkaAdmin = monitor_admin

@@ -27,6 +27,13 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from bot.config.access import AccessConfig
 from bot.config.alert_rules import AlertsConfig
 from bot.config.durations import parse_duration
+from bot.config.kafka_security import (
+    AuthenticationConfig,
+    KafkaSecurityConfig,
+    TlsConfig,
+    check_listener,
+    check_security,
+)
 from bot.config.kube_targets import ClusterKube
 from bot.config.operator_versions import OperatorConfig, check_supported_versions
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
@@ -100,6 +107,10 @@ class ClusterConfig(AccessConfig):
     namespace: str = "kafka"
     kafka: str | None = None  # the Kafka resource's name; defaults to the cluster's name
     bootstrap: str | None = None
+    # Kafka security (bot.config.kafka_security): the listener by its spec name, whom to trust, who to be.
+    listener: str | None = None
+    tls: TlsConfig | None = None
+    authentication: AuthenticationConfig | None = None
     channel: str | None = None
     approvers: list[str] = Field(default_factory=list)
     approver_groups: list[str] = Field(default_factory=list)
@@ -120,6 +131,11 @@ class ClusterConfig(AccessConfig):
     @classmethod
     def _supported_versions(cls, value: Any) -> list[str] | None:
         return check_supported_versions(value)
+
+    @field_validator("listener")
+    @classmethod
+    def _listener(cls, value: str | None) -> str | None:
+        return check_listener(value)
 
     @field_validator("allowed_class_keys")
     @classmethod
@@ -156,6 +172,14 @@ class ClusterConfig(AccessConfig):
                 f"{value} approvals from {people} approver{'s' if people > 1 else ''} can never be given: "
                 f"give at most {people}, or add approvers (or approver_groups)")
         return value
+
+    @model_validator(mode="after")
+    def _security(self) -> ClusterConfig:
+        check_security(self.listener, self.tls, self.authentication)
+        return self
+
+    def security(self) -> KafkaSecurityConfig:
+        return KafkaSecurityConfig(listener=self.listener, tls=self.tls, authentication=self.authentication)
 
     @model_validator(mode="after")
     def _someone_approves(self) -> ClusterConfig:
@@ -197,6 +221,13 @@ def load_clusters(path: str | Path) -> dict[str, ManagedCluster]:
 def load_clusters_file(path: str | Path) -> tuple[dict[str, ManagedCluster], dict[str, ClusterKube]]:
     """The managed clusters, and what each says about its Kubernetes API (resolved by
     bot.config.kube_targets, which reads the kubeconfigs)."""
+    clusters, kube, _ = load_clusters_config(path)
+    return clusters, kube
+
+
+def load_clusters_config(path: str | Path) -> tuple[dict[str, ManagedCluster], dict[str, ClusterKube],
+                                                     dict[str, KafkaSecurityConfig]]:
+    """``load_clusters_file``, and each cluster's Kafka security keys (for bot.kafka.security)."""
     name = f"the clusters file {path} (KAFKA_CHATOPS_CONFIG)"
     try:
         raw: Any = read_yaml(Path(path), name=name, valid=CLUSTERS_FILE)
@@ -219,7 +250,8 @@ def load_clusters_file(path: str | Path) -> tuple[dict[str, ManagedCluster], dic
     except ValidationError as exc:
         raise ConfigError(f"{name} is invalid: {_problems(exc)}") from None
     return ({name: managed_cluster(name, c) for name, c in parsed.clusters.items()},
-            {name: ClusterKube(kubeconfig=c.kubeconfig, context=c.context) for name, c in parsed.clusters.items()})
+            {name: ClusterKube(kubeconfig=c.kubeconfig, context=c.context) for name, c in parsed.clusters.items()},
+            {name: c.security() for name, c in parsed.clusters.items()})
 
 
 def _shown(value: object, limit: int = 40) -> str:
@@ -268,7 +300,8 @@ def _model_in(annotation: Any) -> type[BaseModel] | None:
 
 def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
     return ManagedCluster(
-        ref=ClusterRef(name=name, namespace=c.namespace, kafka=c.kafka or name, bootstrap_servers=c.bootstrap),
+        ref=ClusterRef(name=name, namespace=c.namespace, kafka=c.kafka or name, bootstrap_servers=c.bootstrap,
+                       listener=c.listener),
         policy=ApprovalPolicy(
             approvers=tuple(c.approvers), approver_groups=tuple(c.approver_groups), four_eyes=c.four_eyes,
             approvals_required=c.approvals_required, approval_timeout_s=parse_duration(c.approval_timeout),

@@ -22,8 +22,13 @@ Why kafka-python alone, and not aiokafka for part of it (docs/kafka-ops.md §5):
 Bounded time: each request has ``request_timeout_ms`` (default 8 s), bootstrap has its own bound,
 and each port call retries retriable errors (a dead broker refuses connections until the controller
 fences it ~9 s later, and the client may pick it first) only until a per-call deadline, then raises
-``KafkaUnavailable``. Clients are cached per bootstrap string, dropped after a failure (a fresh
-bootstrap is the cheapest cure for stale metadata) and closed by ``close()``.
+``KafkaUnavailable``. Clients are cached per bootstrap string and security fingerprint (changed
+credentials, say a certificate Strimzi renewed, make a new client and close the old one), dropped
+after a failure (a fresh bootstrap is the cheapest cure for stale metadata) and closed by ``close()``.
+
+Security: each cluster's ``KafkaClientSecurity`` comes from ``security`` (``bot.kafka.security``);
+a failed bootstrap tells it so (its Secrets are read again) and asks ``explain_failure`` for the
+TLS or SASL reason, which then replaces kafka-python's generic one.
 
 Isolation: an unreachable cluster holds each call that reaches it for its whole timeout, in a
 thread. Those threads are the cluster's own (a small pool per bootstrap string), never the event
@@ -46,14 +51,16 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from functools import partial
-from typing import Any, TypeVar
+from typing import TypeVar
 
 from kafka.admin import KafkaAdminClient
 
 from bot.kafka import reassignments as moves
 from bot.kafka.brokers import ask_features, describe_broker, validate_on_broker
+from bot.kafka.client_security import KafkaClientSecurity
 from bot.kafka.cluster_reads import elect_preferred, read_snapshot, retriable
 from bot.kafka.errors import KafkaUnavailable
+from bot.kafka.security import ClientSecurities, KafkaSecurityError, PlaintextOnly, explain_failure
 from handlers.ports import BrokerFeatures, ClusterRef
 from handlers.replica_moves import (
     MoveProgress,
@@ -81,18 +88,18 @@ class KafkaAdminAdapter:
         client_id: str = "kafka-chatops",
         request_timeout_ms: int = 8000,
         call_deadline_s: float = 25.0,
-        client_config: Mapping[str, Any] | None = None,
+        security: ClientSecurities | None = None,
     ) -> None:
-        """``client_config``: extra ``KafkaAdminClient`` settings (``security_protocol``, ``ssl_*``,
-        ``sasl_*``) shared by all clusters."""
+        """``security``: each cluster's TLS and SASL settings (default: plaintext for all)."""
         self._client_id = client_id
         self._request_timeout_ms = request_timeout_ms
         self._deadline_s = call_deadline_s
-        self._client_config = dict(client_config or {})
-        self._clients: dict[str, KafkaAdminClient] = {}
+        self.security: ClientSecurities = security or PlaintextOnly()
+        # Keyed by (bootstrap, security fingerprint), except the threads, which are the cluster's.
+        self._clients: dict[tuple[str, str], KafkaAdminClient] = {}
         self._pools: dict[str, ThreadPoolExecutor] = {}  # per bootstrap: see "Isolation" above
-        self._connecting: dict[str, threading.Lock] = {}  # one bootstrap attempt at a time per cluster
-        self._failed: dict[str, tuple[float, str]] = {}  # the last failed bootstrap: when, why
+        self._connecting: dict[tuple[str, str], threading.Lock] = {}  # one bootstrap attempt at a time
+        self._failed: dict[tuple[str, str], tuple[float, str]] = {}  # the last failed bootstrap: when, why
         self._lock = threading.Lock()  # the dicts are touched from worker threads; held for lookups only
 
     # -- the port ------------------------------------------------------------------------------
@@ -211,7 +218,11 @@ class KafkaAdminAdapter:
         what: str,
         body: Callable[[_Call], T],
     ) -> T:
-        call = _Call(self, bootstrap, f"{what} of {cluster.name} ({bootstrap})")
+        try:
+            security = await self.security.security(cluster)
+        except KafkaSecurityError as exc:
+            raise KafkaUnavailable(f"{what} of {cluster.name}: {exc}") from None
+        call = _Call(self, cluster, bootstrap, security, f"{what} of {cluster.name} ({bootstrap})")
         # The thread cannot be cancelled; the outer bound only stops the caller waiting past the
         # deadline if kafka-python ever ignored its own timeouts (or this cluster's threads are all
         # taken by calls that do).
@@ -220,7 +231,7 @@ class KafkaAdminAdapter:
         try:
             return await asyncio.wait_for(loop.run_in_executor(self._pool(bootstrap), call.run, body), timeout=backstop)
         except TimeoutError:
-            self._evict(bootstrap, None)
+            self._evict(call.key, None)
             raise KafkaUnavailable(f"{call.what}: no answer within {backstop:.0f} s") from None
 
     def _pool(self, bootstrap: str) -> ThreadPoolExecutor:
@@ -231,38 +242,44 @@ class KafkaAdminAdapter:
                     max_workers=CLUSTER_THREADS, thread_name_prefix=f"kco-kafka-{bootstrap.split(',')[0]}")
             return pool
 
-    def _client(self, bootstrap: str, *, asked_at: float, deadline: float) -> KafkaAdminClient:
+    def _client(self, call: _Call) -> KafkaAdminClient:
         """The cached client, or a new one. One bootstrap attempt at a time per cluster: a call that
         waited for another's attempt and saw it fail shares that failure instead of trying again."""
+        key, bootstrap = call.key, call.bootstrap
         with self._lock:
-            admin = self._clients.get(bootstrap)
-            gate = self._connecting.setdefault(bootstrap, threading.Lock())
+            admin = self._clients.get(key)
+            gate = self._connecting.setdefault(key, threading.Lock())
         if admin is not None:
             return admin
-        if not gate.acquire(timeout=max(0.0, deadline - time.monotonic())):
+        if not gate.acquire(timeout=max(0.0, call.deadline - time.monotonic())):
             raise KafkaUnavailable(f"cannot bootstrap from {bootstrap}: another attempt is still under way")
         try:
             with self._lock:
-                admin = self._clients.get(bootstrap)
-                failed = self._failed.get(bootstrap)
+                admin = self._clients.get(key)
+                failed = self._failed.get(key)
             if admin is not None:
                 return admin
-            if failed is not None and failed[0] >= asked_at:
+            if failed is not None and failed[0] >= call.asked_at:
                 raise KafkaUnavailable(failed[1])
             try:
-                admin = self._connect(bootstrap)
+                admin = self._connect(bootstrap, call.security)
             except KafkaUnavailable as exc:
+                self.security.failed(call.cluster)  # its Secrets may have changed: read them again
                 with self._lock:
-                    self._failed[bootstrap] = (time.monotonic(), str(exc))
+                    self._failed[key] = (time.monotonic(), str(exc))
                 raise
             with self._lock:
-                self._clients[bootstrap] = admin
-                self._failed.pop(bootstrap, None)
+                self._clients[key] = admin
+                self._failed.pop(key, None)
+                # The same cluster's clients on credentials it no longer uses.
+                superseded = [k for k in self._clients if k[0] == bootstrap and k != key]
+            for old in superseded:
+                self._evict(old, None)
             return admin
         finally:
             gate.release()
 
-    def _connect(self, bootstrap: str) -> KafkaAdminClient:
+    def _connect(self, bootstrap: str, security: KafkaClientSecurity) -> KafkaAdminClient:
         # KafkaAdminClient starts its I/O thread before bootstrapping and leaks it when bootstrap
         # fails (the instance is never returned). Build it in two steps so we can close it then.
         admin = KafkaAdminClient.__new__(KafkaAdminClient)
@@ -273,19 +290,20 @@ class KafkaAdminAdapter:
                 request_timeout_ms=self._request_timeout_ms,
                 bootstrap_timeout_ms=self._request_timeout_ms,
                 reconnect_backoff_max_ms=2000,  # a broker back from a restart is found within ~2 s
-                **self._client_config,
+                **security.kafka_python_config(),
             )
         except Exception as exc:
             admin._closed = False  # close() is a no-op unless __init__ got this far
             _close_quietly(admin)
-            raise KafkaUnavailable(f"cannot bootstrap from {bootstrap}: {_describe(exc)}") from None
+            why = explain_failure(bootstrap, security) if security.security_protocol != "PLAINTEXT" else None
+            raise KafkaUnavailable(f"cannot bootstrap from {bootstrap}: {why or _describe(exc)}") from None
         return admin
 
-    def _evict(self, bootstrap: str, admin: KafkaAdminClient | None) -> None:
+    def _evict(self, key: tuple[str, str], admin: KafkaAdminClient | None) -> None:
         with self._lock:
-            current = self._clients.get(bootstrap)
+            current = self._clients.get(key)
             if current is not None and (admin is None or current is admin):
-                del self._clients[bootstrap]
+                del self._clients[key]
             else:
                 current = None
         if current is not None:
@@ -294,20 +312,25 @@ class KafkaAdminAdapter:
 class _Call:
     """One port call: a client, a deadline, and the retry rule, in the worker thread."""
 
-    def __init__(self, adapter: KafkaAdminAdapter, bootstrap: str, what: str) -> None:
+    def __init__(self, adapter: KafkaAdminAdapter, cluster: ClusterRef, bootstrap: str,
+                 security: KafkaClientSecurity, what: str) -> None:
         self.adapter = adapter
+        self.cluster = cluster
         self.bootstrap = bootstrap
+        self.security = security
+        self.key = (bootstrap, security.fingerprint)
         self.what = what
         self.asked_at = time.monotonic()
         self.deadline = self.asked_at + adapter._deadline_s
         self.admin: KafkaAdminClient | None = None
 
     def run(self, body: Callable[[_Call], T]) -> T:
-        self.admin = self.adapter._client(self.bootstrap, asked_at=self.asked_at, deadline=self.deadline)
+        self.admin = self.adapter._client(self)
         try:
             return body(self)
         except KafkaUnavailable:
-            self.adapter._evict(self.bootstrap, self.admin)
+            self.adapter._evict(self.key, self.admin)
+            self.adapter.security.failed(self.cluster)  # a reconnect may have met renewed credentials
             raise
 
     def once(self, fn: Callable[[KafkaAdminClient], T]) -> T:

@@ -17,11 +17,12 @@ import asyncio
 import contextlib
 import logging
 from collections import defaultdict
-from typing import Any
 
 from aiokafka import TopicPartition
 from aiokafka.client import AIOKafkaClient
 from aiokafka.protocol.offset import OffsetRequest
+
+from bot.kafka.client_security import PLAINTEXT_SECURITY, KafkaClientSecurity
 
 log = logging.getLogger(__name__)
 
@@ -33,10 +34,11 @@ class EndOffsets:
     """ListOffsets for one cluster; ``close()`` it."""
 
     def __init__(self, bootstrap: str, *, client_id: str = "kafka-chatops-lag", request_timeout_ms: int = 5000,
-                 client_config: dict[str, Any] | None = None) -> None:
+                 security: KafkaClientSecurity = PLAINTEXT_SECURITY) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self._client = AIOKafkaClient(bootstrap_servers=bootstrap, client_id=client_id,
-                                      request_timeout_ms=request_timeout_ms, **dict(client_config or {}))
+                                      request_timeout_ms=request_timeout_ms, **security.aiokafka_config())
         self._started = False
         self._topics: set[str] = set()
         self.requests = 0  # ListOffsets requests sent (one per leader per call)

@@ -15,6 +15,8 @@ partitions in ListOffsets (split by topic).
 Record timestamps: a consumer without a group (no commits, no membership) is assigned the
 partitions, seeks each to the wanted offset and takes the first record it gets; one position per
 partition per round (two groups stuck at different offsets of one partition need two rounds).
+The consumer gets the cluster's TLS/SASL settings from the admin adapter's ``security``, and is
+cached by bootstrap and their fingerprint (changed credentials: a new consumer, the old one closed).
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, OffsetSpec
 
 from bot.kafka.admin import AdminCall, KafkaAdminAdapter
+from bot.kafka.client_security import KafkaClientSecurity
+from bot.kafka.security import ClientSecurities
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits, GroupMember
 
 log = logging.getLogger(__name__)
@@ -69,14 +73,18 @@ def _offsets(fetched: dict[TopicPartition, Any]) -> dict[str, dict[int, int]]:
 
 class KafkaLagReader:
     def __init__(self, admin: KafkaAdminAdapter, *, concurrency: int = 4, client_id: str = "kafka-chatops-lag",
-                 fetch_timeout_s: float = 5.0, client_config: dict[str, Any] | None = None) -> None:
+                 fetch_timeout_s: float = 5.0) -> None:
         self._admin = admin
         self._concurrency = concurrency
         self._client_id = client_id
         self._fetch_timeout_s = fetch_timeout_s
-        self._client_config = dict(client_config or {})
-        self._consumers: dict[str, tuple[KafkaConsumer, threading.Lock]] = {}
+        self._consumers: dict[tuple[str, str], tuple[KafkaConsumer, threading.Lock]] = {}
         self._consumers_lock = threading.Lock()
+
+    @property
+    def security(self) -> ClientSecurities:
+        """The clusters' TLS/SASL settings, as the admin adapter gets them."""
+        return self._admin.security
 
     # -- the port ------------------------------------------------------------------------------
 
@@ -158,11 +166,16 @@ class KafkaLagReader:
         if not positions:
             return {}
         wanted = list(positions)
+        security = await self._admin.security.security(cluster)
         # On the cluster's own threads (bot.kafka.admin, "Isolation"); the bound covers a consumer
         # that has to bootstrap first.
-        return await self._admin.in_cluster_thread(
-            cluster, bootstrap_servers, lambda: self._timestamps(bootstrap_servers, wanted),
-            timeout_s=self._fetch_timeout_s + CONSUMER_START_S)
+        try:
+            return await self._admin.in_cluster_thread(
+                cluster, bootstrap_servers, lambda: self._timestamps(bootstrap_servers, security, wanted),
+                timeout_s=self._fetch_timeout_s + CONSUMER_START_S)
+        except Exception:
+            self._admin.security.failed(cluster)
+            raise
 
     async def close(self) -> None:
         with self._consumers_lock:
@@ -197,9 +210,10 @@ class KafkaLagReader:
         with ThreadPoolExecutor(max_workers=self._concurrency, thread_name_prefix="kco-lag") as pool:
             return dict(pool.map(one, ids))
 
-    def _consumer(self, bootstrap: str) -> tuple[KafkaConsumer, threading.Lock]:
+    def _consumer(self, bootstrap: str, security: KafkaClientSecurity) -> tuple[KafkaConsumer, threading.Lock]:
+        key = (bootstrap, security.fingerprint)
         with self._consumers_lock:
-            found = self._consumers.get(bootstrap)
+            found = self._consumers.get(key)
         if found is not None:
             return found
         # Built outside the lock every cluster shares: a consumer of a dead cluster may take its whole
@@ -207,15 +221,20 @@ class KafkaLagReader:
         consumer = KafkaConsumer(
             bootstrap_servers=bootstrap, client_id=self._client_id, group_id=None,
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_partition_fetch_bytes=64 * 1024, request_timeout_ms=8000, **self._client_config,
+            max_partition_fetch_bytes=64 * 1024, request_timeout_ms=8000, **security.kafka_python_config(),
         )
         with self._consumers_lock:
-            found = self._consumers.setdefault(bootstrap, (consumer, threading.Lock()))
+            found = self._consumers.setdefault(key, (consumer, threading.Lock()))
+            superseded = [self._consumers.pop(k) for k in list(self._consumers) if k[0] == bootstrap and k != key]
         if found[0] is not consumer:  # another thread built one first: keep that one
             consumer.close()
+        for old, lock in superseded:  # credentials it no longer uses
+            with lock:
+                old.close()
         return found
 
-    def _timestamps(self, bootstrap: str, positions: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
+    def _timestamps(self, bootstrap: str, security: KafkaClientSecurity,
+                    positions: list[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
         rounds: list[dict[TopicPartition, int]] = []
         for topic, partition, offset in sorted(positions):
             tp = TopicPartition(topic, partition)
@@ -224,7 +243,7 @@ class KafkaLagReader:
                 target = {}
                 rounds.append(target)
             target[tp] = offset
-        consumer, lock = self._consumer(bootstrap)
+        consumer, lock = self._consumer(bootstrap, security)
         found: dict[tuple[str, int, int], int] = {}
         deadline = time.monotonic() + self._fetch_timeout_s
         with lock:

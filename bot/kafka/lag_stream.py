@@ -22,6 +22,10 @@ refreshed every ``groups_refresh_s``; a group the stream sees commit in between 
 DescribeGroups cannot do (while the admin API is the source, their members are not known).
 Log-start offsets (only ``/metrics`` shows them) are refreshed every ``earliest_refresh_s``;
 log-end offsets are read on every poll.
+
+The stream's consumer and the ListOffsets client are aiokafka's, with the cluster's TLS/SASL
+settings (``bot.kafka.security``, through the admin reader's adapter); when those change (a new
+fingerprint) both are replaced, as when the bootstrap address changes.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from collections.abc import Coroutine, Sequence
 from typing import Any
 
 from bot.kafka import consumer_groups
+from bot.kafka.client_security import KafkaClientSecurity
 from bot.kafka.end_offsets import EARLIEST, LATEST, EndOffsets
 from bot.kafka.lag import KafkaLagReader
 from bot.kafka.offsets_stream import OffsetsStream
@@ -46,14 +51,13 @@ Partition = tuple[str, int]
 class StreamingLagReader:
     def __init__(
         self, admin_reader: KafkaLagReader, *, stream: bool = True, groups_refresh_s: float = 10.0,
-        earliest_refresh_s: float = 15.0, retry_s: float = 300.0, client_config: dict[str, Any] | None = None,
+        earliest_refresh_s: float = 15.0, retry_s: float = 300.0,
     ) -> None:
         self._admin = admin_reader
         self._stream_enabled = stream
         self._groups_refresh_s = groups_refresh_s
         self._earliest_refresh_s = earliest_refresh_s
         self._retry_s = retry_s
-        self._config = dict(client_config or {})
         self.streams: dict[str, OffsetsStream] = {}  # per cluster name
         self._ends: dict[str, EndOffsets] = {}
         self._groups: dict[str, tuple[float, list[ConsumerGroup]]] = {}
@@ -62,15 +66,18 @@ class StreamingLagReader:
 
     # -- which source --------------------------------------------------------------------------
 
-    def _stream(self, cluster: ClusterRef, bootstrap: str) -> OffsetsStream | None:
+    async def _security(self, cluster: ClusterRef) -> KafkaClientSecurity:
+        return await self._admin.security.security(cluster)
+
+    async def _stream(self, cluster: ClusterRef, bootstrap: str) -> OffsetsStream | None:
         if not self._stream_enabled:
             return None
+        security = await self._security(cluster)
         stream = self.streams.get(cluster.name)
-        if stream is None or stream.bootstrap != bootstrap:
+        if stream is None or stream.bootstrap != bootstrap or stream.security.fingerprint != security.fingerprint:
             if stream is not None:
                 self._stop_later(stream)
-            stream = self.streams[cluster.name] = OffsetsStream(bootstrap, retry_s=self._retry_s,
-                                                                client_config=self._config)
+            stream = self.streams[cluster.name] = OffsetsStream(bootstrap, retry_s=self._retry_s, security=security)
         stream.start()
         return stream
 
@@ -136,25 +143,26 @@ class StreamingLagReader:
         if not wanted:
             return groups
         try:
-            client = await self._ends_for(cluster, bootstrap).client()
+            client = await (await self._ends_for(cluster, bootstrap)).client()
             found = await consumer_groups.describe(client, wanted)
         except Exception as exc:  # the classic answer stands (no members) until the next refresh
             log.info("ConsumerGroupDescribe on %s failed: %s: %s", cluster.name, type(exc).__name__, exc)
             return groups
         return [found.get(g.group, g) for g in groups]
 
-    def _ends_for(self, cluster: ClusterRef, bootstrap: str) -> EndOffsets:
+    async def _ends_for(self, cluster: ClusterRef, bootstrap: str) -> EndOffsets:
+        security = await self._security(cluster)
         ends = self._ends.get(cluster.name)
-        if ends is None or ends.bootstrap != bootstrap:
+        if ends is None or ends.bootstrap != bootstrap or ends.security.fingerprint != security.fingerprint:
             if ends is not None:
                 self._closing(ends.close())
-            ends = self._ends[cluster.name] = EndOffsets(bootstrap, client_config=self._config)
+            ends = self._ends[cluster.name] = EndOffsets(bootstrap, security=security)
         return ends
 
     async def committed_offsets(
         self, cluster: ClusterRef, bootstrap_servers: str, groups: Sequence[str],
     ) -> list[GroupCommits]:
-        stream = self._stream(cluster, bootstrap_servers)
+        stream = await self._stream(cluster, bootstrap_servers)
         if stream is None or not stream.caught_up:
             return await self._admin.committed_offsets(cluster, bootstrap_servers, groups)
         state = stream.state
@@ -164,9 +172,13 @@ class StreamingLagReader:
     async def log_offsets(
         self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[Partition],
     ) -> dict[Partition, tuple[int, int]]:
-        ends = self._ends_for(cluster, bootstrap_servers)
+        ends = await self._ends_for(cluster, bootstrap_servers)
         wanted = list(partitions)
-        latest = await ends.offsets(wanted, LATEST)
+        try:
+            latest = await ends.offsets(wanted, LATEST)
+        except Exception:
+            self._admin.security.failed(cluster)  # read its Secrets again before the next try
+            raise
         now = time.monotonic()
         at, earliest = self._earliest.get(cluster.name, (0.0, {}))
         if now - at >= self._earliest_refresh_s:

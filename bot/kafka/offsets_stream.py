@@ -30,11 +30,11 @@ import contextlib
 import logging
 import struct
 import time
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.client import AIOKafkaClient
 
+from bot.kafka.client_security import PLAINTEXT_SECURITY, KafkaClientSecurity
 from bot.kafka.offsets_topic import GroupRecord, OffsetCommit, UnknownRecord, decode
 
 log = logging.getLogger(__name__)
@@ -126,11 +126,12 @@ class OffsetsStream:
     """One cluster's stream; ``start()`` it, read ``state`` once ``caught_up``, ``stop()`` it."""
 
     def __init__(self, bootstrap: str, *, client_id: str = "kafka-chatops-offsets", retry_s: float = 300.0,
-                 client_config: dict[str, Any] | None = None) -> None:
+                 security: KafkaClientSecurity = PLAINTEXT_SECURITY) -> None:
         self.bootstrap = bootstrap
+        self.security = security
         self._client_id = client_id
         self._retry_s = retry_s
-        self._config = dict(client_config or {})
+        self._config = security.aiokafka_config()
         self.state = OffsetsState()
         self.caught_up = False
         self.failure: str | None = None

@@ -130,6 +130,9 @@ class ClusterGateways:
     async def operator_deployment(self, cluster: ClusterRef, namespace: str, name: str) -> OperatorDeployment:
         return await self.for_cluster(cluster).operator_deployment(cluster, namespace, name)
 
+    async def read_secret(self, cluster: ClusterRef, name: str) -> dict[str, bytes]:
+        return await self.for_cluster(cluster).read_secret(cluster, name)
+
 
 class ClusterRebalances:
     """``handlers.rebalances.KafkaRebalances`` for every cluster: one ``KubeRebalances`` per distinct

@@ -35,6 +35,7 @@ from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_tr
 from bot.kube.node_pools import NodePoolCalls
 from bot.kube.operator_deployment import OperatorDeploymentCalls
 from bot.kube.parse import broker_pod_from, kafka_status_from
+from bot.kube.secrets import SecretCalls
 from bot.kube.versions import GROUP, choose_version
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
 
@@ -113,7 +114,7 @@ def load_api_client(kubeconfig: str | None = None, *, context: str | None = None
     return client.ApiClient(configuration=cfg)
 
 
-class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls):
+class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls):
     """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``
     (``bot.kube.apis.ClusterGateways`` holds one per Kubernetes API)."""
 
@@ -213,7 +214,7 @@ class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls):
             ))
 
     async def kafka_status(self, cluster: ClusterRef) -> KafkaResourceStatus:
-        return kafka_status_from(await self._get_kafka(cluster))
+        return kafka_status_from(await self._get_kafka(cluster), cluster.listener)
 
     async def patch_kafka_spec(
         self, cluster: ClusterRef, edits: Sequence[KafkaSpecEdit], *, expect: Sequence[KafkaSpecEdit] = (),

@@ -27,8 +27,12 @@ def _is_true(condition: dict[str, Any]) -> bool:
     return str(condition.get("status", "")).lower() == "true"
 
 
-def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
-    """Read a Kafka CR: Ready/NotReady, warnings, generations, versions, bootstrap, pause."""
+def kafka_status_from(kafka: dict[str, Any], listener: str | None = None) -> KafkaResourceStatus:
+    """Read a Kafka CR: Ready/NotReady, warnings, generations, versions, bootstrap, pause.
+
+    ``listener``: the bootstrap is that listener's (by its name in spec.kafka.listeners, as the
+    status lists it); absent from the status, there is no bootstrap and a warning says which
+    listeners there are. None: the first listener's, as before the clusters file could name one."""
     metadata = kafka.get("metadata") or {}
     spec_kafka = (kafka.get("spec") or {}).get("kafka") or {}
     status = kafka.get("status") or {}
@@ -53,7 +57,17 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         _warning_text(c) for c in conditions if c.get("type") == "Warning" and _is_true(c)
     )
     listeners = [entry for entry in (status.get("listeners") or []) if isinstance(entry, dict)]
-    bootstrap = listeners[0].get("bootstrapServers") if listeners else None
+    bootstrap_problem = ""
+    if listener is None:
+        bootstrap = listeners[0].get("bootstrapServers") if listeners else None
+    else:
+        chosen = next((entry for entry in listeners if entry.get("name") == listener), None)
+        bootstrap = chosen.get("bootstrapServers") if chosen else None
+        if chosen is None:
+            names = ", ".join(str(entry.get("name")) for entry in listeners) or "none yet"
+            bootstrap_problem = (f"listener {listener!r} (the clusters file's `listener`) is not in the Kafka status; "
+                                 f"its listeners: {names}")
+            warnings = (*warnings, bootstrap_problem)
     annotations = metadata.get("annotations") or {}
 
     return KafkaResourceStatus(
@@ -69,6 +83,7 @@ def kafka_status_from(kafka: dict[str, Any]) -> KafkaResourceStatus:
         operator_version=_str_or_none(status.get("operatorLastSuccessfulVersion")),
         warnings=warnings,
         bootstrap_servers=_str_or_none(bootstrap),
+        bootstrap_problem=bootstrap_problem,
         paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
         cruise_control=(kafka.get("spec") or {}).get("cruiseControl") is not None,
         spec=dict(spec_kafka) if isinstance(spec_kafka, dict) else {},

@@ -223,13 +223,13 @@ class ClusterWatches:
 
     def _kafka_listed(self, items: list[dict[str, Any]]) -> None:
         match = [i for i in items if (i.get("metadata") or {}).get("name") == self.ref.kafka]
-        self._kafka = kafka_status_from(match[0]) if match else None
+        self._kafka = kafka_status_from(match[0], self.ref.listener) if match else None
         self._changed("kafka")
 
     def _kafka_event(self, kind: str, obj: dict[str, Any]) -> None:
         if (obj.get("metadata") or {}).get("name") != self.ref.kafka:
             return
-        self._kafka = None if kind == "DELETED" else kafka_status_from(obj)
+        self._kafka = None if kind == "DELETED" else kafka_status_from(obj, self.ref.listener)
         self._changed("kafka")
 
     # -- pods ------------------------------------------------------------------------------------

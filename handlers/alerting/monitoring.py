@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 KUBE_CONDITIONS = frozenset({Condition.KAFKA_NOT_READY, Condition.KAFKA_WARNING, Condition.POD_CRASHING,
                              Condition.STRIMZI_RESTART})
+NO_BOOTSTRAP = "the Kafka resource has no bootstrap address yet"
 REPORT_TTL_POLLS = 4  # a lag report older than this many poll intervals is gone: nobody is polling
 GROWTH_BUCKETS = 30  # a group's total-lag history for the growth rule: the minimum per 1/30 of the window
 
@@ -77,12 +78,15 @@ class ClusterMonitor:
         self._now = now
         self._lag_history: dict[str, deque[tuple[float, int]]] = {}
         self._report_saved_at: float | None = None
+        self._no_bootstrap = NO_BOOTSTRAP  # why, when the last look found no address (the named listener?)
 
     async def _bootstrap_and_brokers(self, kube: KubeState) -> tuple[str | None, list[int]]:
         ref = self.cluster.ref
         if kube.synced and kube.kafka is not None:
+            self._no_bootstrap = kube.kafka.bootstrap_problem or NO_BOOTSTRAP
             return ref.bootstrap_servers or kube.kafka.bootstrap_servers, list(kube.broker_ids)
         status = await self._gateway.kafka_status(ref)
+        self._no_bootstrap = status.bootstrap_problem or NO_BOOTSTRAP
         pods = await self._gateway.broker_pods(ref)
         return ref.bootstrap_servers or status.bootstrap_servers, [p.node_id for p in pods]
 
@@ -92,7 +96,7 @@ class ClusterMonitor:
         try:
             bootstrap, brokers = await self._bootstrap_and_brokers(self._kube())
             if not bootstrap:
-                raise LookupError("the Kafka resource has no bootstrap address yet")
+                raise LookupError(self._no_bootstrap)
             snapshot = await self._admin.snapshot(self.cluster.ref, bootstrap)
         except Exception as exc:  # what failed is itself the observation; URP and friends are unknown
             log.warning("health poll of %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -126,7 +130,7 @@ class ClusterMonitor:
             runbooks = await self._active_runbooks(self._runs)
             bootstrap, _ = await self._bootstrap_and_brokers(self._kube())
             if not bootstrap:
-                raise LookupError("the Kafka resource has no bootstrap address yet")
+                raise LookupError(self._no_bootstrap)
             present = await self._admin.replication_throttles(self.cluster.ref, bootstrap)
         except Exception as exc:
             log.warning("throttle poll of %s failed: %s: %s", name, type(exc).__name__, exc)
@@ -158,7 +162,7 @@ class ClusterMonitor:
                                    f"{type(exc).__name__}: {exc}", ttl)
             return None
         if not bootstrap:
-            await self._lag_failed(f"the Kafka resource {resource} has no bootstrap address yet", ttl)
+            await self._lag_failed(f"{self._no_bootstrap} ({resource})", ttl)
             return None
         try:
             snapshot = await self._poller.measure(self.cluster, bootstrap, rule)

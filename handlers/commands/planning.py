@@ -69,7 +69,7 @@ class Planner:
         status = await self._gateway.kafka_status(cluster.ref)
         bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
         if not bootstrap:
-            raise Unplannable(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
+            raise Unplannable(no_bootstrap(cluster.name, status))
         pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
         return RestartInput(snapshot=await self._admin.snapshot(cluster.ref, bootstrap), pod_names=pods)
 
@@ -77,7 +77,7 @@ class Planner:
         status = await self._gateway.kafka_status(cluster.ref)
         bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
         if not bootstrap:
-            raise Unplannable(f"{cluster.name} has no bootstrap address yet (Kafka not Ready: {status.reason}).")
+            raise Unplannable(no_bootstrap(cluster.name, status))
         return bootstrap
 
     async def _replace_world(self, cluster: ManagedCluster, params: ReplaceBrokerParams) -> ReplaceBrokerInput:
@@ -103,7 +103,8 @@ class Planner:
         pods = await self._gateway.broker_pods(cluster.ref)
         bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers
         if not bootstrap:
-            return status, pods, None, "the Kafka resource reports no listener address", None
+            why = status.bootstrap_problem or "the Kafka resource reports no listener address"
+            return status, pods, None, why, None
         try:
             snapshot = await self._admin.snapshot(cluster.ref, bootstrap)
         except Exception as exc:  # a refusal must still say why, whatever the adapter raised
@@ -167,3 +168,11 @@ class Planner:
             said = "; ".join(f"broker{'s' if len(ids) > 1 else ''} {', '.join(map(str, ids))}: {why}"
                              for why, ids in refused.items())
             raise PlanRefused(f"the brokers refuse {change} (IncrementalAlterConfigs, validate only): {said}")
+
+
+def no_bootstrap(name: str, status: KafkaResourceStatus) -> str:
+    """Why there is no address to reach the cluster's Kafka: the named listener is missing, or the
+    operator has not reported one yet."""
+    if status.bootstrap_problem:
+        return f"{name} has no bootstrap address: {status.bootstrap_problem}."
+    return f"{name} has no bootstrap address yet (Kafka not Ready: {status.reason})."

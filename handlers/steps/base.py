@@ -57,7 +57,8 @@ class StepContext:
             return self.cluster.bootstrap_servers
         status = await self.gateway.kafka_status(self.cluster)
         if not status.bootstrap_servers:
-            raise StepError(f"the Kafka resource {self.cluster.kafka} reports no listener address yet")
+            raise StepError(status.bootstrap_problem
+                            or f"the Kafka resource {self.cluster.kafka} reports no listener address yet")
         return status.bootstrap_servers
 
 

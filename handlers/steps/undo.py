@@ -26,7 +26,7 @@ async def read_undo_world(gateway: ClusterGateway, admin: KafkaAdmin, cluster: C
     status = await gateway.kafka_status(cluster)
     pods = await gateway.broker_pods(cluster)
     bootstrap = cluster.bootstrap_servers or status.bootstrap_servers
-    snapshot, error = None, "the Kafka resource reports no listener address"
+    snapshot, error = None, status.bootstrap_problem or "the Kafka resource reports no listener address"
     if bootstrap:
         try:
             snapshot, error = await admin.snapshot(cluster, bootstrap), ""

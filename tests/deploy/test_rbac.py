@@ -96,6 +96,30 @@ def test_opt_in_resources_and_named_secrets_in_every_managed_namespace() -> None
         assert secrets["resourceNames"] == ["my-cluster-cluster-ca-cert"] and secrets["verbs"] == ["get"]
 
 
+SECURED = {"clusters.my-cluster.listener": "tls", "clusters.my-cluster.authentication.kafka_user": "kafka-chatops"}
+
+
+def test_the_secrets_the_clusters_kafka_settings_name_are_readable_by_name_in_their_namespace() -> None:
+    """Default: no Secret at all. A cluster with `listener`: its cluster CA Secret and its KafkaUser's;
+    `tls.ca_secret` and `password_secret` by their names; `tls.ca_file` reads no CA Secret; each in the
+    cluster's own namespace, with rbac.secretNames added everywhere."""
+    (role,) = of_kind(render(), "Role")
+    assert not [r for r in role["rules"] if r["resources"] == ["secrets"]]
+
+    def secrets(values: dict[str, str]) -> dict[str, list[str]]:
+        return {r["metadata"]["namespace"]: rule["resourceNames"] for r in of_kind(render(values), "Role")
+                for rule in r["rules"] if rule["resources"] == ["secrets"] and rule["verbs"] == ["get"]}
+
+    assert secrets(SECURED) == {"kafka": ["kafka-chatops", "my-cluster-cluster-ca-cert"]}
+    assert secrets({**SECURED, "clusters.my-cluster.kafka": "prod", "clusters.my-cluster.tls.ca_secret": "prod-ca",
+                    "rbac.secretNames[0]": "extra"}) == {"kafka": ["extra", "kafka-chatops", "prod-ca"]}
+    assert secrets({"clusters.west.namespace": "kafka-west", "clusters.west.approvers[0]": "U1",
+                    "clusters.west.tls.ca_file": "/etc/ca.crt", "clusters.west.authentication.type": "plain",
+                    "clusters.west.authentication.username": "bot",
+                    "clusters.west.authentication.password_secret.name": "bot-password"}) == {
+        "kafka-west": ["bot-password"]}
+
+
 def test_the_operator_deployment_is_readable_by_name_only_where_each_operator_runs() -> None:
     """Default: get on strimzi-cluster-operator in the cluster's namespace. An operator elsewhere (the
     clusters file's `operator:` block) gets a Role of its own there granting that get alone."""
@@ -135,6 +159,8 @@ CLIENT_CALLS: dict[str, tuple[str, str, frozenset[str]]] = {
     "patch_namespaced_custom_object": (STRIMZI, "kafkas", frozenset({"patch"})),
     "read_namespaced_config_map": ("", "configmaps", frozenset({"get"})),
     "read_namespaced_deployment": ("apps", "deployments", frozenset({"get"})),
+    # the Kafka client's CA and credentials (bot.kafka.security), granted by name once a cluster has them
+    "read_namespaced_secret": ("", "secrets", frozenset({"get"})),
     # the one create: a run's KafkaRebalance (--engine cruise-control); no other resource is created
     "create_namespaced_custom_object": (STRIMZI, "kafkarebalances", frozenset({"create"})),
 }
@@ -147,8 +173,9 @@ def test_every_call_the_bot_makes_is_granted_by_the_default_role() -> None:
     """Each `*_namespaced_*` client call in the bot's Kubernetes adapters (bot/kube, bot/monitors) is a
     request the default Role allows; a call not in CLIENT_CALLS fails here until it is mapped (and the
     Role, if need be, widened on purpose). The custom-object calls name kafkas, or a plural of
-    OTHER_PLURALS whose every verb the calls use is granted too (checked below)."""
-    (role,) = of_kind(render(), "Role")
+    OTHER_PLURALS whose every verb the calls use is granted too (checked below). The cluster has Kafka
+    security keys: without them the bot reads no Secret and none is granted."""
+    (role,) = of_kind(render(SECURED), "Role")
     granted = grants(role)
     sources = [p for folder in RUNTIME_ADAPTERS for p in sorted(folder.rglob("*.py"))]
     used = {m for p in sources for m in re.findall(r"\.(\w+_namespaced_\w+)\b", p.read_text())}

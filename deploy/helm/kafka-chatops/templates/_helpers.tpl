@@ -67,6 +67,35 @@ and Strimzi's `strimzi-cluster-operator`; clusters behind a kubeconfig of their 
 {{- toYaml $byNamespace }}
 {{- end }}
 
+{{/*
+The Secrets each cluster's Kafka settings name (README "Configuration", Kafka security), as YAML:
+namespace -> sorted names. The cluster CA Secret (`tls.ca_secret`, else <kafka>-cluster-ca-cert) of a
+cluster with `listener` or `tls` (not with `tls.ca_file`), its `authentication.kafka_user` (the
+KafkaUser's Secret has its name) and `authentication.password_secret.name`. Clusters behind a kubeconfig
+of their own are not here (that kubeconfig's user needs the rights there).
+*/}}
+{{- define "kafka-chatops.kafkaSecrets" -}}
+{{- $byNamespace := dict }}
+{{- range $name, $cluster := .Values.clusters }}
+{{- $c := $cluster | default dict }}
+{{- if not $c.kubeconfig }}
+{{- $ns := default "kafka" $c.namespace }}
+{{- $names := list }}
+{{- $tls := $c.tls | default dict }}
+{{- $auth := $c.authentication | default dict }}
+{{- if and (or $c.listener $c.tls) (not $tls.ca_file) }}
+{{- $names = append $names (default (printf "%s-cluster-ca-cert" (default $name $c.kafka)) $tls.ca_secret) }}
+{{- end }}
+{{- with $auth.kafka_user }}{{ $names = append $names . }}{{ end }}
+{{- with $auth.password_secret }}{{ $names = append $names .name }}{{ end }}
+{{- if $names }}
+{{- $_ := set $byNamespace $ns (concat (get $byNamespace $ns | default list) $names | uniq | sortAlpha) }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- toYaml $byNamespace }}
+{{- end }}
+
 {{/* Refuse values the bot cannot run with, naming the value and what is valid. */}}
 {{- define "kafka-chatops.validate" -}}
 {{- if not (has .Values.slack.mode (list "socket" "http")) }}

@@ -1,0 +1,38 @@
+"""The Secret half of ``KubeClusterGateway``: read one Secret by name, for the Kafka client's
+credentials and trust (``bot.kafka.security``): the cluster CA (``<kafka>-cluster-ca-cert``) and
+KafkaUser Secrets. The RBAC this needs: get on those Secrets, by name.
+
+The values are decoded here and handed on as bytes; they are never logged, and the errors the
+gateway raises name the Secret and the HTTP status only.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Callable
+from typing import Any
+
+from kubernetes import client
+
+from bot.kube.errors import KubeError
+from handlers.ports import ClusterRef
+
+
+class SecretCalls:
+    """Mixed into ``KubeClusterGateway``, which provides ``_call`` and ``_core``."""
+
+    _core: client.CoreV1Api
+
+    async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    async def read_secret(self, cluster: ClusterRef, name: str) -> dict[str, bytes]:
+        """The Secret ``name`` in the cluster's namespace, its keys decoded."""
+        what = f"get Secret {cluster.namespace}/{name}"
+        body = await self._call(what, self._core.read_namespaced_secret, name, cluster.namespace)
+        data = (body.get("data") if isinstance(body, dict) else None) or {}
+        try:
+            return {str(key): base64.b64decode(value, validate=True) for key, value in data.items()}
+        except (binascii.Error, TypeError, ValueError):
+            raise KubeError(f"Kubernetes API: {what}: a value is not base64 (is this a Secret?)") from None
