@@ -3,7 +3,11 @@
 with two entries for that Kafka, one per listener, each authenticated by its own KafkaUser:
 
 - ``sec-scram``: ``listener: tls``, the scram-sha-512 KafkaUser ``kafka-chatops``;
-- ``sec-mtls``: ``listener: mtls``, the tls KafkaUser ``kafka-chatops-tls``.
+- ``sec-mtls``: ``listener: mtls``, the tls KafkaUser ``kafka-chatops-tls``;
+- ``sec-wrong``: ``listener: tls`` as an ``impostor`` whose Secret holds a password the broker never
+  issued: every call is refused, and the bot says so as an authentication failure.
+
+The Kafka is 4.2.2, so an upgrade to 4.3.1 can be planned through the TLS listener.
 
 The bot is given nothing but those names: the bootstrap comes from the listener's status, the CA
 from ``<cluster>-cluster-ca-cert``, the credentials from the KafkaUsers' Secrets, all through the
@@ -47,12 +51,12 @@ pytestmark = pytest.mark.sandbox
 
 NAME = "tlsbot"
 USER = "console:oncall"
-SCRAM_USER, TLS_USER = "kafka-chatops", "kafka-chatops-tls"
+SCRAM_USER, TLS_USER, IMPOSTOR = "kafka-chatops", "kafka-chatops-tls", "impostor"
 
 
 @pytest.fixture(scope="module")
 def sbx(sandbox_factory: Callable[..., SandboxInfo]) -> Iterator[SandboxInfo]:
-    info = sandbox_factory(NAME, brokers=1, extra_args=("--listeners", "tls,mtls"))
+    info = sandbox_factory(NAME, brokers=1, kafka_version="4.2.2", extra_args=("--listeners", "tls,mtls"))
     try:
         yield info
     finally:
@@ -103,6 +107,13 @@ def scram_client(sbx: SandboxInfo, kube: client.ApiClient) -> dict[str, Any]:
     """The test's own kafka-python settings for the tls listener, as the KafkaUser's Secret gives them."""
     create_user(kube, sbx, SCRAM_USER, "scram-sha-512")
     create_user(kube, sbx, TLS_USER, "tls")
+    impostor = client.V1Secret(metadata=client.V1ObjectMeta(name=IMPOSTOR),
+                               data={"password": base64.b64encode(b"not-issued").decode()})
+    try:  # a Secret shaped like a KafkaUser's, for a user the broker does not know
+        client.CoreV1Api(kube).create_namespaced_secret(sbx.namespace, impostor)
+    except ApiException as exc:
+        if exc.status != 409:
+            raise
     listeners = {lst["name"]: lst for lst in kafka_status(kube, sbx)["listeners"]}
     assert sorted(listeners) == ["mtls", "tls"]  # no plaintext listener at all
     context = ssl.create_default_context(cadata=secret(kube, sbx, f"{NAME}-cluster-ca-cert")["ca.crt"].decode())
@@ -126,11 +137,15 @@ def clusters_file(path: Path, sbx: SandboxInfo) -> Path:
         "clusters:",
         "  sec-scram:", *common, "    listener: tls",
         f"    authentication: {{kafka_user: {SCRAM_USER}}}",  # the type is the listener's: scram-sha-512
-        "    alerts: {health_poll: 2s, lag_poll: 1s}",
+        "    alerts: {health_poll: 2s, lag_poll: 1s, consumer_lag: {for: 0s, max_lag: 10, growth: {enabled: false},"
+        " include_groups: 'tls-group-.*'}}",
         "  sec-mtls:", *common, "    listener: mtls",
         f"    tls: {{ca_secret: {NAME}-cluster-ca-cert}}",
         f"    authentication: {{type: tls, kafka_user: {TLS_USER}}}",
         "    alerts: {health_poll: 2s, lag_poll: 1s}",
+        "  sec-wrong:", *common, "    listener: tls",
+        f"    authentication: {{kafka_user: {IMPOSTOR}}}",
+        "    alerts: {health_poll: 30s, lag_poll: 30s}",
     ]) + "\n")
     return path
 
@@ -220,6 +235,29 @@ def test_the_lag_poll_reports_a_groups_lag_through_tls_and_scram(
         return 'kafka_chatops_lag_offsets_streamed{cluster="sec-scram"} 1' in text
 
     wait_until(streamed, timeout=30, interval=0.5, message="sec-scram's committed offsets streamed")
+
+
+def test_the_lag_alert_fires_from_offsets_read_through_tls(bot: BotProcess, lagging_group: tuple[str, str]) -> None:
+    """max_lag 10 and a lag of 15: the alert is raised from what the TLS + SCRAM clients read."""
+    _, group = lagging_group
+    posted = bot.expect(lambda e: e.get("event") == "alert_posted" and e.get("cluster") == "sec-scram"
+                        and e.get("subject") == f"group:{group}", timeout=60, what=f"the lag alert of {group}")
+    assert posted["condition"] == "consumer_lag", posted
+    assert f"group {group} is 15 records" in posted["text"], posted["text"]
+
+
+def test_an_upgrade_is_planned_through_the_tls_listener(bot: BotProcess) -> None:
+    reply = bot.command("upgrade sec-scram 4.3.1 --dry-run", timeout=60)
+    assert reply["event"] == "reply", reply
+    assert "4.2.2" in reply["text"] and "4.3.1" in reply["text"], reply["text"]
+    assert "unreachable" not in reply["text"] and "cannot bootstrap" not in reply["text"]
+
+
+def test_refused_credentials_are_reported_as_an_authentication_failure(bot: BotProcess) -> None:
+    """Not a timeout: the status names the user and says the broker refused it."""
+    text = bot.command("status sec-wrong", timeout=90)["text"]
+    assert f"SASL authentication failed for user {IMPOSTOR} (SCRAM-SHA-512)" in text, text
+    assert "not-issued" not in text
 
 
 def test_a_broker_restart_completes_through_the_tls_listener(bot: BotProcess, sbx: SandboxInfo,
