@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("fetch", help="download the jars of a Kafka version (Maven Central)")
     p.add_argument("--kafka-version", required=True, metavar="V")
+    p.add_argument("--mirror-maker", action="store_true",
+                   help="fetch the MirrorMaker 2 jars (Kafka Connect + the Mirror connectors) a sandbox of this "
+                        "version runs KafkaMirrorMaker2 with (4.3.x's for 4.2.x: Central has no connect-mirror 4.2.2)")
     p.set_defaults(handler=_guarded(cmd_fetch))
 
     p = sub.add_parser("up", help="start a sandbox and wait until its Kafka resource is Ready")
@@ -134,7 +137,7 @@ def _guarded(handler: Any) -> Any:
 
 # -- fetch ---------------------------------------------------------------------------------------
 def cmd_fetch(args: argparse.Namespace) -> int:
-    print(jars.fetch(args.kafka_version))
+    print(jars.fetch_mirror(args.kafka_version) if args.mirror_maker else jars.fetch(args.kafka_version))
     return 0
 
 
