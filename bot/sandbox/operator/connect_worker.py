@@ -21,7 +21,6 @@ import subprocess
 import time
 import urllib.parse
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +34,28 @@ from bot.sandbox.node_spec import free_ports
 
 BYTE_ARRAY_CONVERTER = "org.apache.kafka.connect.converters.ByteArrayConverter"
 LOG_NAME = "connect.log"
+# Log4j2 in its properties format: the brokers' log4j2.yaml needs jackson-dataformat-yaml, which the
+# brokers get from kafka_2.13 but the Connect classpath lacks (Log4j2 then reads the YAML as XML and
+# logs nothing). Same layout as the brokers': everything on stderr, which connect.log collects.
+LOG4J2_PROPERTIES = """\
+status = warn
+appender.stderr.type = Console
+appender.stderr.name = STDERR
+appender.stderr.target = SYSTEM_ERR
+appender.stderr.layout.type = PatternLayout
+appender.stderr.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stderr.ref = STDERR
+# Every client, worker and connector config dumped in full at INFO: hundreds of lines each.
+logger.configs.name = org.apache.kafka.clients
+logger.configs.level = WARN
+logger.connectconfigs.name = org.apache.kafka.connect.runtime.ConnectorConfig
+logger.connectconfigs.level = WARN
+logger.taskconfigs.name = org.apache.kafka.connect.runtime.TaskConfig
+logger.taskconfigs.level = WARN
+logger.workerconfig.name = org.apache.kafka.connect.runtime.distributed.DistributedConfig
+logger.workerconfig.level = WARN
+"""
 _REST_TIMEOUT_S = 15.0
 
 
@@ -127,8 +148,8 @@ class ConnectWorker:
         config_path = self.work_dir / "connect-distributed.properties"
         atomic_write(config_path, "# written by kafka-chatops bot/sandbox/operator/connect_worker.py\n"
                      + render_properties(self.worker_config()))
-        log4j = self.work_dir / "log4j2.yaml"
-        atomic_write(log4j, resources.files("bot.sandbox").joinpath("log4j2.yaml").read_text(encoding="utf-8"))
+        log4j = self.work_dir / "log4j2.properties"
+        atomic_write(log4j, LOG4J2_PROPERTIES)
         cmd = [jars.require_java(), f"-Xms{self.heap_mb}m", f"-Xmx{self.heap_mb}m", *JVM_TEST_FLAGS,
                f"-Djava.io.tmpdir={self.work_dir / 'tmp'}", f"-Dkafka.logs.dir={self.work_dir / 'logs'}",
                f"-Dlog4j2.configurationFile={log4j}", "-Dkafka.chatops.log.level=INFO",

@@ -258,12 +258,12 @@ class MirrorMakerOperator:
 
     async def _auto_restart(self, worker: ConnectWorker, plan: MirrorPlan, instance: Instance,
                             statuses: list[dict[str, Any]]) -> None:
-        """Strimzi's backoff: the n-th restart waits n*n + n minutes after the previous; seconds here."""
+        """Strimzi's backoff: after n restarts the next waits n*n + n minutes (at most 60); seconds here."""
         now = time.monotonic()
         for conn, status in zip(plan.connectors, statuses, strict=True):
             tracker = instance.restarts.setdefault(conn.name, AutoRestart())
             failed = _failed(status)
-            backoff = tracker.count * tracker.count + tracker.count
+            backoff = min(tracker.count * tracker.count + tracker.count, 60)
             if not failed:
                 if tracker.count and now - tracker.last > max(backoff, 10):  # healthy for a while: start over
                     tracker.count = 0
