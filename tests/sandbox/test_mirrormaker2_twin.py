@@ -24,6 +24,8 @@ from kafka.structs import OffsetAndMetadata
 from kubernetes.client.rest import ApiException
 
 from bot.sandbox import jars
+from bot.sandbox.operator.mirrormaker2_spec import FAULT_HOOK_KEY, plan_mirror
+from bot.sandbox.operator.status import ReconcileFailure
 from tests.fixtures.sandbox import SandboxInfo
 from tests.fixtures.waiting import wait_until
 from tests.sandbox.cluster_helpers import StrimziCluster, consume_all, end_offsets, produce, with_admin
@@ -293,3 +295,51 @@ def test_deleting_the_resource_stops_the_worker(mirror: dict[str, Any], west: St
         return False
 
     wait_until(pod_gone, timeout=10, interval=0.5, message="the worker pod deleted")
+
+
+# -- the resource read into a plan (pure: no sandbox needed) --------------------------------------
+def spec_of(**changes: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "target": {"alias": "west", "bootstrapServers": "127.0.0.1:2"},
+        "mirrors": [{"source": {"alias": "east", "bootstrapServers": "127.0.0.1:1"}, "topicsPattern": "orders.*",
+                     "sourceConnector": {"tasksMax": 2, "config": {"refresh.topics.interval.seconds": "60"}},
+                     "checkpointConnector": {"autoRestart": {"enabled": True, "maxRestarts": 3}}}],
+    }
+    base.update(changes)
+    return {"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaMirrorMaker2",
+            "metadata": {"name": "dr", "namespace": "kafka", "uid": "u"}, "spec": base}
+
+
+def test_a_resource_becomes_strimzi_named_connectors_with_its_config_winning() -> None:
+    """Connector names, Strimzi's keys from the mirror, the twin's short intervals unless the spec sets them, the
+    fault hook, autoRestart, and v1beta2's Connect group/topics when spec.target names none."""
+    plan = plan_mirror(spec_of(), fault_file="/f/faults.properties")
+    source, checkpoint = plan.connectors
+    assert (source.name, checkpoint.name) == (SOURCE, CHECKPOINT)
+    assert source.config["tasks.max"] == "2" and source.config["topics"] == "orders.*"
+    assert source.config["source.cluster.bootstrap.servers"] == "127.0.0.1:1"
+    assert source.config["target.cluster.alias"] == "west"
+    assert source.config["refresh.topics.interval.seconds"] == "60"  # the spec wins over the twin's 5
+    assert checkpoint.config["emit.checkpoints.interval.seconds"] == "5"
+    assert source.config[FAULT_HOOK_KEY] == f"${{file:/f/faults.properties:{SOURCE}}}"
+    assert (checkpoint.auto_restart, checkpoint.max_restarts, source.auto_restart) == (True, 3, False)
+    assert (plan.worker.group_id, plan.worker.config_topic) == ("mirrormaker2-cluster", "mirrormaker2-cluster-configs")
+
+
+@pytest.mark.parametrize(("changes", "reason", "words"), [
+    ({"target": {"alias": "west"}}, "InvalidResourceException", "spec.target needs alias and bootstrapServers"),
+    ({"mirrors": []}, "InvalidResourceException", "spec.mirrors must list at least one mirror"),
+    ({"version": "3.9.0"}, "UnsupportedKafkaVersionException", "4.2.x, 4.3.x"),
+    ({"mirrors": [{"source": {"alias": "west", "bootstrapServers": "x:1"}, "sourceConnector": {}}]},
+     "InvalidResourceException", "is the target's alias too"),
+    ({"mirrors": [{"source": {"alias": "east", "bootstrapServers": "x:1"}, "groupsPattern": "[a",
+                   "sourceConnector": {}}]}, "InvalidResourceException", "groupsPattern '[a'"),
+    ({"mirrors": [{"source": {"alias": "east", "bootstrapServers": "x:1"}, "sourceConnector": {"state": "off"}}]},
+     "InvalidResourceException", "state must be one of running, paused, stopped"),
+    ({"mirrors": [{"source": {"alias": "east", "bootstrapServers": "x:1"}, "sourceConnector": {"tasksMax": 0}}]},
+     "InvalidResourceException", "tasksMax must be a whole number of 1 or more"),
+])
+def test_bad_resources_are_refused_with_what_is_wrong(changes: dict[str, Any], reason: str, words: str) -> None:
+    with pytest.raises(ReconcileFailure) as err:
+        plan_mirror(spec_of(**changes), fault_file="/f")
+    assert err.value.strimzi_reason == reason and words in str(err.value)
