@@ -113,16 +113,21 @@ def all_running(status: dict[str, Any], name: str, *, min_tasks: int = 0) -> boo
             and all(t.get("state") == "RUNNING" for t in tasks))
 
 
-def test_mirror_jars_are_a_connect_classpath_apart_from_the_brokers() -> None:
-    """4.2.x and 4.3.x sandboxes run MirrorMaker 2 from one mirror-libs dir with connect-mirror 4.3.1 and the
-    brokers' logging binding; the brokers' own libs dir has no connect-mirror."""
+def test_mirror_jars_are_a_connect_classpath_apart_from_the_brokers(monkeypatch: pytest.MonkeyPatch,
+                                                                     tmp_path: Path) -> None:
+    """A first fetch (an empty jar cache, Maven only) gives 4.2.x and 4.3.x sandboxes one mirror-libs dir with
+    connect-mirror 4.3.1 and the brokers' logging binding; the brokers' own libs dir has no connect-mirror."""
+    broker_libs = {p.name for p in jars.fetch("4.3.1").iterdir()}
+    assert not any(n.startswith("connect-mirror") for n in broker_libs)
+    monkeypatch.setenv(jars.CACHE_ENV, str(tmp_path))
     assert jars.mirror_version("4.2.2") == jars.mirror_version("4.3.1") == "4.3.1"
+    assert not jars.is_mirror_fetched("4.2.2")
     libs = jars.fetch_mirror("4.2.2")
+    assert libs == tmp_path / "4.3.1" / "mirror-libs" and jars.is_mirror_fetched("4.3.1")
     found = {p.name for p in libs.iterdir()}
     assert {"connect-mirror-4.3.1.jar", "connect-mirror-client-4.3.1.jar", "connect-runtime-4.3.1.jar",
             "slf4j-api-1.7.36.jar", f"log4j-slf4j-impl-{jars.LOG4J_VERSION}.jar"} <= found
     assert not any(n.startswith("slf4j-api-2") for n in found)
-    assert not any(n.startswith("connect-mirror") for n in (p.name for p in jars.libs_dir("4.3.1").iterdir()))
 
 
 def test_ready_with_connectors_running_a_worker_pod_and_rest_url(mirror: dict[str, Any],
