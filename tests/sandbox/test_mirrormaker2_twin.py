@@ -1,6 +1,6 @@
 """The sandbox runs real MirrorMaker 2: a KafkaMirrorMaker2 between two sandboxes, seen as the bot will see it.
 
-Two sandboxes of one dual-role node each, ``east`` (source) and ``west`` (target). The
+Two sandboxes of one dual-role node each, ``east`` (source, Kafka 4.2.2) and ``west`` (target, 4.3.1). The
 KafkaMirrorMaker2 is created in west's Kubernetes API and names east by its bootstrap address. What
 is asserted comes from public interfaces only: the resource's status (the raw Connect REST status in
 ``status.connectors``), the pod object, Kafka's protocol on both clusters, ``/proc`` for the worker
@@ -42,7 +42,9 @@ RECORDS = 50
 @pytest.fixture(scope="module")
 def clusters(sandbox_factory: Callable[..., SandboxInfo]) -> Iterator[tuple[SandboxInfo, SandboxInfo]]:
     with ThreadPoolExecutor(2) as pool:  # two 1-node sandboxes side by side, started together
-        east_f, west_f = (pool.submit(sandbox_factory, name, brokers=1) for name in ("east", "west"))
+        # east on 4.2.2: the 4.3.1 MirrorMaker 2 jars a 4.2.x resource runs must read from 4.2 brokers.
+        east_f = pool.submit(sandbox_factory, "east", brokers=1, kafka_version="4.2.2")
+        west_f = pool.submit(sandbox_factory, "west", brokers=1)
         east, west = east_f.result(), west_f.result()
     try:
         yield east, west
@@ -64,7 +66,7 @@ def mirror_resource(name: str, east: SandboxInfo, west: SandboxInfo, **mirror: A
     return {
         "apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaMirrorMaker2", "metadata": {"name": name},
         "spec": {
-            "version": "4.3.1", "replicas": 1,
+            "version": "4.2.2", "replicas": 1,
             "target": {"alias": "west", "bootstrapServers": west.bootstrap_servers, "groupId": f"{name}-mm2",
                        "configStorageTopic": f"{name}-mm2-config", "offsetStorageTopic": f"{name}-mm2-offset",
                        "statusStorageTopic": f"{name}-mm2-status"},
@@ -138,6 +140,7 @@ def test_ready_with_connectors_running_a_worker_pod_and_rest_url(mirror: dict[st
     assert status["observedGeneration"] == 1
     assert all_running(status, SOURCE, min_tasks=1)
     assert connector(status, SOURCE)["type"] == "source"
+    assert connector(status, SOURCE)["connector"]["version"] == "4.3.1"  # version 4.2.2 runs the 4.3.1 jars
     assert status["url"].startswith("http://127.0.0.1:")
     pod = west.core.read_namespaced_pod(f"{MM2}-mirrormaker2-0", west.namespace)
     assert pod.metadata.labels["strimzi.io/kind"] == "KafkaMirrorMaker2"
@@ -252,6 +255,19 @@ def test_a_failed_task_shows_its_trace_and_the_restart_annotation_brings_it_back
     wait_status(west, lambda s: all_running(s, SOURCE, min_tasks=1), "the source task RUNNING after the restart")
     annotations = west.get(PLURAL, MM2)["metadata"].get("annotations") or {}
     assert "strimzi.io/restart-connector-task" not in annotations
+
+
+def test_the_restart_connector_annotation_restarts_failed_tasks_too(
+        mirror: dict[str, Any], west: StrimziCluster, clusters: tuple[SandboxInfo, SandboxInfo]) -> None:
+    """strimzi.io/restart-connector=<name>:includeTasks,onlyFailed brings a FAILED task back and is removed."""
+    west_info = clusters[1]
+    west_info.cli("fault", "mirror-task-fail", "--when", SOURCE)
+    wait_status(west, lambda s: failed_task(s, SOURCE) is not None, "the source task FAILED")
+    west_info.cli("fault", "mirror-task-fail", "--clear")
+    west.patch(PLURAL, MM2, {"metadata": {"annotations": {
+        "strimzi.io/restart-connector": f"{SOURCE}:includeTasks,onlyFailed"}}})
+    wait_status(west, lambda s: all_running(s, SOURCE, min_tasks=1), "the source task RUNNING after the restart")
+    assert "strimzi.io/restart-connector" not in (west.get(PLURAL, MM2)["metadata"].get("annotations") or {})
 
 
 def test_auto_restart_restarts_a_failed_task_and_counts_it(
