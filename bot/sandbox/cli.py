@@ -303,6 +303,9 @@ def cmd_status(args: argparse.Namespace) -> int:
         ready = "yes" if n.get("ready") else ("crash-loop" if n.get("crash_looping") else "no")
         print(f"  {n['id']:>3}  {n['pod']:<28} {n.get('uid') or '-':<36}  {n.get('pid') or '-':>7}  "
               f"{n.get('version', ''):<8} {ready}")
+    for m in info.get("mirror_makers") or []:
+        print(f"  KafkaMirrorMaker2 {m['namespace']}/{m['name']}: Connect worker pid {m.get('pid') or '-'}, "
+              f"REST {m.get('url') or '-'}")
     return 0
 
 

@@ -233,6 +233,7 @@ class Daemon:
                       "kafkaMetadataVersion": status.get("kafkaMetadataVersion"),
                       "observedGeneration": status.get("observedGeneration")},
             "nodes": [node_status(p) for p in self.operator.pods()],
+            "mirror_makers": [w for m in self.operator.mirror_makers.values() for w in m.workers()],
         })
 
     async def _kill(self, request: web.Request) -> web.Response:

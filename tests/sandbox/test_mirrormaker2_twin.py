@@ -132,10 +132,11 @@ def test_mirror_jars_are_a_connect_classpath_apart_from_the_brokers(monkeypatch:
     assert not any(n.startswith("slf4j-api-2") for n in found)
 
 
-def test_ready_with_connectors_running_a_worker_pod_and_rest_url(mirror: dict[str, Any],
-                                                                 west: StrimziCluster) -> None:
+def test_ready_with_connectors_running_a_worker_pod_and_rest_url(
+        mirror: dict[str, Any], west: StrimziCluster, clusters: tuple[SandboxInfo, SandboxInfo]) -> None:
     """Ready, the generation observed, both connectors RUNNING as Connect reports them, the task of the source
-    connector RUNNING, the worker's REST url, and a Ready pod for the worker whose log is the worker's."""
+    connector RUNNING, the worker's REST url, a Ready pod for the worker whose log is the worker's, and the
+    worker in `sandbox status`."""
     status = mirror
     assert status["observedGeneration"] == 1
     assert all_running(status, SOURCE, min_tasks=1)
@@ -146,6 +147,8 @@ def test_ready_with_connectors_running_a_worker_pod_and_rest_url(mirror: dict[st
     assert pod.metadata.labels["strimzi.io/kind"] == "KafkaMirrorMaker2"
     assert any(c.type == "Ready" and c.status == "True" for c in pod.status.conditions)
     assert "Kafka Connect started" in west.core.read_namespaced_pod_log(f"{MM2}-mirrormaker2-0", west.namespace)
+    shown = clusters[1].status()["mirror_makers"]
+    assert [(m["name"], m["url"]) for m in shown] == [(MM2, status["url"])] and shown[0]["pid"]
 
 
 def test_records_arrive_on_the_target_once_under_the_alias_prefix(

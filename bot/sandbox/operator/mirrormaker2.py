@@ -106,8 +106,10 @@ class MirrorMakerOperator:
                 return ContainerLog(instance.worker.log_path, instance.worker.log_start_offset)
         return None
 
-    def worker_pids(self) -> dict[str, int]:
-        return {n: i.worker.pid for n, i in self.instances.items() if i.worker and i.worker.pid}
+    def workers(self) -> list[dict[str, Any]]:
+        """What ``sandbox status`` shows of each KafkaMirrorMaker2's worker."""
+        return [{"namespace": self.namespace, "name": n, "pod": pod_name(n), "pid": i.worker.pid if i.worker else None,
+                 "url": i.worker.url if i.worker else None} for n, i in sorted(self.instances.items())]
 
     # -- one resource ------------------------------------------------------------------------
     async def _reconcile(self, mm2: dict[str, Any]) -> None:
@@ -116,12 +118,13 @@ class MirrorMakerOperator:
         if names.is_true(meta.get("annotations"), names.ANNO_PAUSE):
             self._write_status(mm2, {"conditions": [st.paused()]}, keep=True)
             return
-        instance = self.instances.setdefault(name, Instance(uid=meta["uid"], work_dir=self.work_root / name))
+        work_dir = (self.work_root / name).resolve()
         try:
-            plan = plan_mirror(mm2, fault_file=str(instance.fault_file.resolve()))
-        except st.ReconcileFailure as e:
+            plan = plan_mirror(mm2, fault_file=str(Instance(uid="", work_dir=work_dir).fault_file))
+        except st.ReconcileFailure as e:  # a worker already running keeps running, as in Strimzi
             self._write_status(mm2, {"conditions": [st.error_condition(e)], "observedGeneration": generation})
             return
+        instance = self.instances.setdefault(name, Instance(uid=meta["uid"], work_dir=work_dir))
         warnings = [st.warning("SandboxLimitation", w) for w in plan.warnings]
         if plan.replicas == 0:
             await self._stop_worker(name, instance)
