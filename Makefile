@@ -52,6 +52,10 @@ fetch: venv
 		echo "setup: Kafka $$v jars (from Maven Central, cached under ~/.cache/kafka-chatops)"; \
 		$(PYTHON) -m bot sandbox fetch --kafka-version $$v >/dev/null || exit 1; \
 	done
+	@for v in $(KAFKA_VERSIONS); do \
+		echo "setup: MirrorMaker 2 jars for Kafka $$v sandboxes (from Maven Central)"; \
+		$(PYTHON) -m bot sandbox fetch --mirror-maker --kafka-version $$v >/dev/null || exit 1; \
+	done
 
 # Kafka's broker config model (runbooks/rules/config_model/kafka-<version>.json), read from the fetched jars.
 CONFIG_MODEL_VERSIONS ?= $(MODEL_ONLY_VERSIONS) $(KAFKA_VERSIONS)

@@ -24,7 +24,7 @@ from typing import Any
 import bot
 from bot.sandbox import jars
 from bot.sandbox.errors import SandboxError
-from bot.sandbox.operator.faults import KINDS, parse_condition
+from bot.sandbox.operator.faults import KINDS, MIRROR_TASK_FAIL, parse_rule
 from bot.sandbox.operator.listeners import listener_lines, validate_listener_choice
 from bot.sandbox.operator.names import OPERATOR_VERSION
 from bot.sandbox.operator.versions import DEFAULT_KAFKA_VERSION, SUPPORTED_LINES, release_line
@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
 
     p = sub.add_parser("fetch", help="download the jars of a Kafka version (Maven Central)")
     p.add_argument("--kafka-version", required=True, metavar="V")
+    p.add_argument("--mirror-maker", action="store_true",
+                   help="fetch the MirrorMaker 2 jars (Kafka Connect + the Mirror connectors) a sandbox of this "
+                        "version runs KafkaMirrorMaker2 with (4.3.x's for 4.2.x: Central has no connect-mirror 4.2.2)")
     p.set_defaults(handler=_guarded(cmd_fetch))
 
     p = sub.add_parser("up", help="start a sandbox and wait until its Kafka resource is Ready")
@@ -96,13 +99,20 @@ def register(subparsers: Any) -> None:
                    help="hold the broker down this long (crash loop) before the restart (default 0)")
     p.set_defaults(handler=_guarded(cmd_kill_broker))
 
-    p = sub.add_parser("fault", help="inject a fault (for tests): start-failure --when KEY=VALUE, or --clear",
+    p = sub.add_parser("fault", help="inject a fault (for tests): start-failure --when KEY=VALUE, "
+                                     "mirror-task-fail --when CONNECTOR, or --clear",
                        description="start-failure: while a broker's config has KEY=VALUE, each start of it really "
-                                   "fails (Kafka exits during start-up) and its pod crash-loops.")
+                                   "fails (Kafka exits during start-up) and its pod crash-loops. mirror-task-fail: "
+                                   "while in force, every start of the named MirrorMaker 2 connector's tasks really "
+                                   "fails (FAILED with Kafka's stack trace in the KafkaMirrorMaker2's "
+                                   "status.connectors); its tasks are restarted once so it takes effect. Clearing it "
+                                   "restarts nothing: a restart annotation or autoRestart brings the tasks back.")
     p.add_argument("kind", choices=KINDS)
     _name_arg(p)
     action = p.add_mutually_exclusive_group(required=True)
-    action.add_argument("--when", metavar="KEY=VALUE", help="the broker config that makes a start fail")
+    action.add_argument("--when", metavar="KEY=VALUE|CONNECTOR",
+                        help="start-failure: the broker config that makes a start fail; mirror-task-fail: the "
+                             "connector, e.g. 'east->west.MirrorSourceConnector'")
     action.add_argument("--clear", action="store_true", help="remove every fault of this kind")
     p.add_argument("--json", action="store_true", help="print the faults in force as one JSON object")
     p.set_defaults(handler=_guarded(cmd_fault))
@@ -134,7 +144,7 @@ def _guarded(handler: Any) -> Any:
 
 # -- fetch ---------------------------------------------------------------------------------------
 def cmd_fetch(args: argparse.Namespace) -> int:
-    print(jars.fetch(args.kafka_version))
+    print(jars.fetch_mirror(args.kafka_version) if args.mirror_maker else jars.fetch(args.kafka_version))
     return 0
 
 
@@ -286,12 +296,16 @@ def cmd_status(args: argparse.Namespace) -> int:
           f"Kafka {kafka.get('kafkaVersion')}, metadata {kafka.get('kafkaMetadataVersion')}")
     print(f"  API {state.api_url}   bootstrap {info.get('bootstrap_servers')}")
     for fault in info.get("faults") or []:
-        print(f"  fault: {fault['kind']} when {fault['key']}={fault['value']}")
+        when = fault.get("connector") or f"{fault.get('key')}={fault.get('value')}"
+        print(f"  fault: {fault['kind']} when {when}")
     print(f"  {'ID':>3}  {'POD':<28} {'UID':<36}  {'PID':>7}  {'VERSION':<8} READY")
     for n in info.get("nodes", []):
         ready = "yes" if n.get("ready") else ("crash-loop" if n.get("crash_looping") else "no")
         print(f"  {n['id']:>3}  {n['pod']:<28} {n.get('uid') or '-':<36}  {n.get('pid') or '-':>7}  "
               f"{n.get('version', ''):<8} {ready}")
+    for m in info.get("mirror_makers") or []:
+        print(f"  KafkaMirrorMaker2 {m['namespace']}/{m['name']}: Connect worker pid {m.get('pid') or '-'}, "
+              f"REST {m.get('url') or '-'}")
     return 0
 
 
@@ -307,7 +321,7 @@ def cmd_kill_broker(args: argparse.Namespace) -> int:
 
 def cmd_fault(args: argparse.Namespace) -> int:
     if args.when is not None:
-        parse_condition(args.when)  # bad input is refused here, before the daemon is asked
+        parse_rule(args.kind, args.when)  # bad input is refused here, before the daemon is asked
     state = _running(args.name)
     if args.clear:
         result = _control(state, "DELETE", f"/sandbox/faults/{args.kind}")
@@ -316,8 +330,12 @@ def cmd_fault(args: argparse.Namespace) -> int:
         query = urllib.parse.urlencode({"when": args.when})
         result = _control(state, "POST", f"/sandbox/faults/{args.kind}?{query}")
         added = result["added"]
-        text = (f"{args.kind}: a broker whose config has {added['key']}={added['value']} now fails at each start "
-                "(it takes effect when the operator or the kubelet next starts it)")
+        if args.kind == MIRROR_TASK_FAIL:
+            text = (f"{args.kind}: the tasks of {added['connector']} now fail at each start (restarted once, so "
+                    "it shows in the KafkaMirrorMaker2's status.connectors within seconds)")
+        else:
+            text = (f"{args.kind}: a broker whose config has {added['key']}={added['value']} now fails at each "
+                    "start (it takes effect when the operator or the kubelet next starts it)")
     print(json.dumps({"faults": result["faults"]}) if args.json else text)
     return 0
 

@@ -8,7 +8,8 @@ in this one process: the brokers get PDEATHSIG, so nothing outlives it, even a S
 
 Control endpoints for the CLI live next to the Kubernetes API on the same server:
 ``GET /sandbox/status``, ``POST /sandbox/brokers/<id>/kill?down_for=S``,
-``POST /sandbox/faults/start-failure?when=KEY=VALUE``, ``DELETE /sandbox/faults/start-failure``,
+``POST /sandbox/faults/<kind>?when=...`` (``start-failure``: KEY=VALUE; ``mirror-task-fail``: a
+Mirror connector's name), ``DELETE /sandbox/faults/<kind>``,
 ``POST /sandbox/shutdown``.
 """
 
@@ -33,7 +34,7 @@ from bot.sandbox.kube.server import create_app, start_server
 from bot.sandbox.kube.store import ApiError, ObjectStore
 from bot.sandbox.operator import names
 from bot.sandbox.operator.deployment import APPS_GROUP, DEPLOYMENTS, operator_deployment
-from bot.sandbox.operator.faults import FaultRules, parse_condition
+from bot.sandbox.operator.faults import KINDS, FaultRules, StartFailure, parse_rule
 from bot.sandbox.operator.listeners import PRESETS
 from bot.sandbox.operator.loop import Operator
 from bot.sandbox.operator.pods import BrokerPod
@@ -130,8 +131,8 @@ class Daemon:
         app = create_app(self.store, pod_logs=self.operator.container_log)
         app.router.add_get("/sandbox/status", self._status)
         app.router.add_post("/sandbox/brokers/{node_id}/kill", self._kill)
-        app.router.add_post("/sandbox/faults/start-failure", self._add_start_failure)
-        app.router.add_delete("/sandbox/faults/start-failure", self._clear_start_failures)
+        app.router.add_post("/sandbox/faults/{kind}", self._add_fault)
+        app.router.add_delete("/sandbox/faults/{kind}", self._clear_faults)
         app.router.add_post("/sandbox/shutdown", self._shutdown)
         runner, url = await start_server(self.store, app=app)
         kubeconfig = write_kubeconfig(self.directory / KUBECONFIG_FILE, url, namespace=self.args.namespace,
@@ -232,6 +233,7 @@ class Daemon:
                       "kafkaMetadataVersion": status.get("kafkaMetadataVersion"),
                       "observedGeneration": status.get("observedGeneration")},
             "nodes": [node_status(p) for p in self.operator.pods()],
+            "mirror_makers": [w for m in self.operator.mirror_makers.values() for w in m.workers()],
         })
 
     async def _kill(self, request: web.Request) -> web.Response:
@@ -254,23 +256,30 @@ class Daemon:
         log.info("kill-broker: SIGKILL broker %d (pid %s), restart in %.0f s", node_id, pid, down_for)
         return web.json_response({"killed": node_id, "pid": pid, "pod": pod.name, "down_for": down_for})
 
-    async def _add_start_failure(self, request: web.Request) -> web.Response:
+    async def _add_fault(self, request: web.Request) -> web.Response:
         try:
-            rule = parse_condition(request.query.get("when", ""))
+            rule = parse_rule(request.match_info["kind"], request.query.get("when", ""))
         except SandboxError as e:
             return web.json_response({"error": str(e)}, status=400)
         self.faults.add(rule)
-        log.warning("fault injected: a node whose config has %s=%s fails at its next start", rule.key, rule.value)
+        if isinstance(rule, StartFailure):
+            log.warning("fault injected: a node whose config has %s=%s fails at its next start", rule.key, rule.value)
+        else:
+            log.warning("fault injected: every start of the tasks of %s fails", rule.connector)
         return self._faults_changed({"added": rule.to_json()})
 
-    async def _clear_start_failures(self, request: web.Request) -> web.Response:
-        cleared = self.faults.clear()
-        log.info("faults cleared (%d)", cleared)
+    async def _clear_faults(self, request: web.Request) -> web.Response:
+        kind = request.match_info["kind"]
+        if kind not in KINDS:
+            return web.json_response({"error": f"unknown fault kind {kind!r}; valid: {', '.join(KINDS)}"}, status=400)
+        cleared = self.faults.clear(kind)
+        log.info("%s faults cleared (%d)", kind, cleared)
         return self._faults_changed({"cleared": cleared})
 
     def _faults_changed(self, extra: dict[str, Any]) -> web.Response:
         self.state.faults = self.faults.to_json()
         write_state(self.state)
+        self.operator.mirror_wake.set()  # a mirror fault acts through the KafkaMirrorMaker2 reconciler
         return web.json_response({**extra, "faults": self.state.faults})
 
     async def _shutdown(self, request: web.Request) -> web.Response:

@@ -5,7 +5,9 @@ for the runtime closure of ``kafka_2.13`` + ``kafka-tools`` (plus the logging bi
 adds, see ``pom.xml``) and launches ``java -cp '<libs>/*'``. One directory per version, side by
 side, so a rolling upgrade really swaps the binaries of one node at a time.
 
-Layout: ``<cache_root>/<version>/libs/*.jar`` (+ ``<version>/cds/``, see ``cds_archive``). A fetch
+Layout: ``<cache_root>/<version>/libs/*.jar`` (+ ``<version>/cds/``, see ``cds_archive``), and for
+MirrorMaker 2 ``<cache_root>/<version>/mirror-libs/*.jar`` (``mirror-pom.xml``: Kafka Connect and the
+Mirror connectors, kept off the brokers' classpath; ``fetch_mirror``). A fetch
 downloads into ``<cache_root>/.tmp/``, checks the result, then renames it into place, so a
 half-finished fetch (Ctrl-C, network error) never looks fetched. A file lock in
 ``<cache_root>/.locks/`` serialises concurrent fetches of one version (two test sessions, the CLI).
@@ -21,7 +23,7 @@ import shutil
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib import resources
@@ -35,6 +37,9 @@ CACHE_ENV = "KAFKA_CHATOPS_KAFKA_CACHE"
 LOG4J_VERSION = "2.25.5"
 SLF4J_VERSION = "1.7.36"
 KNOWN_GOOD_VERSIONS = ("4.2.2", "4.3.1")
+# Release lines whose connect-mirror Maven Central lacks (4.2.2 has none) -> the release whose
+# MirrorMaker 2 jars their sandboxes run instead (see mirror_version).
+MIRROR_FALLBACK = {"4.2": "4.3.1"}
 MIN_JAVA = 17
 _INSTALL_HINT = "install them with: apt-get install openjdk-17-jdk-headless maven"
 _VERSION_RE = re.compile(r"^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)$")
@@ -85,8 +90,46 @@ def is_fetched(version: str) -> bool:
 def fetch(version: str, *, force: bool = False) -> Path:
     """Resolve the jars of ``version`` into the cache (once) and return its libs directory."""
     validate_version_string(version)
-    target = libs_dir(version)
-    if not force and is_fetched(version):
+    return _fetch_into(libs_dir(version), version, pom=render_pom(version), force=force,
+                       problems=lambda d: _self_check_problems(d, version),
+                       what=f"Kafka {version} (org.apache.kafka:kafka_2.13/kafka-tools {version})")
+
+
+def mirror_version(kafka_version: str) -> str:
+    """The Kafka release whose MirrorMaker 2 jars a sandbox of ``kafka_version`` runs.
+
+    The same release where Maven Central has ``connect-mirror``; for 4.2.x (no ``connect-mirror``
+    4.2.2 on Central) the newest known 4.3.x: MirrorMaker 2 is a client, and Kafka clients and
+    brokers of neighbouring releases speak the same protocol.
+    """
+    validate_version_string(kafka_version)
+    line = ".".join(kafka_version.split(".")[:2])
+    return MIRROR_FALLBACK.get(line, kafka_version)
+
+
+def mirror_libs_dir(kafka_version: str) -> Path:
+    """``<cache_root>/<mirror version>/mirror-libs``: the Kafka Connect + MirrorMaker 2 classpath."""
+    return cache_root() / mirror_version(kafka_version) / "mirror-libs"
+
+
+def is_mirror_fetched(kafka_version: str) -> bool:
+    d = mirror_libs_dir(kafka_version)
+    return d.is_dir() and not _mirror_check_problems(d, mirror_version(kafka_version))
+
+
+def fetch_mirror(kafka_version: str, *, force: bool = False) -> Path:
+    """Resolve the MirrorMaker 2 jars for a sandbox of ``kafka_version`` (once); their directory."""
+    version = mirror_version(kafka_version)
+    template = resources.files("bot.sandbox").joinpath("mirror-pom.xml").read_text(encoding="utf-8")
+    pom = template.replace("@KAFKA_VERSION@", version).replace("@LOG4J_VERSION@", LOG4J_VERSION)
+    return _fetch_into(mirror_libs_dir(kafka_version), f"{version}-mirror", pom=pom, force=force,
+                       problems=lambda d: _mirror_check_problems(d, version),
+                       what=f"MirrorMaker 2 {version} (org.apache.kafka:connect-mirror {version})")
+
+
+def _fetch_into(target: Path, lock_name: str, *, pom: str, force: bool,
+                problems: Callable[[Path], list[str]], what: str) -> Path:
+    if not force and target.is_dir() and not problems(target):
         return target
     require_java()  # no point downloading 50 MB for a machine that cannot run them
     mvn = _require_mvn()
@@ -94,26 +137,26 @@ def fetch(version: str, *, force: bool = False) -> Path:
     # Lock and temp dir live outside <version>/, so a failed fetch (e.g. of an unreleased version)
     # leaves no <version> directory behind; the temp dir shares the filesystem for an atomic rename.
     (root / ".locks").mkdir(parents=True, exist_ok=True)
-    with _locked(root / ".locks" / f"{version}.lock"):
-        if not force and is_fetched(version):  # another process finished while we waited
+    with _locked(root / ".locks" / f"{lock_name}.lock"):
+        if not force and target.is_dir() and not problems(target):  # another process finished meanwhile
             return target
         (root / ".tmp").mkdir(exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f"{version}-", dir=root / ".tmp"))
+        tmp = Path(tempfile.mkdtemp(prefix=f"{lock_name}-", dir=root / ".tmp"))
         try:
-            pom = tmp / "pom.xml"
-            pom.write_text(render_pom(version), encoding="utf-8")
+            pom_path = tmp / "pom.xml"
+            pom_path.write_text(pom, encoding="utf-8")
             out_dir = tmp / "libs"
-            _run_mvn(mvn, pom, out_dir, version)
-            problems = _self_check_problems(out_dir, version)
-            if problems:
+            _run_mvn(mvn, pom_path, out_dir, what)
+            found = problems(out_dir)
+            if found:
                 raise SandboxError(
-                    f"Maven resolved Kafka {version}, but the jar set fails the self-check: "
-                    f"{'; '.join(problems)}. Check bot/sandbox/pom.xml."
+                    f"Maven resolved {what}, but the jar set fails the self-check: "
+                    f"{'; '.join(found)}. Check bot/sandbox/pom.xml and mirror-pom.xml."
                 )
             if target.exists():  # force, or a broken leftover: replace it
                 shutil.rmtree(target)
-                # A CDS archive records the jars it was built from; the JVM would reject it anyway.
-                shutil.rmtree(target.parent / "cds", ignore_errors=True)
+                if target.name == "libs":  # a CDS archive records the broker jars it was built from
+                    shutil.rmtree(target.parent / "cds", ignore_errors=True)
             target.parent.mkdir(parents=True, exist_ok=True)
             out_dir.rename(target)  # same filesystem: atomic
         finally:
@@ -172,7 +215,7 @@ def _require_mvn() -> str:
     return mvn
 
 
-def _run_mvn(mvn: str, pom: Path, out_dir: Path, version: str) -> None:
+def _run_mvn(mvn: str, pom: Path, out_dir: Path, what: str) -> None:
     # -U: retry artifacts whose earlier lookup failed; otherwise Maven caches a "not found" (e.g. from
     # a network blip) in ~/.m2 for a day and keeps failing without asking Central again.
     cmd = [mvn, "-B", "-q", "-U", "-Dstyle.color=never", "-f", str(pom), "dependency:copy-dependencies",
@@ -180,7 +223,7 @@ def _run_mvn(mvn: str, pom: Path, out_dir: Path, version: str) -> None:
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=_MVN_TIMEOUT_S, check=False)
     except subprocess.TimeoutExpired as e:
-        raise SandboxError(f"Maven did not finish fetching Kafka {version} within {_MVN_TIMEOUT_S:.0f} s "
+        raise SandboxError(f"Maven did not finish fetching {what} within {_MVN_TIMEOUT_S:.0f} s "
                            "(is Maven Central reachable?).") from e
     if proc.returncode != 0:
         lines = [_ANSI_RE.sub("", ln).rstrip() for ln in (proc.stdout + proc.stderr).splitlines()]
@@ -188,7 +231,7 @@ def _run_mvn(mvn: str, pom: Path, out_dir: Path, version: str) -> None:
         lines = [ln for ln in lines if ln.strip() and not _MVN_BOILERPLATE_RE.search(ln)]
         tail = "\n".join(lines[-12:])
         raise SandboxError(
-            f"Maven could not resolve Kafka {version} (org.apache.kafka:kafka_2.13/kafka-tools {version}); is it "
+            f"Maven could not resolve {what}; is it "
             f"a released version? Known to work: {', '.join(KNOWN_GOOD_VERSIONS)}. Maven's output ends with:\n"
             f"{tail}"
         )
@@ -196,14 +239,20 @@ def _run_mvn(mvn: str, pom: Path, out_dir: Path, version: str) -> None:
 
 def _self_check_problems(d: Path, version: str) -> list[str]:
     """What is wrong with a libs directory (empty list = usable)."""
+    return _jar_problems(d, (f"kafka_2.13-{version}.jar", f"kafka-tools-{version}.jar"))
+
+
+def _mirror_check_problems(d: Path, version: str) -> list[str]:
+    """What is wrong with a mirror-libs directory (empty list = usable)."""
+    return _jar_problems(d, (f"connect-mirror-{version}.jar", f"connect-mirror-client-{version}.jar",
+                             f"connect-runtime-{version}.jar"))
+
+
+def _jar_problems(d: Path, required: tuple[str, ...]) -> list[str]:
     if not d.is_dir():
         return [f"{d} does not exist"]
     names = {p.name for p in d.iterdir()}
-    problems = []
-    if f"kafka_2.13-{version}.jar" not in names:
-        problems.append(f"kafka_2.13-{version}.jar missing")
-    if f"kafka-tools-{version}.jar" not in names:
-        problems.append(f"kafka-tools-{version}.jar missing")
+    problems = [f"{jar} missing" for jar in required if jar not in names]
     if f"slf4j-api-{SLF4J_VERSION}.jar" not in names:
         problems.append(f"slf4j-api-{SLF4J_VERSION}.jar missing")
     if any(n.startswith("slf4j-api-2") for n in names):

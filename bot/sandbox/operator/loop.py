@@ -23,6 +23,8 @@ from bot.sandbox.operator import names
 from bot.sandbox.operator.config_check import KafkaConfigChecker
 from bot.sandbox.operator.faults import FaultRules
 from bot.sandbox.operator.kafka_admin import AdminError
+from bot.sandbox.operator.mirrormaker2 import MirrorMakerOperator
+from bot.sandbox.operator.mirrormaker2_spec import MM2_PLURAL
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.rebalance import RebalanceOperator
 from bot.sandbox.operator.reconciler import KafkaReconciler, OperatorSettings
@@ -32,6 +34,7 @@ from bot.sandbox.operator.users import UserOperator
 log = logging.getLogger(__name__)
 ClusterKey = tuple[str, str]  # (namespace, name)
 REBALANCE_POLL_S = 1.0  # Strimzi polls Cruise Control every 5 s (cruiseControl.*.rebalance polling); tests want less
+MIRROR_POLL_S = 2.0  # KafkaMirrorMaker2 status (the Connect REST status) refreshed this often; Strimzi: 120 s
 
 
 class ClusterWorker:
@@ -146,6 +149,9 @@ class Operator:
         self.workers: dict[ClusterKey, ClusterWorker] = {}
         self._seen: dict[tuple[str, str, str], Any] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        # KafkaMirrorMaker2s, per namespace: they name their clusters by bootstrap address, not by label.
+        self.mirror_makers: dict[str, MirrorMakerOperator] = {}
+        self.mirror_wake = asyncio.Event()
 
     async def start(self) -> None:
         queue = self.store.subscribe()
@@ -153,7 +159,8 @@ class Operator:
         for kafka in kafkas:
             self._worker(_key(kafka))
         self._tasks = [asyncio.create_task(self._watch(queue), name="operator-watch"),
-                       asyncio.create_task(self._tick(), name="operator-timer")]
+                       asyncio.create_task(self._tick(), name="operator-timer"),
+                       asyncio.create_task(self._mirror_loop(), name="mirrormaker2")]
 
     async def stop(self) -> None:
         """Stop reconciling and stop every broker (SIGTERM, then SIGKILL stragglers)."""
@@ -162,8 +169,30 @@ class Operator:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await asyncio.gather(*(w.stop() for w in self.workers.values()), return_exceptions=True)
+        await asyncio.gather(*(w.stop() for w in self.workers.values()),
+                             *(m.shutdown() for m in self.mirror_makers.values()), return_exceptions=True)
         self.workers.clear()
+        self.mirror_makers.clear()
+
+    async def _mirror_loop(self) -> None:
+        """KafkaMirrorMaker2s: on a change, and every MIRROR_POLL_S for their connectors' status."""
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.mirror_wake.wait(), timeout=MIRROR_POLL_S)
+            await asyncio.sleep(self.settings.debounce_s)
+            self.mirror_wake.clear()
+            found, _ = self.store.list(names.KAFKA_GROUP, MM2_PLURAL)
+            for namespace in sorted({str(m["metadata"]["namespace"]) for m in found} | set(self.mirror_makers)):
+                mirror = self.mirror_makers.get(namespace)
+                if mirror is None:
+                    mirror = MirrorMakerOperator(self.store, namespace=namespace,
+                                                 work_root=self.work_root / "mirrormaker2" / namespace,
+                                                 faults=self.faults)
+                    self.mirror_makers[namespace] = mirror
+                try:
+                    await mirror.reconcile_all()
+                except Exception:
+                    log.exception("KafkaMirrorMaker2 reconciliation in %s failed unexpectedly", namespace)
 
     def _worker(self, key: ClusterKey) -> ClusterWorker:
         worker = self.workers.get(key)
@@ -197,7 +226,7 @@ class Operator:
 
     def _dispatch(self, event: WatchEvent) -> None:
         if event.group != names.KAFKA_GROUP or event.plural not in (names.KAFKAS, names.NODE_POOLS, names.TOPICS,
-                                                                     names.USERS, names.REBALANCES):
+                                                                     names.USERS, names.REBALANCES, MM2_PLURAL):
             return
         meta = event.object.get("metadata") or {}
         ident = (event.plural, meta.get("namespace", ""), meta.get("name", ""))
@@ -210,6 +239,9 @@ class Operator:
             self._seen.pop(ident, None)
         else:
             self._seen[ident] = fingerprint
+        if event.plural == MM2_PLURAL:
+            self.mirror_wake.set()
+            return
         if event.plural == names.KAFKAS:
             worker = self._worker(_key(event.object))
             worker.wake.set()
@@ -245,6 +277,10 @@ class Operator:
         for candidate in self.pods():
             if candidate.namespace == namespace and candidate.name == pod and candidate.uid is not None:
                 return candidate.container_log(container, previous)
+        mirror = self.mirror_makers.get(namespace)
+        found = mirror.container_log(pod) if mirror is not None and not previous else None
+        if found is not None:
+            return found
         raise bad_request(f"pod {pod} does not have a host assigned")
 
     def find_pod(self, node_id: int) -> BrokerPod:
