@@ -11,7 +11,6 @@ import contextlib
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -28,6 +27,7 @@ from bot.sandbox.operator.faults import KINDS, MIRROR_TASK_FAIL, parse_rule
 from bot.sandbox.operator.listeners import listener_lines, validate_listener_choice
 from bot.sandbox.operator.names import OPERATOR_VERSION
 from bot.sandbox.operator.versions import DEFAULT_KAFKA_VERSION, SUPPORTED_LINES, release_line
+from bot.sandbox.processes import alive, kill_leftovers, stop_process_group, wait_until_true
 from bot.sandbox.state import (
     LOG_FILE,
     PHASE_FAILED,
@@ -182,7 +182,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     try:
         state = _wait_until_ready(proc, directory, started + args.timeout)
     except BaseException:
-        _stop_process_group(proc.pid, grace_s=20.0)
+        stop_process_group(proc.pid, grace_s=20.0)
         raise
     elapsed = time.monotonic() - started
     info = _control(state, "GET", "/sandbox/status")
@@ -359,73 +359,14 @@ def _stop_sandbox(name: str) -> str:
     if was_running and state is not None:
         with contextlib.suppress(SandboxError):  # hung or half-dead: the signals below
             _control(state, "POST", "/sandbox/shutdown", timeout=5.0)
-        _wait(lambda: not daemon_alive(directory), 60.0)
+        wait_until_true(lambda: not daemon_alive(directory), 60.0)
         if daemon_alive(directory) and state.daemon_pid:
-            _stop_process_group(state.daemon_pid, grace_s=10.0)
+            stop_process_group(state.daemon_pid, grace_s=10.0)
         if state.daemon_pid:  # the lock goes a moment before the interpreter has exited
-            _wait(lambda: not _alive(state.daemon_pid or 0), 10.0)
-    killed = _kill_leftovers(directory)
+            wait_until_true(lambda: not alive(state.daemon_pid or 0), 10.0)
+    killed = kill_leftovers(directory)
     if state is not None:
         state.phase, state.broker_pids = PHASE_STOPPED, {}
         write_state(state)
     extra = f" (killed {killed} leftover process(es))" if killed else ""
     return f"sandbox {name} stopped{extra}" if was_running else f"sandbox {name} is not running{extra}"
-
-
-def _wait(predicate: Any, limit_s: float) -> bool:
-    deadline = time.monotonic() + limit_s
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(0.2)
-    return bool(predicate())
-
-
-def _stop_process_group(pid: int, *, grace_s: float) -> None:
-    """SIGTERM the daemon's session (it stops its brokers), SIGKILL if it does not go."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        if _wait(lambda: not _alive(pid), wait_s):
-            return
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) counts as gone.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split(")")[-1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _kill_leftovers(directory: Path) -> int:
-    """SIGKILL any process whose command line points into this sandbox's directory (and no other)."""
-    root = str(directory.resolve())
-    killed = 0
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit() or int(proc.name) == os.getpid():
-            continue
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if any(_mentions(arg.decode(errors="replace"), root) for arg in argv) and _alive(int(proc.name)):
-            try:
-                os.kill(int(proc.name), signal.SIGKILL)
-                killed += 1
-            except ProcessLookupError:
-                pass
-    return killed
-
-
-def _mentions(arg: str, root: str) -> bool:
-    # Exact path or a path below it, never a sibling sharing the prefix (".../demo" vs ".../demo2").
-    return arg == root or f"{root}/" in arg or arg.endswith(f"={root}")

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from bot.sandbox.cli import _mentions
 from bot.sandbox.operator.availability import PartitionReplicas, VoterState, can_roll_broker, can_roll_controller
 from bot.sandbox.operator.brokerconfig import BrokerConfigState, diff, user_config
 from bot.sandbox.operator.events import RestartReason
@@ -16,6 +15,7 @@ from bot.sandbox.operator.roller import Roller, RollSettings, roll_order
 from bot.sandbox.operator.status import ReconcileFailure
 from bot.sandbox.operator.upgrade import plan_version_change
 from bot.sandbox.operator.versions import metadata_level, metadata_name
+from bot.sandbox.processes import mentions
 
 
 def p(topic: str, replicas: tuple[int, ...], isr: tuple[int, ...]) -> PartitionReplicas:
@@ -147,6 +147,6 @@ def test_restart_reasons_use_strimzis_pascal_case_names() -> None:
 
 def test_leftover_process_matching_never_hits_a_sibling_sandbox() -> None:
     """`down` kills processes under its own dir only: /x/demo must not match /x/demo2."""
-    assert _mentions("-Djava.io.tmpdir=/x/demo/clusters/tmp", "/x/demo")
-    assert _mentions("/x/demo", "/x/demo")
-    assert not _mentions("-Djava.io.tmpdir=/x/demo2/clusters/tmp", "/x/demo")
+    assert mentions("-Djava.io.tmpdir=/x/demo/clusters/tmp", "/x/demo")
+    assert mentions("/x/demo", "/x/demo")
+    assert not mentions("-Djava.io.tmpdir=/x/demo2/clusters/tmp", "/x/demo")
