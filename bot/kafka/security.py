@@ -39,6 +39,7 @@ from bot.kafka.client_security import (
     fingerprint,
     ssl_context,
 )
+from bot.kafka.handshake import explain_connection_failure
 from handlers.ports import ClusterRef, KafkaResourceStatus
 
 log = logging.getLogger(__name__)
@@ -280,18 +281,12 @@ class KafkaSecurityResolver:
 
 def explain_failure(bootstrap: str, security: KafkaClientSecurity, *, timeout_s: float = 5.0) -> str | None:
     """Why connecting to ``bootstrap`` with ``security`` fails, in words (a TLS or SASL refusal), or
-    None when it cannot tell. The seam for ``bot.kafka.handshake``'s probe: when that module is
-    absent, None (the caller keeps its generic message). Blocking: call it from a worker thread."""
+    None when it cannot tell (the caller keeps its generic message): ``bot.kafka.handshake`` probes the
+    listener the way the clients would. Blocking: call it from a worker thread."""
     try:
-        from bot.kafka import handshake  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        return None
-    explain = getattr(handshake, "explain_connection_failure", None)
-    if explain is None:
-        return None
-    try:
-        said = explain(bootstrap, ssl_context=security.ssl_context, sasl_mechanism=security.sasl_mechanism,
-                       username=security.username, password=security.password, timeout_s=timeout_s)
+        said = explain_connection_failure(
+            bootstrap, ssl_context=security.ssl_context, sasl_mechanism=security.sasl_mechanism,
+            username=security.username, password=security.password, timeout_s=timeout_s)
     except Exception as exc:  # the probe must never hide the failure it was asked about
         log.debug("the connection probe of %s failed: %s", bootstrap, type(exc).__name__)
         return None

@@ -259,6 +259,13 @@ def test_refused_credentials_are_reported_as_an_authentication_failure(bot: BotP
     assert f"SASL authentication failed for user {IMPOSTOR} (SCRAM-SHA-512)" in text, text
     assert "not-issued" not in text
 
+    def lag_says_why() -> str | None:  # the lag monitor's poll failed the same way, and says so
+        said = str(bot.command("lag sec-wrong", timeout=30)["text"])
+        return said if "SASL authentication failed" in said else None
+
+    said = wait_until(lag_says_why, timeout=90, interval=3, message="`lag sec-wrong` to give the SASL failure")
+    assert said.startswith("The last lag poll of sec-wrong failed: ") and IMPOSTOR in said, said
+
 
 def test_a_broker_restart_completes_through_the_tls_listener(bot: BotProcess, sbx: SandboxInfo,
                                                              kube: client.ApiClient) -> None:
