@@ -223,6 +223,9 @@ def test_the_lag_poll_reports_a_groups_lag_through_tls_and_scram(
 
     found = wait_until(lagging, timeout=60, interval=0.5, message=f"{group} with lag 15 in sec-scram's lag report")
     assert found["partitions"][0]["committed"] == 5
+    through_mtls = wait_until(lambda: group_in(lag_report(redis_module.url, "sec-mtls"), group), timeout=60,
+                              interval=0.5, message=f"{group} in sec-mtls's lag report")
+    assert [(p["committed"], p["lag"]) for p in through_mtls["partitions"]] == [(5, 15)], "the same through mTLS"
     lag = bot.command(f"lag sec-scram {group}", timeout=30)
     assert lag["event"] == "reply" and "15" in lag["text"], lag
 
@@ -267,12 +270,13 @@ def test_refused_credentials_are_reported_as_an_authentication_failure(bot: BotP
     assert said.startswith("The last lag poll of sec-wrong failed: ") and IMPOSTOR in said, said
 
 
-def test_a_broker_restart_completes_through_the_tls_listener(bot: BotProcess, sbx: SandboxInfo,
-                                                             kube: client.ApiClient) -> None:
+@pytest.mark.parametrize("cluster", ["sec-scram", "sec-mtls"])
+def test_a_broker_restart_completes_through_each_listener(bot: BotProcess, sbx: SandboxInfo, kube: client.ApiClient,
+                                                          cluster: str) -> None:
     core = client.CoreV1Api(kube)
     pod = f"{NAME}-dual-role-0"
     uid = core.read_namespaced_pod(pod, sbx.namespace).metadata.uid
-    started = bot.command("restart sec-scram --brokers 0")
+    started = bot.command(f"restart {cluster} --brokers 0")
     assert started["event"] == "reply", started
     run_id = started["run_id"]
     for step in ("restart-0", "elect-leaders"):
@@ -283,8 +287,9 @@ def test_a_broker_restart_completes_through_the_tls_listener(bot: BotProcess, sb
                       what="the run to finish")
     assert done["final_state"] == "succeeded", done
     assert core.read_namespaced_pod(pod, sbx.namespace).metadata.uid != uid
-    # The bot reached the restarted broker again, through the mTLS listener too.
-    assert "controller 0" in bot.command("status sec-mtls", timeout=60)["text"]
+    # The bot reached the restarted broker again, through both listeners.
+    for name in ("sec-scram", "sec-mtls"):
+        assert "controller 0" in bot.command(f"status {name}", timeout=60)["text"], name
 
 
 class Clock:
