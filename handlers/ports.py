@@ -347,3 +347,110 @@ class LagReader(Protocol):
         """The timestamp (ms) of the first record at or after each (topic, partition, offset); a
         position with no record (yet) or that cannot be read is left out."""
         ...
+
+
+# -- KafkaMirrorMaker2 resources (the mirror runbook, the mirror alerts) ----------------------------
+
+
+class TaskStatus(_Frozen):
+    """One Connect task as ``status.connectors[].tasks[]`` reports it (the raw Connect REST status)."""
+
+    id: int
+    state: str  # RUNNING, FAILED, PAUSED, UNASSIGNED, RESTARTING, STOPPED
+    worker_id: str = ""
+    trace: str = ""  # a FAILED task's Java stack trace, as Connect gives it
+
+
+class ConnectorStatus(_Frozen):
+    """One connector of a KafkaMirrorMaker2 (``east->west.MirrorSourceConnector``) and its tasks."""
+
+    name: str
+    state: str  # the connector's own state
+    worker_id: str = ""
+    trace: str = ""
+    type: str = ""  # "source" for the Mirror connectors
+    tasks: tuple[TaskStatus, ...] = ()
+
+    @property
+    def running(self) -> bool:
+        """The connector and every task RUNNING (a connector with no task yet is not running)."""
+        return self.state == "RUNNING" and bool(self.tasks) and all(t.state == "RUNNING" for t in self.tasks)
+
+    @property
+    def failed_tasks(self) -> tuple[TaskStatus, ...]:
+        return tuple(t for t in self.tasks if t.state == "FAILED")
+
+
+class AutoRestartStatus(_Frozen):
+    """``status.autoRestartStatuses[]``: how often the operator restarted a connector on its own."""
+
+    connector: str
+    count: int = 0
+    last_restart: str = ""  # lastRestartTimestamp as the operator wrote it
+
+
+class MirrorMakerStatus(_Frozen):
+    """A KafkaMirrorMaker2 resource: its spec as written and its status. ``ready`` is Strimzi's Ready
+    condition, which stays True next to a FAILED connector (Strimzi issue #5715): read ``connectors``."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+    ready: bool = False
+    reason: str = ""  # the NotReady condition's reason (InvalidResourceException, ...)
+    message: str = ""
+    generation: int = 0
+    observed_generation: int = 0
+    url: str = ""  # the Connect REST API
+    spec: dict[str, Any] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict)
+    annotations: dict[str, str] = Field(default_factory=dict)
+    connectors: tuple[ConnectorStatus, ...] = ()
+    auto_restarts: tuple[AutoRestartStatus, ...] = ()
+
+    @property
+    def settled(self) -> bool:
+        """The operator saw the latest spec and the resource is Ready (the connectors aside)."""
+        return self.ready and self.observed_generation >= self.generation
+
+    def connector(self, name: str) -> ConnectorStatus | None:
+        return next((c for c in self.connectors if c.name == name), None)
+
+
+class MirrorMakers(Protocol):
+    """The KafkaMirrorMaker2 resources in a managed cluster's namespace (``cluster.namespace``): a
+    mirror lives in its target cluster's Kubernetes API, next to that cluster's Kafka resource."""
+
+    async def list_mirror_makers(self, cluster: ClusterRef) -> list[MirrorMakerStatus]: ...
+
+    async def get_mirror_maker(self, cluster: ClusterRef, name: str) -> MirrorMakerStatus | None: ...
+
+    async def create_mirror_maker(
+        self, cluster: ClusterRef, name: str, spec: Mapping[str, Any], *, labels: Mapping[str, str] | None = None,
+    ) -> MirrorMakerStatus:
+        """Create ``name`` with ``spec`` (and ``labels``). One that exists already with the same spec
+        is returned as it is (the step is asked again after a crash); one with another spec raises
+        ``PatchRejected``, having written nothing."""
+        ...
+
+    async def patch_mirror_maker_spec(
+        self, cluster: ClusterRef, name: str, spec: Mapping[str, Any], *, expected_generation: int | None = None,
+    ) -> MirrorMakerStatus:
+        """Replace the whole spec with ``spec`` while the generation is still ``expected_generation``
+        (when given), in one checked write; else ``PatchRejected``. ``MirrorMakerGone`` if it is gone."""
+        ...
+
+    async def delete_mirror_maker(self, cluster: ClusterRef, name: str) -> bool:
+        """Delete it; False when it was already gone."""
+        ...
+
+    async def annotate_mirror_maker(
+        self, cluster: ClusterRef, name: str, annotations: Mapping[str, str | None],
+    ) -> MirrorMakerStatus:
+        """Set (None: remove) annotations, e.g. ``strimzi.io/restart-connector``; ``MirrorMakerGone``
+        if it is gone."""
+        ...
+
+
+class MirrorMakerGone(Exception):
+    """The KafkaMirrorMaker2 does not exist (any more)."""
