@@ -81,7 +81,7 @@ class MirrorPreflightStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: MirrorPreflightArgs) -> dict[str, Any]:
-        return {}
+        return {"cluster": ctx.cluster.name}  # never empty: the engine observes until it holds something
 
     async def act(self, ctx: StepContext, step: Step, args: MirrorPreflightArgs) -> str:
         return "checked both clusters"
@@ -126,7 +126,7 @@ class AwaitMirrorStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: AwaitMirrorArgs) -> dict[str, Any]:
-        return {}
+        return {"cluster": ctx.cluster.name}  # never empty: the engine observes until it holds something
 
     async def act(self, ctx: StepContext, step: Step, args: AwaitMirrorArgs) -> str:
         return "waiting for the operator and Connect"

@@ -18,7 +18,7 @@ class MirrorStateStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: MirrorStateArgs) -> dict[str, Any]:
-        return {}
+        return {"cluster": ctx.cluster.name}  # never empty: the engine observes until it holds something
 
     async def act(self, ctx: StepContext, step: Step, args: MirrorStateArgs) -> str:
         port = mirror_makers(ctx)
@@ -57,7 +57,7 @@ class RemoveMirrorStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: RemoveMirrorArgs) -> dict[str, Any]:
-        return {}
+        return {"cluster": ctx.cluster.name}  # never empty: the engine observes until it holds something
 
     async def act(self, ctx: StepContext, step: Step, args: RemoveMirrorArgs) -> str:
         deleted = await mirror_makers(ctx).delete_mirror_maker(ctx.cluster, args.name)
