@@ -487,7 +487,7 @@ class MirrorCanary(Protocol):
 
     async def create_topic(self, cluster: ClusterRef, bootstrap_servers: str, topic: str, *,
                            partitions: int = 1) -> bool:
-        """Create ``topic`` (the brokers' default replication factor); False when it exists already."""
+        """Create ``topic`` (3 replicas, fewer on a smaller cluster); False when it exists already."""
         ...
 
     async def round_trip(

@@ -73,7 +73,9 @@ class KafkaMirrorCanary:
                                     **await self._config(cluster))
         await admin.start()
         try:
-            response = await admin.create_topics([NewTopic(topic, partitions, -1)])
+            brokers = (await admin.describe_cluster()).get("brokers") or []
+            replicas = max(1, min(3, len(brokers)))  # three copies where there are three brokers
+            response = await admin.create_topics([NewTopic(topic, partitions, replicas)])
         finally:
             await admin.close()
         for entry in response.topic_errors:

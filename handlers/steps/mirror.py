@@ -104,7 +104,10 @@ class CreateMirrorStep:
 
     async def act(self, ctx: StepContext, step: Step, args: CreateMirrorArgs) -> str:
         source = ctx.other(args.source)
-        created = await canary_port(ctx).create_topic(source, await ctx.bootstrap(source), args.canary_topic)
+        bootstrap = await ctx.bootstrap(source)
+        created = await canary_port(ctx).create_topic(source, bootstrap, args.canary_topic)
+        if args.canary_group:
+            await canary_port(ctx).commit_offsets(source, bootstrap, args.canary_group, {(args.canary_topic, 0): 0})
         await mirror_makers(ctx).create_mirror_maker(ctx.cluster, args.name, args.spec,
                                                      labels={RUN_LABEL: ctx.run_id})
         topic = f"created topic {args.canary_topic} on {args.source}" if created else \

@@ -119,6 +119,7 @@ class CreateMirrorArgs(StepArgs):
     name: str
     canary_topic: str
     spec: dict[str, Any]
+    canary_group: str = ""  # committed at 0 before the resource, so the checkpoint connector knows it from its start
 
 
 class AwaitMirrorArgs(StepArgs):
@@ -305,7 +306,8 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
                  args=MirrorPreflightArgs(source=src, name=name), needs_approval=False, timeout_s=120.0,
                  summary=f"Mirrors {len(topics)} topics: {topics_text(params, topics)}."),
         StepSpec(id="create-mirror", title=f"Create KafkaMirrorMaker2 {name} [{tgt}: write; {src}: canary topic]",
-                 args=CreateMirrorArgs(source=src, name=name, canary_topic=canary, spec=spec), timeout_s=120.0,
+                 args=CreateMirrorArgs(source=src, name=name, canary_topic=canary, spec=spec,
+                                       canary_group=canary_group(name)), timeout_s=120.0,
                  compensation=f"`/kafka mirror remove {name}` deletes the resource (the copies stay).",
                  summary=f"In {tgt}'s namespace {world.target.namespace}, {policy}; the topic {canary} "
                  f"(1 partition) is created on {src} first. Topics: {topics_text(params, topics)}. "
