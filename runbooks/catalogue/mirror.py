@@ -283,8 +283,12 @@ def _size(n: int) -> str:
     return f"{value:.1f} TiB"
 
 
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" if n == 1 else f"{n} {what}s"
+
+
 def topics_text(params: MirrorParams, topics: list[TopicInfo]) -> str:
-    shown = [f"{t.name} ({t.partitions} partitions, {_size(t.size_bytes)}) → {remote_name(params, t.name)}"
+    shown = [f"{t.name} ({_count(t.partitions, 'partition')}, {_size(t.size_bytes)}) → {remote_name(params, t.name)}"
              for t in topics[:20]]
     more = f"; and {len(topics) - 20} more" if len(topics) > 20 else ""
     return "; ".join(shown) + more
@@ -304,7 +308,7 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
     return [
         StepSpec(id="mirror-preflight", title=f"Pre-flight [{src}: read, {tgt}: read]: both Ready and healthy",
                  args=MirrorPreflightArgs(source=src, name=name), needs_approval=False, timeout_s=120.0,
-                 summary=f"Mirrors {len(topics)} topics: {topics_text(params, topics)}."),
+                 summary=f"Mirrors {_count(len(topics), 'topic')}: {topics_text(params, topics)}."),
         StepSpec(id="create-mirror", title=f"Create KafkaMirrorMaker2 {name} [{tgt}: write; {src}: canary topic]",
                  args=CreateMirrorArgs(source=src, name=name, canary_topic=canary, spec=spec,
                                        canary_group=canary_group(name)), timeout_s=120.0,

@@ -156,7 +156,7 @@ async def test_the_dry_run_lists_topics_target_names_the_resource_and_who_touche
     answer, created = await say("mirror east west --topics 'orders\\..*' --groups billing --dry-run")
     assert not created
     assert "orders.eu (2 partitions, 3.0 KiB) → east.orders.eu" in answer
-    assert "orders.us (1 partitions, 0 B) → east.orders.us" in answer
+    assert "orders.us (1 partition, 0 B) → east.orders.us" in answer
     assert "[east: read, west: read]" in answer and "[west: write; east: canary topic]" in answer
     assert '"topicsPattern": "orders\\\\..*|kafka\\\\-chatops\\\\-canary\\\\-east\\\\-to\\\\-west"' in answer
     assert '"groupsPattern": "billing|kafka\\\\-chatops\\\\-canary\\\\-east\\\\-to\\\\-west"' in answer
