@@ -164,11 +164,12 @@ class MirrorCanaryStep:
         return GateResult(ok=True)
 
     async def observe(self, ctx: StepContext, step: Step, args: MirrorCanaryArgs) -> dict[str, Any]:
-        return {"marker": f"{ctx.run_id}-{step.attempt}"}
+        return {"source": args.source, "records": args.records}
 
     async def act(self, ctx: StepContext, step: Step, args: MirrorCanaryArgs) -> str:
         source = ctx.other(args.source)
-        marker = str(step.observed.get("marker") or f"{ctx.run_id}-{step.attempt}")
+        # Each round its own marker: a retried round never counts an earlier round's records as its own.
+        marker = f"{ctx.run_id}-{step.attempt}-{ctx.clock.now():%Y%m%d%H%M%S%f}"
         figures = await canary_port(ctx).round_trip(
             source, await ctx.bootstrap(source), args.canary_topic, ctx.cluster, await ctx.bootstrap(),
             args.remote_topic, marker=marker, count=args.records, timeout_s=args.wait_s)
