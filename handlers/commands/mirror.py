@@ -27,6 +27,7 @@ from handlers.ports import (
     RunRepository,
 )
 from handlers.replies import Reply, cap_echoes
+from handlers.runs.run_text import plan_text
 from handlers.steps.mirror import connectors_text, failure_of
 from runbooks.catalogue.mirror import (
     CANARY_PREFIX,
@@ -143,8 +144,6 @@ class MirrorRequests:
         except PlanRefused as exc:
             return Reply.error(cap_echoes(f"Cannot {command.action} mirror {found.name}: {exc}."))
         if command.dry_run:
-            from handlers.runs.run_text import plan_text
-
             return Reply(text=plan_text(cluster.name, f"{command.action} mirror {found.name}", steps))
         return await self._service.create_run(cluster, f"mirror-{command.action}", {"name": found.name}, steps, actor,
                                               channel)

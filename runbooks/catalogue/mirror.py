@@ -314,8 +314,8 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
                                        canary_group=canary_group(name)), timeout_s=120.0,
                  compensation=f"`/kafka mirror remove {name}` deletes the resource (the copies stay).",
                  summary=f"In {tgt}'s namespace {world.target.namespace}, {policy}; the topic {canary} "
-                 f"(1 partition) is created on {src} first. Topics: {topics_text(params, topics)}. "
-                 f"Resource: {_resource_text(name, spec)}"),
+                 f"(1 partition) is created on {src} first; {_count(len(topics), 'topic')} (listed in the "
+                 f"pre-flight). Resource: {_resource_text(name, world.target.namespace, spec)}"),
         StepSpec(id="await-mirror", title=f"Wait for {name} Ready and every connector and task RUNNING [{tgt}: read]",
                  args=AwaitMirrorArgs(name=name, connectors=connector_names(params)), needs_approval=False,
                  timeout_s=600.0, summary="A FAILED connector or task pauses the run with its trace."),
@@ -334,8 +334,9 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
     ]
 
 
-def _resource_text(name: str, spec: dict[str, Any]) -> str:
-    return json.dumps({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaMirrorMaker2", "metadata": {"name": name},
+def _resource_text(name: str, namespace: str, spec: dict[str, Any]) -> str:
+    return json.dumps({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaMirrorMaker2",
+                       "metadata": {"name": name, "namespace": namespace},
                        "spec": spec}, sort_keys=False)
 
 

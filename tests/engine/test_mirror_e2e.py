@@ -224,6 +224,19 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
                              "mirror-resume", timeout=120)
     assert resumed["state"] == "succeeded", resumed.get("pause_reason")
 
+    # A task really FAILED (the sandbox's fault): Ready stays True, `mirror status` shows the trace.
+    west.cli("fault", "mirror-task-fail", "--when", "east->west.MirrorSourceConnector")
+    try:
+        failing = wait_until(lambda: (lambda t: t if "FAILED" in t else None)(
+            bot.command(f"mirror status {NAME}", timeout=60)["text"]), timeout=60, interval=1,
+            message="mirror status showing the FAILED task")
+    finally:
+        west.cli("fault", "mirror-task-fail", "--clear")
+    assert "Ready" in failing and "east->west.MirrorSourceConnector FAILED" in failing, failing
+    assert "Failed to construct kafka consumer" in failing, failing
+    wait_until(lambda: "FAILED" not in bot.command(f"mirror status {NAME}", timeout=60)["text"], timeout=90,
+               interval=2, message="autoRestart bringing the task back once the fault is cleared")
+
     removing = bot.command(f"mirror remove {NAME}", timeout=60)
     remove_id = run_id_of(removing)
     removed = approve_to_end(bot, redis_module.url, remove_id, "remove-mirror", timeout=120)
