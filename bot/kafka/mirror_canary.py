@@ -53,6 +53,19 @@ def decode_checkpoint(key: bytes, value: bytes) -> Checkpoint:
     return Checkpoint(group=group, topic=topic, partition=partition, upstream=upstream, downstream=downstream)
 
 
+def _body(value: bytes | None) -> dict[str, Any]:
+    """A canary record's JSON body; {} for anything else on the topic."""
+    try:
+        body = json.loads(value or b"")
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _marker(value: bytes | None) -> object:
+    return _body(value).get("canary")
+
+
 async def _behind(consumer: AIOKafkaConsumer, ends: Mapping[TopicPartition, int]) -> bool:
     for tp, end in ends.items():
         if await consumer.position(tp) < end:
@@ -184,11 +197,8 @@ class KafkaMirrorCanary:
                         now_ms = time.time() * 1000
                         for records in batches.values():
                             for record in records:
-                                try:
-                                    body = json.loads(record.value or b"")
-                                except ValueError:
-                                    continue
-                                if not isinstance(body, dict) or body.get("canary") != marker:
+                                body = _body(record.value)
+                                if body.get("canary") != marker:
                                     continue
                                 seq = int(body.get("seq", -1))
                                 if seq in seen:
@@ -200,10 +210,7 @@ class KafkaMirrorCanary:
                     await asyncio.wait_for(sending, timeout=max(1.0, deadline - time.monotonic()))
                     if len(seen) >= count:  # a duplicate comes right behind, if at all
                         for records in (await consumer.getmany(timeout_ms=1000)).values():
-                            for record in records:
-                                body = json.loads(record.value or b"{}")
-                                if isinstance(body, dict) and body.get("canary") == marker:
-                                    duplicates += 1
+                            duplicates += sum(1 for record in records if _marker(record.value) == marker)
                 finally:
                     sending.cancel()
             finally:

@@ -23,6 +23,7 @@ from runbooks.catalogue.mirror import (
 from runbooks.engine.models import Step
 from runbooks.rules.health import assess
 
+FATAL_REASONS = frozenset({"InvalidResourceException", "UnsupportedKafkaVersionException"})
 TRACE_LINES = 6  # of a FAILED task's Java trace on the card: the exception and where it was thrown
 
 
@@ -144,6 +145,8 @@ class AwaitMirrorStep:
         failed = failure_of(found)
         if failed is not None:
             return DoneResult(done=False, failure=failed)
+        if found.reason in FATAL_REASONS:  # the operator will not get past these by itself: no use waiting
+            return DoneResult(done=False, failure=f"NotReady: {found.reason}: {found.message}"[:500])
         if found.reason:
             return DoneResult(done=False, detail=f"NotReady: {found.reason}: {found.message}"[:300])
         missing = [n for n in args.connectors if found.connector(n) is None]

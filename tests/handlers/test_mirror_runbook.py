@@ -304,3 +304,19 @@ async def test_a_missing_canary_record_pauses_the_run(bot: dict[str, Any]) -> No
     run = await drive(bot, reply.run.id, lambda r: r.state is RunState.PAUSED, operator)
     assert run.current_step is not None and run.current_step.id == "mirror-canary"
     assert "the canary did not arrive whole: 47/50 canary records arrived, 3 missing" in (run.pause_reason or "")
+
+
+async def test_an_invalid_resource_pauses_the_run_at_once_with_the_operators_reason(bot: dict[str, Any]) -> None:
+    """NotReady InvalidResourceException is no state to wait out: the run pauses with the operator's words."""
+    mirrors: FakeMirrorMakers = bot["mirrors"]
+    reply = await bot["service"].handle_text("mirror east west --topics 'orders.*' --name dr", REQUESTER)
+    assert reply.run is not None
+
+    def refuses() -> None:
+        if ("kafka-west", "dr") in mirrors.objects:
+            mirrors.operator_reports("kafka-west", "dr", ready=False, reason="InvalidResourceException",
+                                     message="spec.mirrors[0].topicsPattern is not a regular expression")
+
+    run = await drive(bot, reply.run.id, lambda r: r.state is RunState.PAUSED, refuses)
+    assert run.current_step is not None and run.current_step.id == "await-mirror"
+    assert "NotReady: InvalidResourceException: spec.mirrors[0].topicsPattern" in (run.pause_reason or "")
