@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 
 from kubernetes import client
 
@@ -20,7 +21,7 @@ from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.kube.rebalances import KubeRebalances
 from handlers.operator_deployment import OperatorDeployment
-from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, MirrorMakers, MirrorMakerStatus
 from handlers.rebalances import RebalanceProgress
 from runbooks.rules.node_pools import NodePool
 from runbooks.rules.rebalance import KafkaRebalanceView, RebalanceAction, RebalanceState
@@ -133,6 +134,30 @@ class ClusterGateways:
     async def read_secret(self, cluster: ClusterRef, name: str) -> dict[str, bytes]:
         return await self.for_cluster(cluster).read_secret(cluster, name)
 
+    # -- KafkaMirrorMaker2 (the ``MirrorMakers`` port), each in its cluster's own API ----------------
+
+    async def list_mirror_makers(self, cluster: ClusterRef) -> list[MirrorMakerStatus]:
+        return await self.for_cluster(cluster).list_mirror_makers(cluster)
+
+    async def get_mirror_maker(self, cluster: ClusterRef, name: str) -> MirrorMakerStatus | None:
+        return await self.for_cluster(cluster).get_mirror_maker(cluster, name)
+
+    async def create_mirror_maker(self, cluster: ClusterRef, name: str, spec: Mapping[str, Any], *,
+                                  labels: Mapping[str, str] | None = None) -> MirrorMakerStatus:
+        return await self.for_cluster(cluster).create_mirror_maker(cluster, name, spec, labels=labels)
+
+    async def patch_mirror_maker_spec(self, cluster: ClusterRef, name: str, spec: Mapping[str, Any], *,
+                                      expected_generation: int | None = None) -> MirrorMakerStatus:
+        return await self.for_cluster(cluster).patch_mirror_maker_spec(
+            cluster, name, spec, expected_generation=expected_generation)
+
+    async def delete_mirror_maker(self, cluster: ClusterRef, name: str) -> bool:
+        return await self.for_cluster(cluster).delete_mirror_maker(cluster, name)
+
+    async def annotate_mirror_maker(self, cluster: ClusterRef, name: str,
+                                    annotations: Mapping[str, str | None]) -> MirrorMakerStatus:
+        return await self.for_cluster(cluster).annotate_mirror_maker(cluster, name, annotations)
+
 
 class ClusterRebalances:
     """``handlers.rebalances.KafkaRebalances`` for every cluster: one ``KubeRebalances`` per distinct
@@ -171,3 +196,8 @@ class ClusterRebalances:
 
     async def progress(self, cluster: ClusterRef, rebalance: KafkaRebalanceView) -> RebalanceProgress | None:
         return await self._for(cluster).progress(cluster, rebalance)
+
+
+def _conforms(gateways: ClusterGateways) -> MirrorMakers:
+    """Never called: mypy checks that the routed gateways are the ``MirrorMakers`` port."""
+    return gateways

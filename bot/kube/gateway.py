@@ -32,6 +32,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
+from bot.kube.mirror_makers import MirrorMakerCalls
 from bot.kube.node_pools import NodePoolCalls
 from bot.kube.operator_deployment import OperatorDeploymentCalls
 from bot.kube.parse import broker_pod_from, kafka_status_from
@@ -114,7 +115,7 @@ def load_api_client(kubeconfig: str | None = None, *, context: str | None = None
     return client.ApiClient(configuration=cfg)
 
 
-class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls):
+class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls, MirrorMakerCalls):
     """Strimzi resources and broker pods of the clusters reachable through one ``ApiClient``
     (``bot.kube.apis.ClusterGateways`` holds one per Kubernetes API)."""
 

@@ -25,6 +25,14 @@ from handlers.steps.base import (
     StepExecutor,
 )
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps.mirror import (
+    AwaitMirrorStep,
+    CreateMirrorStep,
+    MirrorCanaryStep,
+    MirrorPreflightStep,
+    VerifyCheckpointsStep,
+)
+from handlers.steps.mirror_manage import MirrorStateStep, RemoveMirrorStep
 from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
 from handlers.steps.rebalance import CreateRebalanceStep, RunRebalanceStep, StopRebalanceStep
 from handlers.steps.replicas import (
@@ -38,6 +46,14 @@ from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBroke
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
+from runbooks.catalogue.mirror import (
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -106,5 +122,13 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(CreateRebalanceArgs, CreateRebalanceStep()),
     register(RunRebalanceArgs, RunRebalanceStep()),
     register(StopRebalanceArgs, StopRebalanceStep()),
+    # MirrorMaker 2: set up and proven, then paused, resumed, removed
+    register(MirrorPreflightArgs, MirrorPreflightStep()),
+    register(CreateMirrorArgs, CreateMirrorStep()),
+    register(AwaitMirrorArgs, AwaitMirrorStep()),
+    register(MirrorCanaryArgs, MirrorCanaryStep()),
+    register(VerifyCheckpointsArgs, VerifyCheckpointsStep()),
+    register(MirrorStateArgs, MirrorStateStep()),
+    register(RemoveMirrorArgs, RemoveMirrorStep()),
 )
 EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

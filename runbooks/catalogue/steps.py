@@ -19,6 +19,15 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.mirror import (
+    MIRROR,
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -43,7 +52,8 @@ from runbooks.catalogue.undo import RevertKafkaArgs
 from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
 
-RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE)}
+RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {
+    r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE, MIRROR)}
 
 AnyStepArgs = (
     PreflightArgs
@@ -67,6 +77,13 @@ AnyStepArgs = (
     | CreateRebalanceArgs
     | RunRebalanceArgs
     | StopRebalanceArgs
+    | MirrorPreflightArgs
+    | CreateMirrorArgs
+    | AwaitMirrorArgs
+    | MirrorCanaryArgs
+    | VerifyCheckpointsArgs
+    | MirrorStateArgs
+    | RemoveMirrorArgs
 )
 
 _ADAPTER: TypeAdapter[AnyStepArgs] = TypeAdapter(Annotated[AnyStepArgs, Field(discriminator="kind")])

@@ -10,9 +10,22 @@ from __future__ import annotations
 
 from handlers.alerting.alert_ports import AlertChannel, AlertStore, LagReports
 from handlers.operator_deployment import OperatorDeployments
-from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, LagReader, RunLease, RunRepository
+from handlers.ports import (
+    Clock,
+    ClusterGateway,
+    ClusterLocks,
+    Ids,
+    KafkaAdmin,
+    LagReader,
+    MirrorCanary,
+    MirrorMakers,
+    RunLease,
+    RunRepository,
+)
 from tests.fakes.alerts import FakeLagReader, MemoryAlertStore, MemoryLagReports, RecordingChannel
 from tests.fakes.cluster import FakeCluster
+from tests.fakes.mirror_canary import FakeMirrorCanary
+from tests.fakes.mirror_makers import FakeMirrorMakers
 from tests.fakes.operator import FakeOperatorDeployments
 from tests.fakes.store import MemoryClusterLocks, MemoryRunLease, MemoryRunRepository, MemoryRunStore
 from tests.fakes.strimzi import FakeStrimzi
@@ -22,6 +35,8 @@ __all__ = [
     "FakeClock",
     "FakeCluster",
     "FakeLagReader",
+    "FakeMirrorCanary",
+    "FakeMirrorMakers",
     "FakeOperatorDeployments",
     "FakeStrimzi",
     "MemoryAlertStore",
@@ -50,3 +65,5 @@ def _conforms() -> None:
     _reports: LagReports = MemoryLagReports()
     _lag: LagReader = FakeLagReader()
     _operator: OperatorDeployments = FakeOperatorDeployments()
+    _mirror_makers: MirrorMakers = FakeMirrorMakers()
+    _canary: MirrorCanary = FakeMirrorCanary()
