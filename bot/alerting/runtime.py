@@ -24,7 +24,7 @@ from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, MirrorMakers, RunRepository
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
 # calls, and a short deadline keeps a poll within a few intervals when a broker dies.
@@ -69,7 +69,7 @@ def build_alerting(
     clock: Clock, owner: str, monitors: bool, http_port: int | None,
     watch_api: Callable[[ClusterRef], client.ApiClient] | None,
     http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
-    security: ClientSecurities | None = None,
+    security: ClientSecurities | None = None, mirrors: MirrorMakers | None = None,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
@@ -83,6 +83,7 @@ def build_alerting(
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
         lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s, runs=runs,
+        mirrors=mirrors, mirror_reader=KafkaLagReader(monitor_admin, client_id="kafka-chatops-mirror-lag"),
     ) if monitors else None
     http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
                       host=http_host, port=http_port) if http_port is not None else None
