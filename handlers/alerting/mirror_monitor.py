@@ -4,7 +4,7 @@ cluster) and turns what it reads into observations for the ``AlertEvaluator``:
 
 - ``mirror_failed``: each FAILED connector and task of ``status.connectors`` (Connect's raw status;
   Strimzi's Ready stays True next to them), with the trace's first line and the restart as the
-  next action, a ``/kafka mirror restart`` command that goes through the command service (access
+  next action, a ``/kafka mirror-restart`` command that goes through the command service (access
   rules, then an approver) and ends as Strimzi's restart annotation.
 - ``mirror_lag``: per mirror, the source topics it copies (its ``topicsPattern``) against their
   remote topics on this cluster, in records (end offsets) and in seconds (the age of the oldest
@@ -48,7 +48,7 @@ IDENTITY_POLICY = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
 
 def restart_command(cluster: str, mirror: str, connector: str, task: int | None) -> str:
     """The command an alert's restart button runs (``handlers.commands`` parses it back)."""
-    line = f"/kafka mirror restart {shlex.quote(cluster)} {shlex.quote(mirror)} {shlex.quote(connector)}"
+    line = f"/kafka mirror-restart {shlex.quote(cluster)} {shlex.quote(mirror)} {shlex.quote(connector)}"
     return line if task is None else f"{line} --task {task}"
 
 

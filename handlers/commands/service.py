@@ -24,6 +24,7 @@ from handlers.commands.verbs import (
     ConfigCommand,
     HelpCommand,
     LagCommand,
+    MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
     ResumeCommand,
@@ -50,6 +51,7 @@ from handlers.replies import Reply, cap_echoes
 from handlers.runs.actions import RunActions
 from handlers.runs.run_text import plan_text, run_card, run_row
 from runbooks.catalogue.config import ConfigParams
+from runbooks.catalogue.mirror_restart import MirrorRestartParams
 from runbooks.catalogue.replace_broker import ReplaceBrokerParams
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RestartParams
@@ -155,6 +157,10 @@ class CommandService:
                                      engine="cruise-control" if scale.engine == "cruise-control" else "bot")
                 return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
                                         dry_run=dry_run)
+            case MirrorRestartCommand(cluster=name, dry_run=dry_run) as restart:
+                what = MirrorRestartParams(mirror=restart.mirror, connector=restart.connector, task=restart.task)
+                return await self.start(self._planner.mirror_restart, self.cluster(name), what, actor,
+                                        channel=channel, dry_run=dry_run)
             case RunsCommand(cluster=name):
                 return await self.list_runs(self.cluster(name).name if name else None, actor, place=place)
             case ShowRunCommand(run_id=run_id):

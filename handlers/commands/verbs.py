@@ -29,6 +29,7 @@ from handlers.commands.command_models import (
     HelpCommand,
     KafkaVersion,
     LagCommand,
+    MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
     ResumeCommand,
@@ -43,6 +44,7 @@ from handlers.commands.command_models import (
     UndoCommand,
     UpgradeCommand,
     _broker_id,
+    _connector_name,
     _engine_name,
     _pool_name,
     _replica_count,
@@ -68,6 +70,7 @@ from handlers.commands.values import (
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART
 from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, WHY_BOT_DEFAULT
 from runbooks.catalogue.replace_broker import REPLACE_BROKER
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
@@ -97,6 +100,7 @@ __all__ = [
     "InvalidValue",
     "KafkaVersion",
     "LagCommand",
+    "MirrorRestartCommand",
     "OptionKind",
     "OptionSpec",
     "ReplaceBrokerCommand",
@@ -269,6 +273,23 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         ),
         examples=("/kafka scale prod-east brokers 4 --dry-run", "/kafka scale prod-east brokers 3 --remove-ids 1",
                   "/kafka scale prod-east brokers 5 --engine cruise-control"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name=MIRROR_RESTART.verb,
+        summary=MIRROR_RESTART.summary,
+        description=MIRROR_RESTART.description,
+        command=MirrorRestartCommand,
+        args=(_CLUSTER_ARG,
+              ArgSpec(name="mirror", convert=cluster_name, hint="the KafkaMirrorMaker2's name"),
+              ArgSpec(name="connector", convert=_connector_name, hint="e.g. 'east->west.MirrorSourceConnector'")),
+        options=(
+            OptionSpec(name="--task", kind=OptionKind.INT, metavar="0",
+                       help="Restart only this task of the connector. Default: the connector and its FAILED tasks."),
+            OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
+        ),
+        examples=("/kafka mirror-restart prod-west dr 'east->west.MirrorSourceConnector' --task 0",
+                  "/kafka mirror-restart prod-west dr 'east->west.MirrorCheckpointConnector'"),
         mutating=True,
     ),
     VerbSpec(

@@ -25,6 +25,7 @@ from handlers.steps.base import (
     StepExecutor,
 )
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps.mirror_restart import RestartMirrorStep
 from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
 from handlers.steps.rebalance import CreateRebalanceStep, RunRebalanceStep, StopRebalanceStep
 from handlers.steps.replicas import (
@@ -38,6 +39,7 @@ from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBroke
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
+from runbooks.catalogue.mirror_restart import RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -106,5 +108,7 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(CreateRebalanceArgs, CreateRebalanceStep()),
     register(RunRebalanceArgs, RunRebalanceStep()),
     register(StopRebalanceArgs, StopRebalanceStep()),
+    # a FAILED MirrorMaker 2 connector or task (mirror-restart, an alert's button)
+    register(RestartMirrorArgs, RestartMirrorStep()),
 )
 EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

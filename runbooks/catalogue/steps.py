@@ -19,6 +19,7 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART, RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -43,7 +44,8 @@ from runbooks.catalogue.undo import RevertKafkaArgs
 from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
 
-RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE)}
+RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE,
+                                                                   MIRROR_RESTART)}
 
 AnyStepArgs = (
     PreflightArgs
@@ -67,6 +69,7 @@ AnyStepArgs = (
     | CreateRebalanceArgs
     | RunRebalanceArgs
     | StopRebalanceArgs
+    | RestartMirrorArgs
 )
 
 _ADAPTER: TypeAdapter[AnyStepArgs] = TypeAdapter(Annotated[AnyStepArgs, Field(discriminator="kind")])

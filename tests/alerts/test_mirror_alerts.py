@@ -181,7 +181,7 @@ def offsets(reader: FakeLagReader, topic: str, ends: Sequence[int]) -> None:
 
 async def test_a_failed_task_posts_one_alert_with_its_trace_and_restart_button_then_resolves() -> None:
     """The operator reports task 0 FAILED: one alert with the trace's first line and a Restart task 0 button that
-    runs /kafka mirror restart; still FAILED: no second post; RUNNING again: the same message resolved."""
+    runs /kafka mirror-restart; still FAILED: no second post; RUNNING again: the same message resolved."""
     mirrors, east, west = FakeMirrorMakers(), FakeLagReader(), FakeLagReader()
     offsets(east, "orders", [10, 10, 10])
     offsets(west, "east.orders", [10, 10, 10])
@@ -200,7 +200,7 @@ async def test_a_failed_task_posts_one_alert_with_its_trace_and_restart_button_t
     assert "Failed to construct kafka consumer" in post.text and "\tat " not in post.text
     assert f"strimzi.io/restart-connector-task={SOURCE}:0" in post.text
     restart = [b for b in post.buttons if b.action == "command"]
-    assert [(b.label, b.value) for b in restart] == [("Restart task 0", f"/kafka mirror restart west dr '{SOURCE}' "
+    assert [(b.label, b.value) for b in restart] == [("Restart task 0", f"/kafka mirror-restart west dr '{SOURCE}' "
                                                                         "--task 0")]
     mirrors.operator_reports("kafka", "dr", connectors=(running,))
     await monitor.check()
