@@ -113,7 +113,15 @@ def mirror_sources(spec: Mapping[str, Any]) -> list[MirrorSource]:
     return sources
 
 
-def lag_observation(cluster: str, lag: MirrorLag, rule: MirrorLagRule) -> Observation | None:
+def stopped_sources(resource: MirrorMakerStatus) -> str:
+    """Why a mirror may be behind on purpose: its source connectors that are not RUNNING (paused or
+    stopped through their ``state``, or failed), said in the lag alert."""
+    stopped = [f"{c.name} is {c.state}" for c in resource.connectors
+               if c.name.endswith(".MirrorSourceConnector") and c.state != "RUNNING"]
+    return "; ".join(stopped)
+
+
+def lag_observation(cluster: str, lag: MirrorLag, rule: MirrorLagRule, why: str = "") -> Observation | None:
     reasons = lag_over(rule.max_records, rule.max_seconds, lag)
     if not reasons:
         return None
@@ -124,7 +132,7 @@ def lag_observation(cluster: str, lag: MirrorLag, rule: MirrorLagRule) -> Observ
     return Observation(
         key=key, value=float(lag.records),
         detail=f"MirrorMaker 2 {lag.mirror} is {lag.records:,} records behind{seconds} ({'; '.join(reasons)}); "
-               f"worst partitions: {worst or 'none'}{missing}",
+               f"worst partitions: {worst or 'none'}{missing}" + (f"; {why}" if why else ""),
         facts={"mirror": lag.mirror, "unit": "records", "seconds": lag.seconds,
                "next_command": f"/kafka mirror status {shlex.quote(lag.mirror)}", "next_label": "Mirror status"},
     )
@@ -166,19 +174,20 @@ class MirrorMonitor:
                             type(exc).__name__, exc)
                 unknown.add(f"mirror/{resource.name}")
                 continue
-            seen = lag_observation(name, lag, rule) if lag is not None else None
+            seen = lag_observation(name, lag, rule, stopped_sources(resource)) if lag is not None else None
             if seen is not None:
                 observations.append(seen)
         await self._evaluator.evaluate(self.cluster, {Condition.MIRROR_LAG}, observations, unknown)
 
     async def measure(self, resource: MirrorMakerStatus) -> MirrorLag | None:
-        """The lag of every mirror of ``resource``, summed; None when it has nothing to measure. The
-        target's remote partitions are asked for by name (a remote topic not created yet has no end
-        offset, and then counts as behind by all the source's records)."""
+        """The lag of every mirror of ``resource``, summed; None when it has nothing to measure. Only
+        the remote partitions that exist are asked for (ListOffsets of a topic that does not exist
+        waits out the client's deadline); one not created yet counts all the source's records."""
         sources = mirror_sources(resource.spec)
         target = await self._bootstrap()
         if not sources or not target:
             return None
+        existing = set(await self._partitions(self.cluster.ref, target))
         rows: list[PartitionLag] = []
         seconds: float | None = None
         for source in sources:
@@ -189,6 +198,7 @@ class MirrorMonitor:
             source_ends = await self._ends(ref, source.bootstrap_servers, [p for p in partitions if p[0] in topics])
             remote = [(remote_topic(t, source.alias, identity=source.identity, separator=source.separator), p)
                       for t, p in sorted(source_ends)]
+            remote = [tp for tp in remote if tp in existing]
             target_ends = await self._ends(self.cluster.ref, target, remote)
             lag = mirror_lag(resource.name, source_ends, target_ends, source.alias, identity=source.identity,
                              separator=source.separator)
@@ -220,7 +230,12 @@ class MirrorMonitor:
         positions = [(p.topic, p.partition, p.target_end or 0) for p in lag.worst(20)]
         if not positions:
             return 0.0
-        stamps = await self._reader.record_timestamps(ref, bootstrap, positions)
+        try:
+            stamps = await self._reader.record_timestamps(ref, bootstrap, positions)
+        except Exception as exc:  # the records behind stand without their age
+            log.warning("record times of MirrorMaker 2 %s's source not read: %s: %s", lag.mirror, type(exc).__name__,
+                        exc)
+            return None
         if not stamps:
             return None
         now_ms = self._now().timestamp() * 1000

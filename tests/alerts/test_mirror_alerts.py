@@ -25,7 +25,7 @@ from runbooks.alerting.mirror import (
     mirror_lag,
     mirrored_topics,
 )
-from tests.fakes import FakeStrimzi
+from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo
 from tests.fakes.alerts import FakeClock, FakeLagReader, MemoryAlertStore, RecordingChannel, cluster
 from tests.fakes.mirror_makers import FakeMirrorMakers
 
@@ -137,10 +137,16 @@ def test_mistakes_in_the_mirror_rules_are_named(tmp_path: Path, block: str, frag
 
 
 class ReaderByAddress:
-    """The LagReader port of two clusters: each bootstrap address is one cluster's fake."""
+    """The LagReader port of two clusters: each bootstrap address is one cluster's fake. The topics the
+    KafkaAdmin port's snapshot lists are those the fake has offsets for (its other fields stay empty)."""
 
     def __init__(self, **clusters: FakeLagReader) -> None:
         self.clusters = clusters
+
+    async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
+        partitions = tuple(PartitionInfo(topic=t, partition=p, leader=0, replicas=(0,), isr=(0,))
+                           for t, p in sorted(self.clusters[bootstrap_servers].ends))
+        return ClusterSnapshot(taken_at=datetime.now(UTC), brokers=(BrokerInfo(id=0),), partitions=partitions)
 
     async def log_offsets(self, cluster: ClusterRef, bootstrap_servers: str,
                           partitions: Sequence[tuple[str, int]]) -> dict[tuple[str, int], tuple[int, int]]:
@@ -170,8 +176,7 @@ async def monitor_of(mirrors: FakeMirrorMakers, reader: ReaderByAddress,
     async def bootstrap() -> str:
         return "west:9092"
 
-    # FakeStrimzi's snapshot: topic "orders", partitions 0-2 (the source's topics).
-    return MirrorMonitor(west, mirrors=mirrors, admin=FakeStrimzi("east", zookeeper=False), reader=reader,  # type: ignore[arg-type]
+    return MirrorMonitor(west, mirrors=mirrors, admin=reader, reader=reader,  # type: ignore[arg-type]
                          evaluator=evaluator, bootstrap=bootstrap, now=lambda: datetime.now(UTC)), channel
 
 
@@ -241,7 +246,8 @@ async def test_a_deleted_mirror_resolves_its_alerts_and_a_failed_list_resolves_n
 
 async def test_lag_over_the_records_threshold_is_one_alert_per_mirror_with_its_worst_partitions() -> None:
     """east's orders is 150 records ahead of west's east.orders (threshold 100): one mirror_lag alert naming the
-    worst partitions and the age of the oldest record not copied; caught up: resolved."""
+    worst partitions, the age of the oldest record not copied and the paused source connector; caught up:
+    resolved."""
     mirrors, east, west = FakeMirrorMakers(), FakeLagReader(), FakeLagReader()
     offsets(east, "orders", [200, 100, 10])
     offsets(west, "east.orders", [100, 50, 10])
@@ -249,6 +255,7 @@ async def test_lag_over_the_records_threshold_is_one_alert_per_mirror_with_its_w
     east.timestamps = {("orders", 0, 100): now_ms - 42_000, ("orders", 1, 50): now_ms - 7_000}
     ref = ClusterRef(name="west", namespace="kafka", kafka="west")
     await mirrors.create_mirror_maker(ref, "dr", SPEC)
+    mirrors.operator_reports("kafka", "dr", connectors=(ConnectorStatus(name=SOURCE, state="PAUSED"),))
     reader = ReaderByAddress(**{"east:9092": east, "west:9092": west})
     monitor, channel = await monitor_of(mirrors, reader, FakeClock())
     await monitor.check()
@@ -256,6 +263,41 @@ async def test_lag_over_the_records_threshold_is_one_alert_per_mirror_with_its_w
     assert post.condition is Condition.MIRROR_LAG and post.subject == "mirror/dr" and post.value == 150
     assert "150 records behind" in post.text and "orders-0 100, orders-1 50" in post.text
     assert "is 42 s old" in post.text or "is 41 s old" in post.text
+    assert f"{SOURCE} is PAUSED" in post.text
     offsets(west, "east.orders", [200, 100, 10])
     await monitor.check()
     assert channel.updates[-1][1].phase is Phase.RESOLVED and len(channel.posts) == 1
+
+
+async def test_a_remote_topic_not_created_yet_counts_every_source_record_and_is_named() -> None:
+    """west has no east.orders yet: its offsets are not asked for (a missing topic only times out), and every
+    record of east's orders is behind."""
+    mirrors, east, west = FakeMirrorMakers(), FakeLagReader(), FakeLagReader()
+    offsets(east, "orders", [120, 0, 0])
+    await mirrors.create_mirror_maker(ClusterRef(name="west", namespace="kafka", kafka="west"), "dr", SPEC)
+    monitor, channel = await monitor_of(mirrors, ReaderByAddress(**{"east:9092": east, "west:9092": west}),
+                                        FakeClock())
+    await monitor.check()
+    (post,) = channel.posts
+    assert post.value == 120 and "no remote topic yet for orders" in post.text
+    assert west.calls == []  # nothing asked of west's offsets
+
+
+class NoRecordTimes(FakeLagReader):
+    """A source whose records cannot be fetched (a consumer that does not start in time)."""
+
+    async def record_timestamps(self, cluster: ClusterRef, bootstrap_servers: str,
+                                positions: Sequence[tuple[str, int, int]]) -> dict[tuple[str, int, int], int]:
+        raise TimeoutError("the consumer did not start in time")
+
+
+async def test_records_behind_are_alerted_even_when_their_age_cannot_be_read() -> None:
+    mirrors, east, west = FakeMirrorMakers(), NoRecordTimes(), FakeLagReader()
+    offsets(east, "orders", [300, 0, 0])
+    offsets(west, "east.orders", [0, 0, 0])
+    await mirrors.create_mirror_maker(ClusterRef(name="west", namespace="kafka", kafka="west"), "dr", SPEC)
+    monitor, channel = await monitor_of(mirrors, ReaderByAddress(**{"east:9092": east, "west:9092": west}),
+                                        FakeClock())
+    await monitor.check()
+    (post,) = channel.posts
+    assert post.value == 300 and "300 records behind (" in post.text and " s old" not in post.text

@@ -84,7 +84,7 @@ def test_mirror_lag_and_a_failed_task_alert_and_the_restart_button_brings_it_bac
         produce(east.bootstrap_servers, TOPIC, LAGGING)
         lag = bot.expect(posted("mirror_lag", f"mirror/{MM2}"), timeout=60, what="the mirror lag alert")
         assert f"MirrorMaker 2 {MM2} is {LAGGING} records behind" in lag["text"], lag["text"]
-        assert f"{TOPIC}-0 {LAGGING}" in lag["text"]
+        assert f"{TOPIC}-0 {LAGGING}" in lag["text"] and f"{SOURCE} is PAUSED" in lag["text"]
         set_source_state(west, pair, "running")
         bot.expect(lambda e: e.get("alert_id") == lag["alert_id"] and e.get("phase") == "resolved", timeout=90,
                    what="the lag alert resolved once the mirror caught up")
