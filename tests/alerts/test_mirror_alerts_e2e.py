@@ -78,8 +78,11 @@ def test_mirror_lag_and_a_failed_task_alert_and_the_restart_button_brings_it_bac
     try:
         # -- lag: paused, records pile up on east --------------------------------------------------
         set_source_state(west, pair, "paused")
-        wait_status(west, lambda s: (connector(s, SOURCE).get("connector") or {}).get("state") == "PAUSED",
-                    "the source connector PAUSED")
+        # Its tasks too: Connect pauses them after the connector, and a task still running copies the records.
+        wait_status(west, lambda s: (connector(s, SOURCE).get("connector") or {}).get("state") == "PAUSED"
+                    and bool(connector(s, SOURCE).get("tasks"))
+                    and all(t.get("state") == "PAUSED" for t in connector(s, SOURCE)["tasks"]),
+                    "the source connector and its task PAUSED")
         assert alert_events(bot) == []  # a healthy, caught-up mirror alerts nothing
         produce(east.bootstrap_servers, TOPIC, LAGGING)
         lag = bot.expect(posted("mirror_lag", f"mirror/{MM2}"), timeout=60, what="the mirror lag alert")
