@@ -19,6 +19,7 @@ from bot.config.kube_targets import ClusterKube, KubeTarget, KubeTargetProblems,
 from bot.config.settings import ConfigError, Settings, load_clusters_config
 from bot.foreground import Foreground
 from bot.kafka.admin import KafkaAdminAdapter
+from bot.kafka.mirror_canary import KafkaMirrorCanary
 from bot.kafka.security import KafkaSecurityResolver
 from bot.kube.apis import ClusterGateways, load_target
 from bot.kube.errors import KubeError
@@ -127,6 +128,7 @@ async def build_runtime(
     # Every Kafka client of a cluster (admin, lag consumer, offsets stream) connects with its settings.
     securities = KafkaSecurityResolver(security or {}, gateway, base_dir=base_dir)
     admin = KafkaAdminAdapter(security=securities)
+    canary = KafkaMirrorCanary(security=securities)  # the mirror runbook's aiokafka producer and consumers
     bus = RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
     foreground = Foreground()
@@ -138,13 +140,15 @@ async def build_runtime(
         security=securities, mirrors=gateway,  # MirrorMaker 2 alerts: KafkaMirrorMaker2 status and lag
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
-                             clock=clock, ids=ids, alerts=alerting.queries, operator=gateway)
+                             clock=clock, ids=ids, alerts=alerting.queries, operator=gateway,
+                             mirror_makers=gateway, canary=canary)
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
         clock=clock, ids=ids, owner=owner,
         lease_ttl_s=lease_ttl_s or settings.kafka_chatops_lease_ttl,
         poll_interval_s=poll_interval_s or settings.kafka_chatops_poll_interval, foreground=foreground,
         rebalances=gateway.rebalances(),  # the runbooks' --engine cruise-control
+        mirror_makers=gateway, canary=canary,
     )
     rebalances = None
     if settings.kafka_chatops_monitors:

@@ -26,6 +26,8 @@ from handlers.ports import (
     ClusterLocks,
     Ids,
     KafkaAdmin,
+    MirrorCanary,
+    MirrorMakers,
     RunLease,
     RunRepository,
     StoreUnavailable,
@@ -43,6 +45,7 @@ class Worker:
         clock: Clock, ids: Ids, owner: str, lease_ttl_s: float = 10.0, poll_interval_s: float = 0.5,
         scan_interval_s: float = 1.0, foreground: Foreground | None = None,
         advisory_recheck_s: float = ADVISORY_RECHECK_S, rebalances: KafkaRebalances | None = None,
+        mirror_makers: MirrorMakers | None = None, canary: MirrorCanary | None = None,
     ) -> None:
         self._runs = runs
         self._leases = leases
@@ -57,7 +60,8 @@ class Worker:
         self._stepper = RunStepper(
             runs=runs, locks=locks, clusters=clusters, gateway=gateway, admin=admin, clock=clock, ids=ids,
             owner=owner, poll_interval_s=poll_interval_s, advisory_recheck_s=advisory_recheck_s,
-            monotonic=lambda: asyncio.get_running_loop().time(), rebalances=rebalances)
+            monotonic=lambda: asyncio.get_running_loop().time(), rebalances=rebalances,
+            mirror_makers=mirror_makers, canary=canary)
         # Each look at a run first lets in-flight requests (Slack acks) finish: bot.foreground.
         self._foreground = foreground or Foreground()
 

@@ -454,3 +454,61 @@ class MirrorMakers(Protocol):
 
 class MirrorMakerGone(Exception):
     """The KafkaMirrorMaker2 does not exist (any more)."""
+
+
+class CanaryFigures(_Frozen):
+    """One canary round: records produced on the source, read back on the target."""
+
+    sent: int
+    received: int  # distinct canary records of this round seen on the target
+    duplicates: int = 0  # records of this round seen more than once
+    p50_ms: float | None = None  # produce -> seen on the target
+    p99_ms: float | None = None
+    max_ms: float | None = None
+    first_ms: float | None = None  # when the first record arrived, from the start of the round
+
+    @property
+    def missing(self) -> int:
+        return self.sent - self.received
+
+
+class Checkpoint(_Frozen):
+    """One record of ``<source alias>.checkpoints.internal`` as MirrorClient decodes it."""
+
+    group: str
+    topic: str  # the remote topic's name on the target
+    partition: int
+    upstream: int  # the group's committed offset on the source
+    downstream: int  # that offset translated to the target
+
+
+class MirrorCanary(Protocol):
+    """The Kafka side of proving a mirror: aiokafka clients with each cluster's own security."""
+
+    async def create_topic(self, cluster: ClusterRef, bootstrap_servers: str, topic: str, *,
+                           partitions: int = 1) -> bool:
+        """Create ``topic`` (3 replicas, fewer on a smaller cluster); False when it exists already."""
+        ...
+
+    async def round_trip(
+        self, source: ClusterRef, source_bootstrap: str, source_topic: str,
+        target: ClusterRef, target_bootstrap: str, target_topic: str, *, marker: str, count: int, timeout_s: float,
+    ) -> CanaryFigures:
+        """Produce ``count`` timestamped records tagged ``marker`` to ``source_topic`` while reading
+        ``target_topic`` (from its start, once it exists) until every one arrived or ``timeout_s``."""
+        ...
+
+    async def end_offsets(self, cluster: ClusterRef, bootstrap_servers: str, topic: str) -> dict[int, int]:
+        """The log end offset of each partition of ``topic`` ({} when it does not exist)."""
+        ...
+
+    async def commit_offsets(self, cluster: ClusterRef, bootstrap_servers: str, group: str,
+                             offsets: Mapping[tuple[str, int], int]) -> None:
+        """Commit ``offsets`` ((topic, partition) -> offset) for ``group``, which has no members."""
+        ...
+
+    async def checkpoints(self, cluster: ClusterRef, bootstrap_servers: str, source_alias: str,
+                          group: str) -> list[Checkpoint]:
+        """The latest checkpoint of each (topic, partition) of ``group`` in
+        ``<source_alias>.checkpoints.internal`` ([] when the topic does not exist yet)."""
+        ...

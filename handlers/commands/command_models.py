@@ -242,6 +242,48 @@ class ConfigCommand(_Command):
         return dict(entry.partition("=")[::2] for entry in self.entries)
 
 
+MIRROR_ACTIONS = ("status", "pause", "resume", "remove")
+
+
+class MirrorCommand(_Command):
+    """``mirror <source> <target> --topics ...`` sets a mirror up; ``mirror status|pause|resume|remove
+    <name>`` manages one (then ``source`` holds the action and ``target`` the mirror's name)."""
+
+    kind: Literal["mirror"] = "mirror"
+    source: ClusterName
+    target: ClusterName
+    topics: str | None = None
+    groups: str | None = None
+    name: ClusterName | None = None
+    identity_names: bool = False
+    dry_run: bool = False
+
+    @model_validator(mode="after")
+    def _one_form(self) -> MirrorCommand:
+        if self.source in MIRROR_ACTIONS:
+            extra = [o for o, v in (("--topics", self.topics), ("--groups", self.groups), ("--name", self.name))
+                     if v is not None] + (["--identity-names"] if self.identity_names else [])
+            if extra:
+                raise InvalidValue(f"mirror {self.source} <name> takes no {', '.join(extra)}: those set a mirror up "
+                                   "(/kafka mirror <source> <target> --topics <regex>)")
+            return self
+        if self.topics is None:
+            raise InvalidValue("mirror <source> <target> needs --topics <regex>: the source topics to mirror, "
+                               "e.g. --topics 'orders.*'")
+        return self
+
+    @property
+    def action(self) -> str:
+        """``create``, or the management action (status, pause, resume, remove)."""
+        return self.source if self.source in MIRROR_ACTIONS else "create"
+
+    @property
+    def cluster(self) -> str | None:
+        """The cluster the run belongs to (the target); None for the management forms, whose cluster is
+        the one the named mirror is found in (the service gates those once it has found it)."""
+        return self.target if self.action == "create" else None
+
+
 class RunsCommand(_Command):
     kind: Literal["runs"] = "runs"
     cluster: ClusterName | None = None
@@ -286,6 +328,7 @@ Command: TypeAlias = (
     | ConfigCommand
     | ReplaceBrokerCommand
     | ScaleCommand
+    | MirrorCommand
     | MirrorRestartCommand
     | RunsCommand
     | ShowRunCommand

@@ -14,6 +14,7 @@ from handlers.alerting.evaluator import AlertQueries
 from handlers.clusters import ManagedCluster, UnknownCluster
 from handlers.commands.access_gate import AccessGate
 from handlers.commands.grammar import ParseError, help_text, parse
+from handlers.commands.mirror import MirrorRequests
 from handlers.commands.planning import Planner, Planning, Unplannable
 from handlers.commands.undo import UndoRequests
 from handlers.commands.verbs import (
@@ -24,6 +25,7 @@ from handlers.commands.verbs import (
     ConfigCommand,
     HelpCommand,
     LagCommand,
+    MirrorCommand,
     MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
@@ -44,6 +46,8 @@ from handlers.ports import (
     ClusterLocks,
     Ids,
     KafkaAdmin,
+    MirrorCanary,
+    MirrorMakers,
     RunRepository,
     StoreUnavailable,
 )
@@ -83,6 +87,7 @@ class CommandService:
         self, *, clusters: Mapping[str, ManagedCluster], runs: RunRepository, locks: ClusterLocks,
         gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids,
         alerts: AlertQueries | None = None, operator: OperatorDeployments | None = None,
+        mirror_makers: MirrorMakers | None = None, canary: MirrorCanary | None = None,
     ) -> None:
         self.clusters = dict(clusters)
         self.alerts = alerts  # lag, alerts and snooze; None where no alert store is wired
@@ -95,6 +100,8 @@ class CommandService:
         self.actions = RunActions(runs=runs, clock=clock, ids=ids)
         self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
         self.access = AccessGate(self.clusters, runs, alerts)  # who may ask for what, and where
+        self.mirrors = MirrorRequests(self, clusters=self.clusters, gateway=gateway, admin=admin, runs=runs,
+                                      mirror_makers=mirror_makers, canary=canary)
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None,
@@ -157,6 +164,8 @@ class CommandService:
                                      engine="cruise-control" if scale.engine == "cruise-control" else "bot")
                 return await self.start(self._planner.scale, self.cluster(name), resize, actor, channel=channel,
                                         dry_run=dry_run)
+            case MirrorCommand() as mirror:
+                return await self.mirrors.handle(mirror, actor, channel, place)
             case MirrorRestartCommand(cluster=name, dry_run=dry_run) as restart:
                 what = MirrorRestartParams(mirror=restart.mirror, connector=restart.connector, task=restart.task)
                 return await self.start(self._planner.mirror_restart, self.cluster(name), what, actor,

@@ -29,6 +29,7 @@ from handlers.commands.command_models import (
     HelpCommand,
     KafkaVersion,
     LagCommand,
+    MirrorCommand,
     MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
@@ -70,6 +71,7 @@ from handlers.commands.values import (
 from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, OptionSpec, VerbSpec, verb_table
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.mirror import MIRROR
 from runbooks.catalogue.mirror_restart import MIRROR_RESTART
 from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, WHY_BOT_DEFAULT
 from runbooks.catalogue.replace_broker import REPLACE_BROKER
@@ -100,6 +102,7 @@ __all__ = [
     "InvalidValue",
     "KafkaVersion",
     "LagCommand",
+    "MirrorCommand",
     "MirrorRestartCommand",
     "OptionKind",
     "OptionSpec",
@@ -273,6 +276,31 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
         ),
         examples=("/kafka scale prod-east brokers 4 --dry-run", "/kafka scale prod-east brokers 3 --remove-ids 1",
                   "/kafka scale prod-east brokers 5 --engine cruise-control"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name=MIRROR.verb,
+        summary=MIRROR.summary,
+        description=MIRROR.description,
+        command=MirrorCommand,
+        args=(ArgSpec(name="source", convert=cluster_name, hint="the source cluster, or status|pause|resume|remove"),
+              ArgSpec(name="target", convert=cluster_name, hint="the target cluster, or the mirror's name")),
+        options=(
+            OptionSpec(name="--topics", kind=OptionKind.STRING, metavar="<regex>",
+                       help="The source topics to mirror: a regular expression the whole name must match."),
+            OptionSpec(name="--groups", kind=OptionKind.STRING, metavar="<regex>",
+                       help="The consumer groups whose offsets are translated to the target."),
+            OptionSpec(name="--name", kind=OptionKind.STRING, metavar="<name>", convert=cluster_name,
+                       help="The KafkaMirrorMaker2's name. Default <source>-to-<target>."),
+            OptionSpec(name="--identity-names", kind=OptionKind.FLAG,
+                       help="Keep the topic names on the target (IdentityReplicationPolicy); default "
+                       "<source>.<topic>."),
+            OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
+        ),
+        examples=("/kafka mirror prod-east prod-west --topics 'orders.*' --groups billing --dry-run",
+                  "/kafka mirror prod-east prod-west --topics 'orders|payments' --identity-names",
+                  "/kafka mirror status prod-east-to-prod-west", "/kafka mirror pause prod-east-to-prod-west",
+                  "/kafka mirror remove prod-east-to-prod-west"),
         mutating=True,
     ),
     VerbSpec(

@@ -13,7 +13,15 @@ import logging
 from collections.abc import Mapping
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, ClusterLocks, KafkaAdmin, StoreUnavailable
+from handlers.ports import (
+    Clock,
+    ClusterGateway,
+    ClusterLocks,
+    KafkaAdmin,
+    MirrorCanary,
+    MirrorMakers,
+    StoreUnavailable,
+)
 from handlers.rebalances import KafkaRebalances
 from handlers.steps.registry import EXECUTORS, StepContext, StepError
 from runbooks.engine.events import (
@@ -41,8 +49,11 @@ class StepExecution:
     """Runs the effects the engine asks for (gate, observe, act, check) against the cluster ports."""
 
     def __init__(self, *, clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway, admin: KafkaAdmin,
-                 locks: ClusterLocks, clock: Clock, rebalances: KafkaRebalances | None = None) -> None:
+                 locks: ClusterLocks, clock: Clock, rebalances: KafkaRebalances | None = None,
+                 mirror_makers: MirrorMakers | None = None, canary: MirrorCanary | None = None) -> None:
         self._clusters = clusters
+        self._mirror_makers = mirror_makers
+        self._canary = canary
         self._rebalances = rebalances
         self._gateway = gateway
         self._admin = admin
@@ -54,7 +65,9 @@ class StepExecution:
         if cluster is None:
             raise StepError(f"cluster {run.cluster} is no longer in the configuration", permanent=True)
         return StepContext(cluster=cluster.ref, gateway=self._gateway, admin=self._admin, clock=self._clock,
-                           rebalances=self._rebalances, run_id=run.id)
+                           rebalances=self._rebalances, run_id=run.id,
+                           clusters={name: c.ref for name, c in self._clusters.items()},
+                           mirror_makers=self._mirror_makers, canary=self._canary)
 
     async def holds_lock(self, run: Run) -> bool:
         """Whether the run's fencing token is still its cluster lock's (asked right before acting)."""

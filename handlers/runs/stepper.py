@@ -15,7 +15,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, RunRepository, VersionConflict
+from handlers.ports import (
+    Clock,
+    ClusterGateway,
+    ClusterLocks,
+    Ids,
+    KafkaAdmin,
+    MirrorCanary,
+    MirrorMakers,
+    RunRepository,
+    VersionConflict,
+)
 from handlers.rebalances import KafkaRebalances
 from handlers.runs import log_context
 from handlers.runs.execute import StepExecution, unchecked
@@ -53,6 +63,7 @@ class RunStepper:
         gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids, owner: str,
         poll_interval_s: float = 0.5, advisory_recheck_s: float = ADVISORY_RECHECK_S,
         monotonic: Callable[[], float] = time.monotonic, rebalances: KafkaRebalances | None = None,
+        mirror_makers: MirrorMakers | None = None, canary: MirrorCanary | None = None,
     ) -> None:
         self._runs = runs
         self._locks = locks
@@ -64,7 +75,7 @@ class RunStepper:
         self._monotonic = monotonic
         self._advised: dict[str, float] = {}  # run id -> monotonic time of its last advisory check
         self._execution = StepExecution(clusters=clusters, gateway=gateway, admin=admin, locks=locks, clock=clock,
-                                        rebalances=rebalances)
+                                        rebalances=rebalances, mirror_makers=mirror_makers, canary=canary)
 
     def forget(self, run_id: str) -> None:
         """The driver stopped driving the run: drop its advisory schedule."""

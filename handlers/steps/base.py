@@ -12,11 +12,11 @@ only), narrowing ``step.spec.args`` with isinstance first.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, MirrorCanary, MirrorMakers
 from handlers.rebalances import KafkaRebalances
 from runbooks.engine.models import Step, StepArgs
 
@@ -51,15 +51,28 @@ class StepContext:
     clock: Clock  # the worker's: a step that measures how long a broker has been down reads it here
     rebalances: KafkaRebalances | None = None  # Cruise Control's KafkaRebalances (--engine cruise-control)
     run_id: str = ""  # names what a run creates (its KafkaRebalances)
+    # Every managed cluster, for a run that reads another one than its own (a mirror's source).
+    clusters: Mapping[str, ClusterRef] = field(default_factory=dict)
+    mirror_makers: MirrorMakers | None = None  # KafkaMirrorMaker2 resources (the mirror runbook)
+    canary: MirrorCanary | None = None  # the mirror runbook's Kafka clients (canary, checkpoints)
 
-    async def bootstrap(self) -> str:
-        if self.cluster.bootstrap_servers:
-            return self.cluster.bootstrap_servers
-        status = await self.gateway.kafka_status(self.cluster)
+    async def bootstrap(self, cluster: ClusterRef | None = None) -> str:
+        """The bootstrap address of the run's cluster, or of ``cluster``."""
+        ref = cluster or self.cluster
+        if ref.bootstrap_servers:
+            return ref.bootstrap_servers
+        status = await self.gateway.kafka_status(ref)
         if not status.bootstrap_servers:
             raise StepError(status.bootstrap_problem
-                            or f"the Kafka resource {self.cluster.kafka} reports no listener address yet")
+                            or f"the Kafka resource {ref.kafka} reports no listener address yet")
         return status.bootstrap_servers
+
+    def other(self, name: str) -> ClusterRef:
+        """Another managed cluster by name (a mirror's source); a permanent error when it is gone."""
+        ref = self.clusters.get(name)
+        if ref is None:
+            raise StepError(f"cluster {name} is no longer in the configuration", permanent=True)
+        return ref
 
 
 class StepExecutor(Protocol):

@@ -25,6 +25,14 @@ from handlers.steps.base import (
     StepExecutor,
 )
 from handlers.steps.cluster import AwaitOperatorStep, ClusterCheckStep, PatchKafkaStep
+from handlers.steps.mirror import (
+    AwaitMirrorStep,
+    CreateMirrorStep,
+    MirrorCanaryStep,
+    MirrorPreflightStep,
+    VerifyCheckpointsStep,
+)
+from handlers.steps.mirror_manage import MirrorStateStep, RemoveMirrorStep
 from handlers.steps.mirror_restart import RestartMirrorStep
 from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
 from handlers.steps.rebalance import CreateRebalanceStep, RunRebalanceStep, StopRebalanceStep
@@ -39,6 +47,14 @@ from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBroke
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
+from runbooks.catalogue.mirror import (
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
 from runbooks.catalogue.mirror_restart import RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
@@ -108,6 +124,14 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(CreateRebalanceArgs, CreateRebalanceStep()),
     register(RunRebalanceArgs, RunRebalanceStep()),
     register(StopRebalanceArgs, StopRebalanceStep()),
+    # MirrorMaker 2: set up and proven, then paused, resumed, removed
+    register(MirrorPreflightArgs, MirrorPreflightStep()),
+    register(CreateMirrorArgs, CreateMirrorStep()),
+    register(AwaitMirrorArgs, AwaitMirrorStep()),
+    register(MirrorCanaryArgs, MirrorCanaryStep()),
+    register(VerifyCheckpointsArgs, VerifyCheckpointsStep()),
+    register(MirrorStateArgs, MirrorStateStep()),
+    register(RemoveMirrorArgs, RemoveMirrorStep()),
     # a FAILED MirrorMaker 2 connector or task (mirror-restart, an alert's button)
     register(RestartMirrorArgs, RestartMirrorStep()),
 )

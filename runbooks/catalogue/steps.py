@@ -19,6 +19,15 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
+from runbooks.catalogue.mirror import (
+    MIRROR,
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
 from runbooks.catalogue.mirror_restart import MIRROR_RESTART, RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
@@ -44,8 +53,8 @@ from runbooks.catalogue.undo import RevertKafkaArgs
 from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
 
-RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE,
-                                                                   MIRROR_RESTART)}
+RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {
+    r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE, MIRROR, MIRROR_RESTART)}
 
 AnyStepArgs = (
     PreflightArgs
@@ -69,6 +78,13 @@ AnyStepArgs = (
     | CreateRebalanceArgs
     | RunRebalanceArgs
     | StopRebalanceArgs
+    | MirrorPreflightArgs
+    | CreateMirrorArgs
+    | AwaitMirrorArgs
+    | MirrorCanaryArgs
+    | VerifyCheckpointsArgs
+    | MirrorStateArgs
+    | RemoveMirrorArgs
     | RestartMirrorArgs
 )
 

@@ -19,7 +19,8 @@ STRIMZI = "kafka.strimzi.io"
 ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     (STRIMZI, "kafkas"): frozenset({"get", "list", "watch", "patch"}),
     (STRIMZI, "kafkanodepools"): frozenset({"get", "list", "watch", "patch"}),
-    (STRIMZI, "kafkamirrormaker2s"): frozenset({"get", "list", "watch", "patch"}),
+    # create/delete: /kafka mirror creates its KafkaMirrorMaker2, `mirror remove` deletes it (opt-in)
+    (STRIMZI, "kafkamirrormaker2s"): frozenset({"get", "list", "watch", "patch", "create", "delete"}),
     # create: the runbooks' --engine cruise-control creates its own KafkaRebalance (never deletes one)
     (STRIMZI, "kafkarebalances"): frozenset({"get", "list", "watch", "patch", "create"}),
     ("", "pods"): frozenset({"get", "list", "watch", "patch"}),
@@ -31,7 +32,7 @@ ALLOWED: dict[tuple[str, str], frozenset[str]] = {
     ("apps", "deployments"): frozenset({"get"}),
 }
 BY_NAME_ONLY = {"secrets", "deployments"}  # never granted without resourceNames
-# Only by value: granted when rbac.mirrorMaker2 is on (no runbook uses it yet). rbac.rebalance is on by
+# Only by value: granted when rbac.mirrorMaker2 is on (the mirror runbook). rbac.rebalance is on by
 # default (the rebalance cards use it) and can be turned off.
 OPT_IN = {(STRIMZI, "kafkamirrormaker2s")}
 
@@ -50,8 +51,9 @@ def grants(role: dict[str, Any]) -> set[tuple[str, str, str]]:
 
 @pytest.mark.parametrize("option", OPTIONS)
 def test_roles_grant_nothing_outside_the_allowed_list(option: str) -> None:
-    """Whatever the values: no ClusterRole, no wildcard, no pods/exec, no delete, no create but of
-    KafkaRebalances, nothing on a resource not in ALLOWED, and Secrets only by name."""
+    """Whatever the values: no ClusterRole, no wildcard, no pods/exec, no create or delete but of
+    KafkaRebalances (create) and KafkaMirrorMaker2s (create, delete: opt-in), nothing on a resource not in
+    ALLOWED, and Secrets only by name."""
     objects = render(OPTIONS[option])
     assert not of_kind(objects, "ClusterRole") and not of_kind(objects, "ClusterRoleBinding")
     for role in of_kind(objects, "Role"):
@@ -163,9 +165,11 @@ CLIENT_CALLS: dict[str, tuple[str, str, frozenset[str]]] = {
     "read_namespaced_secret": ("", "secrets", frozenset({"get"})),
     # the one create: a run's KafkaRebalance (--engine cruise-control); no other resource is created
     "create_namespaced_custom_object": (STRIMZI, "kafkarebalances", frozenset({"create"})),
+    # the one delete: `mirror remove` deletes the KafkaMirrorMaker2 it names (rbac.mirrorMaker2)
+    "delete_namespaced_custom_object": (STRIMZI, "kafkamirrormaker2s", frozenset({"delete"})),
 }
 # The custom resources the adapters name besides kafkas; each custom-object call on them is granted too.
-OTHER_PLURALS = {"kafkanodepools", "kafkarebalances"}  # scale reads and patches pools
+OTHER_PLURALS = {"kafkanodepools", "kafkarebalances", "kafkamirrormaker2s"}  # scale reads and patches pools
 RUNTIME_ADAPTERS = [ROOT / "bot" / "kube", ROOT / "bot" / "monitors"]
 
 
@@ -177,6 +181,10 @@ def test_every_call_the_bot_makes_is_granted_by_the_default_role() -> None:
     security keys: without them the bot reads no Secret and none is granted."""
     (role,) = of_kind(render(SECURED), "Role")
     granted = grants(role)
+    # The mirror runbook's calls are granted once rbac.mirrorMaker2 is on (opt-in, as the docs say).
+    (mirror_role,) = of_kind(render({**SECURED, "rbac.mirrorMaker2": "true"}), "Role")
+    granted |= {g for g in grants(mirror_role) if g[1] == "kafkamirrormaker2s"}
+    assert {(STRIMZI, "kafkamirrormaker2s", v) for v in ("create", "delete")} <= granted
     sources = [p for folder in RUNTIME_ADAPTERS for p in sorted(folder.rglob("*.py"))]
     used = {m for p in sources for m in re.findall(r"\.(\w+_namespaced_\w+)\b", p.read_text())}
     assert used, "no Kubernetes call found: the adapters moved, update RUNTIME_ADAPTERS"

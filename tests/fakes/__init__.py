@@ -17,12 +17,14 @@ from handlers.ports import (
     Ids,
     KafkaAdmin,
     LagReader,
+    MirrorCanary,
     MirrorMakers,
     RunLease,
     RunRepository,
 )
 from tests.fakes.alerts import FakeLagReader, MemoryAlertStore, MemoryLagReports, RecordingChannel
 from tests.fakes.cluster import FakeCluster
+from tests.fakes.mirror_canary import FakeMirrorCanary
 from tests.fakes.mirror_makers import FakeMirrorMakers
 from tests.fakes.operator import FakeOperatorDeployments
 from tests.fakes.store import MemoryClusterLocks, MemoryRunLease, MemoryRunRepository, MemoryRunStore
@@ -33,6 +35,7 @@ __all__ = [
     "FakeClock",
     "FakeCluster",
     "FakeLagReader",
+    "FakeMirrorCanary",
     "FakeMirrorMakers",
     "FakeOperatorDeployments",
     "FakeStrimzi",
@@ -63,3 +66,4 @@ def _conforms() -> None:
     _lag: LagReader = FakeLagReader()
     _operator: OperatorDeployments = FakeOperatorDeployments()
     _mirror_makers: MirrorMakers = FakeMirrorMakers()
+    _canary: MirrorCanary = FakeMirrorCanary()
