@@ -129,7 +129,7 @@ class Monitors:
                 self.mirror_monitors[name] = MirrorMonitor(
                     cluster, mirrors=self._mirrors, admin=self._admin, reader=self._mirror_reader,
                     evaluator=self._evaluator, bootstrap=self.monitors[name].bootstrap, now=lambda: datetime.now(UTC),
-                    clusters=self._clusters)
+                    clusters=self._clusters, source_bootstrap=self._bootstrap_of)
                 self._add_job("mirrors", name, rules.mirror_poll_s, now)
             self._add_job("health", name, rules.health_poll_s, now)
             self._add_job("lag", name, min(rules.lag_poll_s, FAST_LAG_POLL_S) if fast else rules.lag_poll_s, now)
@@ -244,6 +244,11 @@ class Monitors:
         started = time.monotonic()
         await self.monitors[name].check_throttles()
         self.durations[(name, "throttles")] = time.monotonic() - started
+
+    async def _bootstrap_of(self, cluster: ManagedCluster) -> str | None:
+        """A managed cluster's address as its own monitor reaches it (a mirror's source)."""
+        monitor = self.monitors.get(cluster.name)
+        return await monitor.bootstrap() if monitor is not None else None
 
     async def _mirror_poll(self, name: str) -> None:
         if not self.leading.get(name) and not await self._hold(name):

@@ -143,6 +143,7 @@ class MirrorMonitor:
         self, cluster: ManagedCluster, *, mirrors: MirrorMakers, admin: KafkaAdmin, reader: LagReader,
         evaluator: AlertEvaluator, bootstrap: Callable[[], Awaitable[str | None]], now: Callable[[], datetime],
         clusters: Mapping[str, ManagedCluster] | None = None,
+        source_bootstrap: Callable[[ManagedCluster], Awaitable[str | None]] | None = None,
     ) -> None:
         self.cluster = cluster
         self._mirrors = mirrors
@@ -152,6 +153,7 @@ class MirrorMonitor:
         self._bootstrap = bootstrap  # this (the target) cluster's address, as the other monitors reach it
         self._now = now
         self._clusters = dict(clusters or {})
+        self._source_bootstrap = source_bootstrap  # a managed source's address, as its own monitor reaches it
 
     async def check(self) -> None:
         name = self.cluster.name
@@ -191,11 +193,11 @@ class MirrorMonitor:
         rows: list[PartitionLag] = []
         seconds: float | None = None
         for source in sources:
-            ref = self._source_ref(source)
-            partitions = await self._partitions(ref, source.bootstrap_servers)
+            ref, address = await self._source(source)
+            partitions = await self._partitions(ref, address)
             topics = set(mirrored_topics(sorted({t for t, _ in partitions}), source.topics_pattern,
                                          source.topics_exclude or DEFAULT_EXCLUDE))
-            source_ends = await self._ends(ref, source.bootstrap_servers, [p for p in partitions if p[0] in topics])
+            source_ends = await self._ends(ref, address, [p for p in partitions if p[0] in topics])
             remote = [(remote_topic(t, source.alias, identity=source.identity, separator=source.separator), p)
                       for t, p in sorted(source_ends)]
             remote = [tp for tp in remote if tp in existing]
@@ -203,16 +205,25 @@ class MirrorMonitor:
             lag = mirror_lag(resource.name, source_ends, target_ends, source.alias, identity=source.identity,
                              separator=source.separator)
             rows += lag.partitions
-            oldest = await self._oldest_uncopied(ref, source.bootstrap_servers, lag)
+            oldest = await self._oldest_uncopied(ref, address, lag)
             if oldest is not None:
                 seconds = max(seconds or 0.0, oldest)
         return MirrorLag(mirror=resource.name, partitions=tuple(rows), seconds=seconds)
 
-    def _source_ref(self, source: MirrorSource) -> ClusterRef:
-        """A managed cluster named like the source alias brings its own client security; otherwise the
-        source is reached with this cluster's (a mirror's two clusters usually share their setup)."""
+    async def _source(self, source: MirrorSource) -> tuple[ClusterRef, str]:
+        """Where the bot reads a mirror's source. A managed cluster named like the source's alias (as
+        the mirror runbook names them) is read as the bot reads it anyway: its client settings and the
+        address its monitors use, since ``spec.mirrors[].source.bootstrapServers`` may be an address
+        only MirrorMaker 2's pod can reach. Any other source is read at that address with this
+        cluster's client settings (a mirror's two clusters usually share their setup)."""
         managed = self._clusters.get(source.alias)
-        return managed.ref if managed is not None else self.cluster.ref
+        if managed is None:
+            return self.cluster.ref, source.bootstrap_servers
+        if self._source_bootstrap is not None:
+            address = await self._source_bootstrap(managed)
+            if address:
+                return managed.ref, address
+        return managed.ref, managed.ref.bootstrap_servers or source.bootstrap_servers
 
     async def _partitions(self, ref: ClusterRef, bootstrap: str) -> list[tuple[str, int]]:
         snapshot = await self._admin.snapshot(ref, bootstrap)

@@ -301,3 +301,31 @@ async def test_records_behind_are_alerted_even_when_their_age_cannot_be_read() -
     await monitor.check()
     (post,) = channel.posts
     assert post.value == 300 and "300 records behind (" in post.text and " s old" not in post.text
+
+
+async def test_a_managed_source_is_read_where_the_bot_reaches_it_not_at_the_specs_address() -> None:
+    """The source alias names a managed cluster: its offsets are read at the address its own monitor uses (the
+    spec's east:9092 may be reachable from MirrorMaker 2's pod only)."""
+    mirrors, east, west = FakeMirrorMakers(), FakeLagReader(), FakeLagReader()
+    offsets(east, "orders", [500, 0, 0])
+    offsets(west, "east.orders", [0, 0, 0])
+    await mirrors.create_mirror_maker(ClusterRef(name="west", namespace="kafka", kafka="west"), "dr", SPEC)
+    reader = ReaderByAddress(**{"east.example:9094": east, "west:9092": west})  # east:9092 would fail: unknown
+    channel = RecordingChannel()
+    west_cluster, east_cluster = cluster("west", rules=RULES), cluster("east")
+    evaluator = AlertEvaluator(clusters={"west": west_cluster}, store=MemoryAlertStore(), clock=FakeClock(),
+                               owner="a", channel=channel)
+
+    async def bootstrap() -> str:
+        return "west:9092"
+
+    async def managed_address(managed: Any) -> str:
+        assert managed is east_cluster
+        return "east.example:9094"
+
+    monitor = MirrorMonitor(west_cluster, mirrors=mirrors, admin=reader, reader=reader,  # type: ignore[arg-type]
+                            evaluator=evaluator, bootstrap=bootstrap, now=lambda: datetime.now(UTC),
+                            clusters={"west": west_cluster, "east": east_cluster}, source_bootstrap=managed_address)
+    await monitor.check()
+    (post,) = channel.posts
+    assert post.value == 500
