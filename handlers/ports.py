@@ -502,6 +502,11 @@ class MirrorCanary(Protocol):
         """The log end offset of each partition of ``topic`` ({} when it does not exist)."""
         ...
 
+    async def record_time(self, cluster: ClusterRef, bootstrap_servers: str, topic: str, partition: int,
+                          offset: int) -> datetime | None:
+        """The timestamp of the record at ``offset`` (or the first one after it); None when there is none."""
+        ...
+
     async def commit_offsets(self, cluster: ClusterRef, bootstrap_servers: str, group: str,
                              offsets: Mapping[tuple[str, int], int]) -> None:
         """Commit ``offsets`` ((topic, partition) -> offset) for ``group``, which has no members."""

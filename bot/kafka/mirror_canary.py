@@ -18,6 +18,7 @@ import logging
 import struct
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -111,6 +112,22 @@ class KafkaMirrorCanary:
                 return {}
             ends = await consumer.end_offsets([TopicPartition(topic, p) for p in ids])
             return {tp.partition: int(offset) for tp, offset in ends.items()}
+        finally:
+            await consumer.stop()
+
+    async def record_time(self, cluster: ClusterRef, bootstrap_servers: str, topic: str, partition: int,
+                          offset: int) -> datetime | None:
+        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+                                    request_timeout_ms=_REQUEST_TIMEOUT_MS, **await self._config(cluster))
+        await consumer.start()
+        try:
+            tp = TopicPartition(topic, partition)
+            consumer.assign([tp])
+            consumer.seek(tp, offset)
+            for records in (await consumer.getmany(tp, timeout_ms=3000, max_records=1)).values():
+                for record in records:
+                    return datetime.fromtimestamp(record.timestamp / 1000, UTC)
+            return None
         finally:
             await consumer.stop()
 

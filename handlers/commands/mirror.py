@@ -19,7 +19,9 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.command_models import MirrorCommand
 from handlers.commands.planning import Planning
 from handlers.ports import (
+    Clock,
     ClusterGateway,
+    ClusterRef,
     KafkaAdmin,
     MirrorCanary,
     MirrorMakers,
@@ -72,8 +74,9 @@ class _Read:
 class MirrorRequests:
     def __init__(self, service: CommandService, *, clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway,
                  admin: KafkaAdmin, runs: RunRepository, mirror_makers: MirrorMakers | None,
-                 canary: MirrorCanary | None) -> None:
+                 canary: MirrorCanary | None, clock: Clock) -> None:
         self._service = service
+        self._clock = clock
         self._clusters = clusters
         self._gateway = gateway
         self._admin = admin
@@ -224,11 +227,27 @@ class MirrorRequests:
                     ahead = await self._canary.end_offsets(source.ref, source_bootstrap, original)
                     behind = await self._canary.end_offsets(cluster.ref, target_bootstrap, remote)
                     lag = sum(ahead.values()) - sum(behind.values())
-                    lines.append(f"  {original} → {remote}: {lag:,} records behind"
+                    seconds = await self._lag_seconds(source.ref, source_bootstrap, original, ahead, behind)
+                    lines.append(f"  {original} → {remote}: {lag:,} records behind" + seconds
                                  + ("" if behind else " (not on the target yet)"))
         except Exception as exc:  # the status still answers when a cluster does not
             lines.append(f"  replication lag unknown: {type(exc).__name__}: {exc}"[:300])
         return lines
+
+    async def _lag_seconds(self, source: ClusterRef, bootstrap: str, topic: str, ahead: Mapping[int, int],
+                           behind: Mapping[int, int]) -> str:
+        """How old the oldest source record not on the target yet is: the record at the target's end
+        offset, read on the source (offsets match while the source kept its records from offset 0)."""
+        assert self._canary is not None
+        oldest = None
+        for partition, end in ahead.items():
+            copied = behind.get(partition, 0)
+            if end > copied:
+                at = await self._canary.record_time(source, bootstrap, topic, partition, copied)
+                oldest = at if oldest is None or (at is not None and at < oldest) else oldest
+        if oldest is None:
+            return ""
+        return f", {max(0.0, (self._clock.now() - oldest).total_seconds()):,.0f} s behind"
 
     async def _last_canary(self, cluster: str, name: str) -> str:
         for run_id in await self._runs.recent(cluster, limit=50):

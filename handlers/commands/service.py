@@ -101,7 +101,7 @@ class CommandService:
         self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
         self.access = AccessGate(self.clusters, runs, alerts)  # who may ask for what, and where
         self.mirrors = MirrorRequests(self, clusters=self.clusters, gateway=gateway, admin=admin, runs=runs,
-                                      mirror_makers=mirror_makers, canary=canary)
+                                      mirror_makers=mirror_makers, canary=canary, clock=clock)
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None,

@@ -12,6 +12,7 @@ The test's own Kafka clients (kafka-python) and Kubernetes reads share no code w
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -220,6 +221,16 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
     assert paused["state"] == "succeeded", paused.get("pause_reason")
     states = {c["connector"]["state"] for c in (mirror_resource(west) or {})["status"]["connectors"]}
     assert states == {"PAUSED"}
+    producer = KafkaProducer(bootstrap_servers=clusters[0].bootstrap_servers, acks="all")
+    try:  # while paused, 10 more records wait on east: status shows the lag in records and seconds
+        for i in range(10):
+            producer.send("orders.eu", f"late-{i}".encode(), partition=0)
+        producer.flush(timeout=30)
+    finally:
+        producer.close()
+    time.sleep(2)
+    lagging = bot.command(f"mirror status {NAME}", timeout=60)["text"]
+    assert re.search(r"orders\.eu → east\.orders\.eu: 10 records behind, \d+ s behind", lagging), lagging
     resumed = approve_to_end(bot, redis_module.url, run_id_of(bot.command(f"mirror resume {NAME}", timeout=60)),
                              "mirror-resume", timeout=120)
     assert resumed["state"] == "succeeded", resumed.get("pause_reason")

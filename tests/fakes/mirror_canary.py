@@ -7,6 +7,7 @@ tests/engine/test_mirror_e2e.py."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 
 from handlers.ports import CanaryFigures, Checkpoint, ClusterRef
 
@@ -18,6 +19,7 @@ class FakeMirrorCanary:
         self.rounds: list[tuple[str, str, str]] = []  # (source topic, target topic, marker)
         self.figures: CanaryFigures | None = None  # None: every record arrives, 40-90 ms
         self.checkpointing = True
+        self.times: dict[tuple[str, str, int, int], datetime] = {}  # (cluster, topic, partition, offset) -> time
         self.alias_target: dict[str, str] = {}  # source alias -> target cluster its checkpoints land on
         self._checkpoints: dict[tuple[str, str], list[Checkpoint]] = {}  # (target, alias) -> checkpoints
 
@@ -43,6 +45,10 @@ class FakeMirrorCanary:
     async def end_offsets(self, cluster: ClusterRef, bootstrap_servers: str, topic: str) -> dict[int, int]:
         topics = self.topics.get(cluster.name, {})
         return {0: topics[topic]} if topic in topics else {}
+
+    async def record_time(self, cluster: ClusterRef, bootstrap_servers: str, topic: str, partition: int,
+                          offset: int) -> datetime | None:
+        return self.times.get((cluster.name, topic, partition, offset))
 
     async def commit_offsets(self, cluster: ClusterRef, bootstrap_servers: str, group: str,
                              offsets: Mapping[tuple[str, int], int]) -> None:

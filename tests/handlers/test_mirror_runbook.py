@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
 from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -244,7 +246,10 @@ async def test_a_mirror_is_set_up_proven_and_then_paused_resumed_and_removed(bot
     assert "kafka-chatops-canary-dr's offsets translated (east.kafka-chatops-canary-dr-0: 50 on east → 50 on west)" \
         in run.step("verify-checkpoints").detail
 
+    canary.topics["east"]["orders.eu"], canary.topics.setdefault("west", {})["east.orders.eu"] = 10, 4
+    canary.times[("east", "orders.eu", 0, 4)] = datetime.now(UTC) - timedelta(seconds=30)
     status = await bot["service"].handle_text("mirror status dr", REQUESTER)
+    assert re.search(r"orders\.eu → east\.orders\.eu: 6 records behind, 3\d s behind", status.text), status.text
     assert "Mirror dr: east → west" in status.text and f"{SOURCE} RUNNING (tasks: 0 RUNNING, 1 RUNNING)" in status.text
     assert "canary: 50/50 canary records arrived" in status.text
 
