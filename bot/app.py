@@ -137,7 +137,7 @@ async def build_runtime(
         monitors=settings.kafka_chatops_monitors, http_port=settings.kafka_chatops_http_port,
         http_host=settings.kafka_chatops_http_host, watch_api=gateway.watch_clients(),
         watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
-        security=securities,
+        security=securities, mirrors=gateway,  # MirrorMaker 2 alerts: KafkaMirrorMaker2 status and lag
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
                              clock=clock, ids=ids, alerts=alerting.queries, operator=gateway,

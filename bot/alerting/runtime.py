@@ -24,7 +24,7 @@ from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, MirrorMakers, RunRepository
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
 # calls, and a short deadline keeps a poll within a few intervals when a broker dies.
@@ -41,6 +41,7 @@ class Alerting:
     http: HttpServer | None
     lag_reader: StreamingLagReader
     monitor_admin: KafkaAdminAdapter
+    mirror_reader: KafkaLagReader | None = None  # both sides of each MirrorMaker 2 (its consumers closed here)
 
     def attach(self, channel: AlertChannel, *, mention: Callable[[str], str] | None = None) -> None:
         self.evaluator.channel = channel
@@ -60,6 +61,9 @@ class Alerting:
             await self.http.stop()
         with contextlib.suppress(Exception):
             await self.lag_reader.close()
+        if self.mirror_reader is not None:
+            with contextlib.suppress(Exception):
+                await self.mirror_reader.close()
         with contextlib.suppress(Exception):
             await self.monitor_admin.close()
 
@@ -69,7 +73,7 @@ def build_alerting(
     clock: Clock, owner: str, monitors: bool, http_port: int | None,
     watch_api: Callable[[ClusterRef], client.ApiClient] | None,
     http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
-    security: ClientSecurities | None = None,
+    security: ClientSecurities | None = None, mirrors: MirrorMakers | None = None,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
@@ -80,11 +84,13 @@ def build_alerting(
     # lag_stream=False (KAFKA_CHATOPS_LAG_STREAM=false): committed offsets from the admin API only.
     lag_reader = StreamingLagReader(KafkaLagReader(monitor_admin), stream=lag_stream)
     admin: KafkaAdmin = monitor_admin
+    mirror_reader = KafkaLagReader(monitor_admin, client_id="kafka-chatops-mirror-lag") if mirrors is not None else None
     scheduler = Monitors(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
         lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s, runs=runs,
+        mirrors=mirrors, mirror_reader=mirror_reader,
     ) if monitors else None
     http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
                       host=http_host, port=http_port) if http_port is not None else None
     return Alerting(evaluator=evaluator, queries=queries, store=store, reports=reports, monitors=scheduler, http=http,
-                    lag_reader=lag_reader, monitor_admin=monitor_admin)
+                    lag_reader=lag_reader, monitor_admin=monitor_admin, mirror_reader=mirror_reader)

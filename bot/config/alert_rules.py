@@ -20,6 +20,9 @@ file (``30s``, ``10m``, ``2h``, or a number of seconds)::
         max_lag_seconds: 5m    # time behind on the worst partition
         growth: {window: 5m, min_increase: 10000, factor: 3}
         exclude_groups: "console-consumer-.*"
+      mirror_poll: 15s         # KafkaMirrorMaker2 status and replication lag
+      mirror_failed: {for: 0s} # a FAILED MirrorMaker 2 connector or task
+      mirror_lag: {for: 1m, max_records: 10000, max_seconds: 5m}
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.config.durations import parse_duration
-from runbooks.alerting.lifecycle import AlertRules, ConditionRule, LagRule
+from runbooks.alerting.lifecycle import AlertRules, ConditionRule, LagRule, MirrorLagRule
 
 Duration = str | int | float
 
@@ -100,8 +103,42 @@ class LagRuleConfig(RuleConfig):
         return LagRule.model_validate({**LagRule().model_dump(), **values})
 
 
+class MirrorLagRuleConfig(RuleConfig):
+    """``mirror_lag``: records behind (summed over a mirror's partitions) and/or the age of the oldest
+    record not yet copied; ``null`` turns one threshold off, not both."""
+
+    max_records: int | None = Field(default=None, ge=1)
+    max_seconds: Duration | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _one_threshold_left(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("enabled", True) is not False and "max_records" in data and (
+                "max_seconds" in data) and data["max_records"] is None and data["max_seconds"] is None:
+            raise ValueError("mirror_lag needs max_records (records behind) or max_seconds (a duration such as 5m), "
+                             "or enabled: false to turn the alert off")
+        return data
+
+    @field_validator("max_seconds")
+    @classmethod
+    def _seconds_valid(cls, value: Duration | None) -> Duration | None:
+        if value is not None and _seconds(value) <= 0:
+            raise ValueError(f"max_seconds must be a duration above 0 (e.g. 5m), not {value!r}")
+        return value
+
+    def mirror_rule(self) -> MirrorLagRule:
+        values = self.overrides()
+        fields = self.model_fields_set
+        if "max_records" in fields:
+            values["max_records"] = self.max_records
+        if "max_seconds" in fields:
+            values["max_seconds"] = None if self.max_seconds is None else _seconds(self.max_seconds)
+        return MirrorLagRule.model_validate({**MirrorLagRule().model_dump(), **values})
+
+
 _CONDITIONS = ("broker_down", "under_replicated", "under_min_isr", "offline_partitions", "quorum", "kafka_unreachable",
-               "kafka_not_ready", "kafka_warning", "pod_crashing", "strimzi_restart", "unowned_throttles")
+               "kafka_not_ready", "kafka_warning", "pod_crashing", "strimzi_restart", "unowned_throttles",
+               "mirror_failed")
 
 
 class AlertsConfig(BaseModel):
@@ -124,8 +161,11 @@ class AlertsConfig(BaseModel):
     strimzi_restart: RuleConfig | None = None
     unowned_throttles: RuleConfig | None = None
     consumer_lag: LagRuleConfig | None = None
+    mirror_poll: Duration | None = None
+    mirror_failed: RuleConfig | None = None
+    mirror_lag: MirrorLagRuleConfig | None = None
 
-    @field_validator("health_poll", "lag_poll", "throttle_poll", "update_interval", "during_run_for")
+    @field_validator("health_poll", "lag_poll", "throttle_poll", "update_interval", "during_run_for", "mirror_poll")
     @classmethod
     def _duration(cls, value: Duration | None) -> Duration | None:
         if value is not None:
@@ -141,7 +181,7 @@ class AlertsConfig(BaseModel):
         base = AlertRules()
         values: dict[str, Any] = {}
         for field, target in (("health_poll", "health_poll_s"), ("lag_poll", "lag_poll_s"),
-                              ("throttle_poll", "throttle_poll_s"),
+                              ("throttle_poll", "throttle_poll_s"), ("mirror_poll", "mirror_poll_s"),
                               ("update_interval", "update_interval_s"), ("during_run_for", "during_run_for_s")):
             raw = getattr(self, field)
             if raw is not None:
@@ -152,5 +192,7 @@ class AlertsConfig(BaseModel):
                 values[name] = config.rule(getattr(base, name))
         if self.consumer_lag is not None:
             values["consumer_lag"] = self.consumer_lag.lag_rule()
+        if self.mirror_lag is not None:
+            values["mirror_lag"] = self.mirror_lag.mirror_rule()
         return AlertRules.model_validate({**base.model_dump(), **{k: v.model_dump() if isinstance(v, BaseModel)
                                                                  else v for k, v in values.items()}})

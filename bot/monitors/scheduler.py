@@ -36,9 +36,10 @@ from bot.store.alert_state import MonitorLease
 from handlers.alerting.alert_ports import LagReports
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_poll import LagPoller
+from handlers.alerting.mirror_monitor import MirrorMonitor
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, RunRepository
+from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, MirrorMakers, RunRepository
 
 log = logging.getLogger(__name__)
 
@@ -63,9 +64,14 @@ class Monitors:
         self, *, clusters: Mapping[str, ManagedCluster], admin: KafkaAdmin, gateway: ClusterGateway,
         lag_reader: LagReader, reports: LagReports, evaluator: AlertEvaluator, lease: MonitorLease, owner: str,
         watch_api: Callable[[ClusterRef], client.ApiClient] | None, watch_timeout_s: int = 60,
-        runs: RunRepository | None = None,
+        runs: RunRepository | None = None, mirrors: MirrorMakers | None = None,
+        mirror_reader: LagReader | None = None,
     ) -> None:
         self._clusters = dict(clusters)
+        # KafkaMirrorMaker2 resources, and the end offsets of both sides of a mirror (a reader of its
+        # own: the lag reader keeps one end-offsets client per cluster, for that cluster's address).
+        self._mirrors = mirrors
+        self._mirror_reader = mirror_reader or lag_reader
         self._runs = runs  # who owns a replication throttle; without it the throttle poll is off
         self._admin = admin
         self._gateway = gateway
@@ -78,6 +84,7 @@ class Monitors:
         self._watch_timeout_s = watch_timeout_s
         self.scheduler: AsyncIOScheduler | None = None
         self.monitors: dict[str, ClusterMonitor] = {}
+        self.mirror_monitors: dict[str, MirrorMonitor] = {}
         self.watches: dict[str, ClusterWatches] = {}
         self.leading: dict[str, bool] = {}
         self.durations: dict[tuple[str, str], float] = {}  # (cluster, job) -> seconds of the last run
@@ -118,6 +125,12 @@ class Monitors:
                 runs=self._runs,
             )
             rules = cluster.alerts
+            if self._mirrors is not None:
+                self.mirror_monitors[name] = MirrorMonitor(
+                    cluster, mirrors=self._mirrors, admin=self._admin, reader=self._mirror_reader,
+                    evaluator=self._evaluator, bootstrap=self.monitors[name].bootstrap, now=lambda: datetime.now(UTC),
+                    clusters=self._clusters, source_bootstrap=self._bootstrap_of)
+                self._add_job("mirrors", name, rules.mirror_poll_s, now)
             self._add_job("health", name, rules.health_poll_s, now)
             self._add_job("lag", name, min(rules.lag_poll_s, FAST_LAG_POLL_S) if fast else rules.lag_poll_s, now)
             if self._runs is not None:
@@ -127,7 +140,7 @@ class Monitors:
     def _add_job(self, job: str, cluster: str, interval_s: float, first: datetime) -> None:
         assert self.scheduler is not None
         targets: dict[str, Callable[[str], Coroutine[Any, Any, None]]] = {
-            "health": self._health, "lag": self._lag, "throttles": self._throttles}
+            "health": self._health, "lag": self._lag, "throttles": self._throttles, "mirrors": self._mirror_poll}
         target = targets[job]
         self.scheduler.add_job(
             self._poll, "interval", seconds=interval_s, args=[target, cluster], id=f"{job}:{cluster}",
@@ -231,6 +244,18 @@ class Monitors:
         started = time.monotonic()
         await self.monitors[name].check_throttles()
         self.durations[(name, "throttles")] = time.monotonic() - started
+
+    async def _bootstrap_of(self, cluster: ManagedCluster) -> str | None:
+        """A managed cluster's address as its own monitor reaches it (a mirror's source)."""
+        monitor = self.monitors.get(cluster.name)
+        return await monitor.bootstrap() if monitor is not None else None
+
+    async def _mirror_poll(self, name: str) -> None:
+        if not self.leading.get(name) and not await self._hold(name):
+            return
+        started = time.monotonic()
+        await self.mirror_monitors[name].check()
+        self.durations[(name, "mirrors")] = time.monotonic() - started
 
     def _kube_changed(self, name: str) -> None:
         if not self.leading.get(name) or name in self._kube_pending:

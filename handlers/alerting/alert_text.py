@@ -63,7 +63,7 @@ def span(seconds: float) -> str:
 
 
 def _value(state: AlertState, value: float) -> str:
-    if state.key.condition is Condition.CONSUMER_LAG:
+    if state.key.condition in (Condition.CONSUMER_LAG, Condition.MIRROR_LAG):
         unit = state.facts.get("unit", "s")
         return format_seconds(value) if unit == "s" else f"{int(value):,} records"
     return f"{value:g}"
@@ -86,8 +86,17 @@ def headline(state: AlertState) -> str:
         Condition.POD_CRASHING: f"pod {subject} is crashing",
         Condition.STRIMZI_RESTART: f"Strimzi is restarting pod {subject}",
         Condition.UNOWNED_THROTTLES: _throttles_headline(state),
+        Condition.MIRROR_FAILED: _mirror_failed_headline(state),
+        Condition.MIRROR_LAG: f"MirrorMaker 2 {subject.removeprefix('mirror/')} is lagging ({_value(state, value)} "
+                              "behind)",
     }
     return texts[state.key.condition]
+
+
+def _mirror_failed_headline(state: AlertState) -> str:
+    mirror, connector, task = state.facts.get("mirror"), state.facts.get("connector"), state.facts.get("task")
+    what = f"task {task} of {connector}" if task is not None else f"connector {connector}"
+    return f"MirrorMaker 2 {mirror}: {what} FAILED"
 
 
 def alert_view(state: AlertState, now: datetime, *, mention: Callable[[str], str] = str) -> AlertView:
@@ -112,6 +121,9 @@ def alert_view(state: AlertState, now: datetime, *, mention: Callable[[str], str
         lines.append(f"{SNOOZED_ICON} Snoozed by {mention(state.snoozed_by)} until {clock_time(state.snoozed_until)}.")
     lines += _lag_lines(state)
     lines += _throttle_lines(state)
+    if state.key.condition is Condition.MIRROR_FAILED and state.phase is not Phase.RESOLVED:
+        lines.append(f"The restart sets the annotation {state.facts.get('annotation')} (Strimzi restarts it through "
+                     "Connect's REST API); an approver confirms it first.")
     lines.append(f"Alert {state.id} · /kafka snooze {state.id} 2h")
     buttons: list[AlertButton] = []
     if state.phase is not Phase.RESOLVED:

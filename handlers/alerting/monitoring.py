@@ -90,6 +90,11 @@ class ClusterMonitor:
         pods = await self._gateway.broker_pods(ref)
         return ref.bootstrap_servers or status.bootstrap_servers, [p.node_id for p in pods]
 
+    async def bootstrap(self) -> str | None:
+        """The cluster's bootstrap address as the monitors reach it (the mirror monitor's target side)."""
+        bootstrap, _ = await self._bootstrap_and_brokers(self._kube())
+        return bootstrap
+
     async def check_health(self) -> None:
         """One health poll: brokers, URP (per broker), under-min-ISR, offline, quorum."""
         name = self.cluster.name

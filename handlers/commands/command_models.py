@@ -182,6 +182,26 @@ class ScaleCommand(_Command):
     dry_run: bool = False
 
 
+def _connector_name(token: str) -> str:
+    """A Connect connector's name as ``status.connectors`` gives it (``east->west.MirrorSourceConnector``):
+    the runbook checks it exists; here only that it is one word of printable text."""
+    if not token or len(token) > 249 or not token.isprintable() or any(c.isspace() for c in token):
+        raise InvalidValue(f"{shown(token)} is not a connector name: give it as /kafka mirror status shows it, "
+                           "e.g. 'east->west.MirrorSourceConnector' (quoted: it contains '>')")
+    return token
+
+
+class MirrorRestartCommand(_Command):
+    """Restart a FAILED MirrorMaker 2 connector, or one of its tasks (``runbooks.catalogue.mirror_restart``)."""
+
+    kind: Literal["mirror-restart"] = "mirror-restart"
+    cluster: ClusterName
+    mirror: ClusterName  # the KafkaMirrorMaker2's name: a Kubernetes name like a cluster's
+    connector: Annotated[str, AfterValidator(_connector_name)]
+    task: int | None = None
+    dry_run: bool = False
+
+
 class UpgradeCommand(_Command):
     kind: Literal["upgrade"] = "upgrade"
     cluster: ClusterName
@@ -309,6 +329,7 @@ Command: TypeAlias = (
     | ReplaceBrokerCommand
     | ScaleCommand
     | MirrorCommand
+    | MirrorRestartCommand
     | RunsCommand
     | ShowRunCommand
     | AbortCommand

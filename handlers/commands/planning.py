@@ -20,8 +20,10 @@ from typing import Generic
 from handlers.clusters import ManagedCluster
 from handlers.operator_deployment import OperatorDeployments, supported_kafka_versions
 from handlers.ports import BrokerPod, ClusterGateway, KafkaAdmin, KafkaResourceStatus
+from handlers.steps.mirror_restart import mirror_restart_world
 from handlers.steps.pod_health import not_ready_reason, pod_states
 from runbooks.catalogue.config import CONFIG, ConfigInput, ConfigParams, broker_validation
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART, MirrorRestartInput, MirrorRestartParams
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplaceBrokerInput, ReplaceBrokerParams
 from runbooks.catalogue.restart import RESTART, RestartInput, RestartParams
 from runbooks.catalogue.runbook import P, Runbook, W
@@ -64,6 +66,7 @@ class Planner:
         self.config = Planning(CONFIG, self._config_world, self._config_check)
         self.replace_broker = Planning(REPLACE_BROKER, self._replace_world)
         self.scale = Planning(SCALE, self._scale_world)
+        self.mirror_restart = Planning(MIRROR_RESTART, self._mirror_restart_world)
 
     async def _restart_world(self, cluster: ManagedCluster, params: RestartParams) -> RestartInput:
         status = await self._gateway.kafka_status(cluster.ref)
@@ -72,6 +75,9 @@ class Planner:
             raise Unplannable(no_bootstrap(cluster.name, status))
         pods = {p.node_id: p.name for p in await self._gateway.broker_pods(cluster.ref)}
         return RestartInput(snapshot=await self._admin.snapshot(cluster.ref, bootstrap), pod_names=pods)
+
+    async def _mirror_restart_world(self, cluster: ManagedCluster, params: MirrorRestartParams) -> MirrorRestartInput:
+        return await mirror_restart_world(self._gateway, cluster.ref)
 
     async def _bootstrap(self, cluster: ManagedCluster) -> str:
         status = await self._gateway.kafka_status(cluster.ref)

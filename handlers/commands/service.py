@@ -26,6 +26,7 @@ from handlers.commands.verbs import (
     HelpCommand,
     LagCommand,
     MirrorCommand,
+    MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
     ResumeCommand,
@@ -54,6 +55,7 @@ from handlers.replies import Reply, cap_echoes
 from handlers.runs.actions import RunActions
 from handlers.runs.run_text import plan_text, run_card, run_row
 from runbooks.catalogue.config import ConfigParams
+from runbooks.catalogue.mirror_restart import MirrorRestartParams
 from runbooks.catalogue.replace_broker import ReplaceBrokerParams
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
 from runbooks.catalogue.restart import RestartParams
@@ -164,6 +166,10 @@ class CommandService:
                                         dry_run=dry_run)
             case MirrorCommand() as mirror:
                 return await self.mirrors.handle(mirror, actor, channel, place)
+            case MirrorRestartCommand(cluster=name, dry_run=dry_run) as restart:
+                what = MirrorRestartParams(mirror=restart.mirror, connector=restart.connector, task=restart.task)
+                return await self.start(self._planner.mirror_restart, self.cluster(name), what, actor,
+                                        channel=channel, dry_run=dry_run)
             case RunsCommand(cluster=name):
                 return await self.list_runs(self.cluster(name).name if name else None, actor, place=place)
             case ShowRunCommand(run_id=run_id):

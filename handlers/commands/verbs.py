@@ -30,6 +30,7 @@ from handlers.commands.command_models import (
     KafkaVersion,
     LagCommand,
     MirrorCommand,
+    MirrorRestartCommand,
     ReplaceBrokerCommand,
     RestartCommand,
     ResumeCommand,
@@ -44,6 +45,7 @@ from handlers.commands.command_models import (
     UndoCommand,
     UpgradeCommand,
     _broker_id,
+    _connector_name,
     _engine_name,
     _pool_name,
     _replica_count,
@@ -70,6 +72,7 @@ from handlers.commands.verbspec import RESERVED_OPTIONS, ArgSpec, OptionKind, Op
 from handlers.replies import quote
 from runbooks.catalogue.config import CONFIG
 from runbooks.catalogue.mirror import MIRROR
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART
 from runbooks.catalogue.rebalance_steps import DEFAULT_ENGINE, WHY_BOT_DEFAULT
 from runbooks.catalogue.replace_broker import REPLACE_BROKER
 from runbooks.catalogue.replica_steps import DEFAULT_THROTTLE
@@ -100,6 +103,7 @@ __all__ = [
     "KafkaVersion",
     "LagCommand",
     "MirrorCommand",
+    "MirrorRestartCommand",
     "OptionKind",
     "OptionSpec",
     "ReplaceBrokerCommand",
@@ -297,6 +301,23 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
                   "/kafka mirror prod-east prod-west --topics 'orders|payments' --identity-names",
                   "/kafka mirror status prod-east-to-prod-west", "/kafka mirror pause prod-east-to-prod-west",
                   "/kafka mirror remove prod-east-to-prod-west"),
+        mutating=True,
+    ),
+    VerbSpec(
+        name=MIRROR_RESTART.verb,
+        summary=MIRROR_RESTART.summary,
+        description=MIRROR_RESTART.description,
+        command=MirrorRestartCommand,
+        args=(_CLUSTER_ARG,
+              ArgSpec(name="mirror", convert=cluster_name, hint="the KafkaMirrorMaker2's name"),
+              ArgSpec(name="connector", convert=_connector_name, hint="e.g. 'east->west.MirrorSourceConnector'")),
+        options=(
+            OptionSpec(name="--task", kind=OptionKind.INT, metavar="0",
+                       help="Restart only this task of the connector. Default: the connector and its FAILED tasks."),
+            OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
+        ),
+        examples=("/kafka mirror-restart prod-west dr 'east->west.MirrorSourceConnector' --task 0",
+                  "/kafka mirror-restart prod-west dr 'east->west.MirrorCheckpointConnector'"),
         mutating=True,
     ),
     VerbSpec(

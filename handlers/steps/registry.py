@@ -33,6 +33,7 @@ from handlers.steps.mirror import (
     VerifyCheckpointsStep,
 )
 from handlers.steps.mirror_manage import MirrorStateStep, RemoveMirrorStep
+from handlers.steps.mirror_restart import RestartMirrorStep
 from handlers.steps.node_pools import AwaitPoolNodesStep, PatchNodePoolStep, ReplacePodAndPvcStep
 from handlers.steps.rebalance import CreateRebalanceStep, RunRebalanceStep, StopRebalanceStep
 from handlers.steps.replicas import (
@@ -54,6 +55,7 @@ from runbooks.catalogue.mirror import (
     VerifyCheckpointsArgs,
 )
 from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
+from runbooks.catalogue.mirror_restart import RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -130,5 +132,7 @@ REGISTERED: Mapping[str, KindEntry] = _table(
     register(VerifyCheckpointsArgs, VerifyCheckpointsStep()),
     register(MirrorStateArgs, MirrorStateStep()),
     register(RemoveMirrorArgs, RemoveMirrorStep()),
+    # a FAILED MirrorMaker 2 connector or task (mirror-restart, an alert's button)
+    register(RestartMirrorArgs, RestartMirrorStep()),
 )
 EXECUTORS: Mapping[str, StepExecutor] = REGISTERED

@@ -47,6 +47,8 @@ class Condition(StrEnum):
     POD_CRASHING = "pod_crashing"  # subject the pod: restarting or crash looping
     STRIMZI_RESTART = "strimzi_restart"  # subject the pod: the operator rolls it (an event)
     UNOWNED_THROTTLES = "unowned_throttles"  # subject replication-throttles: set while no moving run is active
+    MIRROR_FAILED = "mirror_failed"  # subject mirror/<name>/<connector>[/task-<id>]: FAILED in Connect's status
+    MIRROR_LAG = "mirror_lag"  # subject mirror/<name>: the target's remote topics behind the source
 
 
 HEALTH_CONDITIONS = frozenset({
@@ -101,6 +103,16 @@ class LagRule(ConditionRule):
     exclude_groups: str | None = None
 
 
+class MirrorLagRule(ConditionRule):
+    """MirrorMaker 2 replication lag of one mirror: records the target's remote topics are behind the
+    source's topics (summed over the mirrored partitions), and/or the age of the oldest record not
+    yet copied. None turns a threshold off."""
+
+    for_s: float = Field(default=60.0, ge=0)
+    max_records: int | None = Field(default=10_000, ge=1)
+    max_seconds: float | None = Field(default=300.0, gt=0)
+
+
 class AlertRules(_Frozen):
     """Every rule of one cluster, with the defaults an SRE would start from (Strimzi's sample
     Prometheus rules fire on URP/offline/under-min-ISR after 10 s; a broker poll every 5 s plus
@@ -127,6 +139,11 @@ class AlertRules(_Frozen):
     # A run that just ended clears its throttles in its cleanup step: 5 min lets it (and a human
     # who set one a moment ago for a move of their own) finish before anyone is told.
     unowned_throttles: ConditionRule = ConditionRule(for_s=300.0)
+    # MirrorMaker 2 (KafkaMirrorMaker2 resources in the cluster's namespace): status and lag read every
+    # mirror_poll_s. Strimzi keeps Ready=True next to a FAILED task, so the connectors are what is read.
+    mirror_poll_s: float = Field(default=15.0, gt=0)
+    mirror_failed: ConditionRule = ConditionRule()
+    mirror_lag: MirrorLagRule = MirrorLagRule()
 
     def rule(self, condition: Condition) -> ConditionRule:
         rule: ConditionRule = getattr(self, condition.value)

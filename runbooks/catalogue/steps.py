@@ -28,6 +28,7 @@ from runbooks.catalogue.mirror import (
     VerifyCheckpointsArgs,
 )
 from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART, RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
@@ -53,7 +54,7 @@ from runbooks.catalogue.upgrade import UPGRADE
 from runbooks.engine.models import STEP_ARGS_PARSER, Run, StepArgs
 
 RUNBOOKS: Mapping[str, Runbook[Any, Any]] = {
-    r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE, MIRROR)}
+    r.verb: r for r in (RESTART, UPGRADE, CONFIG, REPLACE_BROKER, SCALE, MIRROR, MIRROR_RESTART)}
 
 AnyStepArgs = (
     PreflightArgs
@@ -84,6 +85,7 @@ AnyStepArgs = (
     | VerifyCheckpointsArgs
     | MirrorStateArgs
     | RemoveMirrorArgs
+    | RestartMirrorArgs
 )
 
 _ADAPTER: TypeAdapter[AnyStepArgs] = TypeAdapter(Annotated[AnyStepArgs, Field(discriminator="kind")])

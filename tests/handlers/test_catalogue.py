@@ -13,7 +13,8 @@ pytestmark = pytest.mark.timeout(5)
 
 
 def test_each_runbooks_verb_is_a_mutating_verb_with_the_declarations_help() -> None:
-    assert sorted(RUNBOOKS) == ["config", "mirror", "replace-broker", "restart", "scale", "upgrade"]
+    assert sorted(RUNBOOKS) == ["config", "mirror", "mirror-restart", "replace-broker", "restart", "scale",
+                               "upgrade"]
     for verb, runbook in RUNBOOKS.items():
         spec = VERBS[verb]
         assert (spec.summary, spec.description, spec.mutating) == (runbook.summary, runbook.description, True)

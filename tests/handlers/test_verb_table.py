@@ -98,7 +98,8 @@ def test_table_flags_console_only_and_mutating_verbs() -> None:
     """Only approve is console-only; the verbs that change runs or clusters are marked mutating."""
     assert {v for v, s in VERBS.items() if s.console_only} == {"approve"}
     assert {v for v, s in VERBS.items() if s.mutating} == {"restart", "upgrade", "config", "abort", "resume",
-                                                          "undo", "approve", "replace-broker", "scale", "mirror"}
+                                                          "undo", "approve", "replace-broker", "scale", "mirror",
+                                                          "mirror-restart"}
 
 
 def test_table_and_command_union_agree() -> None:

@@ -57,8 +57,8 @@ def test_requester_groups_alone_name_the_requesters(tmp_path: Path) -> None:
                                               "user-group id"),
     ("    viewer_groups: [kafka]\n", "clusters.prod.viewer_groups: 'kafka' is not a user-group id"),
     ("    runbooks: {upgrad: {requesters: [U1]}}\n", "clusters.prod.runbooks: 'upgrad': no such runbook; the "
-                                                     "runbooks are config, mirror, replace-broker, restart, scale, "
-                                                     "upgrade"),
+                                                     "runbooks are config, mirror, mirror-restart, replace-broker, "
+                                                     "restart, scale, upgrade"),
     ("    runbooks: [upgrade]\n", "clusters.prod.runbooks: ['upgrade'] is not a mapping"),
     ("    runbooks: {upgrade: {}}\n", "clusters.prod.runbooks.upgrade: names nobody: give requesters and/or "
                                     "requester_groups"),

@@ -146,8 +146,8 @@ def test_a_malformed_supported_versions_override_stops_the_start(start: Start, f
 @pytest.mark.parametrize(("key", "expected"), [
     ("channels: 5", "clusters.prod.channels: 5 is not a list of channel ids: give Slack channel ids"),
     ("runbooks: {upgrad: {requesters: [U01ANA]}}",
-     "clusters.prod.runbooks: 'upgrad': no such runbook; the runbooks are config, mirror, replace-broker, restart, "
-     "scale, upgrade"),
+     "clusters.prod.runbooks: 'upgrad': no such runbook; the runbooks are config, mirror, mirror-restart, "
+     "replace-broker, restart, scale, upgrade"),
 ])
 def test_a_malformed_access_key_is_refused_at_start(start: Start, files: Path, command: str, key: str,
                                                     expected: str) -> None:
