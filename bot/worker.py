@@ -20,14 +20,13 @@ from bot import store
 from bot.foreground import Foreground
 from bot.store.run_events import RunEvent
 from handlers.clusters import ManagedCluster
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
 from handlers.ports import (
     Clock,
     ClusterGateway,
     ClusterLocks,
     Ids,
     KafkaAdmin,
-    MirrorCanary,
-    MirrorMakers,
     RunLease,
     RunRepository,
     StoreUnavailable,

@@ -24,7 +24,8 @@ from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, MirrorMakers, RunRepository
+from handlers.mirror_ports import MirrorMakers
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
 # calls, and a short deadline keeps a poll within a few intervals when a broker dies.

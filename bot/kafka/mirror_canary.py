@@ -26,7 +26,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from bot.kafka.security import ClientSecurities, PlaintextOnly
-from handlers.ports import CanaryFigures, Checkpoint, ClusterRef
+from handlers.mirror_ports import CanaryFigures, Checkpoint
+from handlers.ports import ClusterRef
 
 log = logging.getLogger(__name__)
 

@@ -20,8 +20,9 @@ from bot.config.kube_targets import KubeTarget
 from bot.kube.errors import KubeError
 from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.kube.rebalances import KubeRebalances
+from handlers.mirror_ports import MirrorMakers, MirrorMakerStatus
 from handlers.operator_deployment import OperatorDeployment
-from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, MirrorMakers, MirrorMakerStatus
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
 from handlers.rebalances import RebalanceProgress
 from runbooks.rules.node_pools import NodePool
 from runbooks.rules.rebalance import KafkaRebalanceView, RebalanceAction, RebalanceState

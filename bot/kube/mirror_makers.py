@@ -16,15 +16,8 @@ from typing import Any
 
 from bot.kube.errors import KubeError, KubeNotFound
 from bot.kube.versions import GROUP
-from handlers.ports import (
-    AutoRestartStatus,
-    ClusterRef,
-    ConnectorStatus,
-    MirrorMakerGone,
-    MirrorMakerStatus,
-    PatchRejected,
-    TaskStatus,
-)
+from handlers.mirror_ports import AutoRestartStatus, ConnectorStatus, MirrorMakerGone, MirrorMakerStatus, TaskStatus
+from handlers.ports import ClusterRef, PatchRejected
 
 log = logging.getLogger(__name__)
 

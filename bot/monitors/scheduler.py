@@ -39,7 +39,8 @@ from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.mirror_monitor import MirrorMonitor
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, MirrorMakers, RunRepository
+from handlers.mirror_ports import MirrorMakers
+from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, RunRepository
 
 log = logging.getLogger(__name__)
 

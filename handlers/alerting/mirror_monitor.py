@@ -26,7 +26,8 @@ from pydantic import BaseModel, ConfigDict
 
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.clusters import ManagedCluster
-from handlers.ports import ClusterRef, KafkaAdmin, LagReader, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_ports import MirrorMakers, MirrorMakerStatus
+from handlers.ports import ClusterRef, KafkaAdmin, LagReader
 from runbooks.alerting.lifecycle import AlertKey, Condition, MirrorLagRule, Observation
 from runbooks.alerting.mirror import (
     DEFAULT_EXCLUDE,

@@ -18,16 +18,8 @@ from typing import TYPE_CHECKING
 from handlers.clusters import ManagedCluster
 from handlers.commands.command_models import MirrorCommand
 from handlers.commands.planning import Planning
-from handlers.ports import (
-    Clock,
-    ClusterGateway,
-    ClusterRef,
-    KafkaAdmin,
-    MirrorCanary,
-    MirrorMakers,
-    MirrorMakerStatus,
-    RunRepository,
-)
+from handlers.mirror_ports import MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 from handlers.replies import Reply, cap_echoes
 from handlers.runs.run_text import plan_text
 from handlers.steps.mirror import connectors_text, failure_of

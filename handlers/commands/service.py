@@ -38,6 +38,7 @@ from handlers.commands.verbs import (
     UndoCommand,
     UpgradeCommand,
 )
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
 from handlers.operator_deployment import OperatorDeployments
 from handlers.ports import (
     Clock,
@@ -46,8 +47,6 @@ from handlers.ports import (
     ClusterLocks,
     Ids,
     KafkaAdmin,
-    MirrorCanary,
-    MirrorMakers,
     RunRepository,
     StoreUnavailable,
 )

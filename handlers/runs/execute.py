@@ -13,15 +13,8 @@ import logging
 from collections.abc import Mapping
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import (
-    Clock,
-    ClusterGateway,
-    ClusterLocks,
-    KafkaAdmin,
-    MirrorCanary,
-    MirrorMakers,
-    StoreUnavailable,
-)
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
+from handlers.ports import Clock, ClusterGateway, ClusterLocks, KafkaAdmin, StoreUnavailable
 from handlers.rebalances import KafkaRebalances
 from handlers.steps.registry import EXECUTORS, StepContext, StepError
 from runbooks.engine.events import (

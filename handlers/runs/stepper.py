@@ -15,17 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import (
-    Clock,
-    ClusterGateway,
-    ClusterLocks,
-    Ids,
-    KafkaAdmin,
-    MirrorCanary,
-    MirrorMakers,
-    RunRepository,
-    VersionConflict,
-)
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
+from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, RunRepository, VersionConflict
 from handlers.rebalances import KafkaRebalances
 from handlers.runs import log_context
 from handlers.runs.execute import StepExecution, unchecked

@@ -16,7 +16,8 @@ from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, MirrorCanary, MirrorMakers
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
+from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin
 from handlers.rebalances import KafkaRebalances
 from runbooks.engine.models import Step, StepArgs
 

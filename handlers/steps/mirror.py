@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.ports import CanaryFigures, ClusterRef, ConnectorStatus, MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_ports import CanaryFigures, ConnectorStatus, MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.ports import ClusterRef
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError, tolerant
 from runbooks.catalogue.mirror import (
     RUN_LABEL,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers.ports import MirrorMakerGone, PatchRejected
+from handlers.mirror_ports import MirrorMakerGone
+from handlers.ports import PatchRejected
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError, tolerant
 from handlers.steps.mirror import connectors_text, failure_of, mirror_makers
 from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs, with_state

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-from handlers.ports import ClusterGateway, ClusterRef, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_ports import MirrorMakers, MirrorMakerStatus
+from handlers.ports import ClusterGateway, ClusterRef
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError
 from runbooks.alerting.mirror import ConnectorHealth, TaskHealth, first_line
 from runbooks.catalogue.mirror_restart import MirrorRestartInput, RestartMirrorArgs

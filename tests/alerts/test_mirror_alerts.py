@@ -15,7 +15,8 @@ import pytest
 from bot.config.settings import ConfigError, load_clusters
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.mirror_monitor import MirrorMonitor, mirror_sources
-from handlers.ports import ClusterRef, ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.mirror_ports import ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.ports import ClusterRef
 from runbooks.alerting.lifecycle import AlertRules, Condition, ConditionRule, MirrorLagRule, Phase
 from runbooks.alerting.mirror import (
     ConnectorHealth,

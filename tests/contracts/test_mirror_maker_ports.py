@@ -15,14 +15,8 @@ from typing import Any, Protocol
 import pytest
 from kubernetes import client
 
-from handlers.ports import (
-    ClusterRef,
-    ConnectorStatus,
-    MirrorMakerGone,
-    MirrorMakers,
-    PatchRejected,
-    TaskStatus,
-)
+from handlers.mirror_ports import ConnectorStatus, MirrorMakerGone, MirrorMakers, TaskStatus
+from handlers.ports import ClusterRef, PatchRejected
 from tests.fakes.mirror_makers import FakeMirrorMakers
 from tests.sandbox.conftest import RunningEmulator
 

@@ -9,19 +9,9 @@ below make mypy check that each fake satisfies its Protocol as declared in ``han
 from __future__ import annotations
 
 from handlers.alerting.alert_ports import AlertChannel, AlertStore, LagReports
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
 from handlers.operator_deployment import OperatorDeployments
-from handlers.ports import (
-    Clock,
-    ClusterGateway,
-    ClusterLocks,
-    Ids,
-    KafkaAdmin,
-    LagReader,
-    MirrorCanary,
-    MirrorMakers,
-    RunLease,
-    RunRepository,
-)
+from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, LagReader, RunLease, RunRepository
 from tests.fakes.alerts import FakeLagReader, MemoryAlertStore, MemoryLagReports, RecordingChannel
 from tests.fakes.cluster import FakeCluster
 from tests.fakes.mirror_canary import FakeMirrorCanary

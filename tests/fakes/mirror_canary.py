@@ -9,7 +9,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 
-from handlers.ports import CanaryFigures, Checkpoint, ClusterRef
+from handlers.mirror_ports import CanaryFigures, Checkpoint
+from handlers.ports import ClusterRef
 
 
 class FakeMirrorCanary:

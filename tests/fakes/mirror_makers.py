@@ -11,14 +11,8 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.ports import (
-    AutoRestartStatus,
-    ClusterRef,
-    ConnectorStatus,
-    MirrorMakerGone,
-    MirrorMakerStatus,
-    PatchRejected,
-)
+from handlers.mirror_ports import AutoRestartStatus, ConnectorStatus, MirrorMakerGone, MirrorMakerStatus
+from handlers.ports import ClusterRef, PatchRejected
 
 
 class FakeMirrorMakers:

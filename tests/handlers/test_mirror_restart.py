@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from handlers.ports import ClusterRef, ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.mirror_ports import ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.ports import ClusterRef
 from runbooks.engine.models import Actor, RunState
 from tests.fakes.mirror_makers import FakeMirrorMakers
 from tests.fakes.strimzi import FakeStrimzi

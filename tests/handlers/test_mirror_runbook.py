@@ -21,7 +21,8 @@ from bot.store.run_events import RunEventBus
 from bot.worker import Worker
 from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
-from handlers.ports import CanaryFigures, ClusterRef, ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.mirror_ports import CanaryFigures, ConnectorStatus, MirrorMakerStatus, TaskStatus
+from handlers.ports import ClusterRef
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.fakes.mirror_canary import FakeMirrorCanary
 from tests.fakes.mirror_makers import FakeMirrorMakers
