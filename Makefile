@@ -67,8 +67,9 @@ lint: venv
 	$(PYTHON) -m mypy bot handlers runbooks tests/fakes
 	$(VENV)/bin/lint-imports
 
+# Two pytest sessions side by side (.ci/test-in-two): the broker tests, and all the others.
 test: setup
-	$(PYTHON) -m pytest -q --durations=15
+	.ci/test-in-two $(PYTHON)
 
 # helm for the chart tests (tests/deploy), built from the Go module proxy at the release in
 # .ci/helm/VERSION and cached in ~/.cache/kafka-chatops/helm, never in the repository (about 4 min
