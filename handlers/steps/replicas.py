@@ -94,6 +94,10 @@ class MoveReplicasStep:
         if refused:
             said = "; ".join(f"{k}: {v}" for k, v in sorted(refused.items()))
             raise StepError(f"the controller refused {len(refused)} of the moves ({said})")
+        # Again, now that the moves are in flight: a topic operator reconciling the topic's config
+        # (Strimzi's deletes the throttled-replica lists it did not write, strimzi#9972) can strip
+        # them between the first call and the submission, and the batch would copy unthrottled.
+        await ctx.admin.set_replication_throttles(ctx.cluster, bootstrap, throttle)
         return (f"throttled brokers {ids(throttle.brokers)} at {human_bytes(args.throttle_bytes_per_s)}/s; submitted "
                 f"{len(pending)} moves" + (f" ({len(args.moves) - len(pending)} already at target)"
                                            if len(pending) < len(args.moves) else ""))
