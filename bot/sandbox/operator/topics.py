@@ -22,6 +22,11 @@ from bot.sandbox.operator.kafka_admin import AdminError, OperatorAdmin, topic_id
 
 log = logging.getLogger(__name__)
 FINALIZER = "strimzi.io/topic-operator"
+# Like Strimzi's Topic Operator, the twin makes a topic's config what its KafkaTopic says and deletes
+# what it does not, throttled-replica lists included (strimzi#9972: a throttled reassignment then
+# copies unthrottled). Strimzi leaves these keys to Cruise Control when the Kafka deploys it; so does
+# the twin. Without Cruise Control they are stripped, as a real cluster may: the bot must cope.
+THROTTLED_REPLICAS_KEYS = ("leader.replication.throttled.replicas", "follower.replication.throttled.replicas")
 
 
 class TopicProblem(Exception):
@@ -44,6 +49,7 @@ class TopicOperator:
         existing = {t["name"]: t for t in await admin.describe_all_topics()}
         wanted = {str((kt.get("spec") or {}).get("topicName") or kt["metadata"]["name"]) for kt in kts}
         overrides = await admin.topic_overrides(wanted & set(existing))  # one call for all topics
+        kept = THROTTLED_REPLICAS_KEYS if self._cruise_control() else ()
         claimed: dict[str, str] = {}
         for kt in kts:
             meta = kt["metadata"]
@@ -53,14 +59,23 @@ class TopicOperator:
                 if owner != meta["name"]:
                     raise TopicProblem("ResourceConflict", f"Managed by Ref{{namespace='{self.namespace}', "
                                        f"name='{owner}'}}")
-                await self._reconcile_one(admin, kt, topic, existing, overrides.get(topic, {}))
+                await self._reconcile_one(admin, kt, topic, existing, overrides.get(topic, {}), kept)
             except TopicProblem as e:
                 self._write_status(kt, topic, None, [st.not_ready(e.reason, str(e))])
             except AdminError as e:
                 self._write_status(kt, topic, None, [st.not_ready("KafkaError", str(e))])
 
+    def _cruise_control(self) -> bool:
+        """Whether the Kafka deploys Cruise Control (``spec.cruiseControl``)."""
+        try:
+            kafka = self.store.get(names.KAFKA_GROUP, names.KAFKAS, self.namespace, self.cluster)
+        except ApiError:
+            return False
+        return (kafka.get("spec") or {}).get("cruiseControl") is not None
+
     async def _reconcile_one(self, admin: OperatorAdmin, kt: dict[str, Any], topic: str,
-                             existing: dict[str, dict[str, Any]], current_cfg: dict[str, str]) -> None:
+                             existing: dict[str, dict[str, Any]], current_cfg: dict[str, str],
+                             kept: tuple[str, ...] = ()) -> None:
         meta = kt["metadata"]
         annotations = meta.get("annotations") or {}
         unmanaged = str(annotations.get(names.ANNO_TOPIC_MANAGED, "true")).lower() == "false"
@@ -88,7 +103,8 @@ class TopicOperator:
             log.info("KafkaTopic %s: created topic %s", meta["name"], topic)
             existing.update({t["name"]: t for t in await admin.describe_all_topics() if t["name"] == topic})
         else:
-            await self._update(admin, topic, existing[topic], partitions, replicas, wanted_cfg, current_cfg)
+            await self._update(admin, topic, existing[topic], partitions, replicas, wanted_cfg,
+                               {k: v for k, v in current_cfg.items() if k not in kept})
         topic_id = topic_id_string(existing.get(topic, {}).get("topic_id"))
         self._write_status(kt, topic, topic_id, [st.ready()])
 
