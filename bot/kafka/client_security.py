@@ -146,27 +146,21 @@ class KafkaClientSecurity:
 
     def kafka_python_config(self) -> dict[str, Any]:
         """``KafkaAdminClient`` / ``KafkaConsumer`` keyword arguments."""
-        config: dict[str, Any] = {"security_protocol": self.security_protocol}
-        if self.ssl_context is not None:
-            config["ssl_context"] = self.ssl_context
-        if self.sasl_mechanism is not None:
-            config["sasl_mechanism"] = self.sasl_mechanism
-            if self.sasl_mechanism == "OAUTHBEARER" and self.token_file is not None:
-                config["sasl_oauth_token_provider"] = FileTokenProvider(self.token_file)
-            else:
-                config["sasl_plain_username"] = self.username
-                config["sasl_plain_password"] = self.password
-        return config
+        return self._client_config(FileTokenProvider)
 
     def aiokafka_config(self) -> dict[str, Any]:
         """``AIOKafkaClient`` / ``AIOKafkaConsumer`` keyword arguments."""
+        return self._client_config(AioFileTokenProvider)
+
+    def _client_config(self, token_provider: type[FileTokenProvider] | type[AioFileTokenProvider]) -> dict[str, Any]:
+        # Both libraries name these arguments alike; only the OAUTHBEARER token provider's base differs.
         config: dict[str, Any] = {"security_protocol": self.security_protocol}
         if self.ssl_context is not None:
             config["ssl_context"] = self.ssl_context
         if self.sasl_mechanism is not None:
             config["sasl_mechanism"] = self.sasl_mechanism
             if self.sasl_mechanism == "OAUTHBEARER" and self.token_file is not None:
-                config["sasl_oauth_token_provider"] = AioFileTokenProvider(self.token_file)
+                config["sasl_oauth_token_provider"] = token_provider(self.token_file)
             else:
                 config["sasl_plain_username"] = self.username
                 config["sasl_plain_password"] = self.password
