@@ -102,11 +102,14 @@ async def cluster(request: pytest.FixtureRequest) -> AsyncIterator[Cluster]:
         await asyncio.to_thread(_delete_real_topic, sandbox.bootstrap_servers)
 
 
-async def _settled(cluster: Cluster, partition: int, *, within_s: float = 40.0) -> None:
-    """Wait until nothing of ``partition`` is in flight."""
+async def _settled(cluster: Cluster, partition: int, replicas: tuple[int, ...], *, within_s: float = 40.0) -> None:
+    """Wait until nothing of ``partition`` is in flight and the metadata shows ``replicas``: the broker
+    answering Metadata can list the dropped replica a moment after the controller finished the move."""
     deadline = time.monotonic() + within_s
-    while await cluster.admin.reassignments_in_flight(cluster.ref, cluster.bootstrap, [(TOPIC, partition)]):
-        assert time.monotonic() < deadline, f"{TOPIC}-{partition} still moving after {within_s} s"
+    while await cluster.admin.reassignments_in_flight(cluster.ref, cluster.bootstrap, [(TOPIC, partition)]) or [
+            p.replicas for p in (await cluster.admin.replica_layout(cluster.ref, cluster.bootstrap)).partitions
+            if p.topic == TOPIC and p.partition == partition] != [replicas]:
+        assert time.monotonic() < deadline, f"{TOPIC}-{partition} not settled at {replicas} after {within_s} s"
         await cluster.wait(0.5)
 
 
@@ -131,7 +134,7 @@ async def test_a_replica_moves_to_another_broker_and_back(cluster: Cluster) -> N
     order and the new replica holds the data; moving back restores the layout."""
     assert await cluster.admin.submit_reassignments(
         cluster.ref, cluster.bootstrap, [ReplicaTarget(topic=TOPIC, partition=1, replicas=(1, 0))]) == {}
-    await _settled(cluster, 1)
+    await _settled(cluster, 1, (1, 0))
     moved = {p.partition: p for p in (await cluster.admin.replica_layout(cluster.ref, cluster.bootstrap)).partitions
              if p.topic == TOPIC}
     assert moved[1].replicas == (1, 0) and set(moved[1].sizes) == {0, 1}, moved[1]
@@ -142,7 +145,7 @@ async def test_a_replica_moves_to_another_broker_and_back(cluster: Cluster) -> N
 
     assert await cluster.admin.submit_reassignments(
         cluster.ref, cluster.bootstrap, [ReplicaTarget(topic=TOPIC, partition=1, replicas=(1, 2))]) == {}
-    await _settled(cluster, 1)
+    await _settled(cluster, 1, (1, 2))
     back = {p.partition: p for p in (await cluster.admin.replica_layout(cluster.ref, cluster.bootstrap)).partitions
             if p.topic == TOPIC}
     assert back[1].replicas == (1, 2) and set(back[1].sizes) == {1, 2}, back[1]
@@ -198,7 +201,7 @@ async def test_a_throttled_move_is_in_flight_with_bytes_left_and_a_cancel_revert
         assert progress.bytes_left == progress.leader_bytes - progress.copied[2]
 
         assert await cluster.admin.cancel_reassignments(cluster.ref, cluster.bootstrap, [(TOPIC, 0)]) == {}
-        await _settled(cluster, 0)
+        await _settled(cluster, 0, (0, 1))
         layout = await cluster.admin.replica_layout(cluster.ref, cluster.bootstrap)
         [p0] = [p for p in layout.partitions if p.topic == TOPIC and p.partition == 0]
         assert p0.replicas == (0, 1), p0

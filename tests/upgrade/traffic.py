@@ -10,6 +10,7 @@ duplicate it sees is in the log itself.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import time
@@ -19,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.errors import KafkaError
 
 from tests.fixtures.waiting import wait_until
 
@@ -64,6 +66,7 @@ class Traffic:
         self.interval_s = interval_s
         self.token = uuid.uuid4().hex[:8]  # tells this run's records from earlier ones on a reused topic
         self._stop = threading.Event()
+        self._produced = threading.Event()  # the producer has flushed: every acknowledgement is in
         self._lock = threading.Lock()
         self.sent = 0
         self.acked: list[int] = []
@@ -106,6 +109,7 @@ class Traffic:
             self.errors.append(f"producer: {type(exc).__name__}: {exc}")
         finally:
             producer.close(timeout=30)
+            self._produced.set()
 
     def _acked(self, seq: int, _metadata: Any) -> None:
         with self._lock:
@@ -123,22 +127,26 @@ class Traffic:
                                  client_id="upgrade-traffic-consumer", request_timeout_ms=30_000,
                                  auto_offset_reset="none")
         try:
-            consumer.assign([TopicPartition(self.topic, p) for p in range(self.partitions)])
+            partitions = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+            consumer.assign(partitions)
             consumer.seek_to_beginning()
-            idle_after_stop, give_up = 0, None
-            while idle_after_stop < 3:  # after the producer stops, read until three empty polls in a row
-                if self._stop.is_set():
+            # Done once positions reach the end offsets read after the producer flushed (an acks=all
+            # record is below the high watermark once acknowledged). Counting records instead stopped
+            # early when a leader move held a batch's acknowledgement past the stop.
+            ends: dict[TopicPartition, int] | None = None
+            give_up = None
+            while ends is None or any(consumer.position(tp) < ends[tp] for tp in partitions):
+                if self._produced.is_set() and ends is None:
                     give_up = give_up or time.monotonic() + 120  # lost records must not hang the test
-                    if time.monotonic() > give_up:
-                        break
+                    with contextlib.suppress(KafkaError):  # a leader moving: read on and ask again
+                        ends = consumer.end_offsets(partitions)
+                if give_up is not None and time.monotonic() > give_up:
+                    break
                 batches = consumer.poll(timeout_ms=500)
                 records = [r for batch in batches.values() for r in batch]
                 mine = [(r.key.decode(), *r.value.decode().partition(":")) for r in records]
                 with self._lock:
                     self.consumed.extend((key, int(seq)) for key, token, _, seq in mine if token == self.token)
-                    caught_up = len(self.consumed) >= len(self.acked)
-                if self._stop.is_set() and not records and caught_up:
-                    idle_after_stop += 1
         except Exception as exc:
             self.errors.append(f"consumer: {type(exc).__name__}: {exc}")
         finally:
