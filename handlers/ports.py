@@ -51,6 +51,9 @@ class KafkaResourceStatus(_Frozen):
     bootstrap_problem: str = ""  # why there is no bootstrap address (the named listener is missing)
     paused: bool = False
     cruise_control: bool = False  # the Kafka resource has spec.cruiseControl (Strimzi deploys Cruise Control)
+    # spec.entityOperator.topicOperator: Strimzi's Topic Operator runs and owns the configs of the
+    # topics that have a KafkaTopic (without Cruise Control it deletes throttled-replica lists, strimzi#9972)
+    topic_operator: bool = False
     spec: dict[str, Any] = Field(default_factory=dict)  # spec.kafka as written (version, config, ...)
 
     @property

@@ -121,6 +121,51 @@ class ThrottlesPresent(_Frozen):
         return not self.brokers and not self.topics and not self.default_rates
 
 
+def _listed(text: str) -> set[tuple[int, int]] | None:
+    """Kafka's throttled-replica list as (partition, broker) pairs; None for ``*`` (every replica)."""
+    if text.strip() == "*":
+        return None
+    pairs = set()
+    for entry in text.split(","):
+        partition, _, broker = entry.strip().partition(":")
+        if partition.isdigit() and broker.isdigit():
+            pairs.add((int(partition), int(broker)))
+    return pairs
+
+
+class ThrottleGaps(_Frozen):
+    """What of a batch's throttle is no longer in force: brokers whose rate keys are gone, brokers
+    whose rate is another value than the run set, and topics whose lists lack moving replicas."""
+
+    rates_removed: tuple[int, ...] = ()
+    rates_changed: dict[int, str] = Field(default_factory=dict)  # broker -> "key=value, ..." as found
+    lists_removed: tuple[str, ...] = ()
+
+    @property
+    def removed(self) -> bool:
+        return bool(self.rates_removed or self.lists_removed)
+
+    @classmethod
+    def of(cls, throttle: ReplicationThrottle, present: ThrottlesPresent) -> ThrottleGaps:
+        removed, changed = [], {}
+        for broker in throttle.brokers:
+            rates = present.brokers.get(broker, {})
+            if any(key not in rates for key in THROTTLE_RATE_KEYS):
+                removed.append(broker)
+            elif any(rates[key] != str(throttle.rate_bytes_per_s) for key in THROTTLE_RATE_KEYS):
+                changed[broker] = ", ".join(f"{key}={rates[key]}" for key in THROTTLE_RATE_KEYS)
+        lists = []
+        for topic in throttle.topics:
+            found = present.topics.get(topic, {})
+            for key, wanted in zip(THROTTLED_REPLICAS_KEYS, (throttle.leader_replicas, throttle.follower_replicas),
+                                   strict=True):
+                listed = _listed(found.get(key, ""))
+                if listed is not None and not set(wanted.get(topic, ())) <= listed:
+                    lists.append(topic)
+                    break
+        return cls(rates_removed=tuple(removed), rates_changed=changed, lists_removed=tuple(lists))
+
+
 class ReassignmentInFlight(_Frozen):
     topic: str
     partition: int
@@ -166,9 +211,11 @@ class ReplicaMoves(Protocol):
         on each topic. Idempotent: a key or a topic already without throttles is fine."""
         ...
 
-    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
         """Every throttle set on the cluster: the rates on each live broker (its own or the cluster-wide
-        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs)."""
+        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs); with
+        ``topics``, only those topics' lists are read (a running move checks its own, every poll)."""
         ...
 
     async def submit_reassignments(

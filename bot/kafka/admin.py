@@ -157,8 +157,10 @@ class KafkaAdminAdapter:
         await self._run(cluster, bootstrap_servers, "removing throttles",
                         partial(moves.remove_throttles, brokers=list(brokers), topics=list(topics)))
 
-    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
-        return await self._run(cluster, bootstrap_servers, "reading throttles", moves.read_throttles)
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
+        return await self._run(cluster, bootstrap_servers, "reading throttles",
+                               partial(moves.read_throttles, topics=None if topics is None else list(topics)))
 
     async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
                                    targets: Sequence[ReplicaTarget]) -> dict[str, str]:

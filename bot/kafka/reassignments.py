@@ -228,7 +228,7 @@ def _entry_source(entry: Mapping[str, Any]) -> str:
     return str(entry.get("config_source") or "")  # kafka-python gives the ConfigSourceType's name
 
 
-def read_throttles(call: AdminCall) -> ThrottlesPresent:
+def read_throttles(call: AdminCall, topics: list[str] | None = None) -> ThrottlesPresent:
     described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
     live = [b.id for b in brokers_from(described) if not b.fenced]
     brokers: dict[int, dict[str, str]] = {}
@@ -247,7 +247,9 @@ def read_throttles(call: AdminCall) -> ThrottlesPresent:
         defaults.update({k: found[k] for k, e in entries.items()
                          if k in found and _entry_source(e) == "DYNAMIC_DEFAULT_BROKER_CONFIG"})
     names = call.retry("ListTopics", lambda a: a.list_topics())
-    topics: dict[str, dict[str, str]] = {}
+    if topics is not None:  # only those that still exist: DescribeConfigs fails on a deleted one
+        names = [n for n in names if n in set(topics)]
+    found_topics: dict[str, dict[str, str]] = {}
     if names:
         resources = [ConfigResource(ConfigResourceType.TOPIC, str(n), list(THROTTLED_REPLICAS_KEYS)) for n in names]
         described_topics = call.retry("DescribeConfigs (topics)",
@@ -256,8 +258,8 @@ def read_throttles(call: AdminCall) -> ThrottlesPresent:
             found = {k: str(e.get("value")) for k, e in entries.items()
                      if k in THROTTLED_REPLICAS_KEYS and e.get("value") and _entry_source(e) in _DYNAMIC_TOPIC_SOURCES}
             if found:
-                topics[str(topic)] = found
-    return ThrottlesPresent(brokers=brokers, topics=topics, default_rates=defaults)
+                found_topics[str(topic)] = found
+    return ThrottlesPresent(brokers=brokers, topics=found_topics, default_rates=defaults)
 
 
 # -- reassignments -----------------------------------------------------------------------------

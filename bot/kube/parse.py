@@ -86,6 +86,7 @@ def kafka_status_from(kafka: dict[str, Any], listener: str | None = None) -> Kaf
         bootstrap_problem=bootstrap_problem,
         paused=str(annotations.get(PAUSE_ANNOTATION, "")).lower() == "true",
         cruise_control=(kafka.get("spec") or {}).get("cruiseControl") is not None,
+        topic_operator=((kafka.get("spec") or {}).get("entityOperator") or {}).get("topicOperator") is not None,
         spec=dict(spec_kafka) if isinstance(spec_kafka, dict) else {},
     )
 

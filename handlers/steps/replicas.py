@@ -15,6 +15,7 @@ from typing import Any
 
 from handlers.replica_moves import ReplicaLayout, ReplicaPlacement, ReplicaTarget, ReplicationThrottle
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError
+from handlers.steps.throttle_guard import keep_throttle
 from runbooks.catalogue.replica_steps import (
     CancelMovesArgs,
     CatchUpArgs,
@@ -123,7 +124,13 @@ class MoveReplicasStep:
                                           if (m.topic, m.partition) in placed else ())]
         if lost and step.applied and _waited_s(ctx, step) >= CHANGED_GRACE_S:
             return DoneResult(done=False, failure=_changed_text(lost, placed))
-        return DoneResult(done=False, detail=await _progress(ctx, step, args, moving, at_target))
+        detail = await _progress(ctx, step, args, moving, at_target)
+        if moving:
+            copying = [m for m in args.moves if (m.topic, m.partition) in moving]
+            throttle = ReplicationThrottle.for_moves(copying, args.throttle_bytes_per_s)
+            note = await keep_throttle(ctx, step, throttle, alive(now), _waited_s(ctx, step))
+            detail += f"; {note}" if note else ""
+        return DoneResult(done=False, detail=detail)
 
 
 def _changed_text(lost: Sequence[PartitionMove], placed: dict[Key, ReplicaPlacement]) -> str:
@@ -235,17 +242,12 @@ class CatchUpStep:
         return {"checked": True}  # an empty observation reads as none yet
 
     async def act(self, ctx: StepContext, step: Step, args: CatchUpArgs) -> str:
-        followers: dict[str, list[tuple[int, int]]] = {}
-        for t in args.partitions:
-            followers.setdefault(t.topic, []).append((t.partition, args.broker))
-        throttle = ReplicationThrottle(rate_bytes_per_s=args.throttle_bytes_per_s, brokers=(args.broker,),
-                                       leader_replicas={}, follower_replicas={k: tuple(sorted(v))
-                                                                              for k, v in sorted(followers.items())})
-        await ctx.admin.set_replication_throttles(ctx.cluster, await ctx.bootstrap(), throttle)
+        await ctx.admin.set_replication_throttles(ctx.cluster, await ctx.bootstrap(), _follower_throttle(args))
         return f"broker {args.broker} follows at up to {human_bytes(args.throttle_bytes_per_s)}/s"
 
     async def done(self, ctx: StepContext, step: Step, args: CatchUpArgs) -> DoneResult:
-        placed = by_key(await layout(ctx))
+        now = await layout(ctx)
+        placed = by_key(now)
         behind = [p for t in args.partitions if (p := placed.get((t.topic, t.partition))) is not None
                   and args.broker not in p.isr]
         if not behind:
@@ -253,8 +255,22 @@ class CatchUpStep:
                               "partitions")
         left = sum(max(0, p.size_bytes - p.sizes.get(args.broker, 0)) for p in behind)
         eta = human_duration(left / args.throttle_bytes_per_s)
-        return DoneResult(done=False, detail=f"broker {args.broker} out of the ISR of {len(behind)} partitions; "
-                          f"{human_bytes(left)} left, ETA about {eta}")
+        detail = (f"broker {args.broker} out of the ISR of {len(behind)} partitions; {human_bytes(left)} left, "
+                  f"ETA about {eta}")
+        if step.applied:
+            note = await keep_throttle(ctx, step, _follower_throttle(args), alive(now), _waited_s(ctx, step))
+            detail += f"; {note}" if note else ""
+        return DoneResult(done=False, detail=detail)
+
+
+def _follower_throttle(args: CatchUpArgs) -> ReplicationThrottle:
+    """The wiped broker's follower throttle: its rate, and its replicas in the topics' follower lists."""
+    followers: dict[str, list[tuple[int, int]]] = {}
+    for t in args.partitions:
+        followers.setdefault(t.topic, []).append((t.partition, args.broker))
+    return ReplicationThrottle(rate_bytes_per_s=args.throttle_bytes_per_s, brokers=(args.broker,),
+                               leader_replicas={}, follower_replicas={k: tuple(sorted(v))
+                                                                      for k, v in sorted(followers.items())})
 
 
 class VerifyReplicasStep:

@@ -11,6 +11,11 @@ from runbooks.engine.models import Step
 from runbooks.rules.gates import restart_gate
 from runbooks.rules.health import out_of_isr, preflight, under_replicated
 
+TOPIC_OPERATOR_WARNING = (
+    "warning: the Kafka resource deploys the Topic Operator without Cruise Control, and Strimzi's Topic Operator "
+    "deletes the throttled-replica lists of topics that have a KafkaTopic (strimzi#9972): a move of such a topic "
+    "copies unthrottled until this run notices (every poll) and sets the lists again; the card says when it does")
+
 
 class PreflightStep:
     async def gate(self, ctx: StepContext, step: Step, args: PreflightArgs) -> GateResult:
@@ -27,6 +32,8 @@ class PreflightStep:
                            expected_brokers=[p.node_id for p in pods])
         if not report.ok:
             raise StepError(f"pre-flight found: {report.summary}")
+        if args.throttled_moves and status.topic_operator and not status.cruise_control:
+            return f"{report.summary}; {TOPIC_OPERATOR_WARNING}"
         return report.summary
 
     async def done(self, ctx: StepContext, step: Step, args: PreflightArgs) -> DoneResult:

@@ -164,7 +164,7 @@ def clear_throttles_step(brokers: Sequence[int], topics: Sequence[str]) -> StepS
 
 def preflight_step() -> StepSpec:
     return StepSpec(id="preflight", title="Pre-flight: Kafka Ready, 0 URP, 0 offline, no reassignment",
-                    args=PreflightArgs(), needs_approval=False, timeout_s=120.0,
+                    args=PreflightArgs(throttled_moves=True), needs_approval=False, timeout_s=120.0,
                     compensation="None needed: it only reads.")
 
 

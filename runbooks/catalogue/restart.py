@@ -29,6 +29,8 @@ class RestartParams(BaseModel):
 
 class PreflightArgs(StepArgs):
     kind: Literal["preflight"] = "preflight"
+    # The run copies replicas under a throttle: the pre-flight says when a Topic Operator may remove it.
+    throttled_moves: bool = False
 
 
 class RestartBrokerArgs(StepArgs):

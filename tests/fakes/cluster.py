@@ -126,8 +126,9 @@ class FakeCluster:
                                            topics: Sequence[str]) -> None:
         await self.cluster(cluster.name).remove_replication_throttles(cluster, bootstrap_servers, brokers, topics)
 
-    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
-        return await self.cluster(cluster.name).replication_throttles(cluster, bootstrap_servers)
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
+        return await self.cluster(cluster.name).replication_throttles(cluster, bootstrap_servers, topics)
 
     async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
                                    targets: Sequence[ReplicaTarget]) -> dict[str, str]:

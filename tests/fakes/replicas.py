@@ -153,7 +153,8 @@ class ReplicaMoves:
         for t in topics:
             self.topic_throttles.pop(t, None)
 
-    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str) -> ThrottlesPresent:
+    async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
+                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
         live = self.live_brokers()
         # A broker's own rate keys hide the cluster-wide default's (Kafka's precedence).
         effective = {b: {**self.default_throttles, **self.broker_throttles.get(b, {})} for b in live}
@@ -162,7 +163,7 @@ class ReplicaMoves:
             brokers={b: c for b, c in sorted(effective.items()) if c},
             default_rates={k: v for k, v in self.default_throttles.items() if k in inherited},
             topics={t: {k: v for k, v in c.items() if v} for t, c in sorted(self.topic_throttles.items())
-                    if any(c.values()) and t in self.topics})
+                    if any(c.values()) and t in self.topics and (topics is None or t in topics)})
 
     async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
                                    targets: Sequence[ReplicaTarget]) -> dict[str, str]:

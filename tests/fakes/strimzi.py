@@ -94,6 +94,7 @@ class FakeStrimzi(ReplicaMoves, NodePools):
         self.metadata = None if zookeeper else default_metadata(version)
         self.ready = True
         self.cruise_control = False  # spec.cruiseControl
+        self.topic_operator = True  # spec.entityOperator.topicOperator, as Strimzi's examples deploy it
         self.reason = ""
         self.message = ""
         self.clock = clock
@@ -263,7 +264,7 @@ class FakeStrimzi(ReplicaMoves, NodePools):
             spec_kafka_version=self.spec["version"], spec_metadata_version=self.spec.get("metadataVersion"),
             operator_version="0.45.0" if self.zookeeper else "1.2.0", bootstrap_servers=f"{self.name}:9092",
             spec={**self.spec, "config": dict(self.spec.get("config") or {})}, warnings=tuple(self.scale_warnings),
-            cruise_control=self.cruise_control,
+            cruise_control=self.cruise_control, topic_operator=self.topic_operator,
         )
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:

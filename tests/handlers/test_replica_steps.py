@@ -9,9 +9,17 @@ from typing import Any
 import pytest
 
 from handlers.ports import ClusterRef
-from handlers.replica_moves import ReplicaTarget
+from handlers.replica_moves import (
+    THROTTLE_RATE_KEYS,
+    THROTTLED_REPLICAS_KEYS,
+    ReplicaTarget,
+    ReplicationThrottle,
+    ThrottleGaps,
+    ThrottlesPresent,
+)
 from handlers.steps.base import StepContext
 from handlers.steps.registry import REGISTERED
+from handlers.steps.restart import TOPIC_OPERATOR_WARNING
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (
     CancelMovesArgs,
@@ -20,6 +28,7 @@ from runbooks.catalogue.replica_steps import (
     MoveReplicasArgs,
     PartitionTarget,
 )
+from runbooks.catalogue.restart import PreflightArgs
 from runbooks.catalogue.scale import AwaitPoolNodesArgs, PatchNodePoolArgs
 from runbooks.engine.models import Step, StepArgs, StepSpec
 from runbooks.rules.reassignment import PartitionMove
@@ -257,3 +266,100 @@ async def test_a_warning_about_another_pool_does_not_read_as_this_scale_down_rev
     await patch.observe_and_act()
     done = await Driver(ctx, AwaitPoolNodesArgs(pool="brokers", replicas=3, removed=(3,))).done()
     assert done.done and done.detail == "brokers 3 removed; pool brokers has 3 nodes, no scale-down revert"
+
+
+def _started(ctx: StepContext, args: StepArgs) -> tuple[Driver, FakeClock]:
+    clock = FakeClock()
+    ctx = StepContext(cluster=REF, gateway=ctx.gateway, admin=ctx.admin, clock=clock)
+    driver = Driver(ctx, args)
+    driver.step = driver.step.model_copy(update={"started_at": clock.now()})
+    return driver, clock
+
+
+async def test_throttled_replica_lists_removed_mid_move_are_set_again_and_the_card_blames_the_topic_operator() -> None:
+    """strimzi#9972: the Topic Operator (no Cruise Control) deletes the lists of a topic it manages; the
+    next poll sets them again, says who most likely removed them, and keeps saying so while the step runs."""
+    fake, ctx = cluster()
+    move, clock = _started(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE))
+    await move.observe_and_act()
+    assert "throttle" not in (await move.done()).detail.split("; ", 1)[1]  # in force: nothing to say
+    clock.advance(10)
+    del fake.topic_throttles["t"]
+    found = await move.done()
+    assert fake.topic_throttles["t"] == {"leader.replication.throttled.replicas": "0:0,0:1,0:2,1:0,1:1,1:2",
+                                         "follower.replication.throttled.replicas": "0:3,1:3"}
+    assert not found.done and found.failure is None
+    assert found.detail.endswith(
+        "; throttle removed outside this run: the throttled-replica lists of t, most likely Strimzi's Topic Operator: "
+        "the Kafka resource deploys it without Cruise Control, and it deletes the throttled-replica lists of topics "
+        "that have a KafkaTopic (strimzi#9972); set again at 12:00:10 UTC"), found.detail
+    move.step = move.step.model_copy(update={"detail": found.detail})
+    fake.advance_moves(2)
+    later = await move.done()
+    assert later.detail.startswith("0/2 partitions moved, 2 in flight; 160 MiB left") and later.detail.endswith(
+        "set again at 12:00:10 UTC"), later.detail
+
+
+async def test_a_removed_rate_is_set_again_but_a_changed_rate_is_left_as_somebody_set_it() -> None:
+    fake, ctx = cluster()
+    move, clock = _started(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE))
+    await move.observe_and_act()
+    clock.advance(10)
+    del fake.broker_throttles[3]
+    fake.broker_throttles[0] = dict.fromkeys(fake.broker_throttles[0], str(50 * MiB))
+    found = await move.done()
+    assert fake.broker_throttles[3] == dict.fromkeys(fake.broker_throttles[3], str(RATE))
+    assert fake.broker_throttles[0] == dict.fromkeys(fake.broker_throttles[0], str(50 * MiB))
+    assert found.detail.endswith(
+        f"; broker 0 throttle changed outside this run, left as set: leader.replication.throttled.rate={50 * MiB}, "
+        f"follower.replication.throttled.rate={50 * MiB}; throttle removed outside this run: the rates of brokers 3, "
+        "by hand or by another tool (kafka-configs, a GitOps job); set again at 12:00:10 UTC"), found.detail
+
+
+async def test_a_throttle_missing_right_after_the_act_is_set_again_without_blaming_anybody() -> None:
+    """A broker may not show a throttle the run has just set: set it again, but say nothing on the card."""
+    fake, ctx = cluster()
+    move, _ = _started(ctx, MoveReplicasArgs(moves=MOVES, throttle_bytes_per_s=RATE))
+    await move.observe_and_act()
+    del fake.topic_throttles["t"]
+    found = await move.done()
+    assert fake.topic_throttles["t"]["follower.replication.throttled.replicas"] == "0:3,1:3"
+    assert "outside this run" not in found.detail
+
+
+async def test_a_wiped_brokers_follower_throttle_removed_mid_catch_up_is_set_again() -> None:
+    fake, ctx = cluster()
+    fake.topic_operator = False
+    fake.crash(2)
+    await Driver(ctx, ReplacePodAndPvcArgs(broker=2, pod="c-kafka-2", expect_empty=False)).observe_and_act()
+    targets = tuple(PartitionTarget(topic="t", partition=p, replicas=tuple(replicas(fake, p))) for p in range(3))
+    catch_up, clock = _started(ctx, CatchUpArgs(broker=2, partitions=targets, throttle_bytes_per_s=RATE))
+    await catch_up.observe_and_act()
+    clock.advance(10)
+    del fake.topic_throttles["t"]
+    behind = await catch_up.done()
+    assert fake.topic_throttles["t"] == {"follower.replication.throttled.replicas": "0:2,1:2,2:2"}
+    assert behind.detail.endswith("throttle removed outside this run: the throttled-replica lists of t, by hand or "
+                                  "by another tool (kafka-configs, a GitOps job); set again at 12:00:10 UTC")
+
+
+@pytest.mark.parametrize(("topic_operator", "cruise_control", "warned"),
+                         [(True, False, True), (True, True, False), (False, False, False)])
+async def test_the_pre_flight_of_a_throttled_move_warns_when_a_topic_operator_may_remove_the_throttle(
+        topic_operator: bool, cruise_control: bool, warned: bool) -> None:
+    """Only with the Topic Operator and without Cruise Control (with it, Strimzi leaves the lists alone)."""
+    fake, ctx = cluster()
+    fake.topic_operator, fake.cruise_control = topic_operator, cruise_control
+    said = await Driver(ctx, PreflightArgs(throttled_moves=True)).observe_and_act()
+    assert (TOPIC_OPERATOR_WARNING in said) is warned, said
+    assert TOPIC_OPERATOR_WARNING not in await Driver(ctx, PreflightArgs()).observe_and_act()  # a restart: no move
+
+
+def test_a_wildcard_list_throttles_every_replica_and_a_partial_list_is_a_gap() -> None:
+    throttle = ReplicationThrottle.for_moves(MOVES, RATE)
+    rates = {b: dict.fromkeys(THROTTLE_RATE_KEYS, str(RATE)) for b in throttle.brokers}
+    star = ThrottlesPresent(brokers=rates, topics={"t": dict.fromkeys(THROTTLED_REPLICAS_KEYS, "*")})
+    assert not ThrottleGaps.of(throttle, star).removed
+    partial = ThrottlesPresent(brokers=rates, topics={"t": {THROTTLED_REPLICAS_KEYS[0]: "*",
+                                                            THROTTLED_REPLICAS_KEYS[1]: "0:3"}})
+    assert ThrottleGaps.of(throttle, partial).lists_removed == ("t",)

@@ -44,6 +44,11 @@ def throttles(sandbox: SandboxInfo) -> ThrottlesPresent:
     return _read(sandbox, lambda a, ref, b: a.replication_throttles(ref, b))
 
 
+def strip_throttled_replicas(sandbox: SandboxInfo, topics: list[str]) -> None:
+    """Delete the topics' throttled-replica lists, as Strimzi's Topic Operator does (strimzi#9972)."""
+    _read(sandbox, lambda a, ref, b: a.remove_replication_throttles(ref, b, [], topics))
+
+
 def moves_in_flight(sandbox: SandboxInfo) -> list[str]:
     return [f"{m.topic}-{m.partition}" for m in _read(sandbox, lambda a, ref, b: a.reassignments_in_flight(ref, b))]
 

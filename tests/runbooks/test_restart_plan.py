@@ -28,8 +28,9 @@ def test_the_plan_is_preflight_one_restart_per_broker_controller_last_then_leade
     steps = plan_restart(RestartParams(), SNAP, PODS)
     assert [s.model_dump() for s in steps] == [
         {"id": "preflight", "title": "Pre-flight: Kafka Ready, 0 URP, 0 offline, no reassignment",
-         "args": {"kind": "preflight"}, "needs_approval": False, "approvals_required": None, "skippable": False,
-         "timeout_s": 120.0, "compensation": None, "cleanup": False, "interruptible": False, "summary": ""},
+         "args": {"kind": "preflight", "throttled_moves": False}, "needs_approval": False,
+         "approvals_required": None, "skippable": False, "timeout_s": 120.0, "compensation": None, "cleanup": False,
+         "interruptible": False, "summary": ""},
         {"id": "restart-0", "title": "Restart broker 0",
          "args": {"kind": "restart-broker", "broker": 0, "pod": "prod-kafka-0"},
          "needs_approval": True, "approvals_required": None, "skippable": False, "timeout_s": RESTART_TIMEOUT_S,
