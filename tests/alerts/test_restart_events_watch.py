@@ -10,11 +10,8 @@ carries a timeless event and then Strimzi's restart event."""
 from __future__ import annotations
 
 import asyncio
-import json
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ClassVar
 
 import pytest
@@ -22,6 +19,7 @@ from kubernetes import client
 
 from bot.monitors.kube_watch import RESTART_ACTION, ClusterWatches
 from handlers.ports import ClusterRef
+from tests.fixtures.kube_api_stub import KubeApiHandler, kube_api
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(30)
@@ -49,52 +47,26 @@ def restart_event() -> dict[str, Any]:
     }
 
 
-class _FakeApi(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _FakeApi(KubeApiHandler):
     lists: ClassVar[list[str]] = []  # the paths listed (not watched), across requests
 
     def do_GET(self) -> None:
         if "watch=true" not in self.path:
             type(self).lists.append(self.path)
-            self._send(json.dumps({"kind": "List", "metadata": {"resourceVersion": "7"}, "items": []}).encode())
+            self.send_json({"kind": "List", "metadata": {"resourceVersion": "7"}, "items": []})
             return
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Transfer-Encoding", "chunked")
-        self.end_headers()
+        self.start_stream()
         if "/apis/events.k8s.io/" in self.path:
             for obj in (LEGACY_EVENT, restart_event()):
-                line = json.dumps({"type": "ADDED", "object": obj}).encode() + b"\n"
-                self.wfile.write(b"%x\r\n%s\r\n" % (len(line), line))
-        self.wfile.flush()
+                self.send_event("ADDED", obj)
         time.sleep(20)  # a quiet stream after that
-
-    def _send(self, body: bytes) -> None:
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
 
 @pytest.fixture
 def api() -> Iterator[client.ApiClient]:
     _FakeApi.lists = []
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _FakeApi)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    api_client = client.ApiClient(configuration)
-    try:
+    with kube_api(_FakeApi) as api_client:
         yield api_client
-    finally:
-        api_client.close()
-        server.shutdown()
-        server.server_close()
 
 
 async def test_an_event_without_event_time_neither_breaks_the_watch_nor_hides_the_restart_after_it(

@@ -7,17 +7,16 @@ the watch threads (``Monitors.stop``) and they must end."""
 from __future__ import annotations
 
 import asyncio
-import json
 import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from kubernetes import client
 
 from bot.monitors.kube_watch import ClusterWatches
 from handlers.ports import ClusterRef
+from tests.fixtures.kube_api_stub import KubeApiHandler, kube_api
 from tests.fixtures.waiting import wait_for
 
 pytestmark = pytest.mark.timeout(30)
@@ -25,48 +24,23 @@ pytestmark = pytest.mark.timeout(30)
 LIST_AFTER_S = 0.5
 
 
-class _SlowListIdleWatch(BaseHTTPRequestHandler):
+class _SlowListIdleWatch(KubeApiHandler):
     """A list is answered (empty) after half a second; a watch stream sends its headers and then
     nothing for a minute, as a quiet cluster's does."""
 
-    protocol_version = "HTTP/1.1"
-
     def do_GET(self) -> None:
         if "watch=true" in self.path:
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Transfer-Encoding", "chunked")
-            self.end_headers()
-            self.wfile.flush()
+            self.start_stream()
             time.sleep(60)
             return
         time.sleep(LIST_AFTER_S)
-        body = json.dumps({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "7"},
-                           "items": []}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_json({"kind": "List", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": []})
 
 
 @pytest.fixture
 def api() -> Iterator[client.ApiClient]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowListIdleWatch)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    configuration = client.Configuration()
-    configuration.host = f"http://127.0.0.1:{server.server_address[1]}"
-    api_client = client.ApiClient(configuration)
-    try:
+    with kube_api(_SlowListIdleWatch) as api_client:
         yield api_client
-    finally:
-        api_client.close()
-        server.shutdown()
-        server.server_close()
 
 
 def watch_threads(cluster: str) -> list[threading.Thread]:
