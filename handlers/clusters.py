@@ -11,6 +11,22 @@ from runbooks.engine.access import AccessPolicy
 from runbooks.engine.models import ApprovalPolicy
 
 
+class KafkaClientKeys(BaseModel):
+    """The clusters file's Kafka security keys (``listener`` is on the ClusterRef), names only: what
+    the use cases that hand credentials to someone else (MirrorMaker 2) must repeat."""
+
+    model_config = ConfigDict(frozen=True)
+
+    tls: bool = False  # a `tls:` block is given
+    ca_secret: str | None = None  # tls.ca_secret; None: Strimzi's <kafka>-cluster-ca-cert
+    authentication: str | None = None  # authentication.type as written; None: the listener's
+    kafka_user: str | None = None  # authentication.kafka_user
+
+    @property
+    def plaintext(self) -> bool:
+        return not self.tls and self.authentication is None and self.kafka_user is None
+
+
 class ManagedCluster(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -28,6 +44,9 @@ class ManagedCluster(BaseModel):
     # file's `supported_kafka_versions:`, which overrides what the Deployment says.
     operator: OperatorLocation = Field(default_factory=OperatorLocation)
     supported_kafka_versions: tuple[str, ...] | None = None
+    kafka_client: KafkaClientKeys = Field(default_factory=KafkaClientKeys)
+    # `--kubeconfig`/`--context` as the clusters file gives them: for kubectl commands shown to people.
+    kubectl_flags: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:

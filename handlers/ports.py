@@ -135,6 +135,15 @@ class BrokerFeatures(_Frozen):
     finalized_metadata_level: int | None = None
 
 
+class SecretLookup(_Frozen):
+    """A Secret looked up by name: whether it is there and the names of its keys, never a value."""
+
+    name: str
+    found: bool
+    keys: tuple[str, ...] = ()
+    forbidden: str = ""  # the API refused the read (RBAC allows get on named Secrets only): its words
+
+
 class ClusterGateway(Protocol):
     """The Kubernetes side of a cluster: Strimzi resources and broker pods."""
 
@@ -168,6 +177,11 @@ class ClusterGateway(Protocol):
     async def patch_node_pool(self, cluster: ClusterRef, pool: str, *, replicas: int, expected_replicas: int,
                               annotations: Mapping[str, str | None] | None = None) -> None:
         """spec.replicas (and annotations, None removes) while it is ``expected_replicas``, else PatchRejected."""
+        ...
+
+    async def secret_keys(self, cluster: ClusterRef, name: str) -> SecretLookup:
+        """The Secret ``name`` in the cluster's namespace: found or not, its keys' names (the values are
+        dropped in the adapter); a 403 answers ``forbidden``, other failures raise."""
         ...
 
 

@@ -37,7 +37,7 @@ from bot.config.kafka_security import (
 from bot.config.kube_targets import ClusterKube
 from bot.config.operator_versions import OperatorConfig, check_supported_versions
 from bot.config.yaml_files import YamlFileError, kind_of, read_yaml
-from handlers.clusters import ManagedCluster
+from handlers.clusters import KafkaClientKeys, ManagedCluster
 from handlers.ports import ClusterRef
 from runbooks.engine.models import ApprovalPolicy
 from runbooks.rules.config_keys import class_key_problem
@@ -313,4 +313,10 @@ def managed_cluster(name: str, c: ClusterConfig) -> ManagedCluster:
         operator=c.operator.location(),
         supported_kafka_versions=tuple(c.supported_kafka_versions) if c.supported_kafka_versions is not None
         else None,
+        kafka_client=KafkaClientKeys(
+            tls=c.tls is not None, ca_secret=c.tls.ca_secret if c.tls is not None else None,
+            authentication=c.authentication.type if c.authentication is not None else None,
+            kafka_user=c.authentication.kafka_user if c.authentication is not None else None),
+        kubectl_flags=(*(("--kubeconfig", c.kubeconfig) if c.kubeconfig else ()),
+                       *(("--context", c.context) if c.context else ())),
     )

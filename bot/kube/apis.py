@@ -22,7 +22,7 @@ from bot.kube.gateway import KubeClusterGateway, load_api_client
 from bot.kube.rebalances import KubeRebalances
 from handlers.mirror_ports import MirrorMakers, MirrorMakerStatus
 from handlers.operator_deployment import OperatorDeployment
-from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, SecretLookup
 from handlers.rebalances import RebalanceProgress
 from runbooks.rules.node_pools import NodePool
 from runbooks.rules.rebalance import KafkaRebalanceView, RebalanceAction, RebalanceState
@@ -134,6 +134,9 @@ class ClusterGateways:
 
     async def read_secret(self, cluster: ClusterRef, name: str) -> dict[str, bytes]:
         return await self.for_cluster(cluster).read_secret(cluster, name)
+
+    async def secret_keys(self, cluster: ClusterRef, name: str) -> SecretLookup:
+        return await self.for_cluster(cluster).secret_keys(cluster, name)
 
     # -- KafkaMirrorMaker2 (the ``MirrorMakers`` port), each in its cluster's own API ----------------
 

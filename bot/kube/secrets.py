@@ -15,8 +15,8 @@ from typing import Any
 
 from kubernetes import client
 
-from bot.kube.errors import KubeError
-from handlers.ports import ClusterRef
+from bot.kube.errors import KubeError, KubeNotFound
+from handlers.ports import ClusterRef, SecretLookup
 
 
 class SecretCalls:
@@ -36,3 +36,18 @@ class SecretCalls:
             return {str(key): base64.b64decode(value, validate=True) for key, value in data.items()}
         except (binascii.Error, TypeError, ValueError):
             raise KubeError(f"Kubernetes API: {what}: a value is not base64 (is this a Secret?)") from None
+
+    async def secret_keys(self, cluster: ClusterRef, name: str) -> SecretLookup:
+        """Whether the Secret ``name`` is in the cluster's namespace, and its keys' names: the values
+        are read (a get by name is all the bot's Role allows) and dropped here."""
+        try:
+            body = await self._call(f"get Secret {cluster.namespace}/{name}", self._core.read_namespaced_secret,
+                                    name, cluster.namespace)
+        except KubeNotFound:
+            return SecretLookup(name=name, found=False)
+        except KubeError as exc:
+            if exc.status == 403:
+                return SecretLookup(name=name, found=False, forbidden=str(exc)[:300])
+            raise
+        data = (body.get("data") if isinstance(body, dict) else None) or {}
+        return SecretLookup(name=name, found=True, keys=tuple(sorted(str(key) for key in data)))

@@ -21,6 +21,7 @@ from handlers.commands.values import (
     config_action,
     config_entry,
     duration,
+    kafka_user_name,
     kafka_version,
     non_negative_int,
     run_id,
@@ -102,6 +103,7 @@ def _undo_cluster(token: str) -> str:
 # -- command models -------------------------------------------------------------------------------
 
 ClusterName = Annotated[str, AfterValidator(cluster_name)]
+KafkaUserName = Annotated[str, AfterValidator(kafka_user_name)]
 RunId = Annotated[str, AfterValidator(run_id)]
 StepId = Annotated[str, AfterValidator(step_id)]
 BrokerIds = Annotated[tuple[int, ...] | None, AfterValidator(_broker_tuple)]
@@ -256,12 +258,15 @@ class MirrorCommand(_Command):
     groups: str | None = None
     name: ClusterName | None = None
     identity_names: bool = False
+    source_user: KafkaUserName | None = None
+    target_user: KafkaUserName | None = None
     dry_run: bool = False
 
     @model_validator(mode="after")
     def _one_form(self) -> MirrorCommand:
         if self.source in MIRROR_ACTIONS:
-            extra = [o for o, v in (("--topics", self.topics), ("--groups", self.groups), ("--name", self.name))
+            extra = [o for o, v in (("--topics", self.topics), ("--groups", self.groups), ("--name", self.name),
+                                    ("--source-user", self.source_user), ("--target-user", self.target_user))
                      if v is not None] + (["--identity-names"] if self.identity_names else [])
             if extra:
                 raise InvalidValue(f"mirror {self.source} <name> takes no {', '.join(extra)}: those set a mirror up "

@@ -19,6 +19,7 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.command_models import MirrorCommand
 from handlers.commands.planning import Planning
 from handlers.mirror_ports import MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_secrets import secrets_in, side_security
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 from handlers.replies import Reply, cap_echoes
 from handlers.runs.run_text import plan_text
@@ -32,6 +33,7 @@ from runbooks.catalogue.mirror import (
     MirrorParams,
     MirrorSide,
     TopicInfo,
+    needed_secrets,
 )
 from runbooks.catalogue.mirror_manage import copies_on_target, plan_remove, plan_state
 from runbooks.engine.models import Actor, PlanRefused, StepSpec
@@ -82,7 +84,7 @@ class MirrorRequests:
             raise PlanRefused("this bot was started without access to KafkaMirrorMaker2 resources")
         return self._mirror_makers
 
-    async def _read(self, cluster: ManagedCluster) -> _Read:
+    async def _read(self, cluster: ManagedCluster, user: str | None) -> _Read:
         status = await self._gateway.kafka_status(cluster.ref)
         bootstrap = cluster.ref.bootstrap_servers or status.bootstrap_servers or ""
         problems: tuple[str, ...] = ()
@@ -100,7 +102,8 @@ class MirrorRequests:
                                                 size_bytes=had.size_bytes + p.size_bytes)
         side = MirrorSide(name=cluster.name, namespace=cluster.ref.namespace, ready=status.ready,
                           not_ready_reason=status.reason, problems=problems, bootstrap=bootstrap,
-                          kafka_version=status.kafka_version)
+                          kafka_version=status.kafka_version, security=side_security(cluster, status, user),
+                          kubectl=cluster.kubectl_flags)
         return _Read(side=side, topics=tuple(sorted(topics.values(), key=lambda t: t.name)))
 
     async def _world(self, target: ManagedCluster, params: MirrorParams) -> MirrorInput:
@@ -109,18 +112,24 @@ class MirrorRequests:
             return MirrorInput(source=MirrorSide(name=params.source, namespace="", ready=True),
                                target=MirrorSide(name=params.target, namespace="", ready=True))  # the plan refuses
         source = self._service.cluster(params.source)
-        source_read, target_read = await self._read(source), await self._read(target)
+        source_read = await self._read(source, params.source_user)
+        target_read = await self._read(target, params.target_user)
         mirrors = existing_mirrors(await port.list_mirror_makers(target.ref))
         mirrors += existing_mirrors(await port.list_mirror_makers(source.ref))
-        return MirrorInput(source=source_read.side, target=target_read.side, source_topics=source_read.topics,
-                           target_topics=tuple(t.name for t in target_read.topics), mirrors=tuple(mirrors))
+        world = MirrorInput(source=source_read.side, target=target_read.side, source_topics=source_read.topics,
+                            target_topics=tuple(t.name for t in target_read.topics), mirrors=tuple(mirrors))
+        if world.source.security.problem or world.target.security.problem:
+            return world  # the plan refuses with the problem; no Secret to look for
+        secrets = await secrets_in(self._gateway, target.ref, needed_secrets(params, world))
+        return world.model_copy(update={"secrets": secrets})
 
     # -- the command ---------------------------------------------------------------------------
 
     async def handle(self, command: MirrorCommand, actor: Actor, channel: str | None, place: str | None) -> Reply:
         if command.action == "create":
             params = MirrorParams(source=command.source, target=command.target, topics=command.topics or "",
-                                  groups=command.groups, name=command.name, identity_names=command.identity_names)
+                                  groups=command.groups, name=command.name, identity_names=command.identity_names,
+                                  source_user=command.source_user, target_user=command.target_user)
             self._service.cluster(command.source)  # an unknown source is refused before anything is read
             return await self._service.start(self.planning, self._service.cluster(command.target), params, actor,
                                              channel=channel, dry_run=command.dry_run)

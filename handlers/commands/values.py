@@ -61,6 +61,16 @@ def cluster_name(token: str) -> str:
     raise InvalidValue(message)
 
 
+def kafka_user_name(token: str) -> str:
+    """A KafkaUser's name (its Secret has the same name): a Kubernetes name, as a cluster's."""
+    try:
+        return cluster_name(token)
+    except InvalidValue as exc:
+        # the cluster rule's words, about a KafkaUser: "is not a valid KafkaUser name: use ..."
+        raise InvalidValue(str(exc).replace("is not a valid cluster name", "is not a valid KafkaUser name")
+                           .replace("the cluster name is empty", "the KafkaUser name is empty")) from None
+
+
 _RUN_ID = re.compile(r"r-[0-9a-f]{4,32}")
 
 

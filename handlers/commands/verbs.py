@@ -63,6 +63,7 @@ from handlers.commands.values import (
     config_entry,
     duration,
     format_duration,
+    kafka_user_name,
     kafka_version,
     non_negative_int,
     run_id,
@@ -295,9 +296,16 @@ VERBS: Mapping[str, VerbSpec] = verb_table(
             OptionSpec(name="--identity-names", kind=OptionKind.FLAG,
                        help="Keep the topic names on the target (IdentityReplicationPolicy); default "
                        "<source>.<topic>."),
+            OptionSpec(name="--source-user", kind=OptionKind.STRING, metavar="<KafkaUser>", convert=kafka_user_name,
+                       help="The source's KafkaUser MirrorMaker 2 authenticates as (its Secret, copied to the "
+                       "target's namespace). Default the bot's own kafka_user; a dedicated user is better."),
+            OptionSpec(name="--target-user", kind=OptionKind.STRING, metavar="<KafkaUser>", convert=kafka_user_name,
+                       help="The target's KafkaUser MirrorMaker 2 authenticates as. Default the bot's own "
+                       "kafka_user; a dedicated user is better."),
             OptionSpec(name="--dry-run", kind=OptionKind.FLAG, help="Show the plan; change nothing."),
         ),
         examples=("/kafka mirror prod-east prod-west --topics 'orders.*' --groups billing --dry-run",
+                  "/kafka mirror prod-east prod-west --topics 'orders.*' --source-user mm2 --target-user mm2",
                   "/kafka mirror prod-east prod-west --topics 'orders|payments' --identity-names",
                   "/kafka mirror status prod-east-to-prod-west", "/kafka mirror pause prod-east-to-prod-west",
                   "/kafka mirror remove prod-east-to-prod-west"),

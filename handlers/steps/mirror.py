@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from handlers.mirror_ports import CanaryFigures, ConnectorStatus, MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_secrets import secrets_in
 from handlers.ports import ClusterRef
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError, tolerant
 from runbooks.catalogue.mirror import (
@@ -21,7 +22,8 @@ from runbooks.catalogue.mirror import (
     MirrorPreflightArgs,
     VerifyCheckpointsArgs,
 )
-from runbooks.engine.models import Step
+from runbooks.catalogue.mirror_security import refuse_missing
+from runbooks.engine.models import PlanRefused, Step
 from runbooks.rules.health import assess
 
 FATAL_REASONS = frozenset({"InvalidResourceException", "UnsupportedKafkaVersionException"})
@@ -92,6 +94,13 @@ class MirrorPreflightStep:
         problems = await _healthy(ctx, ctx.other(args.source), "source") + await _healthy(ctx, ctx.cluster, "target")
         if await mirror_makers(ctx).get_mirror_maker(ctx.cluster, args.name) is not None:
             problems.append(f"a KafkaMirrorMaker2 {args.name} exists already in {ctx.cluster.namespace}")
+        if args.secrets:  # still there since the plan looked (nothing is created before this step passes)
+            found = await secrets_in(ctx.gateway, ctx.cluster, args.secrets)
+            try:
+                refuse_missing(list(args.secrets), found, ctx.cluster.name, ctx.cluster.namespace,
+                               flags=dict(args.kubectl))
+            except PlanRefused as exc:
+                problems.append(str(exc))
         if problems:
             return DoneResult(done=False, failure="; ".join(problems))
         return DoneResult(done=True, detail=f"{args.source} and {ctx.cluster.name} Ready and healthy")

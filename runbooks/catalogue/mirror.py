@@ -30,8 +30,17 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
+from runbooks.catalogue.mirror_security import (
+    SecretNeed,
+    SecretState,
+    SideSecurity,
+    check_side,
+    refuse_missing,
+    secrets_needed,
+    side_fields,
+)
 from runbooks.catalogue.runbook import Runbook
 from runbooks.engine.models import PlanRefused, StepArgs, StepSpec
 
@@ -56,6 +65,8 @@ class MirrorParams(BaseModel):
     groups: str | None = None
     name: str | None = None
     identity_names: bool = False
+    source_user: str | None = None  # the KafkaUser MirrorMaker 2 is on each side; default the bot's own
+    target_user: str | None = None
 
     @property
     def resource_name(self) -> str:
@@ -74,6 +85,8 @@ class MirrorSide(BaseModel):
     problems: tuple[str, ...] = ()  # health problems (URP, offline, quorum, ...), or why Kafka did not answer
     bootstrap: str = ""
     kafka_version: str | None = None
+    security: SideSecurity = SideSecurity()
+    kubectl: tuple[str, ...] = ()  # the flags that reach its Kubernetes API, for commands shown to people
 
 
 class TopicInfo(BaseModel):
@@ -105,12 +118,15 @@ class MirrorInput(BaseModel):
     source_topics: tuple[TopicInfo, ...] = ()
     target_topics: tuple[str, ...] = ()
     mirrors: tuple[ExistingMirror, ...] = ()  # of both clusters' namespaces
+    secrets: tuple[SecretState, ...] = ()  # the target namespace's Secrets of those the resource names
 
 
 class MirrorPreflightArgs(StepArgs):
     kind: Literal["mirror-preflight"] = "mirror-preflight"
     source: str
     name: str
+    secrets: tuple[SecretNeed, ...] = ()  # checked again: they must still be in the target's namespace
+    kubectl: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # per cluster, for the copy commands
 
 
 class CreateMirrorArgs(StepArgs):
@@ -197,9 +213,15 @@ def matched_topics(params: MirrorParams, world: MirrorInput) -> list[TopicInfo]:
             if pattern.fullmatch(t.name) and not _INTERNAL.fullmatch(t.name) and not t.name.startswith(CANARY_PREFIX)]
 
 
+def needed_secrets(params: MirrorParams, world: MirrorInput) -> list[SecretNeed]:
+    return secrets_needed(params.source, world.source.namespace, world.source.security,
+                          params.target, world.target.namespace, world.target.security)
+
+
 def mirror_spec(params: MirrorParams, world: MirrorInput, topics: list[TopicInfo]) -> dict[str, Any]:
     """The KafkaMirrorMaker2 spec (v1 layout) the run creates."""
     name = params.resource_name
+    needs = needed_secrets(params, world)
     partitions = sum(t.partitions for t in topics) + 1  # + the canary topic's one
     policy = {"replication.policy.class": IDENTITY_POLICY} if params.identity_names else {}
     groups = re.escape(canary_group(name))
@@ -208,11 +230,13 @@ def mirror_spec(params: MirrorParams, world: MirrorInput, topics: list[TopicInfo
     return {
         "version": world.target.kafka_version or "",
         "replicas": 1,
-        "target": {"alias": params.target, "bootstrapServers": world.target.bootstrap, "groupId": f"{name}-mm2",
+        "target": {"alias": params.target, "bootstrapServers": world.target.bootstrap,
+                   **side_fields(params.target, world.target.security, needs), "groupId": f"{name}-mm2",
                    "configStorageTopic": f"{name}-mm2-config", "offsetStorageTopic": f"{name}-mm2-offset",
                    "statusStorageTopic": f"{name}-mm2-status"},
         "mirrors": [{
-            "source": {"alias": params.source, "bootstrapServers": world.source.bootstrap},
+            "source": {"alias": params.source, "bootstrapServers": world.source.bootstrap,
+                       **side_fields(params.source, world.source.security, needs)},
             "topicsPattern": f"{params.topics}|{re.escape(canary_topic(name))}",
             "groupsPattern": groups,
             "sourceConnector": {"tasksMax": min(MAX_TASKS, partitions), "autoRestart": {"enabled": True},
@@ -301,14 +325,21 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
     if problems:
         raise PlanRefused("; ".join(problems))
     name, src, tgt = params.resource_name, params.source, params.target
+    check_side("source", "--source-user", src, world.source.security)
+    check_side("target", "--target-user", tgt, world.target.security)
+    needs = needed_secrets(params, world)
+    kubectl = {c: flags for c, flags in ((src, world.source.kubectl), (tgt, world.target.kubectl)) if flags}
+    refuse_missing(needs, world.secrets, tgt, world.target.namespace, flags=kubectl)
     spec = mirror_spec(params, world, topics)
     canary = canary_topic(name)
     remote_canary = remote_name(params, canary)
     policy = "IdentityReplicationPolicy (names kept)" if params.identity_names else f"names {src}.<topic>"
     return [
         StepSpec(id="mirror-preflight", title=f"Pre-flight [{src}: read, {tgt}: read]: both Ready and healthy",
-                 args=MirrorPreflightArgs(source=src, name=name), needs_approval=False, timeout_s=120.0,
-                 summary=f"Mirrors {_count(len(topics), 'topic')}: {topics_text(params, topics)}."),
+                 args=MirrorPreflightArgs(source=src, name=name, secrets=tuple(needs), kubectl=kubectl),
+                 needs_approval=False, timeout_s=120.0,
+                 summary=f"Mirrors {_count(len(topics), 'topic')}: {topics_text(params, topics)}."
+                 + _secrets_text(needs, world.target.namespace)),
         StepSpec(id="create-mirror", title=f"Create KafkaMirrorMaker2 {name} [{tgt}: write; {src}: canary topic]",
                  args=CreateMirrorArgs(source=src, name=name, canary_topic=canary, spec=spec,
                                        canary_group=canary_group(name)), timeout_s=120.0,
@@ -334,6 +365,13 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
     ]
 
 
+def _secrets_text(needs: list[SecretNeed], namespace: str) -> str:
+    if not needs:
+        return ""  # both listeners plaintext, no authentication
+    return (f" Secrets the resource mounts from {namespace} (names only; checked there): "
+            + ", ".join(f"{n.name} ({n.what})" for n in needs) + ".")
+
+
 def _resource_text(name: str, namespace: str, spec: dict[str, Any]) -> str:
     return json.dumps({"apiVersion": "kafka.strimzi.io/v1", "kind": "KafkaMirrorMaker2",
                        "metadata": {"name": name, "namespace": namespace},
@@ -345,10 +383,13 @@ MIRROR = Runbook(
     verb="mirror",
     summary="Set up MirrorMaker 2 from one managed cluster to another, proven by a canary.",
     description="`/kafka mirror <source> <target> --topics <regex> [--groups <regex>] [--name <name>] "
-    "[--identity-names] [--dry-run]`. Checks both clusters, lists the topics it will mirror and their names on the "
-    "target, refuses clashes and loops, creates a KafkaMirrorMaker2 in the target's namespace (approved), waits "
-    "for every connector and task RUNNING, then proves it: canary records produced on the source arrive on the "
-    "target (latency p50/p99, none missing) and a committed group offset is translated. "
+    "[--identity-names] [--source-user <KafkaUser>] [--target-user <KafkaUser>] [--dry-run]`. Checks both "
+    "clusters, lists the topics it will mirror and their names on the target, connects MirrorMaker 2 to each as "
+    "the clusters file says (TLS, SCRAM-SHA-512 or client certificates, as the KafkaUser of --source-user / "
+    "--target-user, default the bot's own) after checking the Secrets it mounts are in the target's namespace, "
+    "refuses clashes and loops, creates a KafkaMirrorMaker2 in the target's namespace (approved), waits for every "
+    "connector and task RUNNING, then proves it: canary records produced on the source arrive on the target "
+    "(latency p50/p99, none missing) and a committed group offset is translated. "
     "`/kafka mirror status|pause|resume|remove <name>` manage it afterwards.",
     params=MirrorParams,
     world=MirrorInput,

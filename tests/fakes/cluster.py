@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 
 from handlers.clusters import ManagedCluster
-from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit
+from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, SecretLookup
 from handlers.replica_moves import (
     MoveProgress,
     ReassignmentInFlight,
@@ -95,6 +95,9 @@ class FakeCluster:
                               annotations: Mapping[str, str | None] | None = None) -> None:
         await self.cluster(cluster.name).patch_node_pool(cluster, pool, replicas=replicas,
                                                          expected_replicas=expected_replicas, annotations=annotations)
+
+    async def secret_keys(self, cluster: ClusterRef, name: str) -> SecretLookup:
+        return await self.cluster(cluster.name).secret_keys(cluster, name)
 
     # -- KafkaAdmin ---------------------------------------------------------------------------
     async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:

@@ -40,7 +40,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from handlers.ports import BrokerFeatures, BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
+from handlers.ports import (
+    BrokerFeatures,
+    BrokerPod,
+    ClusterRef,
+    KafkaResourceStatus,
+    KafkaSpecEdit,
+    PatchRejected,
+    SecretLookup,
+)
 from runbooks.rules.config_keys import ConfigEntryInfo
 from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
 from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
@@ -121,6 +129,11 @@ class FakeStrimzi(ReplicaMoves, NodePools):
         self.rolls: dict[int, int] = {}  # node -> manual rolls requested (annotations that took)
         self.under_replicated = False  # broker 0 is out of the ISR of orders-0
         self.delay_s = delay_s  # a slow Kubernetes API and Kafka (kafka_status, validations)
+        # Secrets in its namespace, by name: their keys (the values never matter to the bot's use cases
+        # that look them up); a name in ``forbidden_secrets`` is refused as the bot's Role refuses it.
+        self.secrets: dict[str, tuple[str, ...]] = {}
+        self.forbidden_secrets: set[str] = set()
+        self.secret_reads: list[str] = []
         self.init_replica_moves()
         self.init_node_pools(sorted(self.pods))
         self.create_topic("orders", {i: sorted(self.pods) for i in range(3)})
@@ -266,6 +279,16 @@ class FakeStrimzi(ReplicaMoves, NodePools):
             spec={**self.spec, "config": dict(self.spec.get("config") or {})}, warnings=tuple(self.scale_warnings),
             cruise_control=self.cruise_control, topic_operator=self.topic_operator,
         )
+
+    async def secret_keys(self, cluster: ClusterRef, name: str) -> SecretLookup:
+        self.secret_reads.append(name)
+        if name in self.forbidden_secrets:
+            return SecretLookup(name=name, found=False, forbidden=f'secrets "{name}" is forbidden: User '
+                                f'"system:serviceaccount:bots:chatops" cannot get resource "secrets" in the '
+                                f'namespace "{cluster.namespace}"')
+        if name not in self.secrets:
+            return SecretLookup(name=name, found=False)
+        return SecretLookup(name=name, found=True, keys=tuple(sorted(self.secrets[name])))
 
     async def broker_pods(self, cluster: ClusterRef) -> list[BrokerPod]:
         return [BrokerPod(node_id=p.node, name=self._name(p), uid=p.uid, ready=p.ready,
