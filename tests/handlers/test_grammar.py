@@ -1,5 +1,5 @@
-"""The /kafka command grammar: parsing and its errors, verb by verb, option by option and token by
-token. The value rules, the verb table and help, and the properties have modules of their own."""
+"""The /kafka command grammar: parsing and its errors, verb by verb and option by option. The tokens,
+the value rules, the verb table and help, and the properties have modules of their own."""
 
 from __future__ import annotations
 
