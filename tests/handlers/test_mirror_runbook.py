@@ -16,6 +16,7 @@ import pytest
 
 from bot import store
 from bot.clock import RandomIds, SystemClock
+from bot.store.alert_state import RedisCanaryStates
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from bot.store.run_events import RunEventBus
 from bot.worker import Worker
@@ -179,14 +180,16 @@ async def bot(redis_url: str) -> AsyncIterator[dict[str, Any]]:
         RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
     built = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=ports, admin=ports,  # type: ignore[arg-type]
-                           clock=clock, ids=ids, mirror_makers=mirrors, canary=canary)
+                           clock=clock, ids=ids, mirror_makers=mirrors, canary=canary,
+                           canary_states=RedisCanaryStates(client))
     worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=ports,  # type: ignore[arg-type]
                     admin=ports, clock=clock, ids=ids, owner="test", poll_interval_s=0.02, scan_interval_s=0.1,  # type: ignore[arg-type]
                     mirror_makers=mirrors, canary=canary)
     bus.add_listener(worker.on_run_event)
     await bus.start()
     await worker.start()
-    yield {"service": built, "runs": runs, "mirrors": mirrors, "canary": canary}
+    yield {"service": built, "runs": runs, "mirrors": mirrors, "canary": canary, "west": west,
+           "canary_states": RedisCanaryStates(client)}
     for stop in (worker.stop, bus.stop, client.aclose):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop(), 2)
@@ -247,6 +250,7 @@ async def test_a_mirror_is_set_up_proven_and_then_paused_resumed_and_removed(bot
     assert "kafka-chatops-canary-dr's offsets translated (east.kafka-chatops-canary-dr-0: 50 on east → 50 on west)" \
         in run.step("verify-checkpoints").detail
 
+    bot["west"].create_topic("east.orders.eu", {0: [0, 1, 2], 1: [1, 2, 0]})  # MirrorMaker 2 created it
     canary.topics["east"]["orders.eu"], canary.topics.setdefault("west", {})["east.orders.eu"] = 10, 4
     canary.times[("east", "orders.eu", 0, 4)] = datetime.now(UTC) - timedelta(seconds=30)
     status = await bot["service"].handle_text("mirror status dr", REQUESTER)
