@@ -276,7 +276,8 @@ class KafkaMirrorCanary:
             ends = await consumer.end_offsets(partitions) if partitions else {}
             while partitions and time.monotonic() < drain_until and await _behind(consumer, ends):
                 self._read_arrivals(await consumer.getmany(timeout_ms=200), marker, arrivals)
-            reached = {tp.partition: int(await consumer.position(tp)) for tp in partitions}
+            reached = dict(positions)  # a partition not seen this time (metadata not there yet) keeps its place
+            reached.update({tp.partition: int(await consumer.position(tp)) for tp in partitions})
         finally:
             await consumer.stop()
         return CanaryProbe(arrivals=tuple(arrivals), positions=reached)
