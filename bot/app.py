@@ -33,7 +33,7 @@ from bot.startup import (
     redis_problem,
     redis_url_problem,
 )
-from bot.store.alert_state import MonitorLease
+from bot.store.alert_state import MonitorLease, RedisCanaryStates
 from bot.store.rebalance_cards import RedisRebalanceCards
 from bot.store.replication import ReplicaWait
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
@@ -138,10 +138,11 @@ async def build_runtime(
         http_host=settings.kafka_chatops_http_host, watch_api=gateway.watch_clients(),
         watch_timeout_s=settings.kafka_chatops_watch_timeout, lag_stream=settings.kafka_chatops_lag_stream,
         security=securities, mirrors=gateway,  # MirrorMaker 2 alerts: KafkaMirrorMaker2 status and lag
+        canary=canary,  # and the mirror canary the monitor sends
     )
     service = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=gateway, admin=admin,
                              clock=clock, ids=ids, alerts=alerting.queries, operator=gateway,
-                             mirror_makers=gateway, canary=canary)
+                             mirror_makers=gateway, canary=canary, canary_states=RedisCanaryStates(client))
     worker = Worker(
         runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=gateway, admin=admin,
         clock=clock, ids=ids, owner=owner,

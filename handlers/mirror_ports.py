@@ -10,6 +10,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from handlers.ports import ClusterRef
+from runbooks.alerting.mirror import CanaryArrival, CanaryState
 
 
 class _Frozen(BaseModel):
@@ -146,6 +147,25 @@ class Checkpoint(_Frozen):
     downstream: int  # that offset translated to the target
 
 
+MONITOR_MARKER = "monitor:"  # the marker of the monitor's canary records starts so; the runbook's do not
+
+
+class CanaryProbe(_Frozen):
+    """One probe of the monitor: the monitor's canary records seen on the target, where reading stopped."""
+
+    arrivals: tuple[CanaryArrival, ...] = ()
+    positions: dict[int, int] = Field(default_factory=dict)
+
+
+class CanaryStates(Protocol):
+    """The monitor's canary state per mirror, shared by every replica (Redis): the monitor writes it,
+    ``/kafka mirror status`` reads it."""
+
+    async def load(self, cluster: str, mirror: str) -> CanaryState | None: ...
+
+    async def save(self, state: CanaryState) -> None: ...
+
+
 class MirrorCanary(Protocol):
     """The Kafka side of proving a mirror: aiokafka clients with each cluster's own security."""
 
@@ -160,6 +180,18 @@ class MirrorCanary(Protocol):
     ) -> CanaryFigures:
         """Produce ``count`` timestamped records tagged ``marker`` to ``source_topic`` while reading
         ``target_topic`` (from its start, once it exists) until every one arrived or ``timeout_s``."""
+        ...
+
+    async def probe(
+        self, source: ClusterRef, source_bootstrap: str, source_topic: str,
+        target: ClusterRef, target_bootstrap: str, target_topic: str, *, marker: str, positions: Mapping[int, int],
+        wait_s: float,
+    ) -> CanaryProbe:
+        """Produce one timestamped record tagged ``marker`` (which starts with ``MONITOR_MARKER``) to
+        ``source_topic``, and read ``target_topic`` from ``positions`` (a partition not in them: from
+        its end before the send) until that record arrived or ``wait_s``: every monitor canary record
+        read is an arrival (an earlier probe's that came late too). No consumer group: the positions
+        are the caller's to keep."""
         ...
 
     async def end_offsets(self, cluster: ClusterRef, bootstrap_servers: str, topic: str) -> dict[int, int]:

@@ -20,11 +20,11 @@ from bot.kafka.lag_stream import StreamingLagReader
 from bot.kafka.security import ClientSecurities
 from bot.monitors.scheduler import Monitors
 from bot.observability.http import HttpServer
-from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
+from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisCanaryStates, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
-from handlers.mirror_ports import MirrorMakers
+from handlers.mirror_ports import MirrorCanary, MirrorMakers
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
@@ -74,7 +74,7 @@ def build_alerting(
     clock: Clock, owner: str, monitors: bool, http_port: int | None,
     watch_api: Callable[[ClusterRef], client.ApiClient] | None,
     http_host: str = "0.0.0.0", watch_timeout_s: int = 60, lag_stream: bool = True,
-    security: ClientSecurities | None = None, mirrors: MirrorMakers | None = None,
+    security: ClientSecurities | None = None, mirrors: MirrorMakers | None = None, canary: MirrorCanary | None = None,
 ) -> Alerting:
     store = RedisAlertStore(redis)
     reports = RedisLagReports(redis)
@@ -90,6 +90,7 @@ def build_alerting(
         clusters=clusters, admin=admin, gateway=gateway, lag_reader=lag_reader, reports=reports, evaluator=evaluator,
         lease=MonitorLease(redis), owner=owner, watch_api=watch_api, watch_timeout_s=watch_timeout_s, runs=runs,
         mirrors=mirrors, mirror_reader=mirror_reader,
+        canary=canary if mirrors is not None else None, canary_states=RedisCanaryStates(redis),
     ) if monitors else None
     http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
                       host=http_host, port=http_port) if http_port is not None else None

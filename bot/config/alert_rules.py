@@ -23,6 +23,7 @@ file (``30s``, ``10m``, ``2h``, or a number of seconds)::
       mirror_poll: 15s         # KafkaMirrorMaker2 status and replication lag
       mirror_failed: {for: 0s} # a FAILED MirrorMaker 2 connector or task
       mirror_lag: {for: 1m, max_records: 10000, max_seconds: 5m}
+      mirror_canary: {every: 30s, max_silence: 5m}  # a canary record per mirror; none arrived for this long
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from bot.config.durations import parse_duration
-from runbooks.alerting.lifecycle import AlertRules, ConditionRule, LagRule, MirrorLagRule
+from runbooks.alerting.lifecycle import AlertRules, ConditionRule, LagRule, MirrorCanaryRule, MirrorLagRule
 
 Duration = str | int | float
 
@@ -136,6 +137,34 @@ class MirrorLagRuleConfig(RuleConfig):
         return MirrorLagRule.model_validate({**MirrorLagRule().model_dump(), **values})
 
 
+class MirrorCanaryRuleConfig(RuleConfig):
+    """``mirror_canary``: how often the monitor sends a canary record through each mirror (``every``)
+    and how long none may fail to arrive on the target before the alert (``max_silence``)."""
+
+    every: Duration | None = None
+    max_silence: Duration | None = None
+
+    @field_validator("every", "max_silence")
+    @classmethod
+    def _positive(cls, value: Duration | None) -> Duration | None:
+        if value is not None and _seconds(value) <= 0:
+            raise ValueError(f"must be a duration above 0 (e.g. 30s or 5m), not {value!r}")
+        return value
+
+    def canary_rule(self) -> MirrorCanaryRule:
+        values = self.overrides()
+        if self.every is not None:
+            values["every_s"] = _seconds(self.every)
+        if self.max_silence is not None:
+            values["max_silence_s"] = _seconds(self.max_silence)
+        rule = MirrorCanaryRule.model_validate({**MirrorCanaryRule().model_dump(), **values})
+        if rule.max_silence_s <= rule.every_s:
+            raise ValueError(f"mirror_canary max_silence ({rule.max_silence_s:g} s) must be longer than every "
+                             f"({rule.every_s:g} s): a canary sent every {rule.every_s:g} s cannot arrive more "
+                             "often than that")
+        return rule
+
+
 _CONDITIONS = ("broker_down", "under_replicated", "under_min_isr", "offline_partitions", "quorum", "kafka_unreachable",
                "kafka_not_ready", "kafka_warning", "pod_crashing", "strimzi_restart", "unowned_throttles",
                "mirror_failed")
@@ -164,6 +193,7 @@ class AlertsConfig(BaseModel):
     mirror_poll: Duration | None = None
     mirror_failed: RuleConfig | None = None
     mirror_lag: MirrorLagRuleConfig | None = None
+    mirror_canary: MirrorCanaryRuleConfig | None = None
 
     @field_validator("health_poll", "lag_poll", "throttle_poll", "update_interval", "during_run_for", "mirror_poll")
     @classmethod
@@ -194,5 +224,7 @@ class AlertsConfig(BaseModel):
             values["consumer_lag"] = self.consumer_lag.lag_rule()
         if self.mirror_lag is not None:
             values["mirror_lag"] = self.mirror_lag.mirror_rule()
+        if self.mirror_canary is not None:
+            values["mirror_canary"] = self.mirror_canary.canary_rule()
         return AlertRules.model_validate({**base.model_dump(), **{k: v.model_dump() if isinstance(v, BaseModel)
                                                                  else v for k, v in values.items()}})

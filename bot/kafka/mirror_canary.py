@@ -26,14 +26,16 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.structs import OffsetAndMetadata
 
 from bot.kafka.security import ClientSecurities, PlaintextOnly
-from handlers.mirror_ports import CanaryFigures, Checkpoint
+from handlers.mirror_ports import MONITOR_MARKER, CanaryFigures, CanaryProbe, Checkpoint
 from handlers.ports import ClusterRef
+from runbooks.alerting.mirror import CanaryArrival
 
 log = logging.getLogger(__name__)
 
 _TOPIC_EXISTS = 36
 _REQUEST_TIMEOUT_MS = 15000
 _GAP_S = 0.02  # between canary records: a steady trickle, not one batch, so p99 means something
+_DRAIN_S = 2.0  # after the probe's own record arrived (or not), reading on to the end at most this long
 
 
 def percentile(values: list[float], fraction: float) -> float | None:
@@ -239,3 +241,58 @@ class KafkaMirrorCanary:
         return CanaryFigures(sent=count, received=len(seen), duplicates=duplicates,
                              p50_ms=percentile(latencies, 0.5), p99_ms=percentile(latencies, 0.99),
                              max_ms=max(latencies, default=None), first_ms=first)
+
+    async def probe(
+        self, source: ClusterRef, source_bootstrap: str, source_topic: str,
+        target: ClusterRef, target_bootstrap: str, target_topic: str, *, marker: str, positions: Mapping[int, int],
+        wait_s: float,
+    ) -> CanaryProbe:
+        consumer = AIOKafkaConsumer(bootstrap_servers=target_bootstrap, enable_auto_commit=False,
+                                    auto_offset_reset="earliest", request_timeout_ms=_REQUEST_TIMEOUT_MS,
+                                    **await self._config(target))
+        arrivals: list[CanaryArrival] = []
+        await consumer.start()
+        try:
+            ids = (await consumer._client.fetch_all_metadata()).partitions_for_topic(target_topic) or set()
+            partitions = [TopicPartition(target_topic, p) for p in sorted(ids)]
+            if partitions:
+                consumer.assign(partitions)
+                ends = await consumer.end_offsets(partitions)
+                for tp in partitions:  # one stored beyond the end (the topic made anew) resets to the earliest
+                    consumer.seek(tp, positions.get(tp.partition, ends[tp]))
+            producer = AIOKafkaProducer(bootstrap_servers=source_bootstrap, acks="all",
+                                        request_timeout_ms=_REQUEST_TIMEOUT_MS, **await self._config(source))
+            await producer.start()
+            try:
+                body = json.dumps({"canary": marker, "seq": 0, "ms": time.time() * 1000}).encode()
+                await producer.send_and_wait(source_topic, body, key=marker.encode())
+            finally:
+                await producer.stop()
+            own = False
+            deadline = time.monotonic() + wait_s
+            while partitions and time.monotonic() < deadline and not own:
+                own = self._read_arrivals(await consumer.getmany(timeout_ms=200), marker, arrivals) or own
+            drain_until = time.monotonic() + _DRAIN_S
+            ends = await consumer.end_offsets(partitions) if partitions else {}
+            while partitions and time.monotonic() < drain_until and await _behind(consumer, ends):
+                self._read_arrivals(await consumer.getmany(timeout_ms=200), marker, arrivals)
+            reached = dict(positions)  # a partition not seen this time (metadata not there yet) keeps its place
+            reached.update({tp.partition: int(await consumer.position(tp)) for tp in partitions})
+        finally:
+            await consumer.stop()
+        return CanaryProbe(arrivals=tuple(arrivals), positions=reached)
+
+    @staticmethod
+    def _read_arrivals(batches: Mapping[TopicPartition, Any], marker: str, arrivals: list[CanaryArrival]) -> bool:
+        """Add the monitor's canary records of ``batches`` to ``arrivals``; True if ``marker``'s was one."""
+        now_ms = time.time() * 1000
+        own = False
+        for records in batches.values():
+            for record in records:
+                body = _body(record.value)
+                tag = body.get("canary")
+                if not isinstance(tag, str) or not tag.startswith(MONITOR_MARKER):
+                    continue
+                arrivals.append(CanaryArrival(sent_ms=float(body.get("ms", now_ms)), seen_ms=now_ms))
+                own = own or tag == marker
+        return own

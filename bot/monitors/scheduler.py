@@ -39,7 +39,7 @@ from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.mirror_monitor import MirrorMonitor
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.clusters import ManagedCluster
-from handlers.mirror_ports import MirrorMakers
+from handlers.mirror_ports import CanaryStates, MirrorCanary, MirrorMakers
 from handlers.ports import ClusterGateway, ClusterRef, KafkaAdmin, LagReader, RunRepository
 
 log = logging.getLogger(__name__)
@@ -66,13 +66,15 @@ class Monitors:
         lag_reader: LagReader, reports: LagReports, evaluator: AlertEvaluator, lease: MonitorLease, owner: str,
         watch_api: Callable[[ClusterRef], client.ApiClient] | None, watch_timeout_s: int = 60,
         runs: RunRepository | None = None, mirrors: MirrorMakers | None = None,
-        mirror_reader: LagReader | None = None,
+        mirror_reader: LagReader | None = None, canary: MirrorCanary | None = None,
+        canary_states: CanaryStates | None = None,
     ) -> None:
         self._clusters = dict(clusters)
         # KafkaMirrorMaker2 resources, and the end offsets of both sides of a mirror (a reader of its
         # own: the lag reader keeps one end-offsets client per cluster, for that cluster's address).
         self._mirrors = mirrors
         self._mirror_reader = mirror_reader or lag_reader
+        self._canary, self._canary_states = canary, canary_states  # the mirror canary alert (both, or it is off)
         self._runs = runs  # who owns a replication throttle; without it the throttle poll is off
         self._admin = admin
         self._gateway = gateway
@@ -130,7 +132,8 @@ class Monitors:
                 self.mirror_monitors[name] = MirrorMonitor(
                     cluster, mirrors=self._mirrors, admin=self._admin, reader=self._mirror_reader,
                     evaluator=self._evaluator, bootstrap=self.monitors[name].bootstrap, now=lambda: datetime.now(UTC),
-                    clusters=self._clusters, source_bootstrap=self._bootstrap_of)
+                    clusters=self._clusters, source_bootstrap=self._bootstrap_of, canary=self._canary,
+                    canary_states=self._canary_states)
                 self._add_job("mirrors", name, rules.mirror_poll_s, now)
             self._add_job("health", name, rules.health_poll_s, now)
             self._add_job("lag", name, min(rules.lag_poll_s, FAST_LAG_POLL_S) if fast else rules.lag_poll_s, now)

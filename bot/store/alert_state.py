@@ -7,6 +7,8 @@ Keys (``<prefix>:<kind>:<id>``, the variable part last, as in ``bot.store.keys``
 - ``alerts:<cluster>``: set of that cluster's alert ids (what ``/kafka alerts`` and the evaluator read);
 - ``alert-post:<alert id>:<occurrence>``: the post claim, SET NX PX;
 - ``lag:<cluster>``: the latest lag report (JSON), PX a few poll intervals: stale figures disappear;
+- ``mirror-canary:<cluster>:<mirror>``: the mirror monitor's canary state (JSON), PX a week: a
+  removed mirror's goes by itself;
 - ``monitor:<cluster>``: which replica runs the cluster's monitors, SET NX PX, renewed by its holder.
 """
 
@@ -25,6 +27,7 @@ from handlers import ports
 from handlers.alerting.lag_document import LagDocument
 from handlers.alerting.lag_models import LagReport
 from runbooks.alerting.lifecycle import AlertState
+from runbooks.alerting.mirror import CanaryState
 
 # KEYS: alert, index. ARGV: id, doc, expected version. Returns {1, new} | {0, current}.
 _SAVE = """
@@ -160,6 +163,28 @@ class RedisLagReports:
             return None
         loaded: dict[str, object] = json.loads(doc)
         return loaded
+
+
+class RedisCanaryStates:
+    """The ``CanaryStates`` port: one JSON document per mirror, rewritten by each canary probe."""
+
+    TTL_MS = 7 * 24 * 3600 * 1000
+
+    def __init__(self, client: aioredis.Redis, *, prefix: str = "kco") -> None:
+        self._client = client
+        self._prefix = check_id("key prefix", prefix)
+
+    def _key(self, cluster: str, mirror: str) -> str:
+        return f"{self._prefix}:mirror-canary:{check_id('cluster', cluster)}:{check_id('mirror', mirror)}"
+
+    async def load(self, cluster: str, mirror: str) -> CanaryState | None:
+        with _translated(self._client):
+            doc = await self._client.get(self._key(cluster, mirror))
+        return None if doc is None else CanaryState.model_validate_json(doc)
+
+    async def save(self, state: CanaryState) -> None:
+        with _translated(self._client):
+            await self._client.set(self._key(state.cluster, state.mirror), state.model_dump_json(), px=self.TTL_MS)
 
 
 class MonitorLease:

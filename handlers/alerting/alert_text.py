@@ -63,7 +63,7 @@ def span(seconds: float) -> str:
 
 
 def _value(state: AlertState, value: float) -> str:
-    if state.key.condition in (Condition.CONSUMER_LAG, Condition.MIRROR_LAG):
+    if state.key.condition in (Condition.CONSUMER_LAG, Condition.MIRROR_LAG, Condition.MIRROR_CANARY):
         unit = state.facts.get("unit", "s")
         return format_seconds(value) if unit == "s" else f"{int(value):,} records"
     return f"{value:g}"
@@ -89,6 +89,8 @@ def headline(state: AlertState) -> str:
         Condition.MIRROR_FAILED: _mirror_failed_headline(state),
         Condition.MIRROR_LAG: f"MirrorMaker 2 {subject.removeprefix('mirror/')} is lagging ({_value(state, value)} "
                               "behind)",
+        Condition.MIRROR_CANARY: f"MirrorMaker 2 {subject.removeprefix('mirror/')}: no canary record arrived for "
+                                 f"{_value(state, value)}",
     }
     return texts[state.key.condition]
 

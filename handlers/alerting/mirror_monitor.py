@@ -20,31 +20,25 @@ import logging
 import shlex
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from handlers.alerting.evaluator import AlertEvaluator
+from handlers.alerting.mirror_canary_watch import CanaryWatch, stopped_sources
 from handlers.clusters import ManagedCluster
-from handlers.mirror_ports import MirrorMakers, MirrorMakerStatus
+from handlers.mirror_lag import IDENTITY_POLICY, MirrorSource, ReaderLagReads, measure_lag, mirror_sources
+from handlers.mirror_ports import CanaryStates, MirrorCanary, MirrorMakers, MirrorMakerStatus
 from handlers.ports import ClusterRef, KafkaAdmin, LagReader
 from runbooks.alerting.lifecycle import AlertKey, Condition, MirrorLagRule, Observation
 from runbooks.alerting.mirror import (
-    DEFAULT_EXCLUDE,
     ConnectorHealth,
     MirrorLag,
-    PartitionLag,
     TaskHealth,
     lag_over,
     mirror_failures,
-    mirror_lag,
-    mirrored_topics,
-    remote_topic,
 )
 
 log = logging.getLogger(__name__)
 
-IDENTITY_POLICY = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
+__all__ = ["IDENTITY_POLICY", "MirrorMonitor", "MirrorSource", "mirror_sources"]
 
 
 def restart_command(cluster: str, mirror: str, connector: str, task: int | None) -> str:
@@ -78,50 +72,6 @@ def failure_observations(cluster: str, resources: Sequence[MirrorMakerStatus]) -
     return found
 
 
-class MirrorSource(BaseModel):
-    """One ``spec.mirrors[]`` entry, as far as lag is concerned."""
-
-    model_config = ConfigDict(frozen=True)
-
-    alias: str
-    bootstrap_servers: str
-    topics_pattern: str
-    topics_exclude: tuple[str, ...] | None = None
-    identity: bool = False
-    separator: str = "."
-
-
-def mirror_sources(spec: Mapping[str, Any]) -> list[MirrorSource]:
-    """The mirrors of a spec (v1 and v1beta2 field names); entries without what lag needs are skipped."""
-    sources = []
-    for entry in spec.get("mirrors") or []:
-        if not isinstance(entry, dict):
-            continue
-        source = entry.get("source") or {}
-        alias = source.get("alias") or entry.get("sourceCluster")
-        bootstrap = source.get("bootstrapServers")
-        pattern = entry.get("topicsPattern")
-        if not (isinstance(alias, str) and isinstance(bootstrap, str) and isinstance(pattern, str)):
-            continue
-        config = (entry.get("sourceConnector") or {}).get("config") or {}
-        exclude = entry.get("topicsExcludePattern") or config.get("topics.exclude")
-        sources.append(MirrorSource(
-            alias=alias, bootstrap_servers=bootstrap, topics_pattern=pattern,
-            topics_exclude=tuple(str(exclude).split(",")) if exclude else None,
-            identity=str(config.get("replication.policy.class", "")) == IDENTITY_POLICY,
-            separator=str(config.get("replication.policy.separator", ".")),
-        ))
-    return sources
-
-
-def stopped_sources(resource: MirrorMakerStatus) -> str:
-    """Why a mirror may be behind on purpose: its source connectors that are not RUNNING (paused or
-    stopped through their ``state``, or failed), said in the lag alert."""
-    stopped = [f"{c.name} is {c.state}" for c in resource.connectors
-               if c.name.endswith(".MirrorSourceConnector") and c.state != "RUNNING"]
-    return "; ".join(stopped)
-
-
 def lag_observation(cluster: str, lag: MirrorLag, rule: MirrorLagRule, why: str = "") -> Observation | None:
     reasons = lag_over(rule.max_records, rule.max_seconds, lag)
     if not reasons:
@@ -145,16 +95,21 @@ class MirrorMonitor:
         evaluator: AlertEvaluator, bootstrap: Callable[[], Awaitable[str | None]], now: Callable[[], datetime],
         clusters: Mapping[str, ManagedCluster] | None = None,
         source_bootstrap: Callable[[ManagedCluster], Awaitable[str | None]] | None = None,
+        canary: MirrorCanary | None = None, canary_states: CanaryStates | None = None,
     ) -> None:
         self.cluster = cluster
         self._mirrors = mirrors
-        self._admin = admin
-        self._reader = reader
+        self._reads = ReaderLagReads(admin, reader)
         self._evaluator = evaluator
         self._bootstrap = bootstrap  # this (the target) cluster's address, as the other monitors reach it
         self._now = now
         self._clusters = dict(clusters or {})
         self._source_bootstrap = source_bootstrap  # a managed source's address, as its own monitor reaches it
+        # The canary alert needs the canary's clients and a place every replica reads (without: off).
+        self._canaries = None
+        if canary is not None and canary_states is not None:
+            self._canaries = CanaryWatch(cluster, canary=canary, states=canary_states, evaluator=evaluator, now=now,
+                                         bootstrap=bootstrap, locate=self._source)
 
     async def check(self) -> None:
         name = self.cluster.name
@@ -164,6 +119,12 @@ class MirrorMonitor:
             log.warning("listing the KafkaMirrorMaker2 resources of %s failed: %s: %s", name, type(exc).__name__, exc)
             return
         await self._evaluator.evaluate(self.cluster, {Condition.MIRROR_FAILED}, failure_observations(name, resources))
+        await self._check_lag(resources)
+        if self._canaries is not None:
+            await self._canaries.check(resources)
+
+    async def _check_lag(self, resources: Sequence[MirrorMakerStatus]) -> None:
+        name = self.cluster.name
         rule = self.cluster.alerts.mirror_lag
         if not rule.enabled:
             return
@@ -183,35 +144,19 @@ class MirrorMonitor:
         await self._evaluator.evaluate(self.cluster, {Condition.MIRROR_LAG}, observations, unknown)
 
     async def measure(self, resource: MirrorMakerStatus) -> MirrorLag | None:
-        """The lag of every mirror of ``resource``, summed; None when it has nothing to measure. Only
-        the remote partitions that exist are asked for (ListOffsets of a topic that does not exist
-        waits out the client's deadline); one not created yet counts all the source's records."""
+        """The lag of every mirror of ``resource``, summed; None when it has nothing to measure."""
         sources = mirror_sources(resource.spec)
         target = await self._bootstrap()
         if not sources or not target:
             return None
-        existing = set(await self._partitions(self.cluster.ref, target))
-        rows: list[PartitionLag] = []
-        seconds: float | None = None
-        for source in sources:
-            ref, address = await self._source(source)
-            partitions = await self._partitions(ref, address)
-            topics = set(mirrored_topics(sorted({t for t, _ in partitions}), source.topics_pattern,
-                                         source.topics_exclude or DEFAULT_EXCLUDE))
-            source_ends = await self._ends(ref, address, [p for p in partitions if p[0] in topics])
-            remote = [(remote_topic(t, source.alias, identity=source.identity, separator=source.separator), p)
-                      for t, p in sorted(source_ends)]
-            remote = [tp for tp in remote if tp in existing]
-            target_ends = await self._ends(self.cluster.ref, target, remote)
-            lag = mirror_lag(resource.name, source_ends, target_ends, source.alias, identity=source.identity,
-                             separator=source.separator)
-            rows += lag.partitions
-            oldest = await self._oldest_uncopied(ref, address, lag)
-            if oldest is not None:
-                seconds = max(seconds or 0.0, oldest)
-        return MirrorLag(mirror=resource.name, partitions=tuple(rows), seconds=seconds)
 
-    async def _source(self, source: MirrorSource) -> tuple[ClusterRef, str]:
+        def unread(mirror: str, exc: Exception) -> None:  # the records behind stand without their age
+            log.warning("record times of MirrorMaker 2 %s's source not read: %s: %s", mirror, type(exc).__name__, exc)
+
+        return await measure_lag(self._reads, resource.name, sources, target=self.cluster.ref,
+                                 target_bootstrap=target, locate=self._source, now=self._now, on_unread_times=unread)
+
+    async def _source(self, source: MirrorSource) -> tuple[ClusterRef, str] | None:
         """Where the bot reads a mirror's source. A managed cluster named like the source's alias (as
         the mirror runbook names them) is read as the bot reads it anyway: its client settings and the
         address its monitors use, since ``spec.mirrors[].source.bootstrapServers`` may be an address
@@ -225,30 +170,3 @@ class MirrorMonitor:
             if address:
                 return managed.ref, address
         return managed.ref, managed.ref.bootstrap_servers or source.bootstrap_servers
-
-    async def _partitions(self, ref: ClusterRef, bootstrap: str) -> list[tuple[str, int]]:
-        snapshot = await self._admin.snapshot(ref, bootstrap)
-        return sorted((p.topic, p.partition) for p in snapshot.partitions)
-
-    async def _ends(self, ref: ClusterRef, bootstrap: str, partitions: Sequence[tuple[str, int]]) -> dict[
-            tuple[str, int], int]:
-        if not partitions:
-            return {}
-        offsets = await self._reader.log_offsets(ref, bootstrap, partitions)
-        return {tp: latest for tp, (_, latest) in offsets.items()}
-
-    async def _oldest_uncopied(self, ref: ClusterRef, bootstrap: str, lag: MirrorLag) -> float | None:
-        """Seconds since the oldest record of a lagging partition that is not on the target yet was written."""
-        positions = [(p.topic, p.partition, p.target_end or 0) for p in lag.worst(20)]
-        if not positions:
-            return 0.0
-        try:
-            stamps = await self._reader.record_timestamps(ref, bootstrap, positions)
-        except Exception as exc:  # the records behind stand without their age
-            log.warning("record times of MirrorMaker 2 %s's source not read: %s: %s", lag.mirror, type(exc).__name__,
-                        exc)
-            return None
-        if not stamps:
-            return None
-        now_ms = self._now().timestamp() * 1000
-        return max(0.0, (now_ms - min(stamps.values())) / 1000)

@@ -11,19 +11,23 @@ on, as for any command naming that cluster.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from handlers.alerting.mirror_canary_watch import canary_source
 from handlers.clusters import ManagedCluster
 from handlers.commands.command_models import MirrorCommand
 from handlers.commands.planning import Planning
-from handlers.mirror_ports import MirrorCanary, MirrorMakers, MirrorMakerStatus
+from handlers.mirror_lag import CanaryLagReads, MirrorSource, measure_lag, mirror_sources
+from handlers.mirror_ports import CanaryStates, MirrorCanary, MirrorMakers, MirrorMakerStatus
 from handlers.mirror_secrets import secrets_in, side_security
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
 from handlers.replies import Reply, cap_echoes
 from handlers.runs.run_text import plan_text
 from handlers.steps.mirror import connectors_text, failure_of
+from runbooks.alerting.mirror import MirrorLag, PartitionLag, canary_text, remote_topic
 from runbooks.catalogue.mirror import (
     CANARY_PREFIX,
     IDENTITY_POLICY,
@@ -68,8 +72,9 @@ class _Read:
 class MirrorRequests:
     def __init__(self, service: CommandService, *, clusters: Mapping[str, ManagedCluster], gateway: ClusterGateway,
                  admin: KafkaAdmin, runs: RunRepository, mirror_makers: MirrorMakers | None,
-                 canary: MirrorCanary | None, clock: Clock) -> None:
+                 canary: MirrorCanary | None, clock: Clock, canary_states: CanaryStates | None = None) -> None:
         self._service = service
+        self._canary_states = canary_states  # the mirror monitor's canary figures
         self._clock = clock
         self._clusters = clusters
         self._gateway = gateway
@@ -200,55 +205,47 @@ class MirrorRequests:
         lines += [f"  auto-restarted {r.connector}: {r.count} times (last {r.last_restart or '?'})"
                   for r in found.auto_restarts if r.count]
         lines += await self._lag_lines(cluster, found)
+        monitored = await self._canary_line(cluster, found)
+        if monitored:
+            lines.append(monitored)
         canary = await self._last_canary(cluster.name, found.name)
         lines.append(f"  canary: {canary}" if canary else "  canary: no run of this bot has measured it yet")
         return "\n".join(lines)
 
     async def _lag_lines(self, cluster: ManagedCluster, found: MirrorMakerStatus) -> list[str]:
-        """Per topic: the source's end offsets minus the target's (records not copied yet)."""
+        """Per mirrored topic: records not copied yet and the age of the oldest of them, measured as the
+        lag alert measures them (``handlers.mirror_lag``), for the sources this bot manages."""
         if self._canary is None:
             return []
+        reads = CanaryLagReads(self._admin, self._canary)
+
+        async def locate(source: MirrorSource) -> tuple[ClusterRef, str] | None:
+            managed = self._clusters.get(source.alias)
+            return None if managed is None else (managed.ref, await self._bootstrap(managed))
+
         lines = []
         try:
             target_bootstrap = await self._bootstrap(cluster)
-            for mirror in found.spec.get("mirrors") or []:
-                alias = str((mirror.get("source") or {}).get("alias", ""))
-                source = self._clusters.get(alias)
-                if source is None or not target_bootstrap:
-                    continue
-                source_bootstrap = await self._bootstrap(source)
-                layout = await self._admin.replica_layout(source.ref, source_bootstrap)
-                identity = ((mirror.get("sourceConnector") or {}).get("config") or {}).get(
-                    "replication.policy.class") == IDENTITY_POLICY
-                names = sorted({p.topic for p in layout.partitions})
-                remotes = tuple(n if identity else f"{alias}.{n}" for n in names)
-                copied = copies_on_target({"mirrors": [mirror]}, remotes)
-                for remote in copied[:MAX_LAG_TOPICS]:
-                    original = remote if identity else remote[len(alias) + 1:]
-                    ahead = await self._canary.end_offsets(source.ref, source_bootstrap, original)
-                    behind = await self._canary.end_offsets(cluster.ref, target_bootstrap, remote)
-                    lag = sum(ahead.values()) - sum(behind.values())
-                    seconds = await self._lag_seconds(source.ref, source_bootstrap, original, ahead, behind)
-                    lines.append(f"  {original} → {remote}: {lag:,} records behind" + seconds
-                                 + ("" if behind else " (not on the target yet)"))
+            for source in mirror_sources(found.spec) if target_bootstrap else []:
+                lag = await measure_lag(reads, found.name, [source], target=cluster.ref,
+                                        target_bootstrap=target_bootstrap, locate=locate, now=self._clock.now)
+                lines += _topic_lines(lag, source)
         except Exception as exc:  # the status still answers when a cluster does not
             lines.append(f"  replication lag unknown: {type(exc).__name__}: {exc}"[:300])
         return lines
 
-    async def _lag_seconds(self, source: ClusterRef, bootstrap: str, topic: str, ahead: Mapping[int, int],
-                           behind: Mapping[int, int]) -> str:
-        """How old the oldest source record not on the target yet is: the record at the target's end
-        offset, read on the source (offsets match while the source kept its records from offset 0)."""
-        assert self._canary is not None
-        oldest = None
-        for partition, end in ahead.items():
-            copied = behind.get(partition, 0)
-            if end > copied:
-                at = await self._canary.record_time(source, bootstrap, topic, partition, copied)
-                oldest = at if oldest is None or (at is not None and at < oldest) else oldest
-        if oldest is None:
+    async def _canary_line(self, cluster: ManagedCluster, found: MirrorMakerStatus) -> str:
+        """The monitor's canary (sent every ``mirror_canary.every``), from the state the monitor keeps."""
+        if self._canary_states is None or canary_source(found) is None:
             return ""
-        return f", {max(0.0, (self._clock.now() - oldest).total_seconds()):,.0f} s behind"
+        try:
+            state = await self._canary_states.load(cluster.name, found.name)
+        except Exception as exc:  # the store down: say so, the rest of the status stands
+            return f"  canary (monitor): unknown, {type(exc).__name__}: {exc}"[:300]
+        if state is None:
+            return "  canary (monitor): not sent yet (the mirror monitor sends one every " \
+                   f"{cluster.alerts.mirror_canary.every_s:g} s)"
+        return f"  canary (monitor): {canary_text(state, self._clock.now())}"
 
     async def _last_canary(self, cluster: str, name: str) -> str:
         for run_id in await self._runs.recent(cluster, limit=50):
@@ -262,6 +259,23 @@ class MirrorRequests:
             if step is not None and step.detail and step.applied:
                 return f"{step.detail} (run {run.id}, {step.finished_at or step.started_at:%Y-%m-%d %H:%M} UTC)"
         return ""
+
+
+def _topic_lines(lag: MirrorLag, source: MirrorSource) -> list[str]:
+    """One line per source topic: records behind summed over its partitions (each counted from 0 up, a
+    partition ahead does not hide one behind), the oldest uncopied record's age when read."""
+    by_topic: dict[str, list[PartitionLag]] = defaultdict(list)
+    for row in lag.partitions:
+        by_topic[row.topic].append(row)
+    lines = []
+    for topic in sorted(by_topic)[:MAX_LAG_TOPICS]:
+        rows = by_topic[topic]
+        remote = remote_topic(topic, source.alias, identity=source.identity, separator=source.separator)
+        ages = [r.age_s for r in rows if r.age_s is not None]
+        lines.append(f"  {topic} → {remote}: {sum(r.records for r in rows):,} records behind"
+                     + (f", {max(ages):,.0f} s behind" if ages else "")
+                     + (" (not on the target yet)" if all(r.target_end is None for r in rows) else ""))
+    return lines
 
 
 def _canary_of(found: MirrorMakerStatus) -> str | None:

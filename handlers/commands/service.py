@@ -38,7 +38,7 @@ from handlers.commands.verbs import (
     UndoCommand,
     UpgradeCommand,
 )
-from handlers.mirror_ports import MirrorCanary, MirrorMakers
+from handlers.mirror_ports import CanaryStates, MirrorCanary, MirrorMakers
 from handlers.operator_deployment import OperatorDeployments
 from handlers.ports import (
     Clock,
@@ -87,6 +87,7 @@ class CommandService:
         gateway: ClusterGateway, admin: KafkaAdmin, clock: Clock, ids: Ids,
         alerts: AlertQueries | None = None, operator: OperatorDeployments | None = None,
         mirror_makers: MirrorMakers | None = None, canary: MirrorCanary | None = None,
+        canary_states: CanaryStates | None = None,
     ) -> None:
         self.clusters = dict(clusters)
         self.alerts = alerts  # lag, alerts and snooze; None where no alert store is wired
@@ -100,7 +101,8 @@ class CommandService:
         self._planner = Planner(gateway, admin, operator)  # operator: the Deployment naming supported versions
         self.access = AccessGate(self.clusters, runs, alerts)  # who may ask for what, and where
         self.mirrors = MirrorRequests(self, clusters=self.clusters, gateway=gateway, admin=admin, runs=runs,
-                                      mirror_makers=mirror_makers, canary=canary, clock=clock)
+                                      mirror_makers=mirror_makers, canary=canary, clock=clock,
+                                      canary_states=canary_states)
         self.undo = UndoRequests(clusters=self.clusters, runs=runs, gateway=gateway, admin=admin, clock=clock, ids=ids)
 
     async def handle_text(self, text: str, actor: Actor, *, channel: str | None = None,

@@ -49,6 +49,7 @@ class Condition(StrEnum):
     UNOWNED_THROTTLES = "unowned_throttles"  # subject replication-throttles: set while no moving run is active
     MIRROR_FAILED = "mirror_failed"  # subject mirror/<name>/<connector>[/task-<id>]: FAILED in Connect's status
     MIRROR_LAG = "mirror_lag"  # subject mirror/<name>: the target's remote topics behind the source
+    MIRROR_CANARY = "mirror_canary"  # subject mirror/<name>: no canary record arrived on the target for too long
 
 
 HEALTH_CONDITIONS = frozenset({
@@ -113,6 +114,15 @@ class MirrorLagRule(ConditionRule):
     max_seconds: float | None = Field(default=300.0, gt=0)
 
 
+class MirrorCanaryRule(ConditionRule):
+    """The mirror canary: a timestamped record sent to the mirror's canary topic on the source every
+    ``every_s``; the alert when none arrived on the target for ``max_silence_s``. The silence is the
+    value held, so ``for_s`` adds nothing by default."""
+
+    every_s: float = Field(default=30.0, gt=0)
+    max_silence_s: float = Field(default=300.0, gt=0)
+
+
 class AlertRules(_Frozen):
     """Every rule of one cluster, with the defaults an SRE would start from (Strimzi's sample
     Prometheus rules fire on URP/offline/under-min-ISR after 10 s; a broker poll every 5 s plus
@@ -144,6 +154,7 @@ class AlertRules(_Frozen):
     mirror_poll_s: float = Field(default=15.0, gt=0)
     mirror_failed: ConditionRule = ConditionRule()
     mirror_lag: MirrorLagRule = MirrorLagRule()
+    mirror_canary: MirrorCanaryRule = MirrorCanaryRule()
 
     def rule(self, condition: Condition) -> ConditionRule:
         rule: ConditionRule = getattr(self, condition.value)

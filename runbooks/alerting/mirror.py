@@ -4,7 +4,7 @@ FAILED task), and how far a mirror's target is behind its source.
 
 Subjects: ``mirror/<name>/<connector>`` for a connector, ``mirror/<name>/<connector>/task-<id>`` for a
 task (one alert each: restarting one task is a different action from restarting a connector), and
-``mirror/<name>`` for a mirror's lag.
+``mirror/<name>`` for a mirror's lag and for its canary.
 
 Lag in records is measured the way ``/kafka mirror status`` shows it: per mirrored partition, the
 source's end offset minus the end offset of its remote topic on the target. It assumes the remote
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 FAILED = "FAILED"
 TRACE_CHARS = 300  # of a trace's first line, in an alert
@@ -98,6 +99,7 @@ class PartitionLag(_Frozen):
     partition: int
     source_end: int
     target_end: int | None  # None: the remote partition does not exist (yet)
+    age_s: float | None = None  # how old its oldest record not on the target is, when read
 
     @property
     def records(self) -> int:
@@ -137,6 +139,39 @@ def mirror_lag(
     return MirrorLag(mirror=mirror, partitions=tuple(rows))
 
 
+UNCOPIED_AGES_READ = 20  # lagging partitions whose oldest uncopied record's time is read, the worst first
+
+
+def uncopied_positions(lag: MirrorLag) -> list[tuple[str, int, int]]:
+    """Where the oldest record not on the target yet is, on the source, for the worst lagging
+    partitions: the remote partition's end offset (offsets match while the source kept its records
+    from where mirroring began, see the module's note)."""
+    return [(p.topic, p.partition, p.target_end or 0) for p in lag.worst(UNCOPIED_AGES_READ)]
+
+
+def with_ages(lag: MirrorLag, stamps: Mapping[tuple[str, int, int], int] | None, now_ms: float) -> MirrorLag:
+    """``lag`` with the age of each lagging partition's oldest uncopied record (``stamps``: record
+    times in ms by position, as read at ``uncopied_positions``; None: they could not be read) and the
+    mirror's ``seconds``, the oldest of them: 0 when nothing is behind, None when behind but unread."""
+    if not any(p.records for p in lag.partitions):
+        return lag.model_copy(update={"seconds": 0.0})
+    if not stamps:
+        return lag.model_copy(update={"seconds": None})
+    rows = []
+    for p in lag.partitions:
+        stamp = stamps.get((p.topic, p.partition, p.target_end or 0)) if p.records else None
+        rows.append(p if stamp is None else p.model_copy(update={"age_s": max(0.0, (now_ms - stamp) / 1000)}))
+    ages = [p.age_s for p in rows if p.age_s is not None]
+    return lag.model_copy(update={"partitions": tuple(rows), "seconds": max(ages) if ages else None})
+
+
+def merge_lags(mirror: str, lags: Sequence[MirrorLag]) -> MirrorLag:
+    """One mirror's lag over its several sources: the partitions of each, the oldest age of any."""
+    seconds = [lag.seconds for lag in lags if lag.seconds is not None]
+    return MirrorLag(mirror=mirror, partitions=tuple(p for lag in lags for p in lag.partitions),
+                     seconds=max(seconds) if seconds else None)
+
+
 def lag_over(rule_records: int | None, rule_seconds: float | None, lag: MirrorLag) -> list[str]:
     """The thresholds ``lag`` is over, worded for the alert (empty: not over any)."""
     reasons = []
@@ -171,3 +206,69 @@ def mirrored_topics(topics: Sequence[str], pattern: str, exclude: Sequence[str] 
     includes, excludes = compiled(pattern.split(",")), compiled(exclude)
     return sorted(t for t in topics if t != "heartbeats" and any(p.fullmatch(t) for p in includes)
                   and not any(p.fullmatch(t) for p in excludes))
+
+
+# -- the canary -----------------------------------------------------------------------------------
+
+
+class CanaryState(_Frozen):
+    """What the monitor knows of one mirror's canary, kept between polls and replicas (the monitor
+    lease moves): when it sent its canary records, when it last saw one on the target and how long that
+    one took, and where its reading of the remote canary topic stopped."""
+
+    cluster: str  # the target cluster, whose monitor sends the canary
+    mirror: str
+    source: str  # the source alias
+    topic: str  # the canary topic on the source
+    remote_topic: str  # its name on the target
+    watching_since: datetime  # the first canary the monitor sent (silence counts from there)
+    last_sent_at: datetime | None = None
+    last_arrival_at: datetime | None = None  # when the monitor saw the newest canary record on the target
+    last_latency_ms: float | None = None  # that record: seen on the target minus produced on the source
+    positions: dict[int, int] = Field(default_factory=dict)  # remote partition -> next offset to read
+    last_error: str | None = None  # the last probe that failed, and why
+
+
+class CanaryArrival(_Frozen):
+    sent_ms: float  # the produce time the record carries
+    seen_ms: float  # when the monitor read it on the target
+
+    @property
+    def latency_ms(self) -> float:
+        return max(0.0, self.seen_ms - self.sent_ms)
+
+
+def canary_due(state: CanaryState | None, now: datetime, every_s: float) -> bool:
+    return state is None or state.last_sent_at is None or (now - state.last_sent_at).total_seconds() >= every_s
+
+
+def after_probe(state: CanaryState, *, sent_at: datetime | None, arrivals: Sequence[CanaryArrival],
+                positions: Mapping[int, int], error: str | None = None) -> CanaryState:
+    """The state after one probe: the newest record seen (by its produce time) gives the arrival."""
+    update: dict[str, object] = {"positions": dict(positions), "last_error": error}
+    if sent_at is not None:
+        update["last_sent_at"] = sent_at
+    if arrivals:
+        newest = max(arrivals, key=lambda a: a.sent_ms)
+        seen = datetime.fromtimestamp(newest.seen_ms / 1000, UTC)
+        if state.last_arrival_at is None or seen >= state.last_arrival_at:
+            update["last_arrival_at"] = seen
+            update["last_latency_ms"] = newest.latency_ms
+    return state.model_copy(update=update)
+
+
+def canary_silence_s(state: CanaryState, now: datetime) -> float:
+    """Seconds without a canary record arriving: since the last one, or since the monitor began."""
+    since = state.last_arrival_at or state.watching_since
+    return max(0.0, (now - since).total_seconds())
+
+
+def canary_text(state: CanaryState, now: datetime) -> str:
+    """The canary's figures as ``/kafka mirror status`` and the alert say them."""
+    if state.last_arrival_at is None:
+        return (f"no canary record has arrived on {state.remote_topic} since the monitor began sending them "
+                f"{state.watching_since:%Y-%m-%d %H:%M:%S} UTC")
+    latency = f"{state.last_latency_ms:,.0f} ms" if state.last_latency_ms is not None else "unknown"
+    ago = (now - state.last_arrival_at).total_seconds()
+    return (f"last arrived {state.last_arrival_at:%Y-%m-%d %H:%M:%S} UTC ({ago:,.0f} s ago), "
+            f"latency then {latency}")

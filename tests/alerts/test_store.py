@@ -9,12 +9,14 @@ from datetime import UTC, datetime
 import pytest
 import redis.asyncio as aioredis
 
-from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisLagReports
+from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisCanaryStates, RedisLagReports
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_models import LagReport
 from handlers.ports import StoreUnavailable, VersionConflict
 from runbooks.alerting.lifecycle import AlertKey, AlertState, Condition, MessageRef, Observation, Phase
+from runbooks.alerting.mirror import CanaryState
 from tests.fakes.alerts import FakeClock, RecordingChannel, cluster
+from tests.fakes.mirror_canary import MemoryCanaryStates
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 KEY = AlertKey(cluster="prod", condition=Condition.BROKER_DOWN, subject="broker-1")
@@ -108,3 +110,19 @@ async def test_a_dead_redis_is_store_unavailable() -> None:
             await RedisAlertStore(client).load_cluster("prod")
     finally:
         await client.aclose()
+
+
+async def test_the_canary_state_is_kept_per_mirror_and_expires_by_itself(redis_client: aioredis.Redis) -> None:
+    """Redis and the fake agree: nothing before the first save, the last save read back whole (positions keyed by
+    partition number) per (cluster, mirror); in Redis the key expires within a week (a removed mirror's goes)."""
+    at = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    saved = CanaryState(cluster="west", mirror="dr", source="east", topic="kafka-chatops-canary-dr",
+                        remote_topic="east.kafka-chatops-canary-dr", watching_since=at, last_sent_at=at,
+                        last_arrival_at=at, last_latency_ms=85.0, positions={0: 12, 1: 3})
+    for states in (RedisCanaryStates(redis_client), MemoryCanaryStates()):
+        assert await states.load("west", "dr") is None
+        await states.save(saved.model_copy(update={"last_latency_ms": 1.0}))
+        await states.save(saved)
+        assert await states.load("west", "dr") == saved and await states.load("east", "dr") is None
+    ttl_ms = await redis_client.pttl("kco:mirror-canary:west:dr")
+    assert 0 < ttl_ms <= 7 * 24 * 3600 * 1000

@@ -9,12 +9,12 @@ below make mypy check that each fake satisfies its Protocol as declared in ``han
 from __future__ import annotations
 
 from handlers.alerting.alert_ports import AlertChannel, AlertStore, LagReports
-from handlers.mirror_ports import MirrorCanary, MirrorMakers
+from handlers.mirror_ports import CanaryStates, MirrorCanary, MirrorMakers
 from handlers.operator_deployment import OperatorDeployments
 from handlers.ports import Clock, ClusterGateway, ClusterLocks, Ids, KafkaAdmin, LagReader, RunLease, RunRepository
 from tests.fakes.alerts import FakeLagReader, MemoryAlertStore, MemoryLagReports, RecordingChannel
 from tests.fakes.cluster import FakeCluster
-from tests.fakes.mirror_canary import FakeMirrorCanary
+from tests.fakes.mirror_canary import FakeMirrorCanary, MemoryCanaryStates
 from tests.fakes.mirror_makers import FakeMirrorMakers
 from tests.fakes.operator import FakeOperatorDeployments
 from tests.fakes.store import MemoryClusterLocks, MemoryRunLease, MemoryRunRepository, MemoryRunStore
@@ -30,6 +30,7 @@ __all__ = [
     "FakeOperatorDeployments",
     "FakeStrimzi",
     "MemoryAlertStore",
+    "MemoryCanaryStates",
     "MemoryClusterLocks",
     "MemoryLagReports",
     "MemoryRunLease",
@@ -57,3 +58,4 @@ def _conforms() -> None:
     _operator: OperatorDeployments = FakeOperatorDeployments()
     _mirror_makers: MirrorMakers = FakeMirrorMakers()
     _canary: MirrorCanary = FakeMirrorCanary()
+    _canary_states: CanaryStates = MemoryCanaryStates()

@@ -16,6 +16,7 @@ import pytest
 
 from bot import store
 from bot.clock import RandomIds, SystemClock
+from bot.store.alert_state import RedisCanaryStates
 from bot.store.repository import RedisClusterLocks, RedisRunRepository
 from bot.store.run_events import RunEventBus
 from bot.worker import Worker
@@ -23,6 +24,7 @@ from handlers.clusters import ManagedCluster
 from handlers.commands.service import CommandService
 from handlers.mirror_ports import CanaryFigures, ConnectorStatus, MirrorMakerStatus, TaskStatus
 from handlers.ports import ClusterRef
+from runbooks.alerting.mirror import CanaryState
 from runbooks.engine.models import Actor, ApprovalPolicy, Run, RunState
 from tests.fakes.mirror_canary import FakeMirrorCanary
 from tests.fakes.mirror_makers import FakeMirrorMakers
@@ -179,14 +181,16 @@ async def bot(redis_url: str) -> AsyncIterator[dict[str, Any]]:
         RunEventBus(client)
     clock, ids = SystemClock(), RandomIds()
     built = CommandService(clusters=clusters, runs=runs, locks=locks, gateway=ports, admin=ports,  # type: ignore[arg-type]
-                           clock=clock, ids=ids, mirror_makers=mirrors, canary=canary)
+                           clock=clock, ids=ids, mirror_makers=mirrors, canary=canary,
+                           canary_states=RedisCanaryStates(client))
     worker = Worker(runs=runs, locks=locks, leases=store.RunLease(client), clusters=clusters, gateway=ports,  # type: ignore[arg-type]
                     admin=ports, clock=clock, ids=ids, owner="test", poll_interval_s=0.02, scan_interval_s=0.1,  # type: ignore[arg-type]
                     mirror_makers=mirrors, canary=canary)
     bus.add_listener(worker.on_run_event)
     await bus.start()
     await worker.start()
-    yield {"service": built, "runs": runs, "mirrors": mirrors, "canary": canary}
+    yield {"service": built, "runs": runs, "mirrors": mirrors, "canary": canary, "west": west,
+           "canary_states": RedisCanaryStates(client)}
     for stop in (worker.stop, bus.stop, client.aclose):
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop(), 2)
@@ -247,6 +251,7 @@ async def test_a_mirror_is_set_up_proven_and_then_paused_resumed_and_removed(bot
     assert "kafka-chatops-canary-dr's offsets translated (east.kafka-chatops-canary-dr-0: 50 on east → 50 on west)" \
         in run.step("verify-checkpoints").detail
 
+    bot["west"].create_topic("east.orders.eu", {0: [0, 1, 2], 1: [1, 2, 0]})  # MirrorMaker 2 created it
     canary.topics["east"]["orders.eu"], canary.topics.setdefault("west", {})["east.orders.eu"] = 10, 4
     canary.times[("east", "orders.eu", 0, 4)] = datetime.now(UTC) - timedelta(seconds=30)
     status = await bot["service"].handle_text("mirror status dr", REQUESTER)
@@ -326,3 +331,23 @@ async def test_an_invalid_resource_pauses_the_run_at_once_with_the_operators_rea
     run = await drive(bot, reply.run.id, lambda r: r.state is RunState.PAUSED, refuses)
     assert run.current_step is not None and run.current_step.id == "await-mirror"
     assert "NotReady: InvalidResourceException: spec.mirrors[0].topicsPattern" in (run.pause_reason or "")
+
+
+async def test_status_shows_the_monitors_canary_latency_from_the_state_it_keeps(bot: dict[str, Any]) -> None:
+    """The mirror monitor's canary state in Redis (``RedisCanaryStates``, what the canary alert reads) is what
+    status shows: when the last canary record arrived and its latency then; none kept yet is said too."""
+    mirrors: FakeMirrorMakers = bot["mirrors"]
+    spec = {"target": {"alias": "west", "bootstrapServers": "west:9092"},
+            "mirrors": [{"source": {"alias": "east", "bootstrapServers": "east:9092"},
+                         "topicsPattern": "orders.*|kafka-chatops-canary-dr"}]}
+    await mirrors.create_mirror_maker(ClusterRef(name="west", namespace="kafka-west", kafka="west"), "dr", spec)
+    before = await bot["service"].handle_text("mirror status dr", REQUESTER)
+    assert "canary (monitor): not sent yet (the mirror monitor sends one every 30 s)" in before.text, before.text
+    arrived = datetime.now(UTC) - timedelta(seconds=40)
+    await bot["canary_states"].save(CanaryState(
+        cluster="west", mirror="dr", source="east", topic="kafka-chatops-canary-dr",
+        remote_topic="east.kafka-chatops-canary-dr", watching_since=arrived - timedelta(hours=1),
+        last_sent_at=arrived, last_arrival_at=arrived, last_latency_ms=85.0))
+    status = await bot["service"].handle_text("mirror status dr", REQUESTER)
+    assert re.search(rf"canary \(monitor\): last arrived {arrived:%Y-%m-%d %H:%M:%S} UTC \((40|41) s ago\), "
+                     r"latency then 85 ms", status.text), status.text
