@@ -16,9 +16,9 @@ import threading
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.sandbox"]
+pytest_plugins = ["tests.fixtures.redis_server", "tests.fixtures.sandbox", "tests.fixtures.mirror_pair"]
 
-SANDBOX_FIXTURES = frozenset({"sandbox", "sandbox_factory", "sandbox_kube"})
+SANDBOX_FIXTURES = frozenset({"sandbox", "sandbox_factory", "sandbox_kube", "mirror_pair", "mirror_clusters"})
 UNIT_TIMEOUT_S = {"runbooks": 20.0, "handlers": 60.0, "store": 60.0}
 
 

@@ -1,6 +1,7 @@
-"""MirrorMaker 2 alerts end to end: two 1-node sandboxes, ``east`` (source) and ``west`` (target), a
-KafkaMirrorMaker2 created directly in west's Kubernetes API (real MirrorMaker 2 in the sandbox), and the real
-bot in the console managing west.
+"""MirrorMaker 2 alerts end to end: two sandboxes, ``east`` (source) and ``west`` (target; the pair the
+MirrorMaker 2 modules share, tests/fixtures/mirror_pair.py), a KafkaMirrorMaker2 created directly in west's
+Kubernetes API (real MirrorMaker 2 in the sandbox) mirroring this module's own topic, and the real bot in the
+console managing west.
 
 - Lag: the source connector paused while records are produced on east: the mirror_lag alert is posted with
   the records behind; running again, it catches up and the alert resolves.
@@ -11,8 +12,6 @@ bot in the console managing west.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -34,25 +33,19 @@ from tests.sandbox.test_mirrormaker2_twin import (
 
 pytestmark = pytest.mark.sandbox
 MM2 = "dr"  # the twin test's name: wait_status and the helpers look for it
-TOPIC = "orders.eu"
+TOPIC = "alerts.eu"
+# Only this module's topic and group: the other modules on the shared pair mirror theirs.
+PATTERNS = {"topicsPattern": "alerts.*", "groupsPattern": "alerts-billing"}
 LAGGING = 50
 
 
 @pytest.fixture(scope="module")
-def pair(sandbox_factory: Callable[..., SandboxInfo]) -> Iterator[tuple[SandboxInfo, SandboxInfo]]:
-    with ThreadPoolExecutor(2) as pool:
-        east_f = pool.submit(sandbox_factory, "mm2-alerts-east", brokers=1)
-        west_f = pool.submit(sandbox_factory, "mm2-alerts-west", brokers=1)
-        east, west = east_f.result(), west_f.result()
-    try:
-        yield east, west
-    finally:
-        east.down()
-        west.down()
+def pair(mirror_clusters: tuple[SandboxInfo, SandboxInfo]) -> tuple[SandboxInfo, SandboxInfo]:
+    return mirror_clusters
 
 
 def set_source_state(west: StrimziCluster, pair: tuple[SandboxInfo, SandboxInfo], state: str) -> None:
-    resource = mirror_resource(MM2, *pair)
+    resource = mirror_resource(MM2, *pair, **PATTERNS)
     spec = resource["spec"]["mirrors"][0]
     spec["sourceConnector"] = {**spec["sourceConnector"], "state": state}
     west.patch(PLURAL, MM2, {"spec": {"mirrors": [spec]}})
@@ -66,7 +59,7 @@ def test_mirror_lag_and_a_failed_task_alert_and_the_restart_button_brings_it_bac
     west = StrimziCluster(api, west_info.namespace, west_info.cluster)
     create_topic(east.bootstrap_servers, TOPIC, partitions=1, replication=1)
     west.custom.create_namespaced_custom_object("kafka.strimzi.io", "v1", west.namespace, PLURAL,
-                                                mirror_resource(MM2, east, west_info))
+                                                mirror_resource(MM2, east, west_info, **PATTERNS))
     wait_status(west, lambda s: all_running(s, SOURCE, min_tasks=1), "the source connector RUNNING", timeout=150)
     config = clusters_file(tmp_path / "clusters.yaml", west_info, {"west": (
         "{health_poll: 5s, lag_poll: 30s, mirror_poll: 2s, update_interval: 1s, "

@@ -1,11 +1,14 @@
-"""``/kafka mirror`` end to end: two 1-node sandboxes (east and west, Kafka 4.3.1, each its own
-Kubernetes API), the real bot as a console process with both clusters in its clusters file (each
-with its own ``kubeconfig:``), real MirrorMaker 2 run by west's operator twin.
+"""``/kafka mirror`` end to end: two sandboxes (east and west, Kafka 4.3.1, each its own Kubernetes API;
+the pair the MirrorMaker 2 modules share, tests/fixtures/mirror_pair.py), the real bot as a console
+process with both clusters in its clusters file (each with its own ``kubeconfig:``), real MirrorMaker 2
+run by west's operator twin.
 
-``mirror east west --topics 'orders.*' --groups billing`` with its approval, to done: the
-KafkaMirrorMaker2 created in west's namespace, its connectors RUNNING, the records produced on east
-present on west exactly once as ``east.orders...``, the canary's figures on the run, billing's
-committed offset translated to west. Then ``mirror status``, pause/resume and remove, each approved.
+``mirror east west --topics 'stock.*' --groups ledger --name stock-east-west`` with its approval, to
+done: the KafkaMirrorMaker2 created in west's namespace, its connectors RUNNING, the records produced on
+east present on west exactly once as ``east.stock...``, the canary's figures on the run, ledger's
+committed offset translated to west. (The Slack test mirrors ``orders.*`` with ``billing`` on the same
+pair, under the default name: this module's topics, group and name are its own.)
+Then ``mirror status``, pause/resume and remove, each approved.
 The test's own Kafka clients (kafka-python) and Kubernetes reads share no code with the bot.
 """
 
@@ -14,8 +17,7 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -34,23 +36,18 @@ from tests.fixtures.waiting import wait_until
 
 pytestmark = pytest.mark.sandbox
 USER = "console:oncall"
-NAME = "east-to-west"
-TOPICS = {"orders.eu": 2, "orders.us": 1}
+NAME = "stock-east-west"
+TOPICS = {"stock.eu": 2, "stock.us": 1}
+PATTERN = "stock.*"
+GROUP = "ledger"
+EU, US = TOPICS
 RECORDS = 100  # per topic
-BILLING_AT = 60  # billing's committed offset on orders.eu partition 0
+BILLING_AT = 60  # the group's committed offset on stock.eu partition 0
 
 
 @pytest.fixture(scope="module")
-def clusters(sandbox_factory: Callable[..., SandboxInfo]) -> Iterator[tuple[SandboxInfo, SandboxInfo]]:
-    with ThreadPoolExecutor(2) as pool:
-        east_f = pool.submit(sandbox_factory, "east", brokers=1, kafka_version="4.3.1")
-        west_f = pool.submit(sandbox_factory, "west", brokers=1, kafka_version="4.3.1")
-        east, west = east_f.result(), west_f.result()
-    try:
-        yield east, west
-    finally:
-        east.down()
-        west.down()
+def clusters(mirror_clusters: tuple[SandboxInfo, SandboxInfo]) -> tuple[SandboxInfo, SandboxInfo]:
+    return mirror_clusters
 
 
 def produced_values(topic: str) -> list[bytes]:
@@ -59,12 +56,12 @@ def produced_values(topic: str) -> list[bytes]:
 
 @pytest.fixture(scope="module")
 def orders(clusters: tuple[SandboxInfo, SandboxInfo]) -> None:
-    """Topics on east with records, and billing committed on orders.eu, before the bot is asked."""
+    """Topics on east with records, and the group committed on stock.eu, before the bot is asked."""
     east = clusters[0]
     admin = KafkaAdminClient(bootstrap_servers=east.bootstrap_servers, request_timeout_ms=20000)
     try:
         admin.create_topics([NewTopic(t, p, 1) for t, p in TOPICS.items()])
-        admin.create_topics([NewTopic("payments", 1, 1)])  # not matched by 'orders.*': not mirrored
+        admin.create_topics([NewTopic("payments", 1, 1)])  # not matched by 'stock.*': not mirrored
     finally:
         admin.close()
     producer = KafkaProducer(bootstrap_servers=east.bootstrap_servers, acks="all")
@@ -77,13 +74,13 @@ def orders(clusters: tuple[SandboxInfo, SandboxInfo]) -> None:
         producer.close()
     deadline = time.monotonic() + 60
     while True:  # the group coordinator may not be there yet on a fresh cluster
-        consumer = KafkaConsumer(bootstrap_servers=east.bootstrap_servers, group_id="billing",
+        consumer = KafkaConsumer(bootstrap_servers=east.bootstrap_servers, group_id=GROUP,
                                  enable_auto_commit=False)
         try:
-            consumer.commit({TopicPartition("orders.eu", 0): OffsetAndMetadata(BILLING_AT, "", -1)})
+            consumer.commit({TopicPartition(EU, 0): OffsetAndMetadata(BILLING_AT, "", -1)})
             return
         except KafkaError:
-            assert time.monotonic() < deadline, "could not commit billing on east"
+            assert time.monotonic() < deadline, f"could not commit {GROUP} on east"
             time.sleep(0.5)
         finally:
             consumer.close()
@@ -102,8 +99,8 @@ def bot(clusters: tuple[SandboxInfo, SandboxInfo], orders: None, redis_module: R
         tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotProcess]:
     directory = tmp_path_factory.mktemp("mirror-bot")
     lines = ["clusters:"]
-    for info in clusters:
-        lines += [f"  {info.name}:", f"    namespace: {info.namespace}", f"    kafka: {info.cluster}",
+    for name, info in zip(("east", "west"), clusters, strict=True):  # the bot's names, not the sandboxes'
+        lines += [f"  {name}:", f"    namespace: {info.namespace}", f"    kafka: {info.cluster}",
                   f"    kubeconfig: {info.kubeconfig}", f"    approvers: [{json.dumps(USER)}]", "    four_eyes: false",
                   "    alerts: {health_poll: 30s, lag_poll: 30s}"]
     (directory / "clusters.yaml").write_text("\n".join(lines) + "\n")
@@ -162,11 +159,11 @@ def step_detail(run: dict[str, Any], step_id: str) -> str:
 def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[SandboxInfo, SandboxInfo],
                                              redis_module: RedisServer) -> None:
     west = clusters[1]
-    refused = bot.command("mirror east east --topics 'orders.*'", timeout=60)
+    refused = bot.command(f"mirror east east --topics '{PATTERN}'", timeout=60)
     assert "the source and the target are both east" in refused["text"], refused
     assert mirror_resource(west) is None
 
-    started = bot.command("mirror east west --topics 'orders.*' --groups billing", timeout=90)
+    started = bot.command(f"mirror east west --topics '{PATTERN}' --groups {GROUP} --name {NAME}", timeout=90)
     run_id = run_id_of(started)
     run = approve_to_end(bot, redis_module.url, run_id, "create-mirror")
     assert run["state"] == "succeeded", (run.get("pause_reason"), [(s["spec"]["id"], s.get("detail"))
@@ -177,7 +174,7 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
     assert resource is not None
     mirror = resource["spec"]["mirrors"][0]
     assert mirror["source"]["alias"] == "east" and resource["spec"]["target"]["alias"] == "west"
-    assert mirror["topicsPattern"].startswith("orders.*|") and mirror["groupsPattern"].startswith("billing|")
+    assert mirror["topicsPattern"].startswith(f"{PATTERN}|") and mirror["groupsPattern"].startswith(f"{GROUP}|")
     assert mirror["sourceConnector"]["autoRestart"] == {"enabled": True}
     assert mirror["sourceConnector"]["tasksMax"] == 4  # 3 partitions + the canary's
     connectors = resource["status"]["connectors"]
@@ -197,24 +194,24 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
     canary = step_detail(run, "mirror-canary")
     assert canary.startswith("50/50 canary records arrived, 0 missing, 0 duplicated; latency p50 "), canary
     assert "p99" in canary
-    assert "kafka-chatops-canary-east-to-west's offsets translated" in step_detail(run, "verify-checkpoints")
+    assert f"kafka-chatops-canary-{NAME}'s offsets translated" in step_detail(run, "verify-checkpoints")
 
     def billing_on_west() -> int | None:
-        consumer = KafkaConsumer(bootstrap_servers=west.bootstrap_servers, group_id="billing",
+        consumer = KafkaConsumer(bootstrap_servers=west.bootstrap_servers, group_id=GROUP,
                                  enable_auto_commit=False)
         try:
-            offset: int | None = consumer.committed(TopicPartition("east.orders.eu", 0))
+            offset: int | None = consumer.committed(TopicPartition(f"east.{EU}", 0))
             return offset
         finally:
             consumer.close()
 
-    translated = wait_until(billing_on_west, timeout=60, interval=2, message="billing's offset synced to west")
-    assert 0 < translated <= BILLING_AT  # translated into east.orders.eu's offsets (never past the original)
+    translated = wait_until(billing_on_west, timeout=60, interval=2, message=f"{GROUP}'s offset synced to west")
+    assert 0 < translated <= BILLING_AT  # translated into east.stock.eu's offsets (never past the original)
 
     status = bot.command(f"mirror status {NAME}", timeout=60)["text"]
     assert "east->west.MirrorSourceConnector RUNNING" in status and "Ready" in status, status
     assert "canary: 50/50 canary records arrived" in status, status
-    assert "orders.eu → east.orders.eu: 0 records behind" in status, status
+    assert f"{EU} → east.{EU}: 0 records behind" in status, status
 
     paused = approve_to_end(bot, redis_module.url, run_id_of(bot.command(f"mirror pause {NAME}", timeout=60)),
                             "mirror-pause", timeout=120)
@@ -224,13 +221,13 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
     producer = KafkaProducer(bootstrap_servers=clusters[0].bootstrap_servers, acks="all")
     try:  # while paused, 10 more records wait on east: status shows the lag in records and seconds
         for i in range(10):
-            producer.send("orders.eu", f"late-{i}".encode(), partition=0)
+            producer.send(EU, f"late-{i}".encode(), partition=0)
         producer.flush(timeout=30)
     finally:
         producer.close()
     time.sleep(2)
     lagging = bot.command(f"mirror status {NAME}", timeout=60)["text"]
-    assert re.search(r"orders\.eu → east\.orders\.eu: 10 records behind, \d+ s behind", lagging), lagging
+    assert re.search(rf"{re.escape(EU)} → east\.{re.escape(EU)}: 10 records behind, \d+ s behind", lagging), lagging
     resumed = approve_to_end(bot, redis_module.url, run_id_of(bot.command(f"mirror resume {NAME}", timeout=60)),
                              "mirror-resume", timeout=120)
     assert resumed["state"] == "succeeded", resumed.get("pause_reason")
@@ -253,11 +250,11 @@ def test_mirror_is_set_up_proven_and_managed(bot: BotProcess, clusters: tuple[Sa
     removed = approve_to_end(bot, redis_module.url, remove_id, "remove-mirror", timeout=120)
     assert removed["state"] == "succeeded", removed.get("pause_reason")
     left = removed["steps"][0]["spec"]["summary"]  # what the approver was shown: the copies left in place
-    assert "east.orders.eu" in left and "east.checkpoints.internal" in left, left
-    assert "The canary topic kafka-chatops-canary-east-to-west stays on the source" in left
+    assert f"east.{EU}" in left and "east.checkpoints.internal" in left, left
+    assert f"The canary topic kafka-chatops-canary-{NAME} stays on the source" in left
     assert mirror_resource(west) is None
     admin = KafkaAdminClient(bootstrap_servers=west.bootstrap_servers)
     try:
-        assert {"east.orders.eu", "east.orders.us"} <= set(admin.list_topics())  # the copies stay
+        assert {f"east.{EU}", f"east.{US}"} <= set(admin.list_topics())  # the copies stay
     finally:
         admin.close()
