@@ -232,7 +232,7 @@ def mirror_spec(params: MirrorParams, world: MirrorInput, topics: list[TopicInfo
         "replicas": 1,
         "target": {"alias": params.target, "bootstrapServers": world.target.bootstrap,
                    **side_fields(params.target, world.target.security, needs), "groupId": f"{name}-mm2",
-                   "configStorageTopic": f"{name}-mm2-config", "offsetStorageTopic": f"{name}-mm2-offset",
+                   "configStorageTopic": f"{name}-mm2-config", "offsetStorageTopic": offsets_topic(name),
                    "statusStorageTopic": f"{name}-mm2-status"},
         "mirrors": [{
             "source": {"alias": params.source, "bootstrapServers": world.source.bootstrap,
@@ -271,8 +271,21 @@ def _refuse_input(params: MirrorParams, world: MirrorInput) -> list[TopicInfo]:
     return topics
 
 
+def offsets_topic(name: str) -> str:
+    """Where the mirror's Connect worker stores the source offsets it copied up to (on the target)."""
+    return f"{name}-mm2-offset"
+
+
+def resumes(params: MirrorParams, world: MirrorInput) -> bool:
+    """Whether this mirror continues one removed before: a mirror of this name ran (its offsets topic
+    is on the target, ``mirror remove`` leaves it) under DefaultReplicationPolicy, whose copies carry
+    their source in their names. Its worker starts from those offsets, so copies it left take no
+    record twice."""
+    return not params.identity_names and offsets_topic(params.resource_name) in world.target_topics
+
+
 def _refuse_clashes(params: MirrorParams, world: MirrorInput, topics: list[TopicInfo]) -> None:
-    existing = set(world.target_topics)
+    existing = set() if resumes(params, world) else set(world.target_topics)
     ours = {remote_name(params, t.name): t.name for t in topics}
     ours[remote_name(params, canary_topic(params.resource_name))] = canary_topic(params.resource_name)
     same_way = [m for m in world.mirrors if m.target_alias == params.target and m.source_alias == params.source]
@@ -283,7 +296,9 @@ def _refuse_clashes(params: MirrorParams, world: MirrorInput, topics: list[Topic
                               f"KafkaMirrorMaker2 {covered.name}: two mirrors of one topic write it twice")
         if remote in existing:
             raise PlanRefused(f"{params.target} has a topic {remote} already, which is no mirror of {params.source}'s "
-                              f"{topic}: mirroring would write into it. Rename or delete it, narrow --topics, or "
+                              f"{topic}: mirroring would write into it. If an earlier mirror left it, set this one up "
+                              "with that mirror's --name to continue from its offsets; else rename or delete it, "
+                              "narrow --topics, or "
                               + ("drop --identity-names (the copies are then named " + f"{params.source}.<topic>)"
                                  if params.identity_names else "pick other topics"))
     reverse = [m for m in world.mirrors if m.source_alias == params.target and m.target_alias == params.source]
@@ -344,7 +359,11 @@ def plan(params: MirrorParams, world: MirrorInput) -> list[StepSpec]:
                  args=CreateMirrorArgs(source=src, name=name, canary_topic=canary, spec=spec,
                                        canary_group=canary_group(name)), timeout_s=120.0,
                  compensation=f"`/kafka mirror remove {name}` deletes the resource (the copies stay).",
-                 summary=f"In {tgt}'s namespace {world.target.namespace}, {policy}; the topic {canary} "
+                 summary=f"In {tgt}'s namespace {world.target.namespace}, {policy}; "
+                 + (f"continues mirror {name} removed earlier: its worker starts from the offsets in "
+                    f"{offsets_topic(name)}, so the copies it left on {tgt} get no record twice; "
+                    if resumes(params, world) else "")
+                 + f"the topic {canary} "
                  f"(1 partition) is created on {src} first; {_count(len(topics), 'topic')} (listed in the "
                  f"pre-flight). Resource: {_resource_text(name, world.target.namespace, spec)}"),
         StepSpec(id="await-mirror", title=f"Wait for {name} Ready and every connector and task RUNNING [{tgt}: read]",

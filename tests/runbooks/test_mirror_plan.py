@@ -124,6 +124,20 @@ def test_bad_input_is_refused_with_what_is_wrong_and_what_is_valid(p: MirrorPara
     assert words in refusal(p, world())
 
 
+def test_a_mirror_set_up_again_under_its_name_continues_over_the_copies_it_left() -> None:
+    """`mirror remove` leaves the copies and the worker's offsets topic on the target: the same --name
+    resumes from those offsets (no record twice), another name would copy everything again into them."""
+    left = ("east.orders.eu", "east.orders.us", "east.kafka-chatops-canary-east-to-west", "east-to-west-mm2-offset")
+    steps = plan(params(), world(target_topics=left))
+    create = next(s for s in steps if s.id == "create-mirror")
+    assert "continues mirror east-to-west removed earlier: its worker starts from the offsets in " \
+           "east-to-west-mm2-offset" in create.summary
+    other = refusal(params(name="again"), world(target_topics=left))
+    assert "west has a topic east.orders.eu already" in other and "with that mirror's --name" in other
+    assert "drop --identity-names" in refusal(params(identity_names=True), world(target_topics=(
+        "orders.us", "east-to-west-mm2-offset")))  # identity copies do not say where they came from
+
+
 def test_a_name_already_used_in_the_targets_namespace_is_refused() -> None:
     taken = ExistingMirror(name="east-to-west", namespace="kafka-w", target_alias="west", source_alias="north",
                            topics_pattern="x")
