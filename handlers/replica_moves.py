@@ -115,6 +115,8 @@ class ThrottlesPresent(_Frozen):
     brokers: dict[int, dict[str, str]] = Field(default_factory=dict)
     topics: dict[str, dict[str, str]] = Field(default_factory=dict)
     default_rates: dict[str, str] = Field(default_factory=dict)
+    # Asked for named brokers: those that did not answer a few quick tries (unknown, not "no throttle").
+    unread: tuple[int, ...] = ()
 
     @property
     def empty(self) -> bool:
@@ -212,10 +214,13 @@ class ReplicaMoves(Protocol):
         ...
 
     async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
-                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
+                                    topics: Sequence[str] | None = None,
+                                    brokers: Sequence[int] | None = None) -> ThrottlesPresent:
         """Every throttle set on the cluster: the rates on each live broker (its own or the cluster-wide
-        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs); with
-        ``topics``, only those topics' lists are read (a running move checks its own, every poll)."""
+        dynamic default) and each topic's non-empty throttled-replica lists (DescribeConfigs). A running
+        move checks its own every poll: with ``topics`` only those topics' lists are read, and with
+        ``brokers`` only those brokers, each given a few quick tries (one that does not answer is in
+        ``unread``): a read waiting out the deadline on a broker that just died would hide its death."""
         ...
 
     async def submit_reassignments(

@@ -158,9 +158,11 @@ class KafkaAdminAdapter:
                         partial(moves.remove_throttles, brokers=list(brokers), topics=list(topics)))
 
     async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
-                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
+                                    topics: Sequence[str] | None = None,
+                                    brokers: Sequence[int] | None = None) -> ThrottlesPresent:
         return await self._run(cluster, bootstrap_servers, "reading throttles",
-                               partial(moves.read_throttles, topics=None if topics is None else list(topics)))
+                               partial(moves.read_throttles, topics=None if topics is None else list(topics),
+                                       brokers=None if brokers is None else list(brokers)))
 
     async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
                                    targets: Sequence[ReplicaTarget]) -> dict[str, str]:

@@ -228,22 +228,29 @@ def _entry_source(entry: Mapping[str, Any]) -> str:
     return str(entry.get("config_source") or "")  # kafka-python gives the ConfigSourceType's name
 
 
-def read_throttles(call: AdminCall, topics: list[str] | None = None) -> ThrottlesPresent:
+def read_throttles(call: AdminCall, topics: list[str] | None = None,
+                   brokers: list[int] | None = None) -> ThrottlesPresent:
     described = call.retry("DescribeCluster", lambda a: a.describe_cluster())
-    live = [b.id for b in brokers_from(described) if not b.fenced]
-    brokers: dict[int, dict[str, str]] = {}
+    live = [b.id for b in brokers_from(described) if not b.fenced and (brokers is None or b.id in brokers)]
+    rates: dict[int, dict[str, str]] = {}
     defaults: dict[str, str] = {}
+    unread: list[int] = []
     for broker in live:
         def ask(admin: KafkaAdminClient, broker: int = broker) -> Any:
             ensure_known(admin, broker)
             resource = ConfigResource(ConfigResourceType.BROKER, str(broker), list(THROTTLE_RATE_KEYS))
             return admin.describe_configs([resource], config_filter="all")
-        entries = (call.retry(f"DescribeConfigs (broker {broker})", ask).get("broker") or {}).get(str(broker)) or {}
+        request = f"DescribeConfigs (broker {broker})"
+        answer = call.retry(request, ask) if brokers is None else _quick(call, request, ask)
+        if answer is None:
+            unread.append(broker)
+            continue
+        entries = (answer.get("broker") or {}).get(str(broker)) or {}
         found = {k: str(e.get("value")) for k, e in entries.items()
                  if k in THROTTLE_RATE_KEYS and e.get("value") is not None
                  and _entry_source(e) in _DYNAMIC_BROKER_SOURCES}
         if found:
-            brokers[broker] = found
+            rates[broker] = found
         defaults.update({k: found[k] for k, e in entries.items()
                          if k in found and _entry_source(e) == "DYNAMIC_DEFAULT_BROKER_CONFIG"})
     names = call.retry("ListTopics", lambda a: a.list_topics())
@@ -259,7 +266,7 @@ def read_throttles(call: AdminCall, topics: list[str] | None = None) -> Throttle
                      if k in THROTTLED_REPLICAS_KEYS and e.get("value") and _entry_source(e) in _DYNAMIC_TOPIC_SOURCES}
             if found:
                 found_topics[str(topic)] = found
-    return ThrottlesPresent(brokers=brokers, topics=found_topics, default_rates=defaults)
+    return ThrottlesPresent(brokers=rates, topics=found_topics, default_rates=defaults, unread=tuple(unread))
 
 
 # -- reassignments -----------------------------------------------------------------------------

@@ -47,7 +47,11 @@ async def keep_throttle(ctx: StepContext, step: Step, throttle: ReplicationThrot
     A note about a removal stays on the card for the rest of the step (carried in ``step.detail``)."""
     mine = throttle.model_copy(update={"brokers": tuple(b for b in throttle.brokers if b in live)})
     bootstrap = await ctx.bootstrap()
-    gaps = ThrottleGaps.of(mine, await ctx.admin.replication_throttles(ctx.cluster, bootstrap, mine.topics))
+    present = await ctx.admin.replication_throttles(ctx.cluster, bootstrap, mine.topics, mine.brokers)
+    # A broker that did not answer may have just died: its rate is unknown, and setting it would wait
+    # on it. The step's next poll sees whether it is dead.
+    mine = mine.model_copy(update={"brokers": tuple(b for b in mine.brokers if b not in present.unread)})
+    gaps = ThrottleGaps.of(mine, present)
     notes = [f"broker {b} throttle changed outside this run, left as set: {found}"
              for b, found in sorted(gaps.rates_changed.items())]
     if gaps.removed:

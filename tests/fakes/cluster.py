@@ -130,8 +130,9 @@ class FakeCluster:
         await self.cluster(cluster.name).remove_replication_throttles(cluster, bootstrap_servers, brokers, topics)
 
     async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
-                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
-        return await self.cluster(cluster.name).replication_throttles(cluster, bootstrap_servers, topics)
+                                    topics: Sequence[str] | None = None,
+                                    brokers: Sequence[int] | None = None) -> ThrottlesPresent:
+        return await self.cluster(cluster.name).replication_throttles(cluster, bootstrap_servers, topics, brokers)
 
     async def submit_reassignments(self, cluster: ClusterRef, bootstrap_servers: str,
                                    targets: Sequence[ReplicaTarget]) -> dict[str, str]:

@@ -154,8 +154,9 @@ class ReplicaMoves:
             self.topic_throttles.pop(t, None)
 
     async def replication_throttles(self, cluster: ClusterRef, bootstrap_servers: str,
-                                    topics: Sequence[str] | None = None) -> ThrottlesPresent:
-        live = self.live_brokers()
+                                    topics: Sequence[str] | None = None,
+                                    brokers: Sequence[int] | None = None) -> ThrottlesPresent:
+        live = [b for b in self.live_brokers() if brokers is None or b in brokers]
         # A broker's own rate keys hide the cluster-wide default's (Kafka's precedence).
         effective = {b: {**self.default_throttles, **self.broker_throttles.get(b, {})} for b in live}
         inherited = {k for b in live for k in self.default_throttles if k not in self.broker_throttles.get(b, {})}
