@@ -207,12 +207,13 @@ def test_an_abort_mid_move_cancels_the_batch_and_clears_the_throttles(
         batch = current_moves(redis_url, run_id)
         assert moves_in_flight(grown) and not throttles(grown).empty, "at 100 KiB/s the batch copies, throttled"
         time.sleep(SETTLE_S + 1)  # before that, a throttle missing may be the brokers' view lagging the run's own set
-        moving_topics = sorted({name.rsplit("-", 1)[0] for name in moves_in_flight(grown)})
-        assert moving_topics, "at 100 KiB/s the batch is still copying"
-        strip_throttled_replicas(grown, moving_topics)  # the run may set them again before the next read
+        # The data topic's 32 MB moves: a small traffic partition's move can finish before the run
+        # looks, and the run puts back only the lists of moves still in flight.
+        assert any(name.startswith(f"{DATA}-") for name in moves_in_flight(grown)), "the data moves still copy"
+        strip_throttled_replicas(grown, [DATA])  # the run may set them again before the next read
         wait_until(lambda: "throttle removed outside this run" in step_detail(redis_url, run_id), timeout=60,
                    interval=0.5, message="the run noticing its throttle removed")
-        assert set(moving_topics) <= set(throttles(grown).topics), "the lists were set again"
+        assert DATA in throttles(grown).topics, "the lists were set again"
         print("card:", step_detail(redis_url, run_id))
         # What the abort finds in flight: the data topic's 32 MB partitions (a small traffic partition
         # can finish between this read and the abort).
