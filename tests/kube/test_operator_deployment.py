@@ -11,15 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.kube import KubeClusterGateway, load_api_client
-from bot.sandbox.kube import ObjectStore, create_app, start_server, write_kubeconfig
+from bot.kube import KubeClusterGateway
+from bot.sandbox.kube import ObjectStore
 from bot.sandbox.operator.deployment import APPS_GROUP, DEPLOYMENTS, operator_deployment
 from handlers.operator_deployment import OperatorLocation, supported_kafka_versions
 from handlers.ports import ClusterRef
 from runbooks.rules.strimzi_releases import VersionsSource
 from runbooks.rules.versions import ClusterMode
+from tests.kube.emulator_gateway import emulator_gateway
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,31 +28,15 @@ CLUSTER = ClusterRef(name="prod", namespace=NS, kafka="prod")
 FORBIDDEN_NS = "locked"
 
 
+def _locked(path: str) -> tuple[str, str, str] | None:
+    if path.startswith(f"/apis/apps/v1/namespaces/{FORBIDDEN_NS}/deployments"):
+        return "deployments", "apps", path.rsplit("/", 1)[-1]
+    return None
+
+
 async def serve(tmp_path: Path) -> AsyncIterator[tuple[ObjectStore, KubeClusterGateway]]:
-    store = ObjectStore()
-    app = create_app(store)
-
-    @web.middleware
-    async def rbac(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path.startswith(f"/apis/apps/v1/namespaces/{FORBIDDEN_NS}/deployments"):
-            name = request.path.rsplit("/", 1)[-1]
-            return web.json_response(
-                {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-                 "message": f'deployments.apps "{name}" is forbidden: User "system:serviceaccount:bots:chatops" '
-                            f'cannot get resource "deployments" in API group "apps" in the namespace '
-                            f'"{FORBIDDEN_NS}"'}, status=403)
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    app.middlewares.append(rbac)
-    runner, url = await start_server(store, app=app)
-    gateway = KubeClusterGateway(load_api_client(str(write_kubeconfig(tmp_path / "kubeconfig", url, namespace=NS,
-                                                                       context_name="test"))))
-    try:
-        yield store, gateway
-    finally:
-        gateway.close()
-        await runner.cleanup()
+    async with emulator_gateway(tmp_path, NS, _locked) as served:
+        yield served
 
 
 @pytest.fixture

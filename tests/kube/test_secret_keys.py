@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-from bot.kube import KubeClusterGateway, load_api_client
-from bot.sandbox.kube import ObjectStore, create_app, start_server, write_kubeconfig
+from bot.kube import KubeClusterGateway
+from bot.sandbox.kube import ObjectStore
 from handlers.ports import ClusterRef, SecretLookup
+from tests.kube.emulator_gateway import emulator_gateway
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -28,28 +28,10 @@ VALUE = "s3cr3t-scram-password"
 
 @pytest.fixture
 async def kube(tmp_path: Path) -> AsyncIterator[tuple[ObjectStore, KubeClusterGateway]]:
-    store = ObjectStore()
-    app = create_app(store)
-
-    @web.middleware
-    async def rbac(request: web.Request, handler: Any) -> web.StreamResponse:
-        if request.path == f"/api/v1/namespaces/{NS}/secrets/{LOCKED}":
-            return web.json_response(
-                {"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "Forbidden", "code": 403,
-                 "message": f'secrets "{LOCKED}" is forbidden: User "system:serviceaccount:bots:chatops" cannot '
-                            f'get resource "secrets" in API group "" in the namespace "{NS}"'}, status=403)
-        response: web.StreamResponse = await handler(request)
-        return response
-
-    app.middlewares.append(rbac)
-    runner, url = await start_server(store, app=app)
-    gateway = KubeClusterGateway(load_api_client(str(write_kubeconfig(tmp_path / "kubeconfig", url, namespace=NS,
-                                                                       context_name="test"))))
-    try:
-        yield store, gateway
-    finally:
-        gateway.close()
-        await runner.cleanup()
+    locked = f"/api/v1/namespaces/{NS}/secrets/{LOCKED}"
+    async with emulator_gateway(tmp_path, NS, lambda path: ("secrets", "", LOCKED) if path == locked else None
+                                ) as served:
+        yield served
 
 
 async def test_found_missing_and_forbidden_secrets_answer_names_only(kube: Any) -> None:
