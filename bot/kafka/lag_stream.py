@@ -40,12 +40,38 @@ from bot.kafka import consumer_groups
 from bot.kafka.client_security import KafkaClientSecurity
 from bot.kafka.end_offsets import EARLIEST, LATEST, EndOffsets
 from bot.kafka.lag import KafkaLagReader
-from bot.kafka.offsets_stream import OffsetsStream
+from bot.kafka.offsets_stream import OffsetsState, OffsetsStream
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits
 
 log = logging.getLogger(__name__)
 
 Partition = tuple[str, int]
+
+
+class CommitsCache:
+    """The commits handed out last, per group with the stream's version of it: a group with no
+    change since is handed back as the same object, which the lag evaluation then does not look
+    into (``handlers.alerting.lag_pairs``)."""
+
+    def __init__(self) -> None:
+        self._state: OffsetsState | None = None
+        self._kept: dict[str, tuple[int, GroupCommits]] = {}
+
+    def answer(self, state: OffsetsState, groups: Sequence[str]) -> list[GroupCommits]:
+        cached = self._kept if state is self._state else {}  # a new stream replayed: nothing old holds
+        kept: dict[str, tuple[int, GroupCommits]] = {}
+        answer: list[GroupCommits] = []
+        for group in groups:
+            version = state.changed.get(group, 0)
+            hit = cached.get(group)
+            if hit is None or hit[0] != version:
+                # Built from our own ints: no validation needed (a million pairs would pay for it every second).
+                commits = GroupCommits.model_construct(group=group, offsets=state.group_offsets(group), error=None)
+                hit = (version, commits)
+            kept[group] = hit
+            answer.append(hit[1])
+        self._state, self._kept = state, kept
+        return answer
 
 
 class StreamingLagReader:
@@ -62,6 +88,7 @@ class StreamingLagReader:
         self._ends: dict[str, EndOffsets] = {}
         self._groups: dict[str, tuple[float, list[ConsumerGroup]]] = {}
         self._earliest: dict[str, tuple[float, dict[Partition, int]]] = {}
+        self._commits: dict[str, CommitsCache] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- which source --------------------------------------------------------------------------
@@ -103,6 +130,7 @@ class StreamingLagReader:
             await ends.close()
         self._groups.pop(cluster_name, None)
         self._earliest.pop(cluster_name, None)
+        self._commits.pop(cluster_name, None)
 
     def _closing(self, done: Coroutine[Any, Any, None]) -> None:
         """Close a client whose cluster moved to another bootstrap address, without waiting (the
@@ -165,9 +193,7 @@ class StreamingLagReader:
         stream = await self._stream(cluster, bootstrap_servers)
         if stream is None or not stream.caught_up:
             return await self._admin.committed_offsets(cluster, bootstrap_servers, groups)
-        state = stream.state
-        # Built from our own ints: no validation needed (a million pairs would pay for it every second).
-        return [GroupCommits.model_construct(group=g, offsets=state.group_offsets(g), error=None) for g in groups]
+        return self._commits.setdefault(cluster.name, CommitsCache()).answer(stream.state, groups)
 
     async def log_offsets(
         self, cluster: ClusterRef, bootstrap_servers: str, partitions: Sequence[Partition],

@@ -7,7 +7,8 @@ State, in memory: ``offsets[group][topic][partition] = offset`` (plain dicts of 
 interned: one dict slot and one int per group-partition, about 80 bytes a pair), which groups are
 on the consumer protocol (KIP-848) as seen from their records, and each live offset key's bytes
 pointing at its partitions' dict (about 120 bytes a pair more: a commit of a known group-partition
-then costs a dict lookup and two struct reads instead of a decode).
+then costs a dict lookup and two struct reads instead of a decode), and when each group's offsets
+last changed (so a lag evaluation skips the groups that only committed where they already were).
 
 - The topic is read with ``read_committed``: a transactional commit (exactly-once producers commit
   offsets inside their transaction) counts once its transaction commits, as OffsetFetch shows it.
@@ -47,7 +48,8 @@ BATCH_RECORDS = 20_000
 class OffsetsState:
     """What the stream knows: every group's committed offsets, and the groups on the consumer protocol."""
 
-    __slots__ = ("_known", "classic_protocols", "consumer_protocol", "names", "offsets", "records", "skipped")
+    __slots__ = ("_known", "_slots", "changed", "classic_protocols", "consumer_protocol", "names", "offsets", "records",
+                 "skipped")
 
     def __init__(self) -> None:
         self.offsets: dict[str, dict[str, dict[int, int]]] = {}
@@ -56,7 +58,12 @@ class OffsetsState:
         self.names: dict[str, str] = {}
         self.records = 0
         self.skipped = 0  # records of a version this decoder does not know, or cut short
-        self._known: dict[bytes, dict[int, int]] = {}  # an offset key -> its partitions' dict
+        # When each group's offsets last changed (the record count then): a reader hands back what
+        # it built before for a group that has not changed since (``StreamingLagReader``).
+        self.changed: dict[str, int] = {}
+        # An offset key -> its group-topic's partitions dict and the group (one tuple per group-topic).
+        self._known: dict[bytes, tuple[dict[int, int], str]] = {}
+        self._slots: dict[tuple[str, str], tuple[dict[int, int], str]] = {}
 
     def apply(self, key: bytes | None, value: bytes | None) -> None:
         self.records += 1
@@ -64,9 +71,13 @@ class OffsetsState:
         # time, so they lead straight to the partition's dict; the offset is the int64 after the
         # value's version in every known version (0..4).
         if value is not None and key is not None and len(value) >= 10 and value[0] == 0 and value[1] <= 4:
-            partitions = self._known.get(key)
-            if partitions is not None:
-                partitions[_I32.unpack_from(key, len(key) - 4)[0]] = _I64.unpack_from(value, 2)[0]
+            known = self._known.get(key)
+            if known is not None:
+                partitions, group = known
+                partition, offset = _I32.unpack_from(key, len(key) - 4)[0], _I64.unpack_from(value, 2)[0]
+                if partitions.get(partition) != offset:  # a group committing where it was changes nothing
+                    partitions[partition] = offset
+                    self.changed[group] = self.records
                 return
         try:
             record = decode(key, value, self.names)
@@ -78,24 +89,29 @@ class OffsetsState:
                 topics = self.offsets.get(record.group)
                 if topics is None:
                     topics = self.offsets[record.group] = {}
-                partitions = topics.get(record.topic)
-                if partitions is None:
-                    partitions = topics[record.topic] = {}
-                partitions[record.partition] = record.offset
+                slot = self._slots.get((record.group, record.topic))
+                if slot is None:
+                    slot = (topics.setdefault(record.topic, {}), record.group)
+                    self._slots[(record.group, record.topic)] = slot
+                slot[0][record.partition] = record.offset
+                self.changed[record.group] = self.records
                 if key is not None:
-                    self._known[key] = partitions
+                    self._known[key] = slot
                 return
             if key is not None:
                 self._known.pop(key, None)
             topics = self.offsets.get(record.group)
-            partitions = topics.get(record.topic) if topics is not None else None
-            if partitions is None or topics is None:
+            left = topics.get(record.topic) if topics is not None else None
+            if left is None or topics is None:
                 return
-            partitions.pop(record.partition, None)
-            if not partitions:
+            left.pop(record.partition, None)
+            self.changed[record.group] = self.records
+            if not left:
                 del topics[record.topic]
+                self._slots.pop((record.group, record.topic), None)
                 if not topics:
                     del self.offsets[record.group]
+                    del self.changed[record.group]  # a version the readers never saw (0) stands for "gone"
         elif isinstance(record, GroupRecord) and record.consumer_protocol:
             if record.protocol_type is None:
                 self.consumer_protocol.discard(record.group)

@@ -49,6 +49,7 @@ def lag_document(snapshot: LagSnapshot) -> LagDocument:
         return found
 
     groups: list[str] = []
+    now = snapshot.now
     for index, group in enumerate(snapshot.groups):
         commit = snapshot.commits.get(group.group)
         members = "[" + ",".join(m.model_dump_json() for m in group.members) + "]"
@@ -67,7 +68,7 @@ def lag_document(snapshot: LagSnapshot) -> LagDocument:
                 i = entry.place(index) if entry is not None else None
                 if entry is None or i is None:
                     continue
-                lag, seconds = entry.lags[i], entry.seconds[i]
+                lag, seconds = entry.lags[i], entry.seconds(i, now)
                 if lag == 0:
                     source, shown = _CAUGHT_UP, _seconds(seconds if seconds == seconds else 0.0)
                 elif seconds != seconds:

@@ -18,22 +18,17 @@ are computed as usual, and its alert is left as it was (never resolved by a fail
 from __future__ import annotations
 
 import asyncio
+import heapq
 import re
 from collections import OrderedDict
 from collections.abc import Sequence
 
 from handlers.alerting.lag_models import LagReport
-from handlers.alerting.lag_snapshot import LagSnapshot, Readers, TopicPartition, paused_gc
+from handlers.alerting.lag_pairs import PairIndex, wanted_partitions
+from handlers.alerting.lag_snapshot import LagSnapshot, TopicPartition, paused_gc
 from handlers.clusters import ManagedCluster
-from handlers.ports import Clock, ConsumerGroup, GroupCommits, LagReader
-from runbooks.alerting.lag import (
-    DEFAULT_TABLE_SIZE,
-    Insert,
-    SampleTable,
-    is_unknown,
-    offset_lags,
-    seconds_from_timestamp,
-)
+from handlers.ports import Clock, LagReader
+from runbooks.alerting.lag import DEFAULT_TABLE_SIZE, Insert, SampleTable
 from runbooks.alerting.lifecycle import LagRule
 
 
@@ -44,6 +39,11 @@ def selected(group: str, rule: LagRule) -> bool:
 
 
 BACKGROUND_WAIT_S = 0.3  # how long a background-mode poll waits for a record-timestamp fetch
+# What moves a table's line for the groups behind: a new sample, or the newest one following the
+# log end. An idle stretch's newest time moving (UPDATED) and a dropped sample do not.
+_LINE_CHANGED = frozenset({Insert.APPENDED, Insert.FOLLOWED, Insert.NON_MONOTONIC})
+_NO_END = (-1, -1)
+ABSENT_RETRY_S = 300.0  # a position a fetch found no record at is asked again after this long
 
 
 class LagPoller:
@@ -64,162 +64,142 @@ class LagPoller:
         self._cache_size = timestamp_cache_size
         self._spacing_s = sample_spacing_s
         self.tables: dict[TopicPartition, SampleTable] = {}
+        self._index = PairIndex()
         self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
         self._background = timestamps_in_background
         self._fetching: asyncio.Task[None] | None = None
+        self._cache_version = self._resolved_version = 0  # timestamps cached / looked at by the pairs
+        self._absent: OrderedDict[tuple[str, int, int], float] = OrderedDict()  # fetched, no record: when
+        self._fetched: dict[tuple[str, int, int], int] = {}
 
     async def poll(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagReport:
         return (await self.measure(cluster, bootstrap, rule)).report()
 
     async def measure(self, cluster: ManagedCluster, bootstrap: str, rule: LagRule) -> LagSnapshot:
         """One poll's figures in flat lists (``LagSnapshot``); the report's models are built only
-        when asked for."""
+        when asked for. Only the partitions that moved since the last poll are computed again
+        (``lag_pairs``); the snapshot stays valid after later polls (they change copies)."""
         started = self._clock.now()
         ref = cluster.ref
+        index = self._index
         groups = [g for g in await self._reader.consumer_groups(ref, bootstrap) if selected(g.group, rule)]
         commits = {c.group: c for c in await self._reader.committed_offsets(ref, bootstrap, [g.group for g in groups])}
-        wanted = sorted({
-            (topic, partition)
-            for c in commits.values() if c.error is None
-            for topic, parts in c.offsets.items() for partition, offset in parts.items() if offset >= 0
-        })
+        with paused_gc():
+            changes = index.changes(groups, commits)
+        wanted = index.wanted if changes is not None else wanted_partitions(commits)
         ends = await self._reader.log_offsets(ref, bootstrap, wanted) if wanted else {}
         sampled_at = self._clock.now()
         now = sampled_at.timestamp()
         with paused_gc():
-            self._sample(wanted, ends, now)
-            readers = self._readers(groups, commits, ends)
-            missing = self._compute(readers, ends, now)
-        if missing and self._background:
+            if changes is not None and ends.keys() != index.ends.keys():
+                changes = None  # a partition's end could not be read, or can again
+            if changes is None:
+                index.rebuild(groups, commits, ends)
+                self._forget(index.wanted)
+            moved = self._sample(ends, index.ends, now)
+            index.commits, index.ends = commits, ends
+            partitions = list(index.readers) if changes is None else sorted(moved | set(changes.offsets))
+            index.compute(partitions, changes, self.tables, now, self._cached)
+            touched = self._resolve(set(partitions))
+        if self._background:
             # A short fetch (a few stuck consumers) still lands in this poll; a long one does not
             # hold the evaluation up, and the polls after it find the timestamps in the cache.
-            fetching = self._fetch_later(cluster, bootstrap, missing)
-            await asyncio.wait({fetching}, timeout=BACKGROUND_WAIT_S)
-            if fetching.done():
-                self._fill_from_cache(missing, readers, now)
-        elif missing:
-            await self._fetch_timestamps(cluster, bootstrap, missing, readers, now)
+            fetching = self._fetch_later(cluster, bootstrap)
+            if fetching is not None:
+                await asyncio.wait({fetching}, timeout=BACKGROUND_WAIT_S)
+        else:
+            positions = self._worst()
+            if positions:
+                await self._remember(cluster, bootstrap, positions)
+        with paused_gc():
+            touched |= self._resolve(set())
+            self._fetched = {}  # looked at: from now on, the cache's
+            index.refresh(set(partitions) | touched, changes.groups if changes is not None else ())
         return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
                            poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
-                           commits=commits, readers=readers, ends=ends)
+                           commits=commits, readers=dict(index.readers), ends=ends, figures=index.figures,
+                           recomputed=len(partitions))
 
-    def _sample(
-        self, wanted: Sequence[TopicPartition], ends: dict[TopicPartition, tuple[int, int]], now: float,
-    ) -> None:
+    def _sample(self, ends: dict[TopicPartition, tuple[int, int]], before: dict[TopicPartition, tuple[int, int]],
+                now: float) -> set[TopicPartition]:
+        """Add this poll's log ends to the tables; returns the partitions whose figures moved (a
+        new end, or a line that changed)."""
+        moved: set[TopicPartition] = set()
         for tp, (_, latest) in ends.items():
             table = self.tables.get(tp)
             if table is None:
                 table = self.tables[tp] = SampleTable(self._table_size)
-            if table.add(latest, now, spacing_s=self._spacing_s) is Insert.NON_MONOTONIC:
+            added = table.add(latest, now, spacing_s=self._spacing_s)
+            if added is Insert.NON_MONOTONIC:
                 table.reset()  # the log end went back: the topic was recreated or truncated
                 table.add(latest, now)
-        # Forget partitions nobody reads any more (memory); a partition whose ListOffsets failed
-        # this time keeps its table.
+            if added in _LINE_CHANGED or before.get(tp, _NO_END)[1] != latest:
+                moved.add(tp)
+        return moved
+
+    def _forget(self, wanted: Sequence[TopicPartition]) -> None:
+        """Forget partitions nobody reads any more (memory); a partition whose ListOffsets failed
+        this time keeps its table."""
         for tp in set(self.tables) - set(wanted):
             del self.tables[tp]
 
-    @staticmethod
-    def _readers(
-        groups: Sequence[ConsumerGroup], commits: dict[str, GroupCommits], ends: dict[TopicPartition, tuple[int, int]],
-    ) -> dict[TopicPartition, Readers]:
-        readers = {tp: Readers() for tp in ends}  # a partition whose end is unknown has no lag to compute
-        for index, group in enumerate(groups):
-            commit = commits.get(group.group)
-            if commit is None or commit.error is not None:
-                continue
-            for topic, parts in commit.offsets.items():
-                for partition, offset in parts.items():
-                    entry = readers.get((topic, partition))
-                    if entry is None or offset < 0:
-                        continue
-                    entry.groups.append(index)
-                    entry.committed.append(offset)
-        return {tp: entry for tp, entry in readers.items() if entry.groups}
+    def _cached(self, position: tuple[str, int, int]) -> int | None:
+        stamp = self._timestamps.get(position)
+        if stamp is not None:
+            self._timestamps.move_to_end(position)
+            return stamp
+        return self._fetched.get(position)  # the last fetch's, even if the cache had no room for it
 
-    def _compute(
-        self, readers: dict[TopicPartition, Readers], ends: dict[TopicPartition, tuple[int, int]], now: float,
-    ) -> list[tuple[int, tuple[str, int, int]]]:
-        """Offset and seconds lags for every pair; returns the pairs only a record's timestamp can
-        answer (not cached yet)."""
-        missing: list[tuple[int, tuple[str, int, int]]] = []  # (lag, position) no table could place
-        for tp, entry in readers.items():
-            entry.lags = offset_lags(ends[tp][1], entry.committed)
-            lines = self.tables[tp].lines(now)
-            entry.seconds = lines.lag_seconds(entry.committed)
-            if lines.answers_all(entry.committed):
-                continue  # the common case: no per-pair work at all
-            for i, value in enumerate(entry.seconds):
-                if not is_unknown(value):
-                    continue
-                position = (tp[0], tp[1], entry.committed[i])
-                cached = self._timestamps.get(position)
-                if cached is None:
-                    missing.append((entry.lags[i], position))
-                else:
-                    self._timestamps.move_to_end(position)
-                    entry.seconds[i] = seconds_from_timestamp(cached, now)
-                    entry.from_record.add(i)
-        return missing
+    def _resolve(self, skip: set[TopicPartition]) -> set[TopicPartition]:
+        """Pairs of unknown time answered from timestamps fetched since the last look."""
+        if self._cache_version == self._resolved_version:
+            return set()
+        self._resolved_version = self._cache_version
+        return self._index.resolve(self._cached, skip)
 
-    def _fetch_later(self, cluster: ManagedCluster, bootstrap: str,
-                     missing: list[tuple[int, tuple[str, int, int]]]) -> asyncio.Task[None]:
+    def _fetch_later(self, cluster: ManagedCluster, bootstrap: str) -> asyncio.Task[None] | None:
         if self._fetching is not None and not self._fetching.done():
             return self._fetching  # one at a time; the next poll asks for what is still missing
-        positions = self._worst(missing)
+        positions = self._worst()
+        if not positions:
+            return None
         self._fetching = asyncio.get_running_loop().create_task(self._remember(cluster, bootstrap, positions))
         return self._fetching
-
-    def _fill_from_cache(self, missing: list[tuple[int, tuple[str, int, int]]],
-                         readers: dict[TopicPartition, Readers], now: float) -> None:
-        for _, (topic, partition, offset) in missing:
-            stamp = self._timestamps.get((topic, partition, offset))
-            if stamp is None:
-                continue
-            entry = readers[(topic, partition)]
-            for i, committed in enumerate(entry.committed):
-                if committed == offset and is_unknown(entry.seconds[i]):
-                    entry.seconds[i] = seconds_from_timestamp(stamp, now)
-                    entry.from_record.add(i)
 
     async def _remember(self, cluster: ManagedCluster, bootstrap: str, positions: list[tuple[str, int, int]]) -> None:
         try:
             found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
         except Exception:  # asked again by a later poll
             return
+        self._fetched = found
         self._cache(found)
+        now = self._clock.now().timestamp()
+        for position in positions:
+            if position not in found:  # no record there (deleted, compacted, a transaction marker)
+                self._absent[position] = now
+                self._absent.move_to_end(position)
+        while len(self._absent) > self._cache_size:
+            self._absent.popitem(last=False)
 
     def cancel(self) -> None:
         """Stop a background timestamp fetch (the monitors stop)."""
         if self._fetching is not None:
             self._fetching.cancel()
 
-    def _worst(self, missing: list[tuple[int, tuple[str, int, int]]]) -> list[tuple[str, int, int]]:
-        worst_first = sorted(missing, key=lambda item: -item[0])
-        return sorted({position for _, position in worst_first[: self._budget]})
+    def _worst(self) -> list[tuple[str, int, int]]:
+        """The positions to fetch the record timestamps of: the largest lags first, within the
+        budget, leaving out for a while those a fetch found no record at."""
+        now, absent = self._clock.now().timestamp(), self._absent
+        wanted = (item for item in self._index.missing()
+                  if item[1] not in absent or now - absent[item[1]] >= ABSENT_RETRY_S)
+        worst = heapq.nlargest(self._budget, wanted)  # (lag, position): the largest lags first
+        return sorted({position for _, position in worst})
 
     def _cache(self, found: dict[tuple[str, int, int], int]) -> None:
+        if found:
+            self._cache_version += 1
         for position, stamp in found.items():
             self._timestamps[position] = stamp
             self._timestamps.move_to_end(position)
         while len(self._timestamps) > self._cache_size:
             self._timestamps.popitem(last=False)
-
-    async def _fetch_timestamps(
-        self, cluster: ManagedCluster, bootstrap: str, missing: list[tuple[int, tuple[str, int, int]]],
-        readers: dict[TopicPartition, Readers], now: float,
-    ) -> None:
-        positions = self._worst(missing)
-        try:
-            found = await self._reader.record_timestamps(cluster.ref, bootstrap, positions)
-        except Exception:  # seconds stay unknown this poll; the offsets are still reported
-            return
-        self._cache(found)
-        for topic, partition, offset in positions:
-            timestamp = found.get((topic, partition, offset))
-            if timestamp is None:
-                continue
-            entry = readers[(topic, partition)]
-            for i, committed in enumerate(entry.committed):
-                if committed == offset and is_unknown(entry.seconds[i]):
-                    entry.seconds[i] = seconds_from_timestamp(timestamp, now)
-                    entry.from_record.add(i)

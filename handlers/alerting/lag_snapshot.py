@@ -1,46 +1,71 @@
 """One lag poll's figures, flat: per partition, the groups reading it and their committed offsets,
 offset lags and seconds lags in parallel lists (what ``runbooks.alerting.lag`` computes in batch).
 
-The lag rules need three numbers per group (the worst offset lag, the worst seconds lag, the total),
-taken here in one pass over the lists (``stats``), so a poll every second builds no object per
-pair. The pydantic models of ``lag_models`` (what other replicas, ``/kafka lag`` and ``/metrics``
-read) are built only when asked for: the whole report once per ``lag_poll_s``, and a group's
+The lag rules need three numbers per group (the worst offset lag, the worst seconds lag, the total):
+the poller keeps them per group (``GroupFigures``) and recomputes only the groups whose partitions
+moved, so a poll every second builds no object per pair and does no work for what stood still. The
+pydantic models of ``lag_models`` (what other replicas, ``/kafka lag`` and ``/metrics`` read) are
+built only when asked for: the whole report once per ``lag_poll_s``, and a group's
 ``GroupLag`` when an alert needs its worst partitions and members.
 """
 
 from __future__ import annotations
 
 import gc
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 from handlers.alerting.lag_models import GroupLag, LagReport, PartitionLag, SecondsFrom
 from handlers.ports import ConsumerGroup, GroupCommits, GroupMember
+from runbooks.alerting.lag import CAUGHT_UP
 
 TopicPartition = tuple[str, int]
 
 
 class Readers:
     """The groups reading one partition, in parallel lists (the batch form ``LagLines`` takes), and
-    what was computed for them."""
+    what was computed for them. An evaluation that changes nothing on the partition (its log end
+    and its groups' commits where they were) keeps the object as it is: ``born`` holds times, not
+    ages, so the figures stay true as time passes; one that changes something builds a new one
+    (a snapshot handed out before keeps its own)."""
 
-    __slots__ = ("_places", "committed", "from_record", "groups", "lags", "seconds")
+    __slots__ = ("_places", "born", "committed", "from_record", "groups", "lags")
 
-    def __init__(self) -> None:
-        self.groups: list[int] = []
-        self.committed: list[int] = []
+    def __init__(self, groups: list[int] | None = None, committed: list[int] | None = None,
+                 places: dict[int, int] | None = None) -> None:
+        self.groups: list[int] = [] if groups is None else groups  # shared between evaluations: never changed
+        self.committed: list[int] = [] if committed is None else committed
         self.lags: list[int] = []
-        self.seconds: list[float] = []  # NaN: unknown
-        self.from_record: set[int] = set()  # places whose seconds came from a record's timestamp
-        self._places: dict[int, int] | None = None
+        # When the log end was where each group's commit is (epoch seconds): lag in seconds is
+        # ``now - born``. NaN: unknown; +inf: caught up.
+        self.born: list[float] = []
+        self.from_record: set[int] = set()  # places whose time came from a record's timestamp
+        self._places = places  # group -> place: built on first use, shared like ``groups``
 
-    def place(self, group_index: int) -> int | None:
-        """The group's place in the lists (built on first use: only the report and alerts ask)."""
+    @property
+    def places(self) -> dict[int, int]:
         if self._places is None:
             self._places = {group: i for i, group in enumerate(self.groups)}
-        return self._places.get(group_index)
+        return self._places
+
+    def place(self, group_index: int) -> int | None:
+        """The group's place in the lists."""
+        return self.places.get(group_index)
+
+    def seconds(self, i: int, now: float) -> float:
+        """Seconds behind of the group at place ``i``; NaN when unknown."""
+        if self.lags[i] == 0:
+            return 0.0
+        born = self.born[i]
+        return born if born != born else max(0.0, now - born)
+
+    def copy(self) -> Readers:
+        """A new object to change (the one before may be in a snapshot still being read)."""
+        twin = Readers(self.groups, list(self.committed), self._places)
+        twin.lags, twin.born, twin.from_record = self.lags, list(self.born), set(self.from_record)
+        return twin
 
 
 @contextmanager
@@ -66,6 +91,61 @@ class GroupStats:
     max_lag_seconds: float | None  # None: no partition's seconds are known
 
 
+@dataclass(frozen=True, slots=True)
+class GroupFigures:
+    """A group's figures in a form that stays true while nothing it reads changes: the worst and
+    total offset lag, and the oldest ``born`` of its partitions behind (seconds = now - that)."""
+
+    max_lag: int
+    sum_lag: int
+    oldest_born: float | None  # None: no partition behind with a known time
+    any_caught_up: bool  # a partition at 0 s (caught up), which counts when no other is known
+
+    def stats(self, now: float) -> GroupStats:
+        if self.oldest_born is not None:
+            return GroupStats(self.max_lag, self.sum_lag, max(0.0, now - self.oldest_born))
+        return GroupStats(self.max_lag, self.sum_lag, 0.0 if self.any_caught_up else None)
+
+
+NO_FIGURES = GroupFigures(0, 0, None, False)
+
+
+def figures_of(pairs: Iterable[tuple[int, float]]) -> GroupFigures:
+    """One group's figures from its (offset lag, born) pairs."""
+    worst = total = 0
+    oldest: float | None = None
+    caught_up = False
+    for lag, born in pairs:
+        total += lag
+        if lag > worst:
+            worst = lag
+        if lag == 0 or born == CAUGHT_UP:
+            caught_up = True
+        elif born == born and (oldest is None or born < oldest):
+            oldest = born
+    return GroupFigures(worst, total, oldest, caught_up)
+
+
+def all_figures(readers: Iterable[Readers], count: int) -> list[GroupFigures]:
+    """Every group's figures in one pass over the partitions (when most of them changed)."""
+    worst = [0] * count
+    total = [0] * count
+    oldest: list[float | None] = [None] * count
+    caught_up = [False] * count
+    for entry in readers:
+        for index, lag, born in zip(entry.groups, entry.lags, entry.born, strict=True):
+            total[index] += lag
+            if lag > worst[index]:
+                worst[index] = lag
+            if lag == 0 or born == CAUGHT_UP:
+                caught_up[index] = True
+            elif born == born:
+                known = oldest[index]
+                if known is None or born < known:
+                    oldest[index] = born
+    return [GroupFigures(worst[i], total[i], oldest[i], caught_up[i]) for i in range(count)]
+
+
 @dataclass(frozen=True)
 class LagSnapshot:
     cluster: str
@@ -75,6 +155,12 @@ class LagSnapshot:
     commits: dict[str, GroupCommits]
     readers: dict[TopicPartition, Readers]
     ends: dict[TopicPartition, tuple[int, int]]  # (earliest, latest)
+    figures: list[GroupFigures]  # per group, in ``groups``' order
+    recomputed: int = 0  # partitions whose figures this evaluation computed (the others had not moved)
+
+    @property
+    def now(self) -> float:
+        return self.taken_at.timestamp()
 
     def failed(self) -> dict[str, str]:
         """The groups whose offsets could not be read, with why."""
@@ -86,29 +172,10 @@ class LagSnapshot:
         return found
 
     def stats(self) -> dict[str, GroupStats]:
-        """Every readable group's figures, one pass over the pairs."""
-        with paused_gc():
-            return self._stats()
-
-    def _stats(self) -> dict[str, GroupStats]:
-        count = len(self.groups)
-        worst = [0] * count
-        total = [0] * count
-        seconds: list[float | None] = [None] * count
-        for entry in self.readers.values():
-            for index, lag, value in zip(entry.groups, entry.lags, entry.seconds, strict=True):
-                total[index] += lag
-                if lag > worst[index]:
-                    worst[index] = lag
-                if lag == 0:
-                    value = 0.0  # caught up, whatever the table says
-                elif value != value:  # NaN: unknown
-                    continue
-                known = seconds[index]
-                if known is None or value > known:
-                    seconds[index] = value
+        """Every readable group's figures (kept up to date by the poller: no pass over the pairs)."""
         failed = self.failed()
-        return {group.group: GroupStats(worst[i], total[i], _non_negative(seconds[i]))
+        now = self.now
+        return {group.group: self.figures[i].stats(now)
                 for i, group in enumerate(self.groups) if group.group not in failed}
 
     def group_lag(self, group_id: str) -> GroupLag | None:
@@ -130,6 +197,7 @@ class LagSnapshot:
                             members=group.members, error=error)
         owner: dict[TopicPartition, GroupMember] = {tp: m for m in group.members for tp in m.partitions}
         partitions: list[PartitionLag] = []
+        now = self.now
         for topic, parts in sorted(commit.offsets.items()):
             for partition, offset in sorted(parts.items()):
                 tp = (topic, partition)
@@ -139,7 +207,7 @@ class LagSnapshot:
                 i = entry.place(index)
                 if i is None:  # this group has no commit there (-1); others do
                     continue
-                lag, seconds = entry.lags[i], entry.seconds[i]
+                lag, seconds = entry.lags[i], entry.seconds(i, now)
                 if lag == 0:
                     source = SecondsFrom.CAUGHT_UP
                 elif seconds != seconds:
@@ -155,10 +223,6 @@ class LagSnapshot:
                 ))
         return GroupLag(group=group.group, state=group.state, simple_consumer=group.protocol_type == "",
                         members=group.members, partitions=tuple(partitions))
-
-
-def _non_negative(seconds: float | None) -> float | None:
-    return None if seconds is None else max(0.0, seconds)
 
 
 def _nested(ends: dict[TopicPartition, tuple[int, int]]) -> dict[str, dict[int, tuple[int, int]]]:

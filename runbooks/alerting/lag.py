@@ -33,6 +33,7 @@ from enum import StrEnum
 
 DEFAULT_TABLE_SIZE = 60  # Lag Exporter's lookup-table.memory.size
 UNKNOWN = math.nan  # "the table cannot tell": fetch the record's timestamp instead
+CAUGHT_UP = math.inf  # a "born" time for a consumer at the log end: ``now - born`` is never positive
 
 
 class Insert(StrEnum):
@@ -40,6 +41,8 @@ class Insert(StrEnum):
 
     APPENDED = "appended"
     UPDATED = "updated"  # same offset as the last two samples: the newest one's time moved forward
+    FOLLOWED = "followed"  # within the spacing: the newest sample moved to this (offset, time)
+    KEPT = "kept"  # within the spacing, at the newest sample's offset: it keeps the time it got there
     OUT_OF_ORDER = "out_of_order"  # older than the newest sample: dropped
     NON_MONOTONIC = "non_monotonic"  # a smaller log end (a truncated or recreated log): dropped
 
@@ -74,8 +77,10 @@ class SampleTable:
                 times[-1] = at
                 return Insert.UPDATED
             if spacing_s > 0 and len(offsets) >= 2 and at - times[-2] <= spacing_s:
+                if offset == offsets[-1]:  # the log end stood: it was there since times[-1]
+                    return Insert.KEPT
                 offsets[-1], times[-1] = offset, at
-                return Insert.UPDATED
+                return Insert.FOLLOWED
         offsets.append(offset)
         times.append(at)
         if len(offsets) > self.capacity:
@@ -126,18 +131,20 @@ class LagLines:
     breakpoints: list[int]
     intercepts: list[float]
     slopes: list[float]
+    now: float = 0.0  # the time the intercepts were drawn at (``born`` takes it back out)
 
     @classmethod
     def from_samples(cls, offsets: Sequence[int], times: Sequence[float], now: float) -> LagLines:
         if not offsets:
-            return cls(breakpoints=[], intercepts=[UNKNOWN], slopes=[0.0])
+            return cls(breakpoints=[], intercepts=[UNKNOWN], slopes=[0.0], now=now)
         now = max(now, times[-1])  # a clock that stepped back must not make lag negative
         # o1 == o0 is an idle stretch: bisect_right never lands a committed offset inside it.
         slopes = [(t1 - t0) / (o1 - o0) if o1 != o0 else 0.0
                   for o0, o1, t0, t1 in zip(offsets, offsets[1:], times, times[1:], strict=False)]
         # one slope per segment, so zip stops at the last segment's start (the newest sample has none)
         intercepts = [now - t0 + o0 * slope for o0, t0, slope in zip(offsets, times, slopes, strict=False)]
-        return cls(breakpoints=list(offsets), intercepts=[UNKNOWN, *intercepts, 0.0], slopes=[0.0, *slopes, 0.0])
+        return cls(breakpoints=list(offsets), intercepts=[UNKNOWN, *intercepts, 0.0], slopes=[0.0, *slopes, 0.0],
+                   now=now)
 
     def lag_seconds(self, committed: Sequence[int]) -> list[float]:
         """Seconds behind for each committed offset; NaN where the table cannot tell."""
@@ -151,6 +158,27 @@ class LagLines:
             0.0 if c >= last
             else intercept - slope * c if c >= floor
             else intercepts[(i := bisect_right(points, c))] - slopes[i] * c
+            for c in committed
+        ]
+
+    def born(self, committed: Sequence[int]) -> list[float]:
+        """For each committed offset, when the log end was there (epoch seconds): the consumer's
+        lag in seconds is ``now - born`` at any later ``now`` while the table does not change, so a
+        partition nothing moved on needs no new computation. NaN where the table cannot tell; +inf
+        at or past the newest sample (caught up: 0 s)."""
+        points, intercepts, slopes = self.breakpoints, self.intercepts, self.slopes
+        if len(points) < 2:
+            caught_up = points[0] if points else None
+            return [CAUGHT_UP if caught_up is not None and c >= caught_up else UNKNOWN for c in committed]
+        # intercept - slope * c is (now - born): born = now - intercept + slope * c, with ``now`` the
+        # one the lines were drawn at.
+        last, newest = points[-1], len(points) - 1
+        floor, now = points[-2], self.now
+        base, slope = now - intercepts[newest], slopes[newest]
+        return [
+            CAUGHT_UP if c >= last
+            else base + slope * c if c >= floor
+            else now - intercepts[(i := bisect_right(points, c))] + slopes[i] * c
             for c in committed
         ]
 

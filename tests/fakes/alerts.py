@@ -105,6 +105,10 @@ class FakeLagReader:
         self.timestamps: dict[tuple[str, int, int], int] = {}
         self.calls: list[str] = []
         self.fetched: list[tuple[str, int, int]] = []
+        # As the streaming reader does: a group whose commits are as last handed out gets the same
+        # object back (the evaluation then skips it). Off: a new object every poll, as the admin API.
+        self.same_when_unchanged = False
+        self._handed: dict[str, GroupCommits] = {}
 
     async def consumer_groups(self, cluster: ClusterRef, bootstrap_servers: str) -> list[ConsumerGroup]:
         self.calls.append("groups")
@@ -116,8 +120,13 @@ class FakeLagReader:
         results = []
         for g in groups:
             found = self.commits.get(g, {})
-            results.append(GroupCommits(group=g, error=found) if isinstance(found, str)
-                           else GroupCommits(group=g, offsets=json.loads(json.dumps(found), object_hook=_int_keys)))
+            made = (GroupCommits(group=g, error=found) if isinstance(found, str)
+                    else GroupCommits(group=g, offsets=json.loads(json.dumps(found), object_hook=_int_keys)))
+            before = self._handed.get(g)
+            if self.same_when_unchanged and before is not None and before == made:
+                made = before
+            self._handed[g] = made
+            results.append(made)
         return results
 
     async def log_offsets(self, cluster: ClusterRef, bootstrap_servers: str,

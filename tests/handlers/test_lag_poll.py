@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from handlers.alerting.evaluator import AlertEvaluator
 from handlers.alerting.lag_models import SecondsFrom
-from handlers.alerting.lag_poll import LagPoller, selected
+from handlers.alerting.lag_poll import ABSENT_RETRY_S, LagPoller, selected
 from handlers.alerting.monitoring import ClusterMonitor, KubeState
 from handlers.ports import ConsumerGroup, GroupMember, KafkaResourceStatus
 from runbooks.alerting.lifecycle import AlertRules, Condition, LagRule
@@ -155,3 +155,19 @@ async def test_the_lag_check_stores_the_report_and_raises_the_alert() -> None:
     assert [v.condition for v in channel.posts] == [Condition.CONSUMER_LAG]
     assert "Members: none" in channel.posts[0].text
 
+
+
+async def test_a_position_with_no_record_is_not_fetched_at_every_poll() -> None:
+    """A committed offset no record can answer (deleted, compacted) is asked for once, then again
+    only after ABSENT_RETRY_S: a poll every second must not seek on it every second."""
+    reader, clock = reader_with("g"), FakeClock()
+    reader.commits = {"g": {"t": {0: 3}}}
+    reader.ends = {("t", 0): (0, 10)}
+    poller = LagPoller(reader, clock)
+    for _ in range(5):
+        await poller.poll(cluster(), BOOTSTRAP, RULE)
+        clock.advance(1)
+    assert reader.fetched == [("t", 0, 3)]
+    clock.advance(ABSENT_RETRY_S)
+    await poller.poll(cluster(), BOOTSTRAP, RULE)
+    assert reader.fetched == [("t", 0, 3)] * 2

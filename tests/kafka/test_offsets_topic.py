@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.kafka.lag_stream import CommitsCache
 from bot.kafka.offsets_stream import OffsetsState
 from bot.kafka.offsets_topic import GroupRecord, OffsetCommit, UnknownRecord, decode
 from tests.kafka.offsets_records import group_key, group_value, offset_key, offset_value
@@ -128,3 +129,26 @@ def test_a_groups_protocol_type_is_what_list_groups_would_say() -> None:
         "", "consumer", "connect", "consumer"]
     state.apply(group_key("classic"), None)
     assert state.protocol_type("classic") == ""
+
+
+def test_a_group_committing_where_it_was_is_handed_back_unchanged_and_a_moved_commit_is_not() -> None:
+    """The lag evaluation skips a group whose commits object is the one it saw last: the cache
+    hands that object back while the group only commits the same offsets, and a new one (with the
+    new offsets) once a commit moves, a partition is deleted, or the stream starts over."""
+    state, cache = OffsetsState(), CommitsCache()
+    key = offset_key("g", "t", 0)  # the same bytes every time, as the stream's records
+    state.apply(key, offset_value(5, 3))
+    state.apply(offset_key("h", "t", 0), offset_value(1, 3))
+    first = cache.answer(state, ["g", "h"])
+    state.apply(key, offset_value(5, 3))  # an idle consumer's periodic commit
+    again = cache.answer(state, ["g", "h"])
+    assert again[0] is first[0] and again[1] is first[1]
+    state.apply(key, offset_value(8, 3))
+    moved = cache.answer(state, ["g", "h"])
+    assert moved[0] is not first[0] and moved[0].offsets == {"t": {0: 8}}
+    assert moved[1] is first[1]
+    state.apply(offset_key("h", "t", 0), None)  # the group's offsets deleted
+    assert cache.answer(state, ["g", "h"])[1].offsets == {}
+    replayed = OffsetsState()
+    replayed.apply(key, offset_value(8, 3))
+    assert cache.answer(replayed, ["g"])[0] is not moved[0]

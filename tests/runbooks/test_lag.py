@@ -71,6 +71,21 @@ def test_read_every_second_a_table_keeps_samples_spaced_and_its_newest_fresh() -
     assert t.lag_seconds(1155, now=130.0) == pytest.approx(14.5)  # exact: the line holds everywhere
 
 
+def test_read_every_second_a_log_end_that_stands_keeps_the_time_it_got_there() -> None:
+    """Within the spacing, a read at the newest sample's offset changes nothing (the log end was
+    there since that sample: moving its time would make consumers look less behind); past the
+    spacing it starts an idle stretch."""
+    t = SampleTable()
+    assert t.add(1000, 100.0, spacing_s=15.0) is Insert.APPENDED
+    assert t.add(1100, 101.0, spacing_s=15.0) is Insert.APPENDED
+    assert t.add(1200, 102.0, spacing_s=15.0) is Insert.FOLLOWED
+    assert t.add(1200, 110.0, spacing_s=15.0) is Insert.KEPT
+    assert (t.offsets, t.times) == ([1000, 1200], [100.0, 102.0])
+    assert t.add(1200, 116.0, spacing_s=15.0) is Insert.APPENDED
+    assert t.add(1200, 117.0, spacing_s=15.0) is Insert.UPDATED
+    assert (t.offsets, t.times) == ([1000, 1200, 1200], [100.0, 102.0, 117.0])
+
+
 def test_the_table_keeps_its_capacity_dropping_the_oldest() -> None:
     """Beyond capacity the oldest sample goes."""
     t = table(*((i * 10, float(i)) for i in range(5)), capacity=3)
