@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -38,7 +39,7 @@ sys.exit(main(["console", "--json", "--user", "console:ana"]))
 class _Kubernetes(BaseHTTPRequestHandler):
     """Every call answers 404 (the watches retry); the paths asked are kept."""
 
-    paths: list[str] = []
+    paths: ClassVar[list[str]] = []  # each test gets its own subclass (the fixture)
 
     def do_GET(self) -> None:
         self.paths.append(self.path.partition("?")[0])
@@ -56,7 +57,7 @@ class _Kubernetes(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
-    paths: list[str] = []
+    paths: ClassVar[list[str]] = []  # each test gets its own subclass (the fixture)
     handler = type("Recording", (_Kubernetes,), {"paths": paths})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     server.daemon_threads = True
