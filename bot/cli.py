@@ -15,12 +15,18 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     from bot.cli_bot import register as register_bot
     from bot.sandbox.cli import register as register_sandbox
-    from bot.slack.run import register as register_slack
+    from bot.slack.run_command import register as register_slack
 
     register_bot(commands)
-    register_slack(commands)
+    register_slack(commands, run_slack)
     register_sandbox(commands)
     return parser
+
+
+def run_slack(args: argparse.Namespace) -> int:
+    from bot.slack.run import cmd_run  # the Slack SDKs and aiohttp: loaded by the one command that uses them
+
+    return cmd_run(args)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
 from kubernetes import client
@@ -19,13 +20,15 @@ from bot.kafka.lag import KafkaLagReader
 from bot.kafka.lag_stream import StreamingLagReader
 from bot.kafka.security import ClientSecurities
 from bot.monitors.scheduler import Monitors
-from bot.observability.http import HttpServer
 from bot.store.alert_state import MonitorLease, RedisAlertStore, RedisCanaryStates, RedisLagReports
 from handlers.alerting.alert_ports import AlertChannel
 from handlers.alerting.evaluator import AlertEvaluator, AlertQueries
 from handlers.clusters import ManagedCluster
 from handlers.mirror_ports import MirrorCanary, MirrorMakers
 from handlers.ports import Clock, ClusterGateway, ClusterRef, KafkaAdmin, RunRepository
+
+if TYPE_CHECKING:  # imported where a port is given: aiohttp is ~10 MB resident a bot without one never uses
+    from bot.observability.http import HttpServer
 
 # The monitors' own admin client: a slow lag poll never queues behind (or ahead of) a runbook's
 # calls, and a short deadline keeps a poll within a few intervals when a broker dies.
@@ -92,7 +95,11 @@ def build_alerting(
         mirrors=mirrors, mirror_reader=mirror_reader,
         canary=canary if mirrors is not None else None, canary_states=RedisCanaryStates(redis),
     ) if monitors else None
-    http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports, monitors=scheduler,
-                      host=http_host, port=http_port) if http_port is not None else None
+    http = None
+    if http_port is not None:
+        from bot.observability.http import HttpServer  # see the TYPE_CHECKING import above
+
+        http = HttpServer(clusters=clusters, redis=redis, runs=runs, alerts=store, reports=reports,
+                          monitors=scheduler, host=http_host, port=http_port)
     return Alerting(evaluator=evaluator, queries=queries, store=store, reports=reports, monitors=scheduler, http=http,
                     lag_reader=lag_reader, monitor_admin=monitor_admin, mirror_reader=mirror_reader)

@@ -36,6 +36,7 @@ from bot.kube.mirror_makers import MirrorMakerCalls
 from bot.kube.node_pools import NodePoolCalls
 from bot.kube.operator_deployment import OperatorDeploymentCalls
 from bot.kube.parse import broker_pod_from, kafka_status_from
+from bot.kube.resources import ResourceCalls
 from bot.kube.secrets import SecretCalls
 from bot.kube.versions import GROUP, choose_version
 from handlers.ports import BrokerPod, ClusterRef, KafkaResourceStatus, KafkaSpecEdit, PatchRejected
@@ -127,8 +128,7 @@ class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls, Mi
         read_timeout: float = 15.0,
     ) -> None:
         self._api = api_client
-        self._core = client.CoreV1Api(api_client)
-        self._apps = client.AppsV1Api(api_client)
+        self._resources = ResourceCalls(api_client)  # pods, Secrets, the operator's Deployment
         self._custom = client.CustomObjectsApi(api_client)
         self._timeout = (connect_timeout, read_timeout)
         self._version: str | None = None
@@ -259,7 +259,7 @@ class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls, Mi
         selector = f"strimzi.io/cluster={cluster.kafka},strimzi.io/broker-role=true"
         body = await self._call(
             f"list pods {cluster.namespace} -l {selector}",
-            self._core.list_namespaced_pod, cluster.namespace, label_selector=selector,
+            self._resources.list_namespaced_pod, cluster.namespace, label_selector=selector,
         )
         pods = [broker_pod_from(item) for item in (body or {}).get("items") or []]
         return sorted((p for p in pods if p is not None), key=lambda p: p.node_id)
@@ -283,7 +283,7 @@ class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls, Mi
         for _ in range(_PATCH_ATTEMPTS):
             try:
                 pod = await self._call(
-                    f"get {what}", self._core.read_namespaced_pod, pod_name, cluster.namespace
+                    f"get {what}", self._resources.read_namespaced_pod, pod_name, cluster.namespace
                 )
             except KubeNotFound:
                 return False
@@ -306,7 +306,7 @@ class KubeClusterGateway(NodePoolCalls, OperatorDeploymentCalls, SecretCalls, Mi
                 patch.append({"op": "add", "path": _pointer("metadata", "annotations", annotation), "value": "true"})
             try:
                 await self._call(
-                    f"annotate {what}", self._core.patch_namespaced_pod,
+                    f"annotate {what}", self._resources.patch_namespaced_pod,
                     pod_name, cluster.namespace, patch, _content_type=_JSON_PATCH,
                 )
                 log.info("set %s on %s (uid %s)", annotation, what, expected_uid)

@@ -1,7 +1,7 @@
 """The operator-Deployment half of ``KubeClusterGateway``: read the Strimzi cluster operator's
 Deployment for its image and ``STRIMZI_KAFKA_IMAGES`` (handlers.operator_deployment).
 
-One ``get`` on ``apps/deployments`` by name (AppsV1Api ``read_namespaced_deployment``), read as raw
+One ``get`` on ``apps/deployments`` by name (``read_namespaced_deployment``, bot.kube.resources), read as raw
 JSON like every other call of the gateway. The RBAC this needs: get on that one Deployment.
 """
 
@@ -10,8 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from kubernetes import client
-
+from bot.kube.resources import ResourceCalls
 from handlers.operator_deployment import DEFAULT_OPERATOR_DEPLOYMENT, OperatorDeployment
 from handlers.ports import ClusterRef
 from runbooks.rules.strimzi_releases import KAFKA_IMAGES_ENV
@@ -42,14 +41,14 @@ def operator_deployment_from(body: Mapping[str, Any], namespace: str, name: str)
 
 
 class OperatorDeploymentCalls:
-    """Mixed into ``KubeClusterGateway``, which provides ``_call`` and ``_apps``."""
+    """Mixed into ``KubeClusterGateway``, which provides ``_call`` and ``_resources``."""
 
-    _apps: client.AppsV1Api
+    _resources: ResourceCalls
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
 
     async def operator_deployment(self, cluster: ClusterRef, namespace: str, name: str) -> OperatorDeployment:
-        body = await self._call(f"get Deployment {namespace}/{name}", self._apps.read_namespaced_deployment,
+        body = await self._call(f"get Deployment {namespace}/{name}", self._resources.read_namespaced_deployment,
                                 name, namespace)
         return operator_deployment_from(body if isinstance(body, dict) else {}, namespace, name)

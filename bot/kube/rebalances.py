@@ -27,6 +27,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from bot.kube.errors import KubeError, KubeNotFound, from_api_exception, from_transport_error
+from bot.kube.resources import ResourceCalls
 from bot.kube.versions import GROUP
 from handlers.ports import ClusterRef
 from handlers.rebalances import RebalanceGone, RebalanceMoved
@@ -103,7 +104,7 @@ class KubeRebalances:
     def __init__(self, api_client: client.ApiClient, *, strimzi_version: Callable[[], Awaitable[str]],
                  connect_timeout: float = 5.0, read_timeout: float = 15.0) -> None:
         self._custom = client.CustomObjectsApi(api_client)
-        self._core = client.CoreV1Api(api_client)
+        self._resources = ResourceCalls(api_client)  # the progress ConfigMap
         self._version = strimzi_version
         self._timeout = (connect_timeout, read_timeout)
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="kco-rebalance")
@@ -225,7 +226,7 @@ class KubeRebalances:
         name = rebalance.progress_config_map or rebalance.name  # Strimzi names it after the resource
         try:
             body = await self._call(f"get ConfigMap {cluster.namespace}/{name}",
-                                    self._core.read_namespaced_config_map, name, cluster.namespace)
+                                    self._resources.read_namespaced_config_map, name, cluster.namespace)
         except KubeNotFound:
             return None
         return progress_from(body) if isinstance(body, dict) else None

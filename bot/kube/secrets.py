@@ -13,16 +13,15 @@ import binascii
 from collections.abc import Callable
 from typing import Any
 
-from kubernetes import client
-
 from bot.kube.errors import KubeError, KubeNotFound
+from bot.kube.resources import ResourceCalls
 from handlers.ports import ClusterRef, SecretLookup
 
 
 class SecretCalls:
-    """Mixed into ``KubeClusterGateway``, which provides ``_call`` and ``_core``."""
+    """Mixed into ``KubeClusterGateway``, which provides ``_call`` and ``_resources``."""
 
-    _core: client.CoreV1Api
+    _resources: ResourceCalls
 
     async def _call(self, what: str, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError
@@ -30,7 +29,7 @@ class SecretCalls:
     async def read_secret(self, cluster: ClusterRef, name: str) -> dict[str, bytes]:
         """The Secret ``name`` in the cluster's namespace, its keys decoded."""
         what = f"get Secret {cluster.namespace}/{name}"
-        body = await self._call(what, self._core.read_namespaced_secret, name, cluster.namespace)
+        body = await self._call(what, self._resources.read_namespaced_secret, name, cluster.namespace)
         data = (body.get("data") if isinstance(body, dict) else None) or {}
         try:
             return {str(key): base64.b64decode(value, validate=True) for key, value in data.items()}
@@ -41,7 +40,7 @@ class SecretCalls:
         """Whether the Secret ``name`` is in the cluster's namespace, and its keys' names: the values
         are read (a get by name is all the bot's Role allows) and dropped here."""
         try:
-            body = await self._call(f"get Secret {cluster.namespace}/{name}", self._core.read_namespaced_secret,
+            body = await self._call(f"get Secret {cluster.namespace}/{name}", self._resources.read_namespaced_secret,
                                     name, cluster.namespace)
         except KubeNotFound:
             return SecretLookup(name=name, found=False)

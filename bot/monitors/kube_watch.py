@@ -35,6 +35,7 @@ from kubernetes import client, watch
 from kubernetes.client.exceptions import ApiException
 
 from bot.kube.parse import broker_pod_from, kafka_status_from, timestamp
+from bot.kube.resources import ResourceCalls
 from bot.kube.versions import GROUP
 from handlers.alerting.conditions import PodSeen, RestartEvent
 from handlers.alerting.monitoring import KubeState
@@ -175,16 +176,16 @@ class ClusterWatches:
         self._events: dict[str, RestartEvent] = {}
         self._listed: set[str] = set()
         namespace, selector = ref.namespace, f"strimzi.io/cluster={ref.kafka},strimzi.io/kind=Kafka"
-        custom, core, events = client.CustomObjectsApi(api), client.CoreV1Api(api), client.EventsV1Api(api)
+        custom, resources = client.CustomObjectsApi(api), ResourceCalls(api)
         common = {"loop": loop, "timeout_s": timeout_s}
         self.watches = [
             ResourceWatch(f"{ref.name}/kafka", custom.list_namespaced_custom_object, group=GROUP,
                           version=strimzi_version, namespace=namespace, plural="kafkas",
                           field_selector=f"metadata.name={ref.kafka}",
                           on_list=self._kafka_listed, on_event=self._kafka_event, **common),  # type: ignore[arg-type]
-            ResourceWatch(f"{ref.name}/pods", core.list_namespaced_pod, namespace=namespace, label_selector=selector,
-                          on_list=self._pods_listed, on_event=self._pod_event, **common),  # type: ignore[arg-type]
-            ResourceWatch(f"{ref.name}/events", events.list_namespaced_event, namespace=namespace,
+            ResourceWatch(f"{ref.name}/pods", resources.list_namespaced_pod, namespace=namespace,
+                          label_selector=selector, on_list=self._pods_listed, on_event=self._pod_event, **common),  # type: ignore[arg-type]
+            ResourceWatch(f"{ref.name}/events", resources.list_namespaced_event, namespace=namespace,
                           on_list=self._events_listed, on_event=self._event_event, **common),  # type: ignore[arg-type]
         ]
 

@@ -19,8 +19,6 @@ import sys
 from collections.abc import MutableMapping
 from typing import IO, Any
 
-import structlog
-
 from handlers.runs import log_context
 
 LOG_FORMATS = ("text", "json")
@@ -58,6 +56,10 @@ def _record_extras(_: Any, __: str, event: MutableMapping[str, Any]) -> MutableM
 
 def formatter(fmt: str) -> logging.Formatter:
     """The formatter of every handler: the processors above, then JSON or text."""
+    # Imported here, not with the module: every front end checks the log settings (bot.startup), and
+    # structlog (with rich, where installed) is some MB resident a console that logs nothing never uses.
+    import structlog
+
     renderer: Any = (structlog.processors.JSONRenderer(sort_keys=False) if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=False, pad_event_to=0))
     return structlog.stdlib.ProcessorFormatter(

@@ -17,7 +17,6 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -38,6 +37,7 @@ from bot.slack.alert_posts import attach_slack_alerts
 from bot.slack.app import build_front_end, build_web_client
 from bot.slack.cards import slack_error
 from bot.slack.rebalance_cards import attach_rebalance_cards
+from bot.slack.run_command import DEFAULT_PORT
 from bot.slack.signing import is_ssl_check, signed_by_slack
 from bot.startup import load_settings, refuse, secret_setting, settings_problems
 from bot.store import StoreError
@@ -45,7 +45,6 @@ from bot.store import StoreError
 log = logging.getLogger("bot.slack.run")
 
 EVENTS_PATH = "/slack/events"
-DEFAULT_PORT = 3000
 SHUTDOWN_TIMEOUT_S = 20.0
 # Said to anyone still starting the bot with the retired --processes (docs/design.md says why it went).
 PROCESSES_RETIRED = (
@@ -53,21 +52,6 @@ PROCESSES_RETIRED = (
     "--processes: `kafka-chatops run [--http] [--port P] [--host H]`; for more capacity or availability, run "
     "more replicas against the same Redis")
 AUTH_ERRORS = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
-
-
-def register(commands: Any) -> None:
-    run = commands.add_parser(
-        "run", help="the bot: Slack (Socket Mode, or HTTP with --http), the engine worker and the run cards",
-        description="Socket Mode when SLACK_APP_TOKEN is set; HTTP on --port at /slack/events with --http "
-                    "and SLACK_SIGNING_SECRET. Also needs SLACK_BOT_TOKEN, REDIS_URL, KAFKA_CHATOPS_CONFIG "
-                    "and KUBECONFIG (or in-cluster config).")
-    run.add_argument("--http", action="store_true", help="serve Slack's HTTP requests instead of Socket Mode")
-    run.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"HTTP port (default {DEFAULT_PORT})")
-    run.add_argument("--host", default="0.0.0.0", help="HTTP address to bind (default 0.0.0.0)")
-    # Retired (docs/design.md); still parsed, so that a command line that has it is refused with what
-    # to do instead, not with argparse's bare "unrecognized arguments".
-    run.add_argument("--processes", nargs="?", const="", default=None, help=argparse.SUPPRESS)
-    run.set_defaults(handler=cmd_run)
 
 
 @dataclass(frozen=True)

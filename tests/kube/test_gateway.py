@@ -291,7 +291,7 @@ async def test_request_pod_roll_uid_test_guards_the_write(kube: Kube) -> None:
     """The uid ``test`` inside the patch is what protects the write: a replacement between read and patch loses."""
     old_uid = create_pod(kube.store, "prod-brokers-1", annotations={})["metadata"]["uid"]
     gateway = kube.gateway
-    real_read: Any = gateway._core.read_namespaced_pod
+    real_read: Any = gateway._resources.read_namespaced_pod
     loop = asyncio.get_running_loop()
 
     async def replace_pod() -> None:
@@ -305,7 +305,7 @@ async def test_request_pod_roll_uid_test_guards_the_write(kube: Kube) -> None:
             asyncio.run_coroutine_threadsafe(replace_pod(), loop).result(timeout=5)
         return response
 
-    gateway._core.read_namespaced_pod = read_then_replace  # type: ignore[method-assign]
+    gateway._resources.read_namespaced_pod = read_then_replace  # type: ignore[method-assign]
     assert await gateway.request_pod_roll(CLUSTER, "prod-brokers-1", old_uid) is False
     assert ROLL_ANNOTATION not in annotations_of(kube.store, "prod-brokers-1")
 
