@@ -26,7 +26,7 @@ from runbooks.alerting.lag import SampleTable, offset_lags
 
 TopicPartition = tuple[str, int]
 Position = tuple[str, int, int]  # topic, partition, committed offset
-Missing = list[tuple[int, Position]]  # (offset lag, position) whose time only the record can tell
+Missing = list[tuple[int, Position]]  # (largest offset lag, position) whose time only the record can tell
 Lookup = Callable[[Position], "int | None"]  # a cached record timestamp (ms), or None
 
 WHOLE_PASS_SHARE = 0.3  # past this share of the pairs to look at, every group's figures in one pass
@@ -169,20 +169,22 @@ class PairIndex:
                 self._resolve(tp, entry, lookup)
 
     def missing(self) -> Iterator[tuple[int, Position]]:
-        """The pairs whose time only a record's timestamp can tell, with their offset lag."""
+        """The positions whose time only a record's timestamp can tell, each with the largest
+        offset lag of the groups there."""
         for left in self._missing.values():
             yield from left
 
-    def resolve(self, lookup: Lookup, skip: set[TopicPartition]) -> set[TopicPartition]:
-        """Answer pairs left unknown by earlier evaluations from the cache (new timestamps came in);
-        returns the partitions that changed."""
+    def resolve(self, lookup: Lookup, partitions: set[TopicPartition]) -> set[TopicPartition]:
+        """Answer pairs left unknown by earlier evaluations on the given partitions (record
+        timestamps of theirs came in); returns the partitions that changed."""
         touched: set[TopicPartition] = set()
-        for tp in [tp for tp in self._missing if tp not in skip]:
+        for tp in partitions:
+            left = self._missing.get(tp)
             entry = self.readers.get(tp)
-            if entry is None:
-                del self._missing[tp]
+            if left is None or entry is None:
+                self._missing.pop(tp, None)
                 continue
-            if all(lookup(position) is None for _, position in self._missing[tp]):
+            if all(lookup(position) is None for _, position in left):
                 continue
             twin = self.readers[tp] = entry.copy()
             self._resolve(tp, twin, lookup)
@@ -190,19 +192,26 @@ class PairIndex:
         return touched
 
     def _resolve(self, tp: TopicPartition, entry: Readers, lookup: Lookup) -> None:
-        left: Missing = []
+        topic, partition = tp
+        stamps: dict[int, int | None] = {}  # committed offset -> its record's timestamp (groups often share one)
+        left: dict[int, int] = {}  # committed offsets still unknown -> the largest lag there
         for i, born in enumerate(entry.born):
-            if born == born or entry.lags[i] == 0:
+            lag = entry.lags[i]
+            if born == born or lag == 0:
                 continue
-            position = (tp[0], tp[1], entry.committed[i])
-            stamp = lookup(position)
+            committed = entry.committed[i]
+            if committed in stamps:
+                stamp = stamps[committed]
+            else:
+                stamp = stamps[committed] = lookup((topic, partition, committed))
             if stamp is None:
-                left.append((entry.lags[i], position))
+                if lag > left.get(committed, -1):
+                    left[committed] = lag
             else:
                 entry.born[i] = stamp / 1000.0
                 entry.from_record.add(i)
         if left:
-            self._missing[tp] = left
+            self._missing[tp] = [(lag, (topic, partition, committed)) for committed, lag in left.items()]
         else:
             self._missing.pop(tp, None)
 

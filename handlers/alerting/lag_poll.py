@@ -68,7 +68,7 @@ class LagPoller:
         self._timestamps: OrderedDict[tuple[str, int, int], int] = OrderedDict()
         self._background = timestamps_in_background
         self._fetching: asyncio.Task[None] | None = None
-        self._cache_version = self._resolved_version = 0  # timestamps cached / looked at by the pairs
+        self._fresh: set[TopicPartition] = set()  # partitions with record timestamps fetched, not looked at yet
         self._absent: OrderedDict[tuple[str, int, int], float] = OrderedDict()  # fetched, no record: when
         self._fetched: dict[tuple[str, int, int], int] = {}
 
@@ -151,11 +151,10 @@ class LagPoller:
         return self._fetched.get(position)  # the last fetch's, even if the cache had no room for it
 
     def _resolve(self, skip: set[TopicPartition]) -> set[TopicPartition]:
-        """Pairs of unknown time answered from timestamps fetched since the last look."""
-        if self._cache_version == self._resolved_version:
-            return set()
-        self._resolved_version = self._cache_version
-        return self._index.resolve(self._cached, skip)
+        """Pairs of unknown time answered from the timestamps fetched since the last look (on the
+        partitions not just computed, which looked already)."""
+        fresh, self._fresh = self._fresh - skip, set()
+        return self._index.resolve(self._cached, fresh) if fresh else set()
 
     def _fetch_later(self, cluster: ManagedCluster, bootstrap: str) -> asyncio.Task[None] | None:
         if self._fetching is not None and not self._fetching.done():
@@ -196,8 +195,7 @@ class LagPoller:
         return sorted({position for _, position in worst})
 
     def _cache(self, found: dict[tuple[str, int, int], int]) -> None:
-        if found:
-            self._cache_version += 1
+        self._fresh.update((topic, partition) for topic, partition, _ in found)
         for position, stamp in found.items():
             self._timestamps[position] = stamp
             self._timestamps.move_to_end(position)

@@ -275,3 +275,22 @@ async def test_a_stuck_consumer_keeps_its_record_time_while_its_partition_moves(
         assert snapshot.stats()["billing"].max_lag_seconds == pytest.approx(600 + second)
         assert snapshot.stats()["audit"].max_lag_seconds == pytest.approx(599 + second)
     assert sorted(reader.fetched) == [("orders", 0, 3), ("orders", 0, 4)]
+
+
+async def test_a_record_time_fetched_for_an_idle_partition_reaches_its_groups_figures() -> None:
+    """With one record read a poll (the budget), the third stuck consumer's time arrives on a poll
+    that recomputes no partition (all idle): its group's figures still take it in that poll."""
+    reader, clock = FakeLagReader(), FakeClock()
+    reader.same_when_unchanged = True
+    reader.groups = [ConsumerGroup(group=g, state="Empty") for g in ("a", "b", "c")]
+    reader.commits = {"a": {"t": {0: 70}}, "b": {"t": {1: 80}}, "c": {"t": {2: 90}}}
+    reader.ends = {("t", p): (0, 100) for p in range(3)}
+    stamp = int((clock.now().timestamp() - 3600) * 1000)
+    reader.timestamps = {("t", 0, 70): stamp, ("t", 1, 80): stamp, ("t", 2, 90): stamp}
+    poller = LagPoller(reader, clock, timestamp_budget=1)
+    for _ in range(2):
+        await poller.measure(cluster(), BOOTSTRAP, RULE)
+        clock.advance(1)
+    third = await poller.measure(cluster(), BOOTSTRAP, RULE)
+    assert third.recomputed == 0 and reader.fetched == [("t", 0, 70), ("t", 1, 80), ("t", 2, 90)]
+    assert third.stats()["c"].max_lag_seconds == pytest.approx(3602)
