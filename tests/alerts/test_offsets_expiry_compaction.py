@@ -28,7 +28,7 @@ from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
 from bot.kafka.lag_stream import StreamingLagReader
 from tests.alerts.harness import commit, create_topic, produce
-from tests.alerts.test_offsets_stream import agree, caught_up, commits_of, delete_group
+from tests.alerts.test_offsets_stream import agree, caught_up, commits_of, delete_group, stream_and_admin_readers
 from tests.fixtures.sandbox import SandboxInfo
 from tests.sandbox.cluster_helpers import StrimziCluster
 
@@ -89,16 +89,8 @@ def topic(expiring_sandbox: SandboxInfo) -> str:
 
 @pytest.fixture
 async def readers(expiring_sandbox: SandboxInfo) -> AsyncIterator[tuple[StreamingLagReader, KafkaLagReader]]:
-    adapters = [KafkaAdminAdapter(client_id=name, call_deadline_s=20) for name in ("test-admin-truth", "test-stream")]
-    admin = KafkaLagReader(adapters[0])
-    streaming = StreamingLagReader(KafkaLagReader(adapters[1]), groups_refresh_s=0.0)
-    try:
-        yield streaming, admin
-    finally:
-        await streaming.close()
-        await admin.close()
-        for adapter in adapters:
-            await adapter.close()
+    async with stream_and_admin_readers() as pair:
+        yield pair
 
 
 def member(bootstrap: str, group: str, topic: str) -> KafkaConsumer:

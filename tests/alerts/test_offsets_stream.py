@@ -17,6 +17,7 @@ import secrets
 import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
@@ -49,8 +50,9 @@ def topic(sandbox: SandboxInfo) -> str:
     return name
 
 
-@pytest.fixture
-async def readers(sandbox: SandboxInfo) -> AsyncIterator[tuple[StreamingLagReader, KafkaLagReader]]:
+@asynccontextmanager
+async def stream_and_admin_readers() -> AsyncIterator[tuple[StreamingLagReader, KafkaLagReader]]:
+    """The streaming reader under test and the admin API's reader it is held to."""
     adapters = [KafkaAdminAdapter(client_id=name, call_deadline_s=20) for name in ("test-admin-truth", "test-stream")]
     admin = KafkaLagReader(adapters[0])
     streaming = StreamingLagReader(KafkaLagReader(adapters[1]), groups_refresh_s=0.0)
@@ -61,6 +63,12 @@ async def readers(sandbox: SandboxInfo) -> AsyncIterator[tuple[StreamingLagReade
         await admin.close()
         for adapter in adapters:  # the readers close their consumers; the admin clients are the owner's
             await adapter.close()
+
+
+@pytest.fixture
+async def readers(sandbox: SandboxInfo) -> AsyncIterator[tuple[StreamingLagReader, KafkaLagReader]]:
+    async with stream_and_admin_readers() as pair:
+        yield pair
 
 
 async def caught_up(reader: StreamingLagReader, sandbox: SandboxInfo, within_s: float = 60) -> None:

@@ -4,18 +4,16 @@ with the console, so a short piped session always ends during them)."""
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
+from tests.fixtures.kube_api_stub import KubeApiHandler, kube_api_kubeconfig
 from tests.slack.bot_server import PROJECT_ROOT
 
 pytestmark = pytest.mark.timeout(300)
@@ -24,41 +22,18 @@ RUNS = 10
 ANSWER_AFTER_S = 1.0
 
 
-class _SlowKubernetes(BaseHTTPRequestHandler):
+class _SlowKubernetes(KubeApiHandler):
     """Every call answers 404 after a second: the polls are in flight when the input ends."""
 
     def do_GET(self) -> None:
         time.sleep(ANSWER_AFTER_S)
-        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                           "code": 404, "message": "not here"}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_not_found()
 
 
 @pytest.fixture
 def slow_kubeconfig(tmp_path: Path) -> Iterator[Path]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _SlowKubernetes)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = tmp_path / "kubeconfig"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: slow, cluster: {{server: "http://127.0.0.1:{server.server_address[1]}"}}}}]
-users: [{{name: slow, user: {{token: not-a-real-token}}}}]
-contexts: [{{name: slow, context: {{cluster: slow, user: slow}}}}]
-current-context: slow
-""")
-    try:
+    with kube_api_kubeconfig(_SlowKubernetes, tmp_path / "kubeconfig") as path:
         yield path
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_piped_sessions_end_without_a_traceback(tmp_path: Path, redis_url: str, slow_kubeconfig: Path) -> None:

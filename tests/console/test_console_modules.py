@@ -10,15 +10,14 @@ import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
+from tests.fixtures.kube_api_stub import KubeApiHandler, kube_api_kubeconfig
 from tests.slack.bot_server import PROJECT_ROOT
 
 pytestmark = pytest.mark.timeout(90)
@@ -36,45 +35,22 @@ sys.exit(main(["console", "--json", "--user", "console:ana"]))
 """
 
 
-class _Kubernetes(BaseHTTPRequestHandler):
+class _Kubernetes(KubeApiHandler):
     """Every call answers 404 (the watches retry); the paths asked are kept."""
 
     paths: ClassVar[list[str]] = []  # each test gets its own subclass (the fixture)
 
     def do_GET(self) -> None:
         self.paths.append(self.path.partition("?")[0])
-        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "reason": "NotFound",
-                           "code": 404, "message": "not here"}).encode()
-        self.send_response(404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        pass
+        self.send_not_found()
 
 
 @pytest.fixture
 def kube(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
-    paths: ClassVar[list[str]] = []  # each test gets its own subclass (the fixture)
+    paths: list[str] = []
     handler = type("Recording", (_Kubernetes,), {"paths": paths})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    path = tmp_path / "kubeconfig"
-    path.write_text(f"""apiVersion: v1
-kind: Config
-clusters: [{{name: k, cluster: {{server: "http://127.0.0.1:{server.server_address[1]}"}}}}]
-users: [{{name: k, user: {{token: not-a-real-token}}}}]
-contexts: [{{name: k, context: {{cluster: k, user: k}}}}]
-current-context: k
-""")
-    try:
+    with kube_api_kubeconfig(handler, tmp_path / "kubeconfig") as path:
         yield path, paths
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def test_a_watching_console_loads_no_slack_http_or_generated_kubernetes_apis(

@@ -22,6 +22,7 @@ import pytest
 
 from bot.store import ClusterLock, RunStore, SentinelUnavailable, StoreUnavailable, VersionConflict, connect
 from bot.store.replication import ReplicaWait
+from tests.fixtures.waiting import wait_until
 from tests.store.sentinel_cluster import SentinelCluster
 
 pytestmark = pytest.mark.timeout(120)
@@ -91,6 +92,11 @@ async def _until(condition: Any, timeout: float, what: str) -> None:  # noqa: AS
 
 def _check_nothing_lost(cluster: SentinelCluster, acked: Acknowledged) -> None:
     """Read the new master directly (not through the bot's client) and compare with what was acknowledged."""
+
+    def settled_master() -> bool:  # a failover still in progress names a node not yet master
+        with cluster.node_on(cluster.master_port()).client() as client:
+            return client.info("replication")["role"] == "master"
+    wait_until(settled_master, timeout=20, interval=0.1, message="the node the Sentinels name to be master")
     master = cluster.node_on(cluster.master_port())
     with master.client() as direct:
         assert direct.info("replication")["role"] == "master"
@@ -143,16 +149,19 @@ async def test_a_killed_master_loses_no_acknowledged_write(sentinel_cluster: Sen
         await _create(store)
         acked = Acknowledged()
         old = sentinel_cluster.master_port()
+        promoted: list[int] = []
 
         def kill_master() -> None:
             node = sentinel_cluster.node_on(old)
             node.kill()
-            sentinel_cluster.wait_for_new_master(old)
+            promoted.append(sentinel_cluster.wait_for_new_master(old))
             node.start()  # its unreplicated tail (if any) is dropped when it resyncs as a replica
 
         await _writes_during(store, kill_master, acked)
 
-        assert sentinel_cluster.master_port() != old
+        assert promoted and promoted[0] != old, "no replica was promoted in place of the killed master"
+        # On a loaded machine the Sentinels may fail over again later (even back to the restarted
+        # node, a replica by then): what counts is that whichever node is master now lost nothing.
         _check_nothing_lost(sentinel_cluster, acked)
         assert acked.outages > 0, "the kill was not noticed: the test did not fail anything over"
     finally:
