@@ -1,7 +1,8 @@
 """Committed offsets streamed from ``__consumer_offsets`` (``bot.kafka.lag_stream``) against the
 admin API's (OffsetFetch through ``KafkaLagReader``), on the session sandbox's real brokers: for
-every group and partition, after commits, after DeleteOffsets and DeleteGroups, and after a
-restart that replays the topic from the beginning (tombstones included). A classic group and a
+every group and partition, after commits, after DeleteOffsets and DeleteGroups, after a
+restart that replays the topic from the beginning (tombstones included), and across an aborted
+transaction's offset commit (exactly-once producers), live and replayed. A classic group and a
 group on the consumer protocol (KIP-848, a Java consumer with ``group.protocol=consumer``) are
 both seen, with their members, while they consume.
 
@@ -20,8 +21,9 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient
+from kafka.structs import OffsetAndMetadata
 
 from bot.kafka.admin import KafkaAdminAdapter
 from bot.kafka.lag import KafkaLagReader
@@ -206,3 +208,45 @@ async def test_a_consumer_protocol_group_and_a_classic_group_are_both_seen_with_
         assert await commits_of(admin, sandbox, [kip848_consumer, classic_group]) == streamed
     finally:
         classic.close()
+
+
+def transactional_commit(bootstrap: str, group: str, topic: str, offset: int, *, abort: bool) -> None:
+    """An exactly-once producer's offset commit (TxnOffsetCommit), its transaction then committed or aborted."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, transactional_id=f"txn-{secrets.token_hex(3)}")
+    try:
+        producer.init_transactions()
+        producer.begin_transaction()
+        producer.send_offsets_to_transaction({TopicPartition(topic, 0): OffsetAndMetadata(offset, "", -1)}, group)
+        if abort:
+            producer.abort_transaction()
+        else:
+            producer.commit_transaction()
+    finally:
+        producer.close()
+
+
+async def test_an_aborted_transactions_offset_commit_never_counts_live_or_replayed(
+    sandbox: SandboxInfo, topic: str, readers: tuple[StreamingLagReader, KafkaLagReader],
+) -> None:
+    """``read_committed``: the stream skips the records of an aborted transaction up to its abort
+    marker. The aborted commit comes after a committed one, so a stream that applied it would show
+    its offset instead of the committed one."""
+    streaming, admin = readers
+    bootstrap = sandbox.bootstrap_servers
+    group = f"txn-{secrets.token_hex(3)}"
+    await caught_up(streaming, sandbox)
+    transactional_commit(bootstrap, group, topic, 11, abort=False)
+    transactional_commit(bootstrap, group, topic, 4, abort=True)
+    # The same group's next commit lands after the abort marker in the same partition of
+    # __consumer_offsets: once the stream shows it, the stream has read past the aborted commit.
+    commit(bootstrap, group, topic, 2, partition=1)
+    assert await agree(streaming, admin, sandbox, [group]) == {group: {topic: {0: 11, 1: 2}}}
+
+    restarted = KafkaAdminAdapter(client_id="test-txn-restart", call_deadline_s=20)
+    fresh = StreamingLagReader(KafkaLagReader(restarted))  # a replay from the start meets the same abort
+    try:
+        await caught_up(fresh, sandbox)
+        assert await agree(fresh, admin, sandbox, [group]) == {group: {topic: {0: 11, 1: 2}}}
+    finally:
+        await fresh.close()
+        await restarted.close()

@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import struct
 
+from aiokafka.record.default_records import DefaultRecordBatchBuilder
+from aiokafka.record.util import calc_crc32c
+
 from bot.kafka.offsets_topic import GROUP_METADATA_KEY
 
-_I16, _I32, _I64 = struct.Struct(">h"), struct.Struct(">i"), struct.Struct(">q")
+_I16, _I32, _I64, _U32 = struct.Struct(">h"), struct.Struct(">i"), struct.Struct(">q"), struct.Struct(">I")
+# Record batch v2: base offset (8), length (4), leader epoch (4), magic (1), CRC (4), attributes (2), ...
+_CRC, _ATTRIBUTES, _CONTROL = 17, 21, 0x20
 
 def _put_string(text: str) -> bytes:
     raw = text.encode()
@@ -50,3 +55,27 @@ def group_value(protocol_type: str, version: int) -> bytes:
     """The start of a ``GroupMetadataValue`` (what the decoder reads of it)."""
     head = _put_compact_string(protocol_type) if version >= 4 else _put_string(protocol_type)
     return _I16.pack(version) + head + _I32.pack(1)
+
+
+def record_batch(base_offset: int, records: list[tuple[bytes | None, bytes | None]], *, producer_id: int = -1,
+                 transactional: bool = False, control: bool = False) -> bytes:
+    """A record batch (message format v2) as a Fetch answer carries it, at ``base_offset``. A
+    control batch holds one marker (``marker(commit=...)``); aiokafka's builder cannot set that
+    attribute, so it is set here and the CRC, which covers the attributes, written again."""
+    builder = DefaultRecordBatchBuilder(magic=2, compression_type=0, is_transactional=int(transactional),
+                                        producer_id=producer_id, producer_epoch=0 if producer_id >= 0 else -1,
+                                        base_sequence=0 if producer_id >= 0 else -1, batch_size=1 << 20)
+    for delta, (key, value) in enumerate(records):
+        builder.append(delta, timestamp=1_700_000_000_000, key=key, value=value, headers=[])
+    data = builder.build()
+    _I64.pack_into(data, 0, base_offset)
+    if control:
+        attributes = _I16.unpack_from(data, _ATTRIBUTES)[0] | _CONTROL
+        _I16.pack_into(data, _ATTRIBUTES, attributes)
+        _U32.pack_into(data, _CRC, calc_crc32c(bytes(data[_ATTRIBUTES:])))
+    return bytes(data)
+
+
+def marker(*, commit: bool) -> tuple[bytes, bytes]:
+    """A transaction's end marker: key (version 0, type 0 abort / 1 commit), value (version, coordinator epoch)."""
+    return _I16.pack(0) + _I16.pack(1 if commit else 0), _I16.pack(0) + _I32.pack(0)

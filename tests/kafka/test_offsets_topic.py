@@ -116,6 +116,25 @@ def test_a_pair_deleted_then_committed_again_is_back_in_the_state() -> None:
     assert state.offsets == {"g": {"t": {0: 8}}} and state.skipped == 1
 
 
+def test_the_shortcut_is_one_per_group_topic_and_both_key_versions_lose_it_with_the_group() -> None:
+    """The shortcut is keyed by the key without its partition: a commit of another partition of a
+    known group-topic takes it too, a partition deleted and committed again is back, and a group
+    emptied by tombstones under one key version is not written through the other version's shortcut."""
+    state = OffsetsState()
+    state.apply(offset_key("g", "t", 0, kind=0), offset_value(5, 3))
+    state.apply(offset_key("g", "t", 1, kind=1), offset_value(6, 3))
+    state.apply(offset_key("g", "t", 2, kind=0), offset_value(7, 3))
+    state.apply(offset_key("g", "t", 2, kind=0), None)
+    state.apply(offset_key("g", "t", 2, kind=1), offset_value(9, 3))
+    assert state.offsets == {"g": {"t": {0: 5, 1: 6, 2: 9}}}
+    for partition in range(3):
+        state.apply(offset_key("g", "t", partition, kind=1), None)
+    assert state.offsets == {}
+    state.apply(offset_key("g", "t", 1, kind=0), offset_value(11, 3))
+    assert state.offsets == {"g": {"t": {1: 11}}}
+    assert state.group_offsets("g") == {"t": {1: 11}}
+
+
 def test_a_groups_protocol_type_is_what_list_groups_would_say() -> None:
     """Offsets only: "" (a simple consumer to Lag Exporter); a classic group: its metadata's type; a
     consumer-protocol group: "consumer"; a deleted classic group's type is forgotten."""
