@@ -114,7 +114,10 @@ class StreamingLagReader:
             return "stream"
         if stream is None:
             return "admin" if not self._stream_enabled else "admin (stream not started)"
-        return f"admin (stream failed: {stream.failure})" if stream.failure else "admin (stream replaying)"
+        if stream.failure:
+            return f"admin (stream failed: {stream.failure})"
+        silence = stream.silence()
+        return f"admin (stream silent: {silence})" if silence else "admin (stream replaying)"
 
     def streaming(self, cluster_name: str) -> bool:
         stream = self.streams.get(cluster_name)

@@ -16,13 +16,17 @@ straight to the state. What the consumer did for us, this does too:
 - every batch's CRC is checked;
 - a batch may begin before the fetch offset: its earlier records are skipped. The position moves
   to the batch's next offset even when compaction emptied the batch's end;
-- a partition whose leader moved (or is unknown for now): the metadata is read again and the
-  loops regrouped, the positions kept;
+- a partition whose leader moved: the metadata is read again and the loops regrouped, the
+  positions kept; a partition without a leader for now is looked at again every
+  ``leaderless_recheck_s`` while the others go on;
 - a position out of range (the log start moved past it): that partition starts again at its log
   start, as the consumer's ``auto_offset_reset="earliest"`` did.
 
 Caught up means: every partition's position has reached the last stable offset its first answer
-gave (the end of the topic when the stream started).
+gave (the end of the topic when the stream started). ``silent(for_s)`` names the partitions no
+Fetch has answered for that long (a leader that hangs, or leaders that keep moving): their groups'
+commits would look frozen, so the stream does not count as caught up meanwhile
+(``bot.kafka.offsets_stream``).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -68,7 +73,7 @@ class OffsetsTopicFollower:
 
     def __init__(self, client: AIOKafkaClient, state: OffsetsState, partitions: set[int], *,
                  max_wait_ms: int = 500, partition_bytes: int = 1 << 20, response_bytes: int = 8 << 20,
-                 on_progress: Callable[[], None] = lambda: None) -> None:
+                 leaderless_recheck_s: float = 5.0, on_progress: Callable[[], None] = lambda: None) -> None:
         self._client = client
         self._state = state
         self.positions: dict[int, int] = dict.fromkeys(sorted(partitions), 0)
@@ -77,7 +82,15 @@ class OffsetsTopicFollower:
         self._partition_bytes = partition_bytes
         self._response_bytes = response_bytes
         self._on_progress = on_progress
+        self._leaderless_recheck_s = leaderless_recheck_s
         self.fetches = 0
+        started = time.monotonic()
+        self.answered: dict[int, float] = dict.fromkeys(self.positions, started)  # when a Fetch last answered
+
+    def silent(self, for_s: float) -> list[int]:
+        """The partitions no Fetch has answered for ``for_s`` seconds."""
+        since = time.monotonic() - for_s
+        return [p for p, at in self.answered.items() if at < since]
 
     @property
     def caught_up(self) -> bool:
@@ -89,29 +102,25 @@ class OffsetsTopicFollower:
         while True:
             metadata = await self._client.fetch_all_metadata()
             by_leader: dict[int, list[int]] = defaultdict(list)
+            leaderless = False
             for partition in self.positions:
                 leader = metadata.leader_for_partition(TopicPartition(OFFSETS_TOPIC, partition))
-                if leader is None or leader < 0:
-                    by_leader.clear()
-                    break
-                by_leader[leader].append(partition)
-            if not by_leader:  # a partition without a leader right now: its election is under way
-                await asyncio.sleep(REGROUP_BACKOFF_S)
-                continue
-            loops = [asyncio.ensure_future(self._follow_leader(leader, partitions))
+                if leader is None or leader < 0:  # its election is under way: the others go on meanwhile
+                    leaderless = True
+                else:
+                    by_leader[leader].append(partition)
+            loops = [asyncio.create_task(self._follow_leader(leader, partitions))
                      for leader, partitions in by_leader.items()]
             try:
-                done, _ = await asyncio.wait(loops, return_when=asyncio.FIRST_COMPLETED)
+                if loops:
+                    await asyncio.wait(loops, timeout=self._leaderless_recheck_s if leaderless else None,
+                                       return_when=asyncio.FIRST_COMPLETED)
             finally:
                 for loop in loops:
                     loop.cancel()
-                for loop in loops:
+                for loop in loops:  # a loop's own failure, other than a leader that moved, ends the follower here
                     with contextlib.suppress(asyncio.CancelledError, LeadershipMoved):
                         await loop
-            for loop in done:
-                failure = loop.exception()
-                if failure is not None and not isinstance(failure, LeadershipMoved):
-                    raise failure
             await asyncio.sleep(REGROUP_BACKOFF_S)
 
     async def _follow_leader(self, leader: int, partitions: list[int]) -> None:
@@ -123,6 +132,7 @@ class OffsetsTopicFollower:
             except KafkaError as exc:  # the broker went away: its partitions' leaders are asked again
                 raise LeadershipMoved(f"Fetch from broker {leader}: {type(exc).__name__}") from exc
             self.fetches += 1
+            answered_at = time.monotonic()
             reset: list[int] = []
             for _, answers in response.topics:
                 for partition, error_code, _highwater, *rest in answers:
@@ -138,6 +148,7 @@ class OffsetsTopicFollower:
                     # preferred read replica before the records.
                     aborted = rest[2] if response.API_VERSION >= 11 else rest[-2]
                     self.positions[partition] = apply_fetched(self._state, rest[-1], aborted, self.positions[partition])
+                    self.answered[partition] = answered_at
             if reset:
                 await self._restart_at_log_start(leader, reset)
             self._on_progress()

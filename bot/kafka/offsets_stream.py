@@ -34,6 +34,7 @@ from bot.kafka.offsets_state import OffsetsState
 __all__ = ["OFFSETS_TOPIC", "OffsetsState", "OffsetsStream"]
 
 NOT_THERE_RETRY_S = 30.0
+SILENT_S = 30.0  # a Fetch answers every max_wait (0.5 s) even with nothing new
 
 
 class TopicNotThere(LookupError):
@@ -54,11 +55,26 @@ class OffsetsStream:
         self._retry_s = retry_s
         self._config = security.aiokafka_config()
         self.state = OffsetsState()
-        self.caught_up = False
+        self._caught_up = False
+        self._follower: OffsetsTopicFollower | None = None
         self.failure: str | None = None
         self.started_at: float | None = None
         self.caught_up_after_s: float | None = None  # how long the replay took
         self._task: asyncio.Task[None] | None = None
+
+    @property
+    def caught_up(self) -> bool:
+        """Replayed, and every partition answered within ``SILENT_S``: only then do readers use the state."""
+        return self._caught_up and self.silence() is None
+
+    def silence(self) -> str | None:
+        """Why a caught-up stream is not to be read now: partitions no Fetch answered for ``SILENT_S``."""
+        follower = self._follower
+        silent = follower.silent(SILENT_S) if follower is not None and self._caught_up else []
+        if not silent:
+            return None
+        return (f"no Fetch answer for {SILENT_S:.0f} s on {len(silent)} partition(s) of {OFFSETS_TOPIC} "
+                f"(first: {silent[0]}); their groups' commits may be stale")
 
     @property
     def running(self) -> bool:
@@ -74,7 +90,7 @@ class OffsetsStream:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        self.caught_up = False
+        self._caught_up = False
 
     async def _run(self) -> None:
         while True:
@@ -85,14 +101,14 @@ class OffsetsStream:
             except TopicNotThere as exc:
                 # A fresh cluster creates the topic on its first group's first request: not a fault,
                 # and worth a look again soon (one metadata request).
-                self.failure, self.caught_up = str(exc), False
+                self.failure, self._caught_up = str(exc), False
                 log.info("%s: committed offsets come from the admin API; looking again in %.0f s",
                          exc, min(self._retry_s, NOT_THERE_RETRY_S))
                 await asyncio.sleep(min(self._retry_s, NOT_THERE_RETRY_S))
                 continue
             except Exception as exc:
                 self.failure = f"{type(exc).__name__}: {exc}"[:300]
-                self.caught_up = False
+                self._caught_up = False
                 log.warning("streaming %s from %s failed (%s): committed offsets come from the admin API; "
                             "trying again in %.0f s", OFFSETS_TOPIC, self.bootstrap, self.failure, self._retry_s)
             await asyncio.sleep(self._retry_s)
@@ -108,16 +124,16 @@ class OffsetsStream:
                 raise TopicNotThere(f"no {OFFSETS_TOPIC} topic visible to the bot on {self.bootstrap} "
                                     "(not created yet, or no Describe ACL)")
             state, started = OffsetsState(), time.monotonic()
-            self.started_at, self.caught_up = started, False
+            self.started_at, self._caught_up = started, False
 
             def progress() -> None:
-                if not self.caught_up and follower.caught_up:
-                    self.state, self.caught_up, self.failure = state, True, None
+                if not self._caught_up and follower.caught_up:
+                    self.state, self._caught_up, self.failure = state, True, None
                     self.caught_up_after_s = time.monotonic() - started
                     log.info("%s of %s replayed in %.1f s: %d records, %d group-partitions", OFFSETS_TOPIC,
                              self.bootstrap, self.caught_up_after_s, state.records, state.pairs())
 
-            follower = OffsetsTopicFollower(client, state, set(partitions), on_progress=progress)
+            follower = self._follower = OffsetsTopicFollower(client, state, set(partitions), on_progress=progress)
             await follower.run()
         finally:
             with contextlib.suppress(Exception):
