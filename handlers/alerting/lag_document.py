@@ -74,7 +74,7 @@ def lag_document(snapshot: LagSnapshot) -> LagDocument:
                 elif seconds != seconds:
                     source, shown = _UNKNOWN, "null"
                 else:
-                    source, shown = (_RECORD if i in entry.from_record else _TABLE), _seconds(seconds)
+                    source, shown = (_RECORD if entry.recorded(i) else _TABLE), _seconds(seconds)
                 member = owner.get((topic, partition))
                 who = (f'{q(member.member_id)},"client_id":{q(member.client_id)},"host":{q(member.host)}'
                        if member is not None else '"","client_id":"","host":""')

@@ -58,7 +58,7 @@ class Workload:
         self.one_percent = self.tps[::100]
 
     def poller(self) -> LagPoller:
-        return LagPoller(self.reader, self.clock, sample_spacing_s=15.0,  # type: ignore[arg-type]
+        return LagPoller(self.reader, self.clock, sample_spacing_s=15.0,
                          timestamp_budget=self.shape.pairs)
 
     async def evaluate(self, poller: LagPoller, written: list[tuple[str, int]]) -> Any:
