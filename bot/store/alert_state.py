@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -163,12 +164,13 @@ class RedisLagReports:
         doc = await self._document(cluster)
         return None if doc is None else LagReport.model_validate_json(doc)
 
-    async def latest_raw(self, cluster: str) -> dict[str, object] | None:
-        """The report's JSON as stored, parsed (either form: ``"format": 2`` or the models')."""
+    async def latest_raw(self, cluster: str) -> dict[str, Any] | None:
+        """The report's JSON as stored, parsed (either form: ``"format": 2`` or the models'):
+        ``/metrics`` renders it without building models."""
         doc = await self._document(cluster)
         if doc is None:
             return None
-        loaded: dict[str, object] = json.loads(doc)
+        loaded: dict[str, Any] = json.loads(doc)
         return loaded
 
     async def _document(self, cluster: str) -> bytes | str | None:

@@ -16,6 +16,7 @@ computed from), so the document is about a fifth of the first form's size.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -146,28 +147,30 @@ class LagReport(_Frozen):
 
 
 def _expanded(data: dict[str, Any]) -> dict[str, Any]:
-    """The models' form of a compact document: every pair's end from ``log_offsets``, its lag from
-    that end (``end - committed``, clamped at 0, as the poller computes it), its member from the
-    group's members' assignments."""
+    """The models' form of a compact document."""
     ends: dict[Any, dict[Any, Any]] = data.get("log_offsets") or {}
-    groups: list[dict[str, Any]] = []
-    for group in data.get("groups") or ():
-        owner = {(t, p): m for m in group.get("members") or () for t, p in m.get("partitions") or ()}
-        partitions: list[dict[str, Any]] = []
-        for topic, columns in (group.get("topics") or {}).items():
-            latest = ends[topic]
-            for partition, committed, seconds, letter in zip(columns["partitions"], columns["committed"],
-                                                             columns["seconds"], columns["seconds_from"], strict=True):
-                end = (latest[str(partition)] if str(partition) in latest else latest[partition])[1]
-                member = owner.get((topic, partition)) or {}
-                partitions.append({
-                    "topic": topic, "partition": partition, "committed": committed, "end": end,
-                    "lag": max(0, end - committed), "seconds": seconds, "seconds_from": _SOURCES[letter],
-                    "member_id": member.get("member_id", ""), "client_id": member.get("client_id", ""),
-                    "host": member.get("host", ""),
-                })
-        groups.append({**{k: v for k, v in group.items() if k != "topics"}, "partitions": partitions})
+    groups = [{**{k: v for k, v in group.items() if k != "topics"}, "partitions": list(compact_partitions(group, ends))}
+              for group in data.get("groups") or ()]
     return {**{k: v for k, v in data.items() if k != "format"}, "groups": groups}
+
+
+def compact_partitions(group: dict[str, Any], ends: dict[Any, dict[Any, Any]]) -> Iterator[dict[str, Any]]:
+    """A compact group's pairs in the models' form (``PartitionLag``'s fields), one at a time: the
+    end from ``log_offsets``, the lag from that end (``end - committed``, clamped at 0, as the
+    poller computes it), the member from the group's members' assignments."""
+    owner = {(t, p): m for m in group.get("members") or () for t, p in m.get("partitions") or ()}
+    for topic, columns in (group.get("topics") or {}).items():
+        latest = ends[topic]
+        for partition, committed, seconds, letter in zip(columns["partitions"], columns["committed"],
+                                                         columns["seconds"], columns["seconds_from"], strict=True):
+            end = (latest[str(partition)] if str(partition) in latest else latest[partition])[1]
+            member = owner.get((topic, partition)) or {}
+            yield {
+                "topic": topic, "partition": partition, "committed": committed, "end": end,
+                "lag": max(0, end - committed), "seconds": None if seconds is None else float(seconds),
+                "seconds_from": _SOURCES[letter], "member_id": member.get("member_id", ""),
+                "client_id": member.get("client_id", ""), "host": member.get("host", ""),
+            }
 
 
 def format_seconds(seconds: float | None) -> str:
