@@ -39,7 +39,7 @@ COMPACT_FORMAT = 2
 # The compact form's letter for each seconds source.
 SOURCE_LETTERS = {SecondsFrom.CAUGHT_UP: "c", SecondsFrom.TABLE: "t", SecondsFrom.RECORD: "r",
                   SecondsFrom.UNKNOWN: "u"}
-_SOURCES = {letter: source.value for source, letter in SOURCE_LETTERS.items()}
+_SOURCES = {letter: source for source, letter in SOURCE_LETTERS.items()}
 
 
 class _Frozen(BaseModel):
@@ -147,9 +147,12 @@ class LagReport(_Frozen):
 
 
 def _expanded(data: dict[str, Any]) -> dict[str, Any]:
-    """The models' form of a compact document."""
+    """The models' form of a compact document. Its pairs become ``PartitionLag`` models at once
+    (their values typed by ``compact_partitions``), without a dict a pair in between: at 100,000
+    pairs that list of dicts was as large as the models."""
     ends: dict[Any, dict[Any, Any]] = data.get("log_offsets") or {}
-    groups = [{**{k: v for k, v in group.items() if k != "topics"}, "partitions": list(compact_partitions(group, ends))}
+    groups = [{**{k: v for k, v in group.items() if k != "topics"},
+               "partitions": tuple(PartitionLag.model_construct(**p) for p in compact_partitions(group, ends))}
               for group in data.get("groups") or ()]
     return {**{k: v for k, v in data.items() if k != "format"}, "groups": groups}
 
@@ -165,11 +168,12 @@ def compact_partitions(group: dict[str, Any], ends: dict[Any, dict[Any, Any]]) -
                                                          columns["seconds"], columns["seconds_from"], strict=True):
             end = (latest[str(partition)] if str(partition) in latest else latest[partition])[1]
             member = owner.get((topic, partition)) or {}
+            end, committed = int(end), int(committed)
             yield {
-                "topic": topic, "partition": partition, "committed": committed, "end": end,
+                "topic": str(topic), "partition": int(partition), "committed": committed, "end": end,
                 "lag": max(0, end - committed), "seconds": None if seconds is None else float(seconds),
-                "seconds_from": _SOURCES[letter], "member_id": member.get("member_id", ""),
-                "client_id": member.get("client_id", ""), "host": member.get("host", ""),
+                "seconds_from": _SOURCES[letter], "member_id": str(member.get("member_id", "")),
+                "client_id": str(member.get("client_id", "")), "host": str(member.get("host", "")),
             }
 
 
