@@ -164,6 +164,11 @@ class RedisLagReports:
         doc = await self._document(cluster)
         return None if doc is None else LagReport.model_validate_json(doc)
 
+    async def holds_figures(self, cluster: str) -> bool:
+        """Whether the stored report is a poll's figures: its JSON read, no model built."""
+        doc = await self._document(cluster)
+        return doc is not None and json.loads(doc).get("error") is None
+
     async def latest_raw(self, cluster: str) -> dict[str, Any] | None:
         """The report's JSON as stored, parsed (either form: ``"format": 2`` or the models'):
         ``/metrics`` renders it without building models."""
