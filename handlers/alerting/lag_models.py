@@ -21,7 +21,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
 
 from handlers.ports import GroupMember
 
@@ -61,6 +61,9 @@ class PartitionLag(_Frozen):
     @property
     def name(self) -> str:
         return f"{self.topic}-{self.partition}"
+
+
+_PARTITIONS = TypeAdapter(tuple[PartitionLag, ...])
 
 
 class GroupLag(_Frozen):
@@ -147,12 +150,12 @@ class LagReport(_Frozen):
 
 
 def _expanded(data: dict[str, Any]) -> dict[str, Any]:
-    """The models' form of a compact document. Its pairs become ``PartitionLag`` models at once
-    (their values typed by ``compact_partitions``), without a dict a pair in between: at 100,000
-    pairs that list of dicts was as large as the models."""
+    """The models' form of a compact document. A group's pairs become ``PartitionLag`` models
+    group by group, so only one group's dicts exist at a time: at 100,000 pairs the list of every
+    pair's dict was as large as the models."""
     ends: dict[Any, dict[Any, Any]] = data.get("log_offsets") or {}
     groups = [{**{k: v for k, v in group.items() if k != "topics"},
-               "partitions": tuple(PartitionLag.model_construct(**p) for p in compact_partitions(group, ends))}
+               "partitions": _PARTITIONS.validate_python(list(compact_partitions(group, ends)))}
               for group in data.get("groups") or ()]
     return {**{k: v for k, v in data.items() if k != "format"}, "groups": groups}
 
