@@ -1,5 +1,5 @@
 """One lag poll's figures, flat: per partition, the groups reading it and their committed offsets,
-offset lags and seconds lags in parallel lists (what ``runbooks.alerting.lag`` computes in batch).
+offset lags and seconds lags in parallel flat arrays (what ``runbooks.alerting.lag`` computes in batch).
 
 The lag rules need three numbers per group (the worst offset lag, the worst seconds lag, the total):
 the poller keeps them per group (``GroupFigures``) and recomputes only the groups whose partitions
