@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import redis.asyncio as aioredis
 
@@ -137,13 +138,22 @@ class RedisAlertStore:
 
 
 class RedisLagReports:
-    """The ``LagReports`` port: one JSON document per cluster, expiring when nobody refreshes it."""
+    """The ``LagReports`` port: one JSON document per cluster, expiring when nobody refreshes it.
+
+    Reports are written under ``<prefix>:lag-v2:<cluster>`` (``lag_document``'s compact form, or
+    the models' form for a failed poll). Replicas before the compact form wrote and read the models'
+    form under ``<prefix>:lag:<cluster>``: the new key keeps them from reading a document they would
+    take for groups with no partitions (they read no report, "not polled yet", until they are
+    upgraded), and a report an older replica wrote there is still read while no newer one is."""
 
     def __init__(self, client: aioredis.Redis, *, prefix: str = "kco") -> None:
         self._client = client
         self._prefix = check_id("key prefix", prefix)
 
     def _key(self, cluster: str) -> str:
+        return f"{self._prefix}:lag-v2:{check_id('cluster', cluster)}"
+
+    def _older_key(self, cluster: str) -> str:
         return f"{self._prefix}:lag:{check_id('cluster', cluster)}"
 
     async def save(self, report: LagReport | LagDocument, *, ttl_s: float) -> None:
@@ -151,18 +161,29 @@ class RedisLagReports:
             await self._client.set(self._key(report.cluster), report.model_dump_json(), px=max(1, round(ttl_s * 1000)))
 
     async def latest(self, cluster: str) -> LagReport | None:
-        with _translated(self._client):
-            doc = await self._client.get(self._key(cluster))
+        doc = await self._document(cluster)
         return None if doc is None else LagReport.model_validate_json(doc)
 
-    async def latest_raw(self, cluster: str) -> dict[str, object] | None:
-        """The report as plain JSON (``/metrics`` renders it without building models)."""
-        with _translated(self._client):
-            doc = await self._client.get(self._key(cluster))
+    async def holds_figures(self, cluster: str) -> bool:
+        """Whether the stored report is a poll's figures: its JSON read, no model built."""
+        doc = await self._document(cluster)
+        return doc is not None and json.loads(doc).get("error") is None
+
+    async def latest_raw(self, cluster: str) -> dict[str, Any] | None:
+        """The report's JSON as stored, parsed (either form: ``"format": 2`` or the models'):
+        ``/metrics`` renders it without building models."""
+        doc = await self._document(cluster)
         if doc is None:
             return None
-        loaded: dict[str, object] = json.loads(doc)
+        loaded: dict[str, Any] = json.loads(doc)
         return loaded
+
+    async def _document(self, cluster: str) -> bytes | str | None:
+        with _translated(self._client):
+            doc: bytes | str | None = await self._client.get(self._key(cluster))
+            if doc is None:
+                doc = await self._client.get(self._older_key(cluster))
+        return doc
 
 
 class RedisCanaryStates:

@@ -5,15 +5,23 @@ partition the committed offset, the lag in records and in seconds; per group the
 per partition the earliest and latest offsets. ``seconds_from`` says how a seconds value was
 obtained, because the two ways differ in what they promise: ``table`` is interpolated on the
 sampled log-end line, ``record`` is the timestamp of the record at the committed offset.
+
+Stored, a report is one of two JSON forms, both read by ``LagReport.model_validate_json``: the
+models' own dump (no ``format`` key: written by replicas before the compact form, and for a failed
+poll), and the compact form ``lag_document`` writes (``"format": 2``), which holds per group and
+topic only the partitions, committed offsets, seconds and a letter per seconds source; the end, the
+lag and the member are read back from ``log_offsets`` and the group's members (what they were
+computed from), so the document is about a fifth of the first form's size.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, TypeAdapter, model_validator
 
 from handlers.ports import GroupMember
 
@@ -25,6 +33,13 @@ class SecondsFrom(StrEnum):
     TABLE = "table"
     RECORD = "record"
     UNKNOWN = "unknown"  # no sample line covers it and the record could not be read (yet)
+
+
+COMPACT_FORMAT = 2
+# The compact form's letter for each seconds source.
+SOURCE_LETTERS = {SecondsFrom.CAUGHT_UP: "c", SecondsFrom.TABLE: "t", SecondsFrom.RECORD: "r",
+                  SecondsFrom.UNKNOWN: "u"}
+_SOURCES = {letter: source for source, letter in SOURCE_LETTERS.items()}
 
 
 class _Frozen(BaseModel):
@@ -46,6 +61,9 @@ class PartitionLag(_Frozen):
     @property
     def name(self) -> str:
         return f"{self.topic}-{self.partition}"
+
+
+_PARTITIONS = TypeAdapter(tuple[PartitionLag, ...])
 
 
 class GroupLag(_Frozen):
@@ -115,6 +133,51 @@ class LagReport(_Frozen):
 
     def group(self, group_id: str) -> GroupLag | None:
         return next((g for g in self.groups if g.group == group_id), None)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_compact(cls, data: Any) -> Any:
+        if not isinstance(data, dict) or "format" not in data:
+            return data
+        if data["format"] != COMPACT_FORMAT:
+            raise ValueError(f"lag report format {data['format']!r} is not one this bot reads (it reads the "
+                             f"models' form and format {COMPACT_FORMAT}): written by a newer replica?")
+        try:
+            return _expanded(data)
+        except (KeyError, TypeError, IndexError, ValueError) as exc:
+            raise ValueError(f"a compact lag report (format {COMPACT_FORMAT}) whose parts do not match: "
+                             f"{type(exc).__name__}: {exc}") from exc
+
+
+def _expanded(data: dict[str, Any]) -> dict[str, Any]:
+    """The models' form of a compact document. A group's pairs become ``PartitionLag`` models
+    group by group, so only one group's dicts exist at a time: at 100,000 pairs the list of every
+    pair's dict was as large as the models."""
+    ends: dict[Any, dict[Any, Any]] = data.get("log_offsets") or {}
+    groups = [{**{k: v for k, v in group.items() if k != "topics"},
+               "partitions": _PARTITIONS.validate_python(list(compact_partitions(group, ends)))}
+              for group in data.get("groups") or ()]
+    return {**{k: v for k, v in data.items() if k != "format"}, "groups": groups}
+
+
+def compact_partitions(group: dict[str, Any], ends: dict[Any, dict[Any, Any]]) -> Iterator[dict[str, Any]]:
+    """A compact group's pairs in the models' form (``PartitionLag``'s fields), one at a time: the
+    end from ``log_offsets``, the lag from that end (``end - committed``, clamped at 0, as the
+    poller computes it), the member from the group's members' assignments."""
+    owner = {(t, p): m for m in group.get("members") or () for t, p in m.get("partitions") or ()}
+    for topic, columns in (group.get("topics") or {}).items():
+        latest = ends[topic]
+        for partition, committed, seconds, letter in zip(columns["partitions"], columns["committed"],
+                                                         columns["seconds"], columns["seconds_from"], strict=True):
+            end = (latest[str(partition)] if str(partition) in latest else latest[partition])[1]
+            member = owner.get((topic, partition)) or {}
+            end, committed = int(end), int(committed)
+            yield {
+                "topic": str(topic), "partition": int(partition), "committed": committed, "end": end,
+                "lag": max(0, end - committed), "seconds": None if seconds is None else float(seconds),
+                "seconds_from": _SOURCES[letter], "member_id": str(member.get("member_id", "")),
+                "client_id": str(member.get("client_id", "")), "host": str(member.get("host", "")),
+            }
 
 
 def format_seconds(seconds: float | None) -> str:

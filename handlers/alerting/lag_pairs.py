@@ -17,6 +17,7 @@ streaming reader does, for a group with no commit since) are not looked at at al
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable, Iterator, Sequence
 from math import isnan
 
@@ -61,8 +62,11 @@ class PairIndex:
         self.readers: dict[TopicPartition, Readers] = {}
         self.ends: dict[TopicPartition, tuple[int, int]] = {}
         self.figures: list[GroupFigures] = []
-        self._pair_tps: list[list[TopicPartition]] = []  # per group: the partitions it reads
-        self._pair_places: list[list[int]] = []  # per group: its place in each of those partitions' lists
+        # Per group, flat: the partitions it reads (numbers into ``_partitions``) and its place in
+        # each of those partitions' ``Readers``; 8 bytes a pair.
+        self._partitions: list[TopicPartition] = []
+        self._pair_tps: list[array[int]] = []
+        self._pair_places: list[array[int]] = []
         self._negative: dict[int, list[TopicPartition]] = {}  # per group, its -1 offsets (no commit): not pairs
         self._missing: dict[TopicPartition, Missing] = {}  # partitions with pairs of unknown time, and those pairs
         self._pair_count = 0
@@ -107,12 +111,13 @@ class PairIndex:
         self.names = [g.group for g in groups]
         self.wanted = wanted_partitions(commits)
         readers = {tp: Readers() for tp in ends}  # a partition whose end is unknown has no lag to compute
-        pair_tps: list[list[TopicPartition]] = []
-        pair_places: list[list[int]] = []
+        numbers = {tp: n for n, tp in enumerate(readers)}
+        pair_tps: list[array[int]] = []
+        pair_places: list[array[int]] = []
         self._negative = {}
         for index, group in enumerate(groups):
-            tps: list[TopicPartition] = []
-            places: list[int] = []
+            tps: array[int] = array("i")
+            places: array[int] = array("i")
             pair_tps.append(tps)
             pair_places.append(places)
             commit = commits.get(group.group)
@@ -127,12 +132,12 @@ class PairIndex:
                         continue
                     if entry is None:
                         continue
-                    tps.append(tp)
+                    tps.append(numbers[tp])
                     places.append(len(entry.groups))
                     entry.groups.append(index)
                     entry.committed.append(offset)
         self.readers = {tp: entry for tp, entry in readers.items() if entry.groups}
-        self._pair_tps, self._pair_places = pair_tps, pair_places
+        self._partitions, self._pair_tps, self._pair_places = list(readers), pair_tps, pair_places
         self._pair_count = sum(len(tps) for tps in pair_tps)
         self._missing = {}
         self.figures = [NO_FIGURES] * len(groups)
@@ -147,24 +152,24 @@ class PairIndex:
             if entry is None:
                 continue
             if changes is not None:  # not just rebuilt: the entry is in the last snapshot, change a copy
-                entry = self.readers[tp] = Readers(entry.groups, list(entry.committed), entry.places)
+                entry = self.readers[tp] = entry.changed()
                 for place, offset in moved.get(tp, {}).items():
                     entry.committed[place] = offset
             committed = entry.committed
-            entry.lags = offset_lags(self.ends[tp][1], committed)
+            entry.lags = array("q", offset_lags(self.ends[tp][1], committed))
             lines = tables[tp].lines(now)
-            born = entry.born = lines.born(committed)
-            entry.from_record = set()
+            born = entry.born = array("d", lines.born(committed))
+            entry.from_record = 0
             self._missing.pop(tp, None)
             if lines.answers_all(committed):
                 continue
             if changes is not None and before is not None:
                 # A consumer still where it was keeps the record time read for it before (no cache
                 # needed: a stuck consumer's record is read once, however many polls follow).
-                for i in before.from_record:
+                for i in before.recorded_places():
                     if committed[i] == before.committed[i] and born[i] != born[i]:
                         born[i] = before.born[i]
-                        entry.from_record.add(i)
+                        entry.from_record |= 1 << i
             if any(map(isnan, born)):
                 self._resolve(tp, entry, lookup)
 
@@ -209,7 +214,7 @@ class PairIndex:
                     left[committed] = lag
             else:
                 entry.born[i] = stamp / 1000.0
-                entry.from_record.add(i)
+                entry.from_record |= 1 << i
         if left:
             self._missing[tp] = [(lag, (topic, partition, committed)) for committed, lag in left.items()]
         else:
@@ -232,9 +237,9 @@ class PairIndex:
         self.figures = figures
 
     def _pairs(self, index: int) -> Iterator[tuple[int, float]]:
-        readers = self.readers
-        for tp, place in zip(self._pair_tps[index], self._pair_places[index], strict=True):
-            entry = readers[tp]
+        readers, partitions = self.readers, self._partitions
+        for number, place in zip(self._pair_tps[index], self._pair_places[index], strict=True):
+            entry = readers[partitions[number]]
             yield entry.lags[place], entry.born[place]
 
 

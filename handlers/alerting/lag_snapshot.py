@@ -1,5 +1,5 @@
 """One lag poll's figures, flat: per partition, the groups reading it and their committed offsets,
-offset lags and seconds lags in parallel lists (what ``runbooks.alerting.lag`` computes in batch).
+offset lags and seconds lags in parallel flat arrays (what ``runbooks.alerting.lag`` computes in batch).
 
 The lag rules need three numbers per group (the worst offset lag, the worst seconds lag, the total):
 the poller keeps them per group (``GroupFigures``) and recomputes only the groups whose partitions
@@ -12,6 +12,7 @@ built only when asked for: the whole report once per ``lag_poll_s``, and a group
 from __future__ import annotations
 
 import gc
+from array import array
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -24,35 +25,49 @@ from runbooks.alerting.lag import CAUGHT_UP
 TopicPartition = tuple[str, int]
 
 
+PLACES_SCANNED = 32  # a partition read by more groups finds a group's place in a dict, not by a scan
+
+
 class Readers:
-    """The groups reading one partition, in parallel lists (the batch form ``LagLines`` takes), and
-    what was computed for them. An evaluation that changes nothing on the partition (its log end
-    and its groups' commits where they were) keeps the object as it is: ``born`` holds times, not
-    ages, so the figures stay true as time passes; one that changes something builds a new one
-    (a snapshot handed out before keeps its own)."""
+    """The groups reading one partition, in parallel flat arrays (the batch form ``LagLines``
+    takes: 4 to 8 bytes a pair each, no Python object per pair), and what was computed for them.
+    An evaluation that changes nothing on the partition (its log end and its groups' commits where
+    they were) keeps the object as it is: ``born`` holds times, not ages, so the figures stay true
+    as time passes; one that changes something builds a new one (a snapshot handed out before
+    keeps its own)."""
 
     __slots__ = ("_places", "born", "committed", "from_record", "groups", "lags")
 
-    def __init__(self, groups: list[int] | None = None, committed: list[int] | None = None,
+    def __init__(self, groups: array[int] | None = None, committed: array[int] | None = None,
                  places: dict[int, int] | None = None) -> None:
-        self.groups: list[int] = [] if groups is None else groups  # shared between evaluations: never changed
-        self.committed: list[int] = [] if committed is None else committed
-        self.lags: list[int] = []
+        self.groups: array[int] = array("i") if groups is None else groups  # shared between evaluations: never changed
+        self.committed: array[int] = array("q") if committed is None else committed
+        self.lags: array[int] = array("q")
         # When the log end was where each group's commit is (epoch seconds): lag in seconds is
         # ``now - born``. NaN: unknown; +inf: caught up.
-        self.born: list[float] = []
-        self.from_record: set[int] = set()  # places whose time came from a record's timestamp
-        self._places = places  # group -> place: built on first use, shared like ``groups``
-
-    @property
-    def places(self) -> dict[int, int]:
-        if self._places is None:
-            self._places = {group: i for i, group in enumerate(self.groups)}
-        return self._places
+        self.born: array[float] = array("d")
+        self.from_record = 0  # bit i set: place i's time came from a record's timestamp
+        self._places = places  # group -> place for a partition many groups read: shared like ``groups``
 
     def place(self, group_index: int) -> int | None:
-        """The group's place in the lists."""
-        return self.places.get(group_index)
+        """The group's place in the arrays."""
+        groups = self.groups
+        if len(groups) <= PLACES_SCANNED:
+            return groups.index(group_index) if group_index in groups else None
+        if self._places is None:
+            self._places = {group: i for i, group in enumerate(groups)}
+        return self._places.get(group_index)
+
+    def recorded(self, i: int) -> bool:
+        """Whether the time at place ``i`` came from a record's timestamp."""
+        return bool(self.from_record >> i & 1)
+
+    def recorded_places(self) -> Iterator[int]:
+        bits = self.from_record
+        while bits:
+            low = bits & -bits
+            yield low.bit_length() - 1
+            bits ^= low
 
     def seconds(self, i: int, now: float) -> float:
         """Seconds behind of the group at place ``i``; NaN when unknown."""
@@ -61,10 +76,15 @@ class Readers:
         born = self.born[i]
         return born if born != born else max(0.0, now - born)
 
+    def changed(self) -> Readers:
+        """A new object to compute again, the commits copied (the one before may be in a snapshot
+        still being read)."""
+        return Readers(self.groups, self.committed[:], self._places)
+
     def copy(self) -> Readers:
         """A new object to change (the one before may be in a snapshot still being read)."""
-        twin = Readers(self.groups, list(self.committed), self._places)
-        twin.lags, twin.born, twin.from_record = self.lags, list(self.born), set(self.from_record)
+        twin = Readers(self.groups, self.committed, self._places)
+        twin.lags, twin.born, twin.from_record = self.lags, self.born[:], self.from_record
         return twin
 
 
@@ -213,7 +233,7 @@ class LagSnapshot:
                 elif seconds != seconds:
                     source = SecondsFrom.UNKNOWN
                 else:
-                    source = SecondsFrom.RECORD if i in entry.from_record else SecondsFrom.TABLE
+                    source = SecondsFrom.RECORD if entry.recorded(i) else SecondsFrom.TABLE
                 member = owner.get(tp)
                 partitions.append(PartitionLag(
                     topic=topic, partition=partition, committed=offset, end=self.ends[tp][1], lag=lag,

@@ -26,6 +26,7 @@ a million pairs affordable in pure Python (BENCHMARKS.md, "Alerts and lag").
 from __future__ import annotations
 
 import math
+from array import array
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,26 +49,37 @@ class Insert(StrEnum):
 
 
 class SampleTable:
-    """One partition's (log-end offset, time) samples, oldest first; times are epoch seconds."""
+    """One partition's (log-end offset, time) samples, oldest first; times are epoch seconds. Kept
+    in flat arrays (16 bytes a sample: a monitor holds up to 60 for every partition a group reads)."""
 
-    __slots__ = ("capacity", "offsets", "times")
+    __slots__ = ("_offsets", "_times", "capacity")
 
     def __init__(self, capacity: int = DEFAULT_TABLE_SIZE) -> None:
         if capacity < 2:
             raise ValueError("a sample table needs room for at least two samples to draw a line")
         self.capacity = capacity
-        self.offsets: list[int] = []
-        self.times: list[float] = []
+        self._offsets: array[int] = array("q")
+        self._times: array[float] = array("d")
+
+    @property
+    def offsets(self) -> list[int]:
+        """The samples' offsets, oldest first (a copy)."""
+        return self._offsets.tolist()
+
+    @property
+    def times(self) -> list[float]:
+        """The samples' times, oldest first (a copy)."""
+        return self._times.tolist()
 
     def __len__(self) -> int:
-        return len(self.offsets)
+        return len(self._offsets)
 
     def add(self, offset: int, at: float, *, spacing_s: float = 0.0) -> Insert:
         """``spacing_s``: the samples' spacing when the log end is read more often than the table
         should fill (every second, for a table meant to span 60 samples of the lag poll interval):
         the newest sample then follows the log end, and becomes a kept sample once it is
         ``spacing_s`` after the one before it. Interpolation stays exact up to the newest read."""
-        offsets, times = self.offsets, self.times
+        offsets, times = self._offsets, self._times
         if offsets:
             if at < times[-1]:
                 return Insert.OUT_OF_ORDER
@@ -89,14 +101,13 @@ class SampleTable:
 
     def reset(self) -> None:
         """Forget every sample (the partition was recreated: its offsets started again)."""
-        self.offsets.clear()
-        self.times.clear()
+        del self._offsets[:], self._times[:]
 
     def time_of(self, committed: int) -> float | None:
         """When the log end was at ``committed``; None when the table cannot tell. A committed
         offset at or past the newest sample is "now" for the caller (lag 0), returned as the newest
         sample's time."""
-        offsets, times = self.offsets, self.times
+        offsets, times = self._offsets, self._times
         if not offsets:
             return None
         if committed >= offsets[-1]:
@@ -112,12 +123,12 @@ class SampleTable:
         predicted = self.time_of(committed)
         if predicted is None:
             return UNKNOWN
-        if committed >= self.offsets[-1]:
+        if committed >= self._offsets[-1]:
             return 0.0
         return max(0.0, now - predicted)
 
     def lines(self, now: float) -> LagLines:
-        return LagLines.from_samples(self.offsets, self.times, now)
+        return LagLines.from_samples(self._offsets, self._times, now)
 
 
 @dataclass(frozen=True, slots=True)

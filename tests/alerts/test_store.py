@@ -85,6 +85,31 @@ async def test_lag_reports_round_trip_and_expire(redis_client: aioredis.Redis) -
     assert await reports.latest("prod") is None
 
 
+async def test_lag_reports_read_an_older_replicas_report_until_a_newer_one_is_stored(
+        redis_client: aioredis.Redis) -> None:
+    """Replicas before the compact form stored the models' form under ``kco:lag:<cluster>``: it is
+    read while no report is under the new key, then the new one is; saving never writes the old key
+    (where an older replica would take a compact document for groups with no partitions)."""
+    reports = RedisLagReports(redis_client)
+    older = LagReport(cluster="prod", taken_at=NOW, poll_seconds=0.5, log_offsets={"t": {0: (1, 9)}})
+    await redis_client.set("kco:lag:prod", older.model_dump_json(), px=5_000)
+    assert await reports.latest("prod") == older
+    newer = older.model_copy(update={"poll_seconds": 0.25})
+    await reports.save(newer, ttl_s=5)
+    assert await reports.latest("prod") == newer
+    assert LagReport.model_validate_json(await redis_client.get("kco:lag:prod")) == older
+
+
+async def test_lag_reports_tell_figures_from_a_failed_polls_reason(redis_client: aioredis.Redis) -> None:
+    """What a failed poll asks before storing its reason (good figures are kept through a blip)."""
+    reports = RedisLagReports(redis_client)
+    assert not await reports.holds_figures("prod")
+    await reports.save(LagReport(cluster="prod", taken_at=NOW, poll_seconds=0.0, error="Kafka is down"), ttl_s=5)
+    assert not await reports.holds_figures("prod")
+    await reports.save(LagReport(cluster="prod", taken_at=NOW, poll_seconds=0.5), ttl_s=5)
+    assert await reports.holds_figures("prod")
+
+
 async def test_the_evaluator_on_redis_posts_once_across_two_replicas(redis_client: aioredis.Redis) -> None:
     """Two evaluators (two replicas) deciding the same alert at once on one Redis: one message."""
     clock = FakeClock(NOW)

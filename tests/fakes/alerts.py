@@ -94,6 +94,10 @@ class MemoryLagReports:
         doc = self.reports.get(cluster)
         return None if doc is None else LagReport.model_validate_json(doc)
 
+    async def holds_figures(self, cluster: str) -> bool:
+        doc = self.reports.get(cluster)
+        return doc is not None and json.loads(doc).get("error") is None
+
 
 class FakeLagReader:
     """A cluster in dicts: groups, their commits (or an error per group), log offsets, record times."""

@@ -194,3 +194,38 @@ async def test_a_quick_record_fetch_still_lands_in_the_same_poll() -> None:
     snapshot = await LagPoller(reader, clock, timestamps_in_background=True).measure(cluster(), BOOTSTRAP, LagRule())
     assert snapshot.stats()["stuck"].max_lag_seconds == pytest.approx(900.0)
     assert snapshot.report().groups[0].partitions[0].seconds_from is SecondsFrom.RECORD
+
+
+class FailingLagReader(FakeLagReader):
+    """Kafka stops answering when the test says so."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def consumer_groups(self, cluster: ClusterRef, bootstrap_servers: str) -> list[ConsumerGroup]:
+        if self.down:
+            raise ConnectionError("Kafka is not answering")
+        return await super().consumer_groups(cluster, bootstrap_servers)
+
+
+async def test_a_failed_poll_keeps_the_good_figures_and_stores_its_reason_where_there_are_none() -> None:
+    """``/kafka lag`` keeps showing the last figures through a blip (until they expire); where there
+    are none, or only an earlier failure's, it says why the cluster cannot be polled."""
+    reader, clock = FailingLagReader(), FakeClock()
+    reader.groups = [ConsumerGroup(group="app", state="Stable")]
+    reader.commits = {"app": {"t": {0: 100}}}
+    reader.ends = {("t", 0): (0, 100)}
+    monitor, _, reports = monitor_for(reader, clock, LagRule())
+    await monitor.check_lag()
+    good = await reports.latest("prod")
+    assert good is not None and good.error is None and await reports.holds_figures("prod")
+    reader.down = True
+    clock.advance(1)
+    assert await monitor.check_lag() is None
+    assert await reports.latest("prod") == good
+    reports.reports.clear()  # the figures expired
+    await monitor.check_lag()
+    failed = await reports.latest("prod")
+    assert failed is not None and "Kafka is not answering" in (failed.error or "")
+    assert not await reports.holds_figures("prod")
