@@ -69,10 +69,12 @@ class LeadershipMoved(Exception):
 
 class OffsetsTopicFollower:
     """Reads every partition of ``__consumer_offsets`` from ``positions`` onwards, for ever; raises on
-    what it cannot get past (the caller's stream starts again later)."""
+    what it cannot get past (the caller's stream starts again later). An answer is held whole while
+    it is applied, one per leader at a time: ``response_bytes`` bounds what a replay holds (a broker
+    still answers a batch larger than that, whole)."""
 
     def __init__(self, client: AIOKafkaClient, state: OffsetsState, partitions: set[int], *,
-                 max_wait_ms: int = 500, partition_bytes: int = 1 << 20, response_bytes: int = 8 << 20,
+                 max_wait_ms: int = 500, partition_bytes: int = 256 << 10, response_bytes: int = 1 << 20,
                  leaderless_recheck_s: float = 5.0, on_progress: Callable[[], None] = lambda: None) -> None:
         self._client = client
         self._state = state
