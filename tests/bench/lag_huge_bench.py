@@ -109,7 +109,7 @@ async def lag_job(poller: LagPoller, cluster: ManagedCluster, bootstrap: str, se
     rule = cluster.alerts.consumer_lag
     begin, cpu_begin = time.perf_counter(), time.process_time()
     tick, last_start, last_duration, report_at = begin, None, 0.0, None
-    walls, cpus, jobs, reports, starts = [], [], [], [], []
+    walls, cpus, jobs, reports, starts, recomputed = [], [], [], [], [], []
     spaced = missed = 0
     while tick < begin + seconds:
         await asyncio.sleep(max(0.0, tick - time.perf_counter()))
@@ -120,6 +120,7 @@ async def lag_job(poller: LagPoller, cluster: ManagedCluster, bootstrap: str, se
             cpu = time.process_time()
             snapshot = await poller.measure(cluster, bootstrap, rule)
             snapshot.stats()
+            recomputed.append(snapshot.recomputed)
             walls.append(time.perf_counter() - now)
             cpus.append(time.process_time() - cpu)
             if report_at is None or now - report_at >= 0.9 * cluster.alerts.lag_poll_s:
@@ -141,6 +142,7 @@ async def lag_job(poller: LagPoller, cluster: ManagedCluster, bootstrap: str, se
             "evaluation_wall_s": spread(walls), "evaluation_cpu_s": spread(cpus),
             "job_wall_s_with_report": spread(jobs), "report_cpu_s": spread(reports),
             "seconds_between_evaluations": spread(gaps),
+            "partitions_recomputed": spread([float(n) for n in recomputed]),
             "cpu_share_of_a_core": round((time.process_time() - cpu_begin) / elapsed, 3),
             "memory": self_memory()}
 
