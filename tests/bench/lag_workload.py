@@ -33,6 +33,7 @@ class Shape:
     topics: int
     partitions: int  # per topic
     topics_per_group: int = 1
+    record_bytes: int = 100
 
     @property
     def pairs(self) -> int:
@@ -49,12 +50,24 @@ class Shape:
 
 SMALL = Shape(groups=200, topics=20, partitions=100)  # 20,000 pairs
 LARGE = Shape(groups=500, topics=100, partitions=100, topics_per_group=2)  # 100,000 pairs
+# 1,000,000 pairs: 2,000 groups each reading 5 of 200 topics x 100 partitions (500 of 20,000
+# partitions, ~6,700 a broker at replication factor 1); one-byte records, the brokers hold files
+# and indexes, not data.
+HUGE = Shape(groups=2_000, topics=200, partitions=100, topics_per_group=5, record_bytes=1)
+SHAPES = {"small": SMALL, "large": LARGE, "huge": HUGE}
+
+
+def shape_named(argv: list[str]) -> tuple[str, Shape]:
+    """The shape named among the command's arguments (small by default)."""
+    name = next((a for a in argv if a in SHAPES), "small")
+    return name, SHAPES[name]
 
 
 @contextmanager
-def sandbox(name: str) -> Iterator[SandboxInfo]:
+def sandbox(name: str, *options: str) -> Iterator[SandboxInfo]:
+    """A fresh sandbox; ``options`` go to ``sandbox up`` (e.g. ``--heap-mb``)."""
     os.environ["KAFKA_CHATOPS_SANDBOX_HOME"] = tempfile.mkdtemp(prefix=f"kco-{name}-")
-    proc = subprocess.run([sys.executable, "-m", "bot", "sandbox", "up", "--name", name, "--json"],
+    proc = subprocess.run([sys.executable, "-m", "bot", "sandbox", "up", "--name", name, "--json", *options],
                           capture_output=True, text=True, check=True)
     info = SandboxInfo.from_up_json(json.loads(proc.stdout))
     try:
@@ -64,21 +77,31 @@ def sandbox(name: str) -> Iterator[SandboxInfo]:
                        capture_output=True)
 
 
-def populate(bootstrap: str, shape: Shape) -> None:
+def populate(bootstrap: str, shape: Shape, stages: dict[str, float] | None = None) -> None:
+    """Topics, records and every group's commits; ``stages`` gets each stage's seconds."""
+    stages = {} if stages is None else stages
+    started = time.perf_counter()
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=120_000)
     topics = shape.topic_names()
     per_batch = max(1, CREATE_BATCH_PARTITIONS // shape.partitions)
     for start in range(0, len(topics), per_batch):
         admin.create_topics([NewTopic(t, shape.partitions, 1) for t in topics[start:start + per_batch]],
                             timeout_ms=120_000)
+        log(f"created {min(start + per_batch, len(topics))}/{len(topics)} topics")
     time.sleep(5)  # leaders everywhere
+    stages["create_topics_s"] = round(time.perf_counter() - started, 1)
+    started = time.perf_counter()
     producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=65536)
+    value = b"x" * shape.record_bytes
     for t in topics:
         for p in range(shape.partitions):
             for _ in range(RECORDS_PER_PARTITION):
-                producer.send(t, b"x" * 100, partition=p)
-    producer.flush(timeout=300)
+                producer.send(t, value, partition=p)
+    producer.flush(timeout=600)
     producer.close()
+    stages["produce_s"] = round(time.perf_counter() - started, 1)
+    log(f"produced {RECORDS_PER_PARTITION} records to each of {shape.topics * shape.partitions} partitions")
+    started = time.perf_counter()
     for index, (group, reads) in enumerate(shape.group_topics().items()):
         offset = RECORDS_PER_PARTITION if index % 2 == 0 else 3  # half caught up, half behind
         offsets = {TopicPartition(t, p): OffsetAndMetadata(offset, "", -1)
@@ -89,7 +112,15 @@ def populate(bootstrap: str, shape: Shape) -> None:
                 break
             except Exception:  # the coordinator of a fresh __consumer_offsets is still coming up
                 time.sleep(0.5)
+        if index % 200 == 199:
+            log(f"committed for {index + 1}/{shape.groups} groups")
     admin.close()
+    stages["commit_s"] = round(time.perf_counter() - started, 1)
+
+
+def log(text: str) -> None:
+    """Progress on stderr (the figures are the JSON on stdout)."""
+    print(f"{time.strftime('%H:%M:%S')} {text}", file=sys.stderr, flush=True)
 
 
 def load_average() -> str:
