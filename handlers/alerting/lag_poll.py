@@ -98,9 +98,12 @@ class LagPoller:
                 self._forget(index.wanted)
             moved = self._sample(ends, index.ends, now)
             index.commits, index.ends = commits, ends
-            partitions = list(index.readers) if changes is None else sorted(moved | set(changes.offsets))
+            partitions = list(index.readers) if changes is None else sorted(moved)
             index.compute(partitions, changes, self.tables, now, self._cached)
-            touched = self._resolve(set(partitions))
+            commits_only = [] if changes is None else sorted(set(changes.offsets) - moved)
+            if changes is not None:
+                index.compute_commits(commits_only, changes, self.tables, now, self._cached)
+            touched = self._resolve(set(partitions) | set(commits_only))
         if self._background:
             # A short fetch (a few stuck consumers) still lands in this poll; a long one does not
             # hold the evaluation up, and the polls after it find the timestamps in the cache.
@@ -118,7 +121,7 @@ class LagPoller:
         return LagSnapshot(cluster=cluster.name, taken_at=sampled_at,
                            poll_seconds=(self._clock.now() - started).total_seconds(), groups=groups,
                            commits=commits, readers=dict(index.readers), ends=ends, figures=index.figures,
-                           recomputed=len(partitions))
+                           recomputed=len(partitions) + len(commits_only))
 
     def _sample(self, ends: dict[TopicPartition, tuple[int, int]], before: dict[TopicPartition, tuple[int, int]],
                 now: float) -> set[TopicPartition]:

@@ -11,6 +11,7 @@ import random
 
 import pytest
 
+from handlers.alerting.lag_models import SecondsFrom
 from handlers.alerting.lag_poll import LagPoller
 from handlers.alerting.lag_snapshot import LagSnapshot
 from handlers.ports import ConsumerGroup
@@ -98,6 +99,8 @@ class World:
                         self.commit(offsets, (topic, partition), rng.randint(0, self.ends[(topic, partition)]))
                     elif rng.random() < 0.5 and committed >= 0:
                         moved = rng.randint(committed, max(committed, self.ends[(topic, partition)]))
+                        if rng.random() < 0.1:  # offsets reset back, often before the table's oldest sample
+                            moved = rng.randint(0, committed)
                         self.commit(offsets, (topic, partition), moved)
 
     def publish(self) -> None:
@@ -124,35 +127,39 @@ def expected_pairs(snapshot: LagSnapshot, poller: LagPoller, world: World) -> di
                 end = snapshot.ends[tp][1]
                 lag = max(0, end - committed)
                 seconds: float | None = 0.0
+                source = SecondsFrom.CAUGHT_UP
                 if lag:
-                    seconds = poller.tables[tp].lag_seconds(committed, now)
+                    seconds, source = poller.tables[tp].lag_seconds(committed, now), SecondsFrom.TABLE
                     if math.isnan(seconds):
                         position = (topic, partition, committed)
                         fetched = position in world.reader.fetched  # within the budget so far
                         stamp = world.reader.timestamps.get(position) if fetched else None
                         seconds = None if stamp is None else seconds_from_timestamp(stamp, now)
-                pairs[tp] = (committed, end, lag, seconds)
+                        source = SecondsFrom.UNKNOWN if stamp is None else SecondsFrom.RECORD
+                pairs[tp] = (committed, end, lag, seconds, source)
     return found
 
 
 def check(snapshot: LagSnapshot, poller: LagPoller, world: World, poll: int) -> None:
     expected = expected_pairs(snapshot, poller, world)
     report = snapshot.report()
-    got = {g.group: {(p.topic, p.partition): (p.committed, p.end, p.lag, p.seconds) for p in g.partitions}
+    got = {g.group: {(p.topic, p.partition): (p.committed, p.end, p.lag, p.seconds, p.seconds_from)
+                     for p in g.partitions}
            for g in report.groups if g.error is None}
     assert got.keys() == expected.keys(), f"poll {poll}"
     for name, pairs in expected.items():
         assert got[name].keys() == pairs.keys(), f"poll {poll}, {name}"
-        for tp, (committed, end, lag, seconds) in pairs.items():
+        for tp, (committed, end, lag, seconds, source) in pairs.items():
             shown = got[name][tp]
             assert shown[:3] == (committed, end, lag), f"poll {poll}, {name} {tp}"
+            assert shown[4] == source, f"poll {poll}, {name} {tp}: seconds from {shown[4]}, not {source}"
             assert shown[3] == (None if seconds is None else pytest.approx(seconds, abs=1e-3)), \
                 f"poll {poll}, {name} {tp}: {shown[3]} != {seconds}"
     stats = snapshot.stats()
     assert stats.keys() == expected.keys()
     for name, pairs in expected.items():
-        lags = [lag for _, _, lag, _ in pairs.values()]
-        known = [s for _, _, _, s in pairs.values() if s is not None]
+        lags = [lag for _, _, lag, _, _ in pairs.values()]
+        known = [s for _, _, _, s, _ in pairs.values() if s is not None]
         figures = stats[name]
         assert (figures.max_lag, figures.sum_lag) == (max(lags, default=0), sum(lags)), f"poll {poll}, {name}"
         assert figures.max_lag_seconds == (pytest.approx(max(known), abs=1e-3) if known else None), \
