@@ -14,15 +14,15 @@ from handlers.mirror_ports import CanaryFigures, ConnectorStatus, MirrorCanary, 
 from handlers.mirror_secrets import secrets_in
 from handlers.ports import ClusterRef
 from handlers.steps.base import DoneResult, GateResult, StepContext, StepError, tolerant
-from runbooks.catalogue.mirror import (
-    RUN_LABEL,
+from runbooks.catalogue.mirror import RUN_LABEL
+from runbooks.catalogue.mirror_security import refuse_missing
+from runbooks.catalogue.mirror_step_args import (
     AwaitMirrorArgs,
     CreateMirrorArgs,
     MirrorCanaryArgs,
     MirrorPreflightArgs,
     VerifyCheckpointsArgs,
 )
-from runbooks.catalogue.mirror_security import refuse_missing
 from runbooks.engine.models import PlanRefused, Step
 from runbooks.rules.health import assess
 

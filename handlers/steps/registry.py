@@ -47,15 +47,15 @@ from handlers.steps.restart import ElectLeadersStep, PreflightStep, RestartBroke
 from handlers.steps.roll import FollowRollStep
 from handlers.steps.undo import RevertKafkaStep
 from handlers.steps.verify import VerifyConfigStep, VerifyUpgradeStep
-from runbooks.catalogue.mirror import (
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
+from runbooks.catalogue.mirror_restart import RestartMirrorArgs
+from runbooks.catalogue.mirror_step_args import (
     AwaitMirrorArgs,
     CreateMirrorArgs,
     MirrorCanaryArgs,
     MirrorPreflightArgs,
     VerifyCheckpointsArgs,
 )
-from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
-from runbooks.catalogue.mirror_restart import RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (

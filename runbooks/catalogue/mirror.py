@@ -28,9 +28,9 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from runbooks.catalogue.mirror_security import (
     SecretNeed,
@@ -41,12 +41,19 @@ from runbooks.catalogue.mirror_security import (
     secrets_needed,
     side_fields,
 )
+from runbooks.catalogue.mirror_step_args import (
+    CANARY_RECORDS,
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
 from runbooks.catalogue.runbook import Runbook
-from runbooks.engine.models import PlanRefused, StepArgs, StepSpec
+from runbooks.engine.models import PlanRefused, StepSpec
 
 RUNBOOK = "mirror"
 CANARY_PREFIX = "kafka-chatops-canary-"
-CANARY_RECORDS = 50
 MAX_TASKS = 8  # source connector tasks: one per partition up to this many (MirrorMaker 2 splits by partition)
 IDENTITY_POLICY = "org.apache.kafka.connect.mirror.IdentityReplicationPolicy"
 RUN_LABEL = "kafka-chatops.io/run"
@@ -119,47 +126,6 @@ class MirrorInput(BaseModel):
     target_topics: tuple[str, ...] = ()
     mirrors: tuple[ExistingMirror, ...] = ()  # of both clusters' namespaces
     secrets: tuple[SecretState, ...] = ()  # the target namespace's Secrets of those the resource names
-
-
-class MirrorPreflightArgs(StepArgs):
-    kind: Literal["mirror-preflight"] = "mirror-preflight"
-    source: str
-    name: str
-    secrets: tuple[SecretNeed, ...] = ()  # checked again: they must still be in the target's namespace
-    kubectl: dict[str, tuple[str, ...]] = Field(default_factory=dict)  # per cluster, for the copy commands
-
-
-class CreateMirrorArgs(StepArgs):
-    kind: Literal["create-mirror"] = "create-mirror"
-    source: str
-    name: str
-    canary_topic: str
-    spec: dict[str, Any]
-    canary_group: str = ""  # committed at 0 before the resource, so the checkpoint connector knows it from its start
-
-
-class AwaitMirrorArgs(StepArgs):
-    kind: Literal["await-mirror"] = "await-mirror"
-    name: str
-    connectors: tuple[str, ...]
-
-
-class MirrorCanaryArgs(StepArgs):
-    kind: Literal["mirror-canary"] = "mirror-canary"
-    source: str
-    canary_topic: str
-    remote_topic: str
-    records: int = CANARY_RECORDS
-    wait_s: float = 120.0
-
-
-class VerifyCheckpointsArgs(StepArgs):
-    kind: Literal["verify-checkpoints"] = "verify-checkpoints"
-    source: str
-    source_alias: str
-    group: str
-    canary_topic: str
-    remote_topic: str
 
 
 def canary_topic(name: str) -> str:

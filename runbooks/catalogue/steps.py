@@ -5,10 +5,11 @@ The undo is not in ``RUNBOOKS``: it is planned from a paused run, not from param
 superseding that run (``handlers.commands.undo``), but its step kinds are in the union like any other.
 
 A kind's arguments model lives with the runbook that plans it (or in ``step_args`` when several
-runbooks plan it); adding a kind is adding its model to ``AnyStepArgs`` below and its executor to
-``handlers.steps.registry`` (a test holds the two lists equal). Stored runs are read through
-``validate_run``, which gives pydantic the union as the parser of every step's arguments (see
-``runbooks.engine.models.StepArgs`` for why the engine cannot name the union itself).
+runbooks plan it; the MirrorMaker 2 runbook's in ``mirror_step_args``, beside it); adding a kind is
+adding its model to ``AnyStepArgs`` below and its executor to ``handlers.steps.registry`` (a test
+holds the two lists equal). Stored runs are read through ``validate_run``, which gives pydantic the
+union as the parser of every step's arguments (see ``runbooks.engine.models.StepArgs`` for why the
+engine cannot name the union itself).
 """
 
 from __future__ import annotations
@@ -19,16 +20,16 @@ from typing import Annotated, Any, get_args
 from pydantic import Field, TypeAdapter
 
 from runbooks.catalogue.config import CONFIG
-from runbooks.catalogue.mirror import (
-    MIRROR,
+from runbooks.catalogue.mirror import MIRROR
+from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
+from runbooks.catalogue.mirror_restart import MIRROR_RESTART, RestartMirrorArgs
+from runbooks.catalogue.mirror_step_args import (
     AwaitMirrorArgs,
     CreateMirrorArgs,
     MirrorCanaryArgs,
     MirrorPreflightArgs,
     VerifyCheckpointsArgs,
 )
-from runbooks.catalogue.mirror_manage import MirrorStateArgs, RemoveMirrorArgs
-from runbooks.catalogue.mirror_restart import MIRROR_RESTART, RestartMirrorArgs
 from runbooks.catalogue.rebalance_steps import CreateRebalanceArgs, RunRebalanceArgs, StopRebalanceArgs
 from runbooks.catalogue.replace_broker import REPLACE_BROKER, ReplacePodAndPvcArgs
 from runbooks.catalogue.replica_steps import (

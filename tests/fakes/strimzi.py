@@ -33,15 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from handlers.ports import (
-    BrokerFeatures,
     BrokerPod,
     ClusterRef,
     KafkaResourceStatus,
@@ -49,10 +47,9 @@ from handlers.ports import (
     PatchRejected,
     SecretLookup,
 )
-from runbooks.rules.config_keys import ConfigEntryInfo
-from runbooks.rules.health import BrokerInfo, ClusterSnapshot, PartitionInfo, QuorumInfo, QuorumVoter
-from runbooks.rules.versions import METADATA_LEVELS, default_metadata, metadata_level, release_line
-from tests.fakes.broker_configs import CATALOGUE, DEFAULTS, judge_live_update
+from runbooks.rules.versions import default_metadata, metadata_level, release_line
+from tests.fakes.broker_admin import BrokerAdmin
+from tests.fakes.broker_configs import CATALOGUE
 from tests.fakes.node_pools import NodePools
 from tests.fakes.replicas import ReplicaMoves
 
@@ -84,10 +81,11 @@ class _ReconcileFailure(Exception):
         self.message = message
 
 
-class FakeStrimzi(ReplicaMoves, NodePools):
+class FakeStrimzi(ReplicaMoves, NodePools, BrokerAdmin):
     """One cluster, ``name``, in namespace kafka: both ports, and the operator as an asyncio task.
     Replica moves and throttles are :class:`~tests.fakes.replicas.ReplicaMoves`'s; its topic "orders"
-    is the snapshot's."""
+    is the snapshot's. The rest of the KafkaAdmin port (snapshot, broker configs, features) is
+    :class:`~tests.fakes.broker_admin.BrokerAdmin`'s."""
 
     def __init__(self, name: str = "legacy", *, version: str = "3.8.1", brokers: int = 3, zookeeper: bool = True,
                  config: dict[str, Any] | None = None, tick_s: float = 0.01, restart_ticks: int = 5,
@@ -336,69 +334,3 @@ class FakeStrimzi(ReplicaMoves, NodePools):
         for part in path:
             node = node.get(part) if isinstance(node, dict) else None
         return node
-
-    # -- KafkaAdmin ---------------------------------------------------------------------------
-    async def snapshot(self, cluster: ClusterRef, bootstrap_servers: str) -> ClusterSnapshot:
-        live = tuple(n for n, p in sorted(self.pods.items()) if p.ready)
-        replicas = tuple(sorted(self.pods))
-        isr = tuple(n for n in replicas if self.isr_view.get(n, self.pods[n].ready))
-        partitions = tuple(PartitionInfo(topic="orders", partition=i, leader=live[i % len(live)] if live else None,
-                                         replicas=replicas, isr=isr[1:] if self.under_replicated and i == 0 else isr)
-                           for i in range(3))
-        quorum = None
-        if not self.zookeeper:
-            leader = max(live) if live else None
-            quorum = QuorumInfo(leader_id=leader, voters=tuple(
-                QuorumVoter(id=n, last_caught_up_ms=1000 if n in live else 0) for n in replicas))
-        return ClusterSnapshot(
-            taken_at=datetime.now(UTC), brokers=tuple(BrokerInfo(id=n) for n in live), controller_id=max(live),
-            quorum=quorum, partitions=partitions, min_isr={"orders": 2}, default_min_isr=1)
-
-    async def elect_preferred_leaders(self, cluster: ClusterRef, bootstrap_servers: str) -> int:
-        return 0
-
-    async def close(self) -> None:
-        """The admin port's close (the Slack runtime closes its admin client)."""
-
-    async def describe_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
-                                      keys: Sequence[str] | None = None) -> dict[int, dict[str, ConfigEntryInfo]]:
-        result = {}
-        for b in brokers:
-            pod = self.pods[b]
-            assert pod.ready, f"DescribeConfigs sent to broker {b}, which is down"
-            entries = {}
-            value: str | None
-            for key, (kind, dynamic) in CATALOGUE.items():
-                if keys is not None and key not in keys:
-                    continue
-                if key in self.dynamic and dynamic:
-                    value, source = self.dynamic[key], "DYNAMIC_BROKER_CONFIG"
-                elif key in pod.static:
-                    value, source = pod.static[key], "STATIC_BROKER_CONFIG"
-                elif key == "inter.broker.protocol.version":
-                    value, source = f"{release_line(pod.version)}-IV0", "DEFAULT_CONFIG"
-                else:
-                    value, source = DEFAULTS.get(key), "DEFAULT_CONFIG"
-                entries[key] = ConfigEntryInfo(name=key, value=value, source=source, read_only=not dynamic, type=kind)
-            result[b] = entries
-        return result
-
-    async def validate_broker_configs(self, cluster: ClusterRef, bootstrap_servers: str, brokers: Sequence[int],
-                                      values: Mapping[str, str]) -> dict[int, str | None]:
-        await self._slow()
-        verdicts: dict[int, str | None] = {}
-        for b in brokers:
-            pod = self.pods[b]
-            assert pod.ready, f"IncrementalAlterConfigs sent to broker {b}, which is down"
-            self.validations.append((b, dict(values)))
-            verdicts[b] = judge_live_update(values, functools.partial(self._current, pod))
-        return verdicts
-
-    def _current(self, pod: FakePod, key: str) -> str | None:
-        return self.dynamic.get(key) or pod.static.get(key) or DEFAULTS.get(key)
-
-    async def broker_features(self, cluster: ClusterRef, bootstrap_servers: str,
-                              brokers: Sequence[int]) -> dict[int, BrokerFeatures]:
-        finalized = METADATA_LEVELS[self.metadata] if self.metadata else None
-        return {b: BrokerFeatures(broker=b, metadata_max_level=METADATA_LEVELS[default_metadata(self.pods[b].version)],
-                                  finalized_metadata_level=finalized) for b in brokers}

@@ -21,7 +21,8 @@ from handlers.commands.service import CommandService
 from handlers.ports import ClusterRef
 from handlers.steps.base import StepContext
 from handlers.steps.mirror import MirrorPreflightStep
-from runbooks.catalogue.mirror import MirrorParams, MirrorPreflightArgs
+from runbooks.catalogue.mirror import MirrorParams
+from runbooks.catalogue.mirror_step_args import MirrorPreflightArgs
 from runbooks.engine.models import Actor, ApprovalPolicy, Step
 from tests.fakes.mirror_canary import FakeMirrorCanary
 from tests.fakes.mirror_makers import FakeMirrorMakers

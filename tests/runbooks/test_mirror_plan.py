@@ -10,19 +10,21 @@ import pytest
 
 from runbooks.catalogue.mirror import (
     IDENTITY_POLICY,
-    AwaitMirrorArgs,
-    CreateMirrorArgs,
     ExistingMirror,
-    MirrorCanaryArgs,
     MirrorInput,
     MirrorParams,
-    MirrorPreflightArgs,
     MirrorSide,
     TopicInfo,
-    VerifyCheckpointsArgs,
     plan,
 )
 from runbooks.catalogue.mirror_manage import copies_on_target, plan_state, with_state
+from runbooks.catalogue.mirror_step_args import (
+    AwaitMirrorArgs,
+    CreateMirrorArgs,
+    MirrorCanaryArgs,
+    MirrorPreflightArgs,
+    VerifyCheckpointsArgs,
+)
 from runbooks.engine.models import PlanRefused
 
 pytestmark = pytest.mark.timeout(5)

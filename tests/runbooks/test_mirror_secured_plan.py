@@ -12,16 +12,9 @@ from typing import Any
 
 import pytest
 
-from runbooks.catalogue.mirror import (
-    CreateMirrorArgs,
-    MirrorInput,
-    MirrorParams,
-    MirrorPreflightArgs,
-    MirrorSide,
-    TopicInfo,
-    plan,
-)
+from runbooks.catalogue.mirror import MirrorInput, MirrorParams, MirrorSide, TopicInfo, plan
 from runbooks.catalogue.mirror_security import SecretState, SideSecurity
+from runbooks.catalogue.mirror_step_args import CreateMirrorArgs, MirrorPreflightArgs
 from runbooks.engine.models import PlanRefused, StepSpec
 
 pytestmark = pytest.mark.timeout(5)

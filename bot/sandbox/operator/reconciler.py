@@ -32,6 +32,7 @@ from bot.sandbox.operator.nodepools import PoolRequest, assign_node_ids
 from bot.sandbox.operator.pods import BrokerPod
 from bot.sandbox.operator.roller import Roller, RollSettings
 from bot.sandbox.operator.scaling import NodePoolScaler, pool_roles
+from bot.sandbox.operator.status_writer import ReconcileState, write_final_status, write_status
 from bot.sandbox.operator.upgrade import plan_version_change
 from bot.sandbox.operator.versions import (
     DEFAULT_KAFKA_VERSION,
@@ -54,15 +55,6 @@ class OperatorSettings:
     roll: RollSettings = field(default_factory=RollSettings)
     # Zones of the emulated Kubernetes nodes: with spec.kafka.rack, node <id> runs in zone-<id % zones>.
     zones: int = 1
-
-
-@dataclass
-class ReconcileState:
-    """What the final status is made of, filled in as the reconciliation goes."""
-
-    warnings: list[dict[str, Any]] = field(default_factory=list)
-    kafka_version: str | None = None
-    metadata_version: str | None = None
 
 
 class KafkaReconciler:
@@ -95,11 +87,13 @@ class KafkaReconciler:
         generation = int(meta.get("generation", 1))
         old_status = kafka.get("status") or {}
         if names.is_true(meta.get("annotations"), names.ANNO_PAUSE):
-            self._write_status({**old_status, "conditions": [st.paused()],
-                                "observedGeneration": old_status.get("observedGeneration", 0)})
+            write_status(self.store, namespace=self.namespace, name=self.name,
+                         status={**old_status, "conditions": [st.paused()],
+                                 "observedGeneration": old_status.get("observedGeneration", 0)})
             return True
         if not old_status.get("conditions"):
-            self._write_status({"conditions": [st.creating()]})
+            write_status(self.store, namespace=self.namespace, name=self.name,
+                         status={"conditions": [st.creating()]})
         state = ReconcileState(kafka_version=old_status.get("kafkaVersion"),
                                metadata_version=old_status.get("kafkaMetadataVersion"))
         try:
@@ -111,7 +105,9 @@ class KafkaReconciler:
         except Exception as e:  # a bug in the twin: still end the reconciliation the Strimzi way
             log.exception("Kafka %s/%s: reconciliation crashed", self.namespace, self.name)
             conditions = [*state.warnings, st.error_condition(e)]
-        self._write_final_status(generation, conditions, state)
+        write_final_status(self.store, namespace=self.namespace, name=self.name, runtime=self.runtime,
+                           declared_pools=self._declared_pools, generation=generation, conditions=conditions,
+                           state=state)
         return True
 
     async def shutdown(self, *, delete_objects: bool = False) -> None:
@@ -361,51 +357,3 @@ class KafkaReconciler:
                 return metadata_name(await runtime.admin.metadata_level())
             except AdminError:
                 return current
-
-    # -- status ------------------------------------------------------------------------------
-    def _write_status(self, status: dict[str, Any]) -> None:
-        try:
-            kafka = self.store.get(names.KAFKA_GROUP, names.KAFKAS, self.namespace, self.name)
-        except ApiError:
-            return
-        old = kafka.get("status") or {}
-        status = {**status, "conditions": st.keep_transition_times(status.get("conditions") or [],
-                                                                   old.get("conditions"))}
-        if st.without_times(status) == st.without_times(old):
-            return  # Strimzi's StatusDiff: an identical status is not written
-        # A PUT of the whole status (the resourceVersion just read makes it a compare-and-set; nothing
-        # can write in between, the store lives on this event loop).
-        kafka["status"] = status
-        self.store.replace(names.KAFKA_GROUP, names.KAFKAS, self.namespace, self.name, kafka,
-                           subresource="status")
-
-    def _write_final_status(self, generation: int, conditions: list[dict[str, Any]], state: ReconcileState) -> None:
-        runtime = self.runtime
-        self._write_status(st.kafka_status(
-            conditions=conditions,
-            observed_generation=generation,
-            listeners=runtime.security.status(runtime.broker_pods()) if runtime else [],
-            pools=sorted(runtime.pools() | self._declared_pools) if runtime else [],
-            cluster_id=runtime.cluster_id if runtime else None,
-            kafka_version=state.kafka_version,
-            metadata_version=state.metadata_version,
-        ))
-        if runtime is not None:
-            runtime.security.publish_ca_secrets(runtime.kafka_owner())
-            self._write_pool_statuses(runtime)
-
-    def _write_pool_statuses(self, runtime: ClusterRuntime) -> None:
-        pools, _ = self.store.list(names.KAFKA_GROUP, names.NODE_POOLS, self.namespace,
-                                   label_selector=f"{names.LABEL_CLUSTER}={self.name}")
-        for pool in pools:
-            pname = pool["metadata"]["name"]
-            new = st.node_pool_status(
-                cluster=self.name, pool=pname, generation=int(pool["metadata"].get("generation", 1)),
-                node_ids=[p.node_id for p in runtime.pool_pods(pname)], roles=sorted(pool_roles(pool)),
-                cluster_id=runtime.cluster_id)
-            if pool.get("status") != new:
-                try:
-                    self.store.merge_patch(names.KAFKA_GROUP, names.NODE_POOLS, self.namespace, pname,
-                                           {"status": new}, subresource="status")
-                except ApiError as e:
-                    log.debug("node pool %s status not written: %s", pname, e)
