@@ -74,13 +74,18 @@ class OffsetsTopicFollower:
     still answers a batch larger than that, whole)."""
 
     def __init__(self, client: AIOKafkaClient, state: OffsetsState, partitions: set[int], *,
-                 max_wait_ms: int = 500, partition_bytes: int = 256 << 10, response_bytes: int = 1 << 20,
+                 max_wait_ms: int = 500, min_bytes: int = 64 << 10, partition_bytes: int = 256 << 10,
+                 response_bytes: int = 1 << 20,
                  leaderless_recheck_s: float = 5.0, on_progress: Callable[[], None] = lambda: None) -> None:
         self._client = client
         self._state = state
         self.positions: dict[int, int] = dict.fromkeys(sorted(partitions), 0)
         self.targets: dict[int, int] = {}  # the last stable offset of each partition's first answer
         self._max_wait_ms = max_wait_ms
+        # The broker answers once it has this much, or after max_wait: under load an answer carries
+        # hundreds of commits instead of one group's, and the fixed cost of an answer (its parsing,
+        # every partition's fields, the event loop) was most of the stream's CPU (BENCHMARKS.md).
+        self._min_bytes = min_bytes
         self._partition_bytes = partition_bytes
         self._response_bytes = response_bytes
         self._on_progress = on_progress
@@ -127,7 +132,7 @@ class OffsetsTopicFollower:
 
     async def _follow_leader(self, leader: int, partitions: list[int]) -> None:
         while True:
-            request = FetchRequest(self._max_wait_ms, 1, self._response_bytes, READ_COMMITTED, [
+            request = FetchRequest(self._max_wait_ms, self._min_bytes, self._response_bytes, READ_COMMITTED, [
                 (OFFSETS_TOPIC, [(p, self.positions[p], self._partition_bytes) for p in partitions])])
             try:
                 response = await self._client.send(leader, request)

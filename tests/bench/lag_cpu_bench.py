@@ -19,9 +19,7 @@ hundred records behind on topics that move between evaluations (the tables have 
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
-import sys
 import time
 import tracemalloc
 from collections.abc import Sequence
@@ -35,7 +33,7 @@ from handlers.alerting.lag_poll import LagPoller
 from handlers.clusters import ManagedCluster
 from handlers.ports import ClusterRef, ConsumerGroup, GroupCommits
 from runbooks.engine.models import ApprovalPolicy
-from tests.bench.lag_workload import LARGE, SMALL, Shape, load_average
+from tests.bench.lag_workload import LARGE, SMALL, Shape, run_shapes
 from tests.kafka.offsets_records import offset_key, offset_value
 
 HUGE = Shape(groups=2000, topics=200, partitions=100, topics_per_group=5)  # 1,000,000 pairs
@@ -178,14 +176,7 @@ def run(shape: Shape) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    shapes = {"small": SMALL, "large": LARGE, "huge": HUGE}
-    wanted = [a for a in sys.argv[1:] if a in shapes] or ["small", "large", "huge"]
-    figures: dict[str, Any] = {"load_average_start": load_average()}
-    for name in wanted:
-        figures[name] = run(shapes[name])
-    figures["load_average_end"] = load_average()
-    print(json.dumps(figures, indent=1))
-    return figures
+    return run_shapes(run, {"small": SMALL, "large": LARGE, "huge": HUGE}, ["small", "large", "huge"])
 
 
 if __name__ == "__main__":

@@ -13,9 +13,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from kafka import KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
@@ -126,3 +127,15 @@ def log(text: str) -> None:
 def load_average() -> str:
     with open("/proc/loadavg") as f:
         return " ".join(f.read().split()[:3])
+
+
+def run_shapes(run: Callable[[Shape], dict[str, Any]], shapes: dict[str, Shape], default: list[str]) -> dict[str, Any]:
+    """A CPU-side bench's ``main``: ``run`` for each shape named on the command line (else
+    ``default``), the machine's load before and after, printed as JSON."""
+    wanted = [a for a in sys.argv[1:] if a in shapes] or default
+    figures: dict[str, Any] = {"load_average_start": load_average()}
+    for name in wanted:
+        figures[name] = run(shapes[name])
+    figures["load_average_end"] = load_average()
+    print(json.dumps(figures, indent=1))
+    return figures

@@ -14,9 +14,7 @@ The figure the issue's target reads: the share of a core that 100,000 commit rec
 
 from __future__ import annotations
 
-import json
 import statistics
-import sys
 import time
 from typing import Any
 
@@ -26,7 +24,7 @@ from aiokafka.structs import TopicPartition
 
 from bot.kafka.offsets_fetch import apply_fetched
 from bot.kafka.offsets_state import OffsetsState
-from tests.bench.lag_workload import LARGE, SMALL, Shape, load_average
+from tests.bench.lag_workload import LARGE, SMALL, Shape, run_shapes
 from tests.kafka.offsets_records import offset_key, offset_value, record_batch
 
 RUNS = 5
@@ -76,14 +74,7 @@ def run(shape: Shape) -> dict[str, Any]:
 
 
 def main() -> dict[str, Any]:
-    shapes = {"small": SMALL, "large": LARGE}
-    wanted = [a for a in sys.argv[1:] if a in shapes] or ["large"]
-    figures: dict[str, Any] = {"load_average_start": load_average()}
-    for name in wanted:
-        figures[name] = run(shapes[name])
-    figures["load_average_end"] = load_average()
-    print(json.dumps(figures, indent=1))
-    return figures
+    return run_shapes(run, {"small": SMALL, "large": LARGE}, ["large"])
 
 
 if __name__ == "__main__":
