@@ -90,7 +90,6 @@ class OffsetsTopicFollower:
         self._response_bytes = response_bytes
         self._on_progress = on_progress
         self._leaderless_recheck_s = leaderless_recheck_s
-        self.fetches = 0
         started = time.monotonic()
         self.answered: dict[int, float] = dict.fromkeys(self.positions, started)  # when a Fetch last answered
 
@@ -138,7 +137,6 @@ class OffsetsTopicFollower:
                 response = await self._client.send(leader, request)
             except KafkaError as exc:  # the broker went away: its partitions' leaders are asked again
                 raise LeadershipMoved(f"Fetch from broker {leader}: {type(exc).__name__}") from exc
-            self.fetches += 1
             answered_at = time.monotonic()
             reset: list[int] = []
             for _, answers in response.topics:
